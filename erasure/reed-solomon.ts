@@ -1,0 +1,124 @@
+/**
+ * Validated entry points for erasure coding. They check every argument, then hand equal-length
+ * buffers to an `ErasureCodec`.
+ *
+ * Reed-Solomon works byte position by byte position, so every function here accepts either whole
+ * shards or the same byte range `[a, b)` of each shard: reconstructing a range of a missing shard
+ * from the same range of k present ones is just `reconstructShards` on the slices.
+ */
+import type { ErasureCodec } from './codec.js';
+import { TooManyShardsMissingError, invalidArgument } from './errors.js';
+import { type ErasurePolicy, totalShards, validatePolicy } from './policy.js';
+import { RsWasmCodec } from './rs-wasm-codec.js';
+
+/** Shards larger than this are refused: a block is at most a few hundred MiB. */
+export const SHARD_BYTES_MAX = 256 * 1024 * 1024;
+
+const codecs = new Map<string, () => ErasureCodec>([['rs-wasm-v1', () => new RsWasmCodec()]]);
+const instances = new Map<string, ErasureCodec>();
+
+/** The codec new blocks are written with. */
+export const DEFAULT_CODEC_ID = 'rs-wasm-v1';
+
+/** Returns the shared codec recorded under `id`; blocks are always repaired with their own codec. */
+export function codecById(id: string = DEFAULT_CODEC_ID): ErasureCodec {
+  let codec = instances.get(id);
+  if (codec === undefined) {
+    const factory = codecs.get(id);
+    if (factory === undefined) {
+      throw invalidArgument(`unknown erasure codec "${id}"; known: ${[...codecs.keys()].join(', ')}`);
+    }
+    codec = factory();
+    instances.set(id, codec);
+  }
+  return codec;
+}
+
+function checkShardLength(length: number, what: string): void {
+  if (length > SHARD_BYTES_MAX) {
+    throw invalidArgument(`${what} is ${length} bytes; shards are at most ${SHARD_BYTES_MAX} bytes`);
+  }
+}
+
+/**
+ * Computes the parity shards of `dataShards` (all of one length) under `policy`.
+ * Returns `policy.parityShards` new buffers.
+ */
+export async function encodeParity(
+  policy: ErasurePolicy,
+  dataShards: readonly Uint8Array[],
+  codec: ErasureCodec = codecById(),
+): Promise<Uint8Array[]> {
+  validatePolicy(policy);
+  if (dataShards.length !== policy.dataShards) {
+    throw invalidArgument(`RS ${policy.dataShards}+${policy.parityShards} needs ${policy.dataShards} data shards, got ${dataShards.length}`);
+  }
+  const shardBytes = (dataShards[0] as Uint8Array).length;
+  checkShardLength(shardBytes, 'data shard 0');
+  dataShards.forEach((shard, index) => {
+    if (shard.length !== shardBytes) {
+      throw invalidArgument(`data shard ${index} is ${shard.length} bytes, shard 0 is ${shardBytes}: all shards must be one length`);
+    }
+  });
+  const parity = Array.from({ length: policy.parityShards }, () => new Uint8Array(shardBytes));
+  if (policy.parityShards > 0 && shardBytes > 0) await codec.encodeParity(dataShards, parity);
+  return parity;
+}
+
+/**
+ * Rebuilds missing shards. `shards` has one entry per shard of the policy (data first, then
+ * parity); `null` or `undefined` marks a missing one. Present entries are all of one length: whole
+ * shards, or the same byte range of each. Returns the rebuilt buffers for `wanted` (default: every
+ * missing shard), in the order asked; a wanted shard that is present is returned as given.
+ *
+ * Throws `TooManyShardsMissingError` naming the missing shards when fewer than k are present.
+ */
+export async function reconstructShards(
+  policy: ErasurePolicy,
+  shards: readonly (Uint8Array | null | undefined)[],
+  wanted?: readonly number[],
+  codec: ErasureCodec = codecById(),
+): Promise<Uint8Array[]> {
+  validatePolicy(policy);
+  const total = totalShards(policy);
+  const k = policy.dataShards;
+  if (shards.length !== total) {
+    throw invalidArgument(`RS ${k}+${policy.parityShards} has ${total} shards, got ${shards.length} entries`);
+  }
+  const missing: number[] = [];
+  let shardBytes = -1;
+  shards.forEach((shard, index) => {
+    if (shard === null || shard === undefined) {
+      missing.push(index);
+      return;
+    }
+    if (shardBytes === -1) shardBytes = shard.length;
+    if (shard.length !== shardBytes) {
+      throw invalidArgument(`shard ${index} is ${shard.length} bytes, others are ${shardBytes}: give the same range of every shard`);
+    }
+  });
+  const targets = wanted ?? missing;
+  for (const index of targets) {
+    if (!Number.isInteger(index) || index < 0 || index >= total) {
+      throw invalidArgument(`wanted shard ${index} is not a shard of RS ${k}+${policy.parityShards}`);
+    }
+  }
+  if (total - missing.length < k) {
+    throw new TooManyShardsMissingError(missing, k, policy.parityShards);
+  }
+  checkShardLength(shardBytes, 'a shard');
+
+  const present = shards.map((shard) => shard !== null && shard !== undefined);
+  const full: Uint8Array[] = shards.map((shard) => shard ?? new Uint8Array(shardBytes));
+  const needsParity = targets.some((index) => index >= k && !present[index]);
+  const needsData = targets.some((index) => index < k && !present[index]) ||
+    (needsParity && missing.some((index) => index < k));
+  if (needsData && shardBytes > 0) await codec.reconstructData(full, present, k);
+  if (needsParity && shardBytes > 0) {
+    const parity = await encodeParity(policy, full.slice(0, k), codec);
+    for (let j = 0; j < policy.parityShards; j++) {
+      if (!present[k + j]) full[k + j] = parity[j] as Uint8Array;
+    }
+  }
+  return targets.map((index) => full[index] as Uint8Array);
+}
