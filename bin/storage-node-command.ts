@@ -1,0 +1,54 @@
+/** `granary storage-node`: flags and environment variables of the chunk server. */
+import { Command, Option } from 'commander';
+import bytes from 'bytes';
+import { STORAGE_NODE_DEFAULTS } from '../storage-node/main.js';
+import { parseByteSize, parseLogLevel, parseNonNegativeNumber, parsePort } from './cli-values.js';
+
+interface StorageNodeFlags {
+  data: string;
+  host: string;
+  port: number;
+  nodeId?: string;
+  pageSize: number;
+  maxChunkSize: number;
+  reserve: number;
+  openFiles: number;
+  scrubRate: number;
+  scrubIntervalHours: number;
+  logLevel: string;
+}
+
+const size = (value: number): string => bytes.format(value, { unitSeparator: '' }) ?? String(value);
+
+export function storageNodeCommand(): Command {
+  const d = STORAGE_NODE_DEFAULTS;
+  return new Command('storage-node')
+    .description('run a storage node: a chunk server on local disk')
+    .addOption(new Option('--data <dir>', 'data directory (created if missing)').env('GRANARY_DATA').makeOptionMandatory())
+    .addOption(new Option('--host <addr>', 'address to listen on').env('GRANARY_HOST').default(d.host))
+    .addOption(new Option('--port <port>', 'port to listen on (0 picks a free one)').env('GRANARY_PORT').argParser(parsePort).default(d.port))
+    .addOption(new Option('--node-id <id>', 'node id on first start (kept in the data directory)').env('GRANARY_NODE_ID'))
+    .addOption(new Option('--page-size <size>', 'checksum page size of new chunks').env('GRANARY_PAGE_SIZE').argParser(parseByteSize).default(d.pageBytes, size(d.pageBytes)))
+    .addOption(new Option('--max-chunk-size <size>', 'largest chunk accepted').env('GRANARY_MAX_CHUNK_SIZE').argParser(parseByteSize).default(d.chunkBytesMax, size(d.chunkBytesMax)))
+    .addOption(new Option('--reserve <size>', 'free space kept on the disk; uploads beyond it get 507').env('GRANARY_RESERVE').argParser(parseByteSize).default(d.reserveBytes, size(d.reserveBytes)))
+    .addOption(new Option('--open-files <n>', 'chunk files kept open for reads').env('GRANARY_OPEN_FILES').argParser(parseNonNegativeNumber).default(d.openFilesMax))
+    .addOption(new Option('--scrub-rate <size>', 'scrubber read rate per second').env('GRANARY_SCRUB_RATE').argParser(parseByteSize).default(d.scrubRateBytesPerSecond, size(d.scrubRateBytesPerSecond)))
+    .addOption(new Option('--scrub-interval-hours <h>', 'hours between scrub passes (0: only on request)').env('GRANARY_SCRUB_INTERVAL_HOURS').argParser(parseNonNegativeNumber).default(d.scrubIntervalMs / 3_600_000))
+    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
+    .action(async (flags: StorageNodeFlags) => {
+      const { runStorageNode } = await import('../storage-node/main.js');
+      await runStorageNode({
+        dataDir: flags.data,
+        host: flags.host,
+        port: flags.port,
+        ...(flags.nodeId === undefined ? {} : { nodeId: flags.nodeId }),
+        pageBytes: flags.pageSize,
+        chunkBytesMax: flags.maxChunkSize,
+        reserveBytes: flags.reserve,
+        openFilesMax: Math.max(1, Math.floor(flags.openFiles)),
+        scrubRateBytesPerSecond: Math.max(1, flags.scrubRate),
+        scrubIntervalMs: flags.scrubIntervalHours * 3_600_000,
+        logLevel: flags.logLevel,
+      });
+    });
+}

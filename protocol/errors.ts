@@ -1,0 +1,100 @@
+/**
+ * The one error catalogue of Granary's wire contract. Every error a service answers with, and
+ * every error the client raises from an answer, has a stable code from this list, an HTTP status,
+ * and a message that tells the user what to do next. Search a code here to find what it means.
+ */
+import { ErasureError } from '../erasure/index.js';
+
+export const ERROR_STATUS = {
+  /** The request is malformed: a field is missing, of the wrong type or out of bounds. */
+  GRN_BAD_REQUEST: 400,
+  /** A chunk id breaks the naming rule (see chunk-id.ts). */
+  GRN_INVALID_CHUNK_ID: 400,
+  /** An uploaded body does not hash to the checksum the writer declared; nothing was stored. */
+  GRN_CHECKSUM_MISMATCH: 400,
+  /** No endpoint answers that method and path. */
+  GRN_NO_ROUTE: 404,
+  /** No chunk with that id is stored on this node. */
+  GRN_CHUNK_NOT_FOUND: 404,
+  /** A chunk with that id but different content already exists; chunks are immutable. */
+  GRN_CHUNK_EXISTS: 409,
+  /** Another upload of the same chunk id is in progress. */
+  GRN_CHUNK_BUSY: 409,
+  /** The body is larger than this node accepts. */
+  GRN_PAYLOAD_TOO_LARGE: 413,
+  /** The request body's content type is not one this endpoint reads. */
+  GRN_UNSUPPORTED_MEDIA_TYPE: 415,
+  /** A byte range lies outside the chunk. */
+  GRN_RANGE_NOT_SATISFIABLE: 416,
+  /** Stored bytes failed their checksum; they are never returned. Read the range from other shards. */
+  GRN_CHUNK_CORRUPT: 500,
+  /** An unexpected failure; the message and the server log say more. */
+  GRN_INTERNAL: 500,
+  /** The process is shutting down or not ready; retry on another node or later. */
+  GRN_UNAVAILABLE: 503,
+  /** The disk is full (or below the configured reserve); nothing partial was left behind. */
+  GRN_DISK_FULL: 507,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_STATUS, value);
+}
+
+/** The JSON body of every error answer. */
+export interface ErrorBody {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+export class GranaryError extends Error {
+  readonly code: ErrorCode;
+  /** Read by fastify to choose the answer's status. */
+  readonly statusCode: number;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Readonly<Record<string, unknown>> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GranaryError';
+    this.code = code;
+    this.statusCode = ERROR_STATUS[code];
+    this.details = options.details;
+  }
+
+  toBody(): ErrorBody {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** Rebuilds the typed error from an error answer, whatever shape it came in. */
+export function errorFromAnswer(statusCode: number, body: unknown): GranaryError {
+  if (typeof body === 'object' && body !== null) {
+    const { code, message, details } = body as Record<string, unknown>;
+    if (isErrorCode(code) && typeof message === 'string') {
+      const detailRecord = typeof details === 'object' && details !== null ? (details as Record<string, unknown>) : undefined;
+      return new GranaryError(code, message, detailRecord === undefined ? {} : { details: detailRecord });
+    }
+  }
+  const text = typeof body === 'string' ? body.slice(0, 500) : JSON.stringify(body)?.slice(0, 500);
+  const code: ErrorCode = statusCode === 503 ? 'GRN_UNAVAILABLE' : statusCode >= 500 ? 'GRN_INTERNAL' : 'GRN_BAD_REQUEST';
+  return new GranaryError(code, `HTTP ${statusCode}: ${text ?? 'no body'}`);
+}
+
+/** Maps errors from the pure layers to the catalogue; unknown errors become GRN_INTERNAL. */
+export function toGranaryError(error: unknown): GranaryError {
+  if (error instanceof GranaryError) return error;
+  if (error instanceof ErasureError) {
+    const code: ErrorCode = error.code === 'GRN_ERASURE_INVALID_ARGUMENT' ? 'GRN_BAD_REQUEST' : 'GRN_INTERNAL';
+    return new GranaryError(code, error.message, { cause: error });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new GranaryError('GRN_INTERNAL', message, { cause: error });
+}

@@ -1,0 +1,75 @@
+/**
+ * The contract of a chunk store: immutable, checksummed chunks addressed by id. The disk store is
+ * the real one; the contract is written down so the HTTP layer and its tests do not depend on
+ * how bytes are kept.
+ */
+
+export interface ChunkInfo {
+  readonly id: string;
+  /** Bytes of chunk data (what a writer uploaded). */
+  readonly dataBytes: number;
+  /** xxh64 of the whole data. */
+  readonly checksum: bigint;
+  /** The page size its checksum table uses. */
+  readonly pageBytes: number;
+}
+
+export interface PutOptions {
+  /** The xxh64 the writer computed; the upload is refused if the body does not match. */
+  readonly expectedChecksum: bigint;
+  /** The body length when the writer declared it; lets a full disk be refused before writing. */
+  readonly expectedBytes?: number;
+}
+
+export interface PutResult {
+  readonly info: ChunkInfo;
+  /** False when an identical chunk was already stored (a retried put). */
+  readonly created: boolean;
+}
+
+export interface ListedChunk {
+  readonly id: string;
+  /** Bytes the chunk file takes on disk (data, checksums and footer). */
+  readonly fileBytes: number;
+}
+
+export interface ChunkListing {
+  readonly chunks: readonly ListedChunk[];
+  /** Pass as `after` to get the next page; null when this page is the last. */
+  readonly next: string | null;
+}
+
+/** What a full verification of one chunk found. */
+export type VerifyResult =
+  | { readonly ok: true; readonly dataBytes: number }
+  | { readonly ok: false; readonly reason: string; readonly badPages: readonly number[] };
+
+export interface CorruptChunk {
+  readonly id: string;
+  readonly reason: string;
+  readonly detectedAt: string;
+}
+
+export interface ChunkStoreStats {
+  readonly chunkCount: number;
+  readonly chunkFileBytes: number;
+  readonly corruptChunkCount: number;
+  readonly capacityBytes: number;
+  readonly freeBytes: number;
+}
+
+export interface ChunkStore {
+  put(id: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<PutResult>;
+  /** Bytes `[offset, offset + length)` of a chunk, after verifying every page they touch. */
+  readRange(id: string, offset: number, length: number): Promise<Buffer>;
+  info(id: string): Promise<ChunkInfo>;
+  /** True when a chunk was deleted, false when there was none. */
+  delete(id: string): Promise<boolean>;
+  list(after: string | undefined, limit: number): ChunkListing;
+  /** Reads and checks every byte of a chunk. `pace` is awaited after each read, to bound the rate. */
+  verify(id: string, pace?: (bytes: number) => Promise<void>): Promise<VerifyResult>;
+  /** Chunks found corrupt by reads or verification since start-up (or until deleted). */
+  corruptChunks(): readonly CorruptChunk[];
+  stats(): Promise<ChunkStoreStats>;
+  close(): Promise<void>;
+}

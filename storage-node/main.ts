@@ -1,0 +1,125 @@
+/**
+ * The storage-node process: opens the chunk store (recovering from any crash), serves HTTP,
+ * scrubs in the background, and shuts down cleanly on SIGTERM/SIGINT.
+ */
+import type { FastifyInstance } from 'fastify';
+import { DEFAULT_PAGE_BYTES } from '../erasure/index.js';
+import { DiskChunkStore } from './disk-chunk-store.js';
+import { NodeMetrics } from './metrics.js';
+import { Scrubber } from './scrubber.js';
+import { buildStorageServer } from './server.js';
+
+export interface StorageNodeConfig {
+  readonly dataDir: string;
+  readonly host: string;
+  /** 0 picks a free port; the chosen one is logged with "storage node ready". */
+  readonly port: number;
+  /** Kept in the data directory after the first start; generated when not given. */
+  readonly nodeId?: string;
+  readonly pageBytes: number;
+  readonly chunkBytesMax: number;
+  readonly reserveBytes: number;
+  readonly openFilesMax: number;
+  readonly scrubRateBytesPerSecond: number;
+  /** 0 disables periodic scrubbing (a pass can still be requested over HTTP). */
+  readonly scrubIntervalMs: number;
+  readonly logLevel: string;
+}
+
+export const STORAGE_NODE_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 7101,
+  pageBytes: DEFAULT_PAGE_BYTES,
+  chunkBytesMax: 256 * 1024 * 1024,
+  reserveBytes: 256 * 1024 * 1024,
+  openFilesMax: 512,
+  scrubRateBytesPerSecond: 32 * 1024 * 1024,
+  scrubIntervalMs: 24 * 60 * 60 * 1000,
+  logLevel: 'info',
+} as const;
+
+export interface RunningStorageNode {
+  readonly nodeId: string;
+  readonly app: FastifyInstance;
+  /** `http://host:port` the node answers on. */
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function startStorageNode(config: StorageNodeConfig): Promise<RunningStorageNode> {
+  const logger = { level: config.logLevel };
+  let logError: (error: unknown) => void = (error) => console.error(error);
+  const { store, removedTemporaries } = await DiskChunkStore.open({
+    dataDir: config.dataDir,
+    pageBytes: config.pageBytes,
+    chunkBytesMax: config.chunkBytesMax,
+    reserveBytes: config.reserveBytes,
+    openFilesMax: config.openFilesMax,
+    onBackgroundError: (error) => logError(error),
+  });
+  try {
+    const nodeId = await store.dataDir.nodeId(config.nodeId);
+    const metrics = new NodeMetrics(store);
+    const scrubber = new Scrubber(store, metrics, {
+      rateBytesPerSecond: config.scrubRateBytesPerSecond,
+      intervalMs: config.scrubIntervalMs,
+      onError: (error) => logError(error),
+    });
+    const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger });
+    logError = (error) => app.log.error({ err: error }, 'storage node background error');
+    await app.listen({ host: config.host, port: config.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : config.port;
+    const stats = await store.stats();
+    app.log.info(
+      { nodeId, host: config.host, port, dataDir: config.dataDir, chunks: stats.chunkCount, removedTemporaries },
+      'storage node ready',
+    );
+    scrubber.start();
+    let stopping: Promise<void> | undefined;
+    return {
+      nodeId,
+      app,
+      port,
+      url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+      stop() {
+        stopping ??= (async () => {
+          try {
+            await scrubber.stop();
+            await app.close();
+          } finally {
+            await store.close();
+          }
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+/** Runs a node until SIGTERM or SIGINT; a second signal exits at once. */
+export async function runStorageNode(config: StorageNodeConfig): Promise<void> {
+  const node = await startStorageNode(config);
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    node.app.log.info({ signal }, 'storage node stopping');
+    node.stop().then(
+      () => {
+        node.app.log.info('storage node stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        node.app.log.error({ err: error }, 'storage node did not stop cleanly');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,0 +1,132 @@
+/**
+ * `POST /v1/chunks/read`: many ranges of many chunks in one request, answered as a stream of
+ * frames in request order (protocol/batch-read.ts). Ranges are read a few at a time ahead of the
+ * socket, bounded in count and bytes, so a large batch never sits in memory whole.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { unpack } from 'msgpackr';
+import {
+  BATCH_RANGES_MAX,
+  type BatchReadRequest,
+  CHUNK_ID_BYTES_MAX,
+  FRAMES_CONTENT_TYPE,
+  type FrameStatus,
+  GranaryError,
+  MSGPACK,
+  type RangeRequest,
+  encodeFrameHeader,
+  validateBatchRequest,
+} from '../../protocol/index.js';
+import type { ChunkStore } from '../chunk-store.js';
+import type { NodeMetrics } from '../metrics.js';
+
+/** Ranges read ahead of the one being sent. */
+const READ_AHEAD_RANGES = 16;
+/** Bytes read ahead of the socket; one range larger than this is still read alone. */
+const READ_AHEAD_BYTES = 32 * 1024 * 1024;
+const REQUEST_BODY_BYTES_MAX = 4 * 1024 * 1024;
+
+const STATUS_BY_ERROR: Readonly<Record<string, FrameStatus>> = {
+  GRN_CHUNK_NOT_FOUND: 'missing',
+  GRN_CHUNK_CORRUPT: 'corrupt',
+  GRN_RANGE_NOT_SATISFIABLE: 'out_of_range',
+  GRN_INVALID_CHUNK_ID: 'error',
+};
+
+const bodySchema = {
+  type: 'object',
+  required: ['ranges'],
+  additionalProperties: false,
+  properties: {
+    ranges: {
+      type: 'array',
+      maxItems: BATCH_RANGES_MAX,
+      items: {
+        type: 'object',
+        required: ['chunk', 'offset', 'length'],
+        additionalProperties: false,
+        properties: {
+          chunk: { type: 'string', minLength: 1, maxLength: CHUNK_ID_BYTES_MAX },
+          offset: { type: 'integer', minimum: 0 },
+          length: { type: 'integer', minimum: 0 },
+        },
+      },
+    },
+  },
+} as const;
+
+interface ReadOutcome {
+  readonly header: Buffer;
+  readonly payload: Buffer;
+}
+
+export async function batchReadRoute(
+  app: FastifyInstance,
+  options: { readonly store: ChunkStore; readonly metrics: NodeMetrics; readonly onError: (error: unknown) => void },
+): Promise<void> {
+  const { store, metrics } = options;
+
+  app.addContentTypeParser(MSGPACK, { parseAs: 'buffer', bodyLimit: REQUEST_BODY_BYTES_MAX }, (_request, body, done) => {
+    try {
+      done(null, unpack(body as Buffer));
+    } catch (error) {
+      done(new GranaryError('GRN_BAD_REQUEST', `request body is not valid msgpack: ${(error as Error).message}`), undefined);
+    }
+  });
+
+  async function readOne(range: RangeRequest): Promise<ReadOutcome> {
+    try {
+      const data = await store.readRange(range.chunk, range.offset, range.length);
+      metrics.bytesRead.inc(data.length);
+      metrics.readSize.observe(data.length);
+      metrics.rangesRead.inc({ status: 'ok' });
+      return { header: encodeFrameHeader('ok', data), payload: data };
+    } catch (error) {
+      const code = error instanceof GranaryError ? error.code : 'GRN_INTERNAL';
+      const status = STATUS_BY_ERROR[code] ?? 'error';
+      if (status === 'error') options.onError(error);
+      metrics.rangesRead.inc({ status });
+      metrics.errors.inc({ code });
+      const message = Buffer.from(error instanceof Error ? error.message : String(error), 'utf8');
+      return { header: encodeFrameHeader(status, message), payload: message };
+    }
+  }
+
+  async function* frames(ranges: readonly RangeRequest[]): AsyncGenerator<Buffer> {
+    const inFlight: { readonly bytes: number; readonly outcome: Promise<ReadOutcome> }[] = [];
+    let inFlightBytes = 0;
+    let next = 0;
+    const fill = (): void => {
+      while (next < ranges.length && inFlight.length < READ_AHEAD_RANGES) {
+        const range = ranges[next] as RangeRequest;
+        if (inFlight.length > 0 && inFlightBytes + range.length > READ_AHEAD_BYTES) break;
+        inFlight.push({ bytes: range.length, outcome: readOne(range) });
+        inFlightBytes += range.length;
+        next++;
+      }
+    };
+    fill();
+    while (inFlight.length > 0) {
+      const head = inFlight.shift() as { bytes: number; outcome: Promise<ReadOutcome> };
+      const { header, payload } = await head.outcome;
+      inFlightBytes -= head.bytes;
+      fill();
+      yield header;
+      if (payload.length > 0) yield payload;
+    }
+  }
+
+  app.post<{ Body: BatchReadRequest }>(
+    '/v1/chunks/read',
+    { schema: { body: bodySchema }, bodyLimit: REQUEST_BODY_BYTES_MAX },
+    async (request, reply) => {
+      validateBatchRequest(request.body);
+      const ranges = request.body.ranges;
+      return reply
+        .type(FRAMES_CONTENT_TYPE)
+        .header('x-granary-frames', String(ranges.length))
+        .send(Readable.from(frames(ranges), { objectMode: false, highWaterMark: 1024 * 1024 }));
+    },
+  );
+}
