@@ -95,17 +95,18 @@ export class DiskChunkStore implements ChunkStore {
     if (options.expectedBytes !== undefined && options.expectedBytes > this.options.chunkBytesMax) {
       throw tooLarge(options.expectedBytes, this.options.chunkBytesMax);
     }
-    if (this.index.has(id)) {
-      const existing = await this.info(id);
-      if (existing.checksum === options.expectedChecksum) return { info: existing, created: false };
-      throw new GranaryError(
-        'GRN_CHUNK_EXISTS',
-        `chunk ${id} already exists with checksum ${checksumToHex(existing.checksum)}; chunks are immutable, delete it first`,
-      );
-    }
-    await this.checkFreeSpace(options.expectedBytes ?? 0);
+    // Claimed before the first await, so two concurrent uploads of one id cannot both proceed.
     this.uploading.add(id);
     try {
+      if (this.index.has(id)) {
+        const existing = await this.info(id);
+        if (existing.checksum === options.expectedChecksum) return { info: existing, created: false };
+        throw new GranaryError(
+          'GRN_CHUNK_EXISTS',
+          `chunk ${id} already exists with checksum ${checksumToHex(existing.checksum)}; chunks are immutable, delete it first`,
+        );
+      }
+      await this.checkFreeSpace(options.expectedBytes ?? 0);
       return { info: await this.writeChunk(id, body, options), created: true };
     } finally {
       this.uploading.delete(id);

@@ -1,0 +1,112 @@
+import { open, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { xxh64 } from '../../../erasure/index.js';
+import { DiskChunkStore, type DiskChunkStoreOptions } from '../../../storage-node/index.js';
+import { makeTempDir } from '../../helpers/temp-dir.js';
+import { bytesOf, chunkStoreSuite, piecesOf } from './chunk-store-suite.js';
+
+function options(dataDir: string, overrides: Partial<DiskChunkStoreOptions> = {}): DiskChunkStoreOptions {
+  return {
+    dataDir,
+    pageBytes: 64 * 1024,
+    chunkBytesMax: 64 * 1024 * 1024,
+    reserveBytes: 0,
+    openFilesMax: 8,
+    onBackgroundError: (error) => {
+      throw error;
+    },
+    ...overrides,
+  };
+}
+
+chunkStoreSuite('disk', async (overrides) => {
+  const dir = await makeTempDir('store');
+  let store = (await DiskChunkStore.open(options(dir.path, overrides))).store;
+  return {
+    get store() {
+      return store;
+    },
+    async reopen() {
+      await store.close();
+      store = (await DiskChunkStore.open(options(dir.path, overrides))).store;
+      return store;
+    },
+    async close() {
+      await store.close();
+      await dir.remove();
+    },
+  };
+});
+
+describe('disk chunk store on-disk behaviour', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  async function openStore(overrides: Partial<DiskChunkStoreOptions> = {}) {
+    const dir = await makeTempDir('disk');
+    const opened = await DiskChunkStore.open(options(dir.path, overrides));
+    cleanups.push(dir.remove, () => opened.store.close());
+    return { dir: dir.path, store: opened.store };
+  }
+
+  async function flipByte(path: string, position: number): Promise<void> {
+    const handle = await open(path, 'r+');
+    try {
+      const one = Buffer.alloc(1);
+      await handle.read(one, 0, 1, position);
+      one[0] = (one[0] as number) ^ 0x40;
+      await handle.write(one, 0, 1, position);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  it('reports a rotten page as corrupt, never its bytes, while other pages still read', async () => {
+    const { store } = await openStore({ pageBytes: 4096 });
+    const data = bytesOf(40_000);
+    await store.put('rot', piecesOf(data), { expectedChecksum: xxh64(data) });
+    await flipByte(store.dataDir.chunkPath('rot'), 10_000); // page 2
+    await expect(store.readRange('rot', 9000, 2000)).rejects.toMatchObject({
+      code: 'GRN_CHUNK_CORRUPT',
+      details: { chunk: 'rot', page: 2 },
+    });
+    expect((await store.readRange('rot', 0, 8192)).equals(data.subarray(0, 8192))).toBe(true);
+    expect((await store.readRange('rot', 12_288, 20_000)).equals(data.subarray(12_288, 32_288))).toBe(true);
+    expect(store.corruptChunks().map((c) => c.id)).toEqual(['rot']);
+    const verdict = await store.verify('rot');
+    expect(verdict).toMatchObject({ ok: false, badPages: [2] });
+  });
+
+  it('finds a damaged page table or footer on verification', async () => {
+    const { store } = await openStore({ pageBytes: 4096 });
+    const data = bytesOf(20_000);
+    await store.put('table', piecesOf(data), { expectedChecksum: xxh64(data) });
+    await store.put('footer', piecesOf(data), { expectedChecksum: xxh64(data) });
+    expect(await store.verify('table')).toEqual({ ok: true, dataBytes: 20_000 });
+    await flipByte(store.dataDir.chunkPath('table'), 20_003);
+    await flipByte(store.dataDir.chunkPath('footer'), 20_000 + 5 * 8 + 20);
+    expect(await store.verify('table')).toMatchObject({ ok: false, reason: /page checksum table/ });
+    expect(await store.verify('footer')).toMatchObject({ ok: false, reason: /footer/ });
+  });
+
+  it('removes leftover temporaries at start-up and refuses a second process on the same directory', async () => {
+    const dir = await makeTempDir('recover');
+    cleanups.push(dir.remove);
+    const first = await DiskChunkStore.open(options(dir.path));
+    await writeFile(join(dir.path, 'tmp', 'half.abc.part'), bytesOf(1234));
+    await first.store.close();
+    const second = await DiskChunkStore.open(options(dir.path));
+    cleanups.push(() => second.store.close());
+    expect(second.removedTemporaries).toBe(1);
+    expect(await readdir(join(dir.path, 'tmp'))).toEqual([]);
+    // The same process reopening is allowed (its own pid); a live foreign pid is not.
+    await second.store.close();
+    await writeFile(join(dir.path, 'LOCK'), `${process.ppid}\n`);
+    await expect(DiskChunkStore.open(options(dir.path))).rejects.toMatchObject({
+      code: 'GRN_UNAVAILABLE',
+      message: expect.stringMatching(/in use by process/),
+    });
+  });
+});
