@@ -34,6 +34,8 @@ export async function buildStorageServer(deps: StorageServerDeps): Promise<Fasti
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     keepAliveTimeout: 75_000,
+    // Long ids get our own clear error, not a bare 414.
+    routerOptions: { maxParamLength: 512 },
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -47,6 +49,9 @@ export async function buildStorageServer(deps: StorageServerDeps): Promise<Fasti
     }
     deps.metrics.errors.inc({ code: granary.code });
     if (granary.statusCode >= 500) request.log.error({ err: error }, granary.message);
+    // An upload refused midway leaves body bytes on the socket: close it rather than keep a
+    // connection that can only stall.
+    if (!request.raw.complete) reply.header('connection', 'close');
     return reply.code(granary.statusCode).send(granary.toBody());
   });
 

@@ -13,7 +13,8 @@ export const LIST_LIMIT_MAX = 10_000;
 const idParams = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: CHUNK_ID_BYTES_MAX } },
+  // Length and characters are checked by validateChunkId, whose message says what an id may hold.
+  properties: { id: { type: 'string' } },
 } as const;
 
 export async function chunkRoutes(

@@ -4,7 +4,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { pollUntil } from './poll.js';
 
 export const GRANARY_BIN = fileURLToPath(new URL('../../dist/bin/granary.js', import.meta.url));
 
@@ -45,20 +44,23 @@ export async function startNodeProcess(dataDir: string, extraArgs: readonly stri
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
   });
-  let exitedEarly: number | string | undefined;
-  void exited.then((result) => {
-    exitedEarly = result;
-  });
-  const started = await pollUntil(
-    'storage node to be ready',
-    () => {
-      if (exitedEarly !== undefined) throw new Error(`storage node exited (${exitedEarly}) before it was ready:\n${output}`);
-      return ready;
-    },
-    60_000,
-  ).catch((error: unknown) => {
-    child.kill('SIGKILL');
-    throw error;
+  const started = await new Promise<{ port: number; nodeId: string }>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      clearInterval(poll);
+      child.kill('SIGKILL');
+      reject(new Error(`storage node was not ready within 60 s:\n${output}`));
+    }, 60_000);
+    const poll = setInterval(() => {
+      if (ready === undefined) return;
+      clearInterval(poll);
+      clearTimeout(timer);
+      resolve(ready);
+    }, 10);
+    void exited.then((result) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      reject(new Error(`storage node exited (${result}) before it was ready:\n${output}`));
+    });
   });
   return {
     child,
