@@ -4,16 +4,20 @@
  * reads cost one round trip.
  *
  * Request (`POST /v1/chunks/read`, `application/msgpack` or `application/json`):
- *   `{ ranges: [{ chunk, offset, length }, ...] }`
+ *   `{ ranges: [{ chunk, offset, length }, ...], checksums?: boolean }`
  *
  * Response (`application/x-granary-frames`): one frame per requested range, in request order,
  * streamed as each range is read:
  *
- *   | status u8 | reserved u8 x3 | payloadBytes u32 LE | payloadXxh64 u64 LE | payload |
+ *   | status u8 | flags u8 | reserved u16 | payloadBytes u32 LE | payloadXxh64 u64 LE | payload |
  *
- * The payload is the range's bytes when the status is `ok`, else a UTF-8 message. The checksum
- * covers the payload, so a reader can tell a range that was damaged in transit from one that
- * was damaged on disk (which the node reports as `corrupt` and never sends).
+ * The payload is the range's bytes when the status is `ok`, else a UTF-8 message. Bytes on disk
+ * are always verified against their page checksums before they are sent (a damaged page is
+ * reported as `corrupt`, never sent). The payload checksum is computed only when the request
+ * asks for `checksums` (flag bit 0 says it is present): readers that verify their own end-to-end
+ * checksums (the client verifies every column stream) skip it, since it would hash every byte
+ * twice more; they ask for it when an end-to-end check fails and they need to know which node's
+ * answer was damaged in transit.
  */
 import { xxh64 } from '../erasure/index.js';
 import { GranaryError } from './errors.js';
@@ -26,6 +30,8 @@ export interface RangeRequest {
 
 export interface BatchReadRequest {
   readonly ranges: readonly RangeRequest[];
+  /** Ask for a checksum of every payload (default false). */
+  readonly checksums?: boolean;
 }
 
 /** Bounds a node enforces on one batch request. */
@@ -63,13 +69,15 @@ export interface Frame {
   readonly message: string;
 }
 
-export function encodeFrameHeader(status: FrameStatus, payload: Uint8Array): Buffer {
+const FLAG_CHECKSUM = 1;
+
+export function encodeFrameHeader(status: FrameStatus, payload: Uint8Array, withChecksum: boolean): Buffer {
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   header.writeUInt8(FRAME_STATUS[status], 0);
-  header.writeUInt8(0, 1);
+  header.writeUInt8(withChecksum ? FLAG_CHECKSUM : 0, 1);
   header.writeUInt16LE(0, 2);
   header.writeUInt32LE(payload.length, 4);
-  header.writeBigUInt64LE(xxh64(payload), 8);
+  header.writeBigUInt64LE(withChecksum ? xxh64(payload) : 0n, 8);
   return header;
 }
 
@@ -142,7 +150,7 @@ function decodeFrame(header: Buffer, payload: Buffer): Frame {
   if (status === undefined) {
     throw new GranaryError('GRN_INTERNAL', `batch read frame has unknown status ${header.readUInt8(0)}`);
   }
-  if (xxh64(payload) !== header.readBigUInt64LE(8)) {
+  if ((header.readUInt8(1) & FLAG_CHECKSUM) !== 0 && xxh64(payload) !== header.readBigUInt64LE(8)) {
     return { status: 'corrupt', data: new Uint8Array(0), message: 'range payload failed its checksum in transit' };
   }
   return status === 'ok'

@@ -10,6 +10,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { read as readCallback } from 'node:fs';
 import { PageChecksummer, checksumToHex, pageCount, validatePageBytes, xxh64 } from '../erasure/index.js';
 import { GranaryError, validateChunkId } from '../protocol/index.js';
 import { type ChunkFooter, FOOTER_BYTES, decodeFooter, encodeFooter, encodePageTable } from './chunk-format.js';
@@ -188,7 +189,7 @@ export class DiskChunkStore implements ChunkStore {
       const readStart = firstPage * pageBytes;
       const readEnd = Math.min(dataBytes, (lastPage + 1) * pageBytes);
       const buffer = Buffer.allocUnsafe(readEnd - readStart);
-      await readFully(chunk.handle, buffer, readStart);
+      await readFullyFd(chunk.handle.fd, buffer, readStart);
       for (let page = firstPage; page <= lastPage; page++) {
         const start = page * pageBytes - readStart;
         const end = Math.min(buffer.length, start + pageBytes);
@@ -475,4 +476,19 @@ function diskError(error: unknown, id: string): unknown {
   }
   if (code === 'ENOENT') return notFound(id);
   return error;
+}
+
+/** The callback API costs less per call than FileHandle.read, which matters for many small reads. */
+function readFullyFd(fd: number, buffer: Uint8Array, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (done: number): void => {
+      readCallback(fd, buffer, done, buffer.length - done, position + done, (error, bytesRead) => {
+        if (error !== null) reject(error);
+        else if (bytesRead === 0) reject(new GranaryError('GRN_INTERNAL', `unexpected end of file at byte ${position + done}`));
+        else if (done + bytesRead < buffer.length) step(done + bytesRead);
+        else resolve();
+      });
+    };
+    step(0);
+  });
 }

@@ -72,7 +72,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     const stats = await store.stats();
-    app.log.info(
+    lifecycleLog(app).info(
       { nodeId, host: config.host, port, dataDir: config.dataDir, chunks: stats.chunkCount, removedTemporaries },
       'storage node ready',
     );
@@ -108,10 +108,10 @@ export async function runStorageNode(config: StorageNodeConfig): Promise<void> {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) process.exit(1);
     signalled = true;
-    node.app.log.info({ signal }, 'storage node stopping');
+    lifecycleLog(node.app).info({ signal }, 'storage node stopping');
     node.stop().then(
       () => {
-        node.app.log.info('storage node stopped');
+        lifecycleLog(node.app).info('storage node stopped');
         process.exit(0);
       },
       (error: unknown) => {
@@ -122,4 +122,9 @@ export async function runStorageNode(config: StorageNodeConfig): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/** Start and stop lines are written at any log level: scripts and tests wait for them. */
+function lifecycleLog(app: FastifyInstance): FastifyInstance['log'] {
+  return app.log.child({}, { level: 'info' });
 }

@@ -53,6 +53,7 @@ const bodySchema = {
         },
       },
     },
+    checksums: { type: 'boolean' },
   },
 } as const;
 
@@ -75,13 +76,13 @@ export async function batchReadRoute(
     }
   });
 
-  async function readOne(range: RangeRequest): Promise<ReadOutcome> {
+  async function readOne(range: RangeRequest, checksums: boolean): Promise<ReadOutcome> {
     try {
       const data = await store.readRange(range.chunk, range.offset, range.length);
       metrics.bytesRead.inc(data.length);
       metrics.readSize.observe(data.length);
       metrics.rangesRead.inc({ status: 'ok' });
-      return { header: encodeFrameHeader('ok', data), payload: data };
+      return { header: encodeFrameHeader('ok', data, checksums), payload: data };
     } catch (error) {
       const code = error instanceof GranaryError ? error.code : 'GRN_INTERNAL';
       const status = STATUS_BY_ERROR[code] ?? 'error';
@@ -89,11 +90,11 @@ export async function batchReadRoute(
       metrics.rangesRead.inc({ status });
       metrics.errors.inc({ code });
       const message = Buffer.from(error instanceof Error ? error.message : String(error), 'utf8');
-      return { header: encodeFrameHeader(status, message), payload: message };
+      return { header: encodeFrameHeader(status, message, checksums), payload: message };
     }
   }
 
-  async function* frames(ranges: readonly RangeRequest[]): AsyncGenerator<Buffer> {
+  async function* frames(ranges: readonly RangeRequest[], checksums: boolean): AsyncGenerator<Buffer> {
     const inFlight: { readonly bytes: number; readonly outcome: Promise<ReadOutcome> }[] = [];
     let inFlightBytes = 0;
     let next = 0;
@@ -101,7 +102,7 @@ export async function batchReadRoute(
       while (next < ranges.length && inFlight.length < READ_AHEAD_RANGES) {
         const range = ranges[next] as RangeRequest;
         if (inFlight.length > 0 && inFlightBytes + range.length > READ_AHEAD_BYTES) break;
-        inFlight.push({ bytes: range.length, outcome: readOne(range) });
+        inFlight.push({ bytes: range.length, outcome: readOne(range, checksums) });
         inFlightBytes += range.length;
         next++;
       }
@@ -126,7 +127,7 @@ export async function batchReadRoute(
       return reply
         .type(FRAMES_CONTENT_TYPE)
         .header('x-granary-frames', String(ranges.length))
-        .send(Readable.from(frames(ranges), { objectMode: false, highWaterMark: 1024 * 1024 }));
+        .send(Readable.from(frames(ranges, request.body.checksums === true), { objectMode: false, highWaterMark: 1024 * 1024 }));
     },
   );
 }

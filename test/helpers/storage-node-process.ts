@@ -20,10 +20,14 @@ export interface NodeProcess {
   kill(signal: NodeJS.Signals): Promise<number | string>;
 }
 
-export async function startNodeProcess(dataDir: string, extraArgs: readonly string[] = []): Promise<NodeProcess> {
+export async function startNodeProcess(
+  dataDir: string,
+  extraArgs: readonly string[] = [],
+  nodeArgs: readonly string[] = [],
+): Promise<NodeProcess> {
   const child = spawn(
     process.execPath,
-    [GRANARY_BIN, 'storage-node', '--data', dataDir, '--port', '0', '--scrub-interval-hours', '0', ...extraArgs],
+    [...nodeArgs, GRANARY_BIN, 'storage-node', '--data', dataDir, '--port', '0', '--scrub-interval-hours', '0', ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checksumToHex, xxh64 } from '../../erasure/index.js';
@@ -44,7 +45,7 @@ describe('storage node on a full disk', () => {
     const response = await request(`${node?.url}/v1/chunks/${id}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(data)) },
-      body: declareLength ? data : streamed(),
+      body: declareLength ? data : Readable.from(streamed()),
     });
     return { status: response.statusCode, body: (await response.body.json()) as { code?: string; message?: string } };
   }

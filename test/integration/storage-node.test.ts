@@ -4,6 +4,7 @@
  */
 import { readdir, open as openFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pack } from 'msgpackr';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -111,7 +112,7 @@ describe('storage node process', () => {
     const upload = request(`${node.url}/v1/chunks/torn.0`, {
       method: 'PUT',
       headers: { 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(data)) },
-      body: halfThenHang(),
+      body: Readable.from(halfThenHang()),
     }).catch((error: unknown) => error);
     await stalled;
     await pollUntil('the partial upload to reach the disk', async () => {
@@ -187,7 +188,7 @@ describe('storage node process', () => {
     const streamed = await request(`${node.url}/v1/chunks/huge.1`, {
       method: 'PUT',
       headers: { 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(data)) },
-      body: chunked(),
+      body: Readable.from(chunked()),
     }).then(
       async (response) => ({ status: response.statusCode, code: ((await response.body.json()) as { code: string }).code }),
       (error: unknown) => ({ status: 0, code: String(error) }),

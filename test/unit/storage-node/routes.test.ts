@@ -112,6 +112,20 @@ describe('storage node HTTP routes', () => {
     }
   });
 
+  it('sends payload checksums when asked', async () => {
+    const a = bytesOf(5_000, 4);
+    await put('k.0', a);
+    for (const checksums of [true, false]) {
+      const response = await node.app.inject({
+        method: 'POST',
+        url: '/v1/chunks/read',
+        payload: { ranges: [{ chunk: 'k.0', offset: 10, length: 100 }], checksums },
+      });
+      expect(response.rawPayload.readUInt8(1)).toBe(checksums ? 1 : 0);
+      expect(response.rawPayload.readBigUInt64LE(8)).toBe(checksums ? xxh64(a.subarray(10, 110)) : 0n);
+    }
+  });
+
   it('marks a corrupt range in a batch without failing the others', async () => {
     const a = bytesOf(20_000, 3);
     await put('c.0', a);

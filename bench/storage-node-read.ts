@@ -1,0 +1,132 @@
+/**
+ * Storage-node batched read throughput, as a ratio to the loopback HTTP ceiling measured in the
+ * same run: a bare node:http server (own process) serving the same number of bytes per request
+ * from memory, read by the same undici client at the same concurrency.
+ *
+ * Cases: 256 ranges of 16 KiB per request (a selective column read), and one 8 MiB range per
+ * request (a large stream). Chunks sit in the page cache, so this measures the node's software
+ * path: HTTP, page verification, framing, and the client's frame parsing and checksum checks.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { pack } from 'msgpackr';
+import { Pool, request } from 'undici';
+import { checksumToHex, xxh64 } from '../erasure/index.js';
+import { readFrames } from '../protocol/index.js';
+import { startNodeProcess } from '../test/helpers/storage-node-process.js';
+import { makeTempDir } from '../test/helpers/temp-dir.js';
+import { type Throughput, gbps, printTable, ratio } from './measure.js';
+
+const CONCURRENCY = 4;
+const CHUNKS = 16;
+const CHUNK_BYTES = 16 * 1024 * 1024;
+
+interface ReadCase {
+  readonly name: string;
+  readonly ranges: number;
+  readonly rangeBytes: number;
+}
+
+const CASES: readonly ReadCase[] = [
+  { name: '256 x 16 KiB ranges / request', ranges: 256, rangeBytes: 16 * 1024 },
+  { name: '1 x 8 MiB range / request', ranges: 1, rangeBytes: 8 * 1024 * 1024 },
+];
+
+export interface StorageReadFigures {
+  readonly rows: readonly { case: string; bare: Throughput; granary: Throughput; requestsPerSecond: number }[];
+}
+
+async function concurrently(name: string, seconds: number, once: () => Promise<number>): Promise<Throughput & { requests: number }> {
+  await Promise.all(Array.from({ length: CONCURRENCY }, once));
+  let bytes = 0;
+  let requests = 0;
+  const start = process.hrtime.bigint();
+  const deadline = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (Date.now() < deadline) {
+        const moved = await once(); // not `bytes += await once()`: that reads `bytes` before the await
+        bytes += moved;
+        requests++;
+      }
+    }),
+  );
+  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  return { name, bytes, seconds: elapsed, bytesPerSecond: bytes / elapsed, requests };
+}
+
+async function startBareServer(): Promise<{ url: string; stop: () => void }> {
+  const script = fileURLToPath(new URL('./bare-http-server.ts', import.meta.url));
+  // One process (tsx as a loader, not its CLI, which would fork a grandchild we could not kill).
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (text: Buffer) => resolve((JSON.parse(text.toString()) as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+}
+
+export async function benchStorageNodeRead(seconds = 3, pageBytes = 64 * 1024): Promise<StorageReadFigures> {
+  const dir = await makeTempDir('bench-node');
+  const profileDir = process.env.GRANARY_PROFILE_DIR;
+  const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  const node = await startNodeProcess(dir.path, ['--log-level', 'warn', '--page-size', String(pageBytes)], nodeArgs);
+  const bare = await startBareServer();
+  const nodePool = new Pool(node.url, { connections: CONCURRENCY });
+  const barePool = new Pool(bare.url, { connections: CONCURRENCY });
+  try {
+    const chunk = Buffer.alloc(CHUNK_BYTES);
+    for (let i = 0; i < CHUNKS; i++) {
+      chunk.fill(i + 1);
+      const response = await request(`${node.url}/v1/chunks/bench.${i}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(chunk)) },
+        body: chunk,
+      });
+      await response.body.dump();
+      if (response.statusCode !== 201) throw new Error(`put failed: ${response.statusCode}`);
+    }
+    const rows: StorageReadFigures['rows'][number][] = [];
+    for (const readCase of CASES.filter((c) => process.env.GRANARY_BENCH_CASE === undefined || c.name.startsWith(process.env.GRANARY_BENCH_CASE))) {
+      const payloadBytes = readCase.ranges * readCase.rangeBytes;
+      let cursor = 0;
+      const bareResult = await concurrently('bare', seconds, async () => {
+        const response = await barePool.request({ method: 'GET', path: `/?size=${payloadBytes}` });
+        let bytes = 0;
+        for await (const piece of response.body) bytes += (piece as Buffer).length;
+        return bytes;
+      });
+      const granaryResult = await concurrently('granary', seconds, async () => {
+        const ranges = Array.from({ length: readCase.ranges }, () => {
+          const at = cursor++;
+          const offset = ((at * 7919 * readCase.rangeBytes) % (CHUNK_BYTES - readCase.rangeBytes)) & ~4095;
+          return { chunk: `bench.${at % CHUNKS}`, offset, length: readCase.rangeBytes };
+        });
+        const response = await nodePool.request({
+          method: 'POST',
+          path: '/v1/chunks/read',
+          headers: { 'content-type': 'application/msgpack' },
+          body: pack({ ranges }),
+        });
+        let bytes = 0;
+        for await (const frame of readFrames(response.body)) {
+          if (frame.status !== 'ok') throw new Error(`range failed: ${frame.status} ${frame.message}`);
+          bytes += frame.data.length;
+        }
+        return bytes;
+      });
+      rows.push({ case: readCase.name, bare: bareResult, granary: granaryResult, requestsPerSecond: granaryResult.requests / granaryResult.seconds });
+    }
+    printTable(`Storage node batched reads vs bare node:http from memory (${CONCURRENCY} requests in flight, loopback, ${pageBytes / 1024} KiB pages)`, [
+      ['case', 'bare http', 'granary', 'ratio', 'granary req/s'],
+      ...rows.map((r) => [r.case, gbps(r.bare.bytesPerSecond), gbps(r.granary.bytesPerSecond), ratio(r.granary.bytesPerSecond, r.bare.bytesPerSecond), r.requestsPerSecond.toFixed(0)]),
+    ]);
+    return { rows };
+  } finally {
+    await nodePool.close();
+    await barePool.close();
+    bare.stop();
+    await node.kill('SIGTERM');
+    await dir.remove();
+  }
+}
