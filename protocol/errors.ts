@@ -14,6 +14,8 @@ export const ERROR_STATUS = {
   GRN_CHECKSUM_MISMATCH: 400,
   /** No endpoint answers that method and path. */
   GRN_NO_ROUTE: 404,
+  /** No storage node with that id is registered (a node re-registers when it sees this). */
+  GRN_NODE_NOT_FOUND: 404,
   /** No chunk with that id is stored on this node. */
   GRN_CHUNK_NOT_FOUND: 404,
   /** A chunk with that id but different content already exists; chunks are immutable. */

@@ -24,3 +24,14 @@ export {
   validateBatchRequest,
 } from './batch-read.js';
 export { CHECKSUM_HEADER, MSGPACK, OCTET_STREAM } from './http.js';
+export {
+  DOMAIN_PATTERN,
+  NODE_ID_PATTERN,
+  NODE_STATES,
+  type CorruptChunkReport,
+  type NodeHeartbeat,
+  type NodeInfo,
+  type NodeLoad,
+  type NodeRegistration,
+  type NodeState,
+} from './node-types.js';
