@@ -1,6 +1,7 @@
 /** Parsers for command-line values, shared by every `granary` command. */
 import bytes from 'bytes';
 import { InvalidArgumentError } from 'commander';
+import { DOMAIN_PATTERN } from '../protocol/index.js';
 
 /** "64KiB", "256MB", "1gb" or a plain number of bytes (binary units: 1 KB = 1024 bytes). */
 export function parseByteSize(text: string): number {
@@ -28,5 +29,30 @@ export function parseNonNegativeNumber(text: string): number {
 export function parseLogLevel(text: string): string {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(text)) throw new InvalidArgumentError(`log level must be one of ${levels.join(', ')}`);
+  return text;
+}
+
+export function parsePositiveInteger(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new InvalidArgumentError(`"${text}" is not a positive whole number`);
+  return value;
+}
+
+/** An absolute http(s) URL, e.g. http://10.0.0.2:7100. */
+export function parseHttpUrl(text: string): string {
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new InvalidArgumentError(`"${text}" is not an http(s) URL; write e.g. http://10.0.0.2:7100`);
+  }
+  return text;
+}
+
+/** A failure domain name (rack, zone): letters, digits and . _ : - , at most 64 characters. */
+export function parseDomain(text: string): string {
+  if (!DOMAIN_PATTERN.test(text)) {
+    throw new InvalidArgumentError(
+      `"${text}" is not a failure domain name: use letters, digits and . _ : - (starting with a letter or digit, at most 64 characters), e.g. rack-1`,
+    );
+  }
   return text;
 }

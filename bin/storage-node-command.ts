@@ -2,7 +2,15 @@
 import { Command, Option } from 'commander';
 import bytes from 'bytes';
 import { STORAGE_NODE_DEFAULTS } from '../storage-node/main.js';
-import { parseByteSize, parseLogLevel, parseNonNegativeNumber, parsePort } from './cli-values.js';
+import {
+  parseByteSize,
+  parseDomain,
+  parseHttpUrl,
+  parseLogLevel,
+  parseNonNegativeNumber,
+  parsePort,
+  parsePositiveInteger,
+} from './cli-values.js';
 
 interface StorageNodeFlags {
   data: string;
@@ -16,6 +24,10 @@ interface StorageNodeFlags {
   scrubRate: number;
   scrubIntervalHours: number;
   logLevel: string;
+  metadata?: string;
+  domain: string;
+  advertiseUrl?: string;
+  heartbeatIntervalMs: number;
 }
 
 const size = (value: number): string => bytes.format(value, { unitSeparator: '' }) ?? String(value);
@@ -34,6 +46,10 @@ export function storageNodeCommand(): Command {
     .addOption(new Option('--open-files <n>', 'chunk files kept open for reads').env('GRANARY_OPEN_FILES').argParser(parseNonNegativeNumber).default(d.openFilesMax))
     .addOption(new Option('--scrub-rate <size>', 'scrubber read rate per second').env('GRANARY_SCRUB_RATE').argParser(parseByteSize).default(d.scrubRateBytesPerSecond, size(d.scrubRateBytesPerSecond)))
     .addOption(new Option('--scrub-interval-hours <h>', 'hours between scrub passes (0: only on request)').env('GRANARY_SCRUB_INTERVAL_HOURS').argParser(parseNonNegativeNumber).default(d.scrubIntervalMs / 3_600_000))
+    .addOption(new Option('--metadata <url>', 'metadata service to register with and send heartbeats to (none: run alone)').env('GRANARY_METADATA').argParser(parseHttpUrl))
+    .addOption(new Option('--domain <name>', 'failure domain (rack, zone) of this node').env('GRANARY_DOMAIN').argParser(parseDomain).default(d.domain))
+    .addOption(new Option('--advertise-url <url>', 'URL clients reach this node at (default: http://host:port)').env('GRANARY_ADVERTISE_URL').argParser(parseHttpUrl))
+    .addOption(new Option('--heartbeat-interval-ms <ms>', 'milliseconds between heartbeats').env('GRANARY_HEARTBEAT_INTERVAL_MS').argParser(parsePositiveInteger).default(d.heartbeatIntervalMs))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .action(async (flags: StorageNodeFlags) => {
       const { runStorageNode } = await import('../storage-node/main.js');
@@ -49,6 +65,10 @@ export function storageNodeCommand(): Command {
         scrubRateBytesPerSecond: Math.max(1, flags.scrubRate),
         scrubIntervalMs: flags.scrubIntervalHours * 3_600_000,
         logLevel: flags.logLevel,
+        ...(flags.metadata === undefined ? {} : { metadataUrl: flags.metadata }),
+        domain: flags.domain,
+        ...(flags.advertiseUrl === undefined ? {} : { advertiseUrl: flags.advertiseUrl }),
+        heartbeatIntervalMs: flags.heartbeatIntervalMs,
       });
     });
 }

@@ -10,6 +10,13 @@ export type {
   VerifyResult,
 } from './chunk-store.js';
 export { DiskChunkStore, type DiskChunkStoreOptions } from './disk-chunk-store.js';
+export {
+  CORRUPT_REPORT_CHUNKS_MAX,
+  type LinkLogger,
+  MetadataLink,
+  type MetadataLinkOptions,
+  type MetadataLinkStatus,
+} from './metadata-link.js';
 export { Scrubber, type ScrubReport, type ScrubStatus } from './scrubber.js';
 export { buildStorageServer } from './server.js';
 export {

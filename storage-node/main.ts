@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_PAGE_BYTES } from '../erasure/index.js';
 import { DiskChunkStore } from './disk-chunk-store.js';
+import { MetadataLink } from './metadata-link.js';
 import { NodeMetrics } from './metrics.js';
 import { Scrubber } from './scrubber.js';
 import { buildStorageServer } from './server.js';
@@ -24,6 +25,13 @@ export interface StorageNodeConfig {
   /** 0 disables periodic scrubbing (a pass can still be requested over HTTP). */
   readonly scrubIntervalMs: number;
   readonly logLevel: string;
+  /** Base URL of the metadata service; without it the node runs alone (no heartbeats). */
+  readonly metadataUrl?: string;
+  /** Failure domain (rack, zone) told to the metadata service; must match DOMAIN_PATTERN. */
+  readonly domain: string;
+  /** URL clients use to reach this node; defaults to `http://host:port` it listens on. */
+  readonly advertiseUrl?: string;
+  readonly heartbeatIntervalMs: number;
 }
 
 export const STORAGE_NODE_DEFAULTS = {
@@ -36,6 +44,8 @@ export const STORAGE_NODE_DEFAULTS = {
   scrubRateBytesPerSecond: 32 * 1024 * 1024,
   scrubIntervalMs: 24 * 60 * 60 * 1000,
   logLevel: 'info',
+  domain: 'default',
+  heartbeatIntervalMs: 2_000,
 } as const;
 
 export interface RunningStorageNode {
@@ -71,21 +81,31 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    let link: MetadataLink | undefined;
+    try {
+      link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app });
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
     const stats = await store.stats();
     lifecycleLog(app).info(
       { nodeId, host: config.host, port, dataDir: config.dataDir, chunks: stats.chunkCount, removedTemporaries },
       'storage node ready',
     );
     scrubber.start();
+    link?.start();
     let stopping: Promise<void> | undefined;
     return {
       nodeId,
       app,
       port,
-      url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+      url,
       stop() {
         stopping ??= (async () => {
           try {
+            await link?.stop();
             await scrubber.stop();
             await app.close();
           } finally {
@@ -100,6 +120,34 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     throw error;
   }
 }
+
+/** The link that registers the node with the metadata service and sends its heartbeats. */
+function metadataLink(
+  config: StorageNodeConfig,
+  metadataUrl: string,
+  node: { readonly nodeId: string; readonly url: string; readonly store: DiskChunkStore; readonly app: FastifyInstance },
+): MetadataLink {
+  const { nodeId, url, store, app } = node;
+  if (config.advertiseUrl === undefined && WILDCARD_HOSTS.has(config.host)) {
+    app.log.warn({ url }, 'listening on a wildcard address, which clients cannot dial; set --advertise-url');
+  }
+  return new MetadataLink({
+    metadataUrl,
+    nodeId,
+    url: config.advertiseUrl ?? url,
+    domain: config.domain,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    load: async () => {
+      const now = await store.stats();
+      return { capacityBytes: now.capacityBytes, freeBytes: now.freeBytes, usedBytes: now.chunkFileBytes, chunkCount: now.chunkCount };
+    },
+    corruptChunks: () => store.corruptChunks(),
+    logger: app.log,
+  });
+}
+
+/** Addresses that accept connections on every interface but that no client can dial. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
 
 /** Runs a node until SIGTERM or SIGINT; a second signal exits at once. */
 export async function runStorageNode(config: StorageNodeConfig): Promise<void> {
