@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { metadataCommand } from './metadata-command.js';
 import { storageNodeCommand } from './storage-node-command.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -13,6 +14,7 @@ const program = new Command('granary')
   .description('Granary: warehouse storage for ML training data on an erasure-coded blob store')
   .version(version)
   .showHelpAfterError()
+  .addCommand(metadataCommand())
   .addCommand(storageNodeCommand());
 
 try {

@@ -16,6 +16,18 @@ export const ERROR_STATUS = {
   GRN_NO_ROUTE: 404,
   /** No storage node with that id is registered (a node re-registers when it sees this). */
   GRN_NODE_NOT_FOUND: 404,
+  /** No table with that name exists. */
+  GRN_TABLE_NOT_FOUND: 404,
+  /** A table with that name already exists. */
+  GRN_TABLE_EXISTS: 409,
+  /** No committed partition matches that spec. */
+  GRN_PARTITION_NOT_FOUND: 404,
+  /** No write session with that id exists. */
+  GRN_SESSION_NOT_FOUND: 404,
+  /** The session is no longer open (committed, aborted or expired). */
+  GRN_SESSION_CLOSED: 409,
+  /** Not enough suitable storage nodes to place a block under the table's erasure policy. */
+  GRN_PLACEMENT_IMPOSSIBLE: 503,
   /** No chunk with that id is stored on this node. */
   GRN_CHUNK_NOT_FOUND: 404,
   /** A chunk with that id but different content already exists; chunks are immutable. */

@@ -2,8 +2,8 @@
  * Builds the storage node's HTTP service from a chunk store. Kept apart from process concerns
  * (flags, signals) so tests can drive it with `app.inject()`.
  */
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { GranaryError, toGranaryError } from '../protocol/index.js';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { installErrorHandlers } from '../protocol/http-errors.js';
 import type { ChunkStore } from './chunk-store.js';
 import type { NodeMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin-routes.js';
@@ -19,14 +19,6 @@ export interface StorageServerDeps {
   readonly logger: FastifyServerOptions['logger'];
 }
 
-/** Fastify's own error codes that are the client's fault, with the catalogue code they map to. */
-const CLIENT_ERRORS: Readonly<Record<string, GranaryError['code']>> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'GRN_UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'GRN_PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'GRN_BAD_REQUEST',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'GRN_BAD_REQUEST',
-};
-
 export async function buildStorageServer(deps: StorageServerDeps): Promise<FastifyInstance> {
   const startedAt = new Date();
   const app = Fastify({
@@ -38,27 +30,7 @@ export async function buildStorageServer(deps: StorageServerDeps): Promise<Fasti
     routerOptions: { maxParamLength: 512 },
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    let granary: GranaryError;
-    if (error.validation !== undefined) {
-      granary = new GranaryError('GRN_BAD_REQUEST', `invalid request: ${error.message}`);
-    } else if (error.code !== undefined && CLIENT_ERRORS[error.code] !== undefined) {
-      granary = new GranaryError(CLIENT_ERRORS[error.code] as GranaryError['code'], error.message);
-    } else {
-      granary = toGranaryError(error);
-    }
-    deps.metrics.errors.inc({ code: granary.code });
-    if (granary.statusCode >= 500) request.log.error({ err: error }, granary.message);
-    // An upload refused midway leaves body bytes on the socket: close it rather than keep a
-    // connection that can only stall.
-    if (!request.raw.complete) reply.header('connection', 'close');
-    return reply.code(granary.statusCode).send(granary.toBody());
-  });
-
-  app.setNotFoundHandler((request, reply) => {
-    const error = new GranaryError('GRN_NO_ROUTE', `no endpoint answers ${request.method} ${request.url}`);
-    return reply.code(error.statusCode).send(error.toBody());
-  });
+  installErrorHandlers(app, (error) => deps.metrics.errors.inc({ code: error.code }));
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

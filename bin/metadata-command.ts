@@ -1,0 +1,39 @@
+/** `granary metadata`: flags and environment variables of the metadata service. */
+import { Command, Option } from 'commander';
+import { METADATA_DEFAULTS } from '../metadata/main.js';
+import { parseLogLevel, parsePort, parsePositiveInteger } from './cli-values.js';
+
+interface MetadataFlags {
+  data: string;
+  host: string;
+  port: number;
+  suspectAfterMs: number;
+  deadAfterMs: number;
+  leaseCheckIntervalMs: number;
+  logLevel: string;
+}
+
+export function metadataCommand(): Command {
+  const d = METADATA_DEFAULTS;
+  return new Command('metadata')
+    .description('run the metadata service: catalog, placement, write sessions, scan planning, node liveness')
+    .addOption(new Option('--data <dir>', 'data directory (created if missing)').env('GRANARY_DATA').makeOptionMandatory())
+    .addOption(new Option('--host <addr>', 'address to listen on').env('GRANARY_HOST').default(d.host))
+    .addOption(new Option('--port <port>', 'port to listen on (0 picks a free one)').env('GRANARY_PORT').argParser(parsePort).default(d.port))
+    .addOption(new Option('--suspect-after-ms <ms>', 'a node silent this long is suspect').env('GRANARY_SUSPECT_AFTER_MS').argParser(parsePositiveInteger).default(d.suspectAfterMs))
+    .addOption(new Option('--dead-after-ms <ms>', 'a node silent this long is dead').env('GRANARY_DEAD_AFTER_MS').argParser(parsePositiveInteger).default(d.deadAfterMs))
+    .addOption(new Option('--lease-check-interval-ms <ms>', 'how often expired write leases are closed').env('GRANARY_LEASE_CHECK_INTERVAL_MS').argParser(parsePositiveInteger).default(d.leaseCheckIntervalMs))
+    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
+    .action(async (flags: MetadataFlags) => {
+      const { runMetadata } = await import('../metadata/main.js');
+      await runMetadata({
+        dataDir: flags.data,
+        host: flags.host,
+        port: flags.port,
+        suspectAfterMs: flags.suspectAfterMs,
+        deadAfterMs: flags.deadAfterMs,
+        leaseCheckIntervalMs: flags.leaseCheckIntervalMs,
+        logLevel: flags.logLevel,
+      });
+    });
+}

@@ -1,0 +1,31 @@
+/**
+ * The garbage-collection queue: blocks whose chunks nobody will read again (aborted or expired
+ * sessions, dropped partitions and tables, blocks a commit did not use). Queuing happens in the
+ * same batch as the change that orphans the blocks, so a crash cannot leak them.
+ */
+import { type Operation, del, put } from './db.js';
+import type { GcRecord } from './records.js';
+import type { MetadataState } from './state.js';
+
+export function queueBlocks(state: MetadataState, blockIds: readonly string[], reason: string, now: number): { operations: Operation[]; apply: () => void } {
+  const records: GcRecord[] = [];
+  for (const blockId of blockIds) {
+    const block = state.blocks.get(blockId);
+    if (block === undefined) continue;
+    records.push({
+      blockId,
+      chunks: block.nodes.map((nodeId, shard) => ({ chunkId: `${blockId}.${shard}`, nodeId })),
+      reason,
+      queuedAt: now,
+    });
+  }
+  return {
+    operations: records.flatMap((record) => [put(state.db.gc, record.blockId, record), del(state.db.blocks, record.blockId)]),
+    apply: () => {
+      for (const record of records) {
+        state.gcQueue.set(record.blockId, record);
+        state.blocks.delete(record.blockId);
+      }
+    },
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * The metadata process: opens its LevelDB, loads the catalog, serves HTTP, expires write leases
+ * and flushes column popularity in the background, and shuts down cleanly on SIGTERM/SIGINT.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { MetadataDb } from './db.js';
+import { buildMetadataServer } from './server.js';
+import { MetadataService } from './service.js';
+import { MetadataState } from './state.js';
+
+export interface MetadataConfig {
+  readonly dataDir: string;
+  readonly host: string;
+  /** 0 picks a free port; the chosen one is logged with "metadata ready". */
+  readonly port: number;
+  readonly suspectAfterMs: number;
+  readonly deadAfterMs: number;
+  /** How often expired write leases are closed. */
+  readonly leaseCheckIntervalMs: number;
+  readonly logLevel: string;
+}
+
+export const METADATA_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 7070,
+  suspectAfterMs: 10_000,
+  deadAfterMs: 60_000,
+  leaseCheckIntervalMs: 1_000,
+  logLevel: 'info',
+} as const;
+
+const POPULARITY_FLUSH_INTERVAL_MS = 5_000;
+
+export interface RunningMetadata {
+  readonly app: FastifyInstance;
+  readonly service: MetadataService;
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function startMetadata(config: MetadataConfig): Promise<RunningMetadata> {
+  if (!(config.deadAfterMs > config.suspectAfterMs && config.suspectAfterMs > 0)) {
+    throw new Error(`dead-after (${config.deadAfterMs} ms) must be longer than suspect-after (${config.suspectAfterMs} ms), both positive`);
+  }
+  await mkdir(config.dataDir, { recursive: true });
+  const db = new MetadataDb(join(config.dataDir, 'catalog'));
+  try {
+    await db.open();
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') {
+      throw new Error(`metadata data directory ${config.dataDir} is in use by another process; stop it or pick another --data`);
+    }
+    throw error;
+  }
+  try {
+    const state = new MetadataState(db);
+    await state.load();
+    const service = new MetadataService(state, { suspectAfterMs: config.suspectAfterMs, deadAfterMs: config.deadAfterMs }, Date.now());
+    const app = await buildMetadataServer(service, { level: config.logLevel });
+    const logError = (error: unknown): void => app.log.error({ err: error }, 'metadata background task failed');
+    // Sessions whose lease ran out while the service was down expire on the first check.
+    const leaseTimer = setInterval(() => {
+      service.writes.expireLeases().then((count) => {
+        if (count > 0) app.log.info({ count }, 'write sessions expired');
+      }, logError);
+    }, config.leaseCheckIntervalMs);
+    const flushTimer = setInterval(() => service.scans.flush().catch(logError), POPULARITY_FLUSH_INTERVAL_MS);
+    try {
+      await app.listen({ host: config.host, port: config.port });
+    } catch (error) {
+      clearInterval(leaseTimer);
+      clearInterval(flushTimer);
+      throw error;
+    }
+    const address = app.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : config.port;
+    lifecycleLog(app).info(
+      { host: config.host, port, dataDir: config.dataDir, tables: state.tablesByName.size, nodes: state.nodes.size },
+      'metadata ready',
+    );
+    let stopping: Promise<void> | undefined;
+    return {
+      app,
+      service,
+      port,
+      url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+      stop() {
+        stopping ??= (async () => {
+          clearInterval(leaseTimer);
+          clearInterval(flushTimer);
+          try {
+            await app.close();
+            await service.scans.flush();
+          } finally {
+            await db.close();
+          }
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}
+
+/** Runs the service until SIGTERM or SIGINT; a second signal exits at once. */
+export async function runMetadata(config: MetadataConfig): Promise<void> {
+  const running = await startMetadata(config);
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    lifecycleLog(running.app).info({ signal }, 'metadata stopping');
+    running.stop().then(
+      () => {
+        lifecycleLog(running.app).info('metadata stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        running.app.log.error({ err: error }, 'metadata did not stop cleanly');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+/** Start and stop lines are written at any log level: scripts and tests wait for them. */
+function lifecycleLog(app: FastifyInstance): FastifyInstance['log'] {
+  return app.log.child({}, { level: 'info' });
+}

@@ -1,0 +1,130 @@
+/**
+ * What the metadata service keeps in LevelDB, one sublevel per kind. Records are packed with
+ * msgpackr. Files are immutable once committed; their stripes keep stream locations packed in
+ * the wire layout of protocol/scan-types.ts (with file-local block refs), so planning copies
+ * bytes instead of building objects.
+ */
+import type { ColumnType, CommitResult, PartitionValues, SessionState } from '../protocol/index.js';
+
+export interface ColumnRecord {
+  /** Internal id: a dropped and re-added name gets a new one, so old data never resurfaces. */
+  readonly cid: number;
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly featureId?: number;
+  readonly addedInVersion: number;
+  readonly droppedInVersion?: number;
+}
+
+export interface TableRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly columns: readonly ColumnRecord[];
+  readonly nextCid: number;
+  readonly partitionBy: readonly string[];
+  readonly dataShards: number;
+  readonly parityShards: number;
+  readonly blockBytes: number;
+  readonly stripeRows: number;
+  readonly stripeBytes: number;
+  readonly retentionDays: number | null;
+  readonly schemaVersion: number;
+  readonly createdAt: number;
+}
+
+export interface PartitionRecord {
+  readonly tableId: string;
+  readonly spec: string;
+  readonly values: PartitionValues;
+  readonly createdAt: number;
+  readonly files: number;
+  readonly stripes: number;
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+export interface StripeRecord {
+  readonly rows: number;
+  /** STREAM_ENTRY_BYTES per file column; blockRef indexes FileRecord.blockIds. */
+  readonly streams: Uint8Array;
+  /** Per file column: min f64, max f64 (NaN when the column has no numeric stats). */
+  readonly stats: Uint8Array;
+}
+
+export interface FileRecord {
+  readonly fileId: string;
+  readonly tableId: string;
+  readonly partition: string;
+  readonly sessionId: string;
+  readonly committedAt: number;
+  readonly rows: number;
+  readonly bytes: number;
+  /** Column ids in stream order. */
+  readonly columnCids: readonly number[];
+  readonly blockIds: readonly string[];
+  readonly stripes: readonly StripeRecord[];
+}
+
+/** A block's life; a closed set. */
+export type BlockState =
+  /** Placed for an open session; its chunks may or may not exist yet. */
+  | 'allocated'
+  /** Part of a committed file. */
+  | 'committed';
+
+export interface BlockRecord {
+  readonly blockId: string;
+  readonly tableId: string;
+  readonly sessionId: string;
+  readonly dataShards: number;
+  readonly parityShards: number;
+  readonly codec: string;
+  /** nodeId per shard index. */
+  readonly nodes: readonly string[];
+  readonly state: BlockState;
+  readonly blockBytes: number;
+  readonly shardBytes: number;
+  readonly createdAt: number;
+}
+
+export interface SessionRecord {
+  readonly sessionId: string;
+  readonly tableId: string;
+  readonly tableName: string;
+  readonly partition: string;
+  readonly values: PartitionValues;
+  readonly state: SessionState;
+  readonly leaseMs: number;
+  readonly leaseExpiresAt: number;
+  readonly createdAt: number;
+  readonly schemaVersion: number;
+  readonly blockIds: readonly string[];
+  readonly result?: CommitResult;
+}
+
+export interface NodeRecord {
+  readonly nodeId: string;
+  readonly url: string;
+  readonly domain: string;
+  readonly capacityBytes: number;
+  readonly freeBytes: number;
+  readonly usedBytes: number;
+  readonly chunkCount: number;
+  readonly draining: boolean;
+  readonly registeredAt: number;
+  readonly lastHeartbeatAt: number;
+}
+
+export interface GcRecord {
+  readonly blockId: string;
+  readonly chunks: readonly { readonly chunkId: string; readonly nodeId: string }[];
+  readonly reason: string;
+  readonly queuedAt: number;
+}
+
+export interface CorruptRecord {
+  readonly chunkId: string;
+  readonly nodeId: string;
+  readonly reason: string;
+  readonly reportedAt: number;
+}

@@ -1,0 +1,71 @@
+/** Tables, partitions, scans and popularity. */
+import type { FastifyInstance } from 'fastify';
+import { pack } from 'msgpackr';
+import {
+  type ScanPlan,
+  type ScanRequest,
+  STREAM_ENTRY_BYTES,
+  type TableAlteration,
+  type TableSpec,
+  decodeStreamEntry,
+} from '../../protocol/index.js';
+import { checksumToHex } from '../../erasure/index.js';
+import type { MetadataService } from '../service.js';
+import { alterSchema, scanSchema, tableSpecSchema } from './schemas.js';
+
+type Named = { Params: { name: string } };
+type NamedPartition = { Params: { name: string; partition: string } };
+
+export async function catalogRoutes(app: FastifyInstance, options: { readonly service: MetadataService }): Promise<void> {
+  const { catalog, scans } = options.service;
+
+  app.post<{ Body: TableSpec }>('/v1/tables', { schema: { body: tableSpecSchema } }, async (request, reply) =>
+    reply.code(201).send(await catalog.create(request.body)),
+  );
+  app.get('/v1/tables', async () => ({ tables: catalog.list() }));
+  app.get<Named>('/v1/tables/:name', async (request) => catalog.describe(request.params.name));
+  app.patch<Named & { Body: TableAlteration }>('/v1/tables/:name', { schema: { body: alterSchema } }, async (request) =>
+    catalog.alter(request.params.name, request.body),
+  );
+  app.delete<Named>('/v1/tables/:name', async (request) => catalog.drop(request.params.name));
+
+  app.get<Named>('/v1/tables/:name/partitions', async (request) => ({ partitions: catalog.partitions(request.params.name) }));
+  app.get<NamedPartition>('/v1/tables/:name/partitions/:partition', async (request) =>
+    catalog.describePartition(request.params.name, request.params.partition),
+  );
+  app.delete<NamedPartition>('/v1/tables/:name/partitions/:partition', async (request) =>
+    catalog.dropPartition(request.params.name, request.params.partition),
+  );
+
+  app.get<Named>('/v1/tables/:name/popularity', async (request) => ({ columns: scans.popularity(request.params.name) }));
+
+  app.post<Named & { Body: ScanRequest; Querystring: { format?: 'msgpack' | 'json' } }>(
+    '/v1/tables/:name/scan',
+    {
+      schema: {
+        body: scanSchema,
+        querystring: { type: 'object', properties: { format: { type: 'string', enum: ['msgpack', 'json'] } } },
+      },
+    },
+    async (request, reply) => {
+      const plan = scans.plan(request.params.name, request.body ?? {});
+      if (request.query.format === 'json') return expandPlan(plan);
+      return reply.type('application/msgpack').send(pack(plan));
+    },
+  );
+}
+
+/** The plan with every packed stream spelled out, for people and scripts (not for readers). */
+function expandPlan(plan: ScanPlan) {
+  return {
+    ...plan,
+    stripes: plan.stripes.map((stripe) => ({
+      ...stripe,
+      streams: plan.columns.map((column, index) => {
+        const entry = decodeStreamEntry(stripe.streams, index);
+        return { column: column.name, ...entry, checksum: checksumToHex(entry.checksum) };
+      }),
+    })),
+    streamEntryBytes: STREAM_ENTRY_BYTES,
+  };
+}

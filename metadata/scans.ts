@@ -1,0 +1,77 @@
+/**
+ * Scan planning against the live catalog, and feature popularity: how often each column is read,
+ * so writers can lay popular columns side by side and readers coalesce them into large reads.
+ * Counts are kept in memory and flushed to LevelDB now and then (losing the last few seconds of
+ * counts in a crash is harmless).
+ */
+import type { ScanPlan, ScanRequest } from '../protocol/index.js';
+import type { NodeRegistry } from './nodes.js';
+import { planScan } from './planner.js';
+import type { MetadataState } from './state.js';
+import type { Catalog } from './tables.js';
+
+export interface ColumnPopularity {
+  readonly column: string;
+  readonly featureId?: number;
+  readonly scans: number;
+}
+
+export class Scans {
+  private dirty = new Set<string>();
+
+  constructor(
+    private readonly state: MetadataState,
+    private readonly catalog: Catalog,
+    private readonly nodes: NodeRegistry,
+  ) {}
+
+  plan(tableName: string, request: ScanRequest): ScanPlan {
+    const table = this.catalog.table(tableName);
+    const now = Date.now();
+    const { plan, columnCids } = planScan(
+      {
+        table,
+        partitions: [...this.state.partitionsOf(table.id).values()],
+        files: (partition) => this.state.files.get(table.id)?.get(partition) ?? [],
+        block: (blockId) => this.state.blocks.get(blockId),
+        node: (nodeId) => {
+          const node = this.state.nodes.get(nodeId);
+          return node === undefined ? undefined : { url: node.url, state: this.nodes.stateOf(node, now) };
+        },
+      },
+      request,
+    );
+    let counts = this.state.popularity.get(table.id);
+    if (counts === undefined) {
+      counts = new Map();
+      this.state.popularity.set(table.id, counts);
+    }
+    for (const cid of columnCids) counts.set(cid, (counts.get(cid) ?? 0) + 1);
+    this.dirty.add(table.id);
+    return plan;
+  }
+
+  popularity(tableName: string): ColumnPopularity[] {
+    const table = this.catalog.table(tableName);
+    const counts = this.state.popularity.get(table.id);
+    return table.columns
+      .filter((column) => column.droppedInVersion === undefined)
+      .map((column) => ({
+        column: column.name,
+        ...(column.featureId === undefined ? {} : { featureId: column.featureId }),
+        scans: counts?.get(column.cid) ?? 0,
+      }))
+      .sort((a, b) => b.scans - a.scans || (a.column < b.column ? -1 : 1));
+  }
+
+  /** Writes changed counts to LevelDB. */
+  async flush(): Promise<void> {
+    const tables = [...this.dirty];
+    this.dirty = new Set();
+    for (const tableId of tables) {
+      const counts = this.state.popularity.get(tableId);
+      if (counts === undefined) continue;
+      await this.state.db.popularity.put(tableId, Object.fromEntries([...counts].map(([cid, count]) => [String(cid), count])));
+    }
+  }
+}

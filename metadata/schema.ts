@@ -1,0 +1,185 @@
+/**
+ * Validation of table specs and schema changes. Pure: answers a new record or a GRN_BAD_REQUEST
+ * that says exactly what to fix, so a rejected request changes nothing.
+ */
+import { randomBytes } from 'node:crypto';
+import { parsePolicy } from '../erasure/index.js';
+import {
+  COLUMN_TYPES,
+  type ColumnInfo,
+  type ColumnSpec,
+  GranaryError,
+  NAME_PATTERN,
+  TABLE_DEFAULTS,
+  type TableAlteration,
+  type TableInfo,
+  type TableSpec,
+} from '../protocol/index.js';
+import type { ColumnRecord, TableRecord } from './records.js';
+
+export const COLUMNS_MAX = 100_000;
+const BLOCK_BYTES_RANGE = [1024 * 1024, 1024 * 1024 * 1024] as const;
+const STRIPE_ROWS_RANGE = [1, 10_000_000] as const;
+const STRIPE_BYTES_RANGE = [64 * 1024, 1024 * 1024 * 1024] as const;
+
+function bad(message: string): GranaryError {
+  return new GranaryError('GRN_BAD_REQUEST', message);
+}
+
+export function checkName(kind: string, name: unknown): string {
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+    throw bad(`${kind} name ${JSON.stringify(name)} must match [a-z_][a-z0-9_]{0,127} (lowercase letters, digits, _; not starting with a digit)`);
+  }
+  return name;
+}
+
+function checkColumn(spec: ColumnSpec): void {
+  checkName('column', spec.name);
+  if (!(COLUMN_TYPES as readonly string[]).includes(spec.type)) {
+    throw bad(`column ${spec.name} has unknown type ${JSON.stringify(spec.type)}; types are ${COLUMN_TYPES.join(', ')}`);
+  }
+  if (spec.featureId !== undefined && (!Number.isSafeInteger(spec.featureId) || spec.featureId < 0)) {
+    throw bad(`column ${spec.name}: featureId must be a non-negative integer, got ${JSON.stringify(spec.featureId)}`);
+  }
+}
+
+function inRange(what: string, value: number | undefined, fallback: number, [min, max]: readonly [number, number]): number {
+  const chosen = value ?? fallback;
+  if (!Number.isSafeInteger(chosen) || chosen < min || chosen > max) throw bad(`${what} must be an integer in ${min}..${max}, got ${chosen}`);
+  return chosen;
+}
+
+export function parseRetentionDays(text: string | undefined): number | null {
+  if (text === undefined) return null;
+  const match = /^(\d{1,5})d$/.exec(text);
+  if (match === null || Number(match[1]) < 1) throw bad(`retention must look like "90d" (days, at least 1), got ${JSON.stringify(text)}`);
+  return Number(match[1]);
+}
+
+/** Builds a new table record from a spec, or explains what is wrong with it. */
+export function newTableRecord(spec: TableSpec, now: number): TableRecord {
+  const name = checkName('table', spec.name);
+  if (!Array.isArray(spec.columns) || spec.columns.length === 0) throw bad(`table ${name} needs at least one column`);
+  if (spec.columns.length > COLUMNS_MAX) throw bad(`table ${name} has ${spec.columns.length} columns; the limit is ${COLUMNS_MAX}`);
+  const seen = new Set<string>();
+  const featureIds = new Map<number, string>();
+  for (const column of spec.columns) {
+    checkColumn(column);
+    if (seen.has(column.name)) throw bad(`column ${column.name} is declared twice`);
+    seen.add(column.name);
+    if (column.featureId !== undefined) {
+      const other = featureIds.get(column.featureId);
+      if (other !== undefined) throw bad(`columns ${other} and ${column.name} share featureId ${column.featureId}`);
+      featureIds.set(column.featureId, column.name);
+    }
+  }
+  const partitionBy = spec.partitionBy ?? TABLE_DEFAULTS.partitionBy;
+  if (!Array.isArray(partitionBy) || partitionBy.length === 0 || partitionBy.length > 8) {
+    throw bad('partitionBy must list 1 to 8 partition keys, e.g. ["ds"]');
+  }
+  const keys = new Set<string>();
+  for (const key of partitionBy) {
+    checkName('partition key', key);
+    if (keys.has(key)) throw bad(`partition key ${key} is listed twice`);
+    if (seen.has(key)) throw bad(`partition key ${key} is also a column; partition values are not stored as columns, rename one`);
+    keys.add(key);
+  }
+  let policy;
+  try {
+    policy = parsePolicy(spec.ec ?? TABLE_DEFAULTS.ec);
+  } catch (error) {
+    throw bad((error as Error).message);
+  }
+  if (policy.parityShards === 0 && policy.dataShards > 1) {
+    throw bad(`erasure policy ${spec.ec}: with no parity shards a single lost node loses data; use at least 1 parity shard (or 1+0 for a one-node test cluster)`);
+  }
+  return {
+    id: `t${randomBytes(8).toString('hex')}`,
+    name,
+    columns: spec.columns.map((column, cid) => ({
+      cid,
+      name: column.name,
+      type: column.type,
+      ...(column.featureId === undefined ? {} : { featureId: column.featureId }),
+      addedInVersion: 1,
+    })),
+    nextCid: spec.columns.length,
+    partitionBy: [...partitionBy],
+    dataShards: policy.dataShards,
+    parityShards: policy.parityShards,
+    blockBytes: inRange('blockBytes', spec.blockBytes, TABLE_DEFAULTS.blockBytes, BLOCK_BYTES_RANGE),
+    stripeRows: inRange('stripeRows', spec.stripeRows, TABLE_DEFAULTS.stripeRows, STRIPE_ROWS_RANGE),
+    stripeBytes: inRange('stripeBytes', spec.stripeBytes, TABLE_DEFAULTS.stripeBytes, STRIPE_BYTES_RANGE),
+    retentionDays: parseRetentionDays(spec.retention),
+    schemaVersion: 1,
+    createdAt: now,
+  };
+}
+
+export function visibleColumns(table: TableRecord): ColumnRecord[] {
+  return table.columns.filter((column) => column.droppedInVersion === undefined);
+}
+
+/** Applies additions and drops as one new schema version. */
+export function alterTable(table: TableRecord, change: TableAlteration): TableRecord {
+  const adds = change.addColumns ?? [];
+  const drops = change.dropColumns ?? [];
+  if (adds.length === 0 && drops.length === 0) throw bad('nothing to change: give addColumns and/or dropColumns');
+  const version = table.schemaVersion + 1;
+  const visible = new Map(visibleColumns(table).map((column) => [column.name, column]));
+  const columns: ColumnRecord[] = [...table.columns];
+  for (const name of drops) {
+    const column = visible.get(name);
+    if (column === undefined) throw bad(`cannot drop column ${name}: table ${table.name} has no such column`);
+    visible.delete(name);
+    columns[columns.findIndex((c) => c.cid === column.cid)] = { ...column, droppedInVersion: version };
+  }
+  if (visible.size === 0 && adds.length === 0) throw bad(`cannot drop every column of table ${table.name}`);
+  const featureIds = new Map([...visible.values()].flatMap((c) => (c.featureId === undefined ? [] : [[c.featureId, c.name] as const])));
+  let nextCid = table.nextCid;
+  for (const spec of adds) {
+    checkColumn(spec);
+    if (visible.has(spec.name)) throw bad(`column ${spec.name} already exists in table ${table.name}`);
+    if (table.partitionBy.includes(spec.name)) throw bad(`${spec.name} is a partition key of table ${table.name}`);
+    if (spec.featureId !== undefined && featureIds.has(spec.featureId)) {
+      throw bad(`featureId ${spec.featureId} is already used by column ${featureIds.get(spec.featureId)}`);
+    }
+    const column: ColumnRecord = {
+      cid: nextCid++,
+      name: spec.name,
+      type: spec.type,
+      ...(spec.featureId === undefined ? {} : { featureId: spec.featureId }),
+      addedInVersion: version,
+    };
+    columns.push(column);
+    visible.set(column.name, column);
+    if (spec.featureId !== undefined) featureIds.set(spec.featureId, spec.name);
+  }
+  if (columns.length > COLUMNS_MAX) throw bad(`table ${table.name} would have ${columns.length} columns; the limit is ${COLUMNS_MAX}`);
+  return { ...table, columns, nextCid, schemaVersion: version };
+}
+
+export function columnInfo(column: ColumnRecord): ColumnInfo {
+  return {
+    name: column.name,
+    type: column.type,
+    ...(column.featureId === undefined ? {} : { featureId: column.featureId }),
+    addedInVersion: column.addedInVersion,
+  };
+}
+
+export function tableInfo(table: TableRecord): TableInfo {
+  return {
+    name: table.name,
+    id: table.id,
+    columns: visibleColumns(table).map(columnInfo),
+    partitionBy: table.partitionBy,
+    ec: `${table.dataShards}+${table.parityShards}`,
+    blockBytes: table.blockBytes,
+    stripeRows: table.stripeRows,
+    stripeBytes: table.stripeBytes,
+    retentionDays: table.retentionDays,
+    schemaVersion: table.schemaVersion,
+    createdAt: new Date(table.createdAt).toISOString(),
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * Builds the metadata service's HTTP API over a MetadataService. Kept apart from process
+ * concerns so tests can drive it with `app.inject()`.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import { unpack } from 'msgpackr';
+import { GranaryError, MSGPACK } from '../protocol/index.js';
+import { installErrorHandlers } from '../protocol/http-errors.js';
+import { catalogRoutes } from './routes/catalog-routes.js';
+import { nodeRoutes } from './routes/node-routes.js';
+import { writeRoutes } from './routes/write-routes.js';
+import type { MetadataService } from './service.js';
+
+export async function buildMetadataServer(service: MetadataService, logger: FastifyServerOptions['logger']): Promise<FastifyInstance> {
+  const startedAt = new Date();
+  const app = Fastify({
+    logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: 'idle',
+    keepAliveTimeout: 75_000,
+    bodyLimit: 16 * 1024 * 1024,
+    routerOptions: { maxParamLength: 1024 },
+  });
+  installErrorHandlers(app);
+  app.addContentTypeParser(MSGPACK, { parseAs: 'buffer', bodyLimit: 512 * 1024 * 1024 }, (_request, body, done) => {
+    try {
+      done(null, unpack(body as Buffer));
+    } catch (error) {
+      done(new GranaryError('GRN_BAD_REQUEST', `request body is not valid msgpack: ${(error as Error).message}`), undefined);
+    }
+  });
+
+  app.get('/health', async () => {
+    const nodes = service.nodes.list();
+    return {
+      status: 'ok',
+      startedAt: startedAt.toISOString(),
+      tables: service.state.tablesByName.size,
+      nodes: {
+        total: nodes.length,
+        alive: nodes.filter((n) => n.state === 'alive').length,
+        suspect: nodes.filter((n) => n.state === 'suspect').length,
+        dead: nodes.filter((n) => n.state === 'dead').length,
+        draining: nodes.filter((n) => n.state === 'draining').length,
+      },
+    };
+  });
+  await app.register(catalogRoutes, { service });
+  await app.register(writeRoutes, { service });
+  await app.register(nodeRoutes, { service });
+  return app;
+}

@@ -1,0 +1,100 @@
+/**
+ * Tables and columns as users declare them (the schema file of `granary table create`) and as the
+ * metadata service describes them.
+ *
+ *   POST   /v1/tables                       TableSpec        -> TableInfo
+ *   GET    /v1/tables                                        -> { tables: TableSummary[] }
+ *   GET    /v1/tables/:name                                  -> TableInfo
+ *   PATCH  /v1/tables/:name                 TableAlteration  -> TableInfo
+ *   DELETE /v1/tables/:name                                  -> { table, partitions, blocksQueued }
+ */
+
+/** Column types, recommendation data first. Every column is nullable. */
+export const COLUMN_TYPES = [
+  'float',
+  'double',
+  'int32',
+  'int64',
+  'bool',
+  'string',
+  'bytes',
+  /** List of int64 ids. */
+  'id_list',
+  /** List of (int64 id, float32 score) pairs. */
+  'id_score_list',
+  /** List of float32 (embeddings, fixed or variable length). */
+  'float_list',
+] as const;
+export type ColumnType = (typeof COLUMN_TYPES)[number];
+
+/** Types whose stripes carry min/max stats, so predicates can prune them. */
+export const SCALAR_NUMERIC_TYPES: readonly ColumnType[] = ['float', 'double', 'int32', 'int64', 'bool'];
+
+/** Table, column and partition key names. */
+export const NAME_PATTERN = /^[a-z_][a-z0-9_]{0,127}$/;
+
+export interface ColumnSpec {
+  readonly name: string;
+  readonly type: ColumnType;
+  /** Optional numeric feature id (ML feature registry). */
+  readonly featureId?: number;
+}
+
+export interface TableSpec {
+  readonly name: string;
+  readonly columns: readonly ColumnSpec[];
+  /** Partition keys; default `["ds"]`. */
+  readonly partitionBy?: readonly string[];
+  /** Erasure policy `k+m`; default `6+3`. */
+  readonly ec?: string;
+  /** Target bytes per block; default 64 MiB. */
+  readonly blockBytes?: number;
+  /** Target rows per stripe; default 65536. */
+  readonly stripeRows?: number;
+  /** Upper bound on a stripe's bytes; default 64 MiB. */
+  readonly stripeBytes?: number;
+  /** Days partitions are kept, e.g. `90d`; absent = forever. */
+  readonly retention?: string;
+}
+
+export interface ColumnInfo extends ColumnSpec {
+  /** Schema version that added the column. */
+  readonly addedInVersion: number;
+}
+
+export interface TableInfo {
+  readonly name: string;
+  readonly id: string;
+  readonly columns: readonly ColumnInfo[];
+  readonly partitionBy: readonly string[];
+  readonly ec: string;
+  readonly blockBytes: number;
+  readonly stripeRows: number;
+  readonly stripeBytes: number;
+  readonly retentionDays: number | null;
+  readonly schemaVersion: number;
+  readonly createdAt: string;
+}
+
+export interface TableSummary {
+  readonly name: string;
+  readonly columns: number;
+  readonly partitions: number;
+  readonly rows: number;
+  readonly bytes: number;
+  readonly ec: string;
+  readonly createdAt: string;
+}
+
+export interface TableAlteration {
+  readonly addColumns?: readonly ColumnSpec[];
+  readonly dropColumns?: readonly string[];
+}
+
+export const TABLE_DEFAULTS = {
+  partitionBy: ['ds'] as readonly string[],
+  ec: '6+3',
+  blockBytes: 64 * 1024 * 1024,
+  stripeRows: 65_536,
+  stripeBytes: 64 * 1024 * 1024,
+} as const;

@@ -1,0 +1,81 @@
+/** An in-process metadata service on a real LevelDB in a temp dir, for `app.inject()` tests. */
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { MetadataDb, MetadataService, MetadataState, buildMetadataServer } from '../../metadata/index.js';
+import { makeTempDir } from './temp-dir.js';
+
+export interface MetadataApp {
+  readonly app: FastifyInstance;
+  readonly service: MetadataService;
+  readonly dir: string;
+  /** Closes and reopens on the same directory (what a restart sees). */
+  reopen(): Promise<MetadataApp>;
+  close(): Promise<void>;
+}
+
+/** A deterministic random source (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function makeMetadataApp(options: { suspectAfterMs?: number; deadAfterMs?: number; dir?: string } = {}): Promise<MetadataApp> {
+  const temp = options.dir === undefined ? await makeTempDir('meta') : undefined;
+  const dir = options.dir ?? (temp as { path: string }).path;
+  const db = new MetadataDb(join(dir, 'catalog'));
+  await db.open();
+  const state = new MetadataState(db);
+  await state.load();
+  const service = new MetadataService(
+    state,
+    { suspectAfterMs: options.suspectAfterMs ?? 10_000, deadAfterMs: options.deadAfterMs ?? 60_000 },
+    Date.now(),
+    seededRandom(42),
+  );
+  const app = await buildMetadataServer(service, false);
+  const self: MetadataApp = {
+    app,
+    service,
+    dir,
+    async reopen() {
+      await app.close();
+      await db.close();
+      return makeMetadataApp({ ...options, dir });
+    },
+    async close() {
+      await app.close();
+      await db.close();
+      await temp?.remove();
+    },
+  };
+  return self;
+}
+
+export async function registerNodes(app: FastifyInstance, count: number, domains = 3, freeBytes = 1e12): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const nodeId = `node-${i}`;
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/nodes/register',
+      payload: {
+        nodeId,
+        url: `http://127.0.0.1:${20_000 + i}`,
+        domain: `rack-${i % domains}`,
+        capacityBytes: 2e12,
+        freeBytes,
+        usedBytes: 0,
+        chunkCount: 0,
+      },
+    });
+    if (response.statusCode !== 200) throw new Error(`register failed: ${response.payload}`);
+    ids.push(nodeId);
+  }
+  return ids;
+}
