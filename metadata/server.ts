@@ -17,6 +17,8 @@ export async function buildMetadataServer(service: MetadataService, logger: Fast
     logger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
+    // Unknown fields are refused, not silently dropped: a misspelt option must not vanish.
+    ajv: { customOptions: { removeAdditional: false } },
     keepAliveTimeout: 75_000,
     bodyLimit: 16 * 1024 * 1024,
     routerOptions: { maxParamLength: 1024 },

@@ -25,6 +25,8 @@ export async function buildStorageServer(deps: StorageServerDeps): Promise<Fasti
     logger: deps.logger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
+    // Unknown fields are refused, not silently dropped: a misspelt option must not vanish.
+    ajv: { customOptions: { removeAdditional: false } },
     keepAliveTimeout: 75_000,
     // Long ids get our own clear error, not a bare 414.
     routerOptions: { maxParamLength: 512 },
