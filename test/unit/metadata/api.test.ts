@@ -36,7 +36,7 @@ afterEach(async () => {
 
 async function call<T = Record<string, unknown>>(method: string, url: string, payload?: unknown): Promise<{ status: number; body: T }> {
   const response = await meta.app.inject({ method: method as 'GET', url, ...(payload === undefined ? {} : { payload: payload as object }) });
-  return { status: response.statusCode, body: (response.headers['content-type']?.includes('msgpack') ? unpack(response.rawPayload) : response.json()) as T };
+  return { status: response.statusCode, body: (String(response.headers['content-type'] ?? '').includes('msgpack') ? unpack(response.rawPayload) : response.json()) as T };
 }
 
 async function createTable(spec: object = SCHEMA): Promise<void> {

@@ -1,0 +1,81 @@
+/**
+ * A local cluster of real processes for integration tests: one metadata service and N storage
+ * nodes registered with it, each with its own temporary data directory.
+ */
+import { join } from 'node:path';
+import { request } from 'undici';
+import type { NodeInfo } from '../../protocol/index.js';
+import { type GranaryProcess, startGranaryProcess } from './granary-process.js';
+import { pollUntil } from './poll.js';
+import { type NodeProcess, startNodeProcess } from './storage-node-process.js';
+import { makeTempDir } from './temp-dir.js';
+
+export interface Cluster {
+  metadata: GranaryProcess;
+  readonly nodes: NodeProcess[];
+  readonly root: string;
+  readonly metadataArgs: readonly string[];
+  /** Restarts the metadata service on its data directory, on the same port. */
+  restartMetadata(signal: NodeJS.Signals): Promise<GranaryProcess>;
+  stop(): Promise<void>;
+}
+
+export async function startMetadataProcess(dataDir: string, extraArgs: readonly string[] = [], port = 0): Promise<GranaryProcess> {
+  return startGranaryProcess(['metadata', '--data', dataDir, '--port', String(port), ...extraArgs], 'metadata ready');
+}
+
+export async function listNodes(metadataUrl: string): Promise<NodeInfo[]> {
+  const response = await request(`${metadataUrl}/v1/nodes`);
+  return ((await response.body.json()) as { nodes: NodeInfo[] }).nodes;
+}
+
+export async function startCluster(options: { nodes: number; domains?: number; metadataArgs?: readonly string[] }): Promise<Cluster> {
+  const dir = await makeTempDir('cluster');
+  const metadataArgs = options.metadataArgs ?? [];
+  const processes: GranaryProcess[] = [];
+  try {
+    const metadata = await startMetadataProcess(join(dir.path, 'metadata'), metadataArgs);
+    processes.push(metadata);
+    const nodes = await Promise.all(
+      Array.from({ length: options.nodes }, (_, i) =>
+        startNodeProcess(join(dir.path, `node-${i}`), [
+          '--metadata',
+          metadata.url,
+          '--domain',
+          `rack-${i % (options.domains ?? 3)}`,
+          '--heartbeat-interval-ms',
+          '200',
+          '--node-id',
+          `node-${i}`,
+          '--reserve',
+          '0',
+        ]),
+      ),
+    );
+    processes.push(...nodes);
+    await pollUntil('every storage node to register', async () => {
+      const listed = await listNodes(metadata.url);
+      return listed.filter((node) => node.state === 'alive').length === options.nodes ? true : undefined;
+    });
+    const cluster: Cluster = {
+      metadata,
+      nodes,
+      root: dir.path,
+      metadataArgs,
+      async restartMetadata(signal) {
+        await cluster.metadata.kill(signal);
+        cluster.metadata = await startMetadataProcess(join(dir.path, 'metadata'), metadataArgs, cluster.metadata.port);
+        return cluster.metadata;
+      },
+      async stop() {
+        await Promise.all([cluster.metadata, ...nodes].map((p) => p.kill('SIGKILL')));
+        await dir.remove();
+      },
+    };
+    return cluster;
+  } catch (error) {
+    await Promise.all(processes.map((p) => p.kill('SIGKILL')));
+    await dir.remove();
+    throw error;
+  }
+}
