@@ -10,6 +10,7 @@ interface MetadataFlags {
   suspectAfterMs: number;
   deadAfterMs: number;
   leaseCheckIntervalMs: number;
+  gcIntervalMs: number;
   logLevel: string;
 }
 
@@ -23,6 +24,7 @@ export function metadataCommand(): Command {
     .addOption(new Option('--suspect-after-ms <ms>', 'a node silent this long is suspect').env('GRANARY_SUSPECT_AFTER_MS').argParser(parsePositiveInteger).default(d.suspectAfterMs))
     .addOption(new Option('--dead-after-ms <ms>', 'a node silent this long is dead').env('GRANARY_DEAD_AFTER_MS').argParser(parsePositiveInteger).default(d.deadAfterMs))
     .addOption(new Option('--lease-check-interval-ms <ms>', 'how often expired write leases are closed').env('GRANARY_LEASE_CHECK_INTERVAL_MS').argParser(parsePositiveInteger).default(d.leaseCheckIntervalMs))
+    .addOption(new Option('--gc-interval-ms <ms>', 'how often garbage chunks are deleted from storage nodes').env('GRANARY_GC_INTERVAL_MS').argParser(parsePositiveInteger).default(d.gcIntervalMs))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .action(async (flags: MetadataFlags) => {
       const { runMetadata } = await import('../metadata/main.js');
@@ -33,6 +35,7 @@ export function metadataCommand(): Command {
         suspectAfterMs: flags.suspectAfterMs,
         deadAfterMs: flags.deadAfterMs,
         leaseCheckIntervalMs: flags.leaseCheckIntervalMs,
+        gcIntervalMs: flags.gcIntervalMs,
         logLevel: flags.logLevel,
       });
     });

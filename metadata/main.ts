@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { MetadataDb } from './db.js';
+import { GcWorker } from './gc-worker.js';
 import { buildMetadataServer } from './server.js';
 import { MetadataService } from './service.js';
 import { MetadataState } from './state.js';
@@ -19,6 +20,8 @@ export interface MetadataConfig {
   readonly deadAfterMs: number;
   /** How often expired write leases are closed. */
   readonly leaseCheckIntervalMs: number;
+  /** How often garbage chunks are deleted from storage nodes. */
+  readonly gcIntervalMs: number;
   readonly logLevel: string;
 }
 
@@ -28,10 +31,13 @@ export const METADATA_DEFAULTS = {
   suspectAfterMs: 10_000,
   deadAfterMs: 60_000,
   leaseCheckIntervalMs: 1_000,
+  gcIntervalMs: 5_000,
   logLevel: 'info',
 } as const;
 
 const POPULARITY_FLUSH_INTERVAL_MS = 5_000;
+const GC_RECORDS_PER_PASS = 64;
+const GC_REQUEST_TIMEOUT_MS = 10_000;
 
 export interface RunningMetadata {
   readonly app: FastifyInstance;
@@ -69,11 +75,19 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
       }, logError);
     }, config.leaseCheckIntervalMs);
     const flushTimer = setInterval(() => service.scans.flush().catch(logError), POPULARITY_FLUSH_INTERVAL_MS);
+    const gcWorker = new GcWorker(state, service.nodes, {
+      intervalMs: config.gcIntervalMs,
+      recordsPerPass: GC_RECORDS_PER_PASS,
+      requestTimeoutMs: GC_REQUEST_TIMEOUT_MS,
+      onError: logError,
+    });
+    gcWorker.start();
     try {
       await app.listen({ host: config.host, port: config.port });
     } catch (error) {
       clearInterval(leaseTimer);
       clearInterval(flushTimer);
+      await gcWorker.stop();
       throw error;
     }
     const address = app.server.address();
@@ -93,6 +107,7 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
           clearInterval(leaseTimer);
           clearInterval(flushTimer);
           try {
+            await gcWorker.stop();
             await app.close();
             await service.scans.flush();
           } finally {

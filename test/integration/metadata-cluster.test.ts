@@ -28,7 +28,7 @@ beforeAll(async () => {
   cluster = await startCluster({
     nodes: 9,
     domains: 3,
-    metadataArgs: ['--lease-check-interval-ms', '100', '--suspect-after-ms', '1000', '--dead-after-ms', '2500'],
+    metadataArgs: ['--lease-check-interval-ms', '100', '--suspect-after-ms', '1000', '--dead-after-ms', '2500', '--gc-interval-ms', '100'],
   });
 });
 
@@ -78,6 +78,12 @@ async function writeFile(partition: string, stripes: number, leaseMs?: number) {
   };
   written.set(sessionId, streams);
   return { sessionId, placement, manifest };
+}
+
+async function statusOf(url: string): Promise<number> {
+  const response = await request(url);
+  await response.body.dump();
+  return response.statusCode;
 }
 
 async function commit(sessionId: string, manifest: CommitManifest) {
@@ -170,10 +176,20 @@ describe('metadata service with real storage nodes', () => {
     await cluster.restartMetadata('SIGTERM');
     expect((await api<{ state: string }>('POST', `/v1/sessions/${kept.sessionId}/renew`)).body.state).toBe('open');
     expect((await commit(kept.sessionId, kept.manifest)).status).toBe(200);
-    await pollUntil('the abandoned session to expire and its block to be queued for garbage collection', async () => {
-      const gc = (await api<{ blocks: { blockId: string }[] }>('GET', '/v1/gc')).body.blocks;
-      return gc.some((b) => b.blockId === abandoned.placement.blockId) ? true : undefined;
+    // Expired, queued for garbage collection, then its chunks deleted from every node.
+    await pollUntil('the abandoned session\'s chunks to be deleted from the nodes', async () => {
+      const present = await Promise.all(
+        abandoned.placement.chunks.map(async (chunk) => await statusOf(`${chunk.url}/v1/chunks/${chunk.chunkId}/info`)),
+      );
+      return present.every((status) => status === 404) ? true : undefined;
     });
+    await pollUntil('the garbage-collection queue to drop the block', async () => {
+      const gc = (await api<{ blocks: { blockId: string }[] }>('GET', '/v1/gc')).body.blocks;
+      return gc.some((b) => b.blockId === abandoned.placement.blockId) ? undefined : true;
+    });
+    for (const chunk of kept.placement.chunks) {
+      expect(await statusOf(`${chunk.url}/v1/chunks/${chunk.chunkId}/info`)).toBe(200);
+    }
     expect((await api<{ state: string }>('GET', `/v1/sessions/${abandoned.sessionId}`)).body.state).toBe('expired');
     expect((await commit(abandoned.sessionId, abandoned.manifest)).body).toMatchObject({ code: 'GRN_SESSION_CLOSED' });
   });
