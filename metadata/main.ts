@@ -37,6 +37,7 @@ export const METADATA_DEFAULTS = {
 
 const POPULARITY_FLUSH_INTERVAL_MS = 5_000;
 const GC_RECORDS_PER_PASS = 64;
+const RETENTION_CHECK_INTERVAL_MS = 60_000;
 const GC_REQUEST_TIMEOUT_MS = 10_000;
 
 export interface RunningMetadata {
@@ -82,11 +83,17 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
       onError: logError,
     });
     gcWorker.start();
+    const retentionTimer = setInterval(() => {
+      service.catalog.enforceRetention().then((dropped) => {
+        if (dropped.length > 0) app.log.info({ dropped }, 'partitions past retention dropped');
+      }, logError);
+    }, RETENTION_CHECK_INTERVAL_MS);
     try {
       await app.listen({ host: config.host, port: config.port });
     } catch (error) {
       clearInterval(leaseTimer);
       clearInterval(flushTimer);
+      clearInterval(retentionTimer);
       await gcWorker.stop();
       throw error;
     }
@@ -106,6 +113,7 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
         stopping ??= (async () => {
           clearInterval(leaseTimer);
           clearInterval(flushTimer);
+          clearInterval(retentionTimer);
           try {
             await gcWorker.stop();
             await app.close();

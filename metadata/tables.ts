@@ -9,6 +9,7 @@ import {
 } from '../protocol/index.js';
 import { type Operation, del, put } from './db.js';
 import { queueBlocks } from './gc.js';
+import { expiredPartitions } from './retention.js';
 import type { NodeRegistry } from './nodes.js';
 import type { PartitionRecord, TableRecord } from './records.js';
 import { alterTable, newTableRecord, tableInfo } from './schema.js';
@@ -158,6 +159,18 @@ export class Catalog {
       this.state.files.get(table.id)?.delete(canonical);
       return { table: name, partition: canonical, blocksQueued: blockIds.length };
     });
+  }
+
+  /** Drops every partition past its table's retention; returns what was dropped. */
+  async enforceRetention(nowMs = Date.now()): Promise<{ table: string; partition: string }[]> {
+    const dropped: { table: string; partition: string }[] = [];
+    for (const table of [...this.state.tablesByName.values()]) {
+      for (const spec of expiredPartitions(table, this.state.partitionsOf(table.id).values(), nowMs)) {
+        await this.dropPartition(table.name, spec);
+        dropped.push({ table: table.name, partition: spec });
+      }
+    }
+    return dropped;
   }
 
   /** Adds the deletions of a partition and its files to `operations`; returns its blocks. */

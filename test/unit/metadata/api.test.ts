@@ -275,6 +275,17 @@ describe('scan planning', () => {
     ]);
   });
 
+  it('drops partitions past the table retention, by the date in ds', async () => {
+    await call('DELETE', '/v1/tables/events');
+    await createTable({ ...SCHEMA, retention: '30d' });
+    for (const ds of ['2026-10-01', '2026-10-27', '2026-11-20']) await writePartition(`ds=${ds}`, 1, 1);
+    const dropped = await meta.service.catalog.enforceRetention(Date.UTC(2026, 10, 26, 12));
+    expect(dropped).toEqual([{ table: 'events', partition: 'ds=2026-10-01' }]);
+    const left = (await call<{ partitions: { partition: string }[] }>('GET', '/v1/tables/events/partitions')).body.partitions;
+    expect(left.map((p) => p.partition)).toEqual(['ds=2026-10-27', 'ds=2026-11-20']);
+    expect((await call<{ blocks: unknown[] }>('GET', '/v1/gc')).body.blocks).toHaveLength(1);
+  });
+
   it('drops partitions into garbage collection', async () => {
     const { block } = await writePartition('ds=2026-11-25');
     const dropped = await call('DELETE', `/v1/tables/events/partitions/${encodeURIComponent('ds=2026-11-25')}`);
