@@ -8,6 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { benchErasure } from './erasure.js';
+import { benchPlanning } from './planning.js';
 import { benchStorageNodeRead } from './storage-node-read.js';
 
 const quick = process.argv.includes('--quick');
@@ -17,6 +18,7 @@ const startedAt = new Date().toISOString();
 const erasure = await benchErasure(quick ? 0.5 : 2);
 const storageRead64 = await benchStorageNodeRead(seconds, 64 * 1024);
 const storageRead16 = await benchStorageNodeRead(seconds, 16 * 1024);
+const planning = await benchPlanning(quick ? 10 : 30);
 
 const results = {
   startedAt,
@@ -24,6 +26,7 @@ const results = {
   machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem() },
   erasure,
   storageNodeRead: { pages64KiB: storageRead64, pages16KiB: storageRead16 },
+  planning,
 };
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/bench-${startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);
