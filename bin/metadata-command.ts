@@ -27,8 +27,9 @@ export function metadataCommand(): Command {
     .addOption(new Option('--gc-interval-ms <ms>', 'how often garbage chunks are deleted from storage nodes').env('GRANARY_GC_INTERVAL_MS').argParser(parsePositiveInteger).default(d.gcIntervalMs))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .action(async (flags: MetadataFlags) => {
-      const { runMetadata } = await import('../metadata/main.js');
-      await runMetadata({
+      const { startMetadata } = await import('../metadata/main.js');
+      const { runUntilSignalled } = await import('./service-runner.js');
+      const service = await startMetadata({
         dataDir: flags.data,
         host: flags.host,
         port: flags.port,
@@ -38,5 +39,6 @@ export function metadataCommand(): Command {
         gcIntervalMs: flags.gcIntervalMs,
         logLevel: flags.logLevel,
       });
+      runUntilSignalled('metadata', service);
     });
 }

@@ -52,8 +52,9 @@ export function storageNodeCommand(): Command {
     .addOption(new Option('--heartbeat-interval-ms <ms>', 'milliseconds between heartbeats').env('GRANARY_HEARTBEAT_INTERVAL_MS').argParser(parsePositiveInteger).default(d.heartbeatIntervalMs))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .action(async (flags: StorageNodeFlags) => {
-      const { runStorageNode } = await import('../storage-node/main.js');
-      await runStorageNode({
+      const { startStorageNode } = await import('../storage-node/main.js');
+      const { runUntilSignalled } = await import('./service-runner.js');
+      const node = await startStorageNode({
         dataDir: flags.data,
         host: flags.host,
         port: flags.port,
@@ -70,5 +71,6 @@ export function storageNodeCommand(): Command {
         ...(flags.advertiseUrl === undefined ? {} : { advertiseUrl: flags.advertiseUrl }),
         heartbeatIntervalMs: flags.heartbeatIntervalMs,
       });
+      runUntilSignalled('storage node', node);
     });
 }

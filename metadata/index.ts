@@ -1,4 +1,4 @@
-export { METADATA_DEFAULTS, type MetadataConfig, type RunningMetadata, runMetadata, startMetadata } from './main.js';
+export { METADATA_DEFAULTS, type MetadataConfig, type RunningMetadata, startMetadata } from './main.js';
 export { MetadataService } from './service.js';
 export { buildMetadataServer } from './server.js';
 export { MetadataDb } from './db.js';

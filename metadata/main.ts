@@ -131,29 +131,6 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
   }
 }
 
-/** Runs the service until SIGTERM or SIGINT; a second signal exits at once. */
-export async function runMetadata(config: MetadataConfig): Promise<void> {
-  const running = await startMetadata(config);
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled) process.exit(1);
-    signalled = true;
-    lifecycleLog(running.app).info({ signal }, 'metadata stopping');
-    running.stop().then(
-      () => {
-        lifecycleLog(running.app).info('metadata stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        running.app.log.error({ err: error }, 'metadata did not stop cleanly');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-}
-
 /** Start and stop lines are written at any log level: scripts and tests wait for them. */
 function lifecycleLog(app: FastifyInstance): FastifyInstance['log'] {
   return app.log.child({}, { level: 'info' });

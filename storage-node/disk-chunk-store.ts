@@ -256,12 +256,7 @@ export class DiskChunkStore implements ChunkStore {
   async verify(id: string, pace?: (bytes: number) => Promise<void>): Promise<VerifyResult> {
     validateChunkId(id);
     this.assertOpen();
-    let handle: FileHandle;
-    try {
-      handle = await open(this.dir.chunkPath(id), 'r');
-    } catch (error) {
-      throw diskError(error, id);
-    }
+    const handle = await this.openFile(id);
     try {
       const result = await verifyFile(handle, pace);
       if (result.ok) this.corrupt.delete(id);
@@ -309,12 +304,7 @@ export class DiskChunkStore implements ChunkStore {
 
   /** Opens a chunk file and loads its verified page table. */
   private async load(id: string): Promise<OpenChunk> {
-    let handle: FileHandle;
-    try {
-      handle = await open(this.dir.chunkPath(id), 'r');
-    } catch (error) {
-      throw diskError(error, id);
-    }
+    const handle = await this.openFile(id);
     try {
       const fileBytes = (await handle.stat()).size;
       const header = await readTable(handle, fileBytes);
@@ -326,6 +316,14 @@ export class DiskChunkStore implements ChunkStore {
     } catch (error) {
       await handle.close();
       throw error;
+    }
+  }
+
+  private async openFile(id: string): Promise<FileHandle> {
+    try {
+      return await open(this.dir.chunkPath(id), 'r');
+    } catch (error) {
+      throw diskError(error, id);
     }
   }
 

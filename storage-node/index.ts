@@ -23,6 +23,5 @@ export {
   STORAGE_NODE_DEFAULTS,
   type RunningStorageNode,
   type StorageNodeConfig,
-  runStorageNode,
   startStorageNode,
 } from './main.js';

@@ -149,29 +149,6 @@ function metadataLink(
 /** Addresses that accept connections on every interface but that no client can dial. */
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
 
-/** Runs a node until SIGTERM or SIGINT; a second signal exits at once. */
-export async function runStorageNode(config: StorageNodeConfig): Promise<void> {
-  const node = await startStorageNode(config);
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled) process.exit(1);
-    signalled = true;
-    lifecycleLog(node.app).info({ signal }, 'storage node stopping');
-    node.stop().then(
-      () => {
-        lifecycleLog(node.app).info('storage node stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        node.app.log.error({ err: error }, 'storage node did not stop cleanly');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-}
-
 /** Start and stop lines are written at any log level: scripts and tests wait for them. */
 function lifecycleLog(app: FastifyInstance): FastifyInstance['log'] {
   return app.log.child({}, { level: 'info' });
