@@ -12,6 +12,8 @@ export const ERROR_STATUS = {
   GRN_INVALID_CHUNK_ID: 400,
   /** An uploaded body does not hash to the checksum the writer declared; nothing was stored. */
   GRN_CHECKSUM_MISMATCH: 400,
+  /** Rows or a stream do not fit the column format (wrong value shape, malformed stream bytes). */
+  GRN_FORMAT_INVALID: 400,
   /** No endpoint answers that method and path. */
   GRN_NO_ROUTE: 404,
   /** No storage node with that id is registered (a node re-registers when it sees this). */
@@ -46,6 +48,10 @@ export const ERROR_STATUS = {
   GRN_INTERNAL: 500,
   /** The process is shutting down or not ready; retry on another node or later. */
   GRN_UNAVAILABLE: 503,
+  /** More shards of a block are lost than its parity can rebuild: the data cannot be read now. */
+  GRN_DATA_UNAVAILABLE: 503,
+  /** Bytes read back do not match the checksum recorded when they were written, from every source tried. */
+  GRN_DATA_CORRUPT: 500,
   /** The disk is full (or below the configured reserve); nothing partial was left behind. */
   GRN_DISK_FULL: 507,
 } as const;

@@ -1,0 +1,92 @@
+/**
+ * The Arrow type each Granary column type is read and written as. Readers hand users Arrow record
+ * batches, writers take them; both sides must agree on one mapping, so it lives here and nowhere
+ * else. Every field is nullable (every Granary column is).
+ */
+import * as arrow from 'apache-arrow';
+import { COLUMN_TYPES, type ColumnType } from '../../protocol/index.js';
+
+/** The Arrow field name of a list's elements (the Arrow / Parquet convention). */
+export const LIST_ITEM_FIELD = 'item';
+/** Field names of the struct inside an `id_score_list`. */
+export const ID_FIELD = 'id';
+export const SCORE_FIELD = 'score';
+
+export function arrowTypeOf(type: ColumnType): arrow.DataType {
+  switch (type) {
+    case 'float':
+      return new arrow.Float32();
+    case 'double':
+      return new arrow.Float64();
+    case 'int32':
+      return new arrow.Int32();
+    case 'int64':
+      return new arrow.Int64();
+    case 'bool':
+      return new arrow.Bool();
+    case 'string':
+      return new arrow.Utf8();
+    case 'bytes':
+      return new arrow.Binary();
+    case 'id_list':
+      return new arrow.List(new arrow.Field(LIST_ITEM_FIELD, new arrow.Int64(), true));
+    case 'id_score_list':
+      return new arrow.List(
+        new arrow.Field(
+          LIST_ITEM_FIELD,
+          new arrow.Struct([
+            new arrow.Field(ID_FIELD, new arrow.Int64(), true),
+            new arrow.Field(SCORE_FIELD, new arrow.Float32(), true),
+          ]),
+          true,
+        ),
+      );
+    case 'float_list':
+      return new arrow.List(new arrow.Field(LIST_ITEM_FIELD, new arrow.Float32(), true));
+    default:
+      return assertNever(type);
+  }
+}
+
+export interface NamedColumn {
+  readonly name: string;
+  readonly type: ColumnType;
+}
+
+export function arrowSchemaOf(columns: readonly NamedColumn[]): arrow.Schema {
+  return new arrow.Schema(columns.map((column) => new arrow.Field(column.name, arrowTypeOf(column.type), true)));
+}
+
+/**
+ * True when `actual` has the physical layout of `expected`: the same type ids, widths and
+ * children. Field names and nullability are not compared (a list from Parquet may call its item
+ * `element`; a struct child may be declared non-nullable).
+ */
+export function arrowTypeMatches(expected: arrow.DataType, actual: arrow.DataType): boolean {
+  if (expected.typeId !== actual.typeId) return false;
+  if (arrow.DataType.isInt(expected)) {
+    const other = actual as arrow.Int;
+    return expected.bitWidth === other.bitWidth && expected.isSigned === other.isSigned;
+  }
+  if (arrow.DataType.isFloat(expected)) {
+    return expected.precision === (actual as arrow.Float).precision;
+  }
+  const expectedChildren = expected.children ?? [];
+  const actualChildren = actual.children ?? [];
+  if (expectedChildren.length !== actualChildren.length) return false;
+  return expectedChildren.every((child, i) => arrowTypeMatches(child.type, (actualChildren[i] as arrow.Field).type));
+}
+
+const ARROW_TYPES: readonly (readonly [ColumnType, arrow.DataType])[] = COLUMN_TYPES.map((type) => [
+  type,
+  arrowTypeOf(type),
+]);
+
+/** The column type whose Arrow layout `type` has, or undefined when Granary has no such column type. */
+export function columnTypeOf(type: arrow.DataType): ColumnType | undefined {
+  return ARROW_TYPES.find(([, arrowType]) => arrowTypeMatches(arrowType, type))?.[0];
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unknown column type ${String(value)}`);
+}

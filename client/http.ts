@@ -1,0 +1,81 @@
+/**
+ * HTTP plumbing shared by the client: one keep-alive undici pool per origin, JSON and msgpack
+ * bodies, and answers turned into typed GranaryErrors.
+ */
+import { pack, unpack } from 'msgpackr';
+import { Pool } from 'undici';
+import { GranaryError, MSGPACK, errorFromAnswer } from '../protocol/index.js';
+
+export interface HttpOptions {
+  /** Connections kept per origin. */
+  readonly connectionsPerOrigin: number;
+  /** Time allowed for an answer's headers, and between body chunks. */
+  readonly timeoutMs: number;
+}
+
+export const HTTP_DEFAULTS: HttpOptions = { connectionsPerOrigin: 8, timeoutMs: 30_000 };
+
+export class HttpPools {
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(readonly options: HttpOptions = HTTP_DEFAULTS) {}
+
+  pool(url: string): Pool {
+    const origin = new URL(url).origin;
+    let pool = this.pools.get(origin);
+    if (pool === undefined) {
+      pool = new Pool(origin, {
+        connections: this.options.connectionsPerOrigin,
+        headersTimeout: this.options.timeoutMs,
+        bodyTimeout: this.options.timeoutMs,
+        keepAliveTimeout: 30_000,
+      });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  /** Sends a request and decodes a JSON or msgpack answer; non-2xx answers throw GranaryError. */
+  async call<T>(
+    baseUrl: string,
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+    options: { readonly msgpackBody?: boolean; readonly signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const headers: Record<string, string> = { accept: `application/json, ${MSGPACK}` };
+    let payload: Buffer | string | undefined;
+    if (body !== undefined) {
+      headers['content-type'] = options.msgpackBody === true ? MSGPACK : 'application/json';
+      payload = options.msgpackBody === true ? pack(body) : JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await this.pool(baseUrl).request({
+        method,
+        path,
+        headers,
+        ...(payload === undefined ? {} : { body: payload }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+    } catch (error) {
+      throw new GranaryError('GRN_UNAVAILABLE', `${method} ${baseUrl}${path} failed: ${(error as Error).message}`, { cause: error });
+    }
+    const raw = Buffer.from(await response.body.arrayBuffer());
+    const type = String(response.headers['content-type'] ?? '');
+    let decoded: unknown;
+    try {
+      decoded = raw.length === 0 ? undefined : type.includes('msgpack') ? unpack(raw) : type.includes('json') ? JSON.parse(raw.toString('utf8')) : raw.toString('utf8');
+    } catch (error) {
+      throw new GranaryError('GRN_INTERNAL', `${method} ${baseUrl}${path}: undecodable answer (${type})`, { cause: error });
+    }
+    if (response.statusCode >= 300) throw errorFromAnswer(response.statusCode, decoded);
+    return decoded as T;
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((pool) => pool.close()));
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * `granary/client`: what ingest pipelines and preprocessing workers import.
+ *
+ *   const granary = new GranaryClient({ metadataUrl: 'http://127.0.0.1:7070' });
+ *   const writer = await granary.openWriter('events', 'ds=2026-11-25');
+ *   await writer.write(rows); await writer.commit();
+ *   for await (const batch of granary.scan('events', { columns: ['label', 'f_1'] })) { ... }
+ *   await granary.close();
+ */
+import type * as arrow from 'apache-arrow';
+import { HTTP_DEFAULTS, type HttpOptions, HttpPools } from './http.js';
+import { MetadataClient } from './metadata-client.js';
+import { type ScanSplit, planSplits } from './reader/splits.js';
+import { type ScanOptions, scanTable } from './reader/scan.js';
+import { PartitionWriter, type WriterOptions } from './writer/partition-writer.js';
+
+export interface ClientOptions {
+  readonly metadataUrl: string;
+  readonly http?: Partial<HttpOptions>;
+}
+
+export class GranaryClient {
+  readonly metadata: MetadataClient;
+  private readonly http: HttpPools;
+
+  constructor(options: ClientOptions) {
+    this.http = new HttpPools({ ...HTTP_DEFAULTS, ...options.http });
+    this.metadata = new MetadataClient(this.http, options.metadataUrl.replace(/\/+$/, ''));
+  }
+
+  /** Opens a write session on one partition (`ds=2026-11-25`); commit to make the rows visible. */
+  openWriter(table: string, partition: string, options?: WriterOptions): Promise<PartitionWriter> {
+    return PartitionWriter.open(this.http, this.metadata, table, partition, options);
+  }
+
+  /** Reads columns of a table as Arrow record batches. */
+  scan(table: string, options?: ScanOptions): AsyncGenerator<arrow.RecordBatch> {
+    return scanTable(this.http, this.metadata, table, options);
+  }
+
+  /** Cuts a scan into work units for separate workers; pass each as `{ ...options, ...split }`. */
+  splits(table: string, options: Pick<ScanOptions, 'partitions' | 'where' | 'stripes'>, stripesPerSplit: number): Promise<ScanSplit[]> {
+    return planSplits(this.metadata, table, options, stripesPerSplit);
+  }
+
+  async close(): Promise<void> {
+    await this.http.close();
+  }
+}
+
+export { PartitionWriter, type WriterOptions, type WriterState } from './writer/partition-writer.js';
+export { type ScanOptions, type ScanStats, newScanStats } from './reader/scan.js';
+export type { ScanSplit } from './reader/splits.js';
+export { DataUnavailableError } from './reader/fetcher.js';
+export { COALESCING_DEFAULTS, NO_COALESCING, type CoalescingOptions } from './reader/read-plan.js';
+export { MetadataClient, type PartitionSummary } from './metadata-client.js';
+export * from './format/index.js';

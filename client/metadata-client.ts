@@ -1,0 +1,94 @@
+/** Typed calls to the metadata service's HTTP API (protocol/*-types.ts). */
+import type {
+  BlockPlacement,
+  CommitManifest,
+  CommitResult,
+  CorruptChunkReport,
+  NodeInfo,
+  OpenSessionRequest,
+  ScanPlan,
+  ScanRequest,
+  SessionInfo,
+  TableAlteration,
+  TableInfo,
+  TableSpec,
+  TableSummary,
+} from '../protocol/index.js';
+import type { HttpPools } from './http.js';
+
+export interface PartitionSummary {
+  readonly partition: string;
+  readonly values: Readonly<Record<string, string>>;
+  readonly files: number;
+  readonly stripes: number;
+  readonly rows: number;
+  readonly bytes: number;
+  readonly createdAt: string;
+}
+
+export class MetadataClient {
+  constructor(
+    private readonly http: HttpPools,
+    readonly url: string,
+  ) {}
+
+  createTable(spec: TableSpec): Promise<TableInfo> {
+    return this.http.call(this.url, 'POST', '/v1/tables', spec);
+  }
+
+  async listTables(): Promise<TableSummary[]> {
+    return (await this.http.call<{ tables: TableSummary[] }>(this.url, 'GET', '/v1/tables')).tables;
+  }
+
+  describeTable(name: string): Promise<TableInfo> {
+    return this.http.call(this.url, 'GET', `/v1/tables/${encodeURIComponent(name)}`);
+  }
+
+  alterTable(name: string, change: TableAlteration): Promise<TableInfo> {
+    return this.http.call(this.url, 'PATCH', `/v1/tables/${encodeURIComponent(name)}`, change);
+  }
+
+  dropTable(name: string): Promise<{ table: string; partitions: number; blocksQueued: number }> {
+    return this.http.call(this.url, 'DELETE', `/v1/tables/${encodeURIComponent(name)}`);
+  }
+
+  async listPartitions(table: string): Promise<PartitionSummary[]> {
+    return (await this.http.call<{ partitions: PartitionSummary[] }>(this.url, 'GET', `/v1/tables/${encodeURIComponent(table)}/partitions`)).partitions;
+  }
+
+  openSession(table: string, request: OpenSessionRequest): Promise<SessionInfo> {
+    return this.http.call(this.url, 'POST', `/v1/tables/${encodeURIComponent(table)}/sessions`, request);
+  }
+
+  renewSession(sessionId: string): Promise<SessionInfo> {
+    return this.http.call(this.url, 'POST', `/v1/sessions/${sessionId}/renew`);
+  }
+
+  allocateBlock(sessionId: string): Promise<BlockPlacement> {
+    return this.http.call(this.url, 'POST', `/v1/sessions/${sessionId}/blocks`);
+  }
+
+  replaceShard(sessionId: string, blockId: string, shard: number): Promise<BlockPlacement> {
+    return this.http.call(this.url, 'POST', `/v1/sessions/${sessionId}/blocks/${blockId}/replace`, { shard });
+  }
+
+  commit(sessionId: string, manifest: CommitManifest): Promise<CommitResult> {
+    return this.http.call(this.url, 'POST', `/v1/sessions/${sessionId}/commit`, manifest, { msgpackBody: true });
+  }
+
+  abort(sessionId: string): Promise<SessionInfo> {
+    return this.http.call(this.url, 'POST', `/v1/sessions/${sessionId}/abort`);
+  }
+
+  plan(table: string, request: ScanRequest): Promise<ScanPlan> {
+    return this.http.call(this.url, 'POST', `/v1/tables/${encodeURIComponent(table)}/scan`, request);
+  }
+
+  async listNodes(): Promise<NodeInfo[]> {
+    return (await this.http.call<{ nodes: NodeInfo[] }>(this.url, 'GET', '/v1/nodes')).nodes;
+  }
+
+  reportCorrupt(nodeId: string, report: CorruptChunkReport): Promise<{ accepted: number }> {
+    return this.http.call(this.url, 'POST', `/v1/nodes/${encodeURIComponent(nodeId)}/corrupt`, report);
+  }
+}

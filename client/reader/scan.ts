@@ -1,0 +1,197 @@
+/**
+ * `scan()`: the reader preprocessing workers use. It plans with the metadata service, reads the
+ * requested columns of the selected stripes in groups (coalesced, batched, degraded when needed,
+ * prefetching a bounded number of groups ahead of the consumer), verifies every stream's
+ * checksum, decodes stripes into Arrow record batches, and filters rows.
+ */
+import * as arrow from 'apache-arrow';
+import { xxh64 } from '../../erasure/index.js';
+import {
+  type ColumnInfo,
+  GranaryError,
+  NO_BLOCK,
+  type PartitionPredicate,
+  type PlannedStripe,
+  type ScanPlan,
+  type StatsPredicate,
+  decodeStreamEntry,
+} from '../../protocol/index.js';
+import { arrowSchemaOf, decodeStream, nullData } from '../format/index.js';
+import type { HttpPools } from '../http.js';
+import type { MetadataClient } from '../metadata-client.js';
+import { type FetchStats, Fetcher, newFetchStats } from './fetcher.js';
+import { COALESCING_DEFAULTS, type CoalescingOptions, type StreamNeed, groupByNode, planReads } from './read-plan.js';
+import { filterRows } from './row-filter.js';
+
+export interface ScanOptions {
+  readonly partitions?: Readonly<Record<string, PartitionPredicate>>;
+  /** Columns to read, in output order; default all. */
+  readonly columns?: readonly string[];
+  /** Stats pruning, then row filtering: only rows matching every predicate are yielded. */
+  readonly where?: readonly StatsPredicate[];
+  /** Stripe range within each partition. */
+  readonly stripes?: { readonly from?: number; readonly to?: number };
+  readonly coalescing?: Partial<CoalescingOptions>;
+  /** Batched requests in flight at once (default 16). */
+  readonly concurrency?: number;
+  /** Bytes of streams read per group (default 32 MiB); groups are the unit of prefetch. */
+  readonly groupBytes?: number;
+  /** Groups read ahead of the consumer (default 2). */
+  readonly prefetchGroups?: number;
+  /** Rebuild from parity what a node has not answered after this long (off by default). */
+  readonly hedgeAfterMs?: number;
+  /** Filled in as the scan runs. */
+  readonly stats?: ScanStats;
+}
+
+export interface ScanStats extends FetchStats {
+  stripes: number;
+  rows: number;
+  /** Stream bytes the scan needed. */
+  bytesNeeded: number;
+}
+
+export function newScanStats(): ScanStats {
+  return { ...newFetchStats(), stripes: 0, rows: 0, bytesNeeded: 0 };
+}
+
+interface Group {
+  readonly stripes: readonly PlannedStripe[];
+}
+
+export async function* scanTable(
+  http: HttpPools,
+  metadata: MetadataClient,
+  table: string,
+  options: ScanOptions = {},
+): AsyncGenerator<arrow.RecordBatch> {
+  const output = options.columns;
+  const whereColumns = (options.where ?? []).map((p) => p.column);
+  const fetchColumns = output === undefined ? undefined : [...new Set([...output, ...whereColumns])];
+  const plan = await metadata.plan(table, {
+    ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+    ...(fetchColumns === undefined ? {} : { columns: fetchColumns }),
+    ...(options.stripes === undefined ? {} : { stripes: options.stripes }),
+    ...(options.where === undefined ? {} : { where: options.where }),
+  });
+  const stats = options.stats ?? newScanStats();
+  const coalescing = { ...COALESCING_DEFAULTS, ...options.coalescing };
+  const fetcher = new Fetcher(http, plan.blocks, { concurrency: options.concurrency ?? 16, ...(options.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: options.hedgeAfterMs }) }, stats, (chunk, reason) => {
+    metadata.reportCorrupt(chunk.nodeId, { chunks: [{ chunkId: chunk.chunkId, reason: `client read: ${reason}` }] }).catch(() => {
+      // The node reports its own corrupt chunks too; a lost client report costs nothing.
+    });
+  });
+  const schema = arrowSchemaOf(plan.columns);
+  const outputNames = output ?? plan.columns.map((c) => c.name);
+  const groups = groupStripes(plan, options.groupBytes ?? 32 * 1024 * 1024);
+  const prefetch = Math.max(1, options.prefetchGroups ?? 2);
+  const inFlight: Promise<arrow.RecordBatch[]>[] = [];
+  let next = 0;
+  const launch = (): void => {
+    while (next < groups.length && inFlight.length < prefetch) {
+      const group = groups[next++] as Group;
+      const pending = readGroup(plan, group, fetcher, coalescing, schema, stats);
+      // Awaited in order below; a rejection is surfaced there, not left unhandled meanwhile.
+      pending.catch(() => undefined);
+      inFlight.push(pending);
+    }
+  };
+  launch();
+  while (inFlight.length > 0) {
+    const batches = await (inFlight.shift() as Promise<arrow.RecordBatch[]>);
+    launch();
+    for (const batch of batches) {
+      for (const slice of filterRows(batch, options.where ?? [])) {
+        const selected = outputNames.length === plan.columns.length ? slice : slice.select([...outputNames]);
+        stats.rows += selected.numRows;
+        yield selected;
+      }
+    }
+  }
+}
+
+function groupStripes(plan: ScanPlan, groupBytes: number): Group[] {
+  const groups: Group[] = [];
+  let current: PlannedStripe[] = [];
+  let bytes = 0;
+  for (const stripe of plan.stripes) {
+    let stripeBytes = 0;
+    for (let c = 0; c < plan.columns.length; c++) stripeBytes += decodeStreamEntry(stripe.streams, c).length;
+    if (current.length > 0 && bytes + stripeBytes > groupBytes) {
+      groups.push({ stripes: current });
+      current = [];
+      bytes = 0;
+    }
+    current.push(stripe);
+    bytes += stripeBytes;
+  }
+  if (current.length > 0) groups.push({ stripes: current });
+  return groups;
+}
+
+async function readGroup(
+  plan: ScanPlan,
+  group: Group,
+  fetcher: Fetcher,
+  coalescing: CoalescingOptions,
+  schema: arrow.Schema,
+  stats: ScanStats,
+): Promise<arrow.RecordBatch[]> {
+  const columns = plan.columns;
+  const needs: StreamNeed[] = [];
+  const entries = group.stripes.map((stripe) =>
+    columns.map((_, c) => {
+      const entry = decodeStreamEntry(stripe.streams, c);
+      if (entry.blockRef === NO_BLOCK) return { entry, need: -1 };
+      needs.push({ blockRef: entry.blockRef, offset: entry.offset, length: entry.length });
+      stats.bytesNeeded += entry.length;
+      return { entry, need: needs.length - 1 };
+    }),
+  );
+  const reads = planReads(plan.blocks, needs, coalescing);
+  const data = await fetcher.fetch(groupByNode(plan.blocks, reads, coalescing));
+  const streams = assemble(needs, reads, data);
+  return group.stripes.map((stripe, s) => {
+    stats.stripes++;
+    const children = columns.map((column: ColumnInfo, c) => {
+      const { entry, need } = (entries[s] as { entry: ReturnType<typeof decodeStreamEntry>; need: number }[])[c] as {
+        entry: ReturnType<typeof decodeStreamEntry>;
+        need: number;
+      };
+      if (need < 0) return nullData(column.type, stripe.rows);
+      const bytes = streams[need] as Uint8Array;
+      if (xxh64(bytes) !== entry.checksum) {
+        throw new GranaryError(
+          'GRN_DATA_CORRUPT',
+          `stream of column ${column.name} in stripe ${stripe.stripe} of ${stripe.partition} does not match its checksum`,
+          { details: { block: plan.blocks[entry.blockRef]?.blockId, column: column.name } },
+        );
+      }
+      return decodeStream(column.type, bytes, stripe.rows);
+    });
+    const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: stripe.rows, nullCount: 0, children });
+    return new arrow.RecordBatch(schema, struct);
+  });
+}
+
+/** Cuts each stream out of the reads that hold it: a view when one read holds it all. */
+function assemble(needs: readonly StreamNeed[], reads: readonly ReturnType<typeof planReads>[number][], data: Map<ReturnType<typeof planReads>[number], Uint8Array>): Uint8Array[] {
+  const streams: (Uint8Array | undefined)[] = needs.map((need) => (need.length === 0 ? new Uint8Array(0) : undefined));
+  for (const read of reads) {
+    const bytes = data.get(read) as Uint8Array;
+    for (const piece of read.pieces) {
+      const need = needs[piece.stream] as StreamNeed;
+      if (piece.length === need.length) {
+        streams[piece.stream] = bytes.subarray(piece.readOffset, piece.readOffset + piece.length);
+        continue;
+      }
+      let stream = streams[piece.stream];
+      if (stream === undefined) {
+        stream = new Uint8Array(need.length);
+        streams[piece.stream] = stream;
+      }
+      stream.set(bytes.subarray(piece.readOffset, piece.readOffset + piece.length), piece.streamOffset);
+    }
+  }
+  return streams as Uint8Array[];
+}

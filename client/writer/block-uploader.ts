@@ -1,0 +1,53 @@
+/**
+ * Erasure codes a block and stores its k+m chunks on the nodes the metadata service placed them
+ * on, in parallel. A chunk a node refuses or cannot take (down, disk full) is placed again on a
+ * replacement node, a bounded number of times.
+ */
+import { contiguousLayout, encodeParity, splitBlock } from '../../erasure/index.js';
+import { type BlockManifest, type BlockPlacement, GranaryError } from '../../protocol/index.js';
+import { putChunk } from '../chunk-io.js';
+import type { HttpPools } from '../http.js';
+import type { MetadataClient } from '../metadata-client.js';
+
+/** Replacement placements tried per shard before the block write fails. */
+export const SHARD_REPLACEMENTS_MAX = 3;
+
+export async function uploadBlock(
+  http: HttpPools,
+  metadata: MetadataClient,
+  sessionId: string,
+  bytes: Uint8Array,
+): Promise<BlockManifest> {
+  let placement: BlockPlacement = await metadata.allocateBlock(sessionId);
+  const policy = { dataShards: placement.dataShards, parityShards: placement.parityShards };
+  const layout = contiguousLayout(policy, bytes.length);
+  const data = splitBlock(layout, bytes);
+  const shards = [...data, ...(await encodeParity(policy, data))];
+  // Replacements for different shards are asked one at a time so each sees the others' choices.
+  let placementLock: Promise<unknown> = Promise.resolve();
+  await Promise.all(
+    shards.map(async (shard, index) => {
+      const errors: string[] = [];
+      for (let attempt = 0; attempt <= SHARD_REPLACEMENTS_MAX; attempt++) {
+        const chunk = placement.chunks[index];
+        if (chunk === undefined) throw new GranaryError('GRN_INTERNAL', `placement of ${placement.blockId} has no shard ${index}`);
+        try {
+          await putChunk(http, chunk.url, chunk.chunkId, shard);
+          return;
+        } catch (error) {
+          errors.push(`${chunk.nodeId}: ${(error as Error).message}`);
+          if (error instanceof GranaryError && error.statusCode >= 400 && error.statusCode < 500) throw error;
+          if (attempt === SHARD_REPLACEMENTS_MAX) break;
+          const replaced = placementLock.then(() => metadata.replaceShard(sessionId, placement.blockId, index));
+          placementLock = replaced.catch(() => undefined);
+          placement = await replaced;
+        }
+      }
+      throw new GranaryError(
+        'GRN_UNAVAILABLE',
+        `could not store shard ${index} of block ${placement.blockId} after ${SHARD_REPLACEMENTS_MAX + 1} nodes: ${errors.join('; ')}`,
+      );
+    }),
+  );
+  return { blockId: placement.blockId, blockBytes: bytes.length, shardBytes: layout.shardBytes, codec: placement.codec };
+}

@@ -1,0 +1,279 @@
+/**
+ * Writes one partition of a table: rows (plain objects or Arrow record batches) are cut into
+ * stripes, each column of a stripe encoded as one stream, stripes gathered into blocks laid out
+ * column by column, blocks erasure coded and stored while later rows are still arriving, and
+ * everything made visible at once by the commit. Nothing is visible before `commit()`; an error,
+ * `abort()` or `close()` without commit leaves nothing behind but garbage the service collects.
+ *
+ * Memory is bounded by the table's targets, not by the partition: the rows of one stripe, the
+ * encoded stripes of the block being filled (about one block), and at most `blocksInFlight`
+ * blocks being coded and uploaded (each block plus its parity).
+ */
+import * as arrow from 'apache-arrow';
+import { checksumToHex } from '../../erasure/index.js';
+import {
+  type BlockManifest,
+  type ColumnInfo,
+  type CommitResult,
+  GranaryError,
+  type SessionInfo,
+  type StripeManifest,
+} from '../../protocol/index.js';
+import { type EncodedStream, arrowTypeMatches, arrowTypeOf, encodeStream, nullData, rowsToRecordBatch } from '../format/index.js';
+import type { HttpPools } from '../http.js';
+import type { MetadataClient } from '../metadata-client.js';
+import { BlockBuilder, type EncodedStripe } from './block-builder.js';
+import { uploadBlock } from './block-uploader.js';
+
+export interface WriterOptions {
+  /** Column names in the order streams are laid out in blocks (e.g. by popularity); others follow. */
+  readonly columnOrder?: readonly string[];
+  /** Blocks being coded and uploaded at once. */
+  readonly blocksInFlight?: number;
+  /** Overrides the table's stripe row target (mostly for tests). */
+  readonly stripeRows?: number;
+  /** Overrides the table's block size target (mostly for tests). */
+  readonly blockBytes?: number;
+  readonly leaseMs?: number;
+}
+
+export type WriterState = 'open' | 'committed' | 'aborted' | 'failed';
+
+export class PartitionWriter {
+  private readonly columns: readonly ColumnInfo[];
+  private readonly byName: ReadonlyMap<string, number>;
+  private readonly layoutOrder: readonly number[];
+  private readonly stripeRowsTarget: number;
+  private readonly blockBytesTarget: number;
+  private readonly blocksInFlight: number;
+  private pendingObjects: Record<string, unknown>[] = [];
+  private pendingBatches: arrow.RecordBatch[] = [];
+  private pendingRows = 0;
+  private bytesPerRow = 0;
+  private readonly builder = new BlockBuilder();
+  /** Stripes of finished blocks, in write order, with their block and offsets. */
+  private readonly manifestStripes: StripeManifest[] = [];
+  private readonly blocks: BlockManifest[] = [];
+  private readonly uploads = new Set<Promise<void>>();
+  private failure: unknown;
+  private state: WriterState = 'open';
+  private readonly renewTimer: NodeJS.Timeout;
+  private rowsWritten = 0;
+
+  private constructor(
+    private readonly http: HttpPools,
+    private readonly metadata: MetadataClient,
+    readonly session: SessionInfo,
+    options: WriterOptions,
+  ) {
+    this.columns = session.columns;
+    this.byName = new Map(this.columns.map((column, index) => [column.name, index]));
+    const first = (options.columnOrder ?? []).map((name) => {
+      const index = this.byName.get(name);
+      if (index === undefined) throw new GranaryError('GRN_BAD_REQUEST', `columnOrder names ${name}, which table ${session.table} does not have`);
+      return index;
+    });
+    this.layoutOrder = [...new Set([...first, ...this.columns.map((_, index) => index)])];
+    this.stripeRowsTarget = options.stripeRows ?? session.stripeRows;
+    this.blockBytesTarget = options.blockBytes ?? session.blockBytes;
+    this.blocksInFlight = Math.max(1, options.blocksInFlight ?? 2);
+    this.renewTimer = setInterval(() => {
+      this.metadata.renewSession(session.sessionId).catch((error: unknown) => {
+        this.failure ??= error;
+      });
+    }, Math.max(500, Math.floor(session.leaseMs / 3)));
+  }
+
+  static async open(http: HttpPools, metadata: MetadataClient, table: string, partition: string, options: WriterOptions = {}): Promise<PartitionWriter> {
+    const session = await metadata.openSession(table, { partition, ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }) });
+    try {
+      return new PartitionWriter(http, metadata, session, options);
+    } catch (error) {
+      await metadata.abort(session.sessionId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  get sessionId(): string {
+    return this.session.sessionId;
+  }
+
+  /** Adds rows; resolves when they are buffered (waits while too many blocks are in flight). */
+  async write(rows: readonly Record<string, unknown>[] | arrow.RecordBatch | arrow.Table): Promise<void> {
+    this.assertOpen();
+    try {
+      if (rows instanceof arrow.Table) {
+        for (const batch of rows.batches) this.addBatch(batch);
+      } else if (rows instanceof arrow.RecordBatch) {
+        this.addBatch(rows);
+      } else {
+        for (const row of rows) this.pendingObjects.push(row);
+        this.pendingRows += rows.length;
+        if (this.pendingObjects.length >= this.stripeRowsTarget) this.convertObjects();
+      }
+      while (this.pendingRows >= this.stripeTarget()) await this.cutStripe(this.stripeTarget());
+    } catch (error) {
+      await this.fail(error);
+      throw error;
+    }
+  }
+
+  /** Stores what is buffered and commits: every row written becomes visible at once. */
+  async commit(): Promise<CommitResult> {
+    this.assertOpen();
+    try {
+      while (this.pendingRows > 0) await this.cutStripe(Math.min(this.pendingRows, this.stripeTarget()));
+      if (this.builder.stripeCount > 0) await this.startBlock();
+      await Promise.all(this.uploads);
+      this.throwIfFailed();
+      const manifest = {
+        files: this.manifestStripes.length === 0 ? [] : [{ columns: this.columns.map((c) => c.name), stripes: this.manifestStripes }],
+        blocks: this.blocks,
+      };
+      let result: CommitResult | undefined;
+      for (let attempt = 0; result === undefined; attempt++) {
+        try {
+          result = await this.metadata.commit(this.session.sessionId, manifest);
+        } catch (error) {
+          // Commits are idempotent: a commit whose answer was lost is retried safely.
+          if (!(error instanceof GranaryError && error.code === 'GRN_UNAVAILABLE') || attempt >= 3) throw error;
+        }
+      }
+      this.state = 'committed';
+      clearInterval(this.renewTimer);
+      return result;
+    } catch (error) {
+      await this.fail(error);
+      throw error;
+    }
+  }
+
+  /** Gives up: nothing written becomes visible. */
+  async abort(): Promise<void> {
+    if (this.state !== 'open' && this.state !== 'failed') return;
+    clearInterval(this.renewTimer);
+    this.state = 'aborted';
+    await Promise.allSettled(this.uploads);
+    await this.metadata.abort(this.session.sessionId);
+  }
+
+  /** Aborts unless committed; safe to call in `finally`. */
+  async close(): Promise<void> {
+    if (this.state === 'open') await this.abort();
+    clearInterval(this.renewTimer);
+  }
+
+  get rows(): number {
+    return this.rowsWritten;
+  }
+
+  private stripeTarget(): number {
+    if (this.bytesPerRow <= 0) return this.stripeRowsTarget;
+    return Math.max(1, Math.min(this.stripeRowsTarget, Math.floor(this.session.stripeBytes / this.bytesPerRow)));
+  }
+
+  private addBatch(batch: arrow.RecordBatch): void {
+    this.convertObjects();
+    for (const field of batch.schema.fields) {
+      const index = this.byName.get(field.name);
+      if (index === undefined) throw new GranaryError('GRN_BAD_REQUEST', `record batch has column ${field.name}, which table ${this.session.table} does not have`);
+      const expected = arrowTypeOf((this.columns[index] as ColumnInfo).type);
+      if (!arrowTypeMatches(expected, field.type)) {
+        throw new GranaryError('GRN_BAD_REQUEST', `column ${field.name} is ${String(field.type)} in the record batch, table wants ${String(expected)}`);
+      }
+    }
+    if (batch.numRows === 0) return;
+    this.pendingBatches.push(batch);
+    this.pendingRows += batch.numRows;
+  }
+
+  private convertObjects(): void {
+    if (this.pendingObjects.length === 0) return;
+    const objects = this.pendingObjects;
+    this.pendingObjects = [];
+    this.pendingRows -= objects.length;
+    const batch = rowsToRecordBatch(this.columns, objects);
+    this.pendingBatches.push(batch);
+    this.pendingRows += batch.numRows;
+  }
+
+  /** Encodes the first `rows` buffered rows as a stripe and adds it to the block being filled. */
+  private async cutStripe(rows: number): Promise<void> {
+    this.convertObjects();
+    const table = new arrow.Table(this.pendingBatches);
+    const stripe = table.slice(0, rows);
+    const rest = table.slice(rows);
+    this.pendingBatches = rest.numRows === 0 ? [] : rest.batches;
+    this.pendingRows -= rows;
+    const streams: EncodedStream[] = this.columns.map((column) => {
+      const child = stripe.getChild(column.name);
+      return encodeStream(column.type, child ?? nullData(column.type, rows));
+    });
+    const encodedBytes = streams.reduce((sum, s) => sum + s.bytes.length, 0);
+    this.bytesPerRow = encodedBytes / rows;
+    this.rowsWritten += rows;
+    const encoded: EncodedStripe = { rows, streams };
+    if (this.builder.stripeCount > 0 && this.builder.bytes + encodedBytes > this.blockBytesTarget) await this.startBlock();
+    this.builder.add(encoded);
+    if (this.builder.bytes >= this.blockBytesTarget) await this.startBlock();
+  }
+
+  /** Lays out the filled block and uploads it in the background, waiting if too many are in flight. */
+  private async startBlock(): Promise<void> {
+    while (this.uploads.size >= this.blocksInFlight) await Promise.race(this.uploads);
+    this.throwIfFailed();
+    const { block, stripes } = this.builder.build(this.layoutOrder);
+    // Stripes keep their write order in the manifest even though blocks finish out of order.
+    const slots = stripes.map(() => {
+      this.manifestStripes.push({ rows: 0, streams: [] });
+      return this.manifestStripes.length - 1;
+    });
+    const upload = uploadBlock(this.http, this.metadata, this.session.sessionId, block.bytes).then(
+      (placed) => {
+        this.blocks.push(placed);
+        stripes.forEach((stripe, s) => {
+          this.manifestStripes[slots[s] as number] = {
+            rows: stripe.rows,
+            streams: stripe.streams.map((stream, c) => ({
+              block: placed.blockId,
+              offset: (block.offsets[s] as number[])[c] as number,
+              length: stream.bytes.length,
+              checksum: checksumToHex(stream.checksum),
+              encoding: stream.encoding,
+              stats: {
+                nulls: stream.nulls,
+                ...(stream.min === undefined ? {} : { min: stream.min }),
+                ...(stream.max === undefined ? {} : { max: stream.max }),
+              },
+            })),
+          };
+        });
+      },
+      (error: unknown) => {
+        this.failure ??= error;
+      },
+    );
+    const tracked = upload.finally(() => this.uploads.delete(tracked));
+    this.uploads.add(tracked);
+  }
+
+  private assertOpen(): void {
+    this.throwIfFailed();
+    if (this.state !== 'open') throw new GranaryError('GRN_SESSION_CLOSED', `writer for ${this.session.table} ${this.session.partition} is ${this.state}`);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async fail(error: unknown): Promise<void> {
+    this.failure ??= error;
+    if (this.state !== 'open') return;
+    this.state = 'failed';
+    clearInterval(this.renewTimer);
+    await Promise.allSettled(this.uploads);
+    // Best effort: the caller gets the original error; if this abort is lost too, the lease
+    // runs out and the service collects the blocks anyway.
+    await this.metadata.abort(this.session.sessionId).catch(() => undefined);
+  }
+}

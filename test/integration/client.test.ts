@@ -1,0 +1,221 @@
+/**
+ * The client library against a real metadata service and nine real storage nodes (RS 6+3):
+ * every column type written and read back value for value, subsets and filters, concurrent
+ * writers, a writer killed before its commit, workers sharing a scan through splits, a rotten
+ * chunk, and reads through 1, 3 and 4 dead nodes.
+ */
+import { execFile } from 'node:child_process';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataUnavailableError, GranaryClient, type ScanOptions, float32Number, newScanStats, recordBatchToRows } from '../../client/index.js';
+import type { ScanPlan } from '../../protocol/index.js';
+import { fanoutOf } from '../../storage-node/data-dir.js';
+import { type Cluster, startCluster } from '../helpers/cluster.js';
+import { pollUntil } from '../helpers/poll.js';
+
+const run = promisify(execFile);
+const DIST_CLIENT = new URL('../../dist/client/index.js', import.meta.url).href;
+
+let cluster: Cluster;
+let client: GranaryClient;
+
+const COLUMNS = [
+  { name: 'label', type: 'float' },
+  { name: 'weight', type: 'double' },
+  { name: 'age', type: 'int32' },
+  { name: 'user_id', type: 'int64' },
+  { name: 'clicked', type: 'bool' },
+  { name: 'country', type: 'string' },
+  { name: 'blob', type: 'bytes' },
+  { name: 'ids', type: 'id_list', featureId: 2001 },
+  { name: 'scored', type: 'id_score_list', featureId: 3001 },
+  { name: 'embedding', type: 'float_list', featureId: 4001 },
+] as const;
+
+/** Deterministic rows in the JSON Lines shapes, with nulls and empty lists. */
+function makeRows(count: number, seed: number): Record<string, unknown>[] {
+  let x = seed;
+  const rand = (): number => {
+    x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return x / 2_147_483_648;
+  };
+  return Array.from({ length: count }, (_, i) => {
+    const row: Record<string, unknown> = {
+      label: Math.fround(rand()),
+      weight: rand() * 1000,
+      age: Math.floor(rand() * 100),
+      user_id: i % 7 === 0 ? '9007199254740993' : Math.floor(rand() * 1e12),
+      clicked: rand() < 0.5,
+      country: ['se', 'fr', 'jp', 'ünïcödé', ''][i % 5],
+      blob: Buffer.from([i & 255, (i >> 8) & 255]).toString('base64'),
+      ids: Array.from({ length: Math.floor(rand() * 30) }, () => Math.floor(rand() * 1e9)),
+      scored: Array.from({ length: i % 4 }, (_, j) => [j * 10 + i, Math.fround(rand())]),
+      embedding: i % 3 === 0 ? [] : Array.from({ length: 8 }, () => Math.fround(rand())),
+    };
+    // Nulls everywhere, differently per column.
+    COLUMNS.forEach((column, c) => {
+      if ((i + c) % 11 === 0) row[column.name] = null;
+    });
+    if (i % 13 === 0) delete row.country;
+    return row;
+  });
+}
+
+async function readAll(table: string, options: ScanOptions = {}): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  for await (const batch of client.scan(table, options)) rows.push(...recordBatchToRows(batch));
+  return rows;
+}
+
+/**
+ * What reading back should give for `rows`: a missing key reads as null, and float32 values come
+ * back in their shortest decimal form (0.1, not 0.10000000149011612).
+ */
+function expected(rows: readonly Record<string, unknown>[], columns: readonly string[] = COLUMNS.map((c) => c.name)): Record<string, unknown>[] {
+  const f32 = (value: unknown) => (typeof value === 'number' ? float32Number(value) : value);
+  const shape: Record<string, (value: unknown) => unknown> = {
+    label: f32,
+    scored: (value) => (value as [number, number][] | null)?.map(([id, score]) => [id, f32(score)]) ?? null,
+    embedding: (value) => (value as number[] | null)?.map(f32) ?? null,
+  };
+  return rows.map((row) => Object.fromEntries(columns.map((name) => [name, row[name] === undefined || row[name] === null ? null : (shape[name] ?? ((v) => v))(row[name])])));
+}
+
+const ROWS = makeRows(5000, 7);
+
+beforeAll(async () => {
+  cluster = await startCluster({ nodes: 9, domains: 3, metadataArgs: ['--suspect-after-ms', '1000', '--dead-after-ms', '2000', '--gc-interval-ms', '200'] });
+  client = new GranaryClient({ metadataUrl: cluster.metadata.url });
+  await client.metadata.createTable({ name: 'events', columns: COLUMNS, ec: '6+3', stripeRows: 700, blockBytes: 1024 * 1024 });
+  const writer = await client.openWriter('events', 'ds=2026-11-25', { columnOrder: ['ids', 'label'] });
+  await writer.write(ROWS.slice(0, 3000));
+  await writer.write(ROWS.slice(3000));
+  const result = await writer.commit();
+  expect(result.rows).toBe(5000);
+});
+
+afterAll(async () => {
+  await client?.close();
+  await cluster?.stop();
+});
+
+describe('client library on a 9-node cluster', () => {
+  it('reads back every column type exactly, and any subset of columns', async () => {
+    const stats = newScanStats();
+    expect(await readAll('events', { stats })).toEqual(expected(ROWS));
+    expect(stats.stripes).toBe(Math.ceil(5000 / 700));
+    expect(stats.degradedReads).toBe(0);
+    expect(await readAll('events', { columns: ['scored', 'label'] })).toEqual(expected(ROWS, ['scored', 'label']));
+    expect(await readAll('events', { columns: ['embedding'], coalescing: { gapBytes: -1, maxReadBytes: 0 } })).toEqual(expected(ROWS, ['embedding']));
+  });
+
+  it('filters rows after pruning stripes', async () => {
+    const rows = await readAll('events', { columns: ['age', 'label'], where: [{ column: 'age', op: 'between', value: [20, 29] }] });
+    expect(rows).toEqual(expected(ROWS.filter((r) => typeof r.age === 'number' && r.age >= 20 && r.age <= 29), ['age', 'label']));
+    expect(rows.length).toBeGreaterThan(100);
+  });
+
+  it('lands every commit of concurrent writers to one partition', async () => {
+    const parts = [makeRows(800, 1), makeRows(1200, 2), makeRows(50, 3)];
+    await Promise.all(
+      parts.map(async (rows) => {
+        const writer = await client.openWriter('events', 'ds=2026-11-26');
+        await writer.write(rows);
+        await writer.commit();
+      }),
+    );
+    const read = await readAll('events', { partitions: { ds: { eq: '2026-11-26' } }, columns: ['user_id', 'ids'] });
+    const key = (r: Record<string, unknown>) => JSON.stringify(r);
+    expect(read.map(key).sort()).toEqual(expected(parts.flat(), ['user_id', 'ids']).map(key).sort());
+  });
+
+  it('shows nothing of a writer killed before its commit', async () => {
+    const script = `
+      import { GranaryClient } from ${JSON.stringify(DIST_CLIENT)};
+      const client = new GranaryClient({ metadataUrl: ${JSON.stringify(cluster.metadata.url)} });
+      const writer = await client.openWriter('events', 'ds=2026-11-27', { blockBytes: 65536, leaseMs: 1000 });
+      const rows = Array.from({ length: 4000 }, (_, i) => ({ label: i, ids: [i, i + 1] }));
+      await writer.write(rows);
+      process.stdout.write(writer.sessionId + '\\n');
+      process.kill(process.pid, 'SIGKILL');
+    `;
+    const outcome = await run(process.execPath, ['--input-type=module', '-e', script]).catch((error: { stdout: string; signal: string }) => error);
+    expect((outcome as { signal?: string }).signal).toBe('SIGKILL');
+    const sessionId = (outcome as { stdout: string }).stdout.trim();
+    expect(sessionId).toMatch(/^s[0-9a-f]+$/);
+    const partitions = await client.metadata.listPartitions('events');
+    expect(partitions.map((p) => p.partition)).not.toContain('ds=2026-11-27');
+    expect(await readAll('events', { partitions: { ds: { eq: '2026-11-27' } } })).toEqual([]);
+    await pollUntil('the killed writer\'s session to expire', async () => {
+      const response = await request(`${cluster.metadata.url}/v1/sessions/${sessionId}`);
+      return ((await response.body.json()) as { state: string }).state === 'expired' ? true : undefined;
+    });
+  });
+
+  it('lets two worker processes share a scan through splits, reading every row once', async () => {
+    const options = { partitions: { ds: { eq: '2026-11-25' } }, columns: ['user_id', 'country'] };
+    const splits = await client.splits('events', options, 2);
+    expect(splits.length).toBeGreaterThan(2);
+    const halves = [splits.filter((_, i) => i % 2 === 0), splits.filter((_, i) => i % 2 === 1)];
+    const worker = (mine: unknown) => `
+      import { GranaryClient, recordBatchToRows } from ${JSON.stringify(DIST_CLIENT)};
+      const client = new GranaryClient({ metadataUrl: ${JSON.stringify(cluster.metadata.url)} });
+      const rows = [];
+      for (const split of ${JSON.stringify(mine)}) {
+        for await (const batch of client.scan('events', { ...${JSON.stringify(options)}, ...split })) rows.push(...recordBatchToRows(batch));
+      }
+      await client.close();
+      process.stdout.write(JSON.stringify(rows));
+    `;
+    const outputs = await Promise.all(halves.map((mine) => run(process.execPath, ['--input-type=module', '-e', worker(mine)], { maxBuffer: 64 * 1024 * 1024 })));
+    const [a, b] = outputs.map((o) => JSON.parse(o.stdout) as Record<string, unknown>[]);
+    expect((a as unknown[]).length).toBeGreaterThan(0);
+    expect((b as unknown[]).length).toBeGreaterThan(0);
+    const key = (r: Record<string, unknown>) => JSON.stringify(r);
+    expect([...(a ?? []), ...(b ?? [])].map(key).sort()).toEqual(expected(ROWS, ['user_id', 'country']).map(key).sort());
+  });
+
+  it('reads correct data around a rotten chunk and reports it', async () => {
+    const plan = await client.metadata.plan('events', { partitions: { ds: { eq: '2026-11-25' } }, columns: ['ids'] });
+    const block = plan.blocks[0] as ScanPlan['blocks'][number];
+    const chunk = block.chunks[0] as ScanPlan['blocks'][number]['chunks'][number];
+    const path = join(cluster.root, chunk.nodeId, 'chunks', fanoutOf(chunk.chunkId), chunk.chunkId);
+    const handle = await open(path, 'r+');
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, 100);
+    await handle.write(Buffer.from([(byte[0] as number) ^ 0xff]), 0, 1, 100);
+    await handle.close();
+    const stats = newScanStats();
+    expect(await readAll('events', { partitions: { ds: { eq: '2026-11-25' } }, columns: ['ids'], stats })).toEqual(expected(ROWS, ['ids']));
+    expect(stats.degradedReads).toBeGreaterThan(0);
+    await pollUntil('the corrupt chunk to be reported', async () => {
+      const response = await request(`${cluster.metadata.url}/v1/repair`);
+      const repair = (await response.body.json()) as { blocks: { badShards: { chunkId: string }[] }[] };
+      return repair.blocks.some((b) => b.badShards.some((s) => s.chunkId === chunk.chunkId)) ? true : undefined;
+    });
+    // Mend the byte, so the next test loses shards only to dead nodes.
+    const mend = await open(path, 'r+');
+    await mend.write(byte, 0, 1, 100);
+    await mend.close();
+  });
+
+  it('reads through 1 and 3 dead nodes, and refuses with DataUnavailable past m', async () => {
+    const plan = await client.metadata.plan('events', { partitions: { ds: { eq: '2026-11-25' } } });
+    const block = plan.blocks[0] as ScanPlan['blocks'][number];
+    const kill = (shards: number[]) =>
+      Promise.all(shards.map((s) => cluster.nodes.find((n) => n.nodeId === block.chunks[s]?.nodeId)?.kill('SIGKILL')));
+    await kill([1]);
+    expect(await readAll('events', { partitions: { ds: { eq: '2026-11-25' } } })).toEqual(expected(ROWS));
+    await kill([2, 3]);
+    const stats = newScanStats();
+    expect(await readAll('events', { partitions: { ds: { eq: '2026-11-25' } }, stats })).toEqual(expected(ROWS));
+    expect(stats.degradedReads).toBeGreaterThan(0);
+    await kill([4]);
+    const attempt = readAll('events', { partitions: { ds: { eq: '2026-11-25' } } });
+    await expect(attempt).rejects.toBeInstanceOf(DataUnavailableError);
+    await expect(attempt).rejects.toThrow(new RegExp(`block ${block.blockId} cannot be read`));
+  });
+});
