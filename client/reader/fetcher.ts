@@ -146,22 +146,7 @@ export class Fetcher {
       .sort((a, b) => a.shard - b.shard);
     const ranges: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(total).fill(undefined);
     const failures: string[] = [`shard ${read.shard}: ${why}`];
-    let have = 0;
-    let next = 0;
-    while (have < k && next < candidates.length) {
-      const wave = candidates.slice(next, next + (k - have));
-      next += wave.length;
-      const results = await Promise.all(wave.map((chunk) => this.readOne(chunk, read)));
-      results.forEach((result, i) => {
-        const chunk = wave[i] as PlannedChunk;
-        if (result instanceof Uint8Array) {
-          ranges[chunk.shard] = result;
-          have++;
-        } else {
-          failures.push(`shard ${chunk.shard}: ${result}`);
-        }
-      });
-    }
+    const have = await this.gather(read, candidates, k, ranges, failures);
     if (have < k) {
       throw new DataUnavailableError(
         block.blockId,
@@ -170,6 +155,49 @@ export class Fetcher {
     }
     const [rebuilt] = await reconstructShards({ dataShards: k, parityShards: block.parityShards }, ranges, [read.shard]);
     return rebuilt as Uint8Array;
+  }
+
+  /**
+   * Reads the range from candidates until k answered: k at first, one more for each failure, and
+   * (when hedging) all the rest once the first ones are slow. Late answers are ignored.
+   */
+  private gather(read: ShardRead, candidates: readonly PlannedChunk[], k: number, ranges: (Uint8Array | undefined)[], failures: string[]): Promise<number> {
+    return new Promise((resolve) => {
+      let have = 0;
+      let pending = 0;
+      let launched = 0;
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (): void => {
+        if (done || (have < k && (pending > 0 || launched < candidates.length))) return;
+        done = true;
+        clearTimeout(timer);
+        resolve(have);
+      };
+      const launch = (): void => {
+        const chunk = candidates[launched++] as PlannedChunk;
+        pending++;
+        void this.readOne(chunk, read).then((result) => {
+          pending--;
+          if (done) return;
+          if (result instanceof Uint8Array) {
+            ranges[chunk.shard] = result;
+            have++;
+          } else {
+            failures.push(`shard ${chunk.shard}: ${result}`);
+            if (launched < candidates.length) launch();
+          }
+          finish();
+        });
+      };
+      while (launched < Math.min(k, candidates.length)) launch();
+      if (this.options.hedgeAfterMs !== undefined) {
+        timer = setTimeout(() => {
+          while (!done && launched < candidates.length) launch();
+        }, this.options.hedgeAfterMs);
+      }
+      finish();
+    });
   }
 
   private async readOne(chunk: PlannedChunk, read: ShardRead): Promise<Uint8Array | string> {

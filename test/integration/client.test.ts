@@ -202,6 +202,26 @@ describe('client library on a 9-node cluster', () => {
     await mend.close();
   });
 
+  it('hedges around a node that stops answering', async () => {
+    const options = { partitions: { ds: { eq: '2026-11-25' } }, columns: ['ids', 'label'] } as const;
+    const plan = await client.metadata.plan('events', options);
+    const stalled = cluster.nodes.find((n) => n.nodeId === plan.blocks[0]?.chunks[0]?.nodeId);
+    stalled?.child.kill('SIGSTOP');
+    try {
+      const stats = newScanStats();
+      // A fresh client: the shared one may hold pooled connections to the stalled node.
+      const hedging = new GranaryClient({ metadataUrl: cluster.metadata.url });
+      const rows: Record<string, unknown>[] = [];
+      for await (const batch of hedging.scan('events', { ...options, hedgeAfterMs: 200, stats })) rows.push(...recordBatchToRows(batch));
+      expect(rows).toEqual(expected(ROWS, ['ids', 'label']));
+      expect(stats.hedgedRequests).toBeGreaterThan(0);
+      stalled?.child.kill('SIGCONT');
+      await hedging.close();
+    } finally {
+      stalled?.child.kill('SIGCONT');
+    }
+  });
+
   it('reads through 1 and 3 dead nodes, and refuses with DataUnavailable past m', async () => {
     const plan = await client.metadata.plan('events', { partitions: { ds: { eq: '2026-11-25' } } });
     const block = plan.blocks[0] as ScanPlan['blocks'][number];
