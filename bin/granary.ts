@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { metadataCommand } from './metadata-command.js';
 import { storageNodeCommand } from './storage-node-command.js';
+import { upCommand } from './up-command.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -14,6 +15,7 @@ const program = new Command('granary')
   .description('Granary: warehouse storage for ML training data on an erasure-coded blob store')
   .version(version)
   .showHelpAfterError()
+  .addCommand(upCommand())
   .addCommand(metadataCommand())
   .addCommand(storageNodeCommand());
 

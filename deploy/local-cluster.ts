@@ -1,0 +1,175 @@
+/**
+ * `granary up`: a whole cluster on one machine, as child processes on loopback: one metadata
+ * service and N storage nodes, each with its own data directory under one root, spread over
+ * three failure domains. It waits until every node is registered and alive, creates a sample
+ * table on first start, and stops every child cleanly. Running it again on the same directory
+ * brings back every table and partition.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GranaryClient } from '../client/index.js';
+import { parsePolicy } from '../erasure/index.js';
+import { GranaryError } from '../protocol/index.js';
+import { SAMPLE_TABLE, createSampleTable } from './sample-table.js';
+
+export interface LocalClusterOptions {
+  readonly dataDir: string;
+  readonly nodes: number;
+  readonly ec: string;
+  /** Metadata port; storage nodes take the ports from port + 31 up (7101.. for 7070). */
+  readonly port: number;
+  readonly sample: boolean;
+  readonly say: (line: string) => void;
+}
+
+export interface LocalCluster {
+  readonly metadataUrl: string;
+  readonly nodeUrls: readonly string[];
+  readonly logDir: string;
+  readonly sampleCreated: readonly string[];
+  /** Resolves when a child exits on its own (the cluster is then degraded or down). */
+  readonly childExited: Promise<string>;
+  stop(): Promise<void>;
+}
+
+const GRANARY_BIN = fileURLToPath(new URL('../bin/granary.js', import.meta.url));
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+const HOST = '127.0.0.1';
+const NODE_PORT_OFFSET = 31;
+const DOMAINS = 3;
+
+interface Child {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly exited: Promise<number | string>;
+  readonly log: WriteStream;
+}
+
+export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
+  const policy = parsePolicy(options.ec);
+  const needed = policy.dataShards + policy.parityShards;
+  if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 64) {
+    throw new GranaryError('GRN_BAD_REQUEST', `--nodes must be 1..64, got ${options.nodes}`);
+  }
+  if (options.nodes < needed) {
+    throw new GranaryError('GRN_BAD_REQUEST', `--ec ${options.ec} needs ${needed} storage nodes, --nodes is ${options.nodes}; raise --nodes or narrow --ec`);
+  }
+  const root = resolve(options.dataDir);
+  const logDir = join(root, 'logs');
+  await mkdir(logDir, { recursive: true });
+  const fresh = !(await readdir(root)).some((name) => name === 'metadata');
+  const children: Child[] = [];
+  const stop = async (): Promise<void> => {
+    for (const child of children) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGTERM');
+    const deadline = setTimeout(() => {
+      for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
+    }, STOP_TIMEOUT_MS);
+    await Promise.all(children.map((child) => child.exited));
+    clearTimeout(deadline);
+    await Promise.all(children.map((child) => new Promise<void>((done) => child.log.end(done))));
+  };
+  let stopping = false;
+  let reportExit: (message: string) => void = () => undefined;
+  const childExited = new Promise<string>((resolveExit) => {
+    reportExit = resolveExit;
+  });
+  const launch = async (name: string, args: readonly string[], readyMessage: string): Promise<Child> => {
+    const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
+    const child = spawn(process.execPath, [GRANARY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | string>((done) => child.on('exit', (code, signal) => done(code ?? signal ?? 'unknown')));
+    const entry: Child = { name, process: child, exited, log };
+    children.push(entry);
+    let tail = '';
+    let ready = false;
+    const readyOrExit = new Promise<void>((resolveReady, rejectReady) => {
+      const timer = setTimeout(() => rejectReady(new GranaryError('GRN_UNAVAILABLE', `${name} was not ready in ${READY_TIMEOUT_MS / 1000} s; see ${join(logDir, `${name}.log`)}`)), READY_TIMEOUT_MS);
+      child.stdout.on('data', (chunk: Buffer) => {
+        log.write(chunk);
+        if (ready) return;
+        tail = (tail + chunk.toString('utf8')).slice(-65_536);
+        if (tail.includes(readyMessage)) {
+          ready = true;
+          clearTimeout(timer);
+          resolveReady();
+        }
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        log.write(chunk);
+        tail = (tail + chunk.toString('utf8')).slice(-65_536);
+      });
+      void exited.then((result) => {
+        clearTimeout(timer);
+        if (!ready) {
+          const last = tail.trim().split('\n').slice(-3).join('\n');
+          rejectReady(new GranaryError('GRN_UNAVAILABLE', `${name} exited (${result}) while starting:\n${last}`));
+        } else if (!stopping) {
+          reportExit(`${name} exited (${result}); see ${join(logDir, `${name}.log`)}`);
+        }
+      });
+    });
+    await readyOrExit;
+    return entry;
+  };
+
+  const metadataUrl = `http://${HOST}:${options.port}`;
+  const nodeUrls = Array.from({ length: options.nodes }, (_, i) => `http://${HOST}:${options.port + NODE_PORT_OFFSET + i}`);
+  try {
+    options.say(`starting metadata on ${metadataUrl}`);
+    await launch('metadata', ['metadata', '--data', join(root, 'metadata'), '--host', HOST, '--port', String(options.port)], 'metadata ready');
+    options.say(`starting ${options.nodes} storage nodes on ports ${options.port + NODE_PORT_OFFSET}-${options.port + NODE_PORT_OFFSET + options.nodes - 1}`);
+    await Promise.all(
+      nodeUrls.map((url, i) =>
+        launch(`node-${i}`, [
+          'storage-node',
+          '--data', join(root, `node-${i}`),
+          '--host', HOST,
+          '--port', String(options.port + NODE_PORT_OFFSET + i),
+          '--node-id', `node-${i}`,
+          '--domain', `rack-${i % DOMAINS}`,
+          '--metadata', metadataUrl,
+          '--heartbeat-interval-ms', '1000',
+        ], 'storage node ready'),
+      ),
+    );
+    const client = new GranaryClient({ metadataUrl });
+    try {
+      await waitForNodes(client, options.nodes);
+      let sampleCreated: string[] = [];
+      if (options.sample && fresh && !(await client.metadata.listTables()).some((t) => t.name === SAMPLE_TABLE)) {
+        options.say(`creating the sample table ${SAMPLE_TABLE}`);
+        sampleCreated = await createSampleTable(client, options.ec);
+      }
+      return {
+        metadataUrl,
+        nodeUrls,
+        logDir,
+        sampleCreated,
+        childExited,
+        stop: async () => {
+          stopping = true;
+          await stop();
+        },
+      };
+    } finally {
+      await client.close();
+    }
+  } catch (error) {
+    stopping = true;
+    await stop();
+    throw error;
+  }
+}
+
+async function waitForNodes(client: GranaryClient, count: number): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const alive = (await client.metadata.listNodes()).filter((node) => node.state === 'alive').length;
+    if (alive >= count) return;
+    if (Date.now() > deadline) throw new GranaryError('GRN_UNAVAILABLE', `only ${alive} of ${count} storage nodes registered within ${READY_TIMEOUT_MS / 1000} s`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+}
