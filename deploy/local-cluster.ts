@@ -79,7 +79,10 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   });
   const launch = async (name: string, args: readonly string[], readyMessage: string): Promise<Child> => {
     const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, [GRANARY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The children get their settings from flags only: a GRANARY_* variable meant for `up`
+    // (say GRANARY_ADVERTISE_URL) must not reach all of them.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('GRANARY_')));
+    const child = spawn(process.execPath, [GRANARY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const exited = new Promise<number | string>((done) => child.on('exit', (code, signal) => done(code ?? signal ?? 'unknown')));
     const entry: Child = { name, process: child, exited, log };
     children.push(entry);

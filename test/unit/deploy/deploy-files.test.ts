@@ -1,0 +1,718 @@
+/**
+ * Static checks of deploy/: there is no Docker engine or cluster here, so every file is parsed and
+ * checked against the code it configures. Settings come from bin/*-command.ts (read as text, and
+ * cross-checked with the commander objects for defaults and value parsers), the entry point from
+ * package.json, and the probe ports from each service's GRANARY_PORT.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, posix, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Command, Option } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { parseByteSize } from '../../../bin/cli-values.js';
+import { NODE_ID_PATTERN } from '../../../protocol/index.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const DEPLOY = join(ROOT, 'deploy');
+const K8S = join(DEPLOY, 'kubernetes');
+const SYSTEMD = join(DEPLOY, 'systemd');
+
+const read = (path: string): string => readFileSync(path, 'utf8');
+
+// ---------------------------------------------------------------------------------------------
+// What the code accepts, from bin/*-command.ts: read as text (the regexes below), and as the
+// commander objects the files export (for defaults and value parsers).
+
+interface CodeOption {
+  readonly flags: string; // "--data <dir>"
+  readonly description: string;
+  readonly env: string | undefined;
+}
+
+/** The two services the deploy files run (`granary up` is a development launcher). */
+type ServiceName = 'metadata' | 'storage-node';
+
+const BIN = join(ROOT, 'bin');
+const COMMAND_FILES = readdirSync(BIN)
+  .filter((file) => file.endsWith('-command.ts'))
+  .sort();
+
+const OPTION_PATTERN = /new Option\('(--[a-z][a-z-]*(?: <[^>]+>)?)',\s*'([^']*)'\)(?:\s*\.env\('(GRANARY_[A-Z0-9_]+)'\))?/g;
+const ENV_CALL_PATTERN = /\.env\('(GRANARY_[A-Z0-9_]+)'\)/g;
+const GRANARY_TOKEN = /\bGRANARY_[A-Z0-9_]+\b/g;
+
+function codeOptions(file: string): CodeOption[] {
+  return [...read(join(BIN, file)).matchAll(OPTION_PATTERN)].map((m) => ({ flags: m[1] ?? '', description: m[2] ?? '', env: m[3] }));
+}
+
+/** Each bin/*-command.ts exports one factory, e.g. metadataCommand(). */
+async function loadCommand(file: string): Promise<Command> {
+  const module = (await import(pathToFileURL(join(BIN, file)).href)) as Record<string, unknown>;
+  const factories = Object.entries(module).filter(([name, value]) => name.endsWith('Command') && typeof value === 'function');
+  expect(factories.map(([name]) => name), file).toHaveLength(1);
+  return (factories[0]?.[1] as () => Command)();
+}
+
+const COMMANDS = new Map<string, { file: string; command: Command; options: CodeOption[] }>();
+for (const file of COMMAND_FILES) {
+  const command = await loadCommand(file);
+  COMMANDS.set(command.name(), { file, command, options: codeOptions(file) });
+}
+
+function commandOf(name: string): { file: string; command: Command; options: CodeOption[] } {
+  const found = COMMANDS.get(name);
+  if (found === undefined) throw new Error(`no bin/*-command.ts defines \`granary ${name}\``);
+  return found;
+}
+
+const envsOf = (name: string): Set<string> =>
+  new Set(commandOf(name).options.flatMap((o) => (o.env === undefined ? [] : [o.env])));
+const ENVS: Record<ServiceName, Set<string>> = { metadata: envsOf('metadata'), 'storage-node': envsOf('storage-node') };
+const ALL_ENVS = new Set([...COMMANDS.keys()].flatMap((name) => [...envsOf(name)]));
+
+function commanderOption(service: string, env: string): Option {
+  const option = commandOf(service).command.options.find((o) => o.envVar === env);
+  if (option === undefined) throw new Error(`${service} has no option with env ${env}`);
+  return option;
+}
+
+/** The variable belongs to the service, and the option's own parser (the CLI's) accepts the value. */
+function expectValidValue(service: ServiceName, env: string, value: string): void {
+  expect(ENVS[service], `${service} does not read ${env}`).toContain(env);
+  const option = commanderOption(service, env);
+  if (option.parseArg !== undefined) {
+    const parseArg = option.parseArg;
+    expect(() => parseArg(value, undefined), `${env}=${value}`).not.toThrow();
+  }
+}
+
+function tokens(text: string): string[] {
+  return [...new Set(text.match(GRANARY_TOKEN) ?? [])];
+}
+
+const PACKAGE = JSON.parse(read(join(ROOT, 'package.json'))) as {
+  version: string;
+  bin: Record<string, string>;
+  scripts: Record<string, string>;
+};
+const BIN_PATH = PACKAGE.bin.granary ?? '';
+const METADATA_PORT = Number(commanderOption('metadata', 'GRANARY_PORT').defaultValue);
+const NODE_PORT = Number(commanderOption('storage-node', 'GRANARY_PORT').defaultValue);
+
+// ---------------------------------------------------------------------------------------------
+// Parsed deploy files.
+
+interface ComposeService {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  command?: string[];
+  environment?: Record<string, unknown>;
+  ports?: string[];
+  volumes?: string[];
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+}
+interface ComposeFile {
+  services: Record<string, ComposeService>;
+  volumes: Record<string, unknown>;
+}
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string } };
+}
+interface Probe {
+  httpGet?: { path: string; port: number | string };
+}
+interface Container {
+  name: string;
+  image: string;
+  args?: string[];
+  env?: EnvVar[];
+  ports?: { name?: string; containerPort: number }[];
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+}
+interface PodSpec {
+  containers: Container[];
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+  affinity?: {
+    podAntiAffinity?: {
+      preferredDuringSchedulingIgnoredDuringExecution?: { weight: number; podAffinityTerm: { topologyKey: string; labelSelector: LabelSelector } }[];
+    };
+  };
+}
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+}
+interface StatefulSet extends K8sObject {
+  spec: {
+    serviceName: string;
+    replicas: number;
+    selector: LabelSelector;
+    template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+    volumeClaimTemplates?: { metadata: { name: string }; spec: { accessModes: string[]; resources: { requests: { storage: string } } } }[];
+  };
+}
+interface Service extends K8sObject {
+  spec: { clusterIP?: string; selector: Record<string, string>; ports: { name?: string; port: number; targetPort?: number | string }[] };
+}
+
+function parseCompose(): ComposeFile {
+  // Compose files use YAML merge keys (<<: *anchor), as docker compose does.
+  return parse(read(join(DEPLOY, 'compose.yaml')), { merge: true, strict: true }) as ComposeFile;
+}
+
+function parseK8s(file: string): K8sObject[] {
+  const documents = parseAllDocuments(read(join(K8S, file)));
+  if (!Array.isArray(documents)) return [];
+  for (const document of documents) {
+    expect(document.errors, `${file}: ${document.errors.map((e) => e.message).join('; ')}`).toEqual([]);
+    expect(document.warnings, file).toEqual([]);
+  }
+  return documents.map((document) => document.toJS() as K8sObject).filter((object) => object !== null);
+}
+
+function findKind<T extends K8sObject>(objects: K8sObject[], kind: string): T[] {
+  return objects.filter((o) => o.kind === kind) as T[];
+}
+
+function only<T>(items: T[], what: string): T {
+  expect(items, what).toHaveLength(1);
+  return items[0] as T;
+}
+
+function envValue(container: Container, name: string): string {
+  const found = container.env?.find((e) => e.name === name);
+  expect(found?.value, `${container.name}: ${name}`).toBeTypeOf('string');
+  return found?.value ?? '';
+}
+
+function fieldRef(container: Container, name: string): string | undefined {
+  return container.env?.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
+}
+
+function selects(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
+  const entries = Object.entries(selector ?? {});
+  return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
+}
+
+/** A systemd unit or env file as [section, key, value] entries in order. */
+function parseUnit(text: string): { section: string; key: string; value: string }[] {
+  const entries: { section: string; key: string; value: string }[] = [];
+  let section = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header !== null) {
+      section = header[1] ?? '';
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new Error(`not a key=value line: ${line}`);
+    entries.push({ section, key: line.slice(0, eq).trim(), value: line.slice(eq + 1).trim() });
+  }
+  return entries;
+}
+
+function unitValues(entries: ReturnType<typeof parseUnit>, key: string, section = 'Service'): string[] {
+  return entries.filter((e) => e.section === section && e.key === key).map((e) => e.value);
+}
+
+/** Environment= lines of a unit as name -> value (one assignment per line, as written here). */
+function unitEnvironment(entries: ReturnType<typeof parseUnit>): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const assignment of unitValues(entries, 'Environment')) {
+    const eq = assignment.indexOf('=');
+    expect(eq, assignment).toBeGreaterThan(0);
+    env.set(assignment.slice(0, eq), assignment.slice(eq + 1));
+  }
+  return env;
+}
+
+/** KEY=VALUE lines of an env file; commented-out assignments (#KEY=VALUE) too, flagged. */
+function envFile(text: string): { key: string; value: string; commented: boolean }[] {
+  const out: { key: string; value: string; commented: boolean }[] = [];
+  for (const raw of text.split('\n')) {
+    const m = /^(#)?([A-Z][A-Z0-9_]*)=(\S*)$/.exec(raw.trim());
+    if (m !== null) out.push({ key: m[2] ?? '', value: m[3] ?? '', commented: m[1] === '#' });
+  }
+  return out;
+}
+
+interface DockerInstruction {
+  readonly op: string;
+  readonly args: string;
+}
+interface DockerStage {
+  readonly base: string;
+  readonly name: string | undefined;
+  readonly instructions: DockerInstruction[];
+}
+
+function parseDockerfile(text: string): { args: Map<string, string>; stages: DockerStage[] } {
+  const lines = text
+    .replace(/\\\r?\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  const args = new Map<string, string>();
+  const stages: DockerStage[] = [];
+  for (const line of lines) {
+    const m = /^([A-Za-z]+)\s+(.*)$/.exec(line);
+    if (m === null) throw new Error(`not a Dockerfile instruction: ${line}`);
+    const op = (m[1] ?? '').toUpperCase();
+    const rest = (m[2] ?? '').replace(/\s+/g, ' ');
+    if (op === 'FROM') {
+      const from = /^(\S+)(?: AS (\S+))?$/i.exec(rest);
+      if (from === null) throw new Error(`bad FROM: ${rest}`);
+      const base = (from[1] ?? '').replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => args.get(a ?? b ?? '') ?? '');
+      stages.push({ base, name: from[2], instructions: [] });
+    } else if (stages.length === 0) {
+      expect(op, 'only ARG may precede the first FROM').toBe('ARG');
+      const [name, value] = rest.split('=', 2);
+      if (name !== undefined && value !== undefined) args.set(name, value);
+    } else {
+      stages.at(-1)?.instructions.push({ op, args: rest });
+    }
+  }
+  return { args, stages };
+}
+
+/** COPY sources and destination, flags (--from=, --chown=) removed. */
+function copyParts(args: string): { from: string | undefined; sources: string[]; dest: string } {
+  const words = args.split(' ');
+  const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length);
+  const paths = words.filter((w) => !w.startsWith('--'));
+  return { from, sources: paths.slice(0, -1), dest: paths.at(-1) ?? '' };
+}
+
+const DOCKERFILE = parseDockerfile(read(join(DEPLOY, 'Dockerfile')));
+
+// ---------------------------------------------------------------------------------------------
+
+describe('settings in the code', () => {
+  it('finds the service commands, and every option of every bin/*-command.ts (the regex misses none)', () => {
+    expect([...COMMANDS.keys()]).toEqual(expect.arrayContaining(['metadata', 'storage-node']));
+    for (const [name, { file, command, options }] of COMMANDS) {
+      expect(options.length, file).toBeGreaterThan(0);
+      const envCalls = [...read(join(BIN, file)).matchAll(ENV_CALL_PATTERN)].map((m) => m[1]);
+      expect(options.flatMap((o) => (o.env === undefined ? [] : [o.env])), file).toEqual(envCalls);
+      // The text view agrees with commander's own: flags, env vars and descriptions.
+      expect(
+        command.options.map((o) => ({ flags: o.flags, env: o.envVar, description: o.description })),
+        name,
+      ).toEqual(options.map((o) => ({ flags: o.flags, env: o.env, description: o.description })));
+    }
+    expect(ENVS.metadata.size).toBeGreaterThan(5);
+    expect(ENVS['storage-node'].size).toBeGreaterThan(10);
+  });
+});
+
+describe('deploy/README.md', () => {
+  const readme = read(join(DEPLOY, 'README.md'));
+  const ROW = /^\|\s*`(--[a-z][a-z-]*(?: <[^>]+>)?)`\s*\|\s*(?:`(GRANARY_[A-Z0-9_]+)`|—)\s*\|([^|]*)\|([^|]*)\|\s*$/;
+
+  /** The settings table under "### `granary NAME` settings". */
+  function table(name: string): { flags: string; env: string | undefined; defaultText: string; meaning: string }[] {
+    const heading = `### \`granary ${name}\` settings`;
+    const start = readme.indexOf(heading);
+    expect(start, heading).toBeGreaterThanOrEqual(0);
+    const next = readme.indexOf('\n#', start + heading.length);
+    return readme
+      .slice(start, next < 0 ? undefined : next)
+      .split('\n')
+      .map((line) => ROW.exec(line))
+      .filter((m) => m !== null)
+      .map((m) => ({ flags: m[1] ?? '', env: m[2], defaultText: (m[3] ?? '').trim(), meaning: (m[4] ?? '').trim() }));
+  }
+
+  it('has a settings table for every command, listing exactly its flags and env vars, in order', () => {
+    expect(COMMANDS.size).toBeGreaterThanOrEqual(2);
+    for (const [name, { options }] of COMMANDS) {
+      expect(table(name).map((r) => [r.flags, r.env]), name).toEqual(options.map((o) => [o.flags, o.env]));
+    }
+  });
+
+  it('gives the meanings verbatim and the defaults the code uses', () => {
+    for (const [name, { command, options }] of COMMANDS) {
+      for (const row of table(name)) {
+        expect(row.meaning, row.flags).toBe(options.find((o) => o.flags === row.flags)?.description);
+        const option = command.options.find((o) => o.flags === row.flags);
+        expect(option, row.flags).toBeDefined();
+        if (option === undefined) continue;
+        const text = row.defaultText.replace(/`/g, '');
+        if (option.mandatory) {
+          expect(text, row.flags).toBe('required');
+        } else if (option.negate) {
+          expect(text, row.flags).toMatch(/^off\b/);
+        } else if (option.defaultValue === undefined) {
+          expect(text, row.flags).toMatch(/^none\b/);
+        } else if (option.defaultValueDescription !== undefined && typeof option.defaultValue === 'number') {
+          expect(parseByteSize(text), row.flags).toBe(option.defaultValue);
+        } else if (typeof option.defaultValue === 'number') {
+          expect(Number(text), row.flags).toBe(option.defaultValue);
+        } else {
+          expect(text, row.flags).toBe(option.defaultValue);
+        }
+      }
+    }
+  });
+
+  it('mentions no GRANARY_* variable that the code does not read', () => {
+    const mentioned = tokens(readme);
+    expect(mentioned.length).toBeGreaterThan(10);
+    for (const name of mentioned) expect(ALL_ENVS, name).toContain(name);
+  });
+});
+
+describe('deploy/compose.yaml', () => {
+  const compose = parseCompose();
+  const services = Object.entries(compose.services);
+  const storage = services.filter(([, s]) => s.command?.[0] === 'storage-node');
+  const metadata = services.filter(([, s]) => s.command?.[0] === 'metadata');
+
+  it('parses, with 1 metadata service and 9 storage nodes node-0..node-8, nothing else', () => {
+    expect(metadata.map(([name]) => name)).toEqual(['metadata']);
+    expect(storage.map(([name]) => name)).toEqual(Array.from({ length: 9 }, (_, i) => `node-${i}`));
+    expect(services).toHaveLength(10);
+      });
+
+  it('uses only GRANARY_* variables the code reads, with values its parsers accept', () => {
+    for (const [name, service] of services) {
+      const kind: ServiceName = service.command?.[0] === 'metadata' ? 'metadata' : 'storage-node';
+      const environment = Object.entries(service.environment ?? {});
+      expect(environment.length, name).toBeGreaterThan(3);
+      for (const [key, value] of environment) {
+        expect(value, `${name}: ${key}`).toBeTypeOf('string');
+        if (key.startsWith('GRANARY_')) expectValidValue(kind, key, String(value));
+      }
+    }
+    for (const name of tokens(read(join(DEPLOY, 'compose.yaml')))) expect(ALL_ENVS, name).toContain(name);
+  });
+
+  it('gives every service its own named volume at GRANARY_DATA, and every node its own id', () => {
+    const volumes = services.map(([name, s]) => {
+      const [mount] = s.volumes ?? [];
+      const [volume, path] = (mount ?? '').split(':');
+      expect(path, name).toBe(s.environment?.GRANARY_DATA);
+      expect(Object.keys(compose.volumes), name).toContain(volume);
+      return volume;
+    });
+    expect(new Set(volumes).size).toBe(10);
+    const ids = storage.map(([name, s]) => {
+      expect(s.environment?.GRANARY_NODE_ID, name).toBe(name);
+      expect(String(s.environment?.GRANARY_NODE_ID)).toMatch(NODE_ID_PATTERN);
+      return s.environment?.GRANARY_NODE_ID;
+    });
+    expect(new Set(ids).size).toBe(9);
+  });
+
+  it('spreads the nodes over 3 failure domains rack-0..rack-2, 3 nodes each', () => {
+    const perDomain = new Map<string, number>();
+    for (const [, s] of storage) {
+      const domain = String(s.environment?.GRANARY_DOMAIN);
+      perDomain.set(domain, (perDomain.get(domain) ?? 0) + 1);
+    }
+    expect([...perDomain.entries()].sort()).toEqual([
+      ['rack-0', 3],
+      ['rack-1', 3],
+      ['rack-2', 3],
+    ]);
+  });
+
+  it('listens on all interfaces on the default ports, and healthchecks /health on GRANARY_PORT', () => {
+    for (const [name, s] of services) {
+      const port = Number(s.environment?.GRANARY_PORT);
+      expect(port, name).toBe(name === 'metadata' ? METADATA_PORT : NODE_PORT);
+      expect(s.environment?.GRANARY_HOST, name).toBe('0.0.0.0');
+      const test = s.healthcheck?.test ?? [];
+      expect(test.slice(0, 3), name).toEqual(['CMD', 'node', '-e']);
+      const url = /fetch\('(http:\/\/127\.0\.0\.1:(\d+)\/health)'\)/.exec(test[3] ?? '');
+      expect(url?.[2], name).toBe(String(port));
+      // A $ would be interpolated by compose.
+      expect(test.join(' '), name).not.toContain('$');
+    }
+    expect(compose.services.metadata?.ports).toEqual([`${METADATA_PORT}:${METADATA_PORT}`]);
+  });
+
+  it('points the nodes at the metadata service and advertises their compose name', () => {
+    for (const [name, s] of storage) {
+      expect(s.environment?.GRANARY_METADATA, name).toBe(`http://metadata:${METADATA_PORT}`);
+      expect(s.environment?.GRANARY_ADVERTISE_URL, name).toBe(`http://${name}:${s.environment?.GRANARY_PORT}`);
+      expect(s.depends_on, name).toEqual({ metadata: { condition: 'service_healthy' } });
+    }
+  });
+
+  it('builds deploy/Dockerfile from the repository root, tagged with the package version', () => {
+    for (const [name, s] of services) {
+      expect(s.build, name).toBeDefined();
+      const context = resolve(DEPLOY, s.build?.context ?? '');
+      expect(context, name).toBe(ROOT);
+      expect(existsSync(join(context, s.build?.dockerfile ?? '')), name).toBe(true);
+      expect(s.image, name).toBe(`granary:${PACKAGE.version}`);
+    }
+  });
+});
+
+describe('deploy/kubernetes', () => {
+  const files = readdirSync(K8S).filter((f) => f.endsWith('.yaml')).sort();
+  const metadataObjects = parseK8s('metadata.yaml');
+  const storageObjects = parseK8s('storage-nodes.yaml');
+  const metadataSet = only(findKind<StatefulSet>(metadataObjects, 'StatefulSet'), 'metadata StatefulSet');
+  const metadataService = only(findKind<Service>(metadataObjects, 'Service'), 'metadata Service');
+  const storageSet = only(findKind<StatefulSet>(storageObjects, 'StatefulSet'), 'storage StatefulSet');
+  const storageService = only(findKind<Service>(storageObjects, 'Service'), 'storage Service');
+  const metadataContainer = only(metadataSet.spec.template.spec.containers, 'metadata containers');
+  const storageContainer = only(storageSet.spec.template.spec.containers, 'storage containers');
+
+  it('every file parses (multi-document) and the kustomization lists all the others', () => {
+    expect(files).toEqual(['kustomization.yaml', 'metadata.yaml', 'namespace.yaml', 'storage-nodes.yaml']);
+    for (const file of files) expect(parseK8s(file).length, file).toBeGreaterThan(0);
+    const kustomization = parse(read(join(K8S, 'kustomization.yaml')), { strict: true }) as {
+      kind: string;
+      namespace: string;
+      resources: string[];
+      images: { name: string; newTag: string }[];
+    };
+    expect(kustomization.kind).toBe('Kustomization');
+    expect([...kustomization.resources].sort()).toEqual(files.filter((f) => f !== 'kustomization.yaml'));
+    const namespace = only(findKind(parseK8s('namespace.yaml'), 'Namespace'), 'Namespace');
+    expect(kustomization.namespace).toBe(namespace.metadata.name);
+    const image = only(kustomization.images, 'kustomization images');
+    expect(image.name).toBe(metadataContainer.image);
+    expect(image.name).toBe(storageContainer.image);
+    expect(image.newTag).toBe(PACKAGE.version);
+  });
+
+  it('uses only GRANARY_* variables the code reads, with values its parsers accept', () => {
+    const check = (service: ServiceName, container: Container): void => {
+      const granary = (container.env ?? []).filter((e) => e.name.startsWith('GRANARY_'));
+      expect(granary.length, container.name).toBeGreaterThan(3);
+      for (const e of granary) {
+        if (e.value !== undefined) {
+          const expanded = e.value.replace('$(POD_NAME)', `${storageSet.metadata.name}-8`).replace('$(POD_NAMESPACE)', 'granary');
+          expectValidValue(service, e.name, expanded);
+        } else {
+          expect(ENVS[service], e.name).toContain(e.name);
+        }
+      }
+    };
+    expect(metadataContainer.args).toEqual([commandOf('metadata').command.name()]);
+    expect(storageContainer.args).toEqual([commandOf('storage-node').command.name()]);
+    check('metadata', metadataContainer);
+    check('storage-node', storageContainer);
+    for (const file of files) for (const name of tokens(read(join(K8S, file)))) expect(ALL_ENVS, `${file}: ${name}`).toContain(name);
+  });
+
+  it('runs 1 metadata pod and 9 storage pods, each with a claim mounted at GRANARY_DATA', () => {
+    expect(metadataSet.spec.replicas).toBe(1);
+    expect(storageSet.spec.replicas).toBe(9);
+    for (const [set, container] of [
+      [metadataSet, metadataContainer],
+      [storageSet, storageContainer],
+    ] as const) {
+      const mount = container.volumeMounts?.find((m) => m.mountPath === envValue(container, 'GRANARY_DATA'));
+      expect(mount, set.metadata.name).toBeDefined();
+      expect(set.spec.volumeClaimTemplates?.map((t) => t.metadata.name), set.metadata.name).toContain(mount?.name);
+      expect(envValue(container, 'GRANARY_HOST')).toBe('0.0.0.0');
+      expect(selects(set.spec.selector.matchLabels, set.spec.template.metadata.labels), set.metadata.name).toBe(true);
+      expect(set.spec.template.spec.securityContext?.runAsNonRoot, set.metadata.name).toBe(true);
+    }
+  });
+
+  it('probes /health and exposes GRANARY_PORT on the container and its Service', () => {
+    for (const [set, service, container, port] of [
+      [metadataSet, metadataService, metadataContainer, METADATA_PORT],
+      [storageSet, storageService, storageContainer, NODE_PORT],
+    ] as const) {
+      expect(Number(envValue(container, 'GRANARY_PORT')), set.metadata.name).toBe(port);
+      expect(container.ports?.map((p) => p.containerPort), set.metadata.name).toEqual([port]);
+      for (const probe of [container.readinessProbe, container.livenessProbe]) {
+        expect(probe?.httpGet, set.metadata.name).toEqual({ path: '/health', port });
+      }
+      expect(selects(service.spec.selector, set.spec.template.metadata.labels), service.metadata.name).toBe(true);
+      expect(service.spec.ports.map((p) => [p.port, p.targetPort]), service.metadata.name).toEqual([[port, port]]);
+      expect(set.spec.serviceName).toBe(service.metadata.name);
+    }
+  });
+
+  it('gives each storage pod a stable name through a headless Service, and advertises it', () => {
+    expect(storageService.spec.clusterIP).toBe('None');
+    const env = storageContainer.env ?? [];
+    const index = (name: string): number => env.findIndex((e) => e.name === name);
+    expect(fieldRef(storageContainer, 'POD_NAME')).toBe('metadata.name');
+    expect(fieldRef(storageContainer, 'POD_NAMESPACE')).toBe('metadata.namespace');
+    // $(VAR) only expands variables defined earlier in the list.
+    expect(index('POD_NAME')).toBeLessThan(index('GRANARY_ADVERTISE_URL'));
+    expect(index('POD_NAMESPACE')).toBeLessThan(index('GRANARY_ADVERTISE_URL'));
+    expect(envValue(storageContainer, 'GRANARY_ADVERTISE_URL')).toBe(
+      `http://$(POD_NAME).${storageService.metadata.name}.$(POD_NAMESPACE).svc:${NODE_PORT}`,
+    );
+    expect(fieldRef(storageContainer, 'GRANARY_NODE_ID')).toBe('metadata.name');
+    for (let i = 0; i < storageSet.spec.replicas; i++) expect(`${storageSet.metadata.name}-${i}`).toMatch(NODE_ID_PATTERN);
+    expect(fieldRef(storageContainer, 'GRANARY_DOMAIN')).toBe('spec.nodeName');
+    const metadataUrl = new URL(envValue(storageContainer, 'GRANARY_METADATA'));
+    expect(metadataUrl.hostname).toBe(metadataService.metadata.name);
+    expect(Number(metadataUrl.port)).toBe(metadataService.spec.ports[0]?.port);
+  });
+
+  it('prefers to put storage pods on distinct Kubernetes nodes', () => {
+    const terms = storageSet.spec.template.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+    const term = only(terms, 'anti-affinity terms');
+    expect(term.podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+    expect(selects(term.podAffinityTerm.labelSelector.matchLabels, storageSet.spec.template.metadata.labels)).toBe(true);
+    expect(selects(term.podAffinityTerm.labelSelector.matchLabels, metadataSet.spec.template.metadata.labels)).toBe(false);
+  });
+});
+
+describe('deploy/systemd', () => {
+  const metadataUnit = parseUnit(read(join(SYSTEMD, 'granary-metadata.service')));
+  const nodeUnit = parseUnit(read(join(SYSTEMD, 'granary-storage-node@.service')));
+
+  it('both units run the package bin with the right subcommand, as a dedicated user', () => {
+    for (const [unit, service] of [
+      [metadataUnit, 'metadata'],
+      [nodeUnit, 'storage-node'],
+    ] as const) {
+      const [execStart] = unitValues(unit, 'ExecStart');
+      const words = (execStart ?? '').split(/\s+/);
+      expect(words[0], service).toMatch(/^\/.*\/node$/);
+      expect(words[1], service).toBe(posix.join('/opt/granary', BIN_PATH));
+      expect(words.slice(2), service).toEqual([commandOf(service).command.name()]);
+      const [user] = unitValues(unit, 'User');
+      expect(user, service).toBe('granary');
+      expect(unitValues(unit, 'WantedBy', 'Install'), service).toEqual(['multi-user.target']);
+    }
+  });
+
+  it('restart on failure, a high LimitNOFILE, and hardening with only the data directory writable', () => {
+    for (const [unit, instance] of [
+      [metadataUnit, 'metadata'],
+      [nodeUnit, 'node-0'],
+    ] as const) {
+      expect(unitValues(unit, 'Restart')).toEqual(['on-failure']);
+      expect(Number(unitValues(unit, 'LimitNOFILE')[0])).toBeGreaterThanOrEqual(65_536);
+      expect(unitValues(unit, 'NoNewPrivileges')).toEqual(['yes']);
+      expect(unitValues(unit, 'ProtectSystem')).toEqual(['strict']);
+      // V8's JIT needs W+X memory: this setting would crash node.
+      expect(unitValues(unit, 'MemoryDenyWriteExecute')).toEqual([]);
+      const data = unitEnvironment(unit).get('GRANARY_DATA');
+      expect(data, instance).toMatch(/^\/var\/lib\/granary\//);
+      expect(unitValues(unit, 'ReadWritePaths')).toEqual([data]);
+      expect(unitValues(unit, 'StateDirectory').map((d) => `/var/lib/${d}`)).toEqual([data]);
+    }
+  });
+
+  it('the storage node template is instanced by node id and reads /etc/granary/%i.env', () => {
+    expect(unitValues(nodeUnit, 'EnvironmentFile')).toEqual(['/etc/granary/%i.env']);
+    const env = unitEnvironment(nodeUnit);
+    expect(env.get('GRANARY_NODE_ID')).toBe('%i');
+    expect(env.get('GRANARY_DATA')).toBe('/var/lib/granary/%i');
+  });
+
+  it('units and env examples use only GRANARY_* variables their service reads, with valid values', () => {
+    const check = (service: ServiceName, key: string, value: string): void => {
+      expectValidValue(service, key, value.replaceAll('%i', 'node-0'));
+    };
+    for (const [key, value] of unitEnvironment(metadataUnit)) if (key.startsWith('GRANARY_')) check('metadata', key, value);
+    for (const [key, value] of unitEnvironment(nodeUnit)) if (key.startsWith('GRANARY_')) check('storage-node', key, value);
+    const examples: [string, ServiceName][] = [
+      ['storage-node.env.example', 'storage-node'],
+      ['metadata.env.example', 'metadata'],
+    ];
+    for (const [file, service] of examples) {
+      const entries = envFile(read(join(SYSTEMD, file)));
+      expect(entries.filter((e) => !e.commented).length, file).toBeGreaterThan(0);
+      for (const entry of entries) check(service, entry.key, entry.value);
+      for (const name of tokens(read(join(SYSTEMD, file)))) expect(ENVS[service], `${file}: ${name}`).toContain(name);
+    }
+    const nodeExample = new Map(envFile(read(join(SYSTEMD, 'storage-node.env.example'))).filter((e) => !e.commented).map((e) => [e.key, e.value]));
+    for (const needed of ['GRANARY_HOST', 'GRANARY_PORT', 'GRANARY_METADATA', 'GRANARY_ADVERTISE_URL', 'GRANARY_DOMAIN']) {
+      expect(nodeExample.has(needed), needed).toBe(true);
+    }
+  });
+});
+
+describe('deploy/Dockerfile', () => {
+  const { stages } = DOCKERFILE;
+  const build = stages[0];
+  const runtime = stages.at(-1);
+  const ops = (stage: DockerStage | undefined, op: string): string[] =>
+    (stage?.instructions ?? []).filter((i) => i.op === op).map((i) => i.args);
+
+  it('is multi-stage on node:20-bookworm-slim', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const stage of stages) expect(stage.base).toBe('node:20-bookworm-slim');
+    expect(build?.name).toBeDefined();
+  });
+
+  it('builds with npm ci (running the prepare build) and then prunes dev dependencies', () => {
+    expect(PACKAGE.scripts.prepare).toMatch(/\btsc\b/);
+    const run = ops(build, 'RUN').join(' && ');
+    const ci = run.indexOf('npm ci');
+    const prune = run.indexOf('npm prune --omit=dev');
+    expect(ci).toBeGreaterThanOrEqual(0);
+    expect(prune).toBeGreaterThan(ci);
+  });
+
+  it('copies everything the tsc build includes into the build stage, and nothing the context ignores', () => {
+    const copied = ops(build, 'COPY')
+      .map(copyParts)
+      .filter((c) => c.from === undefined)
+      .flatMap((c) => c.sources);
+    for (const source of copied) expect(existsSync(join(ROOT, source)), source).toBe(true);
+    const tsconfig = JSON.parse(read(join(ROOT, 'tsconfig.build.json'))) as { extends?: string; include: string[] };
+    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.build.json', ...(tsconfig.extends === undefined ? [] : [posix.normalize(tsconfig.extends)]), ...tsconfig.include]) {
+      expect(copied, needed).toContain(needed);
+    }
+    const ignored = read(join(DEPLOY, 'Dockerfile.dockerignore'))
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
+    for (const source of copied) expect(ignored, source).not.toContain(source);
+  });
+
+  it('runs the package bin as a non-root user, with /data as a volume and both ports exposed', () => {
+    const entrypoint = JSON.parse(ops(runtime, 'ENTRYPOINT')[0] ?? 'null') as unknown;
+    expect(entrypoint).toEqual(['node', '/app/dist/bin/granary.js']);
+    expect((entrypoint as string[])[1]).toBe(posix.join('/app', BIN_PATH));
+    expect(ops(runtime, 'WORKDIR')).toEqual(['/app']);
+    const users = ops(runtime, 'USER');
+    expect(users).toHaveLength(1);
+    expect(users[0]?.split(':')[0]).not.toMatch(/^(root|0)$/);
+    const instructions = runtime?.instructions ?? [];
+    expect(instructions.findIndex((i) => i.op === 'USER')).toBeLessThan(instructions.findIndex((i) => i.op === 'ENTRYPOINT'));
+    expect(ops(runtime, 'VOLUME').map((v) => JSON.parse(v) as string[])).toEqual([['/data']]);
+    const exposed = ops(runtime, 'EXPOSE').flatMap((e) => e.split(' ')).map(Number);
+    expect(exposed.sort()).toEqual([METADATA_PORT, NODE_PORT].sort());
+  });
+
+  it('ships package.json next to dist/ (bin/granary.ts reads ../../package.json) and production node_modules', () => {
+    expect(read(join(ROOT, 'bin/granary.ts'))).toContain("'../../package.json'");
+    const copies = ops(runtime, 'COPY').map(copyParts);
+    const fromBuild = (dest: string): boolean => copies.some((c) => c.from === build?.name && posix.resolve('/app', c.dest) === dest);
+    expect(fromBuild('/app/package.json')).toBe(true);
+    expect(fromBuild('/app/dist')).toBe(true);
+    expect(fromBuild('/app/node_modules')).toBe(true);
+  });
+
+  it('sets only GRANARY_* variables the code reads', () => {
+    const text = read(join(DEPLOY, 'Dockerfile'));
+    const names = tokens(text);
+    expect(names.length).toBeGreaterThan(0);
+    for (const name of names) {
+      expect(ENVS.metadata, name).toContain(name);
+      expect(ENVS['storage-node'], name).toContain(name);
+    }
+  });
+});
