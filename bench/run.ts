@@ -7,6 +7,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
+import { benchClient } from './client.js';
 import { benchErasure } from './erasure.js';
 import { benchPlanning } from './planning.js';
 import { benchStorageNodeRead } from './storage-node-read.js';
@@ -19,6 +20,7 @@ const erasure = await benchErasure(quick ? 0.5 : 2);
 const storageRead64 = await benchStorageNodeRead(seconds, 64 * 1024);
 const storageRead16 = await benchStorageNodeRead(seconds, 16 * 1024);
 const planning = await benchPlanning(quick ? 10 : 30);
+const client = await benchClient({ rows: quick ? 5000 : 20_000, seconds });
 
 const results = {
   startedAt,
@@ -27,6 +29,7 @@ const results = {
   erasure,
   storageNodeRead: { pages64KiB: storageRead64, pages16KiB: storageRead16 },
   planning,
+  client,
 };
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/bench-${startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { cliCommands } from '../client/cli/index.js';
 import { metadataCommand } from './metadata-command.js';
 import { storageNodeCommand } from './storage-node-command.js';
 import { upCommand } from './up-command.js';
@@ -18,6 +19,7 @@ const program = new Command('granary')
   .addCommand(upCommand())
   .addCommand(metadataCommand())
   .addCommand(storageNodeCommand());
+for (const command of cliCommands()) program.addCommand(command);
 
 try {
   await program.parseAsync(process.argv);

@@ -24,8 +24,8 @@ export function upCommand(): Command {
         process.stdout.write(`granary up: ${line}\n`);
       };
       const cluster = await startLocalCluster({ dataDir: flags.data, nodes: flags.nodes, ec: flags.ec, port: flags.port, sample: flags.sample, say });
-      say(`cluster ready: metadata ${cluster.metadataUrl}, ${cluster.nodeUrls.length} storage nodes (${cluster.nodeUrls[0]} ...)`);
       if (cluster.sampleCreated.length > 0) say(`sample table "samples" written: ${cluster.sampleCreated.join(', ')}`);
+      say(`cluster ready: metadata ${cluster.metadataUrl}, ${cluster.nodeUrls.length} storage nodes (${cluster.nodeUrls[0]} ...)`);
       say(`logs in ${cluster.logDir}; try: node dist/bin/granary.js status   (Ctrl-C stops the cluster)`);
       let stopping = false;
       const stop = (why: string, code: number): void => {

@@ -26,6 +26,27 @@ export interface PartitionSummary {
   readonly createdAt: string;
 }
 
+export interface PartitionDetail extends PartitionSummary {
+  readonly fileList: readonly { fileId: string; rows: number; bytes: number; stripes: number; committedAt: string; sessionId: string }[];
+}
+
+export interface RepairBlock {
+  readonly blockId: string;
+  readonly table: string;
+  readonly dataShards: number;
+  readonly parityShards: number;
+  readonly healthyShards: number;
+  readonly status: 'degraded' | 'unavailable';
+  readonly badShards: readonly { shard: number; chunkId: string; nodeId: string; reason: string }[];
+}
+
+export interface MetadataHealth {
+  readonly status: string;
+  readonly tables: number;
+  readonly blocks: number;
+  readonly nodes: { readonly total: number; readonly alive: number; readonly suspect: number; readonly dead: number; readonly draining: number };
+}
+
 export class MetadataClient {
   constructor(
     private readonly http: HttpPools,
@@ -54,6 +75,34 @@ export class MetadataClient {
 
   async listPartitions(table: string): Promise<PartitionSummary[]> {
     return (await this.http.call<{ partitions: PartitionSummary[] }>(this.url, 'GET', `/v1/tables/${encodeURIComponent(table)}/partitions`)).partitions;
+  }
+
+  describePartition(table: string, partition: string): Promise<PartitionDetail> {
+    return this.http.call(this.url, 'GET', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}`);
+  }
+
+  dropPartition(table: string, partition: string): Promise<{ table: string; partition: string; blocksQueued: number }> {
+    return this.http.call(this.url, 'DELETE', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}`);
+  }
+
+  popularity(table: string): Promise<{ columns: { column: string; featureId?: number; scans: number }[] }> {
+    return this.http.call(this.url, 'GET', `/v1/tables/${encodeURIComponent(table)}/popularity`);
+  }
+
+  drainNode(nodeId: string): Promise<NodeInfo> {
+    return this.http.call(this.url, 'POST', `/v1/nodes/${encodeURIComponent(nodeId)}/drain`);
+  }
+
+  undrainNode(nodeId: string): Promise<NodeInfo> {
+    return this.http.call(this.url, 'POST', `/v1/nodes/${encodeURIComponent(nodeId)}/undrain`);
+  }
+
+  repair(): Promise<{ blocks: RepairBlock[] }> {
+    return this.http.call(this.url, 'GET', '/v1/repair');
+  }
+
+  health(): Promise<MetadataHealth> {
+    return this.http.call(this.url, 'GET', '/health');
   }
 
   openSession(table: string, request: OpenSessionRequest): Promise<SessionInfo> {

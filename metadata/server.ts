@@ -38,6 +38,7 @@ export async function buildMetadataServer(service: MetadataService, logger: Fast
       status: 'ok',
       startedAt: startedAt.toISOString(),
       tables: service.state.tablesByName.size,
+      blocks: [...service.state.blocks.values()].filter((block) => block.state === 'committed').length,
       nodes: {
         total: nodes.length,
         alive: nodes.filter((n) => n.state === 'alive').length,

@@ -39,6 +39,9 @@ export interface WriterOptions {
 
 export type WriterState = 'open' | 'committed' | 'aborted' | 'failed';
 
+/** Plain-object rows are turned into Arrow columns this many at a time. */
+const OBJECT_CHUNK_ROWS = 1024;
+
 export class PartitionWriter {
   private readonly columns: readonly ColumnInfo[];
   private readonly byName: ReadonlyMap<string, number>;
@@ -48,7 +51,11 @@ export class PartitionWriter {
   private readonly blocksInFlight: number;
   private pendingObjects: Record<string, unknown>[] = [];
   private pendingBatches: arrow.RecordBatch[] = [];
+  /** Rows in pendingBatches (objects not yet converted are not counted). */
   private pendingRows = 0;
+  /** Arrow bytes in pendingBatches: estimates a stripe's size before it is encoded. */
+  private pendingBytes = 0;
+  /** Encoded bytes per row of the last stripe; 0 before the first. */
   private bytesPerRow = 0;
   private readonly builder = new BlockBuilder();
   /** Stripes of finished blocks, in write order, with their block and offsets. */
@@ -108,10 +115,10 @@ export class PartitionWriter {
         this.addBatch(rows);
       } else {
         for (const row of rows) this.pendingObjects.push(row);
-        this.pendingRows += rows.length;
-        if (this.pendingObjects.length >= this.stripeRowsTarget) this.convertObjects();
+        // Objects become Arrow columns in small chunks: plain objects cost far more memory.
+        if (this.pendingObjects.length >= OBJECT_CHUNK_ROWS) this.convertObjects();
       }
-      while (this.pendingRows >= this.stripeTarget()) await this.cutStripe(this.stripeTarget());
+      while (this.pendingRows > 0 && this.pendingRows >= this.stripeTarget()) await this.cutStripe(this.stripeTarget());
     } catch (error) {
       await this.fail(error);
       throw error;
@@ -122,6 +129,7 @@ export class PartitionWriter {
   async commit(): Promise<CommitResult> {
     this.assertOpen();
     try {
+      this.convertObjects();
       while (this.pendingRows > 0) await this.cutStripe(Math.min(this.pendingRows, this.stripeTarget()));
       if (this.builder.stripeCount > 0) await this.startBlock();
       await Promise.all(this.uploads);
@@ -167,9 +175,12 @@ export class PartitionWriter {
     return this.rowsWritten;
   }
 
+  /** Rows in the next stripe: the row target, fewer when that many rows would pass stripeBytes. */
   private stripeTarget(): number {
-    if (this.bytesPerRow <= 0) return this.stripeRowsTarget;
-    return Math.max(1, Math.min(this.stripeRowsTarget, Math.floor(this.session.stripeBytes / this.bytesPerRow)));
+    // Before the first stripe is encoded, the Arrow size of what is buffered is the estimate.
+    const perRow = this.bytesPerRow > 0 ? this.bytesPerRow : this.pendingRows > 0 ? this.pendingBytes / this.pendingRows : 0;
+    if (perRow <= 0) return this.stripeRowsTarget;
+    return Math.max(1, Math.min(this.stripeRowsTarget, Math.floor(this.session.stripeBytes / perRow)));
   }
 
   private addBatch(batch: arrow.RecordBatch): void {
@@ -185,26 +196,27 @@ export class PartitionWriter {
     if (batch.numRows === 0) return;
     this.pendingBatches.push(batch);
     this.pendingRows += batch.numRows;
+    this.pendingBytes += batch.data.byteLength;
   }
 
   private convertObjects(): void {
     if (this.pendingObjects.length === 0) return;
     const objects = this.pendingObjects;
     this.pendingObjects = [];
-    this.pendingRows -= objects.length;
     const batch = rowsToRecordBatch(this.columns, objects);
     this.pendingBatches.push(batch);
     this.pendingRows += batch.numRows;
+    this.pendingBytes += batch.data.byteLength;
   }
 
   /** Encodes the first `rows` buffered rows as a stripe and adds it to the block being filled. */
   private async cutStripe(rows: number): Promise<void> {
-    this.convertObjects();
     const table = new arrow.Table(this.pendingBatches);
     const stripe = table.slice(0, rows);
     const rest = table.slice(rows);
     this.pendingBatches = rest.numRows === 0 ? [] : rest.batches;
     this.pendingRows -= rows;
+    this.pendingBytes = this.pendingBatches.reduce((sum, batch) => sum + batch.data.byteLength, 0);
     const streams: EncodedStream[] = this.columns.map((column) => {
       const child = stripe.getChild(column.name);
       return encodeStream(column.type, child ?? nullData(column.type, rows));

@@ -75,6 +75,10 @@ export async function chunkRoutes(
     return infoBody(await store.info(validateChunkId(request.params.id)));
   });
 
+  app.post<{ Params: { id: string } }>('/v1/chunks/:id/verify', { schema: { params: idParams } }, async (request) => {
+    return store.verify(validateChunkId(request.params.id));
+  });
+
   app.delete<{ Params: { id: string } }>('/v1/chunks/:id', { schema: { params: idParams } }, async (request, reply) => {
     const id = validateChunkId(request.params.id);
     if (!(await store.delete(id))) {

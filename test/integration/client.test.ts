@@ -118,6 +118,17 @@ describe('client library on a 9-node cluster', () => {
     expect(rows.length).toBeGreaterThan(100);
   });
 
+  it('cuts stripes by bytes as well as rows, from the first stripe on', async () => {
+    await client.metadata.createTable({ name: 'wide', columns: COLUMNS, ec: '6+3', stripeBytes: 256 * 1024 });
+    const writer = await client.openWriter('wide', 'ds=2026-11-25');
+    await writer.write(ROWS);
+    await writer.commit();
+    const [partition] = await client.metadata.listPartitions('wide');
+    // About 1.3 MB of rows: well over four 256 KiB stripes, though far under the 65536-row target.
+    expect(partition?.stripes).toBeGreaterThanOrEqual(4);
+    expect(await readAll('wide', { columns: ['ids', 'country'] })).toEqual(expected(ROWS, ['ids', 'country']));
+  });
+
   it('lands every commit of concurrent writers to one partition', async () => {
     const parts = [makeRows(800, 1), makeRows(1200, 2), makeRows(50, 3)];
     await Promise.all(

@@ -1,0 +1,129 @@
+/** `granary table …` and `granary partition …`. */
+import { readFile } from 'node:fs/promises';
+import { Command } from 'commander';
+import { COLUMN_TYPES, type ColumnSpec, type ColumnType, GranaryError, type TableSpec } from '../../protocol/index.js';
+import { formatBytes, printJson, printTable, withClient } from './context.js';
+
+function parseColumn(text: string, previous: ColumnSpec[] = []): ColumnSpec[] {
+  const [name, type, featureId] = text.split(':');
+  if (name === undefined || type === undefined || !(COLUMN_TYPES as readonly string[]).includes(type)) {
+    throw new GranaryError('GRN_BAD_REQUEST', `--add-column takes name:type[:featureId] with a type among ${COLUMN_TYPES.join(', ')}; got "${text}"`);
+  }
+  const column: ColumnSpec = { name, type: type as ColumnType, ...(featureId === undefined ? {} : { featureId: Number(featureId) }) };
+  return [...previous, column];
+}
+
+export function tableCommand(): Command {
+  const table = new Command('table').description('create, list, describe, alter and drop tables');
+  table
+    .command('create <name>')
+    .description('create a table from a schema file ({"columns":[{"name","type","featureId"?}], "partitionBy"?, "ec"?})')
+    .requiredOption('--schema <file>', 'JSON schema file')
+    .option('--partition-by <keys>', 'comma-separated partition keys (default ds)')
+    .option('--ec <k+m>', 'erasure policy (default 6+3)')
+    .option('--retention <days>', 'e.g. 90d')
+    .action(async (name: string, flags: { schema: string; partitionBy?: string; ec?: string; retention?: string }, command: Command) => {
+      let schema: Partial<TableSpec>;
+      try {
+        schema = JSON.parse(await readFile(flags.schema, 'utf8')) as Partial<TableSpec>;
+      } catch (error) {
+        throw new GranaryError('GRN_BAD_REQUEST', `cannot read schema file ${flags.schema}: ${(error as Error).message}`);
+      }
+      if (typeof schema !== 'object' || schema === null || !Array.isArray(schema.columns)) {
+        throw new GranaryError('GRN_BAD_REQUEST', `schema file ${flags.schema} must be an object with a "columns" array`);
+      }
+      const spec: TableSpec = {
+        ...schema,
+        name,
+        columns: schema.columns,
+        ...(flags.partitionBy === undefined ? {} : { partitionBy: flags.partitionBy.split(',').map((k) => k.trim()) }),
+        ...(flags.ec === undefined ? {} : { ec: flags.ec }),
+        ...(flags.retention === undefined ? {} : { retention: flags.retention }),
+      };
+      await withClient(command, async (client, { json }) => {
+        const info = await client.metadata.createTable(spec);
+        if (json) printJson(info);
+        else process.stdout.write(`created table ${info.name}: ${info.columns.length} columns, partitioned by ${info.partitionBy.join(', ')}, RS ${info.ec}\n`);
+      });
+    });
+  table
+    .command('list')
+    .description('list tables')
+    .action(async (_flags: unknown, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        const tables = await client.metadata.listTables();
+        if (json) return printJson(tables);
+        printTable(['NAME', 'COLUMNS', 'PARTITIONS', 'ROWS', 'BYTES', 'EC', 'CREATED'], tables.map((t) => [t.name, t.columns, t.partitions, t.rows, formatBytes(t.bytes), t.ec, t.createdAt]));
+      });
+    });
+  table
+    .command('describe <name>')
+    .description('show a table\'s schema and settings')
+    .action(async (name: string, _flags: unknown, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        const info = await client.metadata.describeTable(name);
+        if (json) return printJson(info);
+        process.stdout.write(
+          `table ${info.name}  (schema v${info.schemaVersion}, RS ${info.ec}, partitioned by ${info.partitionBy.join(', ')}, ` +
+            `blocks ${formatBytes(info.blockBytes)}, stripes ${info.stripeRows} rows, retention ${info.retentionDays === null ? 'forever' : `${info.retentionDays}d`})\n`,
+        );
+        printTable(['COLUMN', 'TYPE', 'FEATURE', 'SINCE'], info.columns.map((c) => [c.name, c.type, c.featureId ?? '', `v${c.addedInVersion}`]));
+      });
+    });
+  table
+    .command('alter <name>')
+    .description('add or drop columns')
+    .option('--add-column <name:type[:featureId]>', 'add a column (repeatable)', parseColumn, [] as ColumnSpec[])
+    .option('--drop-column <name>', 'drop a column (repeatable)', (value: string, previous: string[] = []) => [...previous, value], [] as string[])
+    .action(async (name: string, flags: { addColumn: ColumnSpec[]; dropColumn: string[] }, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        const info = await client.metadata.alterTable(name, { addColumns: flags.addColumn, dropColumns: flags.dropColumn });
+        if (json) printJson(info);
+        else process.stdout.write(`table ${info.name} is now schema v${info.schemaVersion} with ${info.columns.length} columns\n`);
+      });
+    });
+  table
+    .command('drop <name>')
+    .description('drop a table; its data is garbage collected')
+    .action(async (name: string, _flags: unknown, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        const result = await client.metadata.dropTable(name);
+        if (json) printJson(result);
+        else process.stdout.write(`dropped table ${result.table}: ${result.partitions} partitions, ${result.blocksQueued} blocks queued for deletion\n`);
+      });
+    });
+  return table;
+}
+
+export function partitionCommand(): Command {
+  const partition = new Command('partition').description('list, describe and drop partitions');
+  partition
+    .command('list <table>')
+    .action(async (table: string, _flags: unknown, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        const partitions = await client.metadata.listPartitions(table);
+        if (json) return printJson(partitions);
+        printTable(['PARTITION', 'ROWS', 'BYTES', 'FILES', 'STRIPES', 'CREATED'], partitions.map((p) => [p.partition, p.rows, formatBytes(p.bytes), p.files, p.stripes, p.createdAt]));
+      });
+    });
+  partition
+    .command('describe <table> <partition>')
+    .action(async (table: string, spec: string, _flags: unknown, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        const detail = await client.metadata.describePartition(table, spec);
+        if (json) return printJson(detail);
+        process.stdout.write(`${table} ${detail.partition}: ${detail.rows} rows, ${formatBytes(detail.bytes)}, ${detail.files} files, ${detail.stripes} stripes\n`);
+        printTable(['FILE', 'ROWS', 'BYTES', 'STRIPES', 'COMMITTED'], detail.fileList.map((f) => [f.fileId, f.rows, formatBytes(f.bytes), f.stripes, f.committedAt]));
+      });
+    });
+  partition
+    .command('drop <table> <partition>')
+    .action(async (table: string, spec: string, _flags: unknown, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        const result = await client.metadata.dropPartition(table, spec);
+        if (json) printJson(result);
+        else process.stdout.write(`dropped ${table} ${result.partition}: ${result.blocksQueued} blocks queued for deletion\n`);
+      });
+    });
+  return partition;
+}

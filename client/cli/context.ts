@@ -1,0 +1,51 @@
+/**
+ * What every CLI command shares: the metadata URL, `--json`, readable tables, and errors turned
+ * into one actionable line and a non-zero exit.
+ */
+import type { Command } from 'commander';
+import { GranaryClient } from '../index.js';
+
+export const DEFAULT_METADATA_URL = 'http://127.0.0.1:7070';
+
+export interface GlobalFlags {
+  readonly metadata: string;
+  readonly json: boolean;
+}
+
+export function globals(command: Command): GlobalFlags {
+  const flags = command.opts<{ metadata?: string; json?: boolean }>();
+  return { metadata: flags.metadata ?? DEFAULT_METADATA_URL, json: flags.json === true };
+}
+
+/** Runs `work` with a client on the metadata URL; the client is closed on every path. */
+export async function withClient<T>(command: Command, work: (client: GranaryClient, flags: GlobalFlags) => Promise<T>): Promise<T> {
+  const flags = globals(command);
+  const client = new GranaryClient({ metadataUrl: flags.metadata });
+  try {
+    return await work(client, flags);
+  } finally {
+    await client.close();
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+}
+
+/** Prints rows as aligned columns under a header. */
+export function printTable(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): void {
+  const cells = [headers, ...rows.map((row) => row.map(String))];
+  const widths = headers.map((_, c) => Math.max(...cells.map((row) => (row[c] ?? '').length)));
+  for (const row of cells) process.stdout.write(`${row.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd()}\n`);
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,126 @@
+/** `granary ingest` and `granary read`: files in, files (or stdout) out, streaming. */
+import { createWriteStream } from 'node:fs';
+import { Command, Option } from 'commander';
+import { GranaryError, type PartitionPredicate, STATS_OPS, type StatsOp, type StatsPredicate, parsePartitionSpec } from '../../protocol/index.js';
+import { arrowSchemaOf } from '../format/index.js';
+import { newScanStats } from '../index.js';
+import { type InputFormat, formatFromPath, readInput } from './formats/input.js';
+import { type OutputFormat, openOutput } from './formats/output.js';
+import { printJson, withClient } from './context.js';
+
+const INPUT_FORMATS: readonly InputFormat[] = ['jsonl', 'csv', 'parquet', 'arrow'];
+const OUTPUT_FORMATS: readonly OutputFormat[] = ['jsonl', 'csv', 'arrow', 'parquet'];
+
+/** Progress on stderr when it is a terminal, at most a few times a second. */
+function progress(label: string): { update(rows: number): void; done(): void } {
+  const tty = process.stderr.isTTY === true;
+  let last = 0;
+  return {
+    update(rows) {
+      if (!tty || Date.now() - last < 250) return;
+      last = Date.now();
+      process.stderr.write(`\r${label}: ${rows.toLocaleString('en-US')} rows`);
+    },
+    done() {
+      if (tty && last > 0) process.stderr.write('\n');
+    },
+  };
+}
+
+export function ingestCommand(): Command {
+  return new Command('ingest')
+    .description('write files (JSON Lines, CSV, Parquet, Arrow IPC) into one partition, committed at once')
+    .argument('<table>')
+    .argument('<files...>')
+    .requiredOption('--partition <spec>', 'e.g. ds=2026-11-25')
+    .addOption(new Option('--format <format>', 'input format (default: by file extension)').choices(INPUT_FORMATS))
+    .action(async (table: string, files: string[], flags: { partition: string; format?: InputFormat }, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        const info = await client.metadata.describeTable(table);
+        const formats = files.map((file) => flags.format ?? formatFromPath(file));
+        const writer = await client.openWriter(table, flags.partition);
+        const bar = progress(`ingest ${table} ${flags.partition}`);
+        try {
+          let rows = 0;
+          for (const [i, file] of files.entries()) {
+            for await (const batch of readInput(file, formats[i] as InputFormat, info.columns)) {
+              await writer.write(batch);
+              rows += batch.numRows;
+              bar.update(rows);
+            }
+          }
+          const result = await writer.commit();
+          bar.done();
+          if (json) printJson(result);
+          else process.stdout.write(`ingested ${result.rows} rows (${result.bytes} bytes) into ${table} ${result.partition}\n`);
+        } finally {
+          await writer.close();
+        }
+      });
+    });
+}
+
+/** Parses `label = 1 and age between 18 and 30 and score >= 0.5`. */
+export function parseWhere(text: string): StatsPredicate[] {
+  const predicates: StatsPredicate[] = [];
+  const value = (raw: string): number | string => {
+    if (/^-?\d{16,20}$/.test(raw)) return raw;
+    const number = Number(raw);
+    if (raw === '' || !Number.isFinite(number)) throw new GranaryError('GRN_BAD_REQUEST', `--where: "${raw}" is not a number`);
+    return number;
+  };
+  const pattern = /^\s*([a-z_][a-z0-9_]*)\s*(?:(between)\s+(\S+)\s+and\s+(\S+)|(<=|>=|=|<|>)\s*(\S+))\s*(?:\s+and\s+|$)/i;
+  let rest = text;
+  while (rest.trim().length > 0) {
+    const match = pattern.exec(rest);
+    if (match === null) {
+      throw new GranaryError('GRN_BAD_REQUEST', `--where: cannot read "${rest.trim()}"; write e.g. 'label = 1 and age between 18 and 30' (operators ${STATS_OPS.join(' ')})`);
+    }
+    const column = match[1] as string;
+    if (match[2] !== undefined) predicates.push({ column, op: 'between', value: [value(match[3] as string), value(match[4] as string)] });
+    else predicates.push({ column, op: match[5] as StatsOp, value: value(match[6] as string) });
+    rest = rest.slice(match[0].length);
+  }
+  return predicates;
+}
+
+export function readCommand(): Command {
+  return new Command('read')
+    .description('read columns of a table as JSON Lines, CSV, Arrow IPC or Parquet')
+    .argument('<table>')
+    .option('--partition <spec>', 'one partition, e.g. ds=2026-11-25 (default: all)')
+    .option('--columns <names>', 'comma-separated columns (default: all)')
+    .option('--where <condition>', "e.g. 'label = 1 and age between 18 and 30'")
+    .addOption(new Option('--format <format>', 'output format').choices(OUTPUT_FORMATS).default('jsonl'))
+    .option('--out <file>', 'write to a file instead of stdout')
+    .action(async (table: string, flags: { partition?: string; columns?: string; where?: string; format: OutputFormat; out?: string }, command: Command) => {
+      await withClient(command, async (client) => {
+        const info = await client.metadata.describeTable(table);
+        let partitions: Record<string, PartitionPredicate> | undefined;
+        if (flags.partition !== undefined) {
+          const { values } = parsePartitionSpec(flags.partition, info.partitionBy);
+          partitions = Object.fromEntries(Object.entries(values).map(([key, v]) => [key, { eq: v }]));
+        }
+        const names = flags.columns?.split(',').map((c) => c.trim()).filter((c) => c.length > 0) ?? info.columns.map((c) => c.name);
+        const byName = new Map(info.columns.map((c) => [c.name, c]));
+        const unknown = names.filter((name) => !byName.has(name));
+        if (unknown.length > 0) throw new GranaryError('GRN_BAD_REQUEST', `table ${table} has no column ${unknown.join(', ')}`);
+        const where = flags.where === undefined ? undefined : parseWhere(flags.where);
+        const target = flags.out === undefined ? process.stdout : createWriteStream(flags.out);
+        const output = openOutput(flags.format, target, arrowSchemaOf(names.map((name) => byName.get(name) as { name: string; type: (typeof info.columns)[number]['type'] })));
+        const stats = newScanStats();
+        const bar = progress(`read ${table}`);
+        try {
+          for await (const batch of client.scan(table, { columns: names, ...(partitions === undefined ? {} : { partitions }), ...(where === undefined ? {} : { where }), stats })) {
+            await output.write(batch);
+            bar.update(stats.rows);
+          }
+        } finally {
+          await output.close();
+          bar.done();
+          if (target !== process.stdout) await new Promise<void>((resolve, reject) => target.end((error?: Error | null) => (error ? reject(error) : resolve())));
+        }
+        if (flags.out !== undefined) process.stderr.write(`wrote ${stats.rows} rows to ${flags.out}\n`);
+      });
+    });
+}

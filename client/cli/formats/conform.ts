@@ -1,0 +1,291 @@
+/**
+ * Fitting Arrow record batches from users' files (Parquet, Arrow IPC) to a table's columns, and
+ * fitting the reader's batches to an output schema.
+ *
+ * A file column whose Arrow layout already is the table column's (`arrowTypeMatches`) is taken as
+ * it is: its buffers are re-tagged with the table's Arrow type (list item names, nullability) and
+ * never copied. A column of a different but convertible type (Float64 into `float`, Int32 into
+ * `int64`, LargeUtf8 or a dictionary of strings into `string`, List<Int32> into `id_list`, ...)
+ * goes through row values and `rowsToRecordBatch`, which checks every value (an Int64 beyond the
+ * int32 range stored into an `int32` column is an error, not a wrap-around).
+ */
+import * as arrow from 'apache-arrow';
+import type { ColumnType } from '../../../protocol/index.js';
+import {
+  FormatError,
+  type NamedColumn,
+  arrowSchemaOf,
+  arrowTypeMatches,
+  arrowTypeOf,
+  nullData,
+  rowsToRecordBatch,
+} from '../../format/index.js';
+
+/** How one table column is filled from a file. */
+type ColumnSource =
+  | { readonly kind: 'same'; readonly index: number }
+  | { readonly kind: 'convert'; readonly index: number; readonly value: (raw: unknown) => unknown }
+  | { readonly kind: 'null' };
+
+/** A checked mapping from one file schema to the table's columns, applied to every batch. */
+export interface ConformPlan {
+  readonly columns: readonly NamedColumn[];
+  readonly schema: arrow.Schema;
+  readonly sources: readonly ColumnSource[];
+  readonly label: string;
+}
+
+/**
+ * Checks a file's schema against the table's columns. Throws a FormatError naming the file
+ * (`label`) for a column the table does not have, a column present twice, or a column whose type
+ * cannot be converted. A table column absent from the file is read as nulls.
+ */
+export function planConform(fileSchema: arrow.Schema, columns: readonly NamedColumn[], label: string): ConformPlan {
+  const byName = new Map<string, number>();
+  const duplicates = new Set<string>();
+  fileSchema.fields.forEach((field, i) => {
+    if (byName.has(field.name)) duplicates.add(field.name);
+    byName.set(field.name, i);
+  });
+  if (duplicates.size > 0) {
+    throw new FormatError(`${label}: column ${quoteNames([...duplicates])} appears more than once in the file`);
+  }
+  const tableNames = new Set(columns.map((column) => column.name));
+  const unknown = fileSchema.fields.map((field) => field.name).filter((name) => !tableNames.has(name));
+  if (unknown.length > 0) {
+    throw new FormatError(
+      `${label}: the table has no column ${quoteNames(unknown)} (table columns: ${columns.map((c) => c.name).join(', ')})`,
+    );
+  }
+  const problems: string[] = [];
+  const sources = columns.map((column): ColumnSource => {
+    const index = byName.get(column.name);
+    if (index === undefined) return { kind: 'null' };
+    const fileType = (fileSchema.fields[index] as arrow.Field).type;
+    const tableType = arrowTypeOf(column.type);
+    if (arrowTypeMatches(tableType, fileType)) return { kind: 'same', index };
+    if (arrow.DataType.isNull(fileType)) return { kind: 'null' };
+    const value = converterOf(column.type, fileType);
+    if (value === undefined) {
+      problems.push(`column ${column.name} is ${String(fileType)} in the file, cannot convert it to the table's ${column.type} (${String(tableType)})`);
+      return { kind: 'null' };
+    }
+    return { kind: 'convert', index, value };
+  });
+  if (problems.length > 0) throw new FormatError(`${label}: ${problems.join('; ')}`);
+  return { columns, schema: arrowSchemaOf(columns), sources, label };
+}
+
+/** One file batch as a batch of the table's columns, in the table's order and Arrow types. */
+export function conformBatch(plan: ConformPlan, batch: arrow.RecordBatch, firstRow = 0): arrow.RecordBatch {
+  const length = batch.numRows;
+  const children: (arrow.Data | undefined)[] = plan.sources.map((source, c) => {
+    const column = plan.columns[c] as NamedColumn;
+    if (source.kind === 'null') return nullData(column.type, length);
+    if (source.kind === 'same') return retype(columnData(batch, source.index), arrowTypeOf(column.type));
+    return undefined;
+  });
+  const converted = plan.sources.flatMap((source, c) => (source.kind === 'convert' ? [{ source, c }] : []));
+  if (converted.length > 0) {
+    const rows: Record<string, unknown>[] = [];
+    for (let r = 0; r < length; r++) rows.push(Object.create(null) as Record<string, unknown>);
+    for (const { source, c } of converted) {
+      const name = (plan.columns[c] as NamedColumn).name;
+      const vector = batch.getChildAt(source.index) as arrow.Vector;
+      for (let r = 0; r < length; r++) (rows[r] as Record<string, unknown>)[name] = source.value(vector.get(r));
+    }
+    const columns = converted.map(({ c }) => plan.columns[c] as NamedColumn);
+    const built = buildRecordBatch(columns, rows, (r) => `${plan.label}: row ${firstRow + r}`);
+    converted.forEach(({ c }, i) => {
+      children[c] = built.data.children[i];
+    });
+  }
+  return makeBatch(plan.schema, length, children as arrow.Data[]);
+}
+
+/**
+ * `rowsToRecordBatch`, with a failure reported against the offending row: `where(r)` names it
+ * (a file and line number, say) and the message says what is wrong with it.
+ */
+export function buildRecordBatch(
+  columns: readonly NamedColumn[],
+  rows: readonly Record<string, unknown>[],
+  where: (row: number) => string,
+): arrow.RecordBatch {
+  try {
+    return rowsToRecordBatch(columns, rows);
+  } catch (error) {
+    if (!(error instanceof FormatError)) throw error;
+    // Find the first bad row by building it alone (only on this failure path).
+    for (let r = 0; r < rows.length; r++) {
+      try {
+        rowsToRecordBatch(columns, [rows[r] as Record<string, unknown>]);
+      } catch (rowError) {
+        if (!(rowError instanceof FormatError)) throw rowError;
+        throw new FormatError(`${where(r)}: ${rowError.message.replace(/^row 0, /, '')}`, { cause: rowError });
+      }
+    }
+    throw new FormatError(`${where(0)} (batch of ${rows.length} rows): ${error.message}`, { cause: error });
+  }
+}
+
+/**
+ * A batch laid out as `schema`: columns picked by name, buffers re-tagged with the schema's
+ * types (zero copy). Throws when a column is missing, extra or of another layout.
+ */
+export function alignToSchema(batch: arrow.RecordBatch, schema: arrow.Schema): arrow.RecordBatch {
+  if (batch.schema === schema) return batch;
+  const names = batch.schema.fields.map((field) => field.name);
+  const extra = names.filter((name) => !schema.fields.some((field) => field.name === name));
+  if (extra.length > 0) throw new FormatError(`the batch has column ${quoteNames(extra)}, which the output schema does not`);
+  const children = schema.fields.map((field) => {
+    const index = names.indexOf(field.name);
+    if (index < 0) throw new FormatError(`the batch has no column ${field.name} of the output schema`);
+    const actual = (batch.schema.fields[index] as arrow.Field).type;
+    if (!arrowTypeMatches(field.type, actual)) {
+      throw new FormatError(`column ${field.name} is ${String(actual)} in the batch, the output schema says ${String(field.type)}`);
+    }
+    return retype(columnData(batch, index), field.type);
+  });
+  return makeBatch(schema, batch.numRows, children);
+}
+
+/** A zero-row batch of `schema`. */
+export function emptyBatch(schema: arrow.Schema): arrow.RecordBatch {
+  return makeBatch(
+    schema,
+    0,
+    schema.fields.map((field) => emptyData(field.type)),
+  );
+}
+
+function emptyData(type: arrow.DataType): arrow.Data {
+  const children = (type.children ?? []).map((child) => emptyData(child.type));
+  if (arrow.DataType.isList(type)) {
+    return arrow.makeData({ type, length: 0, nullCount: 0, valueOffsets: new Int32Array(1), child: children[0] as arrow.Data });
+  }
+  if (arrow.DataType.isStruct(type)) return arrow.makeData({ type, length: 0, nullCount: 0, children });
+  if (arrow.DataType.isUtf8(type) || arrow.DataType.isBinary(type)) {
+    return arrow.makeData({ type: type as arrow.Utf8, length: 0, nullCount: 0, valueOffsets: new Int32Array(1), data: new Uint8Array(0) });
+  }
+  return arrow.makeData({ type: type as arrow.Int, length: 0, nullCount: 0 });
+}
+
+function makeBatch(schema: arrow.Schema, length: number, children: arrow.Data[]): arrow.RecordBatch {
+  const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length, nullCount: 0, children });
+  return new arrow.RecordBatch(schema, struct);
+}
+
+/** The single `Data` of column `index` of a record batch. */
+function columnData(batch: arrow.RecordBatch, index: number): arrow.Data {
+  const data = batch.data.children[index];
+  if (data === undefined) throw new FormatError(`the batch has no data for column ${index}`);
+  return data;
+}
+
+/** The same buffers under `type` (same layout, possibly other field names or nullability). */
+function retype(data: arrow.Data, type: arrow.DataType): arrow.Data {
+  if (data.type === type) return data;
+  const childTypes = type.children ?? [];
+  const children = data.children.map((child, i) => {
+    const childField = childTypes[i];
+    return childField === undefined ? child : retype(child, childField.type);
+  });
+  return data.clone(type, undefined, undefined, undefined, undefined, children);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversions: Arrow values (as `Vector.get` returns them) to the JSON Lines shapes.
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+
+function valueType(type: arrow.DataType): arrow.DataType {
+  return arrow.DataType.isDictionary(type) ? type.dictionary : type;
+}
+
+function isInteger(type: arrow.DataType): boolean {
+  return arrow.DataType.isInt(type);
+}
+
+function isNumeric(type: arrow.DataType): boolean {
+  return arrow.DataType.isInt(type) || arrow.DataType.isFloat(type);
+}
+
+function listItemType(type: arrow.DataType): arrow.DataType | undefined {
+  if (arrow.DataType.isList(type) || arrow.DataType.isLargeList(type) || arrow.DataType.isFixedSizeList(type)) {
+    return type.children[0]?.type;
+  }
+  return undefined;
+}
+
+function toNumber(value: unknown): unknown {
+  return typeof value === 'bigint' ? Number(value) : value;
+}
+
+function toInt32(value: unknown): unknown {
+  // A bigint within range becomes a number; beyond it stays a bigint, which rowsToRecordBatch
+  // rejects with the expected range in the message.
+  return typeof value === 'bigint' && value >= BigInt(INT32_MIN) && value <= BigInt(INT32_MAX) ? Number(value) : value;
+}
+
+function listOf(value: unknown, element: (item: unknown) => unknown): unknown {
+  if (value === null || value === undefined) return null;
+  const out: unknown[] = [];
+  for (const item of value as Iterable<unknown>) out.push(element(item));
+  return out;
+}
+
+/** How to turn a value of Arrow type `fileType` into a `type` value, or undefined if it cannot be. */
+function converterOf(type: ColumnType, fileType: arrow.DataType): ((raw: unknown) => unknown) | undefined {
+  const t = valueType(fileType);
+  switch (type) {
+    case 'float':
+    case 'double':
+      return isNumeric(t) ? toNumber : undefined;
+    case 'int32':
+      return isInteger(t) ? toInt32 : undefined;
+    case 'int64':
+      return isInteger(t) ? (raw) => raw : undefined;
+    case 'bool':
+      return arrow.DataType.isBool(t) ? (raw) => raw : undefined;
+    case 'string':
+      return arrow.DataType.isUtf8(t) || arrow.DataType.isLargeUtf8(t) || arrow.DataType.isUtf8View(t) ? (raw) => raw : undefined;
+    case 'bytes':
+      return arrow.DataType.isBinary(t) ||
+        arrow.DataType.isLargeBinary(t) ||
+        arrow.DataType.isBinaryView(t) ||
+        arrow.DataType.isFixedSizeBinary(t)
+        ? (raw) => raw
+        : undefined;
+    case 'id_list': {
+      const item = listItemType(t);
+      return item !== undefined && isInteger(item) ? (raw) => listOf(raw, (id) => id) : undefined;
+    }
+    case 'float_list': {
+      const item = listItemType(t);
+      return item !== undefined && isNumeric(item) ? (raw) => listOf(raw, toNumber) : undefined;
+    }
+    case 'id_score_list': {
+      const item = listItemType(t);
+      if (item === undefined || !arrow.DataType.isStruct(item) || item.children.length !== 2) return undefined;
+      const names = item.children.map((field) => field.name);
+      // By name when the struct says id and score, else by position.
+      const idIndex = names.includes('id') && names.includes('score') ? names.indexOf('id') : 0;
+      const scoreIndex = 1 - idIndex;
+      const idType = (item.children[idIndex] as arrow.Field).type;
+      const scoreType = (item.children[scoreIndex] as arrow.Field).type;
+      if (!isInteger(idType) || !isNumeric(scoreType)) return undefined;
+      return (raw) =>
+        listOf(raw, (pair) => {
+          if (pair === null || pair === undefined) return pair;
+          const values = (pair as arrow.StructRow).toArray() as unknown[];
+          return [values[idIndex], toNumber(values[scoreIndex])];
+        });
+    }
+  }
+}
+
+function quoteNames(names: readonly string[]): string {
+  return names.map((name) => JSON.stringify(name)).join(', ');
+}

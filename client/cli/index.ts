@@ -1,0 +1,30 @@
+/**
+ * The `granary` commands users and operators type (DESIGN.md, "Contracts"). Each takes
+ * `--metadata URL` (default the local cluster's) and `--json`; errors print one actionable line
+ * and exit non-zero. The service entry points (`metadata`, `storage-node`, `up`) live in bin/.
+ */
+import { type Command, Option } from 'commander';
+import { DEFAULT_METADATA_URL } from './context.js';
+import { partitionCommand, tableCommand } from './catalog-commands.js';
+import { fsckCommand, nodeCommand, statsCommand, statusCommand } from './cluster-commands.js';
+import { ingestCommand, readCommand } from './data-commands.js';
+
+export function cliCommands(): Command[] {
+  const commands = [statusCommand(), tableCommand(), partitionCommand(), ingestCommand(), readCommand(), nodeCommand(), fsckCommand(), statsCommand()];
+  for (const command of commands) addCommonOptions(command);
+  return commands;
+}
+
+/** Every command that does something takes --metadata and --json, after its name as users type them. */
+function addCommonOptions(command: Command): void {
+  if (command.commands.length > 0) {
+    for (const sub of command.commands) addCommonOptions(sub);
+    return;
+  }
+  command
+    .addOption(new Option('--metadata <url>', 'metadata service URL').env('GRANARY_METADATA').default(DEFAULT_METADATA_URL))
+    .option('--json', 'machine-readable output');
+}
+
+export { DEFAULT_METADATA_URL } from './context.js';
+export { parseWhere } from './data-commands.js';

@@ -1,0 +1,219 @@
+/**
+ * The `granary` binary as a user runs it: `granary up` on a temporary directory and free ports,
+ * then status, tables, ingest in every input format, read in every output format, fsck after a
+ * node dies, bad input, and the data still there after `up` restarts.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as arrow from 'apache-arrow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordBatchToRows, rowsToRecordBatch } from '../../client/format/index.js';
+import { GRANARY_BIN } from '../helpers/granary-process.js';
+import { makeTempDir } from '../helpers/temp-dir.js';
+
+const execFileAsync = promisify(execFile);
+
+let root = '';
+let removeRoot: () => Promise<void> = async () => undefined;
+let up: ChildProcess | undefined;
+let upOutput = '';
+let metadataUrl = '';
+let basePort = 0;
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A metadata port P with P+31..P+39 free too (what `granary up` uses). */
+async function freePortRange(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    const all = [port, ...Array.from({ length: 9 }, (_, i) => port + 31 + i)];
+    if ((await Promise.all(all.map(portFree))).every(Boolean)) return port;
+  }
+  throw new Error('no free port range');
+}
+
+async function startUp(): Promise<void> {
+  upOutput = '';
+  up = spawn(process.execPath, [GRANARY_BIN, 'up', '--data', root, '--port', String(basePort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = up;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`granary up not ready:\n${upOutput}`)), 120_000);
+    const onData = (chunk: Buffer): void => {
+      upOutput += chunk.toString();
+      if (upOutput.includes('cluster ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`granary up exited ${code}:\n${upOutput}`));
+    });
+  });
+}
+
+async function stopUp(): Promise<number | null> {
+  const child = up;
+  if (child === undefined || child.exitCode !== null) return child?.exitCode ?? null;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+async function granary(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [GRANARY_BIN, ...args], { maxBuffer: 256 * 1024 * 1024, env: { ...process.env, GRANARY_METADATA: metadataUrl } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+const COLUMNS = [
+  { name: 'label', type: 'float' },
+  { name: 'user_id', type: 'int64' },
+  { name: 'country', type: 'string' },
+  { name: 'ids', type: 'id_list' },
+  { name: 'scored', type: 'id_score_list' },
+  { name: 'embedding', type: 'float_list' },
+] as const;
+
+const ROWS = Array.from({ length: 300 }, (_, i) => ({
+  label: i % 2,
+  user_id: i === 7 ? '9007199254740993' : i * 1000,
+  country: i % 5 === 0 ? null : ['se', 'fr', 'jp'][i % 3],
+  ids: i % 4 === 0 ? [] : [i, i + 1, i + 2],
+  scored: [[i, 0.5]],
+  embedding: i % 3 === 0 ? null : [0.25, 0.5],
+}));
+
+beforeAll(async () => {
+  const dir = await makeTempDir('cli');
+  root = join(dir.path, 'data');
+  removeRoot = dir.remove;
+  basePort = await freePortRange();
+  metadataUrl = `http://127.0.0.1:${basePort}`;
+  await startUp();
+});
+
+afterAll(async () => {
+  await stopUp();
+  await removeRoot();
+});
+
+describe('granary CLI against `granary up`', () => {
+  it('starts a cluster with a sample table and reports its status', async () => {
+    expect(upOutput).toMatch(/sample table "samples" written/);
+    const status = await granary(['status']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/cluster HEALTHY/);
+    expect(status.stdout).toMatch(/9 alive/);
+    const json = JSON.parse((await granary(['status', '--json'])).stdout) as { nodes: { alive: number }; tables: number; rows: number };
+    expect(json).toMatchObject({ nodes: { alive: 9 }, tables: 1, rows: 15_000 });
+    const sample = JSON.parse((await granary(['read', 'samples', '--columns', 'label,ids_0', '--format', 'jsonl', '--where', 'label = 1'])).stdout.split('\n')[0] ?? '{}');
+    expect(sample.label).toBe(1);
+  });
+
+  it('creates, describes and alters a table', async () => {
+    const schema = join(root, 'schema.json');
+    await writeFile(schema, JSON.stringify({ columns: COLUMNS, partitionBy: ['ds'] }));
+    expect((await granary(['table', 'create', 'events', '--schema', schema, '--ec', '4+2'])).stdout).toMatch(/created table events: 6 columns/);
+    const described = await granary(['table', 'describe', 'events']);
+    expect(described.stdout).toMatch(/RS 4\+2/);
+    expect(described.stdout).toMatch(/embedding\s+float_list/);
+    expect((await granary(['table', 'alter', 'events', '--add-column', 'extra:double'])).stdout).toMatch(/schema v2 with 7 columns/);
+    const list = JSON.parse((await granary(['table', 'list', '--json'])).stdout) as { name: string }[];
+    expect(list.map((t) => t.name)).toEqual(['events', 'samples']);
+  });
+
+  it('ingests every input format and reads back every output format', async () => {
+    const files = join(root, 'files');
+    await mkdir(files, { recursive: true });
+    await writeFile(join(files, 'rows.jsonl'), ROWS.map((r) => JSON.stringify(r)).join('\n'));
+    const cell = (value: unknown): string => {
+      const text = value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+      return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+    };
+    const csv = ['label,user_id,country,ids,scored,embedding', ...ROWS.map((r) => [r.label, r.user_id, r.country, r.ids, r.scored, r.embedding].map(cell).join(','))];
+    await writeFile(join(files, 'rows.csv'), csv.join('\n'));
+    const batch = rowsToRecordBatch(COLUMNS, ROWS);
+    await writeFile(join(files, 'rows.arrow'), arrow.tableToIPC(new arrow.Table([batch]), 'stream'));
+    const parquet = await import('parquet-wasm');
+    const parquetTable = parquet.Table.fromIPCStream(arrow.tableToIPC(new arrow.Table([batch]), 'stream'));
+    await writeFile(join(files, 'rows.parquet'), parquet.writeParquet(parquetTable));
+
+    const expected = recordBatchToRows(batch).map((row) => ({ ...row, extra: null }));
+    for (const [i, file] of ['rows.jsonl', 'rows.csv', 'rows.arrow', 'rows.parquet'].entries()) {
+      const result = await granary(['ingest', 'events', join(files, file), '--partition', `ds=2026-11-0${i + 1}`]);
+      expect(result.stderr + result.stdout).toMatch(/ingested 300 rows/);
+      const read = await granary(['read', 'events', '--partition', `ds=2026-11-0${i + 1}`]);
+      expect(read.stdout.trim().split('\n').map((line) => JSON.parse(line))).toEqual(expected);
+    }
+    const csvOut = await granary(['read', 'events', '--partition', 'ds=2026-11-01', '--columns', 'label,country', '--format', 'csv']);
+    expect(csvOut.stdout.split('\n')[0]).toBe('label,country');
+    expect(csvOut.stdout.trim().split('\n')).toHaveLength(301);
+    const arrowFile = join(files, 'out.arrow');
+    await granary(['read', 'events', '--partition', 'ds=2026-11-02', '--format', 'arrow', '--out', arrowFile]);
+    const table = arrow.tableFromIPC(await readFile(arrowFile));
+    expect(table.numRows).toBe(300);
+    const parquetFile = join(files, 'out.parquet');
+    await granary(['read', 'events', '--partition', 'ds=2026-11-03', '--format', 'parquet', '--out', parquetFile]);
+    const back = arrow.tableFromIPC(parquet.readParquet(await readFile(parquetFile)).intoIPCStream());
+    expect(back.numRows).toBe(300);
+    const partitions = JSON.parse((await granary(['partition', 'list', 'events', '--json'])).stdout) as { rows: number }[];
+    expect(partitions.map((p) => p.rows)).toEqual([300, 300, 300, 300]);
+    const stats = JSON.parse((await granary(['stats', 'events', '--json'])).stdout) as { rows: number; popularity: { column: string; scans: number }[] };
+    expect(stats.rows).toBe(1200);
+    expect(stats.popularity.find((c) => c.column === 'label')?.scans).toBeGreaterThan(0);
+  });
+
+  it('answers bad input with one clear line and a non-zero exit', async () => {
+    const cases: [string[], RegExp][] = [
+      [['table', 'describe', 'nope'], /no table named nope/],
+      [['read', 'events', '--partition', 'day=1'], /must name the keys ds/],
+      [['read', 'events', '--where', 'label ~ 1'], /--where: cannot read/],
+      [['ingest', 'events', '/does/not/exist.jsonl', '--partition', 'ds=2026-11-09'], /exist|ENOENT/],
+      [['table', 'create', 'bad', '--schema', '/does/not/exist.json'], /cannot read schema file/],
+      [['status', '--metadata', 'http://127.0.0.1:1'], /failed|ECONNREFUSED/],
+    ];
+    for (const [args, pattern] of cases) {
+      const result = await granary(args);
+      expect(result.code, args.join(' ')).not.toBe(0);
+      expect(result.stderr, args.join(' ')).toMatch(pattern);
+      expect(result.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+    }
+    const partitions = JSON.parse((await granary(['partition', 'list', 'events', '--json'])).stdout) as unknown[];
+    expect(partitions).toHaveLength(4);
+  });
+
+  it('finds degraded blocks with fsck after a node dies, and keeps everything across a restart', async () => {
+    const healthy = await granary(['fsck', 'events', '--json']);
+    expect(JSON.parse(healthy.stdout)).toMatchObject({ degraded: 0, unavailable: 0 });
+    const nodes = JSON.parse((await granary(['node', 'list', '--json'])).stdout) as { nodeId: string; url: string }[];
+    expect(nodes).toHaveLength(9);
+    const pids = (await execFileAsync('pgrep', ['-P', String(up?.pid), '-f', '--', `--data ${join(root, 'node-0')}`])).stdout.trim().split('\n').map(Number);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    const fsck = await granary(['fsck', 'events']);
+    expect(fsck.code).toBe(2);
+    expect(fsck.stdout).toMatch(/degraded/);
+    expect(fsck.stdout).toMatch(/node-0/);
+    expect(await stopUp()).toBe(0);
+    await startUp();
+    expect(upOutput).not.toMatch(/creating the sample table/);
+    const read = await granary(['read', 'events', '--partition', 'ds=2026-11-01', '--columns', 'user_id']);
+    expect(read.stdout.trim().split('\n')).toHaveLength(300);
+    expect(JSON.parse((await granary(['status', '--json'])).stdout)).toMatchObject({ tables: 2, nodes: { alive: 9 } });
+  });
+});
