@@ -21,6 +21,12 @@ const program = new Command('granary')
   .addCommand(storageNodeCommand());
 for (const command of cliCommands()) program.addCommand(command);
 
+// `granary read … | head` closes stdout early: that is the reader being done, not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {

@@ -180,12 +180,16 @@ describe('granary CLI against `granary up`', () => {
   });
 
   it('answers bad input with one clear line and a non-zero exit', async () => {
+    await writeFile(join(root, 'broken.json'), '{"columns": [');
+    await writeFile(join(root, 'dup.json'), JSON.stringify({ columns: [{ name: 'a', type: 'float' }, { name: 'a', type: 'float' }] }));
     const cases: [string[], RegExp][] = [
       [['table', 'describe', 'nope'], /no table named nope/],
       [['read', 'events', '--partition', 'day=1'], /must name the keys ds/],
       [['read', 'events', '--where', 'label ~ 1'], /--where: cannot read/],
       [['ingest', 'events', '/does/not/exist.jsonl', '--partition', 'ds=2026-11-09'], /exist|ENOENT/],
       [['table', 'create', 'bad', '--schema', '/does/not/exist.json'], /cannot read schema file/],
+      [['table', 'create', 'bad', '--schema', join(root, 'broken.json')], /cannot read schema file .*broken\.json/],
+      [['table', 'create', 'bad', '--schema', join(root, 'dup.json')], /declared twice/],
       [['status', '--metadata', 'http://127.0.0.1:1'], /failed|ECONNREFUSED/],
     ];
     for (const [args, pattern] of cases) {
@@ -196,6 +200,23 @@ describe('granary CLI against `granary up`', () => {
     }
     const partitions = JSON.parse((await granary(['partition', 'list', 'events', '--json'])).stdout) as unknown[];
     expect(partitions).toHaveLength(4);
+    expect(JSON.parse((await granary(['table', 'list', '--json'])).stdout).map((t: { name: string }) => t.name)).toEqual(['events', 'samples']);
+  });
+
+  it('drops partitions and tables', async () => {
+    const schema = join(root, 'scratch.json');
+    await writeFile(schema, JSON.stringify({ columns: [{ name: 'x', type: 'double' }] }));
+    expect((await granary(['table', 'create', 'scratch', '--schema', schema, '--ec', '2+1'])).code).toBe(0);
+    const rows = join(root, 'scratch.jsonl');
+    await writeFile(rows, '{"x": 1.5}\n{"x": null}\n');
+    expect((await granary(['ingest', 'scratch', rows, '--partition', 'ds=2026-01-01'])).code).toBe(0);
+    expect((await granary(['ingest', 'scratch', rows, '--partition', 'ds=2026-01-02'])).code).toBe(0);
+    expect((await granary(['partition', 'drop', 'scratch', 'ds=2026-01-01'])).stdout).toMatch(/dropped scratch ds=2026-01-01: 1 blocks queued/);
+    expect((await granary(['read', 'scratch'])).stdout.trim().split('\n')).toEqual(['{"x":1.5}', '{"x":null}']);
+    expect((await granary(['table', 'drop', 'scratch'])).stdout).toMatch(/dropped table scratch: 1 partitions/);
+    const gone = await granary(['table', 'describe', 'scratch']);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/GRN_TABLE_NOT_FOUND: no table named scratch/);
   });
 
   it('finds degraded blocks with fsck after a node dies, and keeps everything across a restart', async () => {
