@@ -11,6 +11,11 @@ import type { HttpPools } from '../http.js';
 import type { NodeRequest, ShardRead } from './read-plan.js';
 import { Semaphore } from './semaphore.js';
 
+/** Ranges per batched request when rebuilding many reads at once. */
+const REBUILD_RANGES_PER_REQUEST = 1024;
+/** Batched rounds of shard reads before a read falls back to shard-by-shard rebuilding. */
+const REBUILD_ROUNDS_MAX = 3;
+
 export interface FetchOptions {
   /** Start rebuilding a request's ranges from parity when it has not answered after this long. */
   readonly hedgeAfterMs?: number;
@@ -69,7 +74,8 @@ export class Fetcher {
 
   private async fetchRequest(request: NodeRequest, out: Map<ShardRead, Uint8Array>): Promise<void> {
     if (this.downNodes.has(request.nodeUrl) || request.nodeUrl === '') {
-      await Promise.all(request.reads.map(async (read) => out.set(read, await this.rebuild(read, 'its node is down'))));
+      const rebuilt = await this.rebuildMany(request.reads, 'its node is down');
+      request.reads.forEach((read, i) => out.set(read, rebuilt[i] as Uint8Array));
       return;
     }
     const direct = this.slots.run(() => this.readDirect(request));
@@ -86,7 +92,7 @@ export class Fetcher {
       clearTimeout(timer);
       if (first === 'slow') {
         this.stats.hedgedRequests++;
-        const rebuilt = Promise.all(request.reads.map((read) => this.rebuild(read, 'hedged: its node is slow')));
+        const rebuilt = this.rebuildMany(request.reads, 'hedged: its node is slow');
         const winner = await Promise.race([
           direct.then((result) => ({ kind: 'direct' as const, result })),
           rebuilt.then((result) => ({ kind: 'rebuilt' as const, result }), (error: unknown) => ({ kind: 'failed' as const, error })),
@@ -100,19 +106,71 @@ export class Fetcher {
         frames = first;
       }
     }
-    await Promise.all(
-      request.reads.map(async (read, i) => {
-        const frame = frames[i] as Frame | Error;
-        if (!(frame instanceof Error) && frame.status === 'ok') {
-          out.set(read, frame.data);
-          return;
+    const failed: ShardRead[] = [];
+    const reasons = new Set<string>();
+    request.reads.forEach((read, i) => {
+      const frame = frames[i] as Frame | Error;
+      if (!(frame instanceof Error) && frame.status === 'ok') {
+        out.set(read, frame.data);
+        return;
+      }
+      reasons.add(frame instanceof Error ? frame.message : `${frame.status}: ${frame.message}`);
+      if (!(frame instanceof Error) && frame.status === 'corrupt') {
+        const block = this.blocks[read.blockRef] as PlannedBlock;
+        this.reportCorrupt(block.chunks[read.shard] as PlannedChunk, frame.message);
+      }
+      failed.push(read);
+    });
+    if (failed.length === 0) return;
+    const rebuilt = await this.rebuildMany(failed, [...reasons].slice(0, 3).join('; '));
+    failed.forEach((read, i) => out.set(read, rebuilt[i] as Uint8Array));
+  }
+
+  /**
+   * Rebuilds several reads at once: the same ranges of k surviving shards of each are fetched in
+   * one batched request per node (not one request per shard per read), then decoded. A read that
+   * still lacks k ranges falls back to `rebuild`, which tries every remaining shard.
+   */
+  private async rebuildMany(reads: readonly ShardRead[], why: string): Promise<Uint8Array[]> {
+    if (reads.length <= 1) return Promise.all(reads.map((read) => this.rebuild(read, why)));
+    const got = reads.map((read) => {
+      const block = this.blocks[read.blockRef] as PlannedBlock;
+      return new Array<Uint8Array | undefined>(block.dataShards + block.parityShards).fill(undefined);
+    });
+    const tried = reads.map(() => new Set<number>());
+    // Rounds: each asks, per read still short of k ranges, the next untried shards on nodes not
+    // known to be down, all batched per node. A round that adds nothing ends the loop.
+    for (let round = 0; round < REBUILD_ROUNDS_MAX; round++) {
+      const byNode = new Map<string, { read: number; chunk: PlannedChunk }[]>();
+      reads.forEach((read, r) => {
+        const block = this.blocks[read.blockRef] as PlannedBlock;
+        const have = (got[r] as (Uint8Array | undefined)[]).filter((range) => range !== undefined).length;
+        if (have >= block.dataShards) return;
+        const chosen = block.chunks
+          .filter((chunk) => chunk.shard !== read.shard && !(tried[r] as Set<number>).has(chunk.shard) && chunk.nodeState !== 'dead' && !this.downNodes.has(chunk.url))
+          .sort((a, b) => a.shard - b.shard)
+          .slice(0, block.dataShards - have);
+        for (const chunk of chosen) {
+          (tried[r] as Set<number>).add(chunk.shard);
+          let list = byNode.get(chunk.url);
+          if (list === undefined) {
+            list = [];
+            byNode.set(chunk.url, list);
+          }
+          list.push({ read: r, chunk });
         }
-        const reason = frame instanceof Error ? frame.message : `${frame.status}: ${frame.message}`;
-        if (!(frame instanceof Error) && frame.status === 'corrupt') {
-          const block = this.blocks[read.blockRef] as PlannedBlock;
-          this.reportCorrupt(block.chunks[read.shard] as PlannedChunk, frame.message);
-        }
-        out.set(read, await this.rebuild(read, reason));
+      });
+      if (byNode.size === 0) break;
+      await this.fetchRebuildRanges(reads, byNode, got);
+    }
+    return Promise.all(
+      reads.map(async (read, r) => {
+        const block = this.blocks[read.blockRef] as PlannedBlock;
+        const ranges = got[r] as (Uint8Array | undefined)[];
+        if (ranges.filter((range) => range !== undefined).length < block.dataShards) return this.rebuild(read, why);
+        this.stats.degradedReads++;
+        const [rebuilt] = await reconstructShards({ dataShards: block.dataShards, parityShards: block.parityShards }, ranges, [read.shard]);
+        return rebuilt as Uint8Array;
       }),
     );
   }
@@ -133,6 +191,42 @@ export class Fetcher {
       const failure = error instanceof Error ? error : new Error(String(error));
       return request.reads.map(() => failure);
     }
+  }
+
+  private async fetchRebuildRanges(
+    reads: readonly ShardRead[],
+    byNode: ReadonlyMap<string, readonly { read: number; chunk: PlannedChunk }[]>,
+    got: (Uint8Array | undefined)[][],
+  ): Promise<void> {
+    await Promise.all(
+      [...byNode].map(async ([url, items]) => {
+        for (let start = 0; start < items.length; start += REBUILD_RANGES_PER_REQUEST) {
+          const part = items.slice(start, start + REBUILD_RANGES_PER_REQUEST);
+          const ranges = part.map(({ read, chunk }) => {
+            const shardRead = reads[read] as ShardRead;
+            this.stats.readSizes.push(shardRead.length);
+            this.stats.bytesFetched += shardRead.length;
+            return { chunk: chunk.chunkId, offset: shardRead.offset, length: shardRead.length };
+          });
+          const frames = await this.slots.run(async () => {
+            this.stats.requests++;
+            try {
+              return await readRanges(this.http, url, ranges);
+            } catch {
+              // Marked down; the next round reads these ranges from other shards.
+              this.downNodes.add(url);
+              return undefined;
+            }
+          });
+          if (frames === undefined) return;
+          frames.forEach((frame, i) => {
+            const { read, chunk } = part[i] as { read: number; chunk: PlannedChunk };
+            if (frame.status === 'ok') (got[read] as (Uint8Array | undefined)[])[chunk.shard] = frame.data;
+            else if (frame.status === 'corrupt') this.reportCorrupt(chunk, frame.message);
+          });
+        }
+      }),
+    );
   }
 
   /** Rebuilds a read from the same range of k other shards of its block. */
