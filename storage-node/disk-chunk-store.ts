@@ -189,7 +189,13 @@ export class DiskChunkStore implements ChunkStore {
       const readStart = firstPage * pageBytes;
       const readEnd = Math.min(dataBytes, (lastPage + 1) * pageBytes);
       const buffer = Buffer.allocUnsafe(readEnd - readStart);
-      await readFullyFd(chunk.handle.fd, buffer, readStart);
+      try {
+        await readFullyFd(chunk.handle.fd, buffer, readStart);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EIO') throw error;
+        this.markCorrupt(id, `read error: ${(error as Error).message}`);
+        throw new GranaryError('GRN_CHUNK_CORRUPT', `chunk ${id} could not be read (EIO); read this range from other shards`, { details: { chunk: id } });
+      }
       for (let page = firstPage; page <= lastPage; page++) {
         const start = page * pageBytes - readStart;
         const end = Math.min(buffer.length, start + pageBytes);
@@ -223,19 +229,26 @@ export class DiskChunkStore implements ChunkStore {
     validateChunkId(id);
     this.assertOpen();
     if (this.uploading.has(id)) {
-      throw new GranaryError('GRN_CHUNK_BUSY', `chunk ${id} is being uploaded; delete it after the upload finishes`);
+      throw new GranaryError('GRN_CHUNK_BUSY', `chunk ${id} is being uploaded or deleted; retry when that finishes`);
     }
     if (!this.index.has(id)) return false;
-    this.forget(id);
-    await this.openChunks.evict(id);
+    // Claimed like an upload, so a put of the same id cannot land between the unlink and the index.
+    this.uploading.add(id);
     try {
-      await unlink(this.dir.chunkPath(id));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw error;
+      await this.openChunks.evict(id);
+      try {
+        await unlink(this.dir.chunkPath(id));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        this.forget(id);
+        return false;
+      }
+      this.forget(id);
+      await fsyncDir(this.dir.chunkDir(id));
+      return true;
+    } finally {
+      this.uploading.delete(id);
     }
-    await fsyncDir(this.dir.chunkDir(id));
-    return true;
   }
 
   list(after: string | undefined, limit: number): ChunkListing {
@@ -257,14 +270,19 @@ export class DiskChunkStore implements ChunkStore {
     validateChunkId(id);
     this.assertOpen();
     const handle = await this.openFile(id);
+    let result: VerifyResult;
     try {
-      const result = await verifyFile(handle, pace);
-      if (result.ok) this.corrupt.delete(id);
-      else this.markCorrupt(id, result.reason);
-      return result;
+      result = await verifyFile(handle, pace);
+    } catch (error) {
+      if ((error as Error).name === 'AbortError') throw error;
+      // An unreadable chunk (bad sector, EIO) is as lost as a rotten one: report it, go on.
+      result = { ok: false, reason: `could not be read: ${(error as Error).message}`, badPages: [] };
     } finally {
       await handle.close();
     }
+    if (result.ok) this.corrupt.delete(id);
+    else this.markCorrupt(id, result.reason);
+    return result;
   }
 
   corruptChunks(): readonly CorruptChunk[] {

@@ -35,16 +35,19 @@ export class OpenChunkCache {
     }
     let pending = this.loading.get(id);
     if (pending === undefined) {
-      pending = load();
-      this.loading.set(id, pending);
+      const started = load();
+      pending = started;
+      this.loading.set(id, started);
       const forget = (): void => {
-        this.loading.delete(id);
+        if (this.loading.get(id) === started) this.loading.delete(id);
       };
-      pending.then(forget, forget);
+      started.then(forget, forget);
     }
     const entry = await pending;
     // Every waiter resumes in the same microtask run, before any reader can release the entry.
     entry.users++;
+    // Only the load still registered may enter the cache: an evicted one is served to its
+    // waiters once and closed when they are done.
     if (!entry.retired && this.entries.get(id) !== entry) this.insert(id, entry);
     return entry;
   }
@@ -56,6 +59,20 @@ export class OpenChunkCache {
 
   /** Drops `id` (deleted or found corrupt); its file closes when its readers are done. */
   async evict(id: string): Promise<void> {
+    // A load in flight must not put a stale entry back after this eviction.
+    const pending = this.loading.get(id);
+    if (pending !== undefined) {
+      this.loading.delete(id);
+      // Runs after the waiters already registered have taken the entry (they resume first):
+      // it leaves the cache and closes when they release it.
+      pending.then(
+        (loaded) => {
+          if (this.entries.get(id) === loaded) this.entries.delete(id);
+          this.retire(loaded).catch(this.onCloseError);
+        },
+        () => undefined, // the load's own caller gets its error
+      );
+    }
     const entry = this.entries.get(id);
     if (entry === undefined) return;
     this.entries.delete(id);

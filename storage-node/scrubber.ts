@@ -108,8 +108,12 @@ export class Scrubber {
         this.metrics.scrubbedChunks.inc({ result: result.ok ? 'ok' : 'corrupt' });
         if (!result.ok) corrupt.push({ id, reason: result.reason, detectedAt: new Date().toISOString() });
       } catch (error) {
-        // A chunk deleted since the pass began is not a finding.
-        if (!(error instanceof GranaryError && error.code === 'GRN_CHUNK_NOT_FOUND')) throw error;
+        // A chunk deleted since the pass began is not a finding; anything else is, and the pass goes on.
+        if (!(error instanceof GranaryError && error.code === 'GRN_CHUNK_NOT_FOUND')) {
+          if (signal.aborted) throw error;
+          this.options.onError(error);
+          corrupt.push({ id, reason: `could not be verified: ${(error as Error).message}`, detectedAt: new Date().toISOString() });
+        }
       }
       this.progress.chunksChecked++;
     }

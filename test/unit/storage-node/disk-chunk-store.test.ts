@@ -91,6 +91,38 @@ describe('disk chunk store on-disk behaviour', () => {
     expect(await store.verify('footer')).toMatchObject({ ok: false, reason: /footer/ });
   });
 
+  it('never serves a deleted chunk from a load that raced the delete', async () => {
+    const { store } = await openStore();
+    const first = Buffer.alloc(5000, 1);
+    const second = Buffer.alloc(5000, 2);
+    for (let round = 0; round < 20; round++) {
+      const id = `race.${round}`;
+      await store.put(id, piecesOf(first), { expectedChecksum: xxh64(first) });
+      const reading = store.readRange(id, 0, 10).catch((error: unknown) => error);
+      expect(await store.delete(id)).toBe(true);
+      await reading;
+      await store.put(id, piecesOf(second), { expectedChecksum: xxh64(second) });
+      expect((await store.readRange(id, 0, 5000)).equals(second)).toBe(true);
+      expect((await store.info(id)).checksum).toBe(xxh64(second));
+    }
+  });
+
+  it('reports a chunk it cannot read as corrupt and goes on verifying the others', async () => {
+    const { store } = await openStore();
+    for (const id of ['a.0', 'b.0', 'c.0']) await store.put(id, piecesOf(bytesOf(3000)), { expectedChecksum: xxh64(bytesOf(3000)) });
+    const { rm, mkdir } = await import('node:fs/promises');
+    await rm(store.dataDir.chunkPath('b.0'));
+    await mkdir(store.dataDir.chunkPath('b.0'));
+    const { Scrubber } = await import('../../../storage-node/index.js');
+    const { NodeMetrics } = await import('../../../storage-node/metrics.js');
+    const errors: unknown[] = [];
+    const scrubber = new Scrubber(store, new NodeMetrics(store), { rateBytesPerSecond: 1e9, intervalMs: 0, onError: (e) => errors.push(e) });
+    const report = await scrubber.runPass();
+    expect(report.chunksChecked).toBe(3);
+    expect(report.corrupt.map((c) => c.id)).toEqual(['b.0']);
+    expect(store.corruptChunks().map((c) => c.id)).toEqual(['b.0']);
+  });
+
   it('removes leftover temporaries at start-up and refuses a second process on the same directory', async () => {
     const dir = await makeTempDir('recover');
     cleanups.push(dir.remove);
