@@ -3,7 +3,7 @@
  * that says exactly what to fix, so a rejected request changes nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { parsePolicy } from '../erasure/index.js';
+import { SHARD_BYTES_MAX, parsePolicy } from '../erasure/index.js';
 import {
   COLUMN_TYPES,
   type ColumnInfo,
@@ -93,6 +93,11 @@ export function newTableRecord(spec: TableSpec, now: number): TableRecord {
   if (policy.parityShards === 0 && policy.dataShards > 1) {
     throw bad(`erasure policy ${spec.ec}: with no parity shards a single lost node loses data; use at least 1 parity shard (or 1+0 for a one-node test cluster)`);
   }
+  const blockBytes = inRange('blockBytes', spec.blockBytes, TABLE_DEFAULTS.blockBytes, BLOCK_BYTES_RANGE);
+  const shardBytes = Math.ceil(blockBytes / policy.dataShards);
+  if (shardBytes > SHARD_BYTES_MAX) {
+    throw bad(`blockBytes ${blockBytes} under RS ${policy.dataShards}+${policy.parityShards} makes ${shardBytes}-byte shards; the maximum is ${SHARD_BYTES_MAX}: use smaller blocks or more data shards`);
+  }
   return {
     id: `t${randomBytes(8).toString('hex')}`,
     name,
@@ -107,7 +112,7 @@ export function newTableRecord(spec: TableSpec, now: number): TableRecord {
     partitionBy: [...partitionBy],
     dataShards: policy.dataShards,
     parityShards: policy.parityShards,
-    blockBytes: inRange('blockBytes', spec.blockBytes, TABLE_DEFAULTS.blockBytes, BLOCK_BYTES_RANGE),
+    blockBytes,
     stripeRows: inRange('stripeRows', spec.stripeRows, TABLE_DEFAULTS.stripeRows, STRIPE_ROWS_RANGE),
     stripeBytes: inRange('stripeBytes', spec.stripeBytes, TABLE_DEFAULTS.stripeBytes, STRIPE_BYTES_RANGE),
     retentionDays: parseRetentionDays(spec.retention),

@@ -24,7 +24,9 @@ export async function buildMetadataServer(service: MetadataService, logger: Fast
     routerOptions: { maxParamLength: 1024 },
   });
   installErrorHandlers(app);
-  app.addContentTypeParser(MSGPACK, { parseAs: 'buffer', bodyLimit: 512 * 1024 * 1024 }, (_request, body, done) => {
+  // No bodyLimit here: a parser's limit would override the 16 MiB default on every route; the
+  // commit route sets its own larger one.
+  app.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (_request, body, done) => {
     try {
       done(null, unpack(body as Buffer));
     } catch (error) {

@@ -229,6 +229,17 @@ export class Fetcher {
     );
   }
 
+  /** Reports the chunk a read came from as corrupt. */
+  reportBadRead(read: ShardRead, reason: string): void {
+    const block = this.blocks[read.blockRef] as PlannedBlock;
+    this.reportCorrupt(block.chunks[read.shard] as PlannedChunk, reason);
+  }
+
+  /** Rebuilds one read from other shards, whatever its own node answered. */
+  rebuildRead(read: ShardRead, why: string): Promise<Uint8Array> {
+    return this.rebuild(read, why);
+  }
+
   /** Rebuilds a read from the same range of k other shards of its block. */
   private async rebuild(read: ShardRead, why: string): Promise<Uint8Array> {
     this.stats.degradedReads++;

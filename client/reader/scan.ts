@@ -20,7 +20,7 @@ import { arrowSchemaOf, decodeStream, nullData } from '../format/index.js';
 import type { HttpPools } from '../http.js';
 import type { MetadataClient } from '../metadata-client.js';
 import { type FetchStats, Fetcher, newFetchStats } from './fetcher.js';
-import { COALESCING_DEFAULTS, type CoalescingOptions, type StreamNeed, groupByNode, planReads } from './read-plan.js';
+import { COALESCING_DEFAULTS, type CoalescingOptions, type ShardRead, type StreamNeed, groupByNode, planReads } from './read-plan.js';
 import { filterRows } from './row-filter.js';
 
 export interface ScanOptions {
@@ -151,6 +151,9 @@ async function readGroup(
   const reads = planReads(plan.blocks, needs, coalescing);
   const data = await fetcher.fetch(groupByNode(plan.blocks, reads, coalescing));
   const streams = assemble(needs, reads, data);
+  const checksums: bigint[] = [];
+  for (const row of entries) for (const { entry, need } of row) if (need >= 0) checksums[need] = entry.checksum;
+  await repairMismatches(needs, checksums, reads, data, streams, fetcher);
   return group.stripes.map((stripe, s) => {
     stats.stripes++;
     const children = columns.map((column: ColumnInfo, c) => {
@@ -163,7 +166,7 @@ async function readGroup(
       if (xxh64(bytes) !== entry.checksum) {
         throw new GranaryError(
           'GRN_DATA_CORRUPT',
-          `stream of column ${column.name} in stripe ${stripe.stripe} of ${stripe.partition} does not match its checksum`,
+          `stream of column ${column.name} in stripe ${stripe.stripe} of ${stripe.partition} does not match its checksum, read directly or rebuilt from parity`,
           { details: { block: plan.blocks[entry.blockRef]?.blockId, column: column.name } },
         );
       }
@@ -174,8 +177,41 @@ async function readGroup(
   });
 }
 
+/**
+ * A stream whose bytes do not match the checksum its writer recorded (damaged in transit or in a
+ * node's memory; disk rot is caught by the nodes' page checksums) is read again from parity. The
+ * faulty shard is not known, and rebuilding a good shard's range would take the faulty one as
+ * input, so each shard read the stream came from is rebuilt in turn, the others kept, until the
+ * stream matches; that shard's chunk is reported. A stream that never matches fails the scan.
+ */
+async function repairMismatches(
+  needs: readonly StreamNeed[],
+  checksums: readonly bigint[],
+  reads: readonly ShardRead[],
+  data: Map<ShardRead, Uint8Array>,
+  streams: Uint8Array[],
+  fetcher: Fetcher,
+): Promise<void> {
+  for (let i = 0; i < needs.length; i++) {
+    if (xxh64(streams[i] as Uint8Array) === checksums[i]) continue;
+    const sources = reads.filter((read) => read.pieces.some((piece) => piece.stream === i));
+    for (const suspect of sources) {
+      const rebuilt = await fetcher.rebuildRead(suspect, 'stream checksum mismatch');
+      const trial = new Map(data);
+      trial.set(suspect, rebuilt);
+      const candidate = assemble(needs, sources, trial)[i] as Uint8Array;
+      if (xxh64(candidate) === checksums[i]) {
+        data.set(suspect, rebuilt);
+        streams[i] = candidate;
+        fetcher.reportBadRead(suspect, 'served bytes that fail the writer\'s stream checksum');
+        break;
+      }
+    }
+  }
+}
+
 /** Cuts each stream out of the reads that hold it: a view when one read holds it all. */
-function assemble(needs: readonly StreamNeed[], reads: readonly ReturnType<typeof planReads>[number][], data: Map<ReturnType<typeof planReads>[number], Uint8Array>): Uint8Array[] {
+function assemble(needs: readonly StreamNeed[], reads: readonly ShardRead[], data: Map<ShardRead, Uint8Array>): Uint8Array[] {
   const streams: (Uint8Array | undefined)[] = needs.map((need) => (need.length === 0 ? new Uint8Array(0) : undefined));
   for (const read of reads) {
     const bytes = data.get(read) as Uint8Array;

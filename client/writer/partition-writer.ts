@@ -86,9 +86,13 @@ export class PartitionWriter {
     this.blocksInFlight = Math.max(1, options.blocksInFlight ?? 2);
     this.renewTimer = setInterval(() => {
       this.metadata.renewSession(session.sessionId).catch((error: unknown) => {
-        this.failure ??= error;
+        // A missed renewal is retried at the next tick (two more fit in a lease); only a session
+        // the service has closed ends the write.
+        if (error instanceof GranaryError && (error.code === 'GRN_SESSION_CLOSED' || error.code === 'GRN_SESSION_NOT_FOUND')) this.failure ??= error;
       });
     }, Math.max(500, Math.floor(session.leaseMs / 3)));
+    // A writer left open must not keep the process alive; its lease then runs out.
+    this.renewTimer.unref();
   }
 
   static async open(http: HttpPools, metadata: MetadataClient, table: string, partition: string, options: WriterOptions = {}): Promise<PartitionWriter> {

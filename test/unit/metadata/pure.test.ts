@@ -119,6 +119,7 @@ describe('schemas', () => {
     expect(() => newTableRecord({ ...base, ec: '6-3' }, 0)).toThrow(/look like "6\+3"/);
     expect(() => newTableRecord({ ...base, columns: [...base.columns, { name: 'f_2', type: 'float', featureId: 1 }] }, 0)).toThrow(/share featureId 1/);
     expect(() => newTableRecord({ ...base, retention: '3 months' }, 0)).toThrow(/retention must look like "90d"/);
+    expect(() => newTableRecord({ ...base, ec: '2+1', blockBytes: 1024 * 1024 * 1024 }, 0)).toThrow(/536870912-byte shards; the maximum is 268435456/);
     const table = newTableRecord({ ...base, ec: '10+4', retention: '90d' }, 0);
     expect(table).toMatchObject({ dataShards: 10, parityShards: 4, retentionDays: 90, partitionBy: ['ds'], schemaVersion: 1 });
   });
