@@ -47,6 +47,8 @@ export function checkCommit(
   manifest: CommitManifest,
   allocated: ReadonlyMap<string, BlockRecord>,
   now: number,
+  /** Files the partition already has: the new files' sequence numbers start here. */
+  firstSequence = 0,
 ): CheckedCommit {
   const blocks = new Map<string, BlockManifest>();
   for (const block of manifest.blocks) {
@@ -143,6 +145,7 @@ export function checkCommit(
       partition: session.partition,
       sessionId: session.sessionId,
       committedAt: now,
+      sequence: firstSequence + fileIndex,
       rows: fileRows,
       bytes: fileBytes,
       columnCids: cids,

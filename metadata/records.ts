@@ -57,6 +57,8 @@ export interface FileRecord {
   readonly partition: string;
   readonly sessionId: string;
   readonly committedAt: number;
+  /** Position among the partition's files, in commit order: stripe numbers derive from it. */
+  readonly sequence: number;
   readonly rows: number;
   readonly bytes: number;
   /** Column ids in stream order. */

@@ -29,7 +29,8 @@ export class MetadataState {
     for (const table of await readAll(this.db.tables)) this.tablesByName.set(table.name, table);
     for (const partition of await readAll(this.db.partitions)) this.partitionsOf(partition.tableId).set(partition.spec, partition);
     const files = await readAll(this.db.files);
-    files.sort((a, b) => a.committedAt - b.committedAt || (a.fileId < b.fileId ? -1 : 1));
+    // Commit order, as the live service numbered stripes: never by clock, which can repeat or step back.
+    files.sort((a, b) => a.sequence - b.sequence);
     for (const file of files) this.filesOf(file.tableId, file.partition).push(loadFile(file));
     for (const block of await readAll(this.db.blocks)) this.blocks.set(block.blockId, block);
     for (const session of await readAll(this.db.sessions)) this.sessions.set(session.sessionId, session);

@@ -141,7 +141,8 @@ export class WriteSessions {
       this.assertOpen(session);
       const table = this.tableOf(session);
       const now = Date.now();
-      const checked = checkCommit(table, session, manifest, this.state.blocks, now);
+      const existingFiles = this.state.partitionsOf(table.id).get(session.partition)?.files ?? 0;
+      const checked = checkCommit(table, session, manifest, this.state.blocks, now, existingFiles);
       const result: CommitResult = {
         sessionId,
         table: table.name,
