@@ -14,7 +14,10 @@ export function queueBlocks(state: MetadataState, blockIds: readonly string[], r
     if (block === undefined) continue;
     records.push({
       blockId,
-      chunks: block.nodes.map((nodeId, shard) => ({ chunkId: `${blockId}.${shard}`, nodeId })),
+      chunks: [
+        ...block.nodes.map((nodeId, shard) => ({ chunkId: `${blockId}.${shard}`, nodeId })),
+        ...(block.formerNodes ?? []).map(({ shard, nodeId }) => ({ chunkId: `${blockId}.${shard}`, nodeId })),
+      ],
       reason,
       queuedAt: now,
     });

@@ -83,6 +83,8 @@ export interface BlockRecord {
   readonly codec: string;
   /** nodeId per shard index. */
   readonly nodes: readonly string[];
+  /** Nodes a shard was placed on before a replacement: a chunk may have landed there anyway. */
+  readonly formerNodes?: readonly { readonly shard: number; readonly nodeId: string }[];
   readonly state: BlockState;
   readonly blockBytes: number;
   readonly shardBytes: number;

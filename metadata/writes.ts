@@ -127,7 +127,11 @@ export class WriteSessions {
       // The failed node is excluded too: the writer just could not reach it.
       const failed = block.nodes[shard] as string;
       const [replacement] = placeShards(candidates.filter((node) => node.nodeId !== failed), 1, this.random, taken);
-      const next: BlockRecord = { ...block, nodes: block.nodes.map((nodeId, index) => (index === shard ? (replacement?.nodeId ?? nodeId) : nodeId)) };
+      const next: BlockRecord = {
+        ...block,
+        nodes: block.nodes.map((nodeId, index) => (index === shard ? (replacement?.nodeId ?? nodeId) : nodeId)),
+        formerNodes: [...(block.formerNodes ?? []), { shard, nodeId: failed }],
+      };
       await this.state.db.write([put(this.state.db.blocks, blockId, next)]);
       this.state.blocks.set(blockId, next);
       return this.placement(next);

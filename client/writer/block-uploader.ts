@@ -25,7 +25,9 @@ export async function uploadBlock(
   const shards = [...data, ...(await encodeParity(policy, data))];
   // Replacements for different shards are asked one at a time so each sees the others' choices.
   let placementLock: Promise<unknown> = Promise.resolve();
-  await Promise.all(
+  // Settle every shard before failing: a put still in flight could land after the block has been
+  // handed to garbage collection, and be orphaned.
+  const outcomes = await Promise.allSettled(
     shards.map(async (shard, index) => {
       const errors: string[] = [];
       for (let attempt = 0; attempt <= SHARD_REPLACEMENTS_MAX; attempt++) {
@@ -49,5 +51,7 @@ export async function uploadBlock(
       );
     }),
   );
+  const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
   return { blockId: placement.blockId, blockBytes: bytes.length, shardBytes: layout.shardBytes, codec: placement.codec };
 }

@@ -142,6 +142,11 @@ describe('write sessions', () => {
     const replaced = (await call<BlockPlacement>('POST', `/v1/sessions/${sessionId}/blocks/${block.blockId}/replace`, { shard: 4 })).body;
     expect(replaced.chunks[4]?.nodeId).not.toBe(block.chunks[4]?.nodeId);
     expect(new Set(replaced.chunks.map((c) => c.nodeId)).size).toBe(9);
+    // Aborted, the block's chunks go to GC on the current nodes and on the replaced one.
+    await call('POST', `/v1/sessions/${sessionId}/abort`);
+    const [queued] = (await call<{ blocks: { chunks: { chunkId: string; nodeId: string }[] }[] }>('GET', '/v1/gc')).body.blocks;
+    expect(queued?.chunks).toHaveLength(10);
+    expect(queued?.chunks).toContainEqual({ chunkId: `${block.blockId}.4`, nodeId: block.chunks[4]?.nodeId });
   });
 
   it('makes a partition visible only through an atomic, idempotent commit', async () => {
