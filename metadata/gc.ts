@@ -22,13 +22,19 @@ export function queueBlocks(state: MetadataState, blockIds: readonly string[], r
       queuedAt: now,
     });
   }
+  // Corrupt reports about these chunks are moot once the block is garbage.
+  const corrupt = records.flatMap((record) => record.chunks.map((chunk) => chunk.chunkId)).filter((id) => state.corrupt.has(id));
   return {
-    operations: records.flatMap((record) => [put(state.db.gc, record.blockId, record), del(state.db.blocks, record.blockId)]),
+    operations: [
+      ...records.flatMap((record) => [put(state.db.gc, record.blockId, record), del(state.db.blocks, record.blockId)]),
+      ...corrupt.map((chunkId) => del(state.db.corrupt, chunkId)),
+    ],
     apply: () => {
       for (const record of records) {
         state.gcQueue.set(record.blockId, record);
         state.blocks.delete(record.blockId);
       }
+      for (const chunkId of corrupt) state.corrupt.delete(chunkId);
     },
   };
 }

@@ -144,7 +144,14 @@ export class NodeRegistry {
         throw new GranaryError('GRN_BAD_REQUEST', `a report holds at most ${CORRUPT_REPORT_CHUNKS_MAX} chunks; send several`);
       }
       const now = Date.now();
-      const records: CorruptRecord[] = report.chunks.map((chunk) => ({ chunkId: chunk.chunkId, nodeId, reason: chunk.reason, reportedAt: now }));
+      // Only chunks the catalog places on this node are kept: anything else names nothing to repair.
+      const records: CorruptRecord[] = report.chunks
+        .filter((chunk) => {
+          const dot = chunk.chunkId.lastIndexOf('.');
+          const block = this.state.blocks.get(chunk.chunkId.slice(0, dot));
+          return block !== undefined && block.nodes[Number(chunk.chunkId.slice(dot + 1))] === nodeId;
+        })
+        .map((chunk) => ({ chunkId: chunk.chunkId, nodeId, reason: chunk.reason, reportedAt: now }));
       await this.state.db.write(records.map((record) => put(this.state.db.corrupt, record.chunkId, record)));
       for (const record of records) this.state.corrupt.set(record.chunkId, record);
       return { accepted: records.length };

@@ -104,6 +104,8 @@ export interface SessionRecord {
   readonly schemaVersion: number;
   readonly blockIds: readonly string[];
   readonly result?: CommitResult;
+  /** When it left `open`; closed sessions are forgotten a retention period later. */
+  readonly closedAt?: number;
 }
 
 export interface NodeRecord {

@@ -98,7 +98,7 @@ export class Catalog {
     return this.state.exclusive(async () => {
       const table = this.table(name);
       const now = Date.now();
-      const operations: Operation[] = [del(this.state.db.tables, name)];
+      const operations: Operation[] = [del(this.state.db.tables, name), del(this.state.db.popularity, table.id)];
       const blockIds: string[] = [];
       const partitions = [...this.state.partitionsOf(table.id).keys()];
       for (const spec of partitions) blockIds.push(...this.partitionRemoval(table, spec, operations));

@@ -14,7 +14,7 @@ import {
   type SessionInfo,
   parsePartitionSpec,
 } from '../protocol/index.js';
-import { put } from './db.js';
+import { del, put } from './db.js';
 import { queueBlocks } from './gc.js';
 import { checkCommit, columnsAtVersion } from './manifest.js';
 import type { NodeRegistry } from './nodes.js';
@@ -28,6 +28,9 @@ import type { Catalog } from './tables.js';
 export const LEASE_MS_DEFAULT = 60_000;
 export const LEASE_MS_MAX = 60 * 60_000;
 export const BLOCKS_PER_SESSION_MAX = 100_000;
+/** How long a closed session is kept, so a retried commit still gets its original answer. */
+export const CLOSED_SESSION_RETENTION_MS = 24 * 60 * 60 * 1000;
+const SESSIONS_FORGOTTEN_PER_SWEEP = 1000;
 
 export class WriteSessions {
   constructor(
@@ -172,7 +175,7 @@ export class WriteSessions {
               rows: (existing?.rows ?? 0) + checked.rows,
               bytes: (existing?.bytes ?? 0) + checked.bytes,
             };
-      const closed: SessionRecord = { ...session, state: 'committed', result };
+      const closed: SessionRecord = { ...session, state: 'committed', result, closedAt: now };
       const gc = queueBlocks(this.state, checked.unusedBlockIds, `unused by commit of session ${sessionId}`, now);
       await db.write([
         ...checked.files.map((file) => put(db.files, fileKey(table.id, session.partition, file.fileId), file)),
@@ -201,22 +204,33 @@ export class WriteSessions {
     });
   }
 
-  /** Expires open sessions whose lease ran out; returns how many. */
+  /**
+   * Expires open sessions whose lease ran out, and forgets closed sessions older than
+   * CLOSED_SESSION_RETENTION_MS (long enough for any commit retry to still get its answer).
+   * Returns how many expired.
+   */
   expireLeases(now = Date.now()): Promise<number> {
     return this.state.exclusive(async () => {
       let expired = 0;
+      const forgotten: string[] = [];
       for (const session of [...this.state.sessions.values()]) {
         if (session.state === 'open' && session.leaseExpiresAt <= now) {
           await this.close(session, 'expired');
           expired++;
+        } else if (session.state !== 'open' && (session.closedAt ?? session.leaseExpiresAt) + CLOSED_SESSION_RETENTION_MS <= now) {
+          if (forgotten.length < SESSIONS_FORGOTTEN_PER_SWEEP) forgotten.push(session.sessionId);
         }
+      }
+      if (forgotten.length > 0) {
+        await this.state.db.write(forgotten.map((id) => del(this.state.db.sessions, id)));
+        for (const id of forgotten) this.state.sessions.delete(id);
       }
       return expired;
     });
   }
 
   private async close(session: SessionRecord, state: 'aborted' | 'expired'): Promise<SessionRecord> {
-    const closed: SessionRecord = { ...session, state };
+    const closed: SessionRecord = { ...session, state, closedAt: Date.now() };
     const gc = queueBlocks(this.state, session.blockIds, `session ${session.sessionId} ${state}`, Date.now());
     await this.state.db.write([put(this.state.db.sessions, session.sessionId, closed), ...gc.operations]);
     gc.apply();

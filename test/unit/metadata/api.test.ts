@@ -203,6 +203,9 @@ describe('write sessions', () => {
     expect(await meta.service.writes.expireLeases(Date.now() + 1500)).toBe(1);
     expect((await call<{ state: string }>('GET', `/v1/sessions/${expiring}`)).body.state).toBe('expired');
     expect((await call('POST', `/v1/sessions/${expiring}/renew`)).body).toMatchObject({ code: 'GRN_SESSION_CLOSED' });
+    // A day later closed sessions are forgotten (commit retries are long over).
+    await meta.service.writes.expireLeases(Date.now() + 25 * 60 * 60 * 1000);
+    expect((await call('GET', `/v1/sessions/${aborted}`)).body).toMatchObject({ code: 'GRN_SESSION_NOT_FOUND' });
 
     const gc = (await call<{ blocks: { blockId: string; chunks: unknown[]; reason: string }[] }>('GET', '/v1/gc')).body.blocks;
     expect(gc.map((b) => b.blockId).sort()).toEqual([blockA.blockId, blockB.blockId].sort());
@@ -313,6 +316,7 @@ describe('nodes, repair and restart', () => {
     expect(repair).toEqual([
       expect.objectContaining({ blockId: block.blockId, status: 'degraded', healthyShards: 7, badShards: [expect.objectContaining({ shard: 0, reason: 'node draining' }), expect.objectContaining({ shard: 5, reason: 'corrupt: page 3' })] }),
     ]);
+    expect((await call('POST', `/v1/nodes/${corruptNode}/corrupt`, { chunks: [{ chunkId: 'bnothing.1', reason: 'x' }, { chunkId: `${block.blockId}.0`, reason: 'not mine' }] })).body).toEqual({ accepted: 0 });
     expect((await call('POST', '/v1/nodes/ghost/heartbeat', { capacityBytes: 1, freeBytes: 1, usedBytes: 0, chunkCount: 0 })).body).toMatchObject({ code: 'GRN_NODE_NOT_FOUND' });
   });
 
