@@ -28,6 +28,7 @@ import { COALESCING_DEFAULTS, type StreamNeed, planReads } from '../client/reade
 import { type ColumnSpec, NO_BLOCK, type PlannedBlock, decodeStreamEntry } from '../protocol/index.js';
 import { type Cluster, startCluster } from '../test/helpers/cluster.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
+import { startBareServer } from './storage-node-read.js';
 import { printTable, ratio } from './measure.js';
 
 const FLOATS = 400;
@@ -306,17 +307,6 @@ async function nodesByReadBytes(client: GranaryClient): Promise<{ nodeId: string
   return [...bytes.entries()].map(([nodeId, b]) => ({ nodeId, bytes: b })).sort((a, b) => b.bytes - a.bytes);
 }
 
-async function startBareServer(): Promise<{ url: string; stop: () => void }> {
-  const script = fileURLToPath(new URL('./bare-http-server.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.once('data', (text: Buffer) => resolve((JSON.parse(text.toString()) as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
-  });
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
-}
-
-/** Loopback HTTP ceiling: `requestBytes` per GET from memory, `CONCURRENCY` in flight. */
 async function httpCeiling(requestBytes: number, seconds: number): Promise<number> {
   const bare = await startBareServer();
   const pool = new Pool(bare.url, { connections: CONCURRENCY });

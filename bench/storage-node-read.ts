@@ -55,7 +55,7 @@ async function concurrently(name: string, seconds: number, once: () => Promise<n
   return { name, bytes, seconds: elapsed, bytesPerSecond: bytes / elapsed, requests };
 }
 
-async function startBareServer(): Promise<{ url: string; stop: () => void }> {
+export async function startBareServer(): Promise<{ url: string; stop: () => void }> {
   const script = fileURLToPath(new URL('./bare-http-server.ts', import.meta.url));
   // One process (tsx as a loader, not its CLI, which would fork a grandchild we could not kill).
   const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -53,5 +53,5 @@ export { type ScanOptions, type ScanStats, newScanStats } from './reader/scan.js
 export type { ScanSplit } from './reader/splits.js';
 export { DataUnavailableError } from './reader/fetcher.js';
 export { COALESCING_DEFAULTS, NO_COALESCING, type CoalescingOptions } from './reader/read-plan.js';
-export { MetadataClient, type PartitionSummary } from './metadata-client.js';
+export { MetadataClient } from './metadata-client.js';
 export * from './format/index.js';

@@ -6,6 +6,9 @@ import type {
   CorruptChunkReport,
   NodeInfo,
   OpenSessionRequest,
+  PartitionDetail,
+  PartitionInfo,
+  RepairItem,
   ScanPlan,
   ScanRequest,
   SessionInfo,
@@ -15,30 +18,6 @@ import type {
   TableSummary,
 } from '../protocol/index.js';
 import type { HttpPools } from './http.js';
-
-export interface PartitionSummary {
-  readonly partition: string;
-  readonly values: Readonly<Record<string, string>>;
-  readonly files: number;
-  readonly stripes: number;
-  readonly rows: number;
-  readonly bytes: number;
-  readonly createdAt: string;
-}
-
-export interface PartitionDetail extends PartitionSummary {
-  readonly fileList: readonly { fileId: string; rows: number; bytes: number; stripes: number; committedAt: string; sessionId: string }[];
-}
-
-export interface RepairBlock {
-  readonly blockId: string;
-  readonly table: string;
-  readonly dataShards: number;
-  readonly parityShards: number;
-  readonly healthyShards: number;
-  readonly status: 'degraded' | 'unavailable';
-  readonly badShards: readonly { shard: number; chunkId: string; nodeId: string; reason: string }[];
-}
 
 export interface MetadataHealth {
   readonly status: string;
@@ -73,8 +52,8 @@ export class MetadataClient {
     return this.http.call(this.url, 'DELETE', `/v1/tables/${encodeURIComponent(name)}`);
   }
 
-  async listPartitions(table: string): Promise<PartitionSummary[]> {
-    return (await this.http.call<{ partitions: PartitionSummary[] }>(this.url, 'GET', `/v1/tables/${encodeURIComponent(table)}/partitions`)).partitions;
+  async listPartitions(table: string): Promise<PartitionInfo[]> {
+    return (await this.http.call<{ partitions: PartitionInfo[] }>(this.url, 'GET', `/v1/tables/${encodeURIComponent(table)}/partitions`)).partitions;
   }
 
   describePartition(table: string, partition: string): Promise<PartitionDetail> {
@@ -97,7 +76,7 @@ export class MetadataClient {
     return this.http.call(this.url, 'POST', `/v1/nodes/${encodeURIComponent(nodeId)}/undrain`);
   }
 
-  repair(): Promise<{ blocks: RepairBlock[] }> {
+  repair(): Promise<{ blocks: RepairItem[] }> {
     return this.http.call(this.url, 'GET', '/v1/repair');
   }
 

@@ -3,7 +3,7 @@
  * (`alive` -> `suspect` -> `dead` as heartbeats stop), draining, corrupt-chunk reports, and the
  * list of blocks that need repair because a chunk sits on a dead or draining node or is corrupt.
  */
-import { GranaryError, type CorruptChunkReport, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type NodeState } from '../protocol/index.js';
+import { GranaryError, type CorruptChunkReport, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type NodeState, type RepairItem } from '../protocol/index.js';
 import { put } from './db.js';
 import type { PlacementCandidate } from './placement.js';
 import type { BlockRecord, CorruptRecord, NodeRecord } from './records.js';
@@ -14,17 +14,6 @@ export interface LivenessConfig {
   readonly suspectAfterMs: number;
   /** No heartbeat for this long: dead (its chunks count as lost). */
   readonly deadAfterMs: number;
-}
-
-export interface RepairItem {
-  readonly blockId: string;
-  readonly table: string;
-  readonly dataShards: number;
-  readonly parityShards: number;
-  readonly healthyShards: number;
-  /** `degraded`: readable, repair needed; `unavailable`: fewer than k healthy shards. */
-  readonly status: 'degraded' | 'unavailable';
-  readonly badShards: readonly { shard: number; chunkId: string; nodeId: string; reason: string }[];
 }
 
 export const CORRUPT_REPORT_CHUNKS_MAX = 10_000;

@@ -1,6 +1,8 @@
 /** Tables and partitions: create, list, describe, alter, drop. */
 import {
   GranaryError,
+  type PartitionDetail,
+  type PartitionInfo,
   type TableAlteration,
   type TableInfo,
   type TableSpec,
@@ -14,20 +16,6 @@ import type { NodeRegistry } from './nodes.js';
 import type { PartitionRecord, TableRecord } from './records.js';
 import { alterTable, newTableRecord, tableInfo } from './schema.js';
 import { type MetadataState, fileKey, partitionKey } from './state.js';
-
-export interface PartitionInfo {
-  readonly partition: string;
-  readonly values: Readonly<Record<string, string>>;
-  readonly files: number;
-  readonly stripes: number;
-  readonly rows: number;
-  readonly bytes: number;
-  readonly createdAt: string;
-}
-
-export interface PartitionDetail extends PartitionInfo {
-  readonly fileList: readonly { fileId: string; rows: number; bytes: number; stripes: number; committedAt: string; sessionId: string }[];
-}
 
 export class Catalog {
   constructor(

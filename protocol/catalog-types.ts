@@ -86,6 +86,24 @@ export interface TableSummary {
   readonly createdAt: string;
 }
 
+/**
+ *   GET    /v1/tables/:name/partitions                       -> { partitions: PartitionInfo[] }
+ *   GET    /v1/tables/:name/partitions/:partition            -> PartitionDetail
+ */
+export interface PartitionInfo {
+  readonly partition: string;
+  readonly values: Readonly<Record<string, string>>;
+  readonly files: number;
+  readonly stripes: number;
+  readonly rows: number;
+  readonly bytes: number;
+  readonly createdAt: string;
+}
+
+export interface PartitionDetail extends PartitionInfo {
+  readonly fileList: readonly { fileId: string; rows: number; bytes: number; stripes: number; committedAt: string; sessionId: string }[];
+}
+
 export interface TableAlteration {
   readonly addColumns?: readonly ColumnSpec[];
   readonly dropColumns?: readonly string[];

@@ -34,6 +34,7 @@ export {
   type NodeLoad,
   type NodeRegistration,
   type NodeState,
+  type RepairItem,
 } from './node-types.js';
 export {
   COLUMN_TYPES,
@@ -41,6 +42,8 @@ export {
   type ColumnSpec,
   type ColumnType,
   NAME_PATTERN,
+  type PartitionDetail,
+  type PartitionInfo,
   SCALAR_NUMERIC_TYPES,
   TABLE_DEFAULTS,
   type TableAlteration,

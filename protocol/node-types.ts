@@ -51,5 +51,17 @@ export interface CorruptChunkReport {
   readonly chunks: readonly { readonly chunkId: string; readonly reason: string }[];
 }
 
+/** `GET /v1/repair` -> { blocks: RepairItem[] }: committed blocks with a lost or corrupt chunk. */
+export interface RepairItem {
+  readonly blockId: string;
+  readonly table: string;
+  readonly dataShards: number;
+  readonly parityShards: number;
+  readonly healthyShards: number;
+  /** `degraded`: readable, repair needed; `unavailable`: fewer than k healthy shards. */
+  readonly status: 'degraded' | 'unavailable';
+  readonly badShards: readonly { shard: number; chunkId: string; nodeId: string; reason: string }[];
+}
+
 export const NODE_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const DOMAIN_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
