@@ -34,7 +34,8 @@ async function portFree(port: number): Promise<boolean> {
 /** A metadata port P with P+31..P+39 free too (what `granary up` uses). */
 async function freePortRange(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    // Below Linux's ephemeral range (32768+), so no outgoing connection can take one meanwhile.
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
     const all = [port, ...Array.from({ length: 9 }, (_, i) => port + 31 + i)];
     if ((await Promise.all(all.map(portFree))).every(Boolean)) return port;
   }
