@@ -90,15 +90,7 @@ async function* readJsonLines(
   const handle = await openFile(path);
   const input = handle.createReadStream({ encoding: 'utf8' });
   const lines = readline.createInterface({ input, crlfDelay: Infinity });
-  let rows: Record<string, unknown>[] = [];
-  let lineNumbers: number[] = [];
-  const flush = (): arrow.RecordBatch => {
-    const numbers = lineNumbers;
-    const batch = buildRecordBatch(columns, rows, (r) => `${path}:${numbers[r]}`);
-    rows = [];
-    lineNumbers = [];
-    return batch;
-  };
+  const batcher = new RowBatcher(path, columns);
   try {
     let lineNumber = 0;
     for await (const raw of lines) {
@@ -117,15 +109,43 @@ async function* readJsonLines(
       for (const key of Object.keys(row)) {
         if (!known.has(key)) throw new FormatError(`${path}:${lineNumber}: the table has no column ${JSON.stringify(key)}`);
       }
-      rows.push(row as Record<string, unknown>);
-      lineNumbers.push(lineNumber);
-      if (rows.length >= batchRows) yield flush();
+      batcher.push(row as Record<string, unknown>, lineNumber);
+      if (batcher.size >= batchRows) yield batcher.flush();
     }
-    if (rows.length > 0) yield flush();
+    if (batcher.size > 0) yield batcher.flush();
   } finally {
     lines.close();
     input.destroy();
     await closeQuietly(handle);
+  }
+}
+
+/** Rows of a text format with their line numbers, turned into record batches on demand. */
+class RowBatcher {
+  private rows: Record<string, unknown>[] = [];
+  private lines: number[] = [];
+
+  constructor(
+    private readonly path: string,
+    private readonly columns: readonly NamedColumn[],
+  ) {}
+
+  get size(): number {
+    return this.rows.length;
+  }
+
+  push(row: Record<string, unknown>, line: number): void {
+    this.rows.push(row);
+    this.lines.push(line);
+  }
+
+  /** A batch of the rows so far; errors name the file and line of the offending row. */
+  flush(): arrow.RecordBatch {
+    const lines = this.lines;
+    const batch = buildRecordBatch(this.columns, this.rows, (r) => `${this.path}:${lines[r]}`);
+    this.rows = [];
+    this.lines = [];
+    return batch;
   }
 }
 
@@ -147,15 +167,7 @@ async function* readCsv(path: string, columns: readonly NamedColumn[], batchRows
     // Errors reach the loop below through the parser's async iterator.
   });
   let header: { name: string; type: ColumnType }[] | undefined;
-  let rows: Record<string, unknown>[] = [];
-  let lineNumbers: number[] = [];
-  const flush = (): arrow.RecordBatch => {
-    const numbers = lineNumbers;
-    const batch = buildRecordBatch(columns, rows, (r) => `${path}:${numbers[r]}`);
-    rows = [];
-    lineNumbers = [];
-    return batch;
-  };
+  const batcher = new RowBatcher(path, columns);
   try {
     for await (const item of parserRecords(parser, path)) {
       const { record, info } = item;
@@ -172,11 +184,10 @@ async function* readCsv(path: string, columns: readonly NamedColumn[], batchRows
           throw new FormatError(`${path}:${info.lines}: column ${column.name} (${column.type}): ${error.message}`);
         }
       });
-      rows.push(row);
-      lineNumbers.push(info.lines);
-      if (rows.length >= batchRows) yield flush();
+      batcher.push(row, info.lines);
+      if (batcher.size >= batchRows) yield batcher.flush();
     }
-    if (rows.length > 0) yield flush();
+    if (batcher.size > 0) yield batcher.flush();
   } finally {
     parser.destroy();
     input.destroy();
