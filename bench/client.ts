@@ -130,7 +130,7 @@ export const COLUMNS: readonly ColumnSpec[] = [
 ];
 
 /** Rows `from`..`from + count` of the synthetic table (each row seeded by its index). */
-function makeRows(from: number, count: number, listLengths: { total: number; count: number }): Record<string, unknown>[] {
+export function makeRows(from: number, count: number, listLengths: { total: number; count: number }): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = new Array(count);
   for (let r = 0; r < count; r++) {
     const index = from + r;

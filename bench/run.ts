@@ -8,6 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { benchClient } from './client.js';
+import { benchDuckdbPeer } from './duckdb-peer.js';
 import { benchErasure } from './erasure.js';
 import { benchPlanning } from './planning.js';
 import { benchStorageNodeRead } from './storage-node-read.js';
@@ -20,7 +21,9 @@ const erasure = await benchErasure(quick ? 0.5 : 2);
 const storageRead64 = await benchStorageNodeRead(seconds, 64 * 1024);
 const storageRead16 = await benchStorageNodeRead(seconds, 16 * 1024);
 const planning = await benchPlanning(quick ? 10 : 30);
-const client = await benchClient({ rows: quick ? 5000 : 20_000, seconds });
+const clientRows = quick ? 5000 : 20_000;
+const client = await benchClient({ rows: clientRows, seconds });
+const duckdbPeer = await benchDuckdbPeer({ rows: clientRows, seconds, granary: client.read.coalesced });
 
 const results = {
   startedAt,
@@ -30,6 +33,7 @@ const results = {
   storageNodeRead: { pages64KiB: storageRead64, pages16KiB: storageRead16 },
   planning,
   client,
+  duckdbPeer,
 };
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/bench-${startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);
