@@ -3,7 +3,7 @@
  * on, in parallel. A chunk a node refuses or cannot take (down, disk full) is placed again on a
  * replacement node, a bounded number of times.
  */
-import { contiguousLayout, encodeParity, splitBlock } from '../../erasure/index.js';
+import { codecById, contiguousLayout, encodeParity, splitBlock } from '../../erasure/index.js';
 import { type BlockManifest, type BlockPlacement, GranaryError } from '../../protocol/index.js';
 import { putChunk } from '../chunk-io.js';
 import type { HttpPools } from '../http.js';
@@ -22,7 +22,8 @@ export async function uploadBlock(
   const policy = { dataShards: placement.dataShards, parityShards: placement.parityShards };
   const layout = contiguousLayout(policy, bytes.length);
   const data = splitBlock(layout, bytes);
-  const shards = [...data, ...(await encodeParity(policy, data))];
+  // The codec the service placed the block for (and will repair it with).
+  const shards = [...data, ...(await encodeParity(policy, data, codecById(placement.codec)))];
   // Replacements for different shards are asked one at a time so each sees the others' choices.
   let placementLock: Promise<unknown> = Promise.resolve();
   // Settle every shard before failing: a put still in flight could land after the block has been

@@ -64,6 +64,20 @@ describe('uploadBlock', () => {
     expect(Buffer.from(rebuilt as Uint8Array).equals(stored[0] as Buffer)).toBe(true);
   });
 
+  it('codes a block with the codec it was placed for, refusing one it does not have', async () => {
+    const node = await chunkServer(false);
+    const placement: BlockPlacement = {
+      blockId: 'bz',
+      dataShards: 1,
+      parityShards: 1,
+      codec: 'rs-imaginary-v9',
+      chunks: [0, 1].map((shard) => ({ shard, chunkId: `bz.${shard}`, nodeId: `n${shard}`, url: node.url })),
+    };
+    const metadata = { allocateBlock: async () => placement, replaceShard: async () => placement } as unknown as MetadataClient;
+    await expect(uploadBlock(http, metadata, 's1', new Uint8Array(100))).rejects.toThrow(/unknown erasure codec "rs-imaginary-v9"/);
+    expect(node.chunks.size).toBe(0);
+  });
+
   it('gives up with a clear error when no replacement takes the shard', async () => {
     const full = await chunkServer(true);
     const ok = await chunkServer(false);
