@@ -139,11 +139,13 @@ async function readGroup(
 ): Promise<arrow.RecordBatch[]> {
   const columns = plan.columns;
   const needs: StreamNeed[] = [];
+  const checksums: bigint[] = [];
   const entries = group.stripes.map((stripe) =>
     columns.map((_, c) => {
       const entry = decodeStreamEntry(stripe.streams, c);
       if (entry.blockRef === NO_BLOCK) return { entry, need: -1 };
       needs.push({ blockRef: entry.blockRef, offset: entry.offset, length: entry.length });
+      checksums.push(entry.checksum);
       stats.bytesNeeded += entry.length;
       return { entry, need: needs.length - 1 };
     }),
@@ -151,9 +153,8 @@ async function readGroup(
   const reads = planReads(plan.blocks, needs, coalescing);
   const data = await fetcher.fetch(groupByNode(plan.blocks, reads, coalescing));
   const streams = assemble(needs, reads, data);
-  const checksums: bigint[] = [];
-  for (const row of entries) for (const { entry, need } of row) if (need >= 0) checksums[need] = entry.checksum;
-  await repairMismatches(needs, checksums, reads, data, streams, fetcher);
+  // Every stream is hashed once, here; the decode below only asks which ones stayed bad.
+  const stillBad = await repairMismatches(needs, checksums, reads, data, streams, fetcher);
   return group.stripes.map((stripe, s) => {
     stats.stripes++;
     const children = columns.map((column: ColumnInfo, c) => {
@@ -163,7 +164,7 @@ async function readGroup(
       };
       if (need < 0) return nullData(column.type, stripe.rows);
       const bytes = streams[need] as Uint8Array;
-      if (xxh64(bytes) !== entry.checksum) {
+      if (stillBad.has(need)) {
         throw new GranaryError(
           'GRN_DATA_CORRUPT',
           `stream of column ${column.name} in stripe ${stripe.stripe} of ${stripe.partition} does not match its checksum, read directly or rebuilt from parity`,
@@ -182,7 +183,7 @@ async function readGroup(
  * node's memory; disk rot is caught by the nodes' page checksums) is read again from parity. The
  * faulty shard is not known, and rebuilding a good shard's range would take the faulty one as
  * input, so each shard read the stream came from is rebuilt in turn, the others kept, until the
- * stream matches; that shard's chunk is reported. A stream that never matches fails the scan.
+ * stream matches; that shard's chunk is reported. Returns the streams that never matched.
  */
 async function repairMismatches(
   needs: readonly StreamNeed[],
@@ -191,9 +192,11 @@ async function repairMismatches(
   data: Map<ShardRead, Uint8Array>,
   streams: Uint8Array[],
   fetcher: Fetcher,
-): Promise<void> {
+): Promise<Set<number>> {
+  const stillBad = new Set<number>();
   for (let i = 0; i < needs.length; i++) {
     if (xxh64(streams[i] as Uint8Array) === checksums[i]) continue;
+    stillBad.add(i);
     const sources = reads.filter((read) => read.pieces.some((piece) => piece.stream === i));
     for (const suspect of sources) {
       const rebuilt = await fetcher.rebuildRead(suspect, 'stream checksum mismatch');
@@ -203,11 +206,13 @@ async function repairMismatches(
       if (xxh64(candidate) === checksums[i]) {
         data.set(suspect, rebuilt);
         streams[i] = candidate;
+        stillBad.delete(i);
         fetcher.reportBadRead(suspect, 'served bytes that fail the writer\'s stream checksum');
         break;
       }
     }
   }
+  return stillBad;
 }
 
 /** Cuts each stream out of the reads that hold it: a view when one read holds it all. */
