@@ -132,7 +132,7 @@ export class Fetcher {
    * still lacks k ranges falls back to `rebuild`, which tries every remaining shard.
    */
   private async rebuildMany(reads: readonly ShardRead[], why: string): Promise<Uint8Array[]> {
-    if (reads.length <= 1) return Promise.all(reads.map((read) => this.rebuild(read, why)));
+    if (reads.length <= 1) return Promise.all(reads.map((read) => this.rebuildRead(read, why)));
     const got = reads.map((read) => {
       const block = this.blocks[read.blockRef] as PlannedBlock;
       return new Array<Uint8Array | undefined>(block.dataShards + block.parityShards).fill(undefined);
@@ -146,9 +146,8 @@ export class Fetcher {
         const block = this.blocks[read.blockRef] as PlannedBlock;
         const have = (got[r] as (Uint8Array | undefined)[]).filter((range) => range !== undefined).length;
         if (have >= block.dataShards) return;
-        const chosen = block.chunks
-          .filter((chunk) => chunk.shard !== read.shard && !(tried[r] as Set<number>).has(chunk.shard) && chunk.nodeState !== 'dead' && !this.downNodes.has(chunk.url))
-          .sort((a, b) => a.shard - b.shard)
+        const chosen = this.otherShards(read)
+          .filter((chunk) => !(tried[r] as Set<number>).has(chunk.shard))
           .slice(0, block.dataShards - have);
         for (const chunk of chosen) {
           (tried[r] as Set<number>).add(chunk.shard);
@@ -167,7 +166,7 @@ export class Fetcher {
       reads.map(async (read, r) => {
         const block = this.blocks[read.blockRef] as PlannedBlock;
         const ranges = got[r] as (Uint8Array | undefined)[];
-        if (ranges.filter((range) => range !== undefined).length < block.dataShards) return this.rebuild(read, why);
+        if (ranges.filter((range) => range !== undefined).length < block.dataShards) return this.rebuildRead(read, why);
         this.stats.degradedReads++;
         const [rebuilt] = await reconstructShards({ dataShards: block.dataShards, parityShards: block.parityShards }, ranges, [read.shard], codecById(block.codec));
         return rebuilt as Uint8Array;
@@ -235,20 +234,21 @@ export class Fetcher {
     this.reportCorrupt(block.chunks[read.shard] as PlannedChunk, reason);
   }
 
-  /** Rebuilds one read from other shards, whatever its own node answered. */
-  rebuildRead(read: ShardRead, why: string): Promise<Uint8Array> {
-    return this.rebuild(read, why);
+  /** The read's block's other shards on nodes that may answer, data shards first. */
+  private otherShards(read: ShardRead): PlannedChunk[] {
+    const block = this.blocks[read.blockRef] as PlannedBlock;
+    return block.chunks
+      .filter((chunk) => chunk.shard !== read.shard && chunk.nodeState !== 'dead' && !this.downNodes.has(chunk.url))
+      .sort((a, b) => a.shard - b.shard);
   }
 
-  /** Rebuilds a read from the same range of k other shards of its block. */
-  private async rebuild(read: ShardRead, why: string): Promise<Uint8Array> {
+  /** Rebuilds a read from the same range of k other shards of its block, whatever its own node answered. */
+  async rebuildRead(read: ShardRead, why: string): Promise<Uint8Array> {
     this.stats.degradedReads++;
     const block = this.blocks[read.blockRef] as PlannedBlock;
     const k = block.dataShards;
     const total = block.dataShards + block.parityShards;
-    const candidates = block.chunks
-      .filter((chunk) => chunk.shard !== read.shard && chunk.nodeState !== 'dead' && !this.downNodes.has(chunk.url))
-      .sort((a, b) => a.shard - b.shard);
+    const candidates = this.otherShards(read);
     const ranges: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(total).fill(undefined);
     const failures: string[] = [`shard ${read.shard}: ${why}`];
     const have = await this.gather(read, candidates, k, ranges, failures);
