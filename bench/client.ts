@@ -29,7 +29,8 @@ import { type ColumnSpec, NO_BLOCK, type PlannedBlock, decodeStreamEntry } from 
 import { type Cluster, startCluster } from '../test/helpers/cluster.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
 import { startBareServer } from './storage-node-read.js';
-import { printTable, ratio } from './measure.js';
+import { concurrently, printTable, ratio } from './measure.js';
+import { seededRandom } from '../test/helpers/seeded-random.js';
 
 const FLOATS = 400;
 const ID_LISTS = 100;
@@ -106,17 +107,6 @@ export interface ClientFigures {
   };
 }
 
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function geometric(rand: () => number, mean: number): number {
   return Math.floor(Math.log(1 - rand()) / Math.log(1 - 1 / (mean + 1)));
@@ -134,7 +124,7 @@ export function makeRows(from: number, count: number, listLengths: { total: numb
   const rows: Record<string, unknown>[] = new Array(count);
   for (let r = 0; r < count; r++) {
     const index = from + r;
-    const rand = prng(SEED ^ Math.imul(index + 1, 0x9e3779b1));
+    const rand = seededRandom(SEED ^ Math.imul(index + 1, 0x9e3779b1));
     const row: Record<string, unknown> = {};
     for (let f = 0; f < FLOATS; f++) row[`f_${f}`] = rand() < 0.01 ? null : rand() * 2 - 1;
     for (let l = 0; l < ID_LISTS; l++) {
@@ -271,7 +261,7 @@ async function profiled<T>(name: string, body: () => Promise<T>): Promise<T> {
 /** Writes and fsyncs `bytes` to a fresh file in `dir`; seconds taken. */
 async function fileWriteCeiling(dir: string, bytes: number): Promise<number> {
   const piece = Buffer.alloc(8 * 1024 * 1024);
-  const rand = prng(SEED);
+  const rand = seededRandom(SEED);
   for (let i = 0; i < piece.length; i += 4) piece.writeUInt32LE(Math.floor(rand() * 2 ** 32), i);
   const file = await open(join(dir, 'ceiling.bin'), 'w');
   try {
@@ -317,19 +307,7 @@ async function httpCeiling(requestBytes: number, seconds: number): Promise<numbe
       for await (const piece of response.body) bytes += (piece as Buffer).length;
       return bytes;
     };
-    await Promise.all(Array.from({ length: CONCURRENCY }, once));
-    let bytes = 0;
-    const start = process.hrtime.bigint();
-    const deadline = Date.now() + seconds * 1000;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (Date.now() < deadline) {
-          const moved = await once();
-          bytes += moved;
-        }
-      }),
-    );
-    return bytes / (Number(process.hrtime.bigint() - start) / 1e9);
+    return (await concurrently('bare http', CONCURRENCY, seconds, once)).bytesPerSecond;
   } finally {
     await pool.close();
     bare.stop();

@@ -21,6 +21,34 @@ export async function throughput(name: string, once: () => Promise<number> | num
   return { name, bytes, seconds: elapsed, bytesPerSecond: bytes / elapsed };
 }
 
+/**
+ * Runs `once` (which returns the bytes it moved) in `parallel` loops for `seconds`, after one
+ * warm-up round; the figure for a server measured at a fixed number of requests in flight.
+ */
+export async function concurrently(
+  name: string,
+  parallel: number,
+  seconds: number,
+  once: () => Promise<number>,
+): Promise<Throughput & { requests: number }> {
+  await Promise.all(Array.from({ length: parallel }, once));
+  let bytes = 0;
+  let requests = 0;
+  const start = process.hrtime.bigint();
+  const deadline = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (Date.now() < deadline) {
+        const moved = await once(); // not `bytes += await once()`: that reads `bytes` before the await
+        bytes += moved;
+        requests++;
+      }
+    }),
+  );
+  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  return { name, bytes, seconds: elapsed, bytesPerSecond: bytes / elapsed, requests };
+}
+
 export function gbps(bytesPerSecond: number): string {
   return `${(bytesPerSecond / 1e9).toFixed(2)} GB/s`;
 }

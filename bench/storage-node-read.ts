@@ -15,7 +15,7 @@ import { checksumToHex, xxh64 } from '../erasure/index.js';
 import { readFrames } from '../protocol/index.js';
 import { startNodeProcess } from '../test/helpers/storage-node-process.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
-import { type Throughput, gbps, printTable, ratio } from './measure.js';
+import { type Throughput, concurrently, gbps, printTable, ratio } from './measure.js';
 
 const CONCURRENCY = 4;
 const CHUNKS = 16;
@@ -34,25 +34,6 @@ const CASES: readonly ReadCase[] = [
 
 export interface StorageReadFigures {
   readonly rows: readonly { case: string; bare: Throughput; granary: Throughput; requestsPerSecond: number }[];
-}
-
-async function concurrently(name: string, seconds: number, once: () => Promise<number>): Promise<Throughput & { requests: number }> {
-  await Promise.all(Array.from({ length: CONCURRENCY }, once));
-  let bytes = 0;
-  let requests = 0;
-  const start = process.hrtime.bigint();
-  const deadline = Date.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (Date.now() < deadline) {
-        const moved = await once(); // not `bytes += await once()`: that reads `bytes` before the await
-        bytes += moved;
-        requests++;
-      }
-    }),
-  );
-  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-  return { name, bytes, seconds: elapsed, bytesPerSecond: bytes / elapsed, requests };
 }
 
 export async function startBareServer(): Promise<{ url: string; stop: () => void }> {
@@ -90,13 +71,13 @@ export async function benchStorageNodeRead(seconds = 3, pageBytes = 64 * 1024): 
     for (const readCase of CASES.filter((c) => process.env.GRANARY_BENCH_CASE === undefined || c.name.startsWith(process.env.GRANARY_BENCH_CASE))) {
       const payloadBytes = readCase.ranges * readCase.rangeBytes;
       let cursor = 0;
-      const bareResult = await concurrently('bare', seconds, async () => {
+      const bareResult = await concurrently('bare', CONCURRENCY, seconds, async () => {
         const response = await barePool.request({ method: 'GET', path: `/?size=${payloadBytes}` });
         let bytes = 0;
         for await (const piece of response.body) bytes += (piece as Buffer).length;
         return bytes;
       });
-      const granaryResult = await concurrently('granary', seconds, async () => {
+      const granaryResult = await concurrently('granary', CONCURRENCY, seconds, async () => {
         const ranges = Array.from({ length: readCase.ranges }, () => {
           const at = cursor++;
           const offset = ((at * 7919 * readCase.rangeBytes) % (CHUNK_BYTES - readCase.rangeBytes)) & ~4095;

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { MetadataDb, MetadataService, MetadataState, buildMetadataServer } from '../../metadata/index.js';
+import { seededRandom } from './seeded-random.js';
 import { makeTempDir } from './temp-dir.js';
 
 export interface MetadataApp {
@@ -13,17 +14,7 @@ export interface MetadataApp {
   close(): Promise<void>;
 }
 
-/** A deterministic random source (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from './seeded-random.js';
 
 export async function makeMetadataApp(options: { suspectAfterMs?: number; deadAfterMs?: number; dir?: string } = {}): Promise<MetadataApp> {
   const temp = options.dir === undefined ? await makeTempDir('meta') : undefined;
