@@ -4,7 +4,7 @@
  * reads cost one round trip.
  *
  * Request (`POST /v1/chunks/read`, `application/msgpack` or `application/json`):
- *   `{ ranges: [{ chunk, offset, length }, ...], checksums?: boolean }`
+ *   `{ ranges: [{ chunk, offset, length }, ...], checksums?: boolean, verifyPages?: boolean }`
  *
  * Response (`application/x-granary-frames`): one frame per requested range, in request order,
  * streamed as each range is read:
@@ -12,8 +12,10 @@
  *   | status u8 | flags u8 | reserved u16 | payloadBytes u32 LE | payloadXxh64 u64 LE | payload |
  *
  * The payload is the range's bytes when the status is `ok`, else a UTF-8 message. Bytes on disk
- * are always verified against their page checksums before they are sent (a damaged page is
- * reported as `corrupt`, never sent). The payload checksum is computed only when the request
+ * are verified against their page checksums before they are sent (a damaged page is reported as
+ * `corrupt`, never sent) unless the request sets `verifyPages: false`: the client does for its
+ * first read of every stream, because it checks each stream against the writer's checksum anyway
+ * (a mismatch is rebuilt from parity read with page checks on). The payload checksum is computed only when the request
  * asks for `checksums` (flag bit 0 says it is present): readers that verify their own end-to-end
  * checksums (the client verifies every column stream) skip it, since it would hash every byte
  * twice more; they ask for it when an end-to-end check fails and they need to know which node's
@@ -32,6 +34,13 @@ export interface BatchReadRequest {
   readonly ranges: readonly RangeRequest[];
   /** Ask for a checksum of every payload (default false). */
   readonly checksums?: boolean;
+  /**
+   * Check the page checksums of every page a range touches before answering (default true).
+   * A reader that verifies the bytes end to end (the client checks every stream against its
+   * writer's checksum) turns this off: the node then reads just the ranges and hashes nothing,
+   * as an HDFS DataNode leaves checksum verification to its client.
+   */
+  readonly verifyPages?: boolean;
 }
 
 /** Bounds a node enforces on one batch request. */
@@ -44,7 +53,7 @@ export const FRAMES_CONTENT_TYPE = 'application/x-granary-frames';
 
 /** The outcome of one range, a closed set. */
 export const FRAME_STATUS = {
-  /** The payload is the range's bytes, verified against the chunk's page checksums. */
+  /** The payload is the range's bytes, verified against the chunk's page checksums (unless the request turned that off). */
   ok: 0,
   /** The node holds no chunk with that id. */
   missing: 1,
@@ -103,46 +112,79 @@ export function validateBatchRequest(request: BatchReadRequest): number {
  * Parses a frames response body into frames, verifying each payload's checksum. A payload that
  * does not match its checksum (damaged in transit) is returned as `corrupt`.
  */
-export async function* readFrames(body: AsyncIterable<Uint8Array>): AsyncGenerator<Frame> {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+/**
+ * Decodes frames from body pieces as they arrive, however the pieces cut the frames. A payload
+ * that lies whole in one piece is a view of it; one split over pieces is copied once into a
+ * buffer of its exact size (never a growing concatenation of everything pending).
+ */
+export class FrameDecoder {
+  private readonly header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  private headerFill = 0;
+  private payload: Buffer | undefined;
+  private payloadFill = 0;
 
-  function take(bytes: number): Buffer {
-    const first = pending[0] as Buffer;
-    if (first.length >= bytes) {
-      const out = first.subarray(0, bytes);
-      if (first.length === bytes) pending.shift();
-      else pending[0] = first.subarray(bytes);
-      pendingBytes -= bytes;
-      return out;
-    }
-    const joined = Buffer.concat(pending, pendingBytes);
-    const out = joined.subarray(0, bytes);
-    pending = joined.length > bytes ? [joined.subarray(bytes)] : [];
-    pendingBytes -= bytes;
-    return out;
-  }
-
-  let header: Buffer | undefined;
-  for await (const piece of body) {
-    if (piece.length === 0) continue;
-    pending.push(Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length));
-    pendingBytes += piece.length;
-    for (;;) {
-      if (header === undefined) {
-        if (pendingBytes < FRAME_HEADER_BYTES) break;
-        header = take(FRAME_HEADER_BYTES);
+  /** Decodes what `piece` completes; calls `onFrame` for each frame in order. */
+  push(piece: Uint8Array, onFrame: (frame: Frame) => void): void {
+    const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length);
+    let at = 0;
+    while (at < bytes.length) {
+      if (this.payload !== undefined) {
+        const take = Math.min(this.payload.length - this.payloadFill, bytes.length - at);
+        bytes.copy(this.payload, this.payloadFill, at, at + take);
+        this.payloadFill += take;
+        at += take;
+        if (this.payloadFill === this.payload.length) {
+          onFrame(decodeFrame(this.header, this.payload));
+          this.payload = undefined;
+          this.headerFill = 0;
+        }
+        continue;
+      }
+      let header: Buffer;
+      if (this.headerFill === 0 && bytes.length - at >= FRAME_HEADER_BYTES) {
+        header = bytes.subarray(at, at + FRAME_HEADER_BYTES);
+        at += FRAME_HEADER_BYTES;
+      } else {
+        const take = Math.min(FRAME_HEADER_BYTES - this.headerFill, bytes.length - at);
+        bytes.copy(this.header, this.headerFill, at, at + take);
+        this.headerFill += take;
+        at += take;
+        if (this.headerFill < FRAME_HEADER_BYTES) return;
+        header = this.header;
       }
       const payloadBytes = header.readUInt32LE(4);
-      if (pendingBytes < payloadBytes) break;
-      const payload = payloadBytes === 0 ? Buffer.alloc(0) : take(payloadBytes);
-      yield decodeFrame(header, payload);
-      header = undefined;
+      if (bytes.length - at >= payloadBytes) {
+        onFrame(decodeFrame(header, bytes.subarray(at, at + payloadBytes)));
+        at += payloadBytes;
+        this.headerFill = 0;
+        continue;
+      }
+      if (header !== this.header) header.copy(this.header);
+      this.headerFill = FRAME_HEADER_BYTES;
+      this.payload = Buffer.allocUnsafe(payloadBytes);
+      this.payloadFill = 0;
     }
   }
-  if (header !== undefined || pendingBytes > 0) {
-    throw new GranaryError('GRN_UNAVAILABLE', 'the batch read response ended in the middle of a frame; the node closed the connection early');
+
+  /** Throws when the body ended inside a frame. */
+  end(): void {
+    if (this.headerFill > 0 || this.payload !== undefined) {
+      throw new GranaryError('GRN_UNAVAILABLE', 'the batch read response ended in the middle of a frame; the node closed the connection early');
+    }
   }
+}
+
+export async function* readFrames(body: AsyncIterable<Uint8Array>): AsyncGenerator<Frame> {
+  const decoder = new FrameDecoder();
+  const ready: Frame[] = [];
+  const collect = (frame: Frame): void => {
+    ready.push(frame);
+  };
+  for await (const piece of body) {
+    decoder.push(piece, collect);
+    yield* ready.splice(0);
+  }
+  decoder.end();
 }
 
 function decodeFrame(header: Buffer, payload: Buffer): Frame {

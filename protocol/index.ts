@@ -17,6 +17,7 @@ export {
   FRAME_HEADER_BYTES,
   FRAME_STATUS,
   type Frame,
+  FrameDecoder,
   type FrameStatus,
   type RangeRequest,
   encodeFrameHeader,

@@ -58,10 +58,19 @@ export interface ChunkStoreStats {
   readonly freeBytes: number;
 }
 
+export interface ReadRangeOptions {
+  /** Check the page checksums of the pages the range touches (default true). */
+  readonly verifyPages?: boolean;
+}
+
 export interface ChunkStore {
   put(id: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<PutResult>;
-  /** Bytes `[offset, offset + length)` of a chunk, after verifying every page they touch. */
-  readRange(id: string, offset: number, length: number): Promise<Buffer>;
+  /**
+   * Bytes `[offset, offset + length)` of a chunk, after verifying every page they touch, unless
+   * `verifyPages` is false: then only those bytes are read and not checked, for readers that
+   * verify end to end themselves (the client checks every stream against its writer's checksum).
+   */
+  readRange(id: string, offset: number, length: number, options?: ReadRangeOptions): Promise<Buffer>;
   info(id: string): Promise<ChunkInfo>;
   /** True when a chunk was deleted, false when there was none. */
   delete(id: string): Promise<boolean>;

@@ -23,6 +23,7 @@ import type {
   ListedChunk,
   PutOptions,
   PutResult,
+  ReadRangeOptions,
   VerifyResult,
 } from './chunk-store.js';
 import { DataDir, FANOUT_DIRS, fanoutOf, fsyncDir } from './data-dir.js';
@@ -171,7 +172,7 @@ export class DiskChunkStore implements ChunkStore {
     }
   }
 
-  async readRange(id: string, offset: number, length: number): Promise<Buffer> {
+  async readRange(id: string, offset: number, length: number, options: ReadRangeOptions = {}): Promise<Buffer> {
     validateChunkId(id);
     this.assertOpen();
     const chunk = await this.acquire(id);
@@ -184,10 +185,12 @@ export class DiskChunkStore implements ChunkStore {
         );
       }
       if (length === 0) return Buffer.alloc(0);
+      const verify = options.verifyPages !== false;
       const firstPage = Math.floor(offset / pageBytes);
       const lastPage = Math.floor((offset + length - 1) / pageBytes);
-      const readStart = firstPage * pageBytes;
-      const readEnd = Math.min(dataBytes, (lastPage + 1) * pageBytes);
+      // Checking pages needs them whole; an unchecked read takes just the range.
+      const readStart = verify ? firstPage * pageBytes : offset;
+      const readEnd = verify ? Math.min(dataBytes, (lastPage + 1) * pageBytes) : offset + length;
       const buffer = Buffer.allocUnsafe(readEnd - readStart);
       try {
         await readFullyFd(chunk.handle.fd, buffer, readStart);
@@ -196,7 +199,7 @@ export class DiskChunkStore implements ChunkStore {
         this.markCorrupt(id, `read error: ${(error as Error).message}`);
         throw new GranaryError('GRN_CHUNK_CORRUPT', `chunk ${id} could not be read (EIO); read this range from other shards`, { details: { chunk: id } });
       }
-      for (let page = firstPage; page <= lastPage; page++) {
+      for (let page = firstPage; verify && page <= lastPage; page++) {
         const start = page * pageBytes - readStart;
         const end = Math.min(buffer.length, start + pageBytes);
         if (xxh64(buffer.subarray(start, end)) !== chunk.pages[page]) {

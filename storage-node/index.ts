@@ -7,6 +7,7 @@ export type {
   ListedChunk,
   PutOptions,
   PutResult,
+  ReadRangeOptions,
   VerifyResult,
 } from './chunk-store.js';
 export { DiskChunkStore, type DiskChunkStoreOptions } from './disk-chunk-store.js';

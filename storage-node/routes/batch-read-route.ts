@@ -54,6 +54,7 @@ const bodySchema = {
       },
     },
     checksums: { type: 'boolean' },
+    verifyPages: { type: 'boolean' },
   },
 } as const;
 
@@ -76,9 +77,9 @@ export async function batchReadRoute(
     }
   });
 
-  async function readOne(range: RangeRequest, checksums: boolean): Promise<ReadOutcome> {
+  async function readOne(range: RangeRequest, checksums: boolean, verifyPages: boolean): Promise<ReadOutcome> {
     try {
-      const data = await store.readRange(range.chunk, range.offset, range.length);
+      const data = await store.readRange(range.chunk, range.offset, range.length, { verifyPages });
       metrics.bytesRead.inc(data.length);
       metrics.readSize.observe(data.length);
       metrics.rangesRead.inc({ status: 'ok' });
@@ -94,7 +95,7 @@ export async function batchReadRoute(
     }
   }
 
-  async function* frames(ranges: readonly RangeRequest[], checksums: boolean): AsyncGenerator<Buffer> {
+  async function* frames(ranges: readonly RangeRequest[], checksums: boolean, verifyPages: boolean): AsyncGenerator<Buffer> {
     const inFlight: { readonly bytes: number; readonly outcome: Promise<ReadOutcome> }[] = [];
     let inFlightBytes = 0;
     let next = 0;
@@ -102,7 +103,7 @@ export async function batchReadRoute(
       while (next < ranges.length && inFlight.length < READ_AHEAD_RANGES) {
         const range = ranges[next] as RangeRequest;
         if (inFlight.length > 0 && inFlightBytes + range.length > READ_AHEAD_BYTES) break;
-        inFlight.push({ bytes: range.length, outcome: readOne(range, checksums) });
+        inFlight.push({ bytes: range.length, outcome: readOne(range, checksums, verifyPages) });
         inFlightBytes += range.length;
         next++;
       }
@@ -127,7 +128,7 @@ export async function batchReadRoute(
       return reply
         .type(FRAMES_CONTENT_TYPE)
         .header('x-granary-frames', String(ranges.length))
-        .send(Readable.from(frames(ranges, request.body.checksums === true), { objectMode: false, highWaterMark: 1024 * 1024 }));
+        .send(Readable.from(frames(ranges, request.body.checksums === true, request.body.verifyPages !== false), { objectMode: false, highWaterMark: 1024 * 1024 }));
     },
   );
 }

@@ -3,6 +3,7 @@ import { xxh64 } from '../../../erasure/index.js';
 import {
   FRAME_HEADER_BYTES,
   type Frame,
+  FrameDecoder,
   GranaryError,
   chunkIdOf,
   chunkIdProblem,
@@ -11,6 +12,7 @@ import {
   readFrames,
   validateBatchRequest,
 } from '../../../protocol/index.js';
+import { seededRandom } from '../../helpers/seeded-random.js';
 
 async function collect(pieces: readonly Uint8Array[]): Promise<Frame[]> {
   async function* source(): AsyncGenerator<Uint8Array> {
@@ -41,6 +43,27 @@ describe('batch read frames', () => {
         expect(frames[1]?.message).toBe('gone');
         expect(frames[2]?.data.length).toBe(0);
       }
+    }
+  });
+
+  it('decodes many frames cut into pieces of any sizes, payloads exact', () => {
+    const random = seededRandom(77);
+    const payloads = Array.from({ length: 40 }, (_, i) => {
+      const length = i % 5 === 0 ? 0 : Math.floor(random() * (i % 2 === 0 ? 300 : 70_000));
+      return Buffer.from(Array.from({ length }, () => Math.floor(random() * 256)));
+    });
+    const stream = Buffer.concat(payloads.flatMap((p) => [encodeFrameHeader('ok', p, false), p]));
+    for (const maxPiece of [1, 5, 16, 17, 1000, 65_536, stream.length]) {
+      const decoder = new FrameDecoder();
+      const frames: Frame[] = [];
+      for (let at = 0; at < stream.length; ) {
+        const size = Math.max(1, Math.floor(random() * maxPiece));
+        decoder.push(stream.subarray(at, at + size), (frame) => frames.push(frame));
+        at += size;
+      }
+      decoder.end();
+      expect(frames.length).toBe(payloads.length);
+      frames.forEach((frame, i) => expect(Buffer.from(frame.data).equals(payloads[i] as Buffer)).toBe(true));
     }
   });
 

@@ -146,6 +146,31 @@ describe('storage node HTTP routes', () => {
     expect(health.corruptChunks).toEqual([expect.objectContaining({ id: 'c.0' })]);
   });
 
+  it('leaves page checks to the reader when a batch turns them off, reading just the ranges', async () => {
+    const a = bytesOf(20_000, 4);
+    await put('u.0', a);
+    const { open } = await import('node:fs/promises');
+    const handle = await open(node.store.dataDir.chunkPath('u.0'), 'r+');
+    await handle.write(Buffer.from([(a[5000] as number) ^ 1]), 0, 1, 5000);
+    await handle.close();
+    const read = (verifyPages: boolean) =>
+      node.app.inject({
+        method: 'POST',
+        url: '/v1/chunks/read',
+        payload: { ranges: [{ chunk: 'u.0', offset: 4990, length: 20 }, { chunk: 'u.0', offset: 12_000, length: 8000 }], verifyPages },
+      });
+    const unchecked = await framesOf((await read(false)).rawPayload);
+    expect(unchecked.map((f) => f.status)).toEqual(['ok', 'ok']);
+    const rotten = Buffer.from(a.subarray(4990, 5010));
+    rotten[10] = (rotten[10] as number) ^ 1;
+    expect(Buffer.from(unchecked[0]?.data as Uint8Array)).toEqual(rotten);
+    expect(Buffer.from(unchecked[1]?.data as Uint8Array)).toEqual(a.subarray(12_000, 20_000));
+    // Unchecked reads mark nothing; the default still finds the page rotten.
+    expect((await node.app.inject({ url: '/health' })).json().corruptChunks).toEqual([]);
+    const checked = await framesOf((await read(true)).rawPayload);
+    expect(checked.map((f) => f.status)).toEqual(['corrupt', 'ok']);
+  });
+
   it('validates batch requests', async () => {
     const cases = [
       { payload: { ranges: [{ chunk: 'a.0', offset: -1, length: 1 }] }, pattern: /offset/ },
