@@ -37,3 +37,11 @@ export {
   xxh64,
   xxh64Hex,
 } from './checksum.js';
+export {
+  CodecThreadPool,
+  THREADED_MIN_BYTES,
+  ThreadedCodec,
+  closeCodecThreads,
+  codecThreadCount,
+  threadedCodecById,
+} from './codec-threads.js';

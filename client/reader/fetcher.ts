@@ -4,7 +4,7 @@
  * by rebuilding that range from the same range of k other shards of the block. More than m
  * shards unreadable is a DataUnavailable error naming the block, never guessed bytes.
  */
-import { codecById, reconstructShards } from '../../erasure/index.js';
+import { reconstructShards, threadedCodecById } from '../../erasure/index.js';
 import { type Frame, GranaryError, type PlannedBlock, type PlannedChunk } from '../../protocol/index.js';
 import { readRanges } from '../chunk-io.js';
 import type { HttpPools } from '../http.js';
@@ -168,7 +168,7 @@ export class Fetcher {
         const ranges = got[r] as (Uint8Array | undefined)[];
         if (ranges.filter((range) => range !== undefined).length < block.dataShards) return this.rebuildRead(read, why);
         this.stats.degradedReads++;
-        const [rebuilt] = await reconstructShards({ dataShards: block.dataShards, parityShards: block.parityShards }, ranges, [read.shard], codecById(block.codec));
+        const [rebuilt] = await reconstructShards({ dataShards: block.dataShards, parityShards: block.parityShards }, ranges, [read.shard], threadedCodecById(block.codec));
         return rebuilt as Uint8Array;
       }),
     );
@@ -260,7 +260,7 @@ export class Fetcher {
       );
     }
     // Always the codec that wrote the block: codecs differ in the parity they compute.
-    const [rebuilt] = await reconstructShards({ dataShards: k, parityShards: block.parityShards }, ranges, [read.shard], codecById(block.codec));
+    const [rebuilt] = await reconstructShards({ dataShards: k, parityShards: block.parityShards }, ranges, [read.shard], threadedCodecById(block.codec));
     return rebuilt as Uint8Array;
   }
 

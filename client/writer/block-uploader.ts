@@ -3,7 +3,7 @@
  * on, in parallel. A chunk a node refuses or cannot take (down, disk full) is placed again on a
  * replacement node, a bounded number of times.
  */
-import { codecById, contiguousLayout, encodeParity, splitBlock } from '../../erasure/index.js';
+import { contiguousLayout, encodeParity, splitBlock, threadedCodecById } from '../../erasure/index.js';
 import { type BlockManifest, type BlockPlacement, GranaryError } from '../../protocol/index.js';
 import { putChunk } from '../chunk-io.js';
 import type { HttpPools } from '../http.js';
@@ -23,7 +23,7 @@ export async function uploadBlock(
   const layout = contiguousLayout(policy, bytes.length);
   const data = splitBlock(layout, bytes);
   // The codec the service placed the block for (and will repair it with).
-  const shards = [...data, ...(await encodeParity(policy, data, codecById(placement.codec)))];
+  const shards = [...data, ...(await encodeParity(policy, data, threadedCodecById(placement.codec)))];
   // Replacements for different shards are asked one at a time so each sees the others' choices.
   let placementLock: Promise<unknown> = Promise.resolve();
   // Settle every shard before failing: a put still in flight could land after the block has been

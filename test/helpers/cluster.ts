@@ -29,7 +29,15 @@ export async function listNodes(metadataUrl: string): Promise<NodeInfo[]> {
   return ((await response.body.json()) as { nodes: NodeInfo[] }).nodes;
 }
 
-export async function startCluster(options: { nodes: number; domains?: number; metadataArgs?: readonly string[] }): Promise<Cluster> {
+export interface ClusterOptions {
+  readonly nodes: number;
+  readonly domains?: number;
+  readonly metadataArgs?: readonly string[];
+  /** Node heartbeat interval; tests use 200 ms to see state changes fast, benches the default. */
+  readonly heartbeatIntervalMs?: number;
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const dir = await makeTempDir('cluster');
   const metadataArgs = options.metadataArgs ?? [];
   const processes: GranaryProcess[] = [];
@@ -44,7 +52,7 @@ export async function startCluster(options: { nodes: number; domains?: number; m
           '--domain',
           `rack-${i % (options.domains ?? 3)}`,
           '--heartbeat-interval-ms',
-          '200',
+          String(options.heartbeatIntervalMs ?? 200),
           '--node-id',
           `node-${i}`,
           '--reserve',

@@ -1,0 +1,202 @@
+/**
+ * Runs the erasure codec on worker threads, so encoding a block (or rebuilding a degraded read)
+ * uses a core the calling thread would leave idle while it builds the next block or decodes
+ * streams. Results are byte for byte those of the same codec on the calling thread: the worker
+ * runs that codec. Small jobs stay on the calling thread, where a message round trip would cost
+ * more than the work.
+ *
+ * Threads: `GRANARY_CODEC_THREADS` (0 = none), by default one fewer than the cores, at most 4.
+ * Idle workers do not keep the process alive.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { ErasureCodec } from './codec.js';
+import type { CodecJob, CodecJobResult } from './codec-jobs.js';
+import { ErasureError, type ErasureErrorCode } from './errors.js';
+import { codecById } from './reed-solomon.js';
+
+/** Input bytes below which a job runs on the calling thread. */
+export const THREADED_MIN_BYTES = 256 * 1024;
+const THREADS_MAX = 4;
+
+/** Worker threads for the codec: `GRANARY_CODEC_THREADS`, else cores - 1 (at most 4). */
+export function codecThreadCount(env: NodeJS.ProcessEnv = process.env): number {
+  const configured = env.GRANARY_CODEC_THREADS;
+  if (configured !== undefined && configured !== '') {
+    const count = Number(configured);
+    if (!Number.isInteger(count) || count < 0 || count > 64) {
+      throw new ErasureError('GRN_ERASURE_INVALID_ARGUMENT', `GRANARY_CODEC_THREADS must be a whole number from 0 to 64, got "${configured}"`);
+    }
+    return count;
+  }
+  return Math.max(1, Math.min(THREADS_MAX, availableParallelism() - 1));
+}
+
+type JobRequest = CodecJob extends infer J ? (J extends CodecJob ? Omit<J, 'jobId'> : never) : never;
+
+interface Slot {
+  readonly worker: Worker;
+  pending: number;
+}
+
+interface PendingJob {
+  readonly slot: Slot;
+  readonly resolve: (buffer: ArrayBuffer) => void;
+  readonly reject: (error: Error) => void;
+}
+
+function startWorker(): Worker {
+  // The process's own flags (say `--input-type` of `node -e`) are not the worker's business.
+  const options = { execArgv: [] };
+  // From sources (tests, benches under tsx) the worker is TypeScript too: load it through tsx.
+  if (import.meta.url.endsWith('.ts')) {
+    const entry = new URL('./codec-worker.ts', import.meta.url).href;
+    return new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`, { ...options, eval: true });
+  }
+  return new Worker(new URL('./codec-worker.js', import.meta.url), options);
+}
+
+/** Worker threads running codec jobs, started as jobs need them. */
+export class CodecThreadPool {
+  private readonly slots: Slot[] = [];
+  private readonly jobs = new Map<number, PendingJob>();
+  private nextJobId = 1;
+
+  constructor(private readonly size: number) {}
+
+  run(request: JobRequest): Promise<ArrayBuffer> {
+    const slot = this.leastBusy();
+    const jobId = this.nextJobId++;
+    return new Promise((resolve, reject) => {
+      this.jobs.set(jobId, { slot, resolve, reject });
+      if (slot.pending++ === 0) slot.worker.ref();
+      slot.worker.postMessage({ ...request, jobId }, [request.buffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    const slots = this.slots.splice(0);
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+  }
+
+  private leastBusy(): Slot {
+    const idle = this.slots.find((slot) => slot.pending === 0);
+    if (idle !== undefined) return idle;
+    if (this.slots.length < this.size) return this.spawn();
+    return this.slots.reduce((best, slot) => (slot.pending < best.pending ? slot : best));
+  }
+
+  private spawn(): Slot {
+    const slot: Slot = { worker: startWorker(), pending: 0 };
+    slot.worker.unref();
+    slot.worker.on('message', (result: CodecJobResult) => this.settle(result));
+    slot.worker.on('error', (error) => this.fail(slot, error));
+    slot.worker.on('exit', (code) => this.fail(slot, new Error(`codec worker exited with code ${code}`)));
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private settle(result: CodecJobResult): void {
+    const job = this.jobs.get(result.jobId);
+    if (job === undefined) return;
+    this.jobs.delete(result.jobId);
+    if (--job.slot.pending === 0) job.slot.worker.unref();
+    if (result.error === undefined) job.resolve(result.buffer);
+    else job.reject(new ErasureError((result.error.code as ErasureErrorCode | undefined) ?? 'GRN_ERASURE_CODEC_FAILURE', result.error.message));
+  }
+
+  /** A worker that died fails its jobs (not others') and leaves the pool; a new one replaces it. */
+  private fail(slot: Slot, cause: Error): void {
+    const index = this.slots.indexOf(slot);
+    if (index >= 0) this.slots.splice(index, 1);
+    for (const [jobId, job] of this.jobs) {
+      if (job.slot !== slot) continue;
+      this.jobs.delete(jobId);
+      job.reject(new ErasureError('GRN_ERASURE_CODEC_FAILURE', `erasure codec worker failed: ${cause.message}`, { cause }));
+    }
+  }
+}
+
+/**
+ * The codec `inline` (a registered one: workers look it up by id), with jobs of at least
+ * `minBytes` of input run on the pool's threads.
+ */
+export class ThreadedCodec implements ErasureCodec {
+  readonly id: string;
+
+  constructor(
+    private readonly inline: ErasureCodec,
+    private readonly pool: CodecThreadPool,
+    private readonly minBytes = THREADED_MIN_BYTES,
+  ) {
+    this.id = inline.id;
+  }
+
+  async encodeParity(data: readonly Uint8Array[], parity: readonly Uint8Array[]): Promise<void> {
+    const shardBytes = data[0]?.length ?? 0;
+    if (data.length * shardBytes < this.minBytes) return this.inline.encodeParity(data, parity);
+    const answer = await this.pool.run({
+      op: 'encode',
+      codecId: this.id,
+      dataShards: data.length,
+      parityShards: parity.length,
+      shardBytes,
+      buffer: packShards(data, shardBytes),
+    });
+    parity.forEach((shard, j) => shard.set(new Uint8Array(answer, j * shardBytes, shardBytes)));
+  }
+
+  async reconstructData(shards: readonly Uint8Array[], present: readonly boolean[], dataShardCount: number): Promise<void> {
+    const shardBytes = shards[0]?.length ?? 0;
+    if (dataShardCount * shardBytes < this.minBytes) return this.inline.reconstructData(shards, present, dataShardCount);
+    const answer = await this.pool.run({
+      op: 'reconstruct',
+      codecId: this.id,
+      dataShards: dataShardCount,
+      shardBytes,
+      present,
+      buffer: packShards(shards.map((shard, i) => (present[i] === true ? shard : undefined)), shardBytes),
+    });
+    for (let i = 0; i < dataShardCount; i++) {
+      if (present[i] !== true) (shards[i] as Uint8Array).set(new Uint8Array(answer, i * shardBytes, shardBytes));
+    }
+  }
+}
+
+/** Shards back to back in a fresh buffer the worker can take over; absent ones left as zeros. */
+function packShards(shards: readonly (Uint8Array | undefined)[], shardBytes: number): ArrayBuffer {
+  const buffer = new ArrayBuffer(shards.length * shardBytes);
+  const bytes = new Uint8Array(buffer);
+  shards.forEach((shard, i) => {
+    if (shard !== undefined) bytes.set(shard, i * shardBytes);
+  });
+  return buffer;
+}
+
+let pool: CodecThreadPool | undefined;
+const threaded = new Map<string, ErasureCodec>();
+
+/**
+ * The codec recorded under `id`, running large jobs on worker threads (the same codec as
+ * `codecById(id)` when there are no threads).
+ */
+export function threadedCodecById(id?: string): ErasureCodec {
+  const inline = codecById(id);
+  const threads = codecThreadCount();
+  if (threads === 0) return inline;
+  let codec = threaded.get(inline.id);
+  if (codec === undefined) {
+    pool ??= new CodecThreadPool(threads);
+    codec = new ThreadedCodec(inline, pool);
+    threaded.set(inline.id, codec);
+  }
+  return codec;
+}
+
+/** Stops the codec worker threads (they are started again when needed). */
+export async function closeCodecThreads(): Promise<void> {
+  const closing = pool;
+  pool = undefined;
+  threaded.clear();
+  await closing?.close();
+}
