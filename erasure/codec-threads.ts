@@ -32,7 +32,7 @@ export function codecThreadCount(env: NodeJS.ProcessEnv = process.env): number {
   return Math.max(1, Math.min(THREADS_MAX, availableParallelism() - 1));
 }
 
-type JobRequest = CodecJob extends infer J ? (J extends CodecJob ? Omit<J, 'jobId'> : never) : never;
+type JobRequest = Omit<CodecJob, 'jobId'>;
 
 interface Slot {
   readonly worker: Worker;
@@ -41,7 +41,7 @@ interface Slot {
 
 interface PendingJob {
   readonly slot: Slot;
-  readonly resolve: (buffer: ArrayBuffer) => void;
+  readonly resolve: (buffer: ArrayBuffer | undefined) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -64,13 +64,14 @@ export class CodecThreadPool {
 
   constructor(private readonly size: number) {}
 
-  run(request: JobRequest): Promise<ArrayBuffer> {
+  /** Resolves with the job's buffer back when it was transferred, else (shared) with nothing. */
+  run(request: JobRequest): Promise<ArrayBuffer | undefined> {
     const slot = this.leastBusy();
     const jobId = this.nextJobId++;
     return new Promise((resolve, reject) => {
       this.jobs.set(jobId, { slot, resolve, reject });
       if (slot.pending++ === 0) slot.worker.ref();
-      slot.worker.postMessage({ ...request, jobId }, [request.buffer]);
+      slot.worker.postMessage({ ...request, jobId }, request.buffer instanceof ArrayBuffer ? [request.buffer] : []);
     });
   }
 
@@ -135,42 +136,45 @@ export class ThreadedCodec implements ErasureCodec {
   async encodeParity(data: readonly Uint8Array[], parity: readonly Uint8Array[]): Promise<void> {
     const shardBytes = data[0]?.length ?? 0;
     if (data.length * shardBytes < this.minBytes) return this.inline.encodeParity(data, parity);
-    const answer = await this.pool.run({
-      op: 'encode',
-      codecId: this.id,
-      dataShards: data.length,
-      parityShards: parity.length,
-      shardBytes,
-      buffer: packShards(data, shardBytes),
-    });
-    parity.forEach((shard, j) => shard.set(new Uint8Array(answer, j * shardBytes, shardBytes)));
+    await this.onThread('encode', data.length, shardBytes, [...data, ...parity], data.length, undefined);
   }
 
   async reconstructData(shards: readonly Uint8Array[], present: readonly boolean[], dataShardCount: number): Promise<void> {
     const shardBytes = shards[0]?.length ?? 0;
     if (dataShardCount * shardBytes < this.minBytes) return this.inline.reconstructData(shards, present, dataShardCount);
-    const answer = await this.pool.run({
-      op: 'reconstruct',
-      codecId: this.id,
-      dataShards: dataShardCount,
-      shardBytes,
-      present,
-      buffer: packShards(shards.map((shard, i) => (present[i] === true ? shard : undefined)), shardBytes),
-    });
-    for (let i = 0; i < dataShardCount; i++) {
-      if (present[i] !== true) (shards[i] as Uint8Array).set(new Uint8Array(answer, i * shardBytes, shardBytes));
+    await this.onThread('reconstruct', dataShardCount, shardBytes, shards, shards.length, present);
+  }
+
+  /**
+   * Shards that all lie in one SharedArrayBuffer are worked on where they are; others are copied
+   * into a buffer handed to the worker, and the outputs copied back. `inputs`: how many of
+   * `shards` the job reads (the rest, for encode, it writes).
+   */
+  private async onThread(op: CodecJob['op'], dataShards: number, shardBytes: number, shards: readonly Uint8Array[], inputs: number, present: readonly boolean[] | undefined): Promise<void> {
+    const shared = sharedBufferOf(shards);
+    const job = { op, codecId: this.id, dataShards, shardBytes, ...(present === undefined ? {} : { present }) };
+    if (shared !== undefined) {
+      await this.pool.run({ ...job, buffer: shared, offsets: shards.map((shard) => shard.byteOffset) });
+      return;
     }
+    const buffer = new ArrayBuffer(shards.length * shardBytes);
+    const packed = new Uint8Array(buffer);
+    for (let i = 0; i < inputs; i++) {
+      if (present === undefined || present[i] === true) packed.set(shards[i] as Uint8Array, i * shardBytes);
+    }
+    const answer = (await this.pool.run({ ...job, buffer, offsets: shards.map((_, i) => i * shardBytes) })) as ArrayBuffer;
+    shards.forEach((shard, i) => {
+      const written = op === 'encode' ? i >= inputs : i < dataShards && present?.[i] !== true;
+      if (written) shard.set(new Uint8Array(answer, i * shardBytes, shardBytes));
+    });
   }
 }
 
-/** Shards back to back in a fresh buffer the worker can take over; absent ones left as zeros. */
-function packShards(shards: readonly (Uint8Array | undefined)[], shardBytes: number): ArrayBuffer {
-  const buffer = new ArrayBuffer(shards.length * shardBytes);
-  const bytes = new Uint8Array(buffer);
-  shards.forEach((shard, i) => {
-    if (shard !== undefined) bytes.set(shard, i * shardBytes);
-  });
-  return buffer;
+/** The SharedArrayBuffer every shard is a view of, if there is one. */
+function sharedBufferOf(shards: readonly Uint8Array[]): SharedArrayBuffer | undefined {
+  const first = shards[0]?.buffer;
+  if (typeof SharedArrayBuffer === 'undefined' || !(first instanceof SharedArrayBuffer)) return undefined;
+  return shards.every((shard) => shard.buffer === first) ? first : undefined;
 }
 
 let pool: CodecThreadPool | undefined;

@@ -10,7 +10,7 @@ export {
   validatePolicy,
 } from './policy.js';
 export { RsWasmCodec } from './rs-wasm-codec.js';
-export { DEFAULT_CODEC_ID, SHARD_BYTES_MAX, codecById, encodeParity, reconstructShards } from './reed-solomon.js';
+export { DEFAULT_CODEC_ID, SHARD_BYTES_MAX, codecById, encodeParity, encodeParityInto, reconstructShards } from './reed-solomon.js';
 export {
   type ContiguousLayout,
   type ShardPiece,

@@ -49,20 +49,37 @@ export async function encodeParity(
   dataShards: readonly Uint8Array[],
   codec: ErasureCodec = codecById(),
 ): Promise<Uint8Array[]> {
+  const shardBytes = dataShards[0]?.length ?? 0;
+  const parity = Array.from({ length: policy.parityShards }, () => new Uint8Array(shardBytes));
+  await encodeParityInto(policy, dataShards, parity, codec);
+  return parity;
+}
+
+/**
+ * Computes the parity shards of `dataShards` into `parity` (buffers the caller owns, say reused
+ * from an earlier block): all k+m of one length.
+ */
+export async function encodeParityInto(
+  policy: ErasurePolicy,
+  dataShards: readonly Uint8Array[],
+  parity: readonly Uint8Array[],
+  codec: ErasureCodec = codecById(),
+): Promise<void> {
   validatePolicy(policy);
   if (dataShards.length !== policy.dataShards) {
     throw invalidArgument(`RS ${policy.dataShards}+${policy.parityShards} needs ${policy.dataShards} data shards, got ${dataShards.length}`);
   }
+  if (parity.length !== policy.parityShards) {
+    throw invalidArgument(`RS ${policy.dataShards}+${policy.parityShards} makes ${policy.parityShards} parity shards, ${parity.length} buffers were given`);
+  }
   const shardBytes = (dataShards[0] as Uint8Array).length;
   checkShardLength(shardBytes, 'data shard 0');
-  dataShards.forEach((shard, index) => {
+  [...dataShards, ...parity].forEach((shard, index) => {
     if (shard.length !== shardBytes) {
-      throw invalidArgument(`data shard ${index} is ${shard.length} bytes, shard 0 is ${shardBytes}: all shards must be one length`);
+      throw invalidArgument(`shard ${index} is ${shard.length} bytes, shard 0 is ${shardBytes}: all shards must be one length`);
     }
   });
-  const parity = Array.from({ length: policy.parityShards }, () => new Uint8Array(shardBytes));
   if (policy.parityShards > 0 && shardBytes > 0) await codec.encodeParity(dataShards, parity);
-  return parity;
 }
 
 /**

@@ -65,7 +65,11 @@ interface Stats {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-export function encodeStream(type: ColumnType, data: arrow.Data | arrow.Vector): EncodedStream {
+/**
+ * Encodes one column of one stripe. `alloc` provides the stream's bytes, which must be zeroed
+ * (padding and null slots stay zero); writers pass memory they reuse.
+ */
+export function encodeStream(type: ColumnType, data: arrow.Data | arrow.Vector, alloc: (bytes: number) => Uint8Array = zeroedBytes): EncodedStream {
   const chunks = chunksOf(data);
   const expected = arrowTypeOf(type);
   for (const chunk of chunks) {
@@ -88,7 +92,7 @@ export function encodeStream(type: ColumnType, data: arrow.Data | arrow.Vector):
     throw new FormatError(`${type} stream: at most ${STREAM_CHILD_COUNT_MAX} values fit, got ${childCount}`);
   }
   const layout = layoutOf(type, rows, nulls, childCount);
-  const stream = new Uint8Array(layout.end);
+  const stream = alloc(layout.end);
   writeHeader(stream, typeCodeOf(type), rows, nulls);
   if (nulls > 0) writeValidity(chunks, stream.subarray(layout.validity, layout.validity + layout.bitmapBytes));
   let stats: Stats = {};
@@ -100,6 +104,10 @@ export function encodeStream(type: ColumnType, data: arrow.Data | arrow.Vector):
     writeOffsetsAndChildren(type, chunks, stream, layout, rows, childCount);
   }
   return { bytes: stream, encoding: ENCODING_PLAIN, nulls, ...stats, checksum: xxh64(stream) };
+}
+
+function zeroedBytes(bytes: number): Uint8Array {
+  return new Uint8Array(bytes);
 }
 
 function writeValidity(chunks: readonly arrow.Data[], bitmap: Uint8Array): void {

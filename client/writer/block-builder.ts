@@ -38,12 +38,18 @@ export class BlockBuilder {
     for (const stream of stripe.streams) this.bytesSoFar += alignUp(stream.bytes.length);
   }
 
-  /** Takes the stripes added so far and lays them out; the builder starts empty again. */
-  build(columnOrder: readonly number[]): { block: BuiltBlock; stripes: EncodedStripe[] } {
+  /**
+   * Takes the stripes added so far and lays them out; the builder starts empty again. With a
+   * `target` (at least `bytes` long, any content) the block is laid out at its start and the rest
+   * of it zeroed, else in a new buffer.
+   */
+  build(columnOrder: readonly number[], target?: Uint8Array): { block: BuiltBlock; stripes: EncodedStripe[] } {
     const stripes = this.stripes.splice(0);
     const total = Math.max(this.bytesSoFar, 1);
     this.bytesSoFar = 0;
-    const bytes = new Uint8Array(total);
+    if (target !== undefined && target.length < total) throw new RangeError(`block needs ${total} bytes, the target holds ${target.length}`);
+    const space = target ?? new Uint8Array(total);
+    const bytes = space.subarray(0, total);
     const offsets = stripes.map((stripe) => new Array<number>(stripe.streams.length).fill(0));
     let at = 0;
     for (const column of columnOrder) {
@@ -52,9 +58,13 @@ export class BlockBuilder {
         if (stream === undefined) return;
         (offsets[s] as number[])[column] = at;
         bytes.set(stream.bytes, at);
-        at += alignUp(stream.bytes.length);
+        const end = alignUp(stream.bytes.length) + at;
+        // Reused space holds old bytes; blocks are canonical (alignment gaps are zero).
+        if (target !== undefined) space.fill(0, at + stream.bytes.length, end);
+        at = end;
       });
     }
+    if (target !== undefined) space.fill(0, at);
     return { block: { bytes, offsets }, stripes };
   }
 }

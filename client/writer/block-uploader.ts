@@ -3,7 +3,7 @@
  * on, in parallel. A chunk a node refuses or cannot take (down, disk full) is placed again on a
  * replacement node, a bounded number of times.
  */
-import { contiguousLayout, encodeParity, splitBlock, threadedCodecById } from '../../erasure/index.js';
+import { contiguousLayout, encodeParity, encodeParityInto, splitBlock, threadedCodecById } from '../../erasure/index.js';
 import { type BlockManifest, type BlockPlacement, GranaryError } from '../../protocol/index.js';
 import { putChunk } from '../chunk-io.js';
 import type { HttpPools } from '../http.js';
@@ -12,18 +12,32 @@ import type { MetadataClient } from '../metadata-client.js';
 /** Replacement placements tried per shard before the block write fails. */
 export const SHARD_REPLACEMENTS_MAX = 3;
 
+/**
+ * `space`, when given, starts with `bytes` and is zero after them: when it holds all k+m shards
+ * of the placement's policy, data shards are views of it and parity is computed into it.
+ */
 export async function uploadBlock(
   http: HttpPools,
   metadata: MetadataClient,
   sessionId: string,
   bytes: Uint8Array,
+  space?: Uint8Array,
 ): Promise<BlockManifest> {
   let placement: BlockPlacement = await metadata.allocateBlock(sessionId);
   const policy = { dataShards: placement.dataShards, parityShards: placement.parityShards };
   const layout = contiguousLayout(policy, bytes.length);
-  const data = splitBlock(layout, bytes);
   // The codec the service placed the block for (and will repair it with).
-  const shards = [...data, ...(await encodeParity(policy, data, threadedCodecById(placement.codec)))];
+  const codec = threadedCodecById(placement.codec);
+  const { shardBytes } = layout;
+  const total = policy.dataShards + policy.parityShards;
+  let shards: Uint8Array[];
+  if (space !== undefined && space.buffer === bytes.buffer && space.byteOffset === bytes.byteOffset && space.length >= total * shardBytes) {
+    shards = Array.from({ length: total }, (_, i) => space.subarray(i * shardBytes, (i + 1) * shardBytes));
+    await encodeParityInto(policy, shards.slice(0, policy.dataShards), shards.slice(policy.dataShards), codec);
+  } else {
+    const data = splitBlock(layout, bytes);
+    shards = [...data, ...(await encodeParity(policy, data, codec))];
+  }
   // Replacements for different shards are asked one at a time so each sees the others' choices.
   let placementLock: Promise<unknown> = Promise.resolve();
   // Settle every shard before failing: a put still in flight could land after the block has been

@@ -10,7 +10,7 @@
  * blocks being coded and uploaded (each block plus its parity).
  */
 import * as arrow from 'apache-arrow';
-import { checksumToHex } from '../../erasure/index.js';
+import { type ErasurePolicy, checksumToHex, contiguousLayout, parsePolicy } from '../../erasure/index.js';
 import {
   type BlockManifest,
   type ColumnInfo,
@@ -24,6 +24,7 @@ import type { HttpPools } from '../http.js';
 import type { MetadataClient } from '../metadata-client.js';
 import { BlockBuilder, type EncodedStripe } from './block-builder.js';
 import { uploadBlock } from './block-uploader.js';
+import { BlockSpacePool, SLAB_BYTES, SlabPool, StripeMemory } from './write-memory.js';
 
 export interface WriterOptions {
   /** Column names in the order streams are laid out in blocks (e.g. by popularity); others follow. */
@@ -58,6 +59,11 @@ export class PartitionWriter {
   /** Encoded bytes per row of the last stripe; 0 before the first. */
   private bytesPerRow = 0;
   private readonly builder = new BlockBuilder();
+  /** Stream memory of the stripes in `builder`, in the same order. */
+  private readonly builderMemory: StripeMemory[] = [];
+  private readonly slabs: SlabPool;
+  private readonly spaces: BlockSpacePool;
+  private readonly policy: ErasurePolicy;
   /** Stripes of finished blocks, in write order, with their block and offsets. */
   private readonly manifestStripes: StripeManifest[] = [];
   private readonly blocks: BlockManifest[] = [];
@@ -84,6 +90,10 @@ export class PartitionWriter {
     this.stripeRowsTarget = options.stripeRows ?? session.stripeRows;
     this.blockBytesTarget = options.blockBytes ?? session.blockBytes;
     this.blocksInFlight = Math.max(1, options.blocksInFlight ?? 2);
+    this.policy = parsePolicy(session.ec);
+    // About one block of stream memory and one space per block in flight are kept for reuse.
+    this.slabs = new SlabPool(this.blockBytesTarget + 2 * SLAB_BYTES);
+    this.spaces = new BlockSpacePool(this.blocksInFlight);
     this.renewTimer = setInterval(() => {
       this.metadata.renewSession(session.sessionId).catch((error: unknown) => {
         // A missed renewal is retried at the next tick (two more fit in a lease); only a session
@@ -221,16 +231,24 @@ export class PartitionWriter {
     this.pendingBatches = rest.numRows === 0 ? [] : rest.batches;
     this.pendingRows -= rows;
     this.pendingBytes = this.pendingBatches.reduce((sum, batch) => sum + batch.data.byteLength, 0);
-    const streams: EncodedStream[] = this.columns.map((column) => {
-      const child = stripe.getChild(column.name);
-      return encodeStream(column.type, child ?? nullData(column.type, rows));
-    });
+    const memory = new StripeMemory(this.slabs);
+    let streams: EncodedStream[];
+    try {
+      streams = this.columns.map((column) => {
+        const child = stripe.getChild(column.name);
+        return encodeStream(column.type, child ?? nullData(column.type, rows), memory.alloc);
+      });
+    } catch (error) {
+      memory.release();
+      throw error;
+    }
     const encodedBytes = streams.reduce((sum, s) => sum + s.bytes.length, 0);
     this.bytesPerRow = encodedBytes / rows;
     this.rowsWritten += rows;
     const encoded: EncodedStripe = { rows, streams };
     if (this.builder.stripeCount > 0 && this.builder.bytes + encodedBytes > this.blockBytesTarget) await this.startBlock();
     this.builder.add(encoded);
+    this.builderMemory.push(memory);
     if (this.builder.bytes >= this.blockBytesTarget) await this.startBlock();
   }
 
@@ -238,13 +256,18 @@ export class PartitionWriter {
   private async startBlock(): Promise<void> {
     while (this.uploads.size >= this.blocksInFlight) await Promise.race(this.uploads);
     this.throwIfFailed();
-    const { block, stripes } = this.builder.build(this.layoutOrder);
+    const { dataShards, parityShards } = this.policy;
+    const { shardBytes } = contiguousLayout(this.policy, Math.max(1, this.builder.bytes));
+    const space = this.spaces.take((dataShards + parityShards) * shardBytes);
+    const { block, stripes } = this.builder.build(this.layoutOrder, space.subarray(0, dataShards * shardBytes));
+    // Copied into the block: the stripes' stream bytes are not read again (only their lengths).
+    for (const memory of this.builderMemory.splice(0)) memory.release();
     // Stripes keep their write order in the manifest even though blocks finish out of order.
     const slots = stripes.map(() => {
       this.manifestStripes.push({ rows: 0, streams: [] });
       return this.manifestStripes.length - 1;
     });
-    const upload = uploadBlock(this.http, this.metadata, this.session.sessionId, block.bytes).then(
+    const upload = uploadBlock(this.http, this.metadata, this.session.sessionId, block.bytes, space).then(
       (placed) => {
         this.blocks.push(placed);
         stripes.forEach((stripe, s) => {
@@ -269,7 +292,11 @@ export class PartitionWriter {
         this.failure ??= error;
       },
     );
-    const tracked = upload.finally(() => this.uploads.delete(tracked));
+    const tracked = upload.finally(() => {
+      // Every put has settled by now (uploadBlock waits for all), so the space is free again.
+      this.spaces.give(space);
+      this.uploads.delete(tracked);
+    });
     this.uploads.add(tracked);
   }
 

@@ -9,6 +9,7 @@ import {
   codecById,
   codecThreadCount,
   encodeParity,
+  encodeParityInto,
   reconstructShards,
   threadedCodecById,
 } from '../../../erasure/index.js';
@@ -40,6 +41,21 @@ describe('erasure codec threads', () => {
       Promise.all(blocks.map((data) => encodeParity(policy, data, codecById('rs-wasm-v1')))),
     ]);
     onThreads.forEach((parity, b) => parity.forEach((shard, j) => expect(Buffer.from(shard).equals(Buffer.from((inline[b] as Uint8Array[])[j] as Uint8Array))).toBe(true)));
+  });
+
+  it('works in place on shards that share one SharedArrayBuffer', async () => {
+    const threaded = new ThreadedCodec(codecById('rs-wasm-v1'), pool, 0);
+    const shardBytes = 50_000;
+    const space = new SharedArrayBuffer(9 * shardBytes + 24);
+    const shards = Array.from({ length: 9 }, (_, i) => new Uint8Array(space, 8 + i * shardBytes, shardBytes));
+    randomShards(6, shardBytes, 5).forEach((data, i) => (shards[i] as Uint8Array).set(data));
+    await encodeParityInto(policy, shards.slice(0, 6), shards.slice(6), threaded);
+    const expected = await encodeParity(policy, shards.slice(0, 6), codecById('rs-wasm-v1'));
+    expected.forEach((parity, j) => expect(Buffer.from(shards[6 + j] as Uint8Array).equals(Buffer.from(parity))).toBe(true));
+    const original = Uint8Array.from(shards[2] as Uint8Array);
+    (shards[2] as Uint8Array).fill(0);
+    await threaded.reconstructData(shards, shards.map((_, i) => i !== 2), 6);
+    expect(Buffer.from(shards[2] as Uint8Array).equals(Buffer.from(original))).toBe(true);
   });
 
   it('rebuilds lost data and parity shards of a large block', async () => {
