@@ -61,6 +61,8 @@ export interface ChunkStoreStats {
 export interface ReadRangeOptions {
   /** Check the page checksums of the pages the range touches (default true). */
   readonly verifyPages?: boolean;
+  /** Where to read into (a buffer of at least the bytes asked, contents ignored); default a new one. */
+  readonly alloc?: (bytes: number) => Buffer;
 }
 
 export interface ChunkStore {

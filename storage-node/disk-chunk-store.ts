@@ -191,7 +191,7 @@ export class DiskChunkStore implements ChunkStore {
       // Checking pages needs them whole; an unchecked read takes just the range.
       const readStart = verify ? firstPage * pageBytes : offset;
       const readEnd = verify ? Math.min(dataBytes, (lastPage + 1) * pageBytes) : offset + length;
-      const buffer = Buffer.allocUnsafe(readEnd - readStart);
+      const buffer = (options.alloc ?? Buffer.allocUnsafe)(readEnd - readStart);
       try {
         await readFullyFd(chunk.handle.fd, buffer, readStart);
       } catch (error) {

@@ -3,7 +3,7 @@
  * frames in request order (protocol/batch-read.ts). Ranges are read a few at a time ahead of the
  * socket, bounded in count and bytes, so a large batch never sits in memory whole.
  */
-import { Readable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { unpack } from 'msgpackr';
 import {
@@ -20,12 +20,15 @@ import {
 } from '../../protocol/index.js';
 import type { ChunkStore } from '../chunk-store.js';
 import type { NodeMetrics } from '../metrics.js';
+import { ReadBufferPool } from '../read-buffers.js';
 
 /** Ranges read ahead of the one being sent. */
 const READ_AHEAD_RANGES = 16;
 /** Bytes read ahead of the socket; one range larger than this is still read alone. */
 const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 const REQUEST_BODY_BYTES_MAX = 4 * 1024 * 1024;
+/** Free read buffers a node keeps for reuse: about two requests' read-ahead. */
+const READ_BUFFERS_KEPT_BYTES = 2 * READ_AHEAD_BYTES;
 
 const STATUS_BY_ERROR: Readonly<Record<string, FrameStatus>> = {
   GRN_CHUNK_NOT_FOUND: 'missing',
@@ -68,6 +71,7 @@ export async function batchReadRoute(
   options: { readonly store: ChunkStore; readonly metrics: NodeMetrics; readonly onError: (error: unknown) => void },
 ): Promise<void> {
   const { store, metrics } = options;
+  const buffers = new ReadBufferPool(READ_BUFFERS_KEPT_BYTES);
 
   app.addContentTypeParser(MSGPACK, { parseAs: 'buffer', bodyLimit: REQUEST_BODY_BYTES_MAX }, (_request, body, done) => {
     try {
@@ -79,7 +83,7 @@ export async function batchReadRoute(
 
   async function readOne(range: RangeRequest, checksums: boolean, verifyPages: boolean): Promise<ReadOutcome> {
     try {
-      const data = await store.readRange(range.chunk, range.offset, range.length, { verifyPages });
+      const data = await store.readRange(range.chunk, range.offset, range.length, { verifyPages, alloc: buffers.take });
       metrics.bytesRead.inc(data.length);
       metrics.readSize.observe(data.length);
       metrics.rangesRead.inc({ status: 'ok' });
@@ -95,12 +99,27 @@ export async function batchReadRoute(
     }
   }
 
-  async function* frames(ranges: readonly RangeRequest[], checksums: boolean, verifyPages: boolean): AsyncGenerator<Buffer> {
+  /**
+   * Writes the frames of `ranges` in order, reading a bounded number of ranges ahead of the
+   * socket and waiting for it to drain. A payload's buffer goes back to the pool once the socket
+   * has taken it.
+   */
+  async function writeFrames(response: ServerResponse, ranges: readonly RangeRequest[], checksums: boolean, verifyPages: boolean): Promise<void> {
     const inFlight: { readonly bytes: number; readonly outcome: Promise<ReadOutcome> }[] = [];
     let inFlightBytes = 0;
     let next = 0;
+    let gone = false;
+    const closed = new Promise<void>((resolve) => {
+      const stop = (): void => {
+        gone = true;
+        resolve();
+      };
+      // A reader that hangs up ends the answer; its error is not the node's to report.
+      response.once('close', stop);
+      response.on('error', stop);
+    });
     const fill = (): void => {
-      while (next < ranges.length && inFlight.length < READ_AHEAD_RANGES) {
+      while (!gone && next < ranges.length && inFlight.length < READ_AHEAD_RANGES) {
         const range = ranges[next] as RangeRequest;
         if (inFlight.length > 0 && inFlightBytes + range.length > READ_AHEAD_BYTES) break;
         inFlight.push({ bytes: range.length, outcome: readOne(range, checksums, verifyPages) });
@@ -113,10 +132,18 @@ export async function batchReadRoute(
       const head = inFlight.shift() as { bytes: number; outcome: Promise<ReadOutcome> };
       const { header, payload } = await head.outcome;
       inFlightBytes -= head.bytes;
+      if (gone) continue;
       fill();
-      yield header;
-      if (payload.length > 0) yield payload;
+      response.cork();
+      response.write(header);
+      // Its callback says the socket has taken the payload: the buffer is free, and when the
+      // socket's queue is full this is the moment to go on.
+      const taken = payload.length === 0 ? undefined : new Promise<void>((resolve) => response.write(payload, () => resolve()));
+      response.uncork();
+      void taken?.then(() => buffers.give(payload));
+      if (taken !== undefined && response.writableNeedDrain) await Promise.race([taken, closed]);
     }
+    if (!gone) response.end();
   }
 
   app.post<{ Body: BatchReadRequest }>(
@@ -125,10 +152,11 @@ export async function batchReadRoute(
     async (request, reply) => {
       validateBatchRequest(request.body);
       const ranges = request.body.ranges;
-      return reply
-        .type(FRAMES_CONTENT_TYPE)
-        .header('x-granary-frames', String(ranges.length))
-        .send(Readable.from(frames(ranges, request.body.checksums === true, request.body.verifyPages !== false), { objectMode: false, highWaterMark: 1024 * 1024 }));
+      // Written straight to the socket (the onResponse hook still runs): no stream between them,
+      // and the write callbacks say when a payload's buffer can be reused.
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': FRAMES_CONTENT_TYPE, 'x-granary-frames': String(ranges.length) });
+      await writeFrames(reply.raw, ranges, request.body.checksums === true, request.body.verifyPages !== false);
     },
   );
 }
