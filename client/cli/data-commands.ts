@@ -34,11 +34,17 @@ export function ingestCommand(): Command {
     .argument('<files...>')
     .requiredOption('--partition <spec>', 'e.g. ds=2026-11-25')
     .addOption(new Option('--format <format>', 'input format (default: by file extension)').choices(INPUT_FORMATS))
-    .action(async (table: string, files: string[], flags: { partition: string; format?: InputFormat }, command: Command) => {
+    .option(
+      '--column-order <order>',
+      'how streams are laid out in blocks: popularity (columns scans read most first), schema, or column names separated by commas (first; others follow)',
+      'popularity',
+    )
+    .action(async (table: string, files: string[], flags: { partition: string; format?: InputFormat; columnOrder: string }, command: Command) => {
       await withClient(command, async (client, { json }) => {
         const info = await client.metadata.describeTable(table);
         const formats = files.map((file) => flags.format ?? formatFromPath(file));
-        const writer = await client.openWriter(table, flags.partition);
+        const columnOrder = flags.columnOrder === 'popularity' || flags.columnOrder === 'schema' ? flags.columnOrder : flags.columnOrder.split(',').map((name) => name.trim());
+        const writer = await client.openWriter(table, flags.partition, { columnOrder });
         const bar = progress(`ingest ${table} ${flags.partition}`);
         try {
           let rows = 0;

@@ -27,8 +27,13 @@ import { uploadBlock } from './block-uploader.js';
 import { BlockSpacePool, SLAB_BYTES, SlabPool, StripeMemory } from './write-memory.js';
 
 export interface WriterOptions {
-  /** Column names in the order streams are laid out in blocks (e.g. by popularity); others follow. */
-  readonly columnOrder?: readonly string[];
+  /**
+   * The order streams are laid out in blocks, so the columns readers take together are read in
+   * one range: column names (others follow in schema order); `'popularity'` (the default) puts
+   * the columns scans of this table have read most first, as the metadata service counted them;
+   * `'schema'` keeps the table's order.
+   */
+  readonly columnOrder?: readonly string[] | 'popularity' | 'schema';
   /** Blocks being coded and uploaded at once. */
   readonly blocksInFlight?: number;
   /** Overrides the table's stripe row target (mostly for tests). */
@@ -78,10 +83,11 @@ export class PartitionWriter {
     private readonly metadata: MetadataClient,
     readonly session: SessionInfo,
     options: WriterOptions,
+    layoutFirst: readonly string[],
   ) {
     this.columns = session.columns;
     this.byName = new Map(this.columns.map((column, index) => [column.name, index]));
-    const first = (options.columnOrder ?? []).map((name) => {
+    const first = layoutFirst.map((name) => {
       const index = this.byName.get(name);
       if (index === undefined) throw new GranaryError('GRN_BAD_REQUEST', `columnOrder names ${name}, which table ${session.table} does not have`);
       return index;
@@ -106,9 +112,21 @@ export class PartitionWriter {
   }
 
   static async open(http: HttpPools, metadata: MetadataClient, table: string, partition: string, options: WriterOptions = {}): Promise<PartitionWriter> {
+    const order = options.columnOrder ?? 'popularity';
+    let layoutFirst: readonly string[] = [];
+    if (order === 'popularity') {
+      layoutFirst = (await metadata.popularity(table)).columns.filter((c) => c.scans > 0).map((c) => c.column);
+    } else if (order !== 'schema') {
+      layoutFirst = order;
+    }
     const session = await metadata.openSession(table, { partition, ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }) });
+    if (order === 'popularity') {
+      // Counted before the session opened: a column dropped since is just left out.
+      const current = new Set(session.columns.map((c) => c.name));
+      layoutFirst = layoutFirst.filter((name) => current.has(name));
+    }
     try {
-      return new PartitionWriter(http, metadata, session, options);
+      return new PartitionWriter(http, metadata, session, options, layoutFirst);
     } catch (error) {
       await metadata.abort(session.sessionId).catch(() => undefined);
       throw error;

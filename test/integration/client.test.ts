@@ -114,6 +114,30 @@ describe('client library on a 9-node cluster', () => {
     expect(await readAll('events', { columns: ['embedding'], coalescing: { gapBytes: -1, maxReadBytes: 0 } })).toEqual(expected(ROWS, ['embedding']));
   });
 
+  it('lays new partitions out by the popularity scans have recorded, unless told otherwise', async () => {
+    await client.metadata.createTable({ name: 'popular', columns: COLUMNS, ec: '6+3', stripeRows: 500, blockBytes: 1024 * 1024 });
+    const write = async (partition: string, columnOrder?: 'schema') => {
+      const writer = await client.openWriter('popular', `ds=${partition}`, columnOrder === undefined ? {} : { columnOrder });
+      await writer.write(ROWS.slice(0, 1000));
+      await writer.commit();
+    };
+    /** The column whose stream of the partition's first stripe starts its block. */
+    const firstInBlock = async (partition: string) => {
+      const plan = await client.metadata.plan('popular', { partitions: { ds: { eq: partition } } });
+      const stripe = plan.stripes[0] as ScanPlan['stripes'][number];
+      return plan.columns.find((_, c) => decodeStreamEntry(stripe.streams, c).offset === 0)?.name;
+    };
+    await write('2026-11-01');
+    expect(await firstInBlock('2026-11-01')).toBe('label');
+    for (let i = 0; i < 3; i++) await readAll('popular', { columns: ['embedding'] });
+    for (let i = 0; i < 2; i++) await readAll('popular', { columns: ['blob', 'embedding'] });
+    await write('2026-11-02');
+    expect(await firstInBlock('2026-11-02')).toBe('embedding');
+    await write('2026-11-03', 'schema');
+    expect(await firstInBlock('2026-11-03')).toBe('label');
+    expect(await readAll('popular', { partitions: { ds: { eq: '2026-11-02' } } })).toEqual(expected(ROWS.slice(0, 1000)));
+  });
+
   it('filters rows after pruning stripes', async () => {
     const rows = await readAll('events', { columns: ['age', 'label'], where: [{ column: 'age', op: 'between', value: [20, 29] }] });
     expect(rows).toEqual(expected(ROWS.filter((r) => typeof r.age === 'number' && r.age >= 20 && r.age <= 29), ['age', 'label']));
