@@ -1,46 +1,57 @@
 /**
  * The client library end to end on a local 9-node cluster (RS 6+3, 3 domains, real processes on
- * loopback), each figure as a ratio to a ceiling measured in the same run.
+ * loopback), with the workload of bench/workload.ts, each figure as a ratio to a ceiling measured
+ * in the same run (bench/ceilings.ts).
  *
- * Table: a synthetic recommendation table of 400 `float` features (f_0..f_399), 100 `id_list`
- * features (ids_0..ids_99; lengths geometric-ish with a long tail, mean about 20, capped at 200),
- * a `float` label and an `int64` ts. Rows come from a seeded PRNG, 2,000 at a time, as Arrow
- * record batches (rowsToRecordBatch), into one partition through the client's writer.
- *
- *   write:    useful bytes (encoded stream bytes, the commit's `bytes`) per second, vs a raw file
- *             write + fsync of 1.5x those bytes (the erasure overhead) to a temp file.
- *   read:     10% of the columns (40 floats + 10 id_lists, mostly the first, "popular" ones) of
- *             every stripe via `scan`, useful bytes = stream bytes the scan needed, vs a bare
- *             node:http server (own process) serving the scan's mean request size from memory to
- *             an undici client at the scan's concurrency. With and without coalescing.
- *   degraded: the same read with 1, then 3 storage nodes killed (SIGKILL), vs the healthy read.
+ *   write:    every partition through its own writer, one after another, columns laid out by
+ *             popularity; useful bytes (the commits' `bytes`) per second, vs a raw file write +
+ *             fsync of 1.5x those bytes (the erasure overhead). Rows are generated ahead of the
+ *             writer (up to 1 GiB at a time) so that generation is timed apart.
+ *   read:     the training job (51 columns, every partition but the first) via `scan`; useful
+ *             bytes = stream bytes the scan needed, delivered as Arrow batches; vs the loopback
+ *             HTTP ceiling at the scan's mean request size and concurrency, a page-cache file read
+ *             and a memcpy of the same bytes. With and without coalescing.
+ *   degraded: the same read with 1, then 3 storage nodes killed (SIGKILL; the nodes the job reads
+ *             most from), vs the healthy read; the values must be those of the healthy read.
  */
-import { spawn } from 'node:child_process';
-import { open, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type * as arrow from 'apache-arrow';
-import { Pool } from 'undici';
+import * as arrow from 'apache-arrow';
 import { xxh64 } from '../erasure/index.js';
-import { type CoalescingOptions, GranaryClient, NO_COALESCING, type ScanStats, newScanStats, rowsToRecordBatch } from '../client/index.js';
-import { COALESCING_DEFAULTS, type StreamNeed, planReads } from '../client/reader/read-plan.js';
-import { type ColumnSpec, NO_BLOCK, type PlannedBlock, decodeStreamEntry } from '../protocol/index.js';
+import { type CoalescingOptions, GranaryClient, NO_COALESCING, type ScanStats, newScanStats } from '../client/index.js';
+import { type CommitResult, NO_BLOCK, type PlannedBlock, decodeStreamEntry } from '../protocol/index.js';
 import { type Cluster, startCluster } from '../test/helpers/cluster.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
-import { startBareServer } from './storage-node-read.js';
-import { concurrently, printTable, ratio } from './measure.js';
-import { seededRandom } from '../test/helpers/seeded-random.js';
+import { fileReadCeiling, fileWriteCeiling, httpCeiling, memcpyCeiling } from './ceilings.js';
+import { type Throughput, mbps, mib, pct, printTable, ratio, secondsSince } from './measure.js';
+import {
+  BATCH_ROWS,
+  COLUMNS,
+  JOB_COLUMNS,
+  JOB_FLOATS,
+  JOB_ID_LISTS,
+  JOB_POPULARITY_SHARE,
+  LAYOUT_ORDER,
+  POPULARITY_ORDER,
+  type Scale,
+  TABLE,
+  ZIPF_EXPONENT,
+  idListValues,
+  jobColumnsInTop,
+  jobPartitionFilter,
+  jobPartitions,
+  partitionBatches,
+  partitionSpec,
+} from './workload.js';
 
-const FLOATS = 400;
-const ID_LISTS = 100;
-const CHUNK_ROWS = 2000;
-const SEED = 20261125;
-const ID_LIST_CAP = 200;
-/** Batched requests the scan keeps in flight (its default), and the ceiling's concurrency. */
+/** Batched requests the scan keeps in flight (its default), and the HTTP ceiling's concurrency. */
 const CONCURRENCY = 16;
-const TABLE = 'recsys';
-const PARTITION = 'ds=2026-11-25';
+/**
+ * Rows generated ahead of the writer, so that generation is timed apart from writing: a whole
+ * partition at the default scale; larger partitions pause writing once per GiB to generate more.
+ */
+const GENERATED_AHEAD_BYTES = 1024 * 1024 * 1024;
 const ERASURE_OVERHEAD = 1.5;
 const HISTOGRAM_BUCKETS: readonly { label: string; max: number }[] = [
   { label: '<=4K', max: 4 * 1024 },
@@ -52,17 +63,12 @@ const HISTOGRAM_BUCKETS: readonly { label: string; max: number }[] = [
   { label: '>4M', max: Number.POSITIVE_INFINITY },
 ];
 
-export const READ_COLUMNS: readonly string[] = [
-  // 40 floats: the first 30, then a sparse spread over the rest.
-  ...Array.from({ length: 30 }, (_, i) => `f_${i}`),
-  ...Array.from({ length: 9 }, (_, i) => `f_${40 * (i + 1)}`),
-  'f_399',
-  // 10 id_lists: the first 7, and three further out.
-  ...Array.from({ length: 7 }, (_, i) => `ids_${i}`),
-  'ids_25',
-  'ids_50',
-  'ids_99',
-];
+/** What a scan returned, summed, so another reader of the same data can be checked against it. */
+export interface ScanTotals {
+  readonly rows: number;
+  readonly floatSum: number;
+  readonly listValues: number;
+}
 
 export interface ReadFigures {
   readonly scans: number;
@@ -75,73 +81,165 @@ export interface ReadFigures {
   readonly fetchedOverNeeded: number;
   readonly degradedReadsPerScan: number;
   readonly histogram: Readonly<Record<string, number>>;
+  /** Bytes the first scan asked of each storage node. */
+  readonly bytesByNode: Readonly<Record<string, number>>;
+}
+
+type HealthyRead = ReadFigures & { readonly ratioToHttpCeiling: number; readonly ratioToFileRead: number; readonly ratioToMemcpy: number };
+type DegradedRead = ReadFigures & { readonly ratioToHealthy: number };
+
+export interface WriteFigures {
+  readonly rows: number;
+  readonly usefulBytes: number;
+  /** Wall time of all writers, generation included. */
+  readonly wallSeconds: number;
+  readonly generateSeconds: number;
+  /** Time spent opening writers, writing and committing: what the figures below use. */
+  readonly seconds: number;
+  readonly usefulBytesPerSecond: number;
+  readonly rowsPerSecond: number;
+  readonly ceilingBytes: number;
+  readonly ceilingSeconds: number;
+  /** Useful bytes / time to write and fsync 1.5x the useful bytes to one file. */
+  readonly ceilingUsefulBytesPerSecond: number;
+  readonly ratio: number;
 }
 
 export interface ClientFigures {
-  readonly rows: number;
-  readonly columns: number;
-  readonly meanIdListLength: number;
-  readonly stripes: number;
-  readonly stripeRows: number | 'table default';
-  readonly write: {
-    readonly usefulBytes: number;
-    readonly seconds: number;
-    readonly generateSeconds: number;
-    readonly usefulBytesPerSecond: number;
-    readonly rowsPerSecond: number;
-    readonly ceilingBytes: number;
-    readonly ceilingSeconds: number;
-    /** Useful bytes / time to write and fsync 1.5x the useful bytes to one file. */
-    readonly ceilingUsefulBytesPerSecond: number;
-    readonly ratio: number;
+  readonly workload: {
+    readonly rowsPerPartition: number;
+    readonly partitions: readonly string[];
+    readonly batchRows: number;
+    readonly columns: number;
+    readonly stripes: number;
+    readonly meanIdListLength: number;
+    readonly zipfExponent: number;
+    readonly popularityTop10: readonly string[];
+    readonly layoutOrderHead: readonly string[];
+    readonly job: {
+      readonly columns: readonly string[];
+      readonly partitions: readonly string[];
+      readonly floats: number;
+      readonly idLists: number;
+      /** Share of all feature reads (by Zipf weight) the job's features make up. */
+      readonly popularityShare: number;
+      readonly featuresInTop50: number;
+    };
   };
+  readonly ceilings: {
+    readonly memcpy: Throughput;
+    readonly fileRead: Throughput;
+    readonly fileWriteFsync: Throughput;
+    readonly http: Throughput & { readonly requestBytes: number; readonly concurrency: number };
+  };
+  readonly write: WriteFigures;
   readonly read: {
-    readonly columns: readonly string[];
-    readonly httpCeiling: { readonly requestBytes: number; readonly concurrency: number; readonly bytesPerSecond: number };
-    readonly coalesced: ReadFigures & { readonly ratioToHttpCeiling: number };
-    readonly uncoalesced: ReadFigures & { readonly ratioToHttpCeiling: number };
+    readonly totals: ScanTotals;
+    readonly coalesced: HealthyRead;
+    readonly uncoalesced: HealthyRead;
     /** Nodes killed, in order, with their share of the healthy scan's read bytes. */
     readonly killed: readonly { readonly nodeId: string; readonly shareOfHealthyReadBytes: number }[];
-    readonly oneNodeDown: ReadFigures & { readonly ratioToHealthy: number };
-    readonly threeNodesDown: ReadFigures & { readonly ratioToHealthy: number };
+    readonly oneNodeDown: DegradedRead;
+    readonly threeNodesDown: DegradedRead;
   };
 }
 
-
-function geometric(rand: () => number, mean: number): number {
-  return Math.floor(Math.log(1 - rand()) / Math.log(1 - 1 / (mean + 1)));
+export interface BenchClientOptions {
+  readonly scale: Scale;
+  /** Minimum seconds per read measurement and per ceiling. */
+  readonly seconds: number;
 }
 
-export const COLUMNS: readonly ColumnSpec[] = [
-  ...Array.from({ length: FLOATS }, (_, i): ColumnSpec => ({ name: `f_${i}`, type: 'float', featureId: 1000 + i })),
-  ...Array.from({ length: ID_LISTS }, (_, i): ColumnSpec => ({ name: `ids_${i}`, type: 'id_list', featureId: 5000 + i })),
-  { name: 'label', type: 'float' },
-  { name: 'ts', type: 'int64' },
-];
+// ---------------------------------------------------------------- write
 
-/** Rows `from`..`from + count` of the synthetic table (each row seeded by its index). */
-export function makeRows(from: number, count: number, listLengths: { total: number; count: number }): Record<string, unknown>[] {
-  const rows: Record<string, unknown>[] = new Array(count);
-  for (let r = 0; r < count; r++) {
-    const index = from + r;
-    const rand = seededRandom(SEED ^ Math.imul(index + 1, 0x9e3779b1));
-    const row: Record<string, unknown> = {};
-    for (let f = 0; f < FLOATS; f++) row[`f_${f}`] = rand() < 0.01 ? null : rand() * 2 - 1;
-    for (let l = 0; l < ID_LISTS; l++) {
-      // Mixture: mostly short lists, a tenth long ones (mean ~20 overall), capped.
-      const length = Math.min(ID_LIST_CAP, rand() < 0.9 ? geometric(rand, 14) : geometric(rand, 74));
-      const ids = new Array<number>(length);
-      for (let j = 0; j < length; j++) ids[j] = Math.floor(rand() * 2 ** 40);
-      row[`ids_${l}`] = ids;
-      listLengths.total += length;
-      listLengths.count++;
-    }
-    row.label = rand() < 0.1 ? 1 : 0;
-    row.ts = 1_795_000_000_000 + index;
-    rows[r] = row;
+interface PartitionWritten {
+  readonly commit: CommitResult;
+  /** Opening the writer, writing the batches and committing, generation excluded. */
+  readonly writeSeconds: number;
+  readonly generateSeconds: number;
+  readonly listValues: number;
+  readonly lists: number;
+}
+
+/** The next batches of `batches`, up to about `bytes` of Arrow data. */
+function takeBatches(batches: Iterator<arrow.RecordBatch>, bytes: number): arrow.RecordBatch[] {
+  const taken: arrow.RecordBatch[] = [];
+  for (let total = 0; total < bytes; ) {
+    const next = batches.next();
+    if (next.done === true) break;
+    taken.push(next.value);
+    total += next.value.data.byteLength;
   }
-  return rows;
+  return taken;
 }
+
+/** Generates up to GENERATED_AHEAD_BYTES, then writes it, and so on: the two are timed apart. */
+async function writePartition(client: GranaryClient, partition: number, rows: number): Promise<PartitionWritten> {
+  const batches = partitionBatches(partition, rows);
+  let generateSeconds = 0;
+  let writeSeconds = 0;
+  let listValues = 0;
+  let lists = 0;
+  let start = process.hrtime.bigint();
+  const writer = await client.openWriter(TABLE, partitionSpec(partition), { columnOrder: LAYOUT_ORDER });
+  writeSeconds += secondsSince(start);
+  try {
+    for (;;) {
+      start = process.hrtime.bigint();
+      const ahead = takeBatches(batches, GENERATED_AHEAD_BYTES);
+      generateSeconds += secondsSince(start);
+      if (ahead.length === 0) break;
+      start = process.hrtime.bigint();
+      for (const batch of ahead) await writer.write(batch);
+      writeSeconds += secondsSince(start);
+      for (const batch of ahead) {
+        const counted = idListValues(batch);
+        listValues += counted.values;
+        lists += counted.lists;
+      }
+    }
+    start = process.hrtime.bigint();
+    const commit = await writer.commit();
+    writeSeconds += secondsSince(start);
+    if (commit.rows !== rows) throw new Error(`commit of ${partitionSpec(partition)} says ${commit.rows} rows, ${rows} were written`);
+    return { commit, writeSeconds, generateSeconds, listValues, lists };
+  } finally {
+    await writer.close();
+  }
+}
+
+async function writeTable(client: GranaryClient, scale: Scale): Promise<{ written: PartitionWritten[]; wallSeconds: number }> {
+  const start = process.hrtime.bigint();
+  const written = await profiled('write', async () => {
+    const done: PartitionWritten[] = [];
+    for (let p = 0; p < scale.partitions; p++) done.push(await writePartition(client, p, scale.rowsPerPartition));
+    return done;
+  });
+  return { written, wallSeconds: secondsSince(start) };
+}
+
+function writeFigures(written: readonly PartitionWritten[], wallSeconds: number, ceiling: Throughput): WriteFigures {
+  const usefulBytes = written.reduce((sum, w) => sum + w.commit.bytes, 0);
+  const rows = written.reduce((sum, w) => sum + w.commit.rows, 0);
+  const generateSeconds = written.reduce((sum, w) => sum + w.generateSeconds, 0);
+  const seconds = written.reduce((sum, w) => sum + w.writeSeconds, 0);
+  const ceilingUsefulBytesPerSecond = usefulBytes / ceiling.seconds;
+  return {
+    rows,
+    usefulBytes,
+    wallSeconds,
+    generateSeconds,
+    seconds,
+    usefulBytesPerSecond: usefulBytes / seconds,
+    rowsPerSecond: rows / seconds,
+    ceilingBytes: ceiling.bytes,
+    ceilingSeconds: ceiling.seconds,
+    ceilingUsefulBytesPerSecond,
+    ratio: usefulBytes / seconds / ceilingUsefulBytesPerSecond,
+  };
+}
+
+// ---------------------------------------------------------------- read
 
 function histogram(sizes: readonly number[]): Record<string, number> {
   const counts = Object.fromEntries(HISTOGRAM_BUCKETS.map((b) => [b.label, 0])) as Record<string, number>;
@@ -152,77 +250,104 @@ function histogram(sizes: readonly number[]): Record<string, number> {
   return counts;
 }
 
-/** A digest of what a scan returned (values of valid floats, list lengths and ids), to compare scans. */
-function digestBatch(batch: arrow.RecordBatch, into: Map<string, bigint>): void {
-  for (const field of batch.schema.fields) {
-    const data = batch.getChild(field.name)?.data ?? [];
-    let sum = into.get(field.name) ?? 0n;
-    for (const chunk of data) {
-      if (field.name.startsWith('ids_')) {
-        const offsets = chunk.valueOffsets as Int32Array;
-        const child = chunk.children[0] as arrow.Data;
-        const values = child.values as BigInt64Array;
-        const start = offsets[0] as number;
-        const end = offsets[chunk.length] as number;
-        const bytes = new Uint8Array(values.buffer, values.byteOffset + start * 8, (end - start) * 8);
-        sum = (sum * 31n + xxh64(bytes) + BigInt(end - start)) & 0xffff_ffff_ffff_ffffn;
-      } else {
-        const values = chunk.values as Float32Array;
-        const bitmap = chunk.nullBitmap;
-        let s = 0;
-        for (let i = 0; i < chunk.length; i++) {
-          const bit = chunk.offset + i;
-          if (bitmap !== undefined && bitmap !== null && bitmap.length > 0 && ((bitmap[bit >> 3] as number) & (1 << (bit & 7))) === 0) continue;
-          s += (values[i] as number) * ((i % 7) + 1);
-        }
-        sum = (sum * 31n + BigInt(Math.round(s * 1e3))) & 0xffff_ffff_ffff_ffffn;
+/** Folds what a scan returned into a per-column digest and totals, to compare scans and readers. */
+class ScanDigest {
+  private readonly sums = new Map<string, bigint>();
+  rows = 0;
+  floatSum = 0;
+  listValues = 0;
+
+  add(batch: arrow.RecordBatch): void {
+    this.rows += batch.numRows;
+    for (const field of batch.schema.fields) {
+      let sum = this.sums.get(field.name) ?? 0n;
+      for (const chunk of batch.getChild(field.name)?.data ?? []) {
+        const part = arrow.DataType.isList(field.type) ? this.listPart(chunk) : this.floatPart(chunk as arrow.Data<arrow.Float32>);
+        sum = (sum * 31n + part) & 0xffff_ffff_ffff_ffffn;
       }
+      this.sums.set(field.name, sum);
     }
-    into.set(field.name, sum);
+  }
+
+  private listPart(chunk: arrow.Data): bigint {
+    const offsets = chunk.valueOffsets as Int32Array;
+    const values = (chunk.children[0] as arrow.Data).values as BigInt64Array;
+    const start = offsets[0] as number;
+    const end = offsets[chunk.length] as number;
+    this.listValues += end - start;
+    return xxh64(new Uint8Array(values.buffer, values.byteOffset + start * 8, (end - start) * 8)) + BigInt(end - start);
+  }
+
+  private floatPart(chunk: arrow.Data<arrow.Float32>): bigint {
+    const values = chunk.values;
+    const bitmap = chunk.nullCount > 0 ? chunk.nullBitmap : undefined;
+    let weighted = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const bit = chunk.offset + i;
+      if (bitmap !== undefined && ((bitmap[bit >> 3] as number) & (1 << (bit & 7))) === 0) continue;
+      const value = values[i] as number;
+      this.floatSum += value;
+      weighted += value * ((i % 7) + 1);
+    }
+    return BigInt(Math.round(weighted * 1e3));
+  }
+
+  text(): string {
+    return [...this.sums.entries()].map(([name, value]) => `${name}:${value.toString(16)}`).join(',');
+  }
+
+  totals(): ScanTotals {
+    return { rows: this.rows, floatSum: this.floatSum, listValues: this.listValues };
   }
 }
 
-function digestString(digest: Map<string, bigint>): string {
-  return [...digest.entries()].map(([name, value]) => `${name}:${value.toString(16)}`).join(',');
+interface ReadContext {
+  readonly client: GranaryClient;
+  readonly scale: Scale;
+  readonly seconds: number;
+  readonly expectedRows: number;
 }
 
-async function scanOnce(client: GranaryClient, coalescing: Partial<CoalescingOptions> | undefined, digest?: Map<string, bigint>): Promise<ScanStats> {
+async function scanOnce(context: ReadContext, coalescing: Partial<CoalescingOptions> | undefined, digest?: ScanDigest): Promise<ScanStats> {
   const stats = newScanStats();
   let rows = 0;
-  for await (const batch of client.scan(TABLE, { columns: READ_COLUMNS, stats, concurrency: CONCURRENCY, ...(coalescing === undefined ? {} : { coalescing }) })) {
+  const batches = context.client.scan(TABLE, {
+    columns: JOB_COLUMNS,
+    partitions: jobPartitionFilter(context.scale),
+    stats,
+    concurrency: CONCURRENCY,
+    ...(coalescing === undefined ? {} : { coalescing }),
+  });
+  for await (const batch of batches) {
     rows += batch.numRows;
-    if (digest !== undefined) digestBatch(batch, digest);
+    digest?.add(batch);
   }
   if (rows !== stats.rows) throw new Error(`scan yielded ${rows} rows, its stats say ${stats.rows}`);
+  if (rows !== context.expectedRows) throw new Error(`scan read ${rows} rows, ${context.expectedRows} were written to its partitions`);
   return stats;
 }
 
 /** One untimed scan (checked: row count and digest), then whole scans for at least `seconds`. */
 async function measureRead(
-  client: GranaryClient,
+  context: ReadContext,
   coalescing: Partial<CoalescingOptions> | undefined,
-  seconds: number,
-  expectedRows: number,
   expectedDigest: string | undefined,
-): Promise<{ figures: ReadFigures; digest: string }> {
-  const digest = new Map<string, bigint>();
-  const first = await scanOnce(client, coalescing, digest);
-  if (first.rows !== expectedRows) throw new Error(`scan read ${first.rows} rows, ${expectedRows} were written`);
-  const digestText = digestString(digest);
-  if (expectedDigest !== undefined && digestText !== expectedDigest) throw new Error('scan read different values than the healthy scan');
+): Promise<{ figures: ReadFigures; digest: ScanDigest }> {
+  const digest = new ScanDigest();
+  const first = await scanOnce(context, coalescing, digest);
+  if (expectedDigest !== undefined && digest.text() !== expectedDigest) throw new Error('scan read different values than the healthy scan');
   let scans = 0;
   let bytesNeeded = 0;
   const start = process.hrtime.bigint();
   let elapsed = 0;
   do {
-    const stats = await scanOnce(client, coalescing);
-    if (stats.rows !== expectedRows) throw new Error(`scan read ${stats.rows} rows, ${expectedRows} were written`);
+    const stats = await scanOnce(context, coalescing);
     bytesNeeded += stats.bytesNeeded;
     scans++;
-    elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-  } while (elapsed < seconds);
+    elapsed = secondsSince(start);
+  } while (elapsed < context.seconds);
   return {
-    digest: digestText,
+    digest,
     figures: {
       scans,
       seconds: elapsed,
@@ -234,6 +359,7 @@ async function measureRead(
       fetchedOverNeeded: first.bytesFetched / first.bytesNeeded,
       degradedReadsPerScan: first.degradedReads,
       histogram: histogram(first.readSizes),
+      bytesByNode: first.bytesByNode,
     },
   };
 }
@@ -258,207 +384,175 @@ async function profiled<T>(name: string, body: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Writes and fsyncs `bytes` to a fresh file in `dir`; seconds taken. */
-async function fileWriteCeiling(dir: string, bytes: number): Promise<number> {
-  const piece = Buffer.alloc(8 * 1024 * 1024);
-  const rand = seededRandom(SEED);
-  for (let i = 0; i < piece.length; i += 4) piece.writeUInt32LE(Math.floor(rand() * 2 ** 32), i);
-  const file = await open(join(dir, 'ceiling.bin'), 'w');
-  try {
-    const start = process.hrtime.bigint();
-    let written = 0;
-    while (written < bytes) {
-      const length = Math.min(piece.length, bytes - written);
-      await file.write(piece, 0, length);
-      written += length;
-    }
-    await file.sync();
-    return Number(process.hrtime.bigint() - start) / 1e9;
-  } finally {
-    await file.close();
-  }
+// ---------------------------------------------------------------- report
+
+function healthy(figures: ReadFigures, ceilings: ClientFigures['ceilings']): HealthyRead {
+  const useful = figures.usefulBytesPerSecond;
+  return {
+    ...figures,
+    ratioToHttpCeiling: useful / ceilings.http.bytesPerSecond,
+    ratioToFileRead: useful / ceilings.fileRead.bytesPerSecond,
+    ratioToMemcpy: useful / ceilings.memcpy.bytesPerSecond,
+  };
 }
 
-/** Node ids by the bytes the healthy coalesced scan reads from them, most first. */
-async function nodesByReadBytes(client: GranaryClient): Promise<{ nodeId: string; bytes: number }[]> {
-  const plan = await client.metadata.plan(TABLE, { columns: READ_COLUMNS });
-  const needs: StreamNeed[] = [];
-  for (const stripe of plan.stripes) {
-    for (let c = 0; c < plan.columns.length; c++) {
-      const entry = decodeStreamEntry(stripe.streams, c);
-      if (entry.blockRef !== NO_BLOCK) needs.push({ blockRef: entry.blockRef, offset: entry.offset, length: entry.length });
-    }
-  }
-  const bytes = new Map<string, number>();
-  for (const read of planReads(plan.blocks, needs, COALESCING_DEFAULTS)) {
-    const nodeId = (plan.blocks[read.blockRef] as PlannedBlock).chunks[read.shard]?.nodeId ?? '';
-    bytes.set(nodeId, (bytes.get(nodeId) ?? 0) + read.length);
-  }
-  return [...bytes.entries()].map(([nodeId, b]) => ({ nodeId, bytes: b })).sort((a, b) => b.bytes - a.bytes);
+function degraded(figures: ReadFigures, healthyRead: ReadFigures): DegradedRead {
+  return { ...figures, ratioToHealthy: figures.usefulBytesPerSecond / healthyRead.usefulBytesPerSecond };
 }
 
-async function httpCeiling(requestBytes: number, seconds: number): Promise<number> {
-  const bare = await startBareServer();
-  const pool = new Pool(bare.url, { connections: CONCURRENCY });
-  try {
-    const once = async (): Promise<number> => {
-      const response = await pool.request({ method: 'GET', path: `/?size=${requestBytes}` });
-      let bytes = 0;
-      for await (const piece of response.body) bytes += (piece as Buffer).length;
-      return bytes;
-    };
-    return (await concurrently('bare http', CONCURRENCY, seconds, once)).bytesPerSecond;
-  } finally {
-    await pool.close();
-    bare.stop();
-  }
+function printWorkload(f: ClientFigures): void {
+  const w = f.workload;
+  const bytes = f.write.usefulBytes;
+  printTable('Workload (bench/workload.ts)', [
+    ['table', `${w.partitions.length} partitions (${w.partitions[0]} .. ${w.partitions[w.partitions.length - 1]}) x ${w.rowsPerPartition} rows, ${w.columns} columns, ${w.stripes} stripes, ${mib(bytes)} encoded (${mib(bytes * ERASURE_OVERHEAD)} stored)`],
+    ['id_list length', `mean ${w.meanIdListLength.toFixed(1)} (9/10 geometric mean 14, 1/10 mean 74, cap 200)`],
+    ['popularity', `Zipf s=${w.zipfExponent} over a seeded permutation of the 500 features; top 10: ${w.popularityTop10.join(', ')}`],
+    ['job', `${w.job.columns.length} columns (${w.job.floats} float + ${w.job.idLists} id_list + label; ${w.job.featuresInTop50} in the top 50, ${(100 * w.job.popularityShare).toFixed(0)}% of feature reads) of ${w.job.partitions.length} partition(s) (${w.job.partitions.join(', ')})`],
+  ]);
 }
 
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+function printCeilings(f: ClientFigures): void {
+  const c = f.ceilings;
+  printTable('Ceilings (same run, same volume)', [
+    ['ceiling', 'bytes', 'throughput'],
+    ['memcpy (Buffer.copy of the job\'s bytes)', mib(f.read.coalesced.bytesNeededPerScan), mbps(c.memcpy.bytesPerSecond)],
+    ['file read (the job\'s bytes, from the page cache)', mib(f.read.coalesced.bytesNeededPerScan), mbps(c.fileRead.bytesPerSecond)],
+    ['file write + fsync (1.5x the written bytes)', mib(c.fileWriteFsync.bytes), mbps(c.fileWriteFsync.bytesPerSecond)],
+    [`bare node:http -> undici (${mib(c.http.requestBytes)} / request, ${c.http.concurrency} in flight)`, '', mbps(c.http.bytesPerSecond)],
+  ]);
 }
 
-function pct(part: number, whole: number): string {
-  return `${((100 * part) / whole).toFixed(0)}%`;
+function printWrite(f: ClientFigures): void {
+  const w = f.write;
+  printTable(`Write: ${f.workload.partitions.length} partitions, one writer each, one after another, RS 6+3 on 9 nodes`, [
+    ['case', 'useful bytes', 'seconds', 'throughput', 'rows/s', 'ratio'],
+    ['granary writers (excl. generation)', mib(w.usefulBytes), w.seconds.toFixed(2), mbps(w.usefulBytesPerSecond), w.rowsPerSecond.toFixed(0), ratio(w.usefulBytesPerSecond, w.ceilingUsefulBytesPerSecond)],
+    [`file write + fsync of ${mib(w.ceilingBytes)} (1.5x)`, mib(w.usefulBytes), w.ceilingSeconds.toFixed(2), mbps(w.ceilingUsefulBytesPerSecond), '', '1.00x'],
+    [`(generation ahead of the writers, not counted: ${ratio(w.generateSeconds, w.seconds)} of write time)`, '', w.generateSeconds.toFixed(2), '', '', ''],
+  ]);
 }
 
-function mbps(bytesPerSecond: number): string {
-  return `${(bytesPerSecond / 1e6).toFixed(0)} MB/s`;
+function printRead(f: ClientFigures): void {
+  const r = f.read;
+  const row = (name: string, x: ReadFigures, vs: readonly string[]) => [
+    name,
+    mib(x.bytesNeededPerScan),
+    String(x.scans),
+    mbps(x.usefulBytesPerSecond),
+    ...vs,
+    String(x.requestsPerScan),
+    `${x.fetchedOverNeeded.toFixed(2)}x`,
+    String(x.degradedReadsPerScan),
+  ];
+  const healthyVs = (x: HealthyRead) => [ratio(x.ratioToHttpCeiling, 1), ratio(x.ratioToFileRead, 1), ratio(x.ratioToMemcpy, 1), ''];
+  const degradedVs = (x: DegradedRead) => [ratio(x.usefulBytesPerSecond, f.ceilings.http.bytesPerSecond), '', '', ratio(x.ratioToHealthy, 1)];
+  const killedShare = (n: number) => pct(r.killed.slice(0, n).reduce((sum, k) => sum + k.shareOfHealthyReadBytes, 0), 1);
+  printTable(`Selective read: the job via scan(), Arrow batches to the consumer, ${CONCURRENCY} requests in flight; ratios of useful bytes/s`, [
+    ['case', 'needed/scan', 'scans', 'useful', 'vs http', 'vs file read', 'vs memcpy', 'vs healthy', 'requests/scan', 'fetched/needed', 'degraded reads/scan'],
+    row('coalesced (default)', r.coalesced, healthyVs(r.coalesced)),
+    row('no coalescing', r.uncoalesced, healthyVs(r.uncoalesced)),
+    row(`coalesced, 1 node down (${killedShare(1)} of reads)`, r.oneNodeDown, degradedVs(r.oneNodeDown)),
+    row(`coalesced, 3 nodes down (${killedShare(3)} of reads)`, r.threeNodesDown, degradedVs(r.threeNodesDown)),
+  ]);
+  printTable('Read sizes per scan (histogram)', [
+    ['case', ...HISTOGRAM_BUCKETS.map((b) => b.label)],
+    ...(
+      [
+        ['coalesced', r.coalesced],
+        ['no coalescing', r.uncoalesced],
+        ['1 node down', r.oneNodeDown],
+        ['3 nodes down', r.threeNodesDown],
+      ] as const
+    ).map(([name, x]) => [name, ...HISTOGRAM_BUCKETS.map((b) => String(x.histogram[b.label] ?? 0))]),
+  ]);
 }
 
-export interface BenchClientOptions {
-  readonly rows: number;
-  /** Minimum seconds per read measurement (and for the HTTP ceiling); default 3. */
-  readonly seconds?: number;
-  /** Writer stripe row target; default: the table's (65,536 rows, bounded by 64 MiB stripes). */
-  readonly stripeRows?: number;
-}
+// ---------------------------------------------------------------- the benchmark
 
 export async function benchClient(options: BenchClientOptions): Promise<ClientFigures> {
-  const seconds = options.seconds ?? 3;
-  const rowsWanted = options.rows;
+  const { scale, seconds } = options;
   const scratch = await makeTempDir('bench-client');
   let cluster: Cluster | undefined;
   let client: GranaryClient | undefined;
   try {
     cluster = await startCluster({ nodes: 9, domains: 3 });
-    const granary = new GranaryClient({ metadataUrl: cluster.metadata.url });
-    client = granary;
-    await client.metadata.createTable({ name: TABLE, columns: COLUMNS, ec: '6+3' });
+    client = new GranaryClient({ metadataUrl: cluster.metadata.url });
+    await client.metadata.createTable({ name: TABLE, columns: COLUMNS, partitionBy: ['ds'], ec: '6+3' });
 
-    // Write: generation is timed separately and left out of the write figures.
-    const listLengths = { total: 0, count: 0 };
-    let generateSeconds = 0;
-    const writeStart = process.hrtime.bigint();
-    const writer = await client.openWriter(TABLE, PARTITION, options.stripeRows === undefined ? {} : { stripeRows: options.stripeRows });
-    let commit;
-    try {
-      commit = await profiled('write', async () => {
-        for (let from = 0; from < rowsWanted; from += CHUNK_ROWS) {
-          const genStart = process.hrtime.bigint();
-          const batch = rowsToRecordBatch(COLUMNS, makeRows(from, Math.min(CHUNK_ROWS, rowsWanted - from), listLengths));
-          generateSeconds += Number(process.hrtime.bigint() - genStart) / 1e9;
-          await writer.write(batch);
-        }
-        return writer.commit();
-      });
-    } finally {
-      await writer.close();
-    }
-    const writeSeconds = Number(process.hrtime.bigint() - writeStart) / 1e9 - generateSeconds;
-    if (commit.rows !== rowsWanted) throw new Error(`commit says ${commit.rows} rows, ${rowsWanted} were written`);
-    const ceilingBytes = Math.round(commit.bytes * ERASURE_OVERHEAD);
-    const ceilingSeconds = await fileWriteCeiling(scratch.path, ceilingBytes);
-    const write = {
-      usefulBytes: commit.bytes,
-      seconds: writeSeconds,
-      generateSeconds,
-      usefulBytesPerSecond: commit.bytes / writeSeconds,
-      rowsPerSecond: rowsWanted / writeSeconds,
-      ceilingBytes,
-      ceilingSeconds,
-      ceilingUsefulBytesPerSecond: commit.bytes / ceilingSeconds,
-      ratio: ceilingSeconds / writeSeconds,
-    };
+    const { written, wallSeconds } = await writeTable(client, scale);
+    const usefulBytes = written.reduce((sum, w) => sum + w.commit.bytes, 0);
+    const fileWriteFsync = await fileWriteCeiling(scratch.path, Math.round(usefulBytes * ERASURE_OVERHEAD));
+    const write = writeFigures(written, wallSeconds, fileWriteFsync);
 
+    const expectedRows = scale.rowsPerPartition * jobPartitions(scale).length;
+    const context: ReadContext = { client, scale, seconds, expectedRows };
     // Warm-up (JIT, connections), so the first variant measured is not the slowest by accident.
     const warmUntil = Date.now() + seconds * 1000;
-    while (Date.now() < warmUntil) await scanOnce(client, undefined);
+    while (Date.now() < warmUntil) await scanOnce(context, undefined);
+    const coalesced = await profiled('read-coalesced', () => measureRead(context, undefined, undefined));
+    const healthyDigest = coalesced.digest.text();
+    const uncoalesced = await profiled('read-uncoalesced', () => measureRead(context, NO_COALESCING, healthyDigest));
 
-    // Healthy reads, then the HTTP ceiling at the coalesced scan's mean request size.
-    const coalesced = await profiled('read-coalesced', () => measureRead(granary, undefined, seconds, rowsWanted, undefined));
-    const uncoalesced = await profiled('read-uncoalesced', () => measureRead(granary, NO_COALESCING, seconds, rowsWanted, coalesced.digest));
+    const jobBytes = coalesced.figures.bytesNeededPerScan;
     const requestBytes = Math.max(1, Math.round(coalesced.figures.bytesFetchedPerScan / coalesced.figures.requestsPerScan));
-    const ceiling = await httpCeiling(requestBytes, seconds);
-
-    // Degraded: the node the scan reads most from killed, then the next two as well (the worst
-    // case for this scan: its reads on them are rebuilt from k other shards).
-    const byBytes = await nodesByReadBytes(client);
-    const totalReadBytes = byBytes.reduce((sum, n) => sum + n.bytes, 0);
-    const victims = byBytes.slice(0, 3);
-    const kill = (nodeId: string) => (cluster as Cluster).nodes.find((n) => n.nodeId === nodeId)?.kill('SIGKILL');
-    await kill(victims[0]?.nodeId ?? '');
-    const oneDown = await profiled('read-1-down', () => measureRead(granary, undefined, seconds, rowsWanted, coalesced.digest));
-    await Promise.all(victims.slice(1).map((v) => kill(v.nodeId)));
-    const threeDown = await profiled('read-3-down', () => measureRead(granary, undefined, seconds, rowsWanted, coalesced.digest));
-
-    const healthy = coalesced.figures.usefulBytesPerSecond;
-    const figures: ClientFigures = {
-      rows: rowsWanted,
-      columns: COLUMNS.length,
-      meanIdListLength: listLengths.total / listLengths.count,
-      stripeRows: options.stripeRows ?? 'table default',
-      stripes: (await client.metadata.listPartitions(TABLE)).reduce((sum, p) => sum + p.stripes, 0),
-      write,
-      read: {
-        columns: READ_COLUMNS,
-        httpCeiling: { requestBytes, concurrency: CONCURRENCY, bytesPerSecond: ceiling },
-        coalesced: { ...coalesced.figures, ratioToHttpCeiling: healthy / ceiling },
-        uncoalesced: { ...uncoalesced.figures, ratioToHttpCeiling: uncoalesced.figures.usefulBytesPerSecond / ceiling },
-        killed: victims.map((v) => ({ nodeId: v.nodeId, shareOfHealthyReadBytes: v.bytes / totalReadBytes })),
-        oneNodeDown: { ...oneDown.figures, ratioToHealthy: oneDown.figures.usefulBytesPerSecond / healthy },
-        threeNodesDown: { ...threeDown.figures, ratioToHealthy: threeDown.figures.usefulBytesPerSecond / healthy },
-      },
+    const ceilings: ClientFigures['ceilings'] = {
+      memcpy: await memcpyCeiling(jobBytes, seconds),
+      fileRead: await fileReadCeiling(scratch.path, jobBytes, seconds),
+      fileWriteFsync,
+      http: { ...(await httpCeiling(requestBytes, CONCURRENCY, seconds)), requestBytes, concurrency: CONCURRENCY },
     };
 
-    printTable(
-      `Client write: ${rowsWanted} rows x ${COLUMNS.length} columns (mean id_list length ${figures.meanIdListLength.toFixed(1)}), one partition of ${figures.stripes} stripe(s), RS 6+3 on 9 nodes`,
-      [
-        ['case', 'useful bytes', 'seconds', 'throughput', 'rows/s', 'ratio'],
-        ['granary writer (excl. row generation)', mib(write.usefulBytes), write.seconds.toFixed(2), mbps(write.usefulBytesPerSecond), write.rowsPerSecond.toFixed(0), ratio(write.usefulBytesPerSecond, write.ceilingUsefulBytesPerSecond)],
-        [`file write + fsync of ${mib(ceilingBytes)} (1.5x)`, mib(write.usefulBytes), ceilingSeconds.toFixed(2), mbps(write.ceilingUsefulBytesPerSecond), '', '1.00x'],
-        ['(row generation, not counted)', '', generateSeconds.toFixed(2), '', '', ''],
-      ],
-    );
-    const readRows = (name: string, r: ReadFigures, vs: string) => [
-      name,
-      mib(r.bytesNeededPerScan),
-      String(r.scans),
-      mbps(r.usefulBytesPerSecond),
-      vs,
-      String(r.requestsPerScan),
-      `${r.fetchedOverNeeded.toFixed(2)}x`,
-      String(r.degradedReadsPerScan),
-    ];
-    printTable(`Client scan of ${READ_COLUMNS.length} columns (40 float + 10 id_list) of every stripe, ${CONCURRENCY} requests in flight`, [
-      ['case', 'needed/scan', 'scans', 'useful', 'ratio', 'requests/scan', 'fetched/needed', 'degraded reads/scan'],
-      [`bare http (${mib(requestBytes)} / request)`, '', '', mbps(ceiling), '1.00x', '', '', ''],
-      readRows('coalesced (default)', coalesced.figures, `${ratio(healthy, ceiling)} of http`),
-      readRows('no coalescing', uncoalesced.figures, `${ratio(uncoalesced.figures.usefulBytesPerSecond, ceiling)} of http`),
-      readRows(`coalesced, 1 node down (${pct(victims[0]?.bytes ?? 0, totalReadBytes)} of reads)`, oneDown.figures, `${ratio(oneDown.figures.usefulBytesPerSecond, healthy)} of healthy`),
-      readRows(`coalesced, 3 nodes down (${pct(victims.reduce((sum, v) => sum + v.bytes, 0), totalReadBytes)} of reads)`, threeDown.figures, `${ratio(threeDown.figures.usefulBytesPerSecond, healthy)} of healthy`),
-    ]);
-    printTable('Read sizes per scan (histogram)', [
-      ['case', ...HISTOGRAM_BUCKETS.map((b) => b.label)],
-      ...(
-        [
-          ['coalesced', coalesced.figures],
-          ['no coalescing', uncoalesced.figures],
-          ['1 node down', oneDown.figures],
-          ['3 nodes down', threeDown.figures],
-        ] as const
-      ).map(([name, r]) => [name, ...HISTOGRAM_BUCKETS.map((b) => String(r.histogram[b.label] ?? 0))]),
-    ]);
+    // Degraded: the node the job reads most from killed, then the next two as well (the worst
+    // case for this job: its reads on them are rebuilt from k other shards).
+    const byBytes = Object.entries(coalesced.figures.bytesByNode)
+      .map(([nodeId, bytes]) => ({ nodeId, bytes }))
+      .sort((a, b) => b.bytes - a.bytes);
+    const totalReadBytes = byBytes.reduce((sum, n) => sum + n.bytes, 0);
+    const victims = byBytes.slice(0, 3);
+    const nodes = cluster.nodes;
+    const kill = (nodeId: string) => nodes.find((n) => n.nodeId === nodeId)?.kill('SIGKILL');
+    await kill(victims[0]?.nodeId ?? '');
+    const oneDown = await profiled('read-1-down', () => measureRead(context, undefined, healthyDigest));
+    await Promise.all(victims.slice(1).map((v) => kill(v.nodeId)));
+    const threeDown = await profiled('read-3-down', () => measureRead(context, undefined, healthyDigest));
+
+    const listValues = written.reduce((sum, w) => sum + w.listValues, 0);
+    const lists = written.reduce((sum, w) => sum + w.lists, 0);
+    const figures: ClientFigures = {
+      workload: {
+        rowsPerPartition: scale.rowsPerPartition,
+        partitions: Array.from({ length: scale.partitions }, (_, p) => partitionSpec(p)),
+        batchRows: BATCH_ROWS,
+        columns: COLUMNS.length,
+        stripes: (await client.metadata.listPartitions(TABLE)).reduce((sum, p) => sum + p.stripes, 0),
+        meanIdListLength: listValues / lists,
+        zipfExponent: ZIPF_EXPONENT,
+        popularityTop10: POPULARITY_ORDER.slice(0, 10),
+        layoutOrderHead: LAYOUT_ORDER.slice(0, 20),
+        job: {
+          columns: JOB_COLUMNS,
+          partitions: jobPartitions(scale).map(partitionSpec),
+          floats: JOB_FLOATS,
+          idLists: JOB_ID_LISTS,
+          popularityShare: JOB_POPULARITY_SHARE,
+          featuresInTop50: jobColumnsInTop(50),
+        },
+      },
+      ceilings,
+      write,
+      read: {
+        totals: coalesced.digest.totals(),
+        coalesced: healthy(coalesced.figures, ceilings),
+        uncoalesced: healthy(uncoalesced.figures, ceilings),
+        killed: victims.map((v) => ({ nodeId: v.nodeId, shareOfHealthyReadBytes: v.bytes / totalReadBytes })),
+        oneNodeDown: degraded(oneDown.figures, coalesced.figures),
+        threeNodesDown: degraded(threeDown.figures, coalesced.figures),
+      },
+    };
+    printWorkload(figures);
+    printCeilings(figures);
+    printWrite(figures);
+    printRead(figures);
     return figures;
   } finally {
     await client?.close();

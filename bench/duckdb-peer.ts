@@ -1,46 +1,49 @@
 /**
- * Peer: the client scan's column choice read by DuckDB from a local Parquet file of the same
- * synthetic table, in the same run, as a point of comparison for the Granary scan.
+ * Peer: the training job (bench/workload.ts) read by DuckDB from local Parquet files of the same
+ * data, in the same run, as a point of comparison for the Granary scan.
  *
- * The table (bench/client.ts's generator, same seed, same rows) is written once to a Parquet file
- * in a temp dir through `openOutput('parquet', ...)` (parquet-wasm, Snappy, row groups of at most
- * 65,536 rows or 128 MiB). DuckDB (in-memory instance, its default thread count) then reads the
- * same 10% of the columns (READ_COLUMNS: 40 floats + 10 id_lists) two ways:
+ * Every partition is generated again (same seed, same batches) and written once to its own file
+ * through parquet-wasm's streaming writer: no compression and no dictionary (Granary's streams are
+ * plain too, so neither reader decompresses; dictionary encoding of random 40-bit ids also made
+ * the write 4x slower and the file larger), row groups of at most 64 MiB (the table's stripe size)
+ * or 65,536 rows. DuckDB (in-memory instance, its default thread count) then reads the job's
+ * columns of the job's partitions (read_parquet over those files) two ways:
  *
- *   aggregate: sum of every float, sum of every list's length and of its ids, inside DuckDB;
- *   streamed:  result chunks (DuckDB data chunks of up to 2,048 rows) copied column by column
- *              through the vector API into JS typed arrays (Float32Array values + Uint8Array
- *              validity per float column; Int32Array offsets + BigInt64Array ids per id_list).
+ *   aggregate: sum of every float, of every list's length and of its ids, inside DuckDB;
+ *   streamed:  result chunks (up to 2,048 rows) copied column by column into JS typed arrays:
+ *              Float32Array values + Uint8Array validity per float column, Int32Array offsets +
+ *              BigInt64Array ids per id_list. The copy reads DuckDB's vector memory directly
+ *              (C API vector_get_data, through @duckdb/node-bindings, which @duckdb/node-api
+ *              wraps): the fastest way out, where a value-by-value getItem() would make one
+ *              BigInt per id and mostly measure that.
  *
- * Useful bytes per scan are the Granary scan's `bytesNeeded` for those columns (the encoded
- * stream bytes) when the caller passes the Granary figures; otherwise the Parquet file's
- * uncompressed column-chunk sizes of those columns (parquet_metadata()).
+ * Useful bytes per scan are the Granary scan's `bytesNeeded` for those columns when the caller
+ * passes the Granary figures; otherwise the Parquet files' uncompressed sizes of those columns.
+ * With the Granary figures, DuckDB's rows, list values and float sum must equal the scan's.
  */
-import { createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
-import { DuckDBBigIntVector, type DuckDBConnection, DuckDBFloatVector, DuckDBInstance, DuckDBListVector } from '@duckdb/node-api';
-import { rowsToRecordBatch } from '../client/index.js';
-import { type OutputWriter, openOutput } from '../client/cli/formats/output.js';
+import bindings from '@duckdb/node-bindings';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import * as arrow from 'apache-arrow';
+import * as parquet from 'parquet-wasm';
+import { TABLE_DEFAULTS } from '../protocol/index.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
-import { COLUMNS, READ_COLUMNS, makeRows } from './client.js';
-import { printTable } from './measure.js';
-
-const CHUNK_ROWS = 2000;
+import type { ScanTotals } from './client.js';
+import { mbps, mib, printTable, secondsSince, timedItems } from './measure.js';
+import { COLUMNS, JOB_COLUMNS, type Scale, jobPartitions, partitionBatches, partitionSpec } from './workload.js';
 
 /** The Granary scan measured in the same run (bench/client.ts's healthy coalesced read). */
 export interface GranaryScanFigure {
   readonly usefulBytesPerSecond: number;
   readonly bytesNeededPerScan: number;
-  readonly rowsPerScan: number;
+  readonly totals: ScanTotals;
 }
 
 export interface DuckdbPeerOptions {
-  readonly rows: number;
-  /** Minimum seconds per measurement; default 3. */
-  readonly seconds?: number;
-  /** The Granary scan's figures from the same run, for the ratio and the useful-bytes figure. */
+  readonly scale: Scale;
+  /** Minimum seconds per measurement. */
+  readonly seconds: number;
   readonly granary?: GranaryScanFigure;
 }
 
@@ -54,18 +57,20 @@ export interface DuckdbPeerCase {
 }
 
 export interface DuckdbPeerFigures {
-  readonly rows: number;
   readonly duckdb: { readonly version: string; readonly threads: number };
   readonly parquet: {
+    readonly files: readonly string[];
+    readonly filesRead: readonly string[];
     readonly fileBytes: number;
-    /** Seconds to generate the rows and write the file (parquet-wasm), not counted. */
+    /** Seconds to generate every partition and write its file; generation alone below. */
     readonly writeSeconds: number;
+    readonly generateSeconds: number;
     readonly rowGroups: number;
-    readonly rowsPerRowGroup: readonly number[];
-    /** The chosen columns' column chunks: uncompressed (page data + headers) and compressed bytes. */
+    /** The job's column chunks in the files read: uncompressed and stored bytes. */
     readonly readColumnsUncompressedBytes: number;
     readonly readColumnsCompressedBytes: number;
   };
+  readonly rowsPerScan: number;
   readonly usefulBytesPerScan: number;
   readonly usefulBytesSource: 'granary bytesNeeded' | 'parquet uncompressed column sizes';
   readonly granaryScanUsefulBytesPerSecond: number | null;
@@ -73,8 +78,9 @@ export interface DuckdbPeerFigures {
   readonly streamed: DuckdbPeerCase;
 }
 
-const FLOAT_COLUMNS = READ_COLUMNS.filter((c) => c.startsWith('f_'));
-const LIST_COLUMNS = READ_COLUMNS.filter((c) => c.startsWith('ids_'));
+const typeOf = (name: string) => COLUMNS.find((c) => c.name === name)?.type;
+const FLOAT_COLUMNS = JOB_COLUMNS.filter((c) => typeOf(c) === 'float');
+const LIST_COLUMNS = JOB_COLUMNS.filter((c) => typeOf(c) === 'id_list');
 
 function quote(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
@@ -84,24 +90,63 @@ function sqlString(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
 
-async function writeParquet(file: string, rows: number): Promise<number> {
-  const stream = createWriteStream(file);
-  let output: OutputWriter | undefined;
-  const listLengths = { total: 0, count: 0 };
-  const start = process.hrtime.bigint();
-  try {
-    for (let from = 0; from < rows; from += CHUNK_ROWS) {
-      const batch = rowsToRecordBatch(COLUMNS, makeRows(from, Math.min(CHUNK_ROWS, rows - from), listLengths));
-      output ??= openOutput('parquet', stream, batch.schema);
-      await output.write(batch);
-    }
-    await output?.close();
-  } finally {
-    stream.end();
-    await finished(stream);
-  }
-  return Number(process.hrtime.bigint() - start) / 1e9;
+// ---------------------------------------------------------------- the Parquet files
+
+function writerProperties(): parquet.WriterProperties {
+  return new parquet.WriterPropertiesBuilder()
+    .setCompression(parquet.Compression.UNCOMPRESSED)
+    .setDictionaryEnabled(false)
+    .setMaxRowGroupSize(65_536)
+    .setMaxRowGroupBytes(TABLE_DEFAULTS.stripeBytes)
+    .setCreatedBy('granary bench')
+    .build();
 }
+
+/** apache-arrow batch -> parquet-wasm batches (through Arrow IPC: the two share no memory). */
+function toWasmBatches(batch: arrow.RecordBatch): parquet.RecordBatch[] {
+  const table = parquet.Table.fromIPCStream(arrow.tableToIPC(new arrow.Table([batch]), 'stream'));
+  try {
+    return table.recordBatches();
+  } finally {
+    table.free();
+  }
+}
+
+/** Streams `batches` into a Parquet file; the encoder pulls, so at most about a row group is in memory. */
+async function writeParquetFile(path: string, batches: Iterator<arrow.RecordBatch>): Promise<void> {
+  const source = new ReadableStream<parquet.RecordBatch>(
+    {
+      pull(controller) {
+        const next = batches.next();
+        if (next.done === true) controller.close();
+        else for (const wasmBatch of toWasmBatches(next.value)) controller.enqueue(wasmBatch);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  const output = (await parquet.transformParquetStream(source, writerProperties())) as ReadableStream<Uint8Array>;
+  const reader = output.getReader();
+  const file = await open(path, 'w');
+  try {
+    for (let next = await reader.read(); !next.done; next = await reader.read()) await file.write(next.value);
+  } finally {
+    await file.close();
+  }
+}
+
+async function writeParquetFiles(dir: string, scale: Scale): Promise<{ files: string[]; seconds: number; generateSeconds: number }> {
+  const start = process.hrtime.bigint();
+  const generation = { seconds: 0 };
+  const files: string[] = [];
+  for (let p = 0; p < scale.partitions; p++) {
+    const file = join(dir, `${partitionSpec(p)}.parquet`);
+    await writeParquetFile(file, timedItems(partitionBatches(p, scale.rowsPerPartition), generation));
+    files.push(file);
+  }
+  return { files, seconds: secondsSince(start), generateSeconds: generation.seconds };
+}
+
+// ---------------------------------------------------------------- reading
 
 interface ScanResult {
   readonly rows: number;
@@ -116,77 +161,96 @@ async function aggregateOnce(connection: DuckDBConnection, sql: string): Promise
   return { rows: Number(row[0]), floatSum: Number(row[1]), listValues: Number(row[2]) };
 }
 
-/** Streams the result chunk by chunk and copies every column into typed arrays. */
-async function streamOnce(connection: DuckDBConnection, sql: string): Promise<ScanResult> {
+/** A FLOAT vector's values and validity (DuckDB's 64-bit mask words are Arrow's LSB-first bits). */
+function copyFloats(vector: bindings.Vector, rows: number): { values: Float32Array; valid: Uint8Array | null } {
+  const values = new Float32Array(rows);
+  const raw = bindings.vector_get_data(vector, rows * 4);
+  values.set(new Float32Array(raw.buffer, raw.byteOffset, rows));
+  // No mask at all when every value is valid.
+  const mask = bindings.vector_get_validity(vector, Math.ceil(rows / 64) * 8) as Uint8Array | null;
+  return { values, valid: mask === null ? null : mask.slice(0, Math.ceil(rows / 8)) };
+}
+
+/**
+ * A LIST(BIGINT) vector as Arrow-style offsets and ids. Entries are (offset, length) uint64 pairs;
+ * both fit in 32 bits within a chunk, so they are read as the low halves (no BigInt per row). The
+ * ids are copied in one piece when the entries are contiguous, as DuckDB's scans make them.
+ */
+function copyList(vector: bindings.Vector, rows: number): { offsets: Int32Array; ids: BigInt64Array } {
+  const raw = bindings.vector_get_data(vector, rows * 16);
+  const entries = new Uint32Array(raw.buffer, raw.byteOffset, rows * 4);
+  const child = bindings.list_vector_get_child(vector);
+  const childRaw = bindings.vector_get_data(child, bindings.list_vector_get_size(vector) * 8);
+  const childIds = new BigInt64Array(childRaw.buffer, childRaw.byteOffset, childRaw.byteLength / 8);
+  const offsets = new Int32Array(rows + 1);
+  let contiguous = true;
+  for (let i = 0; i < rows; i++) {
+    offsets[i + 1] = (offsets[i] as number) + (entries[4 * i + 2] as number);
+    contiguous &&= (entries[4 * i] as number) === (entries[0] as number) + (offsets[i] as number);
+  }
+  const count = offsets[rows] as number;
+  const ids = new BigInt64Array(count);
+  if (contiguous) {
+    const from = rows === 0 ? 0 : (entries[0] as number);
+    ids.set(childIds.subarray(from, from + count));
+  } else {
+    for (let i = 0; i < rows; i++) {
+      const from = entries[4 * i] as number;
+      ids.set(childIds.subarray(from, from + (entries[4 * i + 2] as number)), offsets[i] as number);
+    }
+  }
+  return { offsets, ids };
+}
+
+function sumValid(values: Float32Array, valid: Uint8Array | null): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) if (valid === null || ((valid[i >> 3] as number) & (1 << (i & 7))) !== 0) sum += values[i] as number;
+  return sum;
+}
+
+/** Streams the result chunk by chunk and copies every column into typed arrays; sums only when `check`. */
+async function streamOnce(connection: DuckDBConnection, sql: string, check: boolean): Promise<ScanResult> {
   const result = await connection.stream(sql);
   let rows = 0;
   let listValues = 0;
   let floatSum = 0;
-  for (;;) {
-    const chunk = await result.fetchChunk();
-    if (chunk === null || chunk.rowCount === 0) break;
+  for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
     const n = chunk.rowCount;
     for (let c = 0; c < FLOAT_COLUMNS.length; c++) {
-      const vector = chunk.getColumnVector(c);
-      if (!(vector instanceof DuckDBFloatVector)) throw new Error(`column ${FLOAT_COLUMNS[c]} is not FLOAT`);
-      const values = new Float32Array(n);
-      const valid = new Uint8Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = vector.getItem(i);
-        if (v !== null) {
-          values[i] = v;
-          valid[i] = 1;
-          floatSum += v;
-        }
-      }
+      const { values, valid } = copyFloats(bindings.data_chunk_get_vector(chunk.chunk, c), n);
+      if (check) floatSum += sumValid(values, valid);
     }
-    for (let c = 0; c < LIST_COLUMNS.length; c++) {
-      const vector = chunk.getColumnVector(FLOAT_COLUMNS.length + c);
-      if (!(vector instanceof DuckDBListVector)) throw new Error(`column ${LIST_COLUMNS[c]} is not a LIST`);
-      const child = vector.childVector;
-      if (!(child instanceof DuckDBBigIntVector)) throw new Error(`column ${LIST_COLUMNS[c]} is not a LIST of BIGINT`);
-      const offsets = new Int32Array(n + 1);
-      for (let i = 0; i < n; i++) offsets[i + 1] = (offsets[i] as number) + vector.getEntryLength(i);
-      const total = offsets[n] as number;
-      const ids = new BigInt64Array(total);
-      let k = 0;
-      for (let i = 0; i < n; i++) {
-        const at = vector.getEntryOffset(i);
-        const length = vector.getEntryLength(i);
-        for (let j = 0; j < length; j++) ids[k++] = child.getItem(at + j) ?? 0n;
-      }
-      listValues += total;
-    }
+    for (let c = 0; c < LIST_COLUMNS.length; c++) listValues += copyList(bindings.data_chunk_get_vector(chunk.chunk, FLOAT_COLUMNS.length + c), n).ids.length;
     rows += n;
   }
   return { rows, listValues, floatSum };
 }
 
+function checkSame(name: string, got: ScanResult, expected: ScanResult): void {
+  if (got.rows !== expected.rows || got.listValues !== expected.listValues) {
+    throw new Error(`${name} read ${got.rows} rows / ${got.listValues} ids, expected ${expected.rows} / ${expected.listValues}`);
+  }
+  if (Math.abs(got.floatSum - expected.floatSum) > 1e-6 * Math.max(1, Math.abs(expected.floatSum))) {
+    throw new Error(`${name} float sum ${got.floatSum}, expected ${expected.floatSum}`);
+  }
+}
+
 /** One untimed (checked) run, then whole runs for at least `seconds`. */
 async function measure(
-  once: () => Promise<ScanResult>,
+  once: (check: boolean) => Promise<ScanResult>,
   seconds: number,
   usefulBytesPerScan: number,
-  expected: ScanResult | undefined,
   granaryBytesPerSecond: number | null,
 ): Promise<{ figures: DuckdbPeerCase; first: ScanResult }> {
-  const first = await once();
-  if (expected !== undefined) {
-    if (first.rows !== expected.rows || first.listValues !== expected.listValues) {
-      throw new Error(`DuckDB read ${first.rows} rows / ${first.listValues} ids, expected ${expected.rows} / ${expected.listValues}`);
-    }
-    if (Math.abs(first.floatSum - expected.floatSum) > 1e-3 * Math.max(1, Math.abs(expected.floatSum))) {
-      throw new Error(`DuckDB float sums differ: ${first.floatSum} vs ${expected.floatSum}`);
-    }
-  }
+  const first = await once(true);
   let scans = 0;
   const start = process.hrtime.bigint();
   let elapsed = 0;
   do {
-    const r = await once();
-    if (r.rows !== first.rows) throw new Error(`DuckDB read ${r.rows} rows, then ${first.rows}`);
+    const r = await once(false);
+    if (r.rows !== first.rows) throw new Error(`DuckDB read ${first.rows} rows, then ${r.rows}`);
     scans++;
-    elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+    elapsed = secondsSince(start);
   } while (elapsed < seconds);
   const usefulBytesPerSecond = (usefulBytesPerScan * scans) / elapsed;
   return {
@@ -201,95 +265,92 @@ async function measure(
   };
 }
 
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+/** Row groups and the job's column sizes in `files`, from their footers. */
+async function parquetLayout(connection: DuckDBConnection, files: readonly string[]): Promise<{ rowGroups: number; uncompressed: number; compressed: number }> {
+  const meta = (
+    await connection.runAndReadAll(
+      `SELECT file_name, row_group_id, path_in_schema, total_compressed_size, total_uncompressed_size FROM parquet_metadata([${files.map(sqlString).join(', ')}])`,
+    )
+  ).getRows();
+  const groups = new Set<string>();
+  const wanted = new Set(JOB_COLUMNS);
+  let uncompressed = 0;
+  let compressed = 0;
+  for (const [file, group, path, compressedSize, uncompressedSize] of meta) {
+    groups.add(`${String(file)}#${String(group)}`);
+    if (wanted.has(/^[A-Za-z0-9_]+/.exec(String(path))?.[0] ?? '')) {
+      compressed += Number(compressedSize);
+      uncompressed += Number(uncompressedSize);
+    }
+  }
+  return { rowGroups: groups.size, uncompressed, compressed };
 }
 
-function mbps(bytesPerSecond: number): string {
-  return `${(bytesPerSecond / 1e6).toFixed(0)} MB/s`;
+function printPeer(f: DuckdbPeerFigures, scale: Scale): void {
+  const vs = (c: DuckdbPeerCase) => (c.granaryOverDuckdb === null ? '' : `${c.granaryOverDuckdb.toFixed(2)}x`);
+  printTable(
+    `DuckDB ${f.duckdb.version} peer (${f.duckdb.threads} threads): the job's ${JOB_COLUMNS.length} columns of ${f.parquet.filesRead.length} of ${scale.partitions} local Parquet files ` +
+      `(${mib(f.parquet.fileBytes)} in all, ${f.parquet.rowGroups} row groups, plain, uncompressed; the job's columns ${mib(f.parquet.readColumnsUncompressedBytes)}); ` +
+      `useful bytes/scan ${mib(f.usefulBytesPerScan)} (${f.usefulBytesSource})`,
+    [
+      ['case', 'scans', 'useful', 'rows/s', 'granary / duckdb'],
+      ...(f.granaryScanUsefulBytesPerSecond === null ? [] : [['granary scan (coalesced, 9-node cluster)', '', mbps(f.granaryScanUsefulBytesPerSecond), '', '1.00x']]),
+      ['duckdb aggregate (sum floats, list lengths, ids)', String(f.aggregate.scans), mbps(f.aggregate.usefulBytesPerSecond), f.aggregate.rowsPerSecond.toFixed(0), vs(f.aggregate)],
+      ['duckdb streamed into JS typed arrays', String(f.streamed.scans), mbps(f.streamed.usefulBytesPerSecond), f.streamed.rowsPerSecond.toFixed(0), vs(f.streamed)],
+      [`(generation + parquet-wasm write of ${f.parquet.files.length} files, not counted)`, '', `${f.parquet.writeSeconds.toFixed(2)} s`, '', `gen ${f.parquet.generateSeconds.toFixed(2)} s`],
+    ],
+  );
 }
 
 export async function benchDuckdbPeer(options: DuckdbPeerOptions): Promise<DuckdbPeerFigures> {
-  const seconds = options.seconds ?? 3;
-  const granary = options.granary;
-  if (granary !== undefined && granary.rowsPerScan !== options.rows) {
-    throw new Error(`the Granary scan read ${granary.rowsPerScan} rows, the peer table has ${options.rows}`);
-  }
+  const { scale, seconds, granary } = options;
   const scratch = await makeTempDir('bench-duckdb-peer');
   let instance: DuckDBInstance | undefined;
   let connection: DuckDBConnection | undefined;
   try {
-    const file = join(scratch.path, 'recsys.parquet');
-    const writeSeconds = await writeParquet(file, options.rows);
-    const fileBytes = (await stat(file)).size;
+    const written = await writeParquetFiles(scratch.path, scale);
+    const filesRead = jobPartitions(scale).map((p) => written.files[p] as string);
+    const fileBytes = (await Promise.all(written.files.map((file) => stat(file)))).reduce((sum, s) => sum + s.size, 0);
 
     instance = await DuckDBInstance.create(':memory:');
     connection = await instance.connect();
     const settings = (await connection.runAndReadAll(`SELECT version(), current_setting('threads')`)).getRows()[0] ?? [];
-    const duckdb = { version: String(settings[0]), threads: Number(settings[1]) };
+    const layout = await parquetLayout(connection, filesRead);
 
-    // Row groups and the chosen columns' sizes, from the file's footer.
-    const meta = (
-      await connection.runAndReadAll(
-        `SELECT row_group_id, row_group_num_rows, path_in_schema, total_compressed_size, total_uncompressed_size FROM parquet_metadata(${sqlString(file)})`,
-      )
-    ).getRows();
-    const rowGroupRows = new Map<number, number>();
-    const wanted = new Set(READ_COLUMNS);
-    let uncompressed = 0;
-    let compressed = 0;
-    for (const [group, groupRows, path, compressedSize, uncompressedSize] of meta) {
-      rowGroupRows.set(Number(group), Number(groupRows));
-      const column = /^[A-Za-z0-9_]+/.exec(String(path))?.[0] ?? '';
-      if (wanted.has(column)) {
-        compressed += Number(compressedSize);
-        uncompressed += Number(uncompressedSize);
-      }
-    }
-    const rowsPerRowGroup = [...rowGroupRows.entries()].sort((a, b) => a[0] - b[0]).map(([, n]) => n);
-
-    const usefulBytesPerScan = granary?.bytesNeededPerScan ?? uncompressed;
+    const usefulBytesPerScan = granary?.bytesNeededPerScan ?? layout.uncompressed;
     const granaryBytesPerSecond = granary?.usefulBytesPerSecond ?? null;
-    const source = `read_parquet(${sqlString(file)})`;
-    const aggregateSql = `SELECT count(*), ${FLOAT_COLUMNS.map((c) => `coalesce(sum(${quote(c)}), 0)`).join(' + ')}, ${LIST_COLUMNS.map((c) => `coalesce(sum(len(${quote(c)})), 0)`).join(' + ')}, ${LIST_COLUMNS.map((c) => `coalesce(sum(list_sum(${quote(c)})), 0)`).join(' + ')} FROM ${source}`;
-    const streamSql = `SELECT ${READ_COLUMNS.map(quote).join(', ')} FROM ${source}`;
+    const source = `read_parquet([${filesRead.map(sqlString).join(', ')}])`;
+    const sum = (columns: readonly string[], of: (c: string) => string) => columns.map((c) => `coalesce(sum(${of(quote(c))}), 0)`).join(' + ');
+    const aggregateSql = `SELECT count(*), ${sum(FLOAT_COLUMNS, (c) => c)}, ${sum(LIST_COLUMNS, (c) => `len(${c})`)}, ${sum(LIST_COLUMNS, (c) => `list_sum(${c})`)} FROM ${source}`;
+    const streamSql = `SELECT ${[...FLOAT_COLUMNS, ...LIST_COLUMNS].map(quote).join(', ')} FROM ${source}`;
 
     const conn = connection;
-    const aggregate = await measure(() => aggregateOnce(conn, aggregateSql), seconds, usefulBytesPerScan, undefined, granaryBytesPerSecond);
-    if (aggregate.first.rows !== options.rows) throw new Error(`DuckDB counted ${aggregate.first.rows} rows, ${options.rows} were written`);
-    const streamed = await measure(() => streamOnce(conn, streamSql), seconds, usefulBytesPerScan, aggregate.first, granaryBytesPerSecond);
+    const aggregate = await measure(() => aggregateOnce(conn, aggregateSql), seconds, usefulBytesPerScan, granaryBytesPerSecond);
+    const streamed = await measure((check) => streamOnce(conn, streamSql, check), seconds, usefulBytesPerScan, granaryBytesPerSecond);
+    const expected = granary?.totals ?? aggregate.first;
+    checkSame('DuckDB aggregate', aggregate.first, expected);
+    checkSame('DuckDB streamed', streamed.first, expected);
 
     const figures: DuckdbPeerFigures = {
-      rows: options.rows,
-      duckdb,
+      duckdb: { version: String(settings[0]), threads: Number(settings[1]) },
       parquet: {
+        files: written.files.map((file) => file.slice(scratch.path.length + 1)),
+        filesRead: filesRead.map((file) => file.slice(scratch.path.length + 1)),
         fileBytes,
-        writeSeconds,
-        rowGroups: rowsPerRowGroup.length,
-        rowsPerRowGroup,
-        readColumnsUncompressedBytes: uncompressed,
-        readColumnsCompressedBytes: compressed,
+        writeSeconds: written.seconds,
+        generateSeconds: written.generateSeconds,
+        rowGroups: layout.rowGroups,
+        readColumnsUncompressedBytes: layout.uncompressed,
+        readColumnsCompressedBytes: layout.compressed,
       },
+      rowsPerScan: aggregate.first.rows,
       usefulBytesPerScan,
       usefulBytesSource: granary === undefined ? 'parquet uncompressed column sizes' : 'granary bytesNeeded',
       granaryScanUsefulBytesPerSecond: granaryBytesPerSecond,
       aggregate: aggregate.figures,
       streamed: streamed.figures,
     };
-
-    const vs = (c: DuckdbPeerCase) => (c.granaryOverDuckdb === null ? '' : `${c.granaryOverDuckdb.toFixed(2)}x`);
-    printTable(
-      `DuckDB ${duckdb.version} peer (${duckdb.threads} threads): ${READ_COLUMNS.length} columns (40 float + 10 id_list) of ${options.rows} rows from a local Parquet file ` +
-        `(${mib(fileBytes)}, ${rowsPerRowGroup.length} row group(s) of ${rowsPerRowGroup.join('/')} rows; those columns ${mib(uncompressed)} uncompressed, ${mib(compressed)} compressed); ` +
-        `useful bytes/scan ${mib(usefulBytesPerScan)} (${figures.usefulBytesSource})`,
-      [
-        ['case', 'scans', 'useful', 'rows/s', 'granary / duckdb'],
-        ...(granaryBytesPerSecond === null ? [] : [['granary scan (coalesced, 9-node cluster)', '', mbps(granaryBytesPerSecond), '', '1.00x']]),
-        ['duckdb aggregate (sum floats, list lengths, ids)', String(aggregate.figures.scans), mbps(aggregate.figures.usefulBytesPerSecond), aggregate.figures.rowsPerSecond.toFixed(0), vs(aggregate.figures)],
-        ['duckdb streamed into JS typed arrays', String(streamed.figures.scans), mbps(streamed.figures.usefulBytesPerSecond), streamed.figures.rowsPerSecond.toFixed(0), vs(streamed.figures)],
-        ['(row generation + parquet-wasm write, not counted)', '', '', '', `${writeSeconds.toFixed(2)} s`],
-      ],
-    );
+    printPeer(figures, scale);
     return figures;
   } finally {
     connection?.closeSync();

@@ -62,3 +62,30 @@ export function printTable(title: string, rows: readonly (readonly string[])[]):
   console.log(`\n${title}`);
   for (const row of rows) console.log(`  ${row.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ')}`);
 }
+
+export function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export function mbps(bytesPerSecond: number): string {
+  return `${(bytesPerSecond / 1e6).toFixed(0)} MB/s`;
+}
+
+export function pct(part: number, whole: number): string {
+  return `${((100 * part) / whole).toFixed(0)}%`;
+}
+
+export function secondsSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** Yields what `items` yields, adding the time each item took to make to `spent.seconds`. */
+export function* timedItems<T>(items: Iterator<T>, spent: { seconds: number }): Generator<T> {
+  for (;;) {
+    const start = process.hrtime.bigint();
+    const next = items.next();
+    spent.seconds += secondsSince(start);
+    if (next.done === true) return;
+    yield next.value;
+  }
+}

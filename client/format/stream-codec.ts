@@ -405,12 +405,20 @@ function wrongLength(type: ColumnType, rows: number, nulls: number, expected: nu
   );
 }
 
+/** Set bits of every byte value. */
+const BITS_SET = Uint8Array.from({ length: 256 }, (_, byte) => {
+  let count = 0;
+  for (let b = byte; b !== 0; b >>= 1) count += b & 1;
+  return count;
+});
+
 function readValidity(type: ColumnType, bytes: Uint8Array, layout: StreamLayout, rows: number, nulls: number): Uint8Array {
   const bitmap = bytes.subarray(layout.validity, layout.validity + layout.bitmapBytes);
+  // A byte at a time, not a bit at a time: this runs on every stream with nulls a scan reads.
   let valid = 0;
-  for (let i = 0; i < rows; i++) {
-    if (getBit(bitmap, i)) valid++;
-  }
+  const wholeBytes = rows >> 3;
+  for (let i = 0; i < wholeBytes; i++) valid += BITS_SET[bitmap[i] as number] as number;
+  if ((rows & 7) !== 0) valid += BITS_SET[(bitmap[wholeBytes] as number) & ((1 << (rows & 7)) - 1)] as number;
   if (rows - valid !== nulls) {
     throw new FormatError(`${type} stream: the validity bitmap marks ${rows - valid} nulls, its header says ${nulls}`);
   }

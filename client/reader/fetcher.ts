@@ -30,10 +30,12 @@ export interface FetchStats {
   hedgedRequests: number;
   /** Read sizes, for the histogram. */
   readonly readSizes: number[];
+  /** Bytes asked of each storage node, by node id. */
+  readonly bytesByNode: Record<string, number>;
 }
 
 export function newFetchStats(): FetchStats {
-  return { requests: 0, bytesFetched: 0, degradedReads: 0, hedgedRequests: 0, readSizes: [] };
+  return { requests: 0, bytesFetched: 0, degradedReads: 0, hedgedRequests: 0, readSizes: [], bytesByNode: {} };
 }
 
 export class DataUnavailableError extends GranaryError {
@@ -178,10 +180,9 @@ export class Fetcher {
   private async readDirect(request: NodeRequest): Promise<(Frame | Error)[]> {
     this.stats.requests++;
     const ranges = request.reads.map((read) => {
-      const block = this.blocks[read.blockRef] as PlannedBlock;
-      this.stats.readSizes.push(read.length);
-      this.stats.bytesFetched += read.length;
-      return { chunk: (block.chunks[read.shard] as PlannedChunk).chunkId, offset: read.offset, length: read.length };
+      const chunk = (this.blocks[read.blockRef] as PlannedBlock).chunks[read.shard] as PlannedChunk;
+      this.count(chunk, read.length);
+      return { chunk: chunk.chunkId, offset: read.offset, length: read.length };
     });
     try {
       // Unchecked by the node: the scan checks every stream against its writer's checksum.
@@ -204,8 +205,7 @@ export class Fetcher {
           const part = items.slice(start, start + REBUILD_RANGES_PER_REQUEST);
           const ranges = part.map(({ read, chunk }) => {
             const shardRead = reads[read] as ShardRead;
-            this.stats.readSizes.push(shardRead.length);
-            this.stats.bytesFetched += shardRead.length;
+            this.count(chunk, shardRead.length);
             return { chunk: chunk.chunkId, offset: shardRead.offset, length: shardRead.length };
           });
           const frames = await this.slots.run(async () => {
@@ -227,6 +227,12 @@ export class Fetcher {
         }
       }),
     );
+  }
+
+  private count(chunk: PlannedChunk, bytes: number): void {
+    this.stats.readSizes.push(bytes);
+    this.stats.bytesFetched += bytes;
+    this.stats.bytesByNode[chunk.nodeId] = (this.stats.bytesByNode[chunk.nodeId] ?? 0) + bytes;
   }
 
   /** Reports the chunk a read came from as corrupt. */
@@ -310,8 +316,7 @@ export class Fetcher {
   private async readOne(chunk: PlannedChunk, read: ShardRead): Promise<Uint8Array | string> {
     return this.slots.run(async () => {
       this.stats.requests++;
-      this.stats.bytesFetched += read.length;
-      this.stats.readSizes.push(read.length);
+      this.count(chunk, read.length);
       try {
         const [frame] = await readRanges(this.http, chunk.url, [{ chunk: chunk.chunkId, offset: read.offset, length: read.length }]);
         if (frame?.status === 'ok') return frame.data;

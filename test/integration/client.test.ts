@@ -110,6 +110,8 @@ describe('client library on a 9-node cluster', () => {
     expect(await readAll('events', { stats })).toEqual(expected(ROWS));
     expect(stats.stripes).toBe(Math.ceil(5000 / 700));
     expect(stats.degradedReads).toBe(0);
+    expect(Object.keys(stats.bytesByNode).length).toBeGreaterThan(1);
+    expect(Object.values(stats.bytesByNode).reduce((sum, bytes) => sum + bytes, 0)).toBe(stats.bytesFetched);
     expect(await readAll('events', { columns: ['scored', 'label'] })).toEqual(expected(ROWS, ['scored', 'label']));
     expect(await readAll('events', { columns: ['embedding'], coalescing: { gapBytes: -1, maxReadBytes: 0 } })).toEqual(expected(ROWS, ['embedding']));
   });
