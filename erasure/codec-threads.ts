@@ -124,6 +124,8 @@ export class CodecThreadPool {
  */
 export class ThreadedCodec implements ErasureCodec {
   readonly id: string;
+  /** Hand-off buffers come back from the worker: reused, they cost no fresh pages. */
+  private readonly spare = new SpareBuffers(SPARE_BYTES_KEPT);
 
   constructor(
     private readonly inline: ErasureCodec,
@@ -157,8 +159,8 @@ export class ThreadedCodec implements ErasureCodec {
       await this.pool.run({ ...job, buffer: shared, offsets: shards.map((shard) => shard.byteOffset) });
       return;
     }
-    const buffer = new ArrayBuffer(shards.length * shardBytes);
-    const packed = new Uint8Array(buffer);
+    const buffer = this.spare.take(shards.length * shardBytes);
+    const packed = new Uint8Array(buffer, 0, shards.length * shardBytes);
     for (let i = 0; i < inputs; i++) {
       if (present === undefined || present[i] === true) packed.set(shards[i] as Uint8Array, i * shardBytes);
     }
@@ -167,6 +169,7 @@ export class ThreadedCodec implements ErasureCodec {
       const written = op === 'encode' ? i >= inputs : i < dataShards && present?.[i] !== true;
       if (written) shard.set(new Uint8Array(answer, i * shardBytes, shardBytes));
     });
+    this.spare.give(answer);
   }
 }
 
@@ -175,6 +178,36 @@ function sharedBufferOf(shards: readonly Uint8Array[]): SharedArrayBuffer | unde
   const first = shards[0]?.buffer;
   if (typeof SharedArrayBuffer === 'undefined' || !(first instanceof SharedArrayBuffer)) return undefined;
   return shards.every((shard) => shard.buffer === first) ? first : undefined;
+}
+
+const SPARE_BYTES_KEPT = 64 * 1024 * 1024;
+
+/** ArrayBuffers kept for reuse, in power-of-two sizes, up to a bound of bytes. */
+class SpareBuffers {
+  private readonly free = new Map<number, ArrayBuffer[]>();
+  private freeBytes = 0;
+
+  constructor(private readonly keepBytes: number) {}
+
+  take(bytes: number): ArrayBuffer {
+    const size = 2 ** Math.ceil(Math.log2(Math.max(bytes, 4096)));
+    const buffer = this.free.get(size)?.pop();
+    if (buffer === undefined) return new ArrayBuffer(size);
+    this.freeBytes -= size;
+    return buffer;
+  }
+
+  give(buffer: ArrayBuffer): void {
+    const size = buffer.byteLength;
+    if ((size & (size - 1)) !== 0 || this.freeBytes + size > this.keepBytes) return;
+    let list = this.free.get(size);
+    if (list === undefined) {
+      list = [];
+      this.free.set(size, list);
+    }
+    list.push(buffer);
+    this.freeBytes += size;
+  }
 }
 
 let pool: CodecThreadPool | undefined;

@@ -126,8 +126,12 @@ export async function reconstructShards(
   checkShardLength(shardBytes, 'a shard');
 
   const present = shards.map((shard) => shard !== null && shard !== undefined);
-  const full: Uint8Array[] = shards.map((shard) => shard ?? new Uint8Array(shardBytes));
   const needsParity = targets.some((index) => index >= k && !present[index]);
+  // Missing data shards are rebuilt, so each needs its own buffer; missing parity is neither read
+  // nor written unless re-encoded below, so one placeholder serves them all (a degraded read of
+  // one range would otherwise allocate m of them for nothing).
+  const placeholder = needsParity ? undefined : new Uint8Array(shardBytes);
+  const full: Uint8Array[] = shards.map((shard, index) => shard ?? (index >= k && placeholder !== undefined ? placeholder : new Uint8Array(shardBytes)));
   const needsData = targets.some((index) => index < k && !present[index]) ||
     (needsParity && missing.some((index) => index < k));
   if (needsData && shardBytes > 0) await codec.reconstructData(full, present, k);
