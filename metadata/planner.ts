@@ -69,6 +69,9 @@ export interface PlanResult {
   readonly columnCids: readonly number[];
 }
 
+/** Runs of stored-together columns at least this long are copied natively (a call costs more for fewer). */
+const BULK_COPY_ENTRIES_MIN = 4;
+
 export function planScan(sources: PlanSources, request: ScanRequest): PlanResult {
   const { table } = sources;
   const visible = visibleColumns(table);
@@ -129,23 +132,33 @@ export function planScan(sources: PlanSources, request: ScanRequest): PlanResult
           continue;
         }
         const out = new Uint32Array(columns.length * WORDS_PER_ENTRY);
-        for (let c = 0; c < columns.length; c++) {
+        for (let c = 0; c < columns.length; ) {
           const index = sourceIndex[c] as number;
-          const at = c * WORDS_PER_ENTRY;
           if (index < 0) {
-            out[at] = NO_BLOCK;
-            out[at + 7] = rows;
+            out[c * WORDS_PER_ENTRY] = NO_BLOCK;
+            out[c * WORDS_PER_ENTRY + 7] = rows;
+            c++;
             continue;
           }
-          const src = index * WORDS_PER_ENTRY;
-          for (let w = 1; w < WORDS_PER_ENTRY; w++) out[at + w] = words[src + w] as number;
-          const local = words[src] as number;
-          let global = localToGlobal[local] as number;
-          if (global < 0) {
-            global = globalBlock(sources, file.record.blockIds[local] as string, blocks, blockIndex);
-            localToGlobal[local] = global;
+          // Columns stored side by side are copied in one native call, not word by word: a
+          // plan of a million locations must be quick on its first call too, before the JIT.
+          let end = c + 1;
+          while (end < columns.length && sourceIndex[end] === index + (end - c)) end++;
+          if (end - c >= BULK_COPY_ENTRIES_MIN) {
+            out.set(words.subarray(index * WORDS_PER_ENTRY, (index + end - c) * WORDS_PER_ENTRY), c * WORDS_PER_ENTRY);
+          } else {
+            for (let w = 0; w < (end - c) * WORDS_PER_ENTRY; w++) out[c * WORDS_PER_ENTRY + w] = words[index * WORDS_PER_ENTRY + w] as number;
           }
-          out[at] = global;
+          for (; c < end; c++) {
+            const at = c * WORDS_PER_ENTRY;
+            const local = out[at] as number;
+            let global = localToGlobal[local] as number;
+            if (global < 0) {
+              global = globalBlock(sources, file.record.blockIds[local] as string, blocks, blockIndex);
+              localToGlobal[local] = global;
+            }
+            out[at] = global;
+          }
         }
         stripes.push({
           partition: partition.spec,
