@@ -448,7 +448,9 @@ interface SectionArrayType<T> {
 function section<T>(arrayType: SectionArrayType<T>, bytes: Uint8Array, offset: number, count: number): T {
   const at = bytes.byteOffset + offset;
   if (at % arrayType.BYTES_PER_ELEMENT === 0) return new arrayType(bytes.buffer, at, count);
-  const copy = bytes.slice(offset, offset + count * arrayType.BYTES_PER_ELEMENT);
+  // Not bytes.slice(): on a Node Buffer that is a view, not a copy, and would keep the misalignment.
+  const copy = new Uint8Array(count * arrayType.BYTES_PER_ELEMENT);
+  copy.set(bytes.subarray(offset, offset + copy.length));
   return new arrayType(copy.buffer, 0, count);
 }
 

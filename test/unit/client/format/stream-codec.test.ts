@@ -82,6 +82,8 @@ describe('column stream codec', () => {
             const shifted = buffer.subarray(shift);
             const decoded = decodeStream(type, shifted, values.length);
             expectSameValues(type, decoded, values);
+            // The same from a Node Buffer (whose slice() is a view, not a copy), as network reads are.
+            expectSameValues(type, decodeStream(type, Buffer.from(buffer.buffer, shift, bytes.length), values.length), values);
             const fixed = FIXED_WIDTH[type];
             if (fixed !== undefined && shift % fixed.width !== 0) {
               // A misaligned section is copied, never viewed (a view would throw a RangeError).
