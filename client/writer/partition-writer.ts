@@ -277,7 +277,7 @@ export class PartitionWriter {
     const { dataShards, parityShards } = this.policy;
     const { shardBytes } = contiguousLayout(this.policy, Math.max(1, this.builder.bytes));
     const space = this.spaces.take((dataShards + parityShards) * shardBytes);
-    const { block, stripes } = this.builder.build(this.layoutOrder, space.subarray(0, dataShards * shardBytes));
+    const { block, stripes } = this.builder.build(this.layoutOrder, space.subarray(0, dataShards * shardBytes), dataShards);
     // Copied into the block: the stripes' stream bytes are not read again (only their lengths).
     for (const memory of this.builderMemory.splice(0)) memory.release();
     // Stripes keep their write order in the manifest even though blocks finish out of order.

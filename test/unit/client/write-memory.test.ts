@@ -64,6 +64,27 @@ describe('writer memory reuse', () => {
     expect(() => small.build([0, 1, 2], new Uint8Array(8))).toThrow(/needs/);
   });
 
+  it('spreads the first columns of the order over the data shards, so a job reads every shard', () => {
+    const rows = stripeRows(400, 3);
+    const batch = rowsToRecordBatch(COLUMNS, rows);
+    // Nine copies of the float column: equal sizes, so the spread is exact.
+    const stream = encodeStream('float', batch.getChild('f') as never);
+    const builder = new BlockBuilder();
+    builder.add({ rows: rows.length, streams: Array.from({ length: 9 }, () => stream) });
+    const { block } = builder.build([8, 7, 6, 5, 4, 3, 2, 1, 0], undefined, 3);
+    const offsets = block.offsets[0] as number[];
+    const third = block.bytes.length / 3;
+    // The three most wanted columns (8, 7, 6) open the three shards.
+    expect([8, 7, 6].map((c) => offsets[c])).toEqual([0, third, 2 * third]);
+    expect(new Set(offsets).size).toBe(9);
+    // One shard: the order as given.
+    const plain = new BlockBuilder();
+    plain.add({ rows: rows.length, streams: Array.from({ length: 9 }, () => stream) });
+    const laid = plain.build([8, 7, 6, 5, 4, 3, 2, 1, 0]).block.offsets[0] as number[];
+    expect(laid[8]).toBe(0);
+    expect([...laid].sort((a, b) => a - b)).toEqual([8, 7, 6, 5, 4, 3, 2, 1, 0].map((c) => laid[c]));
+  });
+
   it('hands out shared block spaces, reusing the smallest that fits and keeping a bounded number', () => {
     const spaces = new BlockSpacePool(2);
     const first = spaces.take(1000);
