@@ -327,7 +327,10 @@ async function scanOnce(context: ReadContext, coalescing: Partial<CoalescingOpti
   return stats;
 }
 
-/** One untimed scan (checked: row count and digest), then whole scans for at least `seconds`. */
+/** Timed scans per measurement at least: a degraded scan takes most of a second. */
+const SCANS_MIN = 6;
+
+/** One untimed scan (checked: row count and digest), then whole scans for at least `seconds` (and SCANS_MIN scans). */
 async function measureRead(
   context: ReadContext,
   coalescing: Partial<CoalescingOptions> | undefined,
@@ -345,7 +348,7 @@ async function measureRead(
     bytesNeeded += stats.bytesNeeded;
     scans++;
     elapsed = secondsSince(start);
-  } while (elapsed < context.seconds);
+  } while (elapsed < context.seconds || scans < SCANS_MIN);
   return {
     digest,
     figures: {
