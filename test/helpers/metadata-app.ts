@@ -16,9 +16,21 @@ export interface MetadataApp {
 
 export { seededRandom } from './seeded-random.js';
 
-export async function makeMetadataApp(options: { suspectAfterMs?: number; deadAfterMs?: number; dir?: string } = {}): Promise<MetadataApp> {
+interface MetadataAppOptions {
+  suspectAfterMs?: number;
+  deadAfterMs?: number;
+  dir?: string;
+}
+
+export async function makeMetadataApp(options: MetadataAppOptions = {}): Promise<MetadataApp> {
   const temp = options.dir === undefined ? await makeTempDir('meta') : undefined;
-  const dir = options.dir ?? (temp as { path: string }).path;
+  return openMetadataApp(options, options.dir ?? (temp as { path: string }).path, async () => {
+    await temp?.remove();
+  });
+}
+
+/** `removeDir` removes the directory this helper made (it goes with whichever app is closed last). */
+async function openMetadataApp(options: MetadataAppOptions, dir: string, removeDir: () => Promise<void>): Promise<MetadataApp> {
   const db = new MetadataDb(join(dir, 'catalog'));
   await db.open();
   const state = new MetadataState(db);
@@ -37,12 +49,12 @@ export async function makeMetadataApp(options: { suspectAfterMs?: number; deadAf
     async reopen() {
       await app.close();
       await db.close();
-      return makeMetadataApp({ ...options, dir });
+      return openMetadataApp(options, dir, removeDir);
     },
     async close() {
       await app.close();
       await db.close();
-      await temp?.remove();
+      await removeDir();
     },
   };
   return self;
