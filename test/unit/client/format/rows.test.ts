@@ -3,7 +3,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { COLUMN_TYPES, type ColumnType } from '../../../../protocol/index.js';
 import {
-  FormatError,
   arrowSchemaOf,
   arrowTypeOf,
   columnTypeOf,
@@ -12,6 +11,7 @@ import {
   rowsToRecordBatch,
 } from '../../../../client/format/index.js';
 import { INT64_MAX, INT64_MIN, canon, nullable } from './format-arbitraries.js';
+import { expectFormatError } from './expect-format-error.js';
 
 const ALL_COLUMNS = COLUMN_TYPES.map((type) => ({ name: `c_${type}`, type }));
 
@@ -38,19 +38,6 @@ function outputShape(type: ColumnType, value: unknown): unknown {
     default:
       return value;
   }
-}
-
-function expectFormatError(run: () => unknown, message: string | RegExp): void {
-  let caught: unknown;
-  try {
-    run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(FormatError);
-  expect((caught as FormatError).code).toBe('GRN_FORMAT_INVALID');
-  if (typeof message === 'string') expect((caught as FormatError).message).toBe(message);
-  else expect((caught as FormatError).message).toMatch(message);
 }
 
 describe('rows <-> record batches', () => {

@@ -15,6 +15,7 @@ import {
   rowsToRecordBatch,
 } from '../../../../client/format/index.js';
 import { INT64_MAX, INT64_MIN, actualCanon, columnValues, expectedCanon, rowsOf } from './format-arbitraries.js';
+import { expectFormatError } from './expect-format-error.js';
 
 const NAME = 'col';
 
@@ -28,20 +29,6 @@ function expectSameValues(type: ColumnType, data: arrow.Data, values: readonly u
   const vector = new arrow.Vector([data]);
   const actual = values.map((_, i) => actualCanon(type, vector, i));
   expect(actual).toEqual(values.map((value) => expectedCanon(type, value)));
-}
-
-function expectFormatError(run: () => unknown, message?: RegExp): FormatError {
-  let caught: unknown;
-  try {
-    run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(FormatError);
-  const error = caught as FormatError;
-  expect(error.code).toBe('GRN_FORMAT_INVALID');
-  if (message !== undefined) expect(error.message).toMatch(message);
-  return error;
 }
 
 const FIXED_WIDTH: Partial<Record<ColumnType, { width: number; arrayType: string }>> = {
