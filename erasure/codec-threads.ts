@@ -14,6 +14,7 @@ import type { ErasureCodec } from './codec.js';
 import type { CodecJob, CodecJobResult } from './codec-jobs.js';
 import { ErasureError, type ErasureErrorCode } from './errors.js';
 import { codecById } from './reed-solomon.js';
+import { SpareBuffers } from './spare-buffers.js';
 
 /** Input bytes below which a job runs on the calling thread. */
 export const THREADED_MIN_BYTES = 256 * 1024;
@@ -125,7 +126,7 @@ export class CodecThreadPool {
 export class ThreadedCodec implements ErasureCodec {
   readonly id: string;
   /** Hand-off buffers come back from the worker: reused, they cost no fresh pages. */
-  private readonly spare = new SpareBuffers(SPARE_BYTES_KEPT);
+  private readonly spare = new SpareBuffers({ keepBytes: SPARE_BYTES_KEPT, minBytes: 4096, maxBytes: SPARE_BYTES_KEPT });
 
   constructor(
     private readonly inline: ErasureCodec,
@@ -181,34 +182,6 @@ function sharedBufferOf(shards: readonly Uint8Array[]): SharedArrayBuffer | unde
 }
 
 const SPARE_BYTES_KEPT = 64 * 1024 * 1024;
-
-/** ArrayBuffers kept for reuse, in power-of-two sizes, up to a bound of bytes. */
-class SpareBuffers {
-  private readonly free = new Map<number, ArrayBuffer[]>();
-  private freeBytes = 0;
-
-  constructor(private readonly keepBytes: number) {}
-
-  take(bytes: number): ArrayBuffer {
-    const size = 2 ** Math.ceil(Math.log2(Math.max(bytes, 4096)));
-    const buffer = this.free.get(size)?.pop();
-    if (buffer === undefined) return new ArrayBuffer(size);
-    this.freeBytes -= size;
-    return buffer;
-  }
-
-  give(buffer: ArrayBuffer): void {
-    const size = buffer.byteLength;
-    if ((size & (size - 1)) !== 0 || this.freeBytes + size > this.keepBytes) return;
-    let list = this.free.get(size);
-    if (list === undefined) {
-      list = [];
-      this.free.set(size, list);
-    }
-    list.push(buffer);
-    this.freeBytes += size;
-  }
-}
 
 let pool: CodecThreadPool | undefined;
 const threaded = new Map<string, ErasureCodec>();

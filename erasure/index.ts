@@ -45,3 +45,4 @@ export {
   codecThreadCount,
   threadedCodecById,
 } from './codec-threads.js';
+export { SpareBuffers, type SpareBufferOptions } from './spare-buffers.js';
