@@ -184,6 +184,7 @@ function sharedBufferOf(shards: readonly Uint8Array[]): SharedArrayBuffer | unde
 const SPARE_BYTES_KEPT = 64 * 1024 * 1024;
 
 let pool: CodecThreadPool | undefined;
+let threadCount: number | undefined;
 const threaded = new Map<string, ErasureCodec>();
 
 /**
@@ -192,11 +193,12 @@ const threaded = new Map<string, ErasureCodec>();
  */
 export function threadedCodecById(id?: string): ErasureCodec {
   const inline = codecById(id);
-  const threads = codecThreadCount();
-  if (threads === 0) return inline;
+  // Read once per process (this runs for every block written and every range rebuilt).
+  threadCount ??= codecThreadCount();
+  if (threadCount === 0) return inline;
   let codec = threaded.get(inline.id);
   if (codec === undefined) {
-    pool ??= new CodecThreadPool(threads);
+    pool ??= new CodecThreadPool(threadCount);
     codec = new ThreadedCodec(inline, pool);
     threaded.set(inline.id, codec);
   }
