@@ -3,7 +3,7 @@
  * on, in parallel. A chunk a node refuses or cannot take (down, disk full) is placed again on a
  * replacement node, a bounded number of times.
  */
-import { contiguousLayout, encodeParity, encodeParityInto, splitBlock, threadedCodecById } from '../../erasure/index.js';
+import { contiguousLayout, encodeParityInto, threadedCodecById } from '../../erasure/index.js';
 import { type BlockManifest, type BlockPlacement, GranaryError } from '../../protocol/index.js';
 import { putChunk } from '../chunk-io.js';
 import type { HttpPools } from '../http.js';
@@ -14,7 +14,8 @@ export const SHARD_REPLACEMENTS_MAX = 3;
 
 /**
  * `space`, when given, starts with `bytes` and is zero after them: when it holds all k+m shards
- * of the placement's policy, data shards are views of it and parity is computed into it.
+ * of the placement's policy, data shards are views of it and parity is computed into it (the
+ * writer's reused block spaces, shared with the codec threads).
  */
 export async function uploadBlock(
   http: HttpPools,
@@ -30,14 +31,15 @@ export async function uploadBlock(
   const codec = threadedCodecById(placement.codec);
   const { shardBytes } = layout;
   const total = policy.dataShards + policy.parityShards;
-  let shards: Uint8Array[];
-  if (space !== undefined && space.buffer === bytes.buffer && space.byteOffset === bytes.byteOffset && space.length >= total * shardBytes) {
-    shards = Array.from({ length: total }, (_, i) => space.subarray(i * shardBytes, (i + 1) * shardBytes));
-    await encodeParityInto(policy, shards.slice(0, policy.dataShards), shards.slice(policy.dataShards), codec);
-  } else {
-    const data = splitBlock(layout, bytes);
-    shards = [...data, ...(await encodeParity(policy, data, codec))];
+  // One layout for both cases: k data shards then m parity shards, back to back. Without a space
+  // that holds them (callers other than the writer), the block is copied into a fresh one.
+  let room = space;
+  if (room === undefined || room.buffer !== bytes.buffer || room.byteOffset !== bytes.byteOffset || room.length < total * shardBytes) {
+    room = new Uint8Array(total * shardBytes);
+    room.set(bytes);
   }
+  const shards = Array.from({ length: total }, (_, i) => (room as Uint8Array).subarray(i * shardBytes, (i + 1) * shardBytes));
+  await encodeParityInto(policy, shards.slice(0, policy.dataShards), shards.slice(policy.dataShards), codec);
   // Replacements for different shards are asked one at a time so each sees the others' choices.
   let placementLock: Promise<unknown> = Promise.resolve();
   // Settle every shard before failing: a put still in flight could land after the block has been
