@@ -6,14 +6,14 @@
  * Cases: 256 ranges of 16 KiB per request (a selective column read), and one 8 MiB range per
  * request (a large stream), each with page checks and without (`verifyPages: false`, as a scan's
  * first reads ask). Chunks sit in the page cache, so this measures the node's software path:
- * HTTP, page verification, framing, and the client's frame parsing.
+ * HTTP, page verification, framing, and the client's frame decoding (`readRanges`, as scans).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { pack } from 'msgpackr';
 import { Pool, request } from 'undici';
 import { checksumToHex, xxh64 } from '../erasure/index.js';
-import { readFrames } from '../protocol/index.js';
+import { readRanges } from '../client/chunk-io.js';
+import { HTTP_DEFAULTS, HttpPools } from '../client/http.js';
 import { startNodeProcess } from '../test/helpers/storage-node-process.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
 import { type Throughput, concurrently, gbps, printTable, ratio } from './measure.js';
@@ -58,7 +58,7 @@ export async function benchStorageNodeRead(seconds = 3, pageBytes = 64 * 1024): 
   const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
   const node = await startNodeProcess(dir.path, ['--log-level', 'warn', '--page-size', String(pageBytes)], nodeArgs);
   const bare = await startBareServer();
-  const nodePool = new Pool(node.url, { connections: CONCURRENCY });
+  const http = new HttpPools({ ...HTTP_DEFAULTS, connectionsPerOrigin: CONCURRENCY });
   const barePool = new Pool(bare.url, { connections: CONCURRENCY });
   try {
     const chunk = Buffer.alloc(CHUNK_BYTES);
@@ -88,14 +88,10 @@ export async function benchStorageNodeRead(seconds = 3, pageBytes = 64 * 1024): 
           const offset = ((at * 7919 * readCase.rangeBytes) % (CHUNK_BYTES - readCase.rangeBytes)) & ~4095;
           return { chunk: `bench.${at % CHUNKS}`, offset, length: readCase.rangeBytes };
         });
-        const response = await nodePool.request({
-          method: 'POST',
-          path: '/v1/chunks/read',
-          headers: { 'content-type': 'application/msgpack' },
-          body: pack(readCase.verifyPages ? { ranges } : { ranges, verifyPages: false }),
-        });
+        // The client's own batched read (what a scan runs), not a copy of it.
+        const frames = await readRanges(http, node.url, ranges, { verifyPages: readCase.verifyPages });
         let bytes = 0;
-        for await (const frame of readFrames(response.body)) {
+        for (const frame of frames) {
           if (frame.status !== 'ok') throw new Error(`range failed: ${frame.status} ${frame.message}`);
           bytes += frame.data.length;
         }
@@ -109,7 +105,7 @@ export async function benchStorageNodeRead(seconds = 3, pageBytes = 64 * 1024): 
     ]);
     return { rows };
   } finally {
-    await nodePool.close();
+    await http.close();
     await barePool.close();
     bare.stop();
     await node.kill('SIGTERM');
