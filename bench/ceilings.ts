@@ -4,12 +4,13 @@
  * fsync, and the loopback HTTP ceiling (a bare node:http server in its own process serving bytes
  * from memory to an undici client).
  */
+import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { type Throughput, concurrently, throughput } from './measure.js';
-import { startBareServer } from './storage-node-read.js';
 
 const PIECE_BYTES = 8 * 1024 * 1024;
 
@@ -85,6 +86,26 @@ export async function fileReadCeiling(dir: string, bytes: number, seconds: numbe
   }
 }
 
+/** The loopback HTTP ceiling's server (bare-http-server.ts), in its own process. */
+export async function startBareServer(): Promise<{ url: string; stop: () => void }> {
+  const script = fileURLToPath(new URL('./bare-http-server.ts', import.meta.url));
+  // One process (tsx as a loader, not its CLI, which would fork a grandchild we could not kill).
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (text: Buffer) => resolve((JSON.parse(text.toString()) as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+}
+
+/** One GET of `bytes` from the bare server, body drained; the bytes received. */
+export async function bareGet(pool: Pool, bytes: number): Promise<number> {
+  const response = await pool.request({ method: 'GET', path: `/?size=${bytes}` });
+  let received = 0;
+  for await (const piece of response.body) received += (piece as Buffer).length;
+  return received;
+}
+
 /**
  * The bare server answering `requestBytes` per GET to `concurrency` requests in flight; the best
  * of two rounds, as one round on a shared machine can land in another process's burst (a ceiling
@@ -94,12 +115,7 @@ export async function httpCeiling(requestBytes: number, concurrency: number, sec
   const bare = await startBareServer();
   const pool = new Pool(bare.url, { connections: concurrency });
   try {
-    const once = async (): Promise<number> => {
-      const response = await pool.request({ method: 'GET', path: `/?size=${requestBytes}` });
-      let bytes = 0;
-      for await (const piece of response.body) bytes += (piece as Buffer).length;
-      return bytes;
-    };
+    const once = (): Promise<number> => bareGet(pool, requestBytes);
     const first = await concurrently('bare http', concurrency, seconds, once);
     const second = await concurrently('bare http', concurrency, seconds, once);
     return first.bytesPerSecond >= second.bytesPerSecond ? first : second;

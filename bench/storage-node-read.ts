@@ -8,11 +8,10 @@
  * first reads ask). Chunks sit in the page cache, so this measures the node's software path:
  * HTTP, page verification, framing, and the client's frame decoding (`readRanges`, as scans).
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import { checksumToHex, xxh64 } from '../erasure/index.js';
 import { readRanges } from '../client/chunk-io.js';
+import { bareGet, startBareServer } from './ceilings.js';
 import { HTTP_DEFAULTS, HttpPools } from '../client/http.js';
 import { startNodeProcess } from '../test/helpers/storage-node-process.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
@@ -41,17 +40,6 @@ export interface StorageReadFigures {
   readonly rows: readonly { case: string; bare: Throughput; granary: Throughput; requestsPerSecond: number }[];
 }
 
-export async function startBareServer(): Promise<{ url: string; stop: () => void }> {
-  const script = fileURLToPath(new URL('./bare-http-server.ts', import.meta.url));
-  // One process (tsx as a loader, not its CLI, which would fork a grandchild we could not kill).
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.once('data', (text: Buffer) => resolve((JSON.parse(text.toString()) as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
-  });
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
-}
-
 export async function benchStorageNodeRead(seconds = 3, pageBytes = 64 * 1024): Promise<StorageReadFigures> {
   const dir = await makeTempDir('bench-node');
   const profileDir = process.env.GRANARY_PROFILE_DIR;
@@ -76,12 +64,7 @@ export async function benchStorageNodeRead(seconds = 3, pageBytes = 64 * 1024): 
     for (const readCase of CASES.filter((c) => process.env.GRANARY_BENCH_CASE === undefined || c.name.startsWith(process.env.GRANARY_BENCH_CASE))) {
       const payloadBytes = readCase.ranges * readCase.rangeBytes;
       let cursor = 0;
-      const bareResult = await concurrently('bare', CONCURRENCY, seconds, async () => {
-        const response = await barePool.request({ method: 'GET', path: `/?size=${payloadBytes}` });
-        let bytes = 0;
-        for await (const piece of response.body) bytes += (piece as Buffer).length;
-        return bytes;
-      });
+      const bareResult = await concurrently('bare', CONCURRENCY, seconds, () => bareGet(barePool, payloadBytes));
       const granaryResult = await concurrently('granary', CONCURRENCY, seconds, async () => {
         const ranges = Array.from({ length: readCase.ranges }, () => {
           const at = cursor++;
