@@ -10,9 +10,8 @@
  */
 import { Pool, request } from 'undici';
 import { checksumToHex, xxh64 } from '../erasure/index.js';
-import { readRanges } from '../client/chunk-io.js';
+import { HTTP_DEFAULTS, HttpPools, readRanges } from '../protocol/index.js';
 import { bareGet, startBareServer } from './ceilings.js';
-import { HTTP_DEFAULTS, HttpPools } from '../client/http.js';
 import { startNodeProcess } from '../test/helpers/storage-node-process.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
 import { type Throughput, concurrently, gbps, printTable, ratio } from './measure.js';

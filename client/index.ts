@@ -8,7 +8,7 @@
  *   await granary.close();
  */
 import type * as arrow from 'apache-arrow';
-import { HTTP_DEFAULTS, type HttpOptions, HttpPools } from './http.js';
+import { HTTP_DEFAULTS, type HttpOptions, HttpPools } from '../protocol/index.js';
 import { MetadataClient } from './metadata-client.js';
 import { type ScanSplit, planSplits } from './reader/splits.js';
 import { type ScanOptions, scanTable } from './reader/scan.js';

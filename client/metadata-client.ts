@@ -17,7 +17,7 @@ import type {
   TableSpec,
   TableSummary,
 } from '../protocol/index.js';
-import type { HttpPools } from './http.js';
+import { type HttpPools } from '../protocol/index.js';
 
 export interface MetadataHealth {
   readonly status: string;

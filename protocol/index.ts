@@ -85,3 +85,5 @@ export {
   decodeStreamEntry,
   encodeStreamEntry,
 } from './scan-types.js';
+export { HTTP_DEFAULTS, type HttpOptions, HttpPools } from './http-pools.js';
+export { type ReadRangesOptions, putChunk, readRanges } from './chunk-client.js';

@@ -5,9 +5,7 @@
  * shards unreadable is a DataUnavailable error naming the block, never guessed bytes.
  */
 import { reconstructShards, threadedCodecById } from '../../erasure/index.js';
-import { type Frame, GranaryError, type PlannedBlock, type PlannedChunk } from '../../protocol/index.js';
-import { readRanges } from '../chunk-io.js';
-import type { HttpPools } from '../http.js';
+import { type Frame, GranaryError, type HttpPools, type PlannedBlock, type PlannedChunk, readRanges } from '../../protocol/index.js';
 import type { NodeRequest, ShardRead } from './read-plan.js';
 import { Semaphore } from './semaphore.js';
 

@@ -8,16 +8,16 @@ import * as arrow from 'apache-arrow';
 import { xxh64 } from '../../erasure/index.js';
 import {
   type ColumnInfo,
+  decodeStreamEntry,
   GranaryError,
+  type HttpPools,
   NO_BLOCK,
   type PartitionPredicate,
   type PlannedStripe,
   type ScanPlan,
   type StatsPredicate,
-  decodeStreamEntry,
 } from '../../protocol/index.js';
 import { arrowSchemaOf, decodeStream, nullData } from '../format/index.js';
-import type { HttpPools } from '../http.js';
 import type { MetadataClient } from '../metadata-client.js';
 import { type FetchStats, Fetcher, newFetchStats } from './fetcher.js';
 import { COALESCING_DEFAULTS, type CoalescingOptions, type ShardRead, type StreamNeed, groupByNode, planReads } from './read-plan.js';

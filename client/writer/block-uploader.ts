@@ -4,9 +4,7 @@
  * replacement node, a bounded number of times.
  */
 import { contiguousLayout, encodeParityInto, threadedCodecById } from '../../erasure/index.js';
-import { type BlockManifest, type BlockPlacement, GranaryError } from '../../protocol/index.js';
-import { putChunk } from '../chunk-io.js';
-import type { HttpPools } from '../http.js';
+import { type BlockManifest, type BlockPlacement, GranaryError, type HttpPools, putChunk } from '../../protocol/index.js';
 import type { MetadataClient } from '../metadata-client.js';
 
 /** Replacement placements tried per shard before the block write fails. */

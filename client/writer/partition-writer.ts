@@ -16,11 +16,11 @@ import {
   type ColumnInfo,
   type CommitResult,
   GranaryError,
+  type HttpPools,
   type SessionInfo,
   type StripeManifest,
 } from '../../protocol/index.js';
 import { type EncodedStream, arrowTypeMatches, arrowTypeOf, encodeStream, nullData, rowsToRecordBatch } from '../format/index.js';
-import type { HttpPools } from '../http.js';
 import type { MetadataClient } from '../metadata-client.js';
 import { BlockBuilder, type EncodedStripe } from './block-builder.js';
 import { uploadBlock } from './block-uploader.js';

@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpPools } from '../../../client/http.js';
+import { HttpPools } from '../../../protocol/index.js';
 import type { MetadataClient } from '../../../client/metadata-client.js';
 import { uploadBlock } from '../../../client/writer/block-uploader.js';
 import { contiguousLayout, reconstructShards, xxh64 } from '../../../erasure/index.js';

@@ -1,10 +1,12 @@
 /**
- * HTTP plumbing shared by the client: one keep-alive undici pool per origin, JSON and msgpack
- * bodies, and answers turned into typed GranaryErrors.
+ * HTTP plumbing shared by everything that calls a Granary service (the client library, and
+ * storage nodes reading from their peers during repair): one keep-alive undici pool per origin,
+ * JSON and msgpack bodies, and answers turned into typed GranaryErrors.
  */
 import { pack, unpack } from 'msgpackr';
 import { Pool } from 'undici';
-import { GranaryError, MSGPACK, errorFromAnswer } from '../protocol/index.js';
+import { GranaryError, errorFromAnswer } from './errors.js';
+import { MSGPACK } from './http.js';
 
 export interface HttpOptions {
   /** Connections kept per origin. */

@@ -1,18 +1,13 @@
-/** Storing chunks on, and reading ranges from, storage nodes. */
+/**
+ * The client side of the storage-node chunk API: storing chunks and batched range reads. Used by
+ * the client library (writes, scans) and by storage nodes (repair reads from peers).
+ */
 import { pack } from 'msgpackr';
 import { checksumToHex, xxh64 } from '../erasure/index.js';
-import {
-  type BatchReadRequest,
-  CHECKSUM_HEADER,
-  type Frame,
-  FrameDecoder,
-  GranaryError,
-  MSGPACK,
-  OCTET_STREAM,
-  type RangeRequest,
-  errorFromAnswer,
-} from '../protocol/index.js';
-import type { HttpPools } from './http.js';
+import { type BatchReadRequest, type Frame, FrameDecoder, type RangeRequest } from './batch-read.js';
+import { GranaryError, errorFromAnswer } from './errors.js';
+import { CHECKSUM_HEADER, MSGPACK, OCTET_STREAM } from './http.js';
+import type { HttpPools } from './http-pools.js';
 
 export async function putChunk(http: HttpPools, nodeUrl: string, chunkId: string, bytes: Uint8Array): Promise<void> {
   let response;
