@@ -1,5 +1,5 @@
 /**
- * Contiguous Reed-Solomon layout (DESIGN.md, "Erasure layout"): a block's bytes are cut into k
+ * Contiguous Reed-Solomon layout (docs/design.md, "Erasure layout"): a block's bytes are cut into k
  * equal data shards, the last one padded with zeros, so byte `o` of the block lives in shard
  * `floor(o / shardBytes)` at `o % shardBytes`. A small column stream is then one read from one
  * node instead of k reads.

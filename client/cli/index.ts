@@ -1,5 +1,5 @@
 /**
- * The `granary` commands users and operators type (DESIGN.md, "Contracts"). Each takes
+ * The `granary` commands users and operators type (docs/design.md, "Contracts"). Each takes
  * `--metadata URL` (default the local cluster's) and `--json`; errors print one actionable line
  * and exit non-zero. The service entry points (`metadata`, `storage-node`, `up`) live in bin/.
  */

@@ -1,5 +1,5 @@
 /**
- * Rows as users write and read them (the JSON Lines contract of DESIGN.md) to Arrow record
+ * Rows as users write and read them (the JSON Lines contract of docs/design.md) to Arrow record
  * batches and back. Ingest feeds user files through `rowsToRecordBatch`, so every value is checked
  * and a wrong one is reported by row, column and expected shape; the batch it builds is typed
  * arrays only (no per-value objects). `recordBatchToRows` is the inverse, for the CLI's JSON Lines

@@ -1,5 +1,5 @@
 /**
- * Random column values in the JSON Lines shapes of DESIGN.md, and canonical renderings that make
+ * Random column values in the JSON Lines shapes of docs/design.md, and canonical renderings that make
  * "the same value" precise: float32 after Math.fround, -0 and NaN kept distinct (Object.is),
  * int64 as bigint whatever shape it was written in, bytes as their byte values.
  */
