@@ -32,6 +32,18 @@ export function parseLogLevel(text: string): string {
   return text;
 }
 
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "500ms", "15s", "10m", "1h", "2d" or a plain number of milliseconds; positive. */
+export function parseDurationMs(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  const value = match === null ? Number.NaN : Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? 'ms'] as number);
+  if (!Number.isSafeInteger(Math.round(value)) || value <= 0) {
+    throw new InvalidArgumentError(`"${text}" is not a duration; write e.g. 15s, 10m, 1h or a number of milliseconds`);
+  }
+  return Math.round(value);
+}
+
 export function parsePositiveInteger(text: string): number {
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value <= 0) throw new InvalidArgumentError(`"${text}" is not a positive whole number`);

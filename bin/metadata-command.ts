@@ -1,7 +1,7 @@
 /** `granary metadata`: flags and environment variables of the metadata service. */
 import { Command, Option } from 'commander';
 import { METADATA_DEFAULTS } from '../metadata/main.js';
-import { parseLogLevel, parsePort, parsePositiveInteger } from './cli-values.js';
+import { parseByteSize, parseLogLevel, parsePort, parsePositiveInteger } from './cli-values.js';
 
 interface MetadataFlags {
   data: string;
@@ -11,6 +11,10 @@ interface MetadataFlags {
   deadAfterMs: number;
   leaseCheckIntervalMs: number;
   gcIntervalMs: number;
+  repairRate: number;
+  repairTasksMax: number;
+  inventoryIntervalMs: number;
+  orphanGraceMs: number;
   logLevel: string;
 }
 
@@ -22,9 +26,13 @@ export function metadataCommand(): Command {
     .addOption(new Option('--host <addr>', 'address to listen on').env('GRANARY_HOST').default(d.host))
     .addOption(new Option('--port <port>', 'port to listen on (0 picks a free one)').env('GRANARY_PORT').argParser(parsePort).default(d.port))
     .addOption(new Option('--suspect-after-ms <ms>', 'a node silent this long is suspect').env('GRANARY_SUSPECT_AFTER_MS').argParser(parsePositiveInteger).default(d.suspectAfterMs))
-    .addOption(new Option('--dead-after-ms <ms>', 'a node silent this long is dead').env('GRANARY_DEAD_AFTER_MS').argParser(parsePositiveInteger).default(d.deadAfterMs))
+    .addOption(new Option('--dead-after-ms <ms>', 'a node silent this long is dead: its chunks are rebuilt elsewhere').env('GRANARY_DEAD_AFTER_MS').argParser(parsePositiveInteger).default(d.deadAfterMs))
     .addOption(new Option('--lease-check-interval-ms <ms>', 'how often expired write leases are closed').env('GRANARY_LEASE_CHECK_INTERVAL_MS').argParser(parsePositiveInteger).default(d.leaseCheckIntervalMs))
     .addOption(new Option('--gc-interval-ms <ms>', 'how often garbage chunks are deleted from storage nodes').env('GRANARY_GC_INTERVAL_MS').argParser(parsePositiveInteger).default(d.gcIntervalMs))
+    .addOption(new Option('--repair-rate <bytes>', 'bytes per second all repair tasks together may read, e.g. 128MiB').env('GRANARY_REPAIR_RATE').argParser(parseByteSize).default(d.repairRateBytesPerSecond))
+    .addOption(new Option('--repair-tasks-max <n>', 'repair tasks in flight in the whole cluster').env('GRANARY_REPAIR_TASKS_MAX').argParser(parsePositiveInteger).default(d.repairTasksMax))
+    .addOption(new Option('--inventory-interval-ms <ms>', 'time between two full chunk inventories of a node').env('GRANARY_INVENTORY_INTERVAL_MS').argParser(parsePositiveInteger).default(d.inventoryIntervalMs))
+    .addOption(new Option('--orphan-grace-ms <ms>', 'a chunk referenced by nothing is deleted after this long').env('GRANARY_ORPHAN_GRACE_MS').argParser(parsePositiveInteger).default(d.orphanGraceMs))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .action(async (flags: MetadataFlags) => {
       const { startMetadata } = await import('../metadata/main.js');
@@ -37,6 +45,10 @@ export function metadataCommand(): Command {
         deadAfterMs: flags.deadAfterMs,
         leaseCheckIntervalMs: flags.leaseCheckIntervalMs,
         gcIntervalMs: flags.gcIntervalMs,
+        repairRateBytesPerSecond: flags.repairRate,
+        repairTasksMax: flags.repairTasksMax,
+        inventoryIntervalMs: flags.inventoryIntervalMs,
+        orphanGraceMs: flags.orphanGraceMs,
         logLevel: flags.logLevel,
       });
       runUntilSignalled('metadata', service);

@@ -28,6 +28,7 @@ interface StorageNodeFlags {
   domain: string;
   advertiseUrl?: string;
   heartbeatIntervalMs: number;
+  repairSlots: number;
 }
 
 const size = (value: number): string => bytes.format(value, { unitSeparator: '' }) ?? String(value);
@@ -50,6 +51,7 @@ export function storageNodeCommand(): Command {
     .addOption(new Option('--domain <name>', 'failure domain (rack, zone) of this node').env('GRANARY_DOMAIN').argParser(parseDomain).default(d.domain))
     .addOption(new Option('--advertise-url <url>', 'URL clients reach this node at (default: http://host:port)').env('GRANARY_ADVERTISE_URL').argParser(parseHttpUrl))
     .addOption(new Option('--heartbeat-interval-ms <ms>', 'milliseconds between heartbeats').env('GRANARY_HEARTBEAT_INTERVAL_MS').argParser(parsePositiveInteger).default(d.heartbeatIntervalMs))
+    .addOption(new Option('--repair-slots <n>', 'repair tasks this node runs at once for the metadata service (0: none)').env('GRANARY_REPAIR_SLOTS').argParser(parseNonNegativeNumber).default(d.repairSlots))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .action(async (flags: StorageNodeFlags) => {
       const { startStorageNode } = await import('../storage-node/main.js');
@@ -70,6 +72,7 @@ export function storageNodeCommand(): Command {
         domain: flags.domain,
         ...(flags.advertiseUrl === undefined ? {} : { advertiseUrl: flags.advertiseUrl }),
         heartbeatIntervalMs: flags.heartbeatIntervalMs,
+        repairSlots: Math.floor(flags.repairSlots),
       });
       runUntilSignalled('storage node', node);
     });

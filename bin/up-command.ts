@@ -1,6 +1,6 @@
 /** `granary up`: the one-command local cluster (deploy/local-cluster.ts), in the foreground. */
 import { Command, Option } from 'commander';
-import { parsePort, parsePositiveInteger } from './cli-values.js';
+import { parseDurationMs, parsePort, parsePositiveInteger } from './cli-values.js';
 
 interface UpFlags {
   data: string;
@@ -8,6 +8,7 @@ interface UpFlags {
   ec: string;
   port: number;
   sample: boolean;
+  deadAfter: number;
 }
 
 export function upCommand(): Command {
@@ -17,13 +18,14 @@ export function upCommand(): Command {
     .addOption(new Option('--nodes <n>', 'storage nodes').env('GRANARY_NODES').argParser(parsePositiveInteger).default(9))
     .addOption(new Option('--ec <k+m>', 'erasure policy of the sample table').env('GRANARY_EC').default('6+3'))
     .addOption(new Option('--port <port>', 'metadata port; storage nodes use port+31 and up').env('GRANARY_PORT').argParser(parsePort).default(7070))
+    .addOption(new Option('--dead-after <duration>', 'silence after which a node is dead and its chunks are rebuilt elsewhere, e.g. 15s or 10m').env('GRANARY_DEAD_AFTER').argParser(parseDurationMs).default(60_000, '60s'))
     .addOption(new Option('--no-sample', 'do not create the sample table on a fresh data directory'))
     .action(async (flags: UpFlags) => {
       const { startLocalCluster } = await import('../deploy/local-cluster.js');
       const say = (line: string): void => {
         process.stdout.write(`granary up: ${line}\n`);
       };
-      const cluster = await startLocalCluster({ dataDir: flags.data, nodes: flags.nodes, ec: flags.ec, port: flags.port, sample: flags.sample, say });
+      const cluster = await startLocalCluster({ dataDir: flags.data, nodes: flags.nodes, ec: flags.ec, port: flags.port, sample: flags.sample, deadAfterMs: flags.deadAfter, say });
       if (cluster.sampleCreated.length > 0) say(`sample table "samples" written: ${cluster.sampleCreated.join(', ')}`);
       say(`cluster ready: metadata ${cluster.metadataUrl}, ${cluster.nodeUrls.length} storage nodes (${cluster.nodeUrls[0]} ...)`);
       say(`logs in ${cluster.logDir}; try: node dist/bin/granary.js status   (Ctrl-C stops the cluster)`);

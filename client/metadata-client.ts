@@ -8,7 +8,8 @@ import type {
   OpenSessionRequest,
   PartitionDetail,
   PartitionInfo,
-  RepairItem,
+  PlannedBlock,
+  RepairStatus,
   ScanPlan,
   ScanRequest,
   SessionInfo,
@@ -76,8 +77,26 @@ export class MetadataClient {
     return this.http.call(this.url, 'POST', `/v1/nodes/${encodeURIComponent(nodeId)}/undrain`);
   }
 
-  repair(): Promise<{ blocks: RepairItem[] }> {
-    return this.http.call(this.url, 'GET', '/v1/repair');
+  /** Repair progress and the `limit` most endangered blocks. */
+  repair(limit = 100): Promise<RepairStatus> {
+    return this.http.call(this.url, 'GET', `/v1/repair?limit=${limit}`);
+  }
+
+  removeNode(nodeId: string): Promise<{ nodeId: string; removed: boolean; blocksToRebuild: number }> {
+    return this.http.call(this.url, 'POST', `/v1/nodes/${encodeURIComponent(nodeId)}/remove`);
+  }
+
+  /** One page of committed blocks with their chunk locations. */
+  listBlocks(options: { readonly table?: string; readonly after?: string; readonly limit?: number } = {}): Promise<{ blocks: PlannedBlock[]; next: string | null }> {
+    const query = new URLSearchParams();
+    if (options.table !== undefined) query.set('table', options.table);
+    if (options.after !== undefined) query.set('after', options.after);
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    return this.http.call(this.url, 'GET', `/v1/blocks?${query.toString()}`);
+  }
+
+  gc(): Promise<{ records: number; chunks: number; backingOff: number }> {
+    return this.http.call(this.url, 'GET', '/v1/gc');
   }
 
   health(): Promise<MetadataHealth> {

@@ -22,6 +22,8 @@ export interface LocalClusterOptions {
   /** Metadata port; storage nodes take the ports from port + 31 up (7101.. for 7070). */
   readonly port: number;
   readonly sample: boolean;
+  /** Silence after which a node is dead and its chunks are rebuilt elsewhere. */
+  readonly deadAfterMs: number;
   readonly say: (line: string) => void;
 }
 
@@ -41,6 +43,8 @@ const STOP_TIMEOUT_MS = 15_000;
 const HOST = '127.0.0.1';
 const NODE_PORT_OFFSET = 31;
 const DOMAINS = 3;
+/** Late heartbeats make a node suspect after this long at most (less when dead-after is short). */
+const SUSPECT_AFTER_MS_MAX = 10_000;
 
 interface Child {
   readonly name: string;
@@ -122,7 +126,20 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const nodeUrls = Array.from({ length: options.nodes }, (_, i) => `http://${HOST}:${options.port + NODE_PORT_OFFSET + i}`);
   try {
     options.say(`starting metadata on ${metadataUrl}`);
-    await launch('metadata', ['metadata', '--data', join(root, 'metadata'), '--host', HOST, '--port', String(options.port)], 'metadata ready');
+    // A node is suspect (read around, given no new chunks) well before it is dead.
+    const suspectAfterMs = Math.max(1, Math.min(SUSPECT_AFTER_MS_MAX, Math.floor(options.deadAfterMs / 3)));
+    await launch(
+      'metadata',
+      [
+        'metadata',
+        '--data', join(root, 'metadata'),
+        '--host', HOST,
+        '--port', String(options.port),
+        '--suspect-after-ms', String(suspectAfterMs),
+        '--dead-after-ms', String(options.deadAfterMs),
+      ],
+      'metadata ready',
+    );
     options.say(`starting ${options.nodes} storage nodes on ports ${options.port + NODE_PORT_OFFSET}-${options.port + NODE_PORT_OFFSET + options.nodes - 1}`);
     await Promise.all(
       nodeUrls.map((url, i) =>

@@ -12,6 +12,7 @@ import type {
   GcRecord,
   NodeRecord,
   PartitionRecord,
+  RepairTaskRecord,
   SessionRecord,
   TableRecord,
 } from './records.js';
@@ -55,6 +56,7 @@ export class MetadataDb {
   readonly gc: Records<GcRecord>;
   readonly corrupt: Records<CorruptRecord>;
   readonly popularity: Records<Record<string, number>>;
+  readonly repairs: Records<RepairTaskRecord>;
 
   constructor(path: string) {
     this.level = new Level<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
@@ -69,6 +71,7 @@ export class MetadataDb {
     this.gc = sub('gc');
     this.corrupt = sub('corrupt');
     this.popularity = sub('popularity');
+    this.repairs = sub('repairs');
   }
 
   async open(): Promise<void> {

@@ -1,8 +1,13 @@
 /**
- * Deletes the chunks of garbage blocks from their storage nodes, so aborted writes, expired
- * sessions and dropped partitions give their disk space back. A chunk on a node that is dead or
- * unreachable stays queued and is retried on later passes; a record leaves the queue only when
- * every one of its chunks is confirmed gone (deleted, or already absent).
+ * Deletes the chunks of garbage blocks (aborted writes, expired sessions, dropped partitions),
+ * old copies left behind by repair, and orphans, so their disk space comes back. A record leaves
+ * the queue only when every one of its chunks is confirmed gone (deleted, or already absent).
+ *
+ * One dead node must never stall collection for everyone: a record that cannot finish (its node
+ * is dead or unreachable) is tried again later with exponential back-off, at the back of the
+ * queue, and passes take due records only, in bounded batches. Chunks on nodes that were removed
+ * from the cluster are dropped: there is nothing left to delete them from. And GC never deletes a
+ * copy the catalog uses: a repair may have put the same chunk back on that node since.
  */
 import { request } from 'undici';
 import { del, put } from './db.js';
@@ -23,6 +28,14 @@ export interface GcPassReport {
   readonly blocksFinished: number;
   readonly chunksDeferred: number;
 }
+
+/** Delete requests in flight at once. */
+const DELETES_IN_FLIGHT_MAX = 16;
+/** Back-off of a record that could not finish: base, doubled per attempt, capped. */
+const BACKOFF_BASE_MS = 5_000;
+const BACKOFF_MAX_MS = 10 * 60_000;
+
+type ChunkOutcome = 'gone' | 'deferred' | 'in-use';
 
 export class GcWorker {
   private timer: NodeJS.Timeout | undefined;
@@ -45,9 +58,9 @@ export class GcWorker {
     await this.running?.catch(() => undefined);
   }
 
-  /** One pass over the head of the queue; joins a pass already running. */
-  runPass(): Promise<GcPassReport> {
-    this.running ??= this.pass().finally(() => {
+  /** One pass over the records that are due; joins a pass already running. */
+  runPass(now = Date.now()): Promise<GcPassReport> {
+    this.running ??= this.pass(now).finally(() => {
       this.running = undefined;
     });
     return this.running;
@@ -62,36 +75,58 @@ export class GcWorker {
     }, this.options.intervalMs);
   }
 
-  private async pass(): Promise<GcPassReport> {
-    const records = [...this.state.gcQueue.values()].slice(0, this.options.recordsPerPass);
+  private async pass(now: number): Promise<GcPassReport> {
+    const due = [...this.state.gcQueue.values()]
+      .filter((record) => (record.nextAttemptAt ?? 0) <= now)
+      .sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || a.queuedAt - b.queuedAt)
+      .slice(0, this.options.recordsPerPass);
     let chunksDeleted = 0;
     let blocksFinished = 0;
     let chunksDeferred = 0;
-    for (const record of records) {
-      const outcomes = await Promise.all(record.chunks.map((chunk) => this.deleteChunk(chunk.nodeId, chunk.chunkId)));
-      const remaining = record.chunks.filter((_, index) => !outcomes[index]);
+    const outcomes = new Map<GcRecord, ChunkOutcome[]>(due.map((record) => [record, []]));
+    const jobs = due.flatMap((record) => record.chunks.map((chunk, index) => ({ record, chunk, index })));
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < jobs.length) {
+        const job = jobs[next++] as (typeof jobs)[number];
+        (outcomes.get(job.record) as ChunkOutcome[])[job.index] = await this.deleteChunk(job.chunk.nodeId, job.chunk.chunkId);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DELETES_IN_FLIGHT_MAX, jobs.length) }, lane));
+    for (const record of due) {
+      const results = outcomes.get(record) as ChunkOutcome[];
+      const remaining = record.chunks.filter((_, index) => results[index] === 'deferred');
       chunksDeleted += record.chunks.length - remaining.length;
       chunksDeferred += remaining.length;
-      if (remaining.length === record.chunks.length) continue;
       await this.state.exclusive(async () => {
+        // The record may have changed since the pass began (a newer one under the same key).
+        if (this.state.gcQueue.get(record.blockId) !== record) return;
         if (remaining.length === 0) {
           await this.state.db.write([del(this.state.db.gc, record.blockId)]);
-          this.state.gcQueue.delete(record.blockId);
+          this.state.deleteGc(record.blockId);
           blocksFinished++;
-        } else {
-          const next: GcRecord = { ...record, chunks: remaining };
-          await this.state.db.write([put(this.state.db.gc, record.blockId, next)]);
-          this.state.gcQueue.set(record.blockId, next);
+          return;
         }
+        const attempts = (record.attempts ?? 0) + 1;
+        const next: GcRecord = {
+          ...record,
+          chunks: remaining,
+          attempts,
+          nextAttemptAt: Date.now() + Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempts - 1)),
+        };
+        await this.state.db.write([put(this.state.db.gc, record.blockId, next)]);
+        this.state.putGc(next);
       });
     }
     return { chunksDeleted, blocksFinished, chunksDeferred };
   }
 
-  /** True when the chunk is gone from its node (deleted now or never there). */
-  private async deleteChunk(nodeId: string, chunkId: string): Promise<boolean> {
+  /** `gone` when the chunk is no longer there (or its node no longer exists); `deferred` to retry. */
+  private async deleteChunk(nodeId: string, chunkId: string): Promise<ChunkOutcome> {
     const node = this.state.nodes.get(nodeId);
-    if (node === undefined || this.nodes.stateOf(node) === 'dead') return false;
+    if (node === undefined) return 'gone';
+    if (this.inUse(chunkId, nodeId)) return 'in-use';
+    if (this.nodes.stateOf(node) === 'dead') return 'deferred';
     try {
       const response = await request(`${node.url}/v1/chunks/${encodeURIComponent(chunkId)}`, {
         method: 'DELETE',
@@ -99,10 +134,17 @@ export class GcWorker {
         bodyTimeout: this.options.requestTimeoutMs,
       });
       await response.body.dump();
-      return response.statusCode === 204 || response.statusCode === 404;
+      return response.statusCode === 204 || response.statusCode === 404 ? 'gone' : 'deferred';
     } catch {
-      // Unreachable now; the chunk stays queued for the next pass.
-      return false;
+      // Unreachable now; the chunk stays queued, behind its back-off.
+      return 'deferred';
     }
+  }
+
+  /** True when the catalog places this chunk on this node: a live copy, never to be deleted. */
+  private inUse(chunkId: string, nodeId: string): boolean {
+    const dot = chunkId.lastIndexOf('.');
+    const block = this.state.blocks.get(chunkId.slice(0, dot));
+    return block !== undefined && block.nodes[Number(chunkId.slice(dot + 1))] === nodeId;
   }
 }

@@ -31,10 +31,26 @@ export function queueBlocks(state: MetadataState, blockIds: readonly string[], r
     ],
     apply: () => {
       for (const record of records) {
-        state.gcQueue.set(record.blockId, record);
-        state.blocks.delete(record.blockId);
+        state.putGc(record);
+        state.deleteBlock(record.blockId);
       }
       for (const chunkId of corrupt) state.corrupt.delete(chunkId);
     },
   };
+}
+
+/** A GC record deleting one copy of a chunk from one node (an old location after repair, an orphan). */
+export function copyGc(chunkId: string, nodeId: string, reason: string, now: number): GcRecord {
+  return { blockId: `copy:${chunkId}@${nodeId}`, chunks: [{ chunkId, nodeId }], reason, queuedAt: now };
+}
+
+/** Records queued, the chunks they still name, and how many wait out a back-off. */
+export function gcBacklog(state: MetadataState, now = Date.now()): { records: number; chunks: number; backingOff: number } {
+  let chunks = 0;
+  let backingOff = 0;
+  for (const record of state.gcQueue.values()) {
+    chunks += record.chunks.length;
+    if ((record.nextAttemptAt ?? 0) > now) backingOff++;
+  }
+  return { records: state.gcQueue.size, chunks, backingOff };
 }

@@ -5,3 +5,6 @@ export { MetadataDb } from './db.js';
 export { MetadataState } from './state.js';
 export { placeShards, type PlacementCandidate } from './placement.js';
 export { planScan, loadFile } from './planner.js';
+export { REPAIR_DEFAULTS, type RepairConfig, RepairScheduler } from './repair.js';
+export { INVENTORY_DEFAULTS, type InventoryConfig, Inventory } from './inventory.js';
+export { assessBlock, type BlockAssessment, type ShardNeed } from './block-health.js';

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { MetadataDb } from './db.js';
 import { GcWorker } from './gc-worker.js';
+import { INVENTORY_DEFAULTS } from './inventory.js';
+import { REPAIR_DEFAULTS } from './repair.js';
 import { buildMetadataServer } from './server.js';
 import { MetadataService } from './service.js';
 import { MetadataState } from './state.js';
@@ -22,6 +24,14 @@ export interface MetadataConfig {
   readonly leaseCheckIntervalMs: number;
   /** How often garbage chunks are deleted from storage nodes. */
   readonly gcIntervalMs: number;
+  /** Bytes per second all repair tasks together may read. */
+  readonly repairRateBytesPerSecond: number;
+  /** Repair tasks in flight in the whole cluster. */
+  readonly repairTasksMax: number;
+  /** Time between two full chunk inventories of a node. */
+  readonly inventoryIntervalMs: number;
+  /** How long a chunk referenced by nothing is kept before it is deleted. */
+  readonly orphanGraceMs: number;
   readonly logLevel: string;
 }
 
@@ -29,9 +39,15 @@ export const METADATA_DEFAULTS = {
   host: '127.0.0.1',
   port: 7070,
   suspectAfterMs: 10_000,
-  deadAfterMs: 60_000,
+  // Minutes, as HDFS (10.5 min) and Ceph (down-out 10 min) wait: a reboot or a rolling restart
+  // must not trigger a copy of everything the node holds. Local clusters set it shorter.
+  deadAfterMs: 10 * 60_000,
   leaseCheckIntervalMs: 1_000,
   gcIntervalMs: 5_000,
+  repairRateBytesPerSecond: REPAIR_DEFAULTS.rateBytesPerSecond,
+  repairTasksMax: REPAIR_DEFAULTS.tasksMax,
+  inventoryIntervalMs: INVENTORY_DEFAULTS.intervalMs,
+  orphanGraceMs: INVENTORY_DEFAULTS.orphanGraceMs,
   logLevel: 'info',
 } as const;
 
@@ -39,6 +55,8 @@ const POPULARITY_FLUSH_INTERVAL_MS = 5_000;
 const GC_RECORDS_PER_PASS = 64;
 const RETENTION_CHECK_INTERVAL_MS = 60_000;
 const GC_REQUEST_TIMEOUT_MS = 10_000;
+/** How often expired repair tasks are given up and orphans past their grace are queued. */
+const REPAIR_CHECK_INTERVAL_MS = 1_000;
 
 export interface RunningMetadata {
   readonly app: FastifyInstance;
@@ -66,7 +84,15 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
   try {
     const state = new MetadataState(db);
     await state.load();
-    const service = new MetadataService(state, { suspectAfterMs: config.suspectAfterMs, deadAfterMs: config.deadAfterMs }, Date.now());
+    const service = new MetadataService(
+      state,
+      {
+        liveness: { suspectAfterMs: config.suspectAfterMs, deadAfterMs: config.deadAfterMs },
+        repair: { rateBytesPerSecond: config.repairRateBytesPerSecond, tasksMax: config.repairTasksMax, taskLeaseMinMs: REPAIR_DEFAULTS.taskLeaseMinMs },
+        inventory: { intervalMs: config.inventoryIntervalMs, orphanGraceMs: config.orphanGraceMs },
+      },
+      Date.now(),
+    );
     const app = await buildMetadataServer(service, { level: config.logLevel });
     const logError = (error: unknown): void => app.log.error({ err: error }, 'metadata background task failed');
     // Sessions whose lease ran out while the service was down expire on the first check.
@@ -83,6 +109,14 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
       onError: logError,
     });
     gcWorker.start();
+    const repairTimer = setInterval(() => {
+      service.repair.expire().then((count) => {
+        if (count > 0) app.log.warn({ count }, 'repair tasks expired before their node reported; their blocks are queued again');
+      }, logError);
+      service.inventory.sweepOrphans().then((count) => {
+        if (count > 0) app.log.info({ count }, 'orphan chunks queued for deletion');
+      }, logError);
+    }, REPAIR_CHECK_INTERVAL_MS);
     const retentionTimer = setInterval(() => {
       service.catalog.enforceRetention().then((dropped) => {
         if (dropped.length > 0) app.log.info({ dropped }, 'partitions past retention dropped');
@@ -94,6 +128,7 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
       clearInterval(leaseTimer);
       clearInterval(flushTimer);
       clearInterval(retentionTimer);
+      clearInterval(repairTimer);
       await gcWorker.stop();
       throw error;
     }
@@ -114,6 +149,7 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
           clearInterval(leaseTimer);
           clearInterval(flushTimer);
           clearInterval(retentionTimer);
+          clearInterval(repairTimer);
           try {
             await gcWorker.stop();
             await app.close();

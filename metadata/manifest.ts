@@ -16,6 +16,7 @@ import { outwardFloat } from './pruning.js';
 import type { BlockRecord, ColumnRecord, FileRecord, SessionRecord, StripeRecord, TableRecord } from './records.js';
 
 export const STRIPES_PER_FILE_MAX = 1_000_000;
+const CHECKSUM_HEX = /^[0-9a-fA-F]{16}$/;
 
 function bad(message: string): GranaryError {
   return new GranaryError('GRN_BAD_REQUEST', `commit rejected, nothing was stored: ${message}`);
@@ -63,6 +64,10 @@ export function checkCommit(
       throw bad(`block ${block.blockId}: ${block.blockBytes} bytes under RS ${policy.dataShards}+${policy.parityShards} make ${layout.shardBytes}-byte shards, manifest says ${block.shardBytes}`);
     }
     if (block.codec !== record.codec) throw bad(`block ${block.blockId} was placed for codec ${record.codec}, manifest says ${block.codec}`);
+    const shards = policy.dataShards + policy.parityShards;
+    if (!Array.isArray(block.shardChecksums) || block.shardChecksums.length !== shards || !block.shardChecksums.every((hex) => CHECKSUM_HEX.test(hex))) {
+      throw bad(`block ${block.blockId}: shardChecksums must list ${shards} xxh64 checksums of 16 hex digits, one per shard`);
+    }
     blocks.set(block.blockId, block);
   }
 
@@ -160,7 +165,13 @@ export function checkCommit(
   for (const [blockId, block] of blocks) {
     if (!used.has(blockId)) continue;
     const record = allocated.get(blockId) as BlockRecord;
-    committedBlocks.push({ ...record, state: 'committed', blockBytes: block.blockBytes, shardBytes: block.shardBytes });
+    committedBlocks.push({
+      ...record,
+      state: 'committed',
+      blockBytes: block.blockBytes,
+      shardBytes: block.shardBytes,
+      shardChecksums: block.shardChecksums.map((hex) => hex.toLowerCase()),
+    });
   }
   const unusedBlockIds = session.blockIds.filter((blockId) => !used.has(blockId));
   return { files, committedBlocks, unusedBlockIds, rows, bytes };

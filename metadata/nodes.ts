@@ -1,12 +1,21 @@
 /**
  * Storage nodes as the metadata service knows them: registration, heartbeats, liveness
- * (`alive` -> `suspect` -> `dead` as heartbeats stop), draining, corrupt-chunk reports, and the
- * list of blocks that need repair because a chunk sits on a dead or draining node or is corrupt.
+ * (`alive` -> `suspect` -> `dead` as heartbeats stop), draining, removal, and reports of chunks
+ * that are corrupt or missing where the catalog places them.
  */
-import { GranaryError, type CorruptChunkReport, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type NodeState, type RepairItem } from '../protocol/index.js';
-import { put } from './db.js';
+import {
+  type CorruptChunkReport,
+  GranaryError,
+  type NodeHeartbeat,
+  type NodeInfo,
+  type NodeLoad,
+  type NodeRegistration,
+  type NodeState,
+} from '../protocol/index.js';
+import { assessBlock, type NodeStanding } from './block-health.js';
+import { del, put } from './db.js';
 import type { PlacementCandidate } from './placement.js';
-import type { BlockRecord, CorruptRecord, NodeRecord } from './records.js';
+import type { CorruptRecord, NodeRecord } from './records.js';
 import type { MetadataState } from './state.js';
 
 export interface LivenessConfig {
@@ -30,12 +39,33 @@ export class NodeRegistry {
     this.graceUntil = startedAt;
   }
 
+  get deadAfterMs(): number {
+    return this.config.deadAfterMs;
+  }
+
   stateOf(node: NodeRecord, now = Date.now()): NodeState {
-    if (node.draining) return 'draining';
     const silentMs = now - Math.max(node.lastHeartbeatAt, this.graceUntil);
+    // A draining node that died is dead first: its chunks must be rebuilt, not copied.
     if (silentMs > this.config.deadAfterMs) return 'dead';
+    if (node.draining) return 'draining';
     if (silentMs > this.config.suspectAfterMs) return 'suspect';
     return 'alive';
+  }
+
+  /** A node's state for repair decisions; `removed` when it is not registered (any more). */
+  standingOf(nodeId: string, now = Date.now()): NodeStanding {
+    const node = this.state.nodes.get(nodeId);
+    return node === undefined ? 'removed' : this.stateOf(node, now);
+  }
+
+  /** Chunks the catalog places on a node (committed blocks and open sessions' blocks). */
+  chunksHeld(nodeId: string): number {
+    let count = 0;
+    for (const blockId of this.state.blocksByNode.get(nodeId) ?? []) {
+      const block = this.state.blocks.get(blockId);
+      if (block !== undefined) for (const holder of block.nodes) if (holder === nodeId) count++;
+    }
+    return count;
   }
 
   info(node: NodeRecord, now = Date.now()): NodeInfo {
@@ -48,6 +78,8 @@ export class NodeRegistry {
       usedBytes: node.usedBytes,
       chunkCount: node.chunkCount,
       state: this.stateOf(node, now),
+      draining: node.draining,
+      chunksHeld: this.chunksHeld(node.nodeId),
       registeredAt: new Date(node.registeredAt).toISOString(),
       lastHeartbeatAt: new Date(node.lastHeartbeatAt).toISOString(),
     };
@@ -72,10 +104,13 @@ export class NodeRegistry {
       .map((node) => ({ nodeId: node.nodeId, domain: node.domain, freeBytes: node.freeBytes }));
   }
 
-  /** Nodes that are not dead: the ones a table's erasure policy can count on. */
+  /** Nodes in service (alive, or only late): the ones a table's erasure policy can count on. */
   usableCount(): number {
     const now = Date.now();
-    return [...this.state.nodes.values()].filter((node) => this.stateOf(node, now) === 'alive').length;
+    return [...this.state.nodes.values()].filter((node) => {
+      const state = this.stateOf(node, now);
+      return state === 'alive' || state === 'suspect';
+    }).length;
   }
 
   register(registration: NodeRegistration): Promise<NodeInfo> {
@@ -105,15 +140,61 @@ export class NodeRegistry {
     });
   }
 
-  heartbeat(nodeId: string, load: NodeHeartbeat): Promise<NodeInfo> {
+  /** Records a heartbeat; `returned` is true when the node had been declared dead. */
+  heartbeat(nodeId: string, heartbeat: NodeHeartbeat): Promise<{ info: NodeInfo; returned: boolean }> {
     return this.state.exclusive(async () => {
       const node = this.get(nodeId);
       const now = Date.now();
+      const returned = this.stateOf(node, now) === 'dead';
+      const load: NodeLoad = {
+        capacityBytes: heartbeat.capacityBytes,
+        freeBytes: heartbeat.freeBytes,
+        usedBytes: heartbeat.usedBytes,
+        chunkCount: heartbeat.chunkCount,
+      };
       const record: NodeRecord = { ...node, ...load, lastHeartbeatAt: now };
       // Heartbeats are frequent and recomputable: not synced, unlike catalog changes.
       await this.state.db.nodes.put(nodeId, record);
       this.state.nodes.set(nodeId, record);
-      return this.info(record, now);
+      return { info: this.info(record, now), returned };
+    });
+  }
+
+  /**
+   * Forgets a drained or dead node. Refused while it is in service, or while some block could
+   * not be rebuilt without it (its other shards are not enough): removing it would lose data.
+   */
+  remove(nodeId: string): Promise<{ nodeId: string; removed: true; blocksToRebuild: number }> {
+    return this.state.exclusive(async () => {
+      const node = this.get(nodeId);
+      const now = Date.now();
+      const state = this.stateOf(node, now);
+      if (state !== 'dead' && !node.draining) {
+        throw new GranaryError('GRN_NODE_IN_USE', `node ${nodeId} is ${state}; drain it first (granary node drain ${nodeId} --wait), or wait until it is dead`);
+      }
+      let blocksToRebuild = 0;
+      let stranded = 0;
+      for (const blockId of this.state.blocksByNode.get(nodeId) ?? []) {
+        const block = this.state.blocks.get(blockId);
+        if (block === undefined || block.state !== 'committed' || !block.nodes.includes(nodeId)) continue;
+        const without = assessBlock(
+          block,
+          (id) => (id === nodeId ? 'removed' : this.standingOf(id, now)),
+          (chunkId) => this.state.corrupt.get(chunkId),
+        );
+        if (without.health === 'unavailable') stranded++;
+        else blocksToRebuild++;
+      }
+      if (stranded > 0) {
+        throw new GranaryError(
+          'GRN_NODE_IN_USE',
+          `node ${nodeId} holds chunks of ${stranded} blocks that cannot be rebuilt without it (too few of their other shards are readable); ` +
+            'bring the node or the blocks\' other nodes back, or wait for repair to finish',
+        );
+      }
+      await this.state.db.write([del(this.state.db.nodes, nodeId)]);
+      this.state.nodes.delete(nodeId);
+      return { nodeId, removed: true, blocksToRebuild };
     });
   }
 
@@ -133,56 +214,27 @@ export class NodeRegistry {
         throw new GranaryError('GRN_BAD_REQUEST', `a report holds at most ${CORRUPT_REPORT_CHUNKS_MAX} chunks; send several`);
       }
       const now = Date.now();
-      // Only chunks the catalog places on this node are kept: anything else names nothing to repair.
+      // Only chunks the catalog places on this node are kept (a reader with an old plan may name
+      // a chunk repair has moved since): anything else names nothing to repair.
       const records: CorruptRecord[] = report.chunks
-        .filter((chunk) => {
-          const dot = chunk.chunkId.lastIndexOf('.');
-          const block = this.state.blocks.get(chunk.chunkId.slice(0, dot));
-          return block !== undefined && block.nodes[Number(chunk.chunkId.slice(dot + 1))] === nodeId;
-        })
-        .map((chunk) => ({ chunkId: chunk.chunkId, nodeId, reason: chunk.reason, reportedAt: now }));
+        .filter((chunk) => placedOn(this.state, chunk.chunkId, nodeId) && this.state.corrupt.get(chunk.chunkId)?.nodeId !== nodeId)
+        .map((chunk) => ({
+          chunkId: chunk.chunkId,
+          nodeId,
+          reason: chunk.reason,
+          reportedAt: now,
+          ...(chunk.missing === true ? { missing: true } : {}),
+        }));
       await this.state.db.write(records.map((record) => put(this.state.db.corrupt, record.chunkId, record)));
       for (const record of records) this.state.corrupt.set(record.chunkId, record);
       return { accepted: records.length };
     });
   }
-
-  /** Committed blocks with a chunk on a dead or draining node, or reported corrupt. */
-  repairList(tableNames: ReadonlyMap<string, string>): RepairItem[] {
-    const now = Date.now();
-    const states = new Map([...this.state.nodes.values()].map((node) => [node.nodeId, this.stateOf(node, now)]));
-    const items: RepairItem[] = [];
-    for (const block of this.state.blocks.values()) {
-      if (block.state !== 'committed') continue;
-      const bad = badShards(block, states, this.state.corrupt);
-      if (bad.length === 0) continue;
-      const healthy = block.nodes.length - bad.length;
-      items.push({
-        blockId: block.blockId,
-        table: tableNames.get(block.tableId) ?? block.tableId,
-        dataShards: block.dataShards,
-        parityShards: block.parityShards,
-        healthyShards: healthy,
-        status: healthy >= block.dataShards ? 'degraded' : 'unavailable',
-        badShards: bad,
-      });
-    }
-    return items.sort((a, b) => a.healthyShards - a.dataShards - (b.healthyShards - b.dataShards) || (a.blockId < b.blockId ? -1 : 1));
-  }
 }
 
-function badShards(
-  block: BlockRecord,
-  states: ReadonlyMap<string, NodeState>,
-  corrupt: ReadonlyMap<string, CorruptRecord>,
-): { shard: number; chunkId: string; nodeId: string; reason: string }[] {
-  const bad: { shard: number; chunkId: string; nodeId: string; reason: string }[] = [];
-  block.nodes.forEach((nodeId, shard) => {
-    const chunkId = `${block.blockId}.${shard}`;
-    const state = states.get(nodeId) ?? 'dead';
-    const report = corrupt.get(chunkId);
-    if (report !== undefined && report.nodeId === nodeId) bad.push({ shard, chunkId, nodeId, reason: `corrupt: ${report.reason}` });
-    else if (state === 'dead' || state === 'draining') bad.push({ shard, chunkId, nodeId, reason: `node ${state}` });
-  });
-  return bad;
+/** True when the catalog places chunk `<block>.<shard>` of a committed block on `nodeId`. */
+export function placedOn(state: MetadataState, chunkId: string, nodeId: string): boolean {
+  const dot = chunkId.lastIndexOf('.');
+  const block = state.blocks.get(chunkId.slice(0, dot));
+  return block !== undefined && block.state === 'committed' && block.nodes[Number(chunkId.slice(dot + 1))] === nodeId;
 }

@@ -89,6 +89,8 @@ export interface BlockRecord {
   readonly blockBytes: number;
   readonly shardBytes: number;
   readonly createdAt: number;
+  /** xxh64 hex per shard, from the commit; absent on blocks committed before it was recorded. */
+  readonly shardChecksums?: readonly string[];
 }
 
 export interface SessionRecord {
@@ -121,16 +123,48 @@ export interface NodeRecord {
   readonly lastHeartbeatAt: number;
 }
 
+/**
+ * Chunks to delete from their nodes. Keyed by the block id for a dropped or abandoned block, or by
+ * `<kind>:<chunk>@<node>` for a single copy (an old location after repair, an orphan).
+ */
 export interface GcRecord {
   readonly blockId: string;
   readonly chunks: readonly { readonly chunkId: string; readonly nodeId: string }[];
   readonly reason: string;
   readonly queuedAt: number;
+  /** Passes that could not finish it; drives the back-off. */
+  readonly attempts?: number;
+  /** Not tried again before this instant (ms). */
+  readonly nextAttemptAt?: number;
 }
 
+/** A chunk that cannot be read where the catalog places it: rotten, or not there at all. */
 export interface CorruptRecord {
   readonly chunkId: string;
   readonly nodeId: string;
   readonly reason: string;
   readonly reportedAt: number;
+  /** The node does not hold it (a read answered `missing`, or its inventory lacks it). */
+  readonly missing?: boolean;
+}
+
+/** A shard being restored by a task. */
+export interface RepairShardRecord {
+  readonly shard: number;
+  readonly mode: 'copy' | 'rebuild';
+  /** Where the shard was when the task started: the switch applies only if it is still there. */
+  readonly fromNode: string;
+  readonly targetNode: string;
+}
+
+/** A repair task handed to a storage node; persisted so a restart neither loses nor repeats a switch. */
+export interface RepairTaskRecord {
+  readonly taskId: string;
+  readonly blockId: string;
+  readonly executorNode: string;
+  readonly shards: readonly RepairShardRecord[];
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  /** Shard bytes read to restore it, for the rate share and the lease length. */
+  readonly bytesToRead: number;
 }

@@ -1,30 +1,99 @@
 /** The metadata service's parts wired together over one state. */
-import type { Random } from './placement.js';
+import { GranaryError, type HeartbeatAnswer, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type PlannedBlock } from '../protocol/index.js';
+import { gcBacklog } from './gc.js';
+import { type InventoryConfig, INVENTORY_DEFAULTS, Inventory } from './inventory.js';
 import { type LivenessConfig, NodeRegistry } from './nodes.js';
+import type { Random } from './placement.js';
+import { REPAIR_DEFAULTS, type RepairConfig, RepairScheduler } from './repair.js';
 import { Scans } from './scans.js';
 import type { MetadataState } from './state.js';
 import { Catalog } from './tables.js';
 import { WriteSessions } from './writes.js';
+
+/** Blocks listed per page by `GET /v1/blocks`. */
+export const BLOCKS_PAGE_MAX = 1_000;
+
+export interface ServiceConfig {
+  readonly liveness: LivenessConfig;
+  readonly repair?: RepairConfig;
+  readonly inventory?: InventoryConfig;
+}
 
 export class MetadataService {
   readonly nodes: NodeRegistry;
   readonly catalog: Catalog;
   readonly writes: WriteSessions;
   readonly scans: Scans;
+  readonly repair: RepairScheduler;
+  readonly inventory: Inventory;
 
   constructor(
     readonly state: MetadataState,
-    liveness: LivenessConfig,
+    config: ServiceConfig,
     startedAt: number,
     random: Random = Math.random,
   ) {
-    this.nodes = new NodeRegistry(state, liveness, startedAt);
+    this.nodes = new NodeRegistry(state, config.liveness, startedAt);
     this.catalog = new Catalog(state, this.nodes);
     this.writes = new WriteSessions(state, this.catalog, this.nodes, random);
     this.scans = new Scans(state, this.catalog, this.nodes);
+    this.repair = new RepairScheduler(state, this.nodes, config.repair ?? REPAIR_DEFAULTS, random);
+    this.inventory = new Inventory(state, config.inventory ?? INVENTORY_DEFAULTS);
+  }
+
+  async register(registration: NodeRegistration): Promise<NodeInfo> {
+    const info = await this.nodes.register(registration);
+    // A node that (re)starts may have lost any part of its disk: compare before trusting it.
+    this.inventory.want(registration.nodeId);
+    return info;
+  }
+
+  /** Records the heartbeat and answers with work: repair tasks for its free slots, an inventory round. */
+  async heartbeat(nodeId: string, heartbeat: NodeHeartbeat): Promise<HeartbeatAnswer> {
+    const { info, returned } = await this.nodes.heartbeat(nodeId, heartbeat);
+    // Back from the dead: what it holds is compared with the catalog, not trusted blindly.
+    if (returned) this.inventory.want(nodeId);
+    this.repair.extend(nodeId, heartbeat.repairsRunning ?? []);
+    const repairs = await this.repair.assign(nodeId, heartbeat.repairSlotsFree ?? 0);
+    const inventoryRound = info.state === 'alive' || info.state === 'draining' ? this.inventory.maybeOpen(nodeId) : undefined;
+    return { ...info, ...(repairs.length === 0 ? {} : { repairs }), ...(inventoryRound === undefined ? {} : { inventoryRound }) };
+  }
+
+  gcBacklog(): { records: number; chunks: number; backingOff: number } {
+    return gcBacklog(this.state);
   }
 
   tableNamesById(): Map<string, string> {
     return new Map([...this.state.tablesByName.values()].map((table) => [table.id, table.name]));
+  }
+
+  /** Committed blocks with their chunk locations, in block id order, for fsck and tools. */
+  listBlocks(options: { readonly table?: string; readonly after?: string; readonly limit: number }): { blocks: PlannedBlock[]; next: string | null } {
+    if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > BLOCKS_PAGE_MAX) {
+      throw new GranaryError('GRN_BAD_REQUEST', `limit must be 1..${BLOCKS_PAGE_MAX}`);
+    }
+    const tableId = options.table === undefined ? undefined : this.catalog.table(options.table).id;
+    const now = Date.now();
+    const ids = [...this.state.blocks.values()]
+      .filter((block) => block.state === 'committed' && (tableId === undefined || block.tableId === tableId) && (options.after === undefined || block.blockId > options.after))
+      .map((block) => block.blockId)
+      .sort();
+    const page = ids.slice(0, options.limit);
+    const blocks = page.map((blockId): PlannedBlock => {
+      const block = this.state.blocks.get(blockId) as NonNullable<ReturnType<typeof this.state.blocks.get>>;
+      return {
+        blockId,
+        dataShards: block.dataShards,
+        parityShards: block.parityShards,
+        codec: block.codec,
+        blockBytes: block.blockBytes,
+        shardBytes: block.shardBytes,
+        chunks: block.nodes.map((nodeId, shard) => {
+          const node = this.state.nodes.get(nodeId);
+          return { shard, chunkId: `${blockId}.${shard}`, nodeId, url: node?.url ?? '', nodeState: node === undefined ? 'removed' : this.nodes.stateOf(node, now) };
+        }),
+      };
+    });
+    return { blocks, next: ids.length > options.limit ? (page[page.length - 1] as string) : null };
   }
 }

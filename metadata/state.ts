@@ -6,7 +6,16 @@
  */
 import { type MetadataDb, readAll } from './db.js';
 import { type LoadedFile, loadFile } from './planner.js';
-import type { BlockRecord, CorruptRecord, GcRecord, NodeRecord, PartitionRecord, SessionRecord, TableRecord } from './records.js';
+import type {
+  BlockRecord,
+  CorruptRecord,
+  GcRecord,
+  NodeRecord,
+  PartitionRecord,
+  RepairTaskRecord,
+  SessionRecord,
+  TableRecord,
+} from './records.js';
 
 export class MetadataState {
   readonly tablesByName = new Map<string, TableRecord>();
@@ -14,11 +23,22 @@ export class MetadataState {
   readonly partitions = new Map<string, Map<string, PartitionRecord>>();
   /** tableId -> partition spec -> files in commit order. */
   readonly files = new Map<string, Map<string, LoadedFile[]>>();
+  /** Change through putBlock / deleteBlock, which keep `blocksByNode` in step. */
   readonly blocks = new Map<string, BlockRecord>();
+  /** nodeId -> ids of the blocks with a shard (or a former placement) on it. */
+  readonly blocksByNode = new Map<string, Set<string>>();
+  /** Blocks with two shards on one node (written while nodes were down): repair spreads them. */
+  readonly sharedBlocks = new Set<string>();
   readonly sessions = new Map<string, SessionRecord>();
   readonly nodes = new Map<string, NodeRecord>();
   readonly corrupt = new Map<string, CorruptRecord>();
+  /** Change through putGc / deleteGc, which keep `gcChunks` in step. */
   readonly gcQueue = new Map<string, GcRecord>();
+  /** `chunk@node` of every copy queued for deletion: repair never writes a chunk where one is. */
+  readonly gcChunks = new Map<string, number>();
+  readonly repairTasks = new Map<string, RepairTaskRecord>();
+  /** blockId -> the task restoring it (one task per block at a time). */
+  readonly repairingBlocks = new Map<string, string>();
   /** tableId -> column id -> scans that read it. */
   readonly popularity = new Map<string, Map<number, number>>();
   private tail: Promise<unknown> = Promise.resolve();
@@ -32,11 +52,12 @@ export class MetadataState {
     // Commit order, as the live service numbered stripes: never by clock, which can repeat or step back.
     files.sort((a, b) => a.sequence - b.sequence);
     for (const file of files) this.filesOf(file.tableId, file.partition).push(loadFile(file));
-    for (const block of await readAll(this.db.blocks)) this.blocks.set(block.blockId, block);
+    for (const block of await readAll(this.db.blocks)) this.putBlock(block);
     for (const session of await readAll(this.db.sessions)) this.sessions.set(session.sessionId, session);
     for (const node of await readAll(this.db.nodes)) this.nodes.set(node.nodeId, node);
     for (const record of await readAll(this.db.corrupt)) this.corrupt.set(record.chunkId, record);
-    for (const record of await readAll(this.db.gc)) this.gcQueue.set(record.blockId, record);
+    for (const record of await readAll(this.db.gc)) this.putGc(record);
+    for (const task of await readAll(this.db.repairs)) this.putRepairTask(task);
     for await (const [tableId, counts] of this.db.popularity.entries()) {
       this.popularity.set(tableId, new Map(Object.entries(counts).map(([cid, count]) => [Number(cid), count])));
     }
@@ -47,6 +68,76 @@ export class MetadataState {
     const run = this.tail.then(work, work);
     this.tail = run.catch(() => undefined);
     return run;
+  }
+
+  putBlock(block: BlockRecord): void {
+    const previous = this.blocks.get(block.blockId);
+    if (previous !== undefined) this.unindexBlock(previous);
+    this.blocks.set(block.blockId, block);
+    if (new Set(block.nodes).size < block.nodes.length) this.sharedBlocks.add(block.blockId);
+    else this.sharedBlocks.delete(block.blockId);
+    for (const nodeId of nodesOf(block)) {
+      let set = this.blocksByNode.get(nodeId);
+      if (set === undefined) {
+        set = new Set();
+        this.blocksByNode.set(nodeId, set);
+      }
+      set.add(block.blockId);
+    }
+  }
+
+  deleteBlock(blockId: string): void {
+    const block = this.blocks.get(blockId);
+    if (block === undefined) return;
+    this.unindexBlock(block);
+    this.blocks.delete(blockId);
+    this.sharedBlocks.delete(blockId);
+  }
+
+  putGc(record: GcRecord): void {
+    const previous = this.gcQueue.get(record.blockId);
+    if (previous !== undefined) for (const chunk of previous.chunks) this.countGcChunk(chunk, -1);
+    this.gcQueue.set(record.blockId, record);
+    for (const chunk of record.chunks) this.countGcChunk(chunk, 1);
+  }
+
+  deleteGc(key: string): void {
+    const record = this.gcQueue.get(key);
+    if (record === undefined) return;
+    for (const chunk of record.chunks) this.countGcChunk(chunk, -1);
+    this.gcQueue.delete(key);
+  }
+
+  /** True when a copy of `chunkId` on `nodeId` is queued for deletion. */
+  gcPending(chunkId: string, nodeId: string): boolean {
+    return this.gcChunks.has(`${chunkId}@${nodeId}`);
+  }
+
+  putRepairTask(task: RepairTaskRecord): void {
+    this.repairTasks.set(task.taskId, task);
+    this.repairingBlocks.set(task.blockId, task.taskId);
+  }
+
+  deleteRepairTask(taskId: string): void {
+    const task = this.repairTasks.get(taskId);
+    if (task === undefined) return;
+    this.repairTasks.delete(taskId);
+    if (this.repairingBlocks.get(task.blockId) === taskId) this.repairingBlocks.delete(task.blockId);
+  }
+
+  private countGcChunk(chunk: { readonly chunkId: string; readonly nodeId: string }, delta: number): void {
+    const key = `${chunk.chunkId}@${chunk.nodeId}`;
+    const count = (this.gcChunks.get(key) ?? 0) + delta;
+    if (count > 0) this.gcChunks.set(key, count);
+    else this.gcChunks.delete(key);
+  }
+
+  private unindexBlock(block: BlockRecord): void {
+    for (const nodeId of nodesOf(block)) {
+      const set = this.blocksByNode.get(nodeId);
+      set?.delete(block.blockId);
+      if (set?.size === 0) this.blocksByNode.delete(nodeId);
+    }
   }
 
   partitionsOf(tableId: string): Map<string, PartitionRecord> {
@@ -71,6 +162,13 @@ export class MetadataState {
     }
     return list;
   }
+}
+
+/** Every node a block's chunks are on, or may have landed on (former placements). */
+function nodesOf(block: BlockRecord): Set<string> {
+  const nodes = new Set(block.nodes);
+  for (const former of block.formerNodes ?? []) nodes.add(former.nodeId);
+  return nodes;
 }
 
 export function partitionKey(tableId: string, spec: string): string {

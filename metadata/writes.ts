@@ -89,7 +89,12 @@ export class WriteSessions {
         throw new GranaryError('GRN_BAD_REQUEST', `a session holds at most ${BLOCKS_PER_SESSION_MAX} blocks; commit and open another`);
       }
       const table = this.tableOf(session);
-      const chosen = placeShards(this.nodes.placementCandidates(), table.dataShards + table.parityShards, this.random);
+      // Up to m nodes down or draining: shards double up rather than the write stopping; the
+      // block is under-replicated from its commit on, and repair spreads it out again.
+      const chosen = placeShards(this.nodes.placementCandidates(), table.dataShards + table.parityShards, this.random, [], {
+        allowShared: true,
+        minDistinctNodes: table.dataShards,
+      });
       const block: BlockRecord = {
         blockId: `b${randomBytes(10).toString('hex')}`,
         tableId: table.id,
@@ -105,7 +110,7 @@ export class WriteSessions {
       };
       const next: SessionRecord = { ...session, blockIds: [...session.blockIds, block.blockId] };
       await this.state.db.write([put(this.state.db.blocks, block.blockId, block), put(this.state.db.sessions, sessionId, next)]);
-      this.state.blocks.set(block.blockId, block);
+      this.state.putBlock(block);
       this.state.sessions.set(sessionId, next);
       return this.placement(block);
     });
@@ -129,14 +134,17 @@ export class WriteSessions {
       });
       // The failed node is excluded too: the writer just could not reach it.
       const failed = block.nodes[shard] as string;
-      const [replacement] = placeShards(candidates.filter((node) => node.nodeId !== failed), 1, this.random, taken);
+      const [replacement] = placeShards(candidates.filter((node) => node.nodeId !== failed), 1, this.random, taken, {
+        allowShared: true,
+        minDistinctNodes: block.dataShards,
+      });
       const next: BlockRecord = {
         ...block,
         nodes: block.nodes.map((nodeId, index) => (index === shard ? (replacement?.nodeId ?? nodeId) : nodeId)),
         formerNodes: [...(block.formerNodes ?? []), { shard, nodeId: failed }],
       };
       await this.state.db.write([put(this.state.db.blocks, blockId, next)]);
-      this.state.blocks.set(blockId, next);
+      this.state.putBlock(next);
       return this.placement(next);
     });
   }
@@ -184,7 +192,7 @@ export class WriteSessions {
         put(db.sessions, sessionId, closed),
         ...gc.operations,
       ]);
-      for (const block of checked.committedBlocks) this.state.blocks.set(block.blockId, block);
+      for (const block of checked.committedBlocks) this.state.putBlock(block);
       gc.apply();
       if (partition !== undefined && checked.files.length > 0) {
         this.state.partitionsOf(table.id).set(partition.spec, partition);

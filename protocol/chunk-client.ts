@@ -2,6 +2,7 @@
  * The client side of the storage-node chunk API: storing chunks and batched range reads. Used by
  * the client library (writes, scans) and by storage nodes (repair reads from peers).
  */
+import type { Readable } from 'node:stream';
 import { pack } from 'msgpackr';
 import { checksumToHex, xxh64 } from '../erasure/index.js';
 import { type BatchReadRequest, type Frame, FrameDecoder, type RangeRequest } from './batch-read.js';
@@ -9,14 +10,46 @@ import { GranaryError, errorFromAnswer } from './errors.js';
 import { CHECKSUM_HEADER, MSGPACK, OCTET_STREAM } from './http.js';
 import type { HttpPools } from './http-pools.js';
 
-export async function putChunk(http: HttpPools, nodeUrl: string, chunkId: string, bytes: Uint8Array): Promise<void> {
+/** Stores a chunk; `checksum` is its xxh64 when the caller has it already (else it is computed). */
+export async function putChunk(http: HttpPools, nodeUrl: string, chunkId: string, bytes: Uint8Array, checksum = xxh64(bytes)): Promise<void> {
   let response;
   try {
     response = await http.pool(nodeUrl).request({
       method: 'PUT',
       path: `/v1/chunks/${chunkId}`,
-      headers: { 'content-type': OCTET_STREAM, [CHECKSUM_HEADER]: checksumToHex(xxh64(bytes)) },
+      headers: { 'content-type': OCTET_STREAM, [CHECKSUM_HEADER]: checksumToHex(checksum) },
       body: bytes,
+    });
+  } catch (error) {
+    throw new GranaryError('GRN_UNAVAILABLE', `storing chunk ${chunkId} on ${nodeUrl} failed: ${(error as Error).message}`, { cause: error });
+  }
+  const text = await response.body.text();
+  if (response.statusCode === 200 || response.statusCode === 201) return;
+  throw errorFromAnswer(response.statusCode, parseAnswer(text));
+}
+
+/**
+ * Stores a chunk whose bytes arrive as a stream (a chunk restored by repair, window by window):
+ * `length` and `checksum` are declared up front, and the node refuses the chunk unless the body
+ * matches both, so a restore built from bad inputs is never stored.
+ */
+export async function putChunkStream(
+  http: HttpPools,
+  nodeUrl: string,
+  chunkId: string,
+  body: Readable,
+  length: number,
+  checksum: bigint,
+  signal?: AbortSignal,
+): Promise<void> {
+  let response;
+  try {
+    response = await http.pool(nodeUrl).request({
+      method: 'PUT',
+      path: `/v1/chunks/${chunkId}`,
+      headers: { 'content-type': OCTET_STREAM, 'content-length': String(length), [CHECKSUM_HEADER]: checksumToHex(checksum) },
+      body,
+      ...(signal === undefined ? {} : { signal }),
     });
   } catch (error) {
     throw new GranaryError('GRN_UNAVAILABLE', `storing chunk ${chunkId} on ${nodeUrl} failed: ${(error as Error).message}`, { cause: error });

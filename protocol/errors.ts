@@ -18,6 +18,10 @@ export const ERROR_STATUS = {
   GRN_NO_ROUTE: 404,
   /** No storage node with that id is registered (a node re-registers when it sees this). */
   GRN_NODE_NOT_FOUND: 404,
+  /** The node still holds chunks the catalog needs, or is in service: drain it first. */
+  GRN_NODE_IN_USE: 409,
+  /** No repair task with that id is running (it finished, expired, or the service restarted). */
+  GRN_REPAIR_TASK_NOT_FOUND: 404,
   /** No table with that name exists. */
   GRN_TABLE_NOT_FOUND: 404,
   /** A table with that name already exists. */

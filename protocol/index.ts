@@ -35,8 +35,27 @@ export {
   type NodeLoad,
   type NodeRegistration,
   type NodeState,
-  type RepairItem,
 } from './node-types.js';
+export {
+  BLOCK_HEALTH,
+  type BlockHealth,
+  type HeartbeatAnswer,
+  type InventoryPage,
+  type InventoryPageAnswer,
+  REPAIR_REASONS,
+  RESTORE_MODES,
+  type RepairCounters,
+  type RepairItem,
+  type RepairReason,
+  type RepairReport,
+  type RepairReportAnswer,
+  type RepairShardResult,
+  type RepairSource,
+  type RepairStatus,
+  type RepairTask,
+  type RestoreMode,
+  type ShardRestore,
+} from './repair-types.js';
 export {
   COLUMN_TYPES,
   type ColumnInfo,
@@ -86,4 +105,4 @@ export {
   encodeStreamEntry,
 } from './scan-types.js';
 export { HTTP_DEFAULTS, type HttpOptions, HttpPools } from './http-pools.js';
-export { type ReadRangesOptions, putChunk, readRanges } from './chunk-client.js';
+export { type ReadRangesOptions, putChunk, putChunkStream, readRanges } from './chunk-client.js';

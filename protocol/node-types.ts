@@ -2,10 +2,11 @@
  * What storage nodes tell the metadata service, and what it answers about them.
  *
  *   POST /v1/nodes/register           NodeRegistration       -> NodeInfo
- *   POST /v1/nodes/:id/heartbeat      NodeHeartbeat          -> NodeInfo (404 GRN_NODE_NOT_FOUND: register again)
+ *   POST /v1/nodes/:id/heartbeat      NodeHeartbeat          -> HeartbeatAnswer (404 GRN_NODE_NOT_FOUND: register again)
  *   POST /v1/nodes/:id/corrupt        CorruptChunkReport     -> { accepted: number }
  *   POST /v1/nodes/:id/drain          {}                     -> NodeInfo
  *   POST /v1/nodes/:id/undrain        {}                     -> NodeInfo
+ *   POST /v1/nodes/:id/remove         {}                     -> { nodeId, removed } (refused while it holds needed chunks)
  *   GET  /v1/nodes                                           -> { nodes: NodeInfo[] }
  */
 
@@ -15,9 +16,9 @@ export const NODE_STATES = [
   'alive',
   /** Heartbeats are late; no new chunks are placed there, reads still try it. */
   'suspect',
-  /** Heartbeats stopped long ago; its chunks are counted lost and queued for repair. */
+  /** Heartbeats stopped for longer than the dead-after time; its chunks are rebuilt elsewhere. */
   'dead',
-  /** An operator is emptying it: no new chunks; its chunks are queued for repair elsewhere. */
+  /** An operator is emptying it: no new chunks; its chunks are copied elsewhere while it serves reads. */
   'draining',
 ] as const;
 export type NodeState = (typeof NODE_STATES)[number];
@@ -39,28 +40,26 @@ export interface NodeRegistration extends NodeLoad {
   readonly domain: string;
 }
 
-export type NodeHeartbeat = NodeLoad;
+export interface NodeHeartbeat extends NodeLoad {
+  /** Repair tasks the node can take on now (it is given at most this many in the answer). */
+  readonly repairSlotsFree?: number;
+  /** Ids of the repair tasks it is running: their leases are extended. */
+  readonly repairsRunning?: readonly string[];
+}
 
 export interface NodeInfo extends NodeRegistration {
   readonly state: NodeState;
+  /** An operator asked to drain it (its state says `dead` instead if it has also died). */
+  readonly draining: boolean;
+  /** Chunks the catalog places on this node: what a drain must move before the node can go. */
+  readonly chunksHeld: number;
   readonly registeredAt: string;
   readonly lastHeartbeatAt: string;
 }
 
 export interface CorruptChunkReport {
-  readonly chunks: readonly { readonly chunkId: string; readonly reason: string }[];
-}
-
-/** `GET /v1/repair` -> { blocks: RepairItem[] }: committed blocks with a lost or corrupt chunk. */
-export interface RepairItem {
-  readonly blockId: string;
-  readonly table: string;
-  readonly dataShards: number;
-  readonly parityShards: number;
-  readonly healthyShards: number;
-  /** `degraded`: readable, repair needed; `unavailable`: fewer than k healthy shards. */
-  readonly status: 'degraded' | 'unavailable';
-  readonly badShards: readonly { shard: number; chunkId: string; nodeId: string; reason: string }[];
+  /** `missing`: the node answered that it holds no such chunk (default false: corrupt). */
+  readonly chunks: readonly { readonly chunkId: string; readonly reason: string; readonly missing?: boolean }[];
 }
 
 export const NODE_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;

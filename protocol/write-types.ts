@@ -108,6 +108,11 @@ export interface BlockManifest {
   readonly shardBytes: number;
   /** The codec that computed the parity (it must match the placement's). */
   readonly codec: string;
+  /**
+   * xxh64 of each of the k+m shards (16 hex digits), data shards first: what repair checks a
+   * rebuilt chunk against before it replaces a lost one.
+   */
+  readonly shardChecksums: readonly string[];
 }
 
 export interface CommitManifest {

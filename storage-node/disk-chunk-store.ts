@@ -101,18 +101,37 @@ export class DiskChunkStore implements ChunkStore {
     this.uploading.add(id);
     try {
       if (this.index.has(id)) {
-        const existing = await this.info(id);
-        if (existing.checksum === options.expectedChecksum) return { info: existing, created: false };
-        throw new GranaryError(
-          'GRN_CHUNK_EXISTS',
-          `chunk ${id} already exists with checksum ${checksumToHex(existing.checksum)}; chunks are immutable, delete it first`,
-        );
+        const existing = await this.intactCopy(id);
+        if (existing !== undefined && existing.checksum === options.expectedChecksum) return { info: existing, created: false };
+        if (existing !== undefined) {
+          throw new GranaryError(
+            'GRN_CHUNK_EXISTS',
+            `chunk ${id} already exists with checksum ${checksumToHex(existing.checksum)}; chunks are immutable, delete it first`,
+          );
+        }
+        // A rotten copy is replaced by a put of the same chunk: repair rewriting it in place.
       }
       await this.checkFreeSpace(options.expectedBytes ?? 0);
       return { info: await this.writeChunk(id, body, options), created: true };
     } finally {
       this.uploading.delete(id);
     }
+  }
+
+  /**
+   * The stored chunk's info when every byte of it verifies; undefined when it is corrupt (a put of
+   * the same id may then replace it). Verifying reads the whole chunk, which only a put that finds
+   * an existing copy pays: a writer's retry, or a repair.
+   */
+  private async intactCopy(id: string): Promise<ChunkInfo | undefined> {
+    let existing: ChunkInfo;
+    try {
+      existing = await this.info(id);
+    } catch (error) {
+      if (error instanceof GranaryError && error.code === 'GRN_CHUNK_CORRUPT') return undefined;
+      throw error;
+    }
+    return (await this.verify(id)).ok ? existing : undefined;
   }
 
   private async writeChunk(id: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<ChunkInfo> {
@@ -161,8 +180,11 @@ export class DiskChunkStore implements ChunkStore {
       await handle.sync();
       await handle.close();
       handle = undefined;
+      // Renaming over a rotten copy replaces it atomically; readers holding it open are let go.
+      await this.openChunks.evict(id);
       await rename(tmpPath, this.dir.chunkPath(id));
       await fsyncDir(this.dir.chunkDir(id));
+      this.forget(id);
       this.remember(id, position + table.length + footer.length);
       return { id, dataBytes: summer.bytes, checksum: whole, pageBytes: this.options.pageBytes };
     } catch (error) {

@@ -14,6 +14,7 @@ import {
   type CorruptChunkReport,
   DOMAIN_PATTERN,
   GranaryError,
+  type HeartbeatAnswer,
   NODE_ID_PATTERN,
   type NodeHeartbeat,
   type NodeInfo,
@@ -46,6 +47,10 @@ export interface MetadataLinkOptions {
   readonly logger: LinkLogger;
   /** Upper bound on one HTTP call; default REQUEST_TIMEOUT_MS_DEFAULT. */
   readonly requestTimeoutMs?: number;
+  /** What the node adds to each heartbeat (free repair slots, tasks running). */
+  readonly heartbeatExtras?: () => Pick<NodeHeartbeat, 'repairSlotsFree' | 'repairsRunning'>;
+  /** The work a heartbeat answer carries (repair tasks, an inventory round). */
+  readonly onHeartbeatAnswer?: (answer: HeartbeatAnswer) => void;
 }
 
 export interface MetadataLinkStatus {
@@ -72,6 +77,7 @@ export class MetadataLink {
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
   private started = false;
+  private soon = false;
   private readonly abort = new AbortController();
 
   constructor(private readonly options: MetadataLinkOptions) {
@@ -99,6 +105,18 @@ export class MetadataLink {
     return { registered: this.registered, consecutiveFailures: this.consecutiveFailures, reportedCorruptCount: this.reported.size };
   }
 
+  /** Runs the next tick now instead of at the next interval (say, a repair slot came free). */
+  tickSoon(): void {
+    if (this.abort.signal.aborted || !this.started) return;
+    if (this.timer === undefined) {
+      // A tick is running: the next one follows it at once.
+      this.soon = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.schedule(0);
+  }
+
   /** Stops the ticks, cancels the HTTP call in flight and waits for it to settle. */
   async stop(): Promise<void> {
     this.abort.abort();
@@ -113,7 +131,9 @@ export class MetadataLink {
       this.timer = undefined;
       this.inFlight = this.tick().finally(() => {
         this.inFlight = undefined;
-        this.schedule(this.options.heartbeatIntervalMs);
+        const delayMs = this.soon ? 0 : this.options.heartbeatIntervalMs;
+        this.soon = false;
+        this.schedule(delayMs);
       });
     }, delayMs);
   }
@@ -153,9 +173,10 @@ export class MetadataLink {
   }
 
   private async heartbeat(): Promise<void> {
-    const heartbeat: NodeHeartbeat = loadOf(await this.options.load());
+    const heartbeat: NodeHeartbeat = { ...loadOf(await this.options.load()), ...this.options.heartbeatExtras?.() };
     try {
-      await this.post(`${this.nodePath()}/heartbeat`, heartbeat);
+      const answer = (await this.post(`${this.nodePath()}/heartbeat`, heartbeat)) as HeartbeatAnswer;
+      this.options.onHeartbeatAnswer?.(answer);
     } catch (error) {
       if (!isNodeNotFound(error)) throw error;
       this.registered = false;
@@ -186,8 +207,8 @@ export class MetadataLink {
     return `/v1/nodes/${encodeURIComponent(this.options.nodeId)}`;
   }
 
-  /** POSTs JSON; answers the parsed body of a 2xx, throws the typed error of anything else. */
-  private async post(path: string, payload: unknown): Promise<unknown> {
+  /** POSTs JSON to the metadata service; answers the parsed body of a 2xx, throws the typed error of anything else. */
+  async post(path: string, payload: unknown): Promise<unknown> {
     const response = await request(`${this.baseUrl}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },

@@ -1,6 +1,7 @@
-/** `granary status`, `granary node …`, `granary stats`, `granary fsck`. */
+/** `granary status`, `granary node …`, `granary repair …`, `granary stats`, `granary fsck`. */
 import { Command } from 'commander';
-import { GranaryError, type NodeInfo, type PlannedBlock } from '../../protocol/index.js';
+import { GranaryError, type NodeInfo, type PlannedBlock, type RepairStatus } from '../../protocol/index.js';
+import { Semaphore } from '../reader/semaphore.js';
 import { formatBytes, printJson, printTable, withClient } from './context.js';
 
 export function statusCommand(): Command {
@@ -10,12 +11,11 @@ export function statusCommand(): Command {
         client.metadata.health(),
         client.metadata.listNodes(),
         client.metadata.listTables(),
-        client.metadata.repair(),
+        client.metadata.repair(0),
       ]);
       const capacity = nodes.reduce((sum, n) => sum + n.capacityBytes, 0);
       const used = nodes.reduce((sum, n) => sum + n.usedBytes, 0);
-      const degraded = repair.blocks.filter((b) => b.status === 'degraded').length;
-      const unavailable = repair.blocks.filter((b) => b.status === 'unavailable').length;
+      const { blocks } = repair;
       const summary = {
         metadata: client.metadata.url,
         nodes: health.nodes,
@@ -24,45 +24,176 @@ export function statusCommand(): Command {
         tables: tables.length,
         partitions: tables.reduce((sum, t) => sum + t.partitions, 0),
         rows: tables.reduce((sum, t) => sum + t.rows, 0),
-        blocks: { total: health.blocks, healthy: health.blocks - degraded - unavailable, degraded, unavailable },
+        // `degraded` is the older name of `underReplicated`, kept for scripts.
+        blocks: { ...blocks, degraded: blocks.underReplicated },
+        repair: repairProgress(repair),
       };
       if (json) return printJson(summary);
-      const state = unavailable > 0 ? 'DATA UNAVAILABLE' : degraded > 0 || health.nodes.dead > 0 ? 'DEGRADED' : 'HEALTHY';
+      const state = blocks.unavailable > 0 ? 'DATA UNAVAILABLE' : blocks.underReplicated > 0 ? 'UNDER-REPLICATED (repairing)' : 'HEALTHY';
       process.stdout.write(
         `cluster ${state}  metadata ${summary.metadata}\n` +
           `nodes     ${health.nodes.alive} alive, ${health.nodes.suspect} suspect, ${health.nodes.dead} dead, ${health.nodes.draining} draining (${health.nodes.total} total)\n` +
           `capacity  ${formatBytes(used)} used of ${formatBytes(capacity)}\n` +
           `data      ${summary.tables} tables, ${summary.partitions} partitions, ${summary.rows} rows\n` +
-          `blocks    ${summary.blocks.healthy} healthy, ${degraded} degraded, ${unavailable} unavailable\n`,
+          `blocks    ${blocks.healthy} healthy, ${blocks.underReplicated} under-replicated, ${blocks.unavailable} unavailable` +
+          `${blocks.moving > 0 ? `, ${blocks.moving} moving off draining nodes` : ''}\n` +
+          `repair    ${describeProgress(repair)}\n`,
       );
     });
   });
 }
 
+interface RepairProgress {
+  readonly tasksRunning: number;
+  readonly bytesQueued: number;
+  readonly bytesPerSecond: number;
+  readonly etaSeconds: number | null;
+  readonly shardsRestored: number;
+  readonly bytesRestored: number;
+  readonly tasksFailed: number;
+}
+
+function repairProgress(status: RepairStatus): RepairProgress {
+  return {
+    tasksRunning: status.tasksRunning,
+    bytesQueued: status.bytesQueued,
+    bytesPerSecond: status.recentBytesPerSecond,
+    etaSeconds: status.etaSeconds,
+    shardsRestored: status.counters.shardsRestored,
+    bytesRestored: status.counters.bytesWritten,
+    tasksFailed: status.counters.tasksFailed + status.counters.tasksExpired,
+  };
+}
+
+function describeProgress(status: RepairStatus): string {
+  const p = repairProgress(status);
+  if (p.bytesQueued === 0 && p.tasksRunning === 0) return `idle; ${p.shardsRestored} shards (${formatBytes(p.bytesRestored)}) restored since the metadata service started`;
+  const eta = p.etaSeconds === null ? 'ETA unknown' : `ETA ${formatDuration(p.etaSeconds)}`;
+  return `${formatBytes(p.bytesQueued)} to restore, ${p.tasksRunning} tasks running, ${formatBytes(p.bytesPerSecond)}/s, ${eta}; ${p.shardsRestored} shards restored, ${p.tasksFailed} tasks failed or expired`;
+}
+
+function formatDuration(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+export function repairCommand(): Command {
+  const repair = new Command('repair').description('restoring redundancy after node and disk losses');
+  repair
+    .command('status')
+    .description('blocks by health, repair progress, and the most endangered blocks')
+    .option('--limit <n>', 'blocks to list', (text) => Number(text), 20)
+    .action(async (flags: { limit: number }, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        if (!Number.isInteger(flags.limit) || flags.limit < 0) throw new GranaryError('GRN_BAD_REQUEST', '--limit must be a whole number >= 0');
+        const status = await client.metadata.repair(flags.limit);
+        if (json) return printJson(status);
+        const { blocks, settings } = status;
+        process.stdout.write(
+          `blocks    ${blocks.total} total: ${blocks.healthy} healthy, ${blocks.underReplicated} under-replicated, ${blocks.unavailable} unavailable, ${blocks.moving} moving\n` +
+            `repair    ${describeProgress(status)}\n` +
+            `settings  rate ${formatBytes(settings.rateBytesPerSecond)}/s, ${settings.tasksMax} tasks at once, nodes dead after ${formatDuration(Math.round(settings.deadAfterMs / 1000))} of silence\n`,
+        );
+        if (status.items.length > 0) {
+          printTable(
+            ['BLOCK', 'TABLE', 'STATUS', 'READABLE', 'SPARE', 'SHARDS TO RESTORE', 'TASK'],
+            status.items.map((item) => [
+              item.blockId,
+              item.table,
+              item.status,
+              `${item.healthyShards}/${item.dataShards + item.parityShards}`,
+              item.nodeFailuresToSpare,
+              item.badShards.map((bad) => `${bad.shard}@${bad.nodeId} (${bad.reason})`).join(', '),
+              item.taskId ?? '',
+            ]),
+          );
+        }
+      });
+    });
+  return repair;
+}
+
+/** How long `node drain --wait` waits by default, and how often it looks. */
+const DRAIN_WAIT_MS_DEFAULT = 24 * 60 * 60_000;
+const DRAIN_POLL_MS = 1_000;
+
 export function nodeCommand(): Command {
-  const node = new Command('node').description('list and drain storage nodes');
+  const node = new Command('node').description('list, drain, undrain and remove storage nodes');
   node.command('list').action(async (_flags: unknown, command: Command) => {
     await withClient(command, async (client, { json }) => {
       const nodes = await client.metadata.listNodes();
       if (json) return printJson(nodes);
       printTable(
-        ['NODE', 'STATE', 'DOMAIN', 'URL', 'CHUNKS', 'USED', 'FREE', 'LAST HEARTBEAT'],
-        nodes.map((n: NodeInfo) => [n.nodeId, n.state, n.domain, n.url, n.chunkCount, formatBytes(n.usedBytes), formatBytes(n.freeBytes), n.lastHeartbeatAt]),
+        ['NODE', 'STATE', 'DOMAIN', 'URL', 'CHUNKS', 'NEEDED', 'USED', 'FREE', 'LAST HEARTBEAT'],
+        nodes.map((n: NodeInfo) => [
+          n.nodeId,
+          n.draining && n.state !== 'draining' ? `${n.state} (draining)` : n.state,
+          n.domain,
+          n.url,
+          n.chunkCount,
+          n.chunksHeld,
+          formatBytes(n.usedBytes),
+          formatBytes(n.freeBytes),
+          n.lastHeartbeatAt,
+        ]),
       );
     });
   });
   node
     .command('drain <node>')
-    .description('stop placing chunks on a node and list its blocks for repair')
-    .option('--undo', 'put a draining node back in service')
-    .action(async (id: string, flags: { undo?: boolean }, command: Command) => {
+    .description('stop placing chunks on a node and copy every chunk it holds to other nodes')
+    .option('--wait', 'return only when the node holds nothing the catalog needs')
+    .option('--timeout <seconds>', 'with --wait: give up after this long', (text) => Number(text))
+    .option('--undo', 'put a draining node back in service (same as `node undrain`)')
+    .action(async (id: string, flags: { wait?: boolean; timeout?: number; undo?: boolean }, command: Command) => {
       await withClient(command, async (client, { json }) => {
-        const info = flags.undo === true ? await client.metadata.undrainNode(id) : await client.metadata.drainNode(id);
-        if (json) printJson(info);
-        else process.stdout.write(`node ${info.nodeId} is ${info.state}\n`);
+        if (flags.undo === true) return reportNode(await client.metadata.undrainNode(id), json);
+        let info = await client.metadata.drainNode(id);
+        if (flags.wait === true) {
+          const timeoutMs = flags.timeout === undefined ? DRAIN_WAIT_MS_DEFAULT : flags.timeout * 1000;
+          if (!(timeoutMs > 0)) throw new GranaryError('GRN_BAD_REQUEST', '--timeout must be a positive number of seconds');
+          const deadline = Date.now() + timeoutMs;
+          let shown = -1;
+          while (info.chunksHeld > 0) {
+            if (Date.now() > deadline) {
+              throw new GranaryError('GRN_UNAVAILABLE', `node ${id} still holds ${info.chunksHeld} chunks the catalog needs after ${timeoutMs / 1000} s; see granary repair status`);
+            }
+            if (!json && info.chunksHeld !== shown) {
+              process.stderr.write(`draining ${id}: ${info.chunksHeld} chunks to move\n`);
+              shown = info.chunksHeld;
+            }
+            await new Promise((done) => setTimeout(done, DRAIN_POLL_MS));
+            info = (await client.metadata.listNodes()).find((n) => n.nodeId === id) ?? info;
+          }
+        }
+        reportNode(info, json);
+      });
+    });
+  node
+    .command('undrain <node>')
+    .description('put a draining node back in service')
+    .action(async (id: string, _flags: unknown, command: Command) => {
+      await withClient(command, async (client, { json }) => reportNode(await client.metadata.undrainNode(id), json));
+    });
+  node
+    .command('remove <node>')
+    .description('forget a drained or dead node (refused while the catalog needs chunks only it can give)')
+    .action(async (id: string, _flags: unknown, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        const result = await client.metadata.removeNode(id);
+        if (json) return printJson(result);
+        process.stdout.write(
+          `node ${result.nodeId} removed${result.blocksToRebuild > 0 ? `; ${result.blocksToRebuild} blocks will be rebuilt from their other shards` : ''}\n`,
+        );
       });
     });
   return node;
+}
+
+function reportNode(info: NodeInfo, json: boolean): void {
+  if (json) printJson(info);
+  else process.stdout.write(`node ${info.nodeId} is ${info.state}${info.draining ? `, draining: ${info.chunksHeld} chunks still needed there` : ''}\n`);
 }
 
 export function statsCommand(): Command {
@@ -88,14 +219,19 @@ export function statsCommand(): Command {
     });
 }
 
+type FsckStatus = 'healthy' | 'under-replicated' | 'unavailable';
+
 interface FsckBlock {
   readonly blockId: string;
-  readonly table: string;
-  readonly status: 'healthy' | 'degraded' | 'unavailable';
+  readonly status: FsckStatus;
   readonly bad: readonly { shard: number; chunkId: string; nodeId: string; problem: string }[];
 }
 
+/** Chunks verified at once, so fsck of a large cluster does not flood every node. */
+const FSCK_CHUNKS_IN_FLIGHT = 16;
+
 async function checkChunk(url: string, chunkId: string): Promise<string | undefined> {
+  if (url === '') return 'node removed';
   try {
     const response = await fetch(`${url}/v1/chunks/${chunkId}/verify`, { method: 'POST', signal: AbortSignal.timeout(60_000) });
     const body = (await response.json()) as { ok?: boolean; reason?: string; code?: string; message?: string };
@@ -107,6 +243,17 @@ async function checkChunk(url: string, chunkId: string): Promise<string | undefi
   }
 }
 
+/** Verifies every chunk of a block where the catalog places it. */
+async function checkBlock(block: PlannedBlock, slots: Semaphore): Promise<FsckBlock> {
+  const problems = await Promise.all(block.chunks.map((chunk) => slots.run(() => checkChunk(chunk.url, chunk.chunkId))));
+  const bad = block.chunks.flatMap((chunk, i) => (problems[i] === undefined ? [] : [{ shard: chunk.shard, chunkId: chunk.chunkId, nodeId: chunk.nodeId, problem: problems[i] as string }]));
+  // Two shards on one node are readable, but one node's loss takes both: short of full redundancy.
+  const shared = new Set(block.chunks.map((chunk) => chunk.nodeId)).size < block.chunks.length;
+  const healthy = block.chunks.length - bad.length;
+  const status: FsckStatus = healthy < block.dataShards ? 'unavailable' : bad.length > 0 || shared ? 'under-replicated' : 'healthy';
+  return { blockId: block.blockId, status, bad };
+}
+
 export function fsckCommand(): Command {
   return new Command('fsck')
     .description('check that every chunk of every block exists and verifies')
@@ -114,26 +261,31 @@ export function fsckCommand(): Command {
     .action(async (only: string | undefined, _flags: unknown, command: Command) => {
       await withClient(command, async (client, { json }) => {
         const tables = only === undefined ? (await client.metadata.listTables()).map((t) => t.name) : [only];
-        const results: FsckBlock[] = [];
+        const results: (FsckBlock & { table: string })[] = [];
+        const slots = new Semaphore(FSCK_CHUNKS_IN_FLIGHT);
         for (const table of tables) {
-          const plan = await client.metadata.plan(table, {});
-          for (const block of plan.blocks as readonly PlannedBlock[]) {
-            const problems = await Promise.all(block.chunks.map((chunk) => checkChunk(chunk.url, chunk.chunkId)));
-            const bad = block.chunks.flatMap((chunk, i) => (problems[i] === undefined ? [] : [{ shard: chunk.shard, chunkId: chunk.chunkId, nodeId: chunk.nodeId, problem: problems[i] as string }]));
-            const healthy = block.chunks.length - bad.length;
-            results.push({ blockId: block.blockId, table, status: bad.length === 0 ? 'healthy' : healthy >= block.dataShards ? 'degraded' : 'unavailable', bad });
-          }
+          let after: string | undefined;
+          do {
+            const page = await client.metadata.listBlocks({ table, ...(after === undefined ? {} : { after }) });
+            for (const result of await Promise.all(page.blocks.map((block) => checkBlock(block, slots)))) results.push({ ...result, table });
+            after = page.next ?? undefined;
+          } while (after !== undefined);
         }
-        const counts = { healthy: 0, degraded: 0, unavailable: 0 };
-        for (const result of results) counts[result.status]++;
-        if (json) printJson({ ...counts, blocks: results.filter((r) => r.status !== 'healthy') });
+        const counts = { healthy: 0, underReplicated: 0, unavailable: 0 };
+        for (const result of results) {
+          if (result.status === 'healthy') counts.healthy++;
+          else if (result.status === 'under-replicated') counts.underReplicated++;
+          else counts.unavailable++;
+        }
+        // `degraded` is the older name of `underReplicated`, kept for scripts.
+        if (json) printJson({ ...counts, degraded: counts.underReplicated, blocks: results.filter((r) => r.status !== 'healthy') });
         else {
-          process.stdout.write(`${results.length} blocks: ${counts.healthy} healthy, ${counts.degraded} degraded, ${counts.unavailable} unavailable\n`);
+          process.stdout.write(`${results.length} blocks: ${counts.healthy} healthy, ${counts.underReplicated} under-replicated (repairable), ${counts.unavailable} unavailable\n`);
           const rows = results.flatMap((r) => r.bad.map((b) => [r.table, r.blockId, r.status, b.chunkId, b.nodeId, b.problem]));
           if (rows.length > 0) printTable(['TABLE', 'BLOCK', 'STATUS', 'CHUNK', 'NODE', 'PROBLEM'], rows);
         }
         if (counts.unavailable > 0) throw new GranaryError('GRN_DATA_UNAVAILABLE', `${counts.unavailable} blocks cannot be read`);
-        if (counts.degraded > 0) process.exitCode = 2;
+        if (counts.underReplicated > 0) process.exitCode = 2;
       });
     });
 }

@@ -6,11 +6,11 @@
 import { type Command, Option } from 'commander';
 import { DEFAULT_METADATA_URL } from './context.js';
 import { partitionCommand, tableCommand } from './catalog-commands.js';
-import { fsckCommand, nodeCommand, statsCommand, statusCommand } from './cluster-commands.js';
+import { fsckCommand, nodeCommand, repairCommand, statsCommand, statusCommand } from './cluster-commands.js';
 import { ingestCommand, readCommand } from './data-commands.js';
 
 export function cliCommands(): Command[] {
-  const commands = [statusCommand(), tableCommand(), partitionCommand(), ingestCommand(), readCommand(), nodeCommand(), fsckCommand(), statsCommand()];
+  const commands = [statusCommand(), tableCommand(), partitionCommand(), ingestCommand(), readCommand(), nodeCommand(), repairCommand(), fsckCommand(), statsCommand()];
   for (const command of commands) addCommonOptions(command);
   return commands;
 }

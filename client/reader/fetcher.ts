@@ -46,8 +46,9 @@ export class DataUnavailableError extends GranaryError {
   }
 }
 
+/** Told of every chunk a node answered `corrupt` or `missing` for, so repair can restore it. */
 export interface CorruptReporter {
-  (chunk: PlannedChunk, reason: string): void;
+  (chunk: PlannedChunk, reason: string, missing: boolean): void;
 }
 
 export class Fetcher {
@@ -77,6 +78,18 @@ export class Fetcher {
       const rebuilt = await this.rebuildMany(request.reads, 'its node is down');
       request.reads.forEach((read, i) => out.set(read, rebuilt[i] as Uint8Array));
       return;
+    }
+    // A node late with its heartbeats is read around (HDFS avoids stale nodes the same way), and
+    // asked directly only when the rest of the block cannot make up for it.
+    const first = request.reads[0];
+    if (first !== undefined && this.chunkOf(first).nodeState === 'suspect') {
+      try {
+        const rebuilt = await this.rebuildMany(request.reads, 'its node is late with heartbeats');
+        request.reads.forEach((read, i) => out.set(read, rebuilt[i] as Uint8Array));
+        return;
+      } catch (error) {
+        if (!(error instanceof DataUnavailableError)) throw error;
+      }
     }
     const direct = this.slots.run(() => this.readDirect(request));
     const hedgeAfterMs = this.options.hedgeAfterMs;
@@ -115,10 +128,7 @@ export class Fetcher {
         return;
       }
       reasons.add(frame instanceof Error ? frame.message : `${frame.status}: ${frame.message}`);
-      if (!(frame instanceof Error) && frame.status === 'corrupt') {
-        const block = this.blocks[read.blockRef] as PlannedBlock;
-        this.reportCorrupt(block.chunks[read.shard] as PlannedChunk, frame.message);
-      }
+      if (!(frame instanceof Error)) this.reportDamage(this.chunkOf(read), frame);
       failed.push(read);
     });
     if (failed.length === 0) return;
@@ -220,7 +230,7 @@ export class Fetcher {
           frames.forEach((frame, i) => {
             const { read, chunk } = part[i] as { read: number; chunk: PlannedChunk };
             if (frame.status === 'ok') (got[read] as (Uint8Array | undefined)[])[chunk.shard] = frame.data;
-            else if (frame.status === 'corrupt') this.reportCorrupt(chunk, frame.message);
+            else this.reportDamage(chunk, frame);
           });
         }
       }),
@@ -235,16 +245,26 @@ export class Fetcher {
 
   /** Reports the chunk a read came from as corrupt. */
   reportBadRead(read: ShardRead, reason: string): void {
-    const block = this.blocks[read.blockRef] as PlannedBlock;
-    this.reportCorrupt(block.chunks[read.shard] as PlannedChunk, reason);
+    this.reportCorrupt(this.chunkOf(read), reason, false);
+  }
+
+  /** A `corrupt` or `missing` answer names a chunk repair must restore; other failures do not. */
+  private reportDamage(chunk: PlannedChunk, frame: Frame): void {
+    if (frame.status === 'corrupt' || frame.status === 'missing') this.reportCorrupt(chunk, frame.message, frame.status === 'missing');
+  }
+
+  private chunkOf(read: ShardRead): PlannedChunk {
+    return (this.blocks[read.blockRef] as PlannedBlock).chunks[read.shard] as PlannedChunk;
   }
 
   /** The read's block's other shards on nodes that may answer, data shards first. */
   private otherShards(read: ShardRead): PlannedChunk[] {
     const block = this.blocks[read.blockRef] as PlannedBlock;
+    // Late nodes last: they are asked only when the others cannot make up k.
+    const late = (chunk: PlannedChunk): number => (chunk.nodeState === 'suspect' ? 1 : 0);
     return block.chunks
-      .filter((chunk) => chunk.shard !== read.shard && chunk.nodeState !== 'dead' && !this.downNodes.has(chunk.url))
-      .sort((a, b) => a.shard - b.shard);
+      .filter((chunk) => chunk.shard !== read.shard && chunk.nodeState !== 'dead' && chunk.nodeState !== 'removed' && chunk.url !== '' && !this.downNodes.has(chunk.url))
+      .sort((a, b) => late(a) - late(b) || a.shard - b.shard);
   }
 
   /** Rebuilds a read from the same range of k other shards of its block, whatever its own node answered. */
@@ -318,7 +338,7 @@ export class Fetcher {
       try {
         const [frame] = await readRanges(this.http, chunk.url, [{ chunk: chunk.chunkId, offset: read.offset, length: read.length }]);
         if (frame?.status === 'ok') return frame.data;
-        if (frame?.status === 'corrupt') this.reportCorrupt(chunk, frame.message);
+        if (frame !== undefined) this.reportDamage(chunk, frame);
         return `${frame?.status ?? 'no answer'}`;
       } catch (error) {
         this.downNodes.add(chunk.url);

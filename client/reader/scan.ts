@@ -76,8 +76,13 @@ export async function* scanTable(
   });
   const stats = options.stats ?? newScanStats();
   const coalescing = { ...COALESCING_DEFAULTS, ...options.coalescing };
-  const fetcher = new Fetcher(http, plan.blocks, { concurrency: options.concurrency ?? 16, ...(options.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: options.hedgeAfterMs }) }, stats, (chunk, reason) => {
-    metadata.reportCorrupt(chunk.nodeId, { chunks: [{ chunkId: chunk.chunkId, reason: `client read: ${reason}` }] }).catch(() => {
+  // Each damaged chunk is reported once per scan, however many of its ranges the scan reads.
+  const reported = new Set<string>();
+  const fetcher = new Fetcher(http, plan.blocks, { concurrency: options.concurrency ?? 16, ...(options.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: options.hedgeAfterMs }) }, stats, (chunk, reason, missing) => {
+    if (reported.has(chunk.chunkId)) return;
+    reported.add(chunk.chunkId);
+    const report = { chunkId: chunk.chunkId, reason: `client read: ${reason}`, ...(missing ? { missing: true } : {}) };
+    metadata.reportCorrupt(chunk.nodeId, { chunks: [report] }).catch(() => {
       // The node reports its own corrupt chunks too; a lost client report costs nothing.
     });
   });

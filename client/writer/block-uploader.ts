@@ -3,7 +3,7 @@
  * on, in parallel. A chunk a node refuses or cannot take (down, disk full) is placed again on a
  * replacement node, a bounded number of times.
  */
-import { contiguousLayout, encodeParityInto, threadedCodecById } from '../../erasure/index.js';
+import { checksumToHex, contiguousLayout, encodeParityInto, threadedCodecById, xxh64 } from '../../erasure/index.js';
 import { type BlockManifest, type BlockPlacement, GranaryError, type HttpPools, putChunk } from '../../protocol/index.js';
 import type { MetadataClient } from '../metadata-client.js';
 
@@ -38,6 +38,8 @@ export async function uploadBlock(
   }
   const shards = Array.from({ length: total }, (_, i) => (room as Uint8Array).subarray(i * shardBytes, (i + 1) * shardBytes));
   await encodeParityInto(policy, shards.slice(0, policy.dataShards), shards.slice(policy.dataShards), codec);
+  // Recorded with the block: repair checks a rebuilt chunk against it before it is used.
+  const checksums = shards.map((shard) => xxh64(shard));
   // Replacements for different shards are asked one at a time so each sees the others' choices.
   let placementLock: Promise<unknown> = Promise.resolve();
   // Settle every shard before failing: a put still in flight could land after the block has been
@@ -49,7 +51,7 @@ export async function uploadBlock(
         const chunk = placement.chunks[index];
         if (chunk === undefined) throw new GranaryError('GRN_INTERNAL', `placement of ${placement.blockId} has no shard ${index}`);
         try {
-          await putChunk(http, chunk.url, chunk.chunkId, shard);
+          await putChunk(http, chunk.url, chunk.chunkId, shard, checksums[index]);
           return;
         } catch (error) {
           errors.push(`${chunk.nodeId}: ${(error as Error).message}`);
@@ -68,5 +70,11 @@ export async function uploadBlock(
   );
   const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (failure !== undefined) throw failure.reason;
-  return { blockId: placement.blockId, blockBytes: bytes.length, shardBytes: layout.shardBytes, codec: placement.codec };
+  return {
+    blockId: placement.blockId,
+    blockBytes: bytes.length,
+    shardBytes: layout.shardBytes,
+    codec: placement.codec,
+    shardChecksums: checksums.map(checksumToHex),
+  };
 }

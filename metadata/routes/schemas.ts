@@ -103,13 +103,14 @@ export const commitSchema = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['blockId', 'blockBytes', 'shardBytes', 'codec'],
+        required: ['blockId', 'blockBytes', 'shardBytes', 'codec', 'shardChecksums'],
         additionalProperties: false,
         properties: {
           blockId: { type: 'string', maxLength: 64 },
           blockBytes: { type: 'integer', minimum: 1 },
           shardBytes: { type: 'integer', minimum: 1 },
           codec: { type: 'string', maxLength: 64 },
+          shardChecksums: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 16, maxLength: 16 } },
         },
       },
     },
@@ -180,6 +181,40 @@ export const heartbeatSchema = {
     freeBytes: { type: 'number', minimum: 0 },
     usedBytes: { type: 'number', minimum: 0 },
     chunkCount: { type: 'integer', minimum: 0 },
+    repairSlotsFree: { type: 'integer', minimum: 0, maximum: 64 },
+    repairsRunning: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
+  },
+} as const;
+
+export const repairReportSchema = {
+  type: 'object',
+  required: ['nodeId', 'results', 'bytesRead', 'bytesWritten'],
+  additionalProperties: false,
+  properties: {
+    nodeId: { type: 'string', maxLength: 64 },
+    results: {
+      type: 'array',
+      maxItems: 64,
+      items: {
+        type: 'object',
+        required: ['shard', 'ok'],
+        additionalProperties: false,
+        properties: { shard: { type: 'integer', minimum: 0, maximum: 63 }, ok: { type: 'boolean' }, error: { type: 'string', maxLength: 2048 } },
+      },
+    },
+    bytesRead: { type: 'number', minimum: 0 },
+    bytesWritten: { type: 'number', minimum: 0 },
+  },
+} as const;
+
+export const inventoryPageSchema = {
+  type: 'object',
+  required: ['round', 'chunks', 'done'],
+  additionalProperties: false,
+  properties: {
+    round: { type: 'string', maxLength: 64 },
+    chunks: { type: 'array', maxItems: 10_000, items: { type: 'string', maxLength: 128 } },
+    done: { type: 'boolean' },
   },
 } as const;
 
@@ -194,7 +229,7 @@ export const corruptReportSchema = {
         type: 'object',
         required: ['chunkId', 'reason'],
         additionalProperties: false,
-        properties: { chunkId: { type: 'string', maxLength: 128 }, reason: { type: 'string', maxLength: 1024 } },
+        properties: { chunkId: { type: 'string', maxLength: 128 }, reason: { type: 'string', maxLength: 1024 }, missing: { type: 'boolean' } },
       },
     },
   },

@@ -17,7 +17,10 @@ import {
 } from '../../erasure/index.js';
 import { type BlockPlacement, type Frame, type PlannedBlock, readFrames } from '../../protocol/index.js';
 
-export async function storeBlock(placement: BlockPlacement, block: Uint8Array): Promise<{ blockBytes: number; shardBytes: number }> {
+export async function storeBlock(
+  placement: BlockPlacement,
+  block: Uint8Array,
+): Promise<{ blockBytes: number; shardBytes: number; shardChecksums: string[] }> {
   const policy: ErasurePolicy = { dataShards: placement.dataShards, parityShards: placement.parityShards };
   const layout = contiguousLayout(policy, block.length);
   const data = splitBlock(layout, block);
@@ -34,7 +37,7 @@ export async function storeBlock(placement: BlockPlacement, block: Uint8Array): 
       if (response.statusCode !== 201) throw new Error(`put ${chunk.chunkId} to ${chunk.url}: ${response.statusCode} ${text}`);
     }),
   );
-  return { blockBytes: block.length, shardBytes: layout.shardBytes };
+  return { blockBytes: block.length, shardBytes: layout.shardBytes, shardChecksums: shards.map((shard) => checksumToHex(xxh64(shard))) };
 }
 
 async function readRange(url: string, chunk: string, offset: number, length: number): Promise<Uint8Array | undefined> {

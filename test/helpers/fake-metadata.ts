@@ -46,7 +46,7 @@ export async function startFakeMetadata(port = 0): Promise<FakeMetadata> {
 
   app.post<{ Body: NodeRegistration }>('/v1/nodes/register', async (request) => {
     const now = new Date().toISOString();
-    const info: NodeInfo = { ...request.body, state: 'alive', registeredAt: now, lastHeartbeatAt: now };
+    const info: NodeInfo = { ...request.body, state: 'alive', draining: false, chunksHeld: 0, registeredAt: now, lastHeartbeatAt: now };
     nodes.set(request.body.nodeId, info);
     calls.push({ kind: 'register', nodeId: request.body.nodeId, body: request.body, status: 200 });
     return info;

@@ -1,7 +1,7 @@
 /** An in-process metadata service on a real LevelDB in a temp dir, for `app.inject()` tests. */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { MetadataDb, MetadataService, MetadataState, buildMetadataServer } from '../../metadata/index.js';
+import { type InventoryConfig, MetadataDb, MetadataService, MetadataState, type RepairConfig, buildMetadataServer } from '../../metadata/index.js';
 import { seededRandom } from './seeded-random.js';
 import { makeTempDir } from './temp-dir.js';
 
@@ -20,6 +20,8 @@ interface MetadataAppOptions {
   suspectAfterMs?: number;
   deadAfterMs?: number;
   dir?: string;
+  repair?: RepairConfig;
+  inventory?: InventoryConfig;
 }
 
 export async function makeMetadataApp(options: MetadataAppOptions = {}): Promise<MetadataApp> {
@@ -37,7 +39,11 @@ async function openMetadataApp(options: MetadataAppOptions, dir: string, removeD
   await state.load();
   const service = new MetadataService(
     state,
-    { suspectAfterMs: options.suspectAfterMs ?? 10_000, deadAfterMs: options.deadAfterMs ?? 60_000 },
+    {
+      liveness: { suspectAfterMs: options.suspectAfterMs ?? 10_000, deadAfterMs: options.deadAfterMs ?? 60_000 },
+      ...(options.repair === undefined ? {} : { repair: options.repair }),
+      ...(options.inventory === undefined ? {} : { inventory: options.inventory }),
+    },
     Date.now(),
     seededRandom(42),
   );

@@ -11,6 +11,7 @@ import {
   NO_BLOCK,
   type ScanPlan,
   decodeStreamEntry,
+  type RepairStatus,
 } from '../../../protocol/index.js';
 import { type MetadataApp, makeMetadataApp, registerNodes } from '../../helpers/metadata-app.js';
 
@@ -71,7 +72,15 @@ function manifestFor(block: BlockPlacement, columns: readonly string[], stripes:
         })),
       },
     ],
-    blocks: [{ blockId: block.blockId, blockBytes, shardBytes: contiguousLayout({ dataShards: 6, parityShards: 3 }, blockBytes).shardBytes, codec: block.codec }],
+    blocks: [
+      {
+        blockId: block.blockId,
+        blockBytes,
+        shardBytes: contiguousLayout({ dataShards: 6, parityShards: 3 }, blockBytes).shardBytes,
+        codec: block.codec,
+        shardChecksums: Array.from({ length: 9 }, (_, shard) => shard.toString(16).padStart(16, '0')),
+      },
+    ],
   };
 }
 
@@ -312,9 +321,17 @@ describe('nodes, repair and restart', () => {
     expect((await call<{ state: string }>('POST', `/v1/nodes/${drained}/drain`)).body.state).toBe('draining');
     const corruptNode = block.chunks[5]?.nodeId as string;
     expect((await call('POST', `/v1/nodes/${corruptNode}/corrupt`, { chunks: [{ chunkId: `${block.blockId}.5`, reason: 'page 3' }] })).body).toEqual({ accepted: 1 });
-    const repair = (await call<{ blocks: { blockId: string; status: string; healthyShards: number; badShards: { shard: number; reason: string }[] }[] }>('GET', '/v1/repair')).body.blocks;
-    expect(repair).toEqual([
-      expect.objectContaining({ blockId: block.blockId, status: 'degraded', healthyShards: 7, badShards: [expect.objectContaining({ shard: 0, reason: 'node draining' }), expect.objectContaining({ shard: 5, reason: 'corrupt: page 3' })] }),
+    const repair = (await call<RepairStatus>('GET', '/v1/repair')).body;
+    // The draining node still serves its shard: readable, to be copied; the corrupt one is lost.
+    expect(repair.blocks).toMatchObject({ total: 1, underReplicated: 1, healthy: 0, unavailable: 0 });
+    expect(repair.items).toEqual([
+      expect.objectContaining({
+        blockId: block.blockId,
+        status: 'under-replicated',
+        healthyShards: 8,
+        nodeFailuresToSpare: 2,
+        badShards: [expect.objectContaining({ shard: 0, reason: 'draining' }), expect.objectContaining({ shard: 5, reason: 'corrupt' })],
+      }),
     ]);
     expect((await call('POST', `/v1/nodes/${corruptNode}/corrupt`, { chunks: [{ chunkId: 'bnothing.1', reason: 'x' }, { chunkId: `${block.blockId}.0`, reason: 'not mine' }] })).body).toEqual({ accepted: 0 });
     expect((await call('POST', '/v1/nodes/ghost/heartbeat', { capacityBytes: 1, freeBytes: 1, usedBytes: 0, chunkCount: 0 })).body).toMatchObject({ code: 'GRN_NODE_NOT_FOUND' });

@@ -1,0 +1,227 @@
+/**
+ * Runs one repair task on a storage node: restores shards of a block onto their target nodes,
+ * window by window, so memory stays bounded whatever the shard size. A `copy` restore reads the
+ * shard from the node that still serves it (a draining node, or a node holding two shards of the
+ * block); a `rebuild` restore reads the same window of k healthy shards, page-checked by their
+ * nodes, and decodes the missing shards from them (whole-shard reconstruction). Each restored
+ * shard is streamed to its target with its length and the checksum the writer committed, and the
+ * target stores it only if the bytes match: a restore from bad inputs is refused, never used.
+ *
+ * Reads are paced to the task's share of the cluster's repair rate, so repair cannot starve the
+ * reads of training jobs.
+ */
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { checksumFromHex, reconstructShards, threadedCodecById, xxh64 } from '../erasure/index.js';
+import {
+  GranaryError,
+  type HttpPools,
+  type RangeRequest,
+  type RepairShardResult,
+  type RepairSource,
+  type RepairTask,
+  type ShardRestore,
+  putChunk,
+  putChunkStream,
+  readRanges,
+} from '../protocol/index.js';
+
+/** Bytes of each shard handled per step: k such windows are read for a rebuild. */
+export const REPAIR_WINDOW_BYTES = 4 * 1024 * 1024;
+
+export interface RepairOutcome {
+  readonly results: readonly RepairShardResult[];
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+}
+
+interface RestoreState {
+  readonly restore: ShardRestore;
+  /** Streamed restores; absent for blocks without a recorded checksum (buffered, then stored). */
+  readonly body: PassThrough | undefined;
+  readonly buffered: Uint8Array[];
+  put: Promise<void> | undefined;
+  error: string | undefined;
+}
+
+export async function executeRepair(task: RepairTask, http: HttpPools, signal: AbortSignal, windowBytes = REPAIR_WINDOW_BYTES): Promise<RepairOutcome> {
+  const k = task.dataShards;
+  const policy = { dataShards: k, parityShards: task.parityShards };
+  const codec = threadedCodecById(task.codec);
+  const states: RestoreState[] = task.restores.map((restore) => ({
+    restore,
+    body: restore.checksum === undefined ? undefined : new PassThrough({ highWaterMark: windowBytes }),
+    buffered: [],
+    put: undefined,
+    error: undefined,
+  }));
+  for (const state of states) {
+    if (state.body === undefined) continue;
+    const { restore, body } = state;
+    state.put = putChunkStream(http, restore.target.url, restore.chunkId, body, task.shardBytes, checksumFromHex(restore.checksum as string), signal).catch(
+      (error: unknown) => {
+        state.error ??= `storing on ${restore.target.nodeId}: ${(error as Error).message}`;
+        body.destroy();
+      },
+    );
+  }
+  const rebuilds = states.filter((state) => state.restore.mode === 'rebuild');
+  const wanted = rebuilds.map((state) => state.restore.shard);
+  // Sources a rebuild reads: the first k that answer; one that fails is replaced by the next.
+  const failedSources = new Set<number>();
+  let chosen: RepairSource[] = [];
+  const startedAt = Date.now();
+  let bytesRead = 0;
+  let bytesWritten = 0;
+  try {
+    for (let offset = 0; offset < task.shardBytes; offset += windowBytes) {
+      signal.throwIfAborted();
+      const length = Math.min(windowBytes, task.shardBytes - offset);
+      const live = states.filter((state) => state.error === undefined);
+      if (live.length === 0) break;
+      const windows = new Map<number, Uint8Array>();
+      // Copies: one range from each copy source.
+      await Promise.all(
+        live
+          .filter((state) => state.restore.mode === 'copy')
+          .map(async (state) => {
+            const from = state.restore.from;
+            if (from === undefined) {
+              state.error = 'no node to copy from';
+              return;
+            }
+            const answer = await readOne(http, from, offset, length);
+            if (typeof answer === 'string') state.error = `copying from ${from.nodeId}: ${answer}`;
+            else {
+              windows.set(state.restore.shard, answer);
+              bytesRead += answer.length;
+            }
+          }),
+      );
+      if (rebuilds.some((state) => state.error === undefined)) {
+        const got = await readSources(task, http, offset, length, failedSources, chosen);
+        chosen = got.chosen;
+        bytesRead += got.bytesRead;
+        if (got.problem !== undefined) {
+          for (const state of rebuilds) state.error ??= got.problem;
+        } else {
+          const decoded = await reconstructShards(policy, got.ranges, wanted, codec);
+          wanted.forEach((shard, index) => windows.set(shard, decoded[index] as Uint8Array));
+        }
+      }
+      for (const state of states) {
+        if (state.error !== undefined) continue;
+        const window = windows.get(state.restore.shard);
+        if (window === undefined || window.length !== length) {
+          state.error = `window at ${offset} came back with ${window?.length ?? 0} of ${length} bytes`;
+          continue;
+        }
+        if (state.body === undefined) state.buffered.push(window);
+        else if (!state.body.write(window)) await Promise.race([once(state.body, 'drain'), once(state.body, 'close')]);
+      }
+      await pace(bytesRead, task.rateBytesPerSecond, startedAt, signal);
+    }
+  } catch (error) {
+    for (const state of states) state.error ??= (error as Error).message;
+  }
+  for (const state of states) {
+    if (state.body !== undefined) {
+      if (state.error === undefined) state.body.end();
+      else state.body.destroy();
+    }
+  }
+  await Promise.all(states.map((state) => state.put));
+  // Blocks committed before shard checksums were recorded: the restore is stored with the
+  // checksum of what was decoded from page-checked inputs.
+  await Promise.all(
+    states
+      .filter((state) => state.body === undefined && state.error === undefined)
+      .map(async (state) => {
+        const bytes = Buffer.concat(state.buffered);
+        try {
+          await putChunk(http, state.restore.target.url, state.restore.chunkId, bytes, xxh64(bytes));
+        } catch (error) {
+          state.error = `storing on ${state.restore.target.nodeId}: ${(error as Error).message}`;
+        }
+      }),
+  );
+  const results = states.map((state): RepairShardResult =>
+    state.error === undefined ? { shard: state.restore.shard, ok: true } : { shard: state.restore.shard, ok: false, error: state.error.slice(0, 2000) },
+  );
+  for (const result of results) if (result.ok) bytesWritten += task.shardBytes;
+  return { results, bytesRead, bytesWritten };
+}
+
+/** The same window of k sources, replacing any that fail by the next untried one. */
+async function readSources(
+  task: RepairTask,
+  http: HttpPools,
+  offset: number,
+  length: number,
+  failed: Set<number>,
+  previous: readonly RepairSource[],
+): Promise<{ ranges: (Uint8Array | undefined)[]; chosen: RepairSource[]; bytesRead: number; problem: string | undefined }> {
+  const k = task.dataShards;
+  const ranges = new Array<Uint8Array | undefined>(task.dataShards + task.parityShards).fill(undefined);
+  let chosen = previous.filter((source) => !failed.has(source.shard));
+  const problems: string[] = [];
+  let bytesRead = 0;
+  for (;;) {
+    for (const source of task.sources) {
+      if (chosen.length >= k) break;
+      if (!failed.has(source.shard) && !chosen.includes(source)) chosen.push(source);
+    }
+    const pending = chosen.filter((source) => ranges[source.shard] === undefined);
+    if (pending.length === 0) break;
+    if (chosen.length < k) {
+      return { ranges, chosen, bytesRead, problem: `only ${chosen.length} of the ${k} shards a rebuild needs could be read (${problems.slice(0, 4).join('; ')})` };
+    }
+    // One batched request per source node (two shards of the block may share a node).
+    const byUrl = new Map<string, RepairSource[]>();
+    for (const source of pending) byUrl.set(source.url, [...(byUrl.get(source.url) ?? []), source]);
+    await Promise.all(
+      [...byUrl].map(async ([url, sources]) => {
+        const request: RangeRequest[] = sources.map((source) => ({ chunk: source.chunkId, offset, length }));
+        try {
+          const frames = await readRanges(http, url, request);
+          frames.forEach((frame, index) => {
+            const source = sources[index] as RepairSource;
+            if (frame.status === 'ok' && frame.data.length === length) {
+              ranges[source.shard] = frame.data;
+              bytesRead += length;
+            } else {
+              failed.add(source.shard);
+              problems.push(`shard ${source.shard} on ${source.nodeId}: ${frame.status} ${frame.message}`);
+            }
+          });
+        } catch (error) {
+          for (const source of sources) {
+            failed.add(source.shard);
+            problems.push(`shard ${source.shard} on ${source.nodeId}: ${(error as Error).message}`);
+          }
+        }
+      }),
+    );
+    chosen = chosen.filter((source) => !failed.has(source.shard));
+  }
+  return { ranges, chosen, bytesRead, problem: undefined };
+}
+
+async function readOne(http: HttpPools, source: RepairSource, offset: number, length: number): Promise<Uint8Array | string> {
+  try {
+    const [frame] = await readRanges(http, source.url, [{ chunk: source.chunkId, offset, length }]);
+    if (frame === undefined) return 'no answer';
+    if (frame.status !== 'ok') return `${frame.status}: ${frame.message}`;
+    if (frame.data.length !== length) return `short answer (${frame.data.length} of ${length} bytes)`;
+    return frame.data;
+  } catch (error) {
+    return error instanceof GranaryError ? error.message : String(error);
+  }
+}
+
+/** Waits until `bytes` read since `startedAt` are within the rate. */
+async function pace(bytes: number, rateBytesPerSecond: number, startedAt: number, signal: AbortSignal): Promise<void> {
+  const aheadMs = (bytes / rateBytesPerSecond) * 1000 - (Date.now() - startedAt);
+  if (aheadMs > 1) await sleep(aheadMs, undefined, { signal });
+}
