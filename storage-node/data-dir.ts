@@ -4,6 +4,7 @@
  *
  *   DIR/LOCK           pid of the process using the directory
  *   DIR/node.json      { nodeId, createdAt }: the node keeps its id across restarts
+ *   DIR/scrub-state.json   the scrubber's cursor, so a pass resumes after a restart
  *   DIR/chunks/ab/ID   chunk files, fanned out over 256 directories by a hash of the id
  *   DIR/tmp/           uploads in progress; anything here at start-up is a crashed upload
  */
@@ -23,11 +24,13 @@ export class DataDir {
   readonly root: string;
   readonly chunksDir: string;
   readonly tmpDir: string;
+  readonly scrubStatePath: string;
 
   constructor(root: string) {
     this.root = root;
     this.chunksDir = join(root, 'chunks');
     this.tmpDir = join(root, 'tmp');
+    this.scrubStatePath = join(root, 'scrub-state.json');
   }
 
   chunkDir(id: string): string {

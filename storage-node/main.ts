@@ -7,6 +7,7 @@ import { DEFAULT_PAGE_BYTES } from '../erasure/index.js';
 import { DiskChunkStore } from './disk-chunk-store.js';
 import { MetadataLink } from './metadata-link.js';
 import { NodeMetrics } from './metrics.js';
+import { type ScrubEstimate, describeScrubEstimate } from './scrub-estimate.js';
 import { Scrubber } from './scrubber.js';
 import { buildStorageServer } from './server.js';
 
@@ -74,6 +75,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     const scrubber = new Scrubber(store, metrics, {
       rateBytesPerSecond: config.scrubRateBytesPerSecond,
       intervalMs: config.scrubIntervalMs,
+      stateFile: store.dataDir.scrubStatePath,
       onError: (error) => logError(error),
     });
     const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger });
@@ -94,7 +96,8 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
       { nodeId, host: config.host, port, dataDir: config.dataDir, chunks: stats.chunkCount, removedTemporaries },
       'storage node ready',
     );
-    scrubber.start();
+    await scrubber.start();
+    logScrubPlan(app, scrubber.status().estimate);
     link?.start();
     let stopping: Promise<void> | undefined;
     return {
@@ -144,6 +147,14 @@ function metadataLink(
     corruptChunks: () => store.corruptChunks(),
     logger: app.log,
   });
+}
+
+/** How long a scrub pass takes at the configured rate, and a warning when a full disk outlasts the interval. */
+function logScrubPlan(app: FastifyInstance, estimate: ScrubEstimate | null): void {
+  if (estimate === null) return;
+  const { summary, warning } = describeScrubEstimate(estimate);
+  app.log.info({ scrub: estimate }, summary);
+  if (warning !== undefined) app.log.warn({ scrub: estimate }, warning);
 }
 
 /** Addresses that accept connections on every interface but that no client can dial. */
