@@ -5,7 +5,10 @@
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_PAGE_BYTES } from '../erasure/index.js';
 import { DiskChunkStore } from './disk-chunk-store.js';
+import { HttpPools, type InventoryPageAnswer } from '../protocol/index.js';
+import { InventorySender } from './inventory-sender.js';
 import { MetadataLink } from './metadata-link.js';
+import { RepairRunner } from './repair-runner.js';
 import { NodeMetrics } from './metrics.js';
 import { type ScrubEstimate, describeScrubEstimate } from './scrub-estimate.js';
 import { Scrubber } from './scrubber.js';
@@ -33,6 +36,8 @@ export interface StorageNodeConfig {
   /** URL clients use to reach this node; defaults to `http://host:port` it listens on. */
   readonly advertiseUrl?: string;
   readonly heartbeatIntervalMs: number;
+  /** Repair tasks this node runs at once for the metadata service (0: none). */
+  readonly repairSlots: number;
 }
 
 export const STORAGE_NODE_DEFAULTS = {
@@ -47,6 +52,7 @@ export const STORAGE_NODE_DEFAULTS = {
   logLevel: 'info',
   domain: 'default',
   heartbeatIntervalMs: 2_000,
+  repairSlots: 2,
 } as const;
 
 export interface RunningStorageNode {
@@ -84,7 +90,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-    let link: MetadataLink | undefined;
+    let link: LinkedWork | undefined;
     try {
       link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app });
     } catch (error) {
@@ -98,7 +104,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     );
     await scrubber.start();
     logScrubPlan(app, scrubber.status().estimate);
-    link?.start();
+    link?.link.start();
     let stopping: Promise<void> | undefined;
     return {
       nodeId,
@@ -124,17 +130,40 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
   }
 }
 
-/** The link that registers the node with the metadata service and sends its heartbeats. */
+/** The link to the metadata service and the work it hands out (repair tasks, inventory rounds). */
+interface LinkedWork {
+  readonly link: MetadataLink;
+  stop(): Promise<void>;
+}
+
+/** The link that registers the node with the metadata service, sends its heartbeats, and takes on the work they answer with. */
 function metadataLink(
   config: StorageNodeConfig,
   metadataUrl: string,
   node: { readonly nodeId: string; readonly url: string; readonly store: DiskChunkStore; readonly app: FastifyInstance },
-): MetadataLink {
+): LinkedWork {
   const { nodeId, url, store, app } = node;
   if (config.advertiseUrl === undefined && WILDCARD_HOSTS.has(config.host)) {
     app.log.warn({ url }, 'listening on a wildcard address, which clients cannot dial; set --advertise-url');
   }
-  return new MetadataLink({
+  // Repair reads from and writes to peer nodes through its own pools.
+  const peers = new HttpPools({ connectionsPerOrigin: PEER_CONNECTIONS_PER_ORIGIN, timeoutMs: PEER_TIMEOUT_MS });
+  let link: MetadataLink | undefined;
+  const post = (path: string, payload: unknown): Promise<unknown> => (link as MetadataLink).post(path, payload);
+  const runner = new RepairRunner({
+    nodeId,
+    slots: config.repairSlots,
+    http: peers,
+    report: (taskId, report) => post(`/v1/repairs/${encodeURIComponent(taskId)}/report`, report),
+    onTaskEnd: () => link?.tickSoon(),
+    logger: app.log,
+  });
+  const inventory = new InventorySender({
+    chunkIds: () => store.chunkIds(),
+    send: async (page) => (await post(`/v1/nodes/${encodeURIComponent(nodeId)}/inventory`, page)) as InventoryPageAnswer,
+    logger: app.log,
+  });
+  link = new MetadataLink({
     metadataUrl,
     nodeId,
     url: config.advertiseUrl ?? url,
@@ -146,8 +175,31 @@ function metadataLink(
     },
     corruptChunks: () => store.corruptChunks(),
     logger: app.log,
+    heartbeatExtras: () => ({ repairSlotsFree: runner.slotsFree(), repairsRunning: runner.runningIds() }),
+    onHeartbeatAnswer: (answer) => {
+      if (answer.repairs !== undefined) runner.start(answer.repairs);
+      if (answer.inventoryRound !== undefined) inventory.start(answer.inventoryRound);
+    },
   });
+  const started = link;
+  return {
+    link: started,
+    async stop() {
+      try {
+        await runner.stop();
+        await started.stop();
+        await inventory.stop();
+      } finally {
+        await peers.close();
+      }
+    },
+  };
 }
+
+/** Connections kept to each peer for repair reads and writes. */
+const PEER_CONNECTIONS_PER_ORIGIN = 4;
+/** Repair's wait for a peer's answer, and between its body chunks. */
+const PEER_TIMEOUT_MS = 30_000;
 
 /** How long a scrub pass takes at the configured rate, and a warning when a full disk outlasts the interval. */
 function logScrubPlan(app: FastifyInstance, estimate: ScrubEstimate | null): void {

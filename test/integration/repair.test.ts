@@ -1,0 +1,317 @@
+/**
+ * Keeping data through churn, with real processes: ten storage nodes and RS 4+2, so a lost node's
+ * shards have somewhere to go. Nodes are drained and removed, lost for good (SIGKILL and their
+ * data directory deleted) one and two at a time until more than m have been lost in total, brought
+ * back empty under the same id, and taken down while a partition is written; the metadata service
+ * is killed in the middle of repair. After each step every partition reads back value for value,
+ * `granary fsck` verifies every chunk where the catalog places it, and nothing is lost.
+ */
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GranaryClient, recordBatchToRows } from '../../client/index.js';
+import { checksumToHex, xxh64 } from '../../erasure/index.js';
+import type { NodeInfo, RepairStatus } from '../../protocol/index.js';
+import { type Cluster, listNodes, startCluster } from '../helpers/cluster.js';
+import { GRANARY_BIN } from '../helpers/granary-process.js';
+import { pollUntil } from '../helpers/poll.js';
+import { type NodeProcess, startNodeProcess } from '../helpers/storage-node-process.js';
+
+const run = promisify(execFile);
+
+const NODES = 10;
+const EC = '4+2';
+/** Long enough for loaded CI machines; every wait polls and ends as soon as the state is reached. */
+const REPAIR_DEADLINE_MS = 90_000;
+const METADATA_ARGS = [
+  '--suspect-after-ms', '800',
+  '--dead-after-ms', '2500',
+  '--gc-interval-ms', '200',
+  '--lease-check-interval-ms', '200',
+  '--inventory-interval-ms', '2000',
+  '--orphan-grace-ms', '2000',
+  '--repair-rate', '64MiB',
+  '--repair-tasks-max', '4',
+];
+const COLUMNS = [
+  { name: 'id', type: 'int64' },
+  { name: 'label', type: 'float' },
+  { name: 'tag', type: 'string' },
+  { name: 'ids', type: 'id_list' },
+] as const;
+
+let cluster: Cluster;
+let client: GranaryClient;
+/** Node processes by id; a lost node's entry is removed, a restarted one's replaced. */
+const nodes = new Map<string, NodeProcess>();
+/** Rows written, by table and partition. */
+const written = new Map<string, Record<string, unknown>[]>();
+
+function makeRows(count: number, seed: number): Record<string, unknown>[] {
+  return Array.from({ length: count }, (_, i) => ({
+    id: seed * 1_000_000 + i,
+    label: (i % 2) as number,
+    tag: `t${(i * seed) % 97}`,
+    ids: Array.from({ length: (i % 9) + 1 }, (_, j) => i * 31 + j * seed),
+  }));
+}
+
+async function write(table: string, partition: string, rows: Record<string, unknown>[]): Promise<void> {
+  // Small blocks, so a partition spreads over many blocks and every node holds some.
+  const writer = await client.openWriter(table, partition, { stripeRows: 500, blockBytes: 128 * 1024 });
+  try {
+    await writer.write(rows);
+    await writer.commit();
+  } finally {
+    await writer.close();
+  }
+  written.set(`${table}/${partition}`, rows);
+}
+
+/** Every partition written so far reads back exactly. */
+async function expectAllData(): Promise<void> {
+  for (const [key, rows] of written) {
+    const [table, partition] = key.split('/') as [string, string];
+    const out: Record<string, unknown>[] = [];
+    const [name, value] = partition.split('=') as [string, string];
+    for await (const batch of client.scan(table, { partitions: { [name]: { eq: value } } })) out.push(...recordBatchToRows(batch));
+    out.sort((a, b) => Number(a.id) - Number(b.id));
+    expect(out.length).toBe(rows.length);
+    expect(out.map((row) => ({ ...row, id: Number(row.id), ids: (row.ids as unknown[]).map(Number) }))).toEqual(rows);
+  }
+}
+
+async function granary(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [GRANARY_BIN, ...args, '--metadata', cluster.metadata.url], { timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof failed.code === 'number' ? failed.code : 1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+async function repairStatus(): Promise<RepairStatus> {
+  const response = await request(`${cluster.metadata.url}/v1/repair?limit=5`);
+  return (await response.body.json()) as RepairStatus;
+}
+
+/** Waits until repair has restored every block, then has fsck verify every chunk where the catalog places it. */
+async function expectFullRedundancy(): Promise<void> {
+  await pollUntil(
+    'every block back at full redundancy',
+    async () => {
+      const status = await repairStatus();
+      return status.blocks.healthy === status.blocks.total && status.tasksRunning === 0 ? status : undefined;
+    },
+    REPAIR_DEADLINE_MS,
+    200,
+  );
+  const fsck = await granary(['fsck', '--json']);
+  expect(fsck.stderr).toBe('');
+  expect(fsck.code).toBe(0);
+  expect(JSON.parse(fsck.stdout)).toMatchObject({ underReplicated: 0, unavailable: 0 });
+}
+
+function nodeArgs(nodeId: string, index: number): string[] {
+  return ['--metadata', cluster.metadata.url, '--domain', `rack-${index % 3}`, '--heartbeat-interval-ms', '200', '--node-id', nodeId, '--reserve', '0'];
+}
+
+async function startNode(nodeId: string): Promise<NodeProcess> {
+  const index = Number(nodeId.slice('node-'.length));
+  const node = await startNodeProcess(join(cluster.root, nodeId), nodeArgs(nodeId, index));
+  nodes.set(nodeId, node);
+  return node;
+}
+
+/** SIGKILL, and (for a permanent loss) the data directory deleted. */
+async function killNode(nodeId: string, loseDisk: boolean): Promise<void> {
+  await nodes.get(nodeId)?.kill('SIGKILL');
+  nodes.delete(nodeId);
+  if (loseDisk) await rm(join(cluster.root, nodeId), { recursive: true, force: true });
+}
+
+async function nodeInfo(nodeId: string): Promise<NodeInfo | undefined> {
+  return (await listNodes(cluster.metadata.url)).find((node) => node.nodeId === nodeId);
+}
+
+async function waitState(nodeId: string, state: NodeInfo['state']): Promise<void> {
+  await pollUntil(`${nodeId} ${state}`, async () => ((await nodeInfo(nodeId))?.state === state ? true : undefined), REPAIR_DEADLINE_MS, 50);
+}
+
+/** Chunk ids a node holds, from its own listing. */
+async function chunksOn(node: NodeProcess): Promise<string[]> {
+  const ids: string[] = [];
+  let after: string | null = null;
+  do {
+    const response = await request(`${node.url}/v1/chunks?limit=10000${after === null ? '' : `&after=${after}`}`);
+    const page = (await response.body.json()) as { chunks: { id: string }[]; next: string | null };
+    ids.push(...page.chunks.map((chunk) => chunk.id));
+    after = page.next;
+  } while (after !== null);
+  return ids;
+}
+
+/** The node a chunk lives on, per the catalog, for a block of the table. */
+async function blocksOf(table: string): Promise<{ blockId: string; chunks: { chunkId: string; nodeId: string }[] }[]> {
+  return (await client.metadata.listBlocks({ table })).blocks;
+}
+
+beforeAll(async () => {
+  cluster = await startCluster({ nodes: NODES, domains: 3, metadataArgs: METADATA_ARGS });
+  cluster.nodes.forEach((node) => nodes.set(node.nodeId, node));
+  client = new GranaryClient({ metadataUrl: cluster.metadata.url });
+  await client.metadata.createTable({ name: 'events', columns: COLUMNS, ec: EC });
+  await write('events', 'ds=2026-11-01', makeRows(12_000, 3));
+  await write('events', 'ds=2026-11-02', makeRows(8_000, 5));
+});
+
+afterAll(async () => {
+  await client?.close();
+  await Promise.all([...nodes.values()].map((node) => node.kill('SIGKILL')));
+  await cluster?.stop();
+});
+
+describe('repair on a 10-node RS 4+2 cluster', () => {
+  it('drains a node with --wait while reads go on, then it can die and be removed with nothing lost', async () => {
+    const victim = 'node-9';
+    const held = (await nodeInfo(victim))?.chunksHeld ?? 0;
+    expect(held).toBeGreaterThan(0);
+    const drain = await granary(['node', 'drain', victim, '--wait', '--timeout', '120']);
+    expect(drain.stdout + drain.stderr).toMatch(/node-9 is draining/);
+    expect(drain.code).toBe(0);
+    expect((await nodeInfo(victim))?.chunksHeld).toBe(0);
+    await killNode(victim, true);
+    await expectAllData();
+    await expectFullRedundancy();
+    // Refused while in service; accepted once drained.
+    expect((await granary(['node', 'remove', 'node-0'])).stderr).toMatch(/GRN_NODE_IN_USE/);
+    const removed = await granary(['node', 'remove', victim, '--json']);
+    expect(removed.code).toBe(0);
+    expect(await nodeInfo(victim)).toBeUndefined();
+  });
+
+  it('rebuilds a lost node, then survives m more at once, until more than m are lost in total', async () => {
+    const lost = 'node-8';
+    await killNode(lost, true);
+    await waitState(lost, 'dead');
+    await expectFullRedundancy();
+    for (const block of await blocksOf('events')) expect(block.chunks.map((chunk) => chunk.nodeId)).not.toContain(lost);
+    // m = 2 more at once: every partition still reads, from parity.
+    await killNode('node-7', true);
+    await killNode('node-6', true);
+    await expectAllData();
+    await waitState('node-7', 'dead');
+    await waitState('node-6', 'dead');
+    await expectFullRedundancy();
+    await expectAllData();
+    // Dead and no longer needed: forgotten, and their pending deletions with them.
+    for (const id of [lost, 'node-7', 'node-6']) expect((await granary(['node', 'remove', id])).code).toBe(0);
+    const status = (await granary(['status'])).stdout;
+    expect(status).toMatch(/cluster HEALTHY/);
+    expect(status).toMatch(/shards .*restored/);
+  });
+
+  it('writes while m nodes are down, and brings the new partition to full redundancy when they return', async () => {
+    // Six nodes are left (k+m): with two down, shards double up rather than the write failing.
+    await killNode('node-5', false);
+    await killNode('node-4', false);
+    await pollUntil('two nodes out of placement', async () => {
+      const states = await Promise.all(['node-5', 'node-4'].map(nodeInfo));
+      return states.every((info) => info?.state !== 'alive') ? true : undefined;
+    }, REPAIR_DEADLINE_MS, 50);
+    await write('events', 'ds=2026-11-03', makeRows(6_000, 7));
+    const shared = (await blocksOf('events')).filter((block) => new Set(block.chunks.map((c) => c.nodeId)).size < block.chunks.length);
+    expect(shared.length).toBeGreaterThan(0);
+    expect((await repairStatus()).blocks.underReplicated).toBeGreaterThan(0);
+    await expectAllData();
+    await startNode('node-5');
+    await startNode('node-4');
+    await expectFullRedundancy();
+    for (const block of await blocksOf('events')) expect(new Set(block.chunks.map((c) => c.nodeId)).size).toBe(block.chunks.length);
+    await expectAllData();
+  });
+
+  it('finds the missing chunks of a node restarted with an empty disk, without any read, and rebuilds them', async () => {
+    const victim = 'node-3';
+    const before = (await nodeInfo(victim))?.chunksHeld ?? 0;
+    expect(before).toBeGreaterThan(0);
+    await killNode(victim, true);
+    const node = await startNode(victim);
+    expect(await chunksOn(node)).toEqual([]);
+    // No scan runs here: only the node's inventory can reveal what it lost.
+    await pollUntil('missing chunks found', async () => ((await repairStatus()).blocks.underReplicated > 0 || (await chunksOn(node)).length > 0 ? true : undefined), REPAIR_DEADLINE_MS, 100);
+    await expectFullRedundancy();
+    // Six nodes for six shards: every block places one on node-3 again, rewritten in place.
+    expect((await chunksOn(node)).length).toBe(before);
+    await expectAllData();
+  });
+
+  it('deletes an orphan chunk after its grace period, but never the chunk of an open write session', async () => {
+    const node = nodes.get('node-2') as NodeProcess;
+    const orphan = Buffer.from('left behind by nobody');
+    const put = await request(`${node.url}/v1/chunks/borphan0000000000000.0`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(orphan)) },
+      body: orphan,
+    });
+    expect(put.statusCode).toBe(201);
+    await put.body.dump();
+    // An open session's block, stored but not committed (the lease is long).
+    const session = await client.metadata.openSession('events', { partition: 'ds=2026-11-04', leaseMs: 600_000 });
+    const placement = await client.metadata.allocateBlock(session.sessionId);
+    const pending = placement.chunks[0] as { url: string; chunkId: string };
+    const body = Buffer.from('a shard of a write in progress');
+    const stored = await request(`${pending.url}/v1/chunks/${pending.chunkId}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(body)) },
+      body,
+    });
+    expect(stored.statusCode).toBe(201);
+    await stored.body.dump();
+    await pollUntil('orphan deleted', async () => ((await chunksOn(node)).includes('borphan0000000000000.0') ? undefined : true), REPAIR_DEADLINE_MS, 200);
+    const holder = [...nodes.values()].find((n) => n.url === pending.url) as NodeProcess;
+    expect(await chunksOn(holder)).toContain(pending.chunkId);
+    await client.metadata.abort(session.sessionId);
+  });
+
+  it('finishes repair after the metadata service is killed in the middle of it, with no block on a missing or partial chunk', async () => {
+    await killNode('node-1', false);
+    await waitState('node-1', 'dead');
+    // A dead node's blocks have no other node to go to (six nodes, six shards) until it is
+    // removed and another joins: node-9 comes back as a new node with an empty disk.
+    expect((await granary(['node', 'remove', 'node-1'])).code).toBe(0);
+    await startNode('node-9');
+    await pollUntil('repair under way', async () => {
+      const status = await repairStatus();
+      return status.tasksRunning > 0 || status.counters.tasksStarted > 0 ? true : undefined;
+    }, REPAIR_DEADLINE_MS, 20);
+    await cluster.restartMetadata('SIGKILL');
+    await expectFullRedundancy();
+    await expectAllData();
+  });
+
+  it('collects garbage on live nodes while a node holding some of it is dead', async () => {
+    const dead = 'node-0';
+    const blocks = (await blocksOf('events')).filter((block) => block.chunks.some((chunk) => chunk.nodeId === dead));
+    expect(blocks.length).toBeGreaterThan(0);
+    await killNode(dead, false);
+    await waitState(dead, 'dead');
+    const dropped = await granary(['partition', 'drop', 'events', 'ds=2026-11-01']);
+    expect(dropped.code).toBe(0);
+    const gone = new Set((await blocksOf('events')).map((block) => block.blockId));
+    const droppedChunks = new Set<string>();
+    for (const block of blocks) if (!gone.has(block.blockId)) for (const chunk of block.chunks) droppedChunks.add(chunk.chunkId);
+    await pollUntil('garbage collected on every live node', async () => {
+      for (const node of nodes.values()) {
+        if ((await chunksOn(node)).some((id) => droppedChunks.has(id))) return undefined;
+      }
+      return true;
+    }, REPAIR_DEADLINE_MS, 200);
+    const gc = (await (await request(`${cluster.metadata.url}/v1/gc`)).body.json()) as { blocks: { chunks: { nodeId: string }[] }[] };
+    for (const record of gc.blocks) for (const chunk of record.chunks) expect(chunk.nodeId).toBe(dead);
+  });
+});
