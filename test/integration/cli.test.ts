@@ -220,17 +220,20 @@ describe('granary CLI against `granary up`', () => {
     expect(gone.stderr).toMatch(/GRN_TABLE_NOT_FOUND: no table named scratch/);
   });
 
-  it('finds degraded blocks with fsck after a node dies, and keeps everything across a restart', async () => {
+  it('finds under-replicated blocks with fsck after a node dies, and keeps everything across a restart', async () => {
     const healthy = await granary(['fsck', 'events', '--json']);
-    expect(JSON.parse(healthy.stdout)).toMatchObject({ degraded: 0, unavailable: 0 });
+    expect(JSON.parse(healthy.stdout)).toMatchObject({ underReplicated: 0, degraded: 0, unavailable: 0 });
     const nodes = JSON.parse((await granary(['node', 'list', '--json'])).stdout) as { nodeId: string; url: string }[];
     expect(nodes).toHaveLength(9);
     const pids = (await execFileAsync('pgrep', ['-P', String(up?.pid), '-f', '--', `--data ${join(root, 'node-0')}`])).stdout.trim().split('\n').map(Number);
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     const fsck = await granary(['fsck', 'events']);
     expect(fsck.code).toBe(2);
-    expect(fsck.stdout).toMatch(/degraded/);
+    expect(fsck.stdout).toMatch(/under-replicated/);
     expect(fsck.stdout).toMatch(/node-0/);
+    const repair = await granary(['repair', 'status']);
+    expect(repair.code).toBe(0);
+    expect(repair.stdout).toMatch(/^blocks +\d+ total/m);
     expect(await stopUp()).toBe(0);
     await startUp();
     expect(upOutput).not.toMatch(/creating the sample table/);

@@ -14,7 +14,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GranaryClient, recordBatchToRows } from '../../client/index.js';
 import { checksumToHex, xxh64 } from '../../erasure/index.js';
-import type { NodeInfo, RepairStatus } from '../../protocol/index.js';
+import type { NodeInfo, PlannedBlock, RepairStatus } from '../../protocol/index.js';
 import { type Cluster, listNodes, startCluster } from '../helpers/cluster.js';
 import { GRANARY_BIN } from '../helpers/granary-process.js';
 import { pollUntil } from '../helpers/poll.js';
@@ -155,9 +155,11 @@ async function chunksOn(node: NodeProcess): Promise<string[]> {
   return ids;
 }
 
-/** The node a chunk lives on, per the catalog, for a block of the table. */
-async function blocksOf(table: string): Promise<{ blockId: string; chunks: { chunkId: string; nodeId: string }[] }[]> {
-  return (await client.metadata.listBlocks({ table })).blocks;
+/** The table's blocks with their chunk locations, per the catalog (one page is enough here). */
+async function blocksOf(table: string): Promise<readonly PlannedBlock[]> {
+  const page = await client.metadata.listBlocks({ table });
+  expect(page.next).toBeNull();
+  return page.blocks;
 }
 
 beforeAll(async () => {

@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Command, Option } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { parseByteSize } from '../../../bin/cli-values.js';
+import { parseByteSize, parseDurationMs } from '../../../bin/cli-values.js';
 import { NODE_ID_PATTERN } from '../../../protocol/index.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -368,7 +368,8 @@ describe('deploy/README.md', () => {
         } else if (option.defaultValue === undefined) {
           expect(text, row.flags).toMatch(/^none\b/);
         } else if (option.defaultValueDescription !== undefined && typeof option.defaultValue === 'number') {
-          expect(parseByteSize(text), row.flags).toBe(option.defaultValue);
+          const parse = row.flags.includes('<duration>') ? parseDurationMs : parseByteSize;
+          expect(parse(text), row.flags).toBe(option.defaultValue);
         } else if (typeof option.defaultValue === 'number') {
           expect(Number(text), row.flags).toBe(option.defaultValue);
         } else {

@@ -51,6 +51,26 @@ describe('placement', () => {
   it('refuses a policy the cluster cannot place, saying how many nodes it has', () => {
     expect(() => placeShards(nodes(5, 2), 9)).toThrow(/needs 9 distinct storage nodes but only 5/);
   });
+
+  it('with nodes down, doubles shards up evenly on the alive nodes, never below k distinct nodes', () => {
+    const sharing = { allowShared: true, minDistinctNodes: 6 };
+    for (const alive of [8, 7, 6]) {
+      const chosen = placeShards(nodes(alive, 3), 9, seededRandom(alive), [], sharing);
+      expect(chosen).toHaveLength(9);
+      const perNode = new Map<string, number>();
+      for (const node of chosen) perNode.set(node.nodeId, (perNode.get(node.nodeId) ?? 0) + 1);
+      // Every alive node is used, and none holds more than one shard above another.
+      expect(perNode.size).toBe(alive);
+      expect(Math.max(...perNode.values()) - Math.min(...perNode.values())).toBeLessThanOrEqual(1);
+    }
+    expect(() => placeShards(nodes(5, 3), 9, seededRandom(9), [], sharing)).toThrow(/needs 6 distinct storage nodes but only 5/);
+  });
+
+  it('replaces a shard onto a node of the block only when no other node is left', () => {
+    const all = nodes(6, 3);
+    const [replacement] = placeShards(all.slice(1), 1, seededRandom(10), all.slice(1), { allowShared: true, minDistinctNodes: 4 });
+    expect(all.slice(1).map((n) => n.nodeId)).toContain(replacement?.nodeId);
+  });
 });
 
 describe('partition filters', () => {
