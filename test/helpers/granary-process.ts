@@ -1,6 +1,7 @@
 /**
  * Starts a real `granary` service process (the built dist/ bin) on a free loopback port and
- * waits for its ready log line (JSON, pino), which carries the port it bound.
+ * waits for its ready log line (JSON, pino), which carries the port it bound. With a placement it
+ * runs inside a network namespace instead (see test-network.ts) and is reached at that host.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,8 @@ export interface GranaryProcess {
   readonly pid: number;
   readonly url: string;
   readonly port: number;
+  /** The network namespace it runs in; undefined: the test process's own. */
+  readonly namespace?: string;
   /** The ready log record. */
   readonly ready: Readonly<Record<string, unknown>>;
   /** Everything the process wrote to stdout and stderr so far. */
@@ -21,14 +24,32 @@ export interface GranaryProcess {
   kill(signal: NodeJS.Signals): Promise<number | string>;
 }
 
+/** Where a process runs and how the test process reaches it. */
+export interface GranaryPlacement {
+  /**
+   * Network namespace to run in, via `ip netns exec` (needs root). `ip netns exec` execs the
+   * command in place, so `pid` and `kill` still address the granary process itself.
+   */
+  readonly namespace?: string;
+  /** Address `url` points at; default 127.0.0.1. Pass the same address as `--host` in `args`. */
+  readonly host?: string;
+}
+
 const READY_TIMEOUT_MS = 60_000;
+const DEFAULT_HOST = '127.0.0.1';
 
 export async function startGranaryProcess(
   args: readonly string[],
   readyMessage: string,
   nodeArgs: readonly string[] = [],
+  placement: GranaryPlacement = {},
 ): Promise<GranaryProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, GRANARY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeCommand = [...nodeArgs, GRANARY_BIN, ...args];
+  const [file, fileArgs] =
+    placement.namespace === undefined
+      ? [process.execPath, nodeCommand]
+      : ['ip', ['netns', 'exec', placement.namespace, process.execPath, ...nodeCommand]];
+  const child = spawn(file, fileArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let pendingLine = '';
   let ready: Record<string, unknown> | undefined;
@@ -67,11 +88,13 @@ export async function startGranaryProcess(
     });
   });
   const port = record.port as number;
+  const host = placement.host ?? DEFAULT_HOST;
   return {
     child,
     pid: child.pid as number,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
+    namespace: placement.namespace,
     ready: record,
     output: () => output,
     exited,
