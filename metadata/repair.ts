@@ -94,9 +94,13 @@ export class RepairScheduler {
     }
   }
 
-  /** Blocks that need repair, most endangered first (fewest node failures to spare), moving ones last. */
-  queue(now = Date.now()): readonly QueuedBlock[] {
-    if (this.cached !== undefined && now - this.cached.at < QUEUE_REFRESH_MS) return this.cached.queue;
+  /**
+   * Blocks that need repair, most endangered first (fewest node failures to spare), moving ones
+   * last. Assignment may use a queue up to QUEUE_REFRESH_MS old (it re-assesses each block it
+   * picks); status asks for a fresh one.
+   */
+  queue(now = Date.now(), fresh = false): readonly QueuedBlock[] {
+    if (!fresh && this.cached !== undefined && now - this.cached.at < QUEUE_REFRESH_MS) return this.cached.queue;
     const queue: QueuedBlock[] = [];
     for (const blockId of this.candidates(now)) {
       const block = this.state.blocks.get(blockId);
@@ -278,7 +282,7 @@ export class RepairScheduler {
     let moving = 0;
     let bytesQueued = 0;
     const items: RepairItem[] = [];
-    for (const { block, assessment } of this.queue(now)) {
+    for (const { block, assessment } of this.queue(now, true)) {
       if (assessment.health === 'unavailable') unavailable++;
       else if (assessment.health === 'under-replicated') underReplicated++;
       else if (assessment.health === 'moving') moving++;

@@ -7,17 +7,27 @@ import { pack } from 'msgpackr';
 import { checksumToHex, xxh64 } from '../erasure/index.js';
 import { type BatchReadRequest, type Frame, FrameDecoder, type RangeRequest } from './batch-read.js';
 import { GranaryError, errorFromAnswer } from './errors.js';
-import { CHECKSUM_HEADER, MSGPACK, OCTET_STREAM } from './http.js';
+import { CHECKSUM_HEADER, MSGPACK, OCTET_STREAM, REPLACE_HEADER } from './http.js';
 import type { HttpPools } from './http-pools.js';
 
-/** Stores a chunk; `checksum` is its xxh64 when the caller has it already (else it is computed). */
-export async function putChunk(http: HttpPools, nodeUrl: string, chunkId: string, bytes: Uint8Array, checksum = xxh64(bytes)): Promise<void> {
+/**
+ * Stores a chunk; `checksum` is its xxh64 when the caller has it already (else it is computed).
+ * `replace` (repair only) replaces an existing copy that differs.
+ */
+export async function putChunk(
+  http: HttpPools,
+  nodeUrl: string,
+  chunkId: string,
+  bytes: Uint8Array,
+  checksum = xxh64(bytes),
+  replace = false,
+): Promise<void> {
   let response;
   try {
     response = await http.pool(nodeUrl).request({
       method: 'PUT',
       path: `/v1/chunks/${chunkId}`,
-      headers: { 'content-type': OCTET_STREAM, [CHECKSUM_HEADER]: checksumToHex(checksum) },
+      headers: { 'content-type': OCTET_STREAM, [CHECKSUM_HEADER]: checksumToHex(checksum), ...(replace ? { [REPLACE_HEADER]: 'true' } : {}) },
       body: bytes,
     });
   } catch (error) {
@@ -29,11 +39,12 @@ export async function putChunk(http: HttpPools, nodeUrl: string, chunkId: string
 }
 
 /**
- * Stores a chunk whose bytes arrive as a stream (a chunk restored by repair, window by window):
- * `length` and `checksum` are declared up front, and the node refuses the chunk unless the body
- * matches both, so a restore built from bad inputs is never stored.
+ * Stores a chunk restored by repair, whose bytes arrive as a stream (window by window): `length`
+ * and `checksum` are declared up front, and the node refuses the chunk unless the body matches
+ * both, so a restore built from bad inputs is never stored. An existing copy that differs is
+ * replaced: the catalog, not the old copy, says what the chunk holds.
  */
-export async function putChunkStream(
+export async function putRestoredChunk(
   http: HttpPools,
   nodeUrl: string,
   chunkId: string,
@@ -47,7 +58,7 @@ export async function putChunkStream(
     response = await http.pool(nodeUrl).request({
       method: 'PUT',
       path: `/v1/chunks/${chunkId}`,
-      headers: { 'content-type': OCTET_STREAM, 'content-length': String(length), [CHECKSUM_HEADER]: checksumToHex(checksum) },
+      headers: { 'content-type': OCTET_STREAM, 'content-length': String(length), [CHECKSUM_HEADER]: checksumToHex(checksum), [REPLACE_HEADER]: 'true' },
       body,
       ...(signal === undefined ? {} : { signal }),
     });

@@ -4,3 +4,5 @@
 export const CHECKSUM_HEADER = 'x-granary-checksum';
 export const OCTET_STREAM = 'application/octet-stream';
 export const MSGPACK = 'application/msgpack';
+/** Set by repair on a chunk upload: replace an existing copy that differs from the body. */
+export const REPLACE_HEADER = 'x-granary-replace';

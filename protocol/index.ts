@@ -24,7 +24,7 @@ export {
   readFrames,
   validateBatchRequest,
 } from './batch-read.js';
-export { CHECKSUM_HEADER, MSGPACK, OCTET_STREAM } from './http.js';
+export { CHECKSUM_HEADER, MSGPACK, OCTET_STREAM, REPLACE_HEADER } from './http.js';
 export {
   DOMAIN_PATTERN,
   NODE_ID_PATTERN,
@@ -105,4 +105,4 @@ export {
   encodeStreamEntry,
 } from './scan-types.js';
 export { HTTP_DEFAULTS, type HttpOptions, HttpPools } from './http-pools.js';
-export { type ReadRangesOptions, putChunk, putChunkStream, readRanges } from './chunk-client.js';
+export { type ReadRangesOptions, putChunk, putRestoredChunk, readRanges } from './chunk-client.js';

@@ -19,6 +19,12 @@ export interface PutOptions {
   readonly expectedChecksum: bigint;
   /** The body length when the writer declared it; lets a full disk be refused before writing. */
   readonly expectedBytes?: number;
+  /**
+   * Repair: the body is what the catalog says this chunk must hold, so an existing copy that
+   * differs (rotten, or written wrong and checksummed as such) is replaced atomically. Without
+   * it, a different existing copy is refused (chunks are immutable).
+   */
+  readonly replace?: boolean;
 }
 
 export interface PutResult {

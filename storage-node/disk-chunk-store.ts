@@ -103,13 +103,13 @@ export class DiskChunkStore implements ChunkStore {
       if (this.index.has(id)) {
         const existing = await this.intactCopy(id);
         if (existing !== undefined && existing.checksum === options.expectedChecksum) return { info: existing, created: false };
-        if (existing !== undefined) {
+        if (existing !== undefined && options.replace !== true) {
           throw new GranaryError(
             'GRN_CHUNK_EXISTS',
             `chunk ${id} already exists with checksum ${checksumToHex(existing.checksum)}; chunks are immutable, delete it first`,
           );
         }
-        // A rotten copy is replaced by a put of the same chunk: repair rewriting it in place.
+        // A rotten copy is replaced by a put of the same chunk, any other copy by a repair's put.
       }
       await this.checkFreeSpace(options.expectedBytes ?? 0);
       return { info: await this.writeChunk(id, body, options), created: true };

@@ -23,7 +23,7 @@ import {
   type RepairTask,
   type ShardRestore,
   putChunk,
-  putChunkStream,
+  putRestoredChunk,
   readRanges,
 } from '../protocol/index.js';
 
@@ -59,7 +59,7 @@ export async function executeRepair(task: RepairTask, http: HttpPools, signal: A
   for (const state of states) {
     if (state.body === undefined) continue;
     const { restore, body } = state;
-    state.put = putChunkStream(http, restore.target.url, restore.chunkId, body, task.shardBytes, checksumFromHex(restore.checksum as string), signal).catch(
+    state.put = putRestoredChunk(http, restore.target.url, restore.chunkId, body, task.shardBytes, checksumFromHex(restore.checksum as string), signal).catch(
       (error: unknown) => {
         state.error ??= `storing on ${restore.target.nodeId}: ${(error as Error).message}`;
         body.destroy();
@@ -140,7 +140,7 @@ export async function executeRepair(task: RepairTask, http: HttpPools, signal: A
       .map(async (state) => {
         const bytes = Buffer.concat(state.buffered);
         try {
-          await putChunk(http, state.restore.target.url, state.restore.chunkId, bytes, xxh64(bytes));
+          await putChunk(http, state.restore.target.url, state.restore.chunkId, bytes, xxh64(bytes), true);
         } catch (error) {
           state.error = `storing on ${state.restore.target.nodeId}: ${(error as Error).message}`;
         }

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { checksumFromHex, checksumToHex, xxh64 } from '../../erasure/index.js';
-import { CHECKSUM_HEADER, CHUNK_ID_BYTES_MAX, GranaryError, OCTET_STREAM, validateChunkId } from '../../protocol/index.js';
+import { CHECKSUM_HEADER, CHUNK_ID_BYTES_MAX, GranaryError, OCTET_STREAM, REPLACE_HEADER, validateChunkId } from '../../protocol/index.js';
 import type { ChunkStore } from '../chunk-store.js';
 import type { NodeMetrics } from '../metrics.js';
 
@@ -40,6 +40,7 @@ export async function chunkRoutes(
     const result = await store.put(id, request.body as AsyncIterable<Uint8Array>, {
       expectedChecksum,
       ...(expectedBytes === undefined ? {} : { expectedBytes }),
+      ...(request.headers[REPLACE_HEADER] === 'true' ? { replace: true } : {}),
     });
     if (result.created) {
       metrics.bytesWritten.inc(result.info.dataBytes);
