@@ -361,6 +361,9 @@ export class RepairScheduler {
     const staying = [...stayingNodes].map(describe);
     const targets = placeShards(pool, Math.min(needs.length, pool.length), this.random, staying);
     const shards: RepairShardRecord[] = [];
+    // Shards of this block per node once the task is done, for the last-resort choice below.
+    const shardsOn = new Map<string, number>();
+    for (const nodeId of stayingNodes) shardsOn.set(nodeId, block.nodes.filter((holder) => holder === nodeId).length);
     needs.forEach((need, index) => {
       let target = targets[index]?.nodeId;
       // No other node free: a corrupt or missing chunk on a node in service is rewritten in place
@@ -368,7 +371,14 @@ export class RepairScheduler {
       if (target === undefined && (need.reason === 'corrupt' || need.reason === 'missing') && this.inPlaceOk(block, need, stayingNodes, now)) {
         target = need.fromNode;
       }
-      if (target !== undefined) shards.push({ shard: need.shard, mode: need.mode, fromNode: need.fromNode, targetNode: target });
+      // Still none (a cluster of exactly k+m nodes, or nodes out): a lost or leaving shard goes
+      // to the alive node holding fewest of the block's shards. A shard on a shared node still
+      // protects against rot, and the next loss of a whole node costs no more than without it;
+      // when nodes join, the doubled shard is spread out like a write made with nodes down.
+      if (target === undefined && need.reason !== 'doubled') target = this.sharedTarget(block, need, shardsOn, targetLoad);
+      if (target === undefined) return;
+      shards.push({ shard: need.shard, mode: need.mode, fromNode: need.fromNode, targetNode: target });
+      shardsOn.set(target, (shardsOn.get(target) ?? 0) + 1);
     });
     if (shards.length === 0) return undefined;
     const copies = shards.filter((shard) => shard.mode === 'copy').length;
@@ -382,6 +392,15 @@ export class RepairScheduler {
       expiresAt: now + this.leaseMs(bytesToRead),
       bytesToRead,
     };
+  }
+
+  private sharedTarget(block: BlockRecord, need: ShardNeed, shardsOn: ReadonlyMap<string, number>, targetLoad: ReadonlyMap<string, number>): string | undefined {
+    const chunkId = `${block.blockId}.${need.shard}`;
+    const hosts = this.nodes
+      .placementCandidates()
+      .filter((node) => node.nodeId !== need.fromNode && (targetLoad.get(node.nodeId) ?? 0) < TARGET_RESTORES_MAX && !this.state.gcPending(chunkId, node.nodeId))
+      .sort((a, b) => (shardsOn.get(a.nodeId) ?? 0) - (shardsOn.get(b.nodeId) ?? 0) || b.freeBytes - a.freeBytes || (a.nodeId < b.nodeId ? -1 : 1));
+    return hosts[0]?.nodeId;
   }
 
   private inPlaceOk(block: BlockRecord, need: ShardNeed, stayingNodes: ReadonlySet<string>, now: number): boolean {

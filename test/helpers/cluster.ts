@@ -35,6 +35,8 @@ export interface ClusterOptions {
   readonly metadataArgs?: readonly string[];
   /** Node heartbeat interval; tests use 200 ms to see state changes fast, benches the default. */
   readonly heartbeatIntervalMs?: number;
+  /** More flags for every storage node (say `--repair-slots 0` to watch damage without repair). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
@@ -57,6 +59,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           `node-${i}`,
           '--reserve',
           '0',
+          ...(options.nodeArgs ?? []),
         ]),
       ),
     );

@@ -105,7 +105,9 @@ async function expectRepairedByReads(table: string, options: ScanOptions, rows: 
 }
 
 beforeAll(async () => {
-  cluster = await startCluster({ nodes: 9, domains: 3, metadataArgs: ['--suspect-after-ms', '1000', '--dead-after-ms', '2000', '--gc-interval-ms', '200'] });
+  // Nodes killed here are read around, never declared dead: repair would rebuild their shards
+  // onto the others while the test counts on reads past m failing. Rotten chunks are repaired.
+  cluster = await startCluster({ nodes: 9, domains: 3, metadataArgs: ['--suspect-after-ms', '1000', '--dead-after-ms', '600000', '--gc-interval-ms', '200'] });
   client = new GranaryClient({ metadataUrl: cluster.metadata.url });
   await client.metadata.createTable({ name: 'events', columns: COLUMNS, ec: '6+3', stripeRows: 700, blockBytes: 1024 * 1024 });
   const writer = await client.openWriter('events', 'ds=2026-11-25', { columnOrder: ['ids', 'label'] });
