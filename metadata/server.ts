@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import { unpack } from 'msgpackr';
 import { GranaryError, MSGPACK } from '../protocol/index.js';
 import { installErrorHandlers } from '../protocol/http-errors.js';
+import { MetadataMetrics } from './metrics.js';
 import { catalogRoutes } from './routes/catalog-routes.js';
 import { nodeRoutes } from './routes/node-routes.js';
 import { writeRoutes } from './routes/write-routes.js';
@@ -24,6 +25,13 @@ export async function buildMetadataServer(service: MetadataService, logger: Fast
     routerOptions: { maxParamLength: 1024 },
   });
   installErrorHandlers(app);
+  const metrics = new MetadataMetrics(service);
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ route, status: String(reply.statusCode) });
+    metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
+  });
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   // No bodyLimit here: a parser's limit would override the 16 MiB default on every route; the
   // commit route sets its own larger one.
   app.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (_request, body, done) => {

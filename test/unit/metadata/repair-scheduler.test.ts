@@ -161,5 +161,13 @@ describe('repair scheduler', () => {
     const answer = await call('POST', `/v1/repairs/${task?.taskId}/report`, { nodeId: executor, results: [{ shard: 3, ok: true }], bytesRead: 4000, bytesWritten: 1000 });
     expect(answer.body).toEqual({ switched: [3], discarded: [] });
     expect((await call<RepairStatus>('GET', '/v1/repair')).body.blocks).toMatchObject({ healthy: 1, underReplicated: 0 });
+    const metrics = (await meta.app.inject({ url: '/metrics' })).payload;
+    expect(metrics).toMatch(/^granary_repair_shards_restored_total 1$/m);
+    expect(metrics).toMatch(/^granary_repair_written_bytes_total 1000$/m);
+    expect(metrics).toMatch(/^granary_blocks\{health="healthy"\} 1$/m);
+    expect(metrics).toMatch(/^granary_nodes\{state="alive"\} 8$/m);
+    // The rotten copy, moved off its node, waits for deletion.
+    expect(metrics).toMatch(/^granary_gc_backlog\{kind="records"\} 1$/m);
+    expect(metrics).toMatch(/granary_metadata_request_duration_seconds_count\{route="\/v1\/repairs\/:task\/report"\} 1/);
   });
 });

@@ -1,0 +1,122 @@
+/**
+ * The metadata service's Prometheus metrics: how far the cluster is from full redundancy and how
+ * fast repair closes the gap, what garbage waits behind dead nodes, nodes by state, and the
+ * latency of every route (scan planning and commits above all). Gauges are computed when scraped,
+ * from the same state the API answers from, so they cannot drift from it. One registry per
+ * service, so several services can live in one test process.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { NODE_STATES, type RepairCounters } from '../protocol/index.js';
+import type { MetadataService } from './service.js';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+
+export class MetadataMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'granary_metadata_requests_total',
+    help: 'HTTP requests answered, by route and status code',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly requestSeconds = new Histogram({
+    name: 'granary_metadata_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by route (scan plans and commits among them)',
+    labelNames: ['route'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly repairTotals: Readonly<Record<keyof RepairCounters, Counter>>;
+  private lastCounters: RepairCounters | undefined;
+
+  constructor(service: MetadataService) {
+    const registers = [this.registry];
+    const sync = (): void => this.syncRepairCounters(service.repair.counterSnapshot());
+    // Each counter catches up with the scheduler's count when scraped.
+    const counter = (name: string, help: string): Counter => new Counter({ name, help, registers, collect: sync });
+    this.repairTotals = {
+      tasksStarted: counter('granary_repair_tasks_started_total', 'Repair tasks handed to storage nodes'),
+      tasksDone: counter('granary_repair_tasks_done_total', 'Repair tasks whose every shard was restored'),
+      tasksFailed: counter('granary_repair_tasks_failed_total', 'Repair tasks with a shard that could not be restored'),
+      tasksExpired: counter('granary_repair_tasks_expired_total', 'Repair tasks whose node never reported'),
+      shardsRestored: counter('granary_repair_shards_restored_total', 'Shards rebuilt or copied to a new location'),
+      bytesRead: counter('granary_repair_read_bytes_total', 'Bytes repair read from storage nodes'),
+      bytesWritten: counter('granary_repair_written_bytes_total', 'Bytes of restored chunks written'),
+    };
+    new Gauge({
+      name: 'granary_nodes',
+      help: 'Storage nodes by state',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        const nodes = service.nodes.list();
+        for (const state of NODE_STATES) this.set({ state }, nodes.filter((node) => node.state === state).length);
+      },
+    });
+    new Gauge({
+      name: 'granary_blocks',
+      help: 'Committed blocks by health: healthy, under-replicated (repairable), unavailable, moving (off draining nodes)',
+      labelNames: ['health'] as const,
+      registers,
+      collect() {
+        const { blocks } = service.repair.status(0, new Map());
+        this.set({ health: 'healthy' }, blocks.healthy);
+        this.set({ health: 'under-replicated' }, blocks.underReplicated);
+        this.set({ health: 'unavailable' }, blocks.unavailable);
+        this.set({ health: 'moving' }, blocks.moving);
+      },
+    });
+    new Gauge({
+      name: 'granary_repair_queued_bytes',
+      help: 'Shard bytes still to restore',
+      registers,
+      collect() {
+        this.set(service.repair.status(0, new Map()).bytesQueued);
+      },
+    });
+    new Gauge({
+      name: 'granary_repair_tasks_running',
+      help: 'Repair tasks in flight',
+      registers,
+      collect() {
+        this.set(service.state.repairTasks.size);
+      },
+    });
+    new Gauge({
+      name: 'granary_gc_backlog',
+      help: 'Garbage collection backlog: records, chunks, and records waiting out a back-off',
+      labelNames: ['kind'] as const,
+      registers,
+      collect() {
+        const backlog = service.gcBacklog();
+        this.set({ kind: 'records' }, backlog.records);
+        this.set({ kind: 'chunks' }, backlog.chunks);
+        this.set({ kind: 'backing_off' }, backlog.backingOff);
+      },
+    });
+    new Gauge({
+      name: 'granary_inventory',
+      help: 'Reconciliation: rounds done, missing chunks found, orphans found and queued for deletion, rounds open',
+      labelNames: ['kind'] as const,
+      registers,
+      collect() {
+        const { counters } = service.inventory;
+        this.set({ kind: 'rounds_done' }, counters.roundsDone);
+        this.set({ kind: 'missing_found' }, counters.missingFound);
+        this.set({ kind: 'orphans_found' }, counters.orphansFound);
+        this.set({ kind: 'orphans_queued' }, counters.orphansQueued);
+        this.set({ kind: 'rounds_open' }, service.inventory.snapshot().roundsOpen);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Counters only go up: each scrape adds what the scheduler counted since the last one. */
+  private syncRepairCounters(now: RepairCounters): void {
+    for (const key of Object.keys(this.repairTotals) as (keyof RepairCounters)[]) {
+      const delta = now[key] - (this.lastCounters?.[key] ?? 0);
+      if (delta > 0) this.repairTotals[key].inc(delta);
+    }
+    this.lastCounters = now;
+  }
+}
