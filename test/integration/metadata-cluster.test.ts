@@ -217,7 +217,7 @@ describe('metadata service with real storage nodes', () => {
     expect((await readAll(scan)).length).toBe(4);
   });
 
-  it('reads through 3 lost shards, lists the block as degraded, and refuses to guess past m', async () => {
+  it('reads through 3 lost shards, lists the block as under-replicated, and refuses to guess past m', async () => {
     const scan = await plan({ partitions: { ds: { eq: '2026-11-20' } } });
     const block = scan.blocks[0] as ScanPlan['blocks'][number];
     // Shard 1 is corrupt (previous test); kill the nodes of shards 2 and 3: three shards lost.
