@@ -280,18 +280,23 @@ export class RepairScheduler {
     let underReplicated = 0;
     let unavailable = 0;
     let moving = 0;
+    let waitingForNodes = 0;
     let bytesQueued = 0;
+    const alive = this.nodes.placementCandidates().length;
     const items: RepairItem[] = [];
     for (const { block, assessment } of this.queue(now, true)) {
       if (assessment.health === 'unavailable') unavailable++;
       else if (assessment.health === 'under-replicated') underReplicated++;
       else if (assessment.health === 'moving') moving++;
-      bytesQueued += assessment.needs.length * block.shardBytes;
+      // Shards doubled up on a cluster with no node free of the block: nothing to do until one joins.
+      const stuck = assessment.needs.every((need) => need.reason === 'doubled') && alive <= new Set(block.nodes).size;
+      if (stuck) waitingForNodes++;
+      else bytesQueued += assessment.needs.length * block.shardBytes;
       if (items.length < limit) items.push(this.item(block, assessment, tableNames));
     }
     const recentBytesPerSecond = this.recentRate(now);
     return {
-      blocks: { total, healthy: total - underReplicated - unavailable - moving, underReplicated, unavailable, moving },
+      blocks: { total, healthy: total - underReplicated - unavailable - moving, underReplicated, unavailable, moving, waitingForNodes },
       bytesQueued,
       tasksRunning: this.state.repairTasks.size,
       counters: { ...this.counters },
@@ -398,9 +403,14 @@ export class RepairScheduler {
     const chunkId = `${block.blockId}.${need.shard}`;
     const hosts = this.nodes
       .placementCandidates()
-      .filter((node) => node.nodeId !== need.fromNode && (targetLoad.get(node.nodeId) ?? 0) < TARGET_RESTORES_MAX && !this.state.gcPending(chunkId, node.nodeId))
-      .sort((a, b) => (shardsOn.get(a.nodeId) ?? 0) - (shardsOn.get(b.nodeId) ?? 0) || b.freeBytes - a.freeBytes || (a.nodeId < b.nodeId ? -1 : 1));
-    return hosts[0]?.nodeId;
+      .filter((node) => node.nodeId !== need.fromNode && (targetLoad.get(node.nodeId) ?? 0) < TARGET_RESTORES_MAX && !this.state.gcPending(chunkId, node.nodeId));
+    const fewest = Math.min(...hosts.map((node) => shardsOn.get(node.nodeId) ?? 0));
+    // Among the nodes with fewest shards of the block, the least busy; ties at random, so the
+    // doubled shards of many blocks spread over the cluster instead of piling on one node.
+    const least = hosts.filter((node) => (shardsOn.get(node.nodeId) ?? 0) === fewest);
+    const busy = Math.min(...least.map((node) => targetLoad.get(node.nodeId) ?? 0));
+    const idle = least.filter((node) => (targetLoad.get(node.nodeId) ?? 0) === busy);
+    return idle[Math.floor(this.random() * idle.length)]?.nodeId;
   }
 
   private inPlaceOk(block: BlockRecord, need: ShardNeed, stayingNodes: ReadonlySet<string>, now: number): boolean {

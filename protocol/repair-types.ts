@@ -167,8 +167,13 @@ export interface RepairStatus {
     readonly unavailable: number;
     /** Healthy blocks with a shard on a draining node, still to be copied off it. */
     readonly moving: number;
+    /**
+     * Under-replicated blocks whose shards are all readable but share nodes, in a cluster with
+     * no node free of them: spread out when nodes join (counted in `underReplicated` too).
+     */
+    readonly waitingForNodes: number;
   };
-  /** Shard bytes still to restore (under-replicated and moving blocks). */
+  /** Shard bytes still to restore (under-replicated and moving blocks, less those waiting for nodes). */
   readonly bytesQueued: number;
   readonly tasksRunning: number;
   /** Since the metadata service started. */

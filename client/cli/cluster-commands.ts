@@ -29,13 +29,20 @@ export function statusCommand(): Command {
         repair: repairProgress(repair),
       };
       if (json) return printJson(summary);
-      const state = blocks.unavailable > 0 ? 'DATA UNAVAILABLE' : blocks.underReplicated > 0 ? 'UNDER-REPLICATED (repairing)' : 'HEALTHY';
+      const state =
+        blocks.unavailable > 0
+          ? 'DATA UNAVAILABLE'
+          : blocks.underReplicated > blocks.waitingForNodes
+            ? 'UNDER-REPLICATED (repairing)'
+            : blocks.underReplicated > 0
+              ? 'UNDER-REPLICATED (add nodes to restore full redundancy)'
+              : 'HEALTHY';
       process.stdout.write(
         `cluster ${state}  metadata ${summary.metadata}\n` +
           `nodes     ${health.nodes.alive} alive, ${health.nodes.suspect} suspect, ${health.nodes.dead} dead, ${health.nodes.draining} draining (${health.nodes.total} total)\n` +
           `capacity  ${formatBytes(used)} used of ${formatBytes(capacity)}\n` +
           `data      ${summary.tables} tables, ${summary.partitions} partitions, ${summary.rows} rows\n` +
-          `blocks    ${blocks.healthy} healthy, ${blocks.underReplicated} under-replicated, ${blocks.unavailable} unavailable` +
+          `blocks    ${blocks.healthy} healthy, ${blocks.underReplicated} under-replicated${waiting(blocks.waitingForNodes)}, ${blocks.unavailable} unavailable` +
           `${blocks.moving > 0 ? `, ${blocks.moving} moving off draining nodes` : ''}\n` +
           `repair    ${describeProgress(repair)}\n`,
       );
@@ -72,6 +79,10 @@ function describeProgress(status: RepairStatus): string {
   return `${formatBytes(p.bytesQueued)} to restore, ${p.tasksRunning} tasks running, ${formatBytes(p.bytesPerSecond)}/s, ${eta}; ${p.shardsRestored} shards restored, ${p.tasksFailed} tasks failed or expired`;
 }
 
+function waiting(blocks: number): string {
+  return blocks > 0 ? ` (${blocks} with shards doubled up, waiting for more nodes to spread them)` : '';
+}
+
 function formatDuration(seconds: number): string {
   if (seconds < 120) return `${seconds} s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
@@ -91,7 +102,7 @@ export function repairCommand(): Command {
         if (json) return printJson(status);
         const { blocks, settings } = status;
         process.stdout.write(
-          `blocks    ${blocks.total} total: ${blocks.healthy} healthy, ${blocks.underReplicated} under-replicated, ${blocks.unavailable} unavailable, ${blocks.moving} moving\n` +
+          `blocks    ${blocks.total} total: ${blocks.healthy} healthy, ${blocks.underReplicated} under-replicated${waiting(blocks.waitingForNodes)}, ${blocks.unavailable} unavailable, ${blocks.moving} moving\n` +
             `repair    ${describeProgress(status)}\n` +
             `settings  rate ${formatBytes(settings.rateBytesPerSecond)}/s, ${settings.tasksMax} tasks at once, nodes dead after ${formatDuration(Math.round(settings.deadAfterMs / 1000))} of silence\n`,
         );
