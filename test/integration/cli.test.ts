@@ -12,6 +12,7 @@ import * as arrow from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordBatchToRows, rowsToRecordBatch } from '../../client/format/index.js';
 import { GRANARY_BIN } from '../helpers/granary-process.js';
+import { pollUntil } from '../helpers/poll.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
 const execFileAsync = promisify(execFile);
@@ -221,6 +222,12 @@ describe('granary CLI against `granary up`', () => {
   });
 
   it('finds under-replicated blocks with fsck after a node dies, and keeps everything across a restart', async () => {
+    // A node late with heartbeats on a loaded machine makes writes double shards up; repair
+    // spreads them again within seconds. Healthy once it has.
+    await pollUntil('repair to settle', async () => {
+      const status = JSON.parse((await granary(['repair', 'status', '--json'])).stdout) as { blocks: { total: number; healthy: number } };
+      return status.blocks.healthy === status.blocks.total ? true : undefined;
+    }, 120_000, 500);
     const healthy = await granary(['fsck', 'events', '--json']);
     expect(JSON.parse(healthy.stdout)).toMatchObject({ underReplicated: 0, degraded: 0, unavailable: 0 });
     const nodes = JSON.parse((await granary(['node', 'list', '--json'])).stdout) as { nodeId: string; url: string }[];
