@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HttpPools } from '../../../protocol/index.js';
 import type { MetadataClient } from '../../../client/metadata-client.js';
 import { uploadBlock } from '../../../client/writer/block-uploader.js';
-import { contiguousLayout, reconstructShards, xxh64 } from '../../../erasure/index.js';
+import { checksumToHex, contiguousLayout, reconstructShards, xxh64 } from '../../../erasure/index.js';
 import type { BlockPlacement } from '../../../protocol/index.js';
 
 const servers: FastifyInstance[] = [];
@@ -56,9 +56,16 @@ describe('uploadBlock', () => {
     const block = new Uint8Array(10_001).map((_, i) => (i * 7) & 255);
     const manifest = await uploadBlock(http, metadata, 's1', block);
     expect(replaced).toEqual([1]);
-    expect(manifest).toEqual({ blockId: 'bx', blockBytes: 10_001, shardBytes: contiguousLayout({ dataShards: 2, parityShards: 1 }, 10_001).shardBytes, codec: 'rs-wasm-v1' });
     const stored = [nodes[0]?.chunks.get('bx.0'), spare.chunks.get('bx.1'), nodes[2]?.chunks.get('bx.2')];
     expect(stored.every((chunk) => chunk !== undefined)).toBe(true);
+    // Each shard's checksum goes into the manifest: repair checks a rebuilt chunk against it.
+    expect(manifest).toEqual({
+      blockId: 'bx',
+      blockBytes: 10_001,
+      shardBytes: contiguousLayout({ dataShards: 2, parityShards: 1 }, 10_001).shardBytes,
+      codec: 'rs-wasm-v1',
+      shardChecksums: stored.map((chunk) => checksumToHex(xxh64(chunk as Buffer))),
+    });
     // The parity really protects the data: rebuild shard 0 from shards 1 and 2.
     const [rebuilt] = await reconstructShards({ dataShards: 2, parityShards: 1 }, [null, stored[1], stored[2]], [0]);
     expect(Buffer.from(rebuilt as Uint8Array).equals(stored[0] as Buffer)).toBe(true);
