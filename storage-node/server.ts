@@ -3,11 +3,12 @@
  * (flags, signals) so tests can drive it with `app.inject()`.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { GranaryError } from '../protocol/index.js';
 import { installErrorHandlers } from '../protocol/http-errors.js';
 import type { ChunkStore } from './chunk-store.js';
 import type { NodeMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin-routes.js';
-import { batchReadRoute } from './routes/batch-read-route.js';
+import { type BatchAnswerFaults, batchReadRoute } from './routes/batch-read-route.js';
 import { chunkRoutes } from './routes/chunk-routes.js';
 import type { Scrubber } from './scrubber.js';
 
@@ -17,6 +18,15 @@ export interface StorageServerDeps {
   readonly metrics: NodeMetrics;
   readonly scrubber: Scrubber;
   readonly logger: FastifyServerOptions['logger'];
+  /** Test hooks that make the node misbehave at the HTTP level (MemoryChunkStore.serverFaults). */
+  readonly faults?: ServerFaults;
+}
+
+/** `refuse`: every request is answered 503; `reset`: its connection is destroyed unanswered. */
+export type NodeRefusal = 'refuse' | 'reset';
+
+export interface ServerFaults extends BatchAnswerFaults {
+  refusal(): NodeRefusal | undefined;
 }
 
 export async function buildStorageServer(deps: StorageServerDeps): Promise<FastifyInstance> {
@@ -40,9 +50,21 @@ export async function buildStorageServer(deps: StorageServerDeps): Promise<Fasti
     deps.metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
   });
 
+  const faults = deps.faults;
+  if (faults !== undefined) {
+    app.addHook('onRequest', async (request, reply) => {
+      const refusal = faults.refusal();
+      if (refusal === 'refuse') throw new GranaryError('GRN_UNAVAILABLE', 'this node refuses every request (injected fault); read from other nodes');
+      if (refusal === 'reset') {
+        reply.hijack();
+        request.raw.socket.destroy();
+      }
+    });
+  }
+
   const onError = (error: unknown): void => app.log.error({ err: error }, 'storage node error');
   await app.register(chunkRoutes, { store: deps.store, metrics: deps.metrics });
-  await app.register(batchReadRoute, { store: deps.store, metrics: deps.metrics, onError });
+  await app.register(batchReadRoute, { store: deps.store, metrics: deps.metrics, onError, ...(faults === undefined ? {} : { faults }) });
   await app.register(adminRoutes, { ...deps, startedAt });
   return app;
 }

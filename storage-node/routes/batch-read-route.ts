@@ -61,6 +61,12 @@ const bodySchema = {
   },
 } as const;
 
+/** A test hook (MemoryChunkStore.serverFaults): answers cut short, as by a node dying mid-answer. */
+export interface BatchAnswerFaults {
+  /** True when the answer should break off halfway through this range's frame, its connection dropped. */
+  cutsAnswerAt(range: RangeRequest): boolean;
+}
+
 interface ReadOutcome {
   readonly header: Buffer;
   readonly payload: Buffer;
@@ -68,7 +74,12 @@ interface ReadOutcome {
 
 export async function batchReadRoute(
   app: FastifyInstance,
-  options: { readonly store: ChunkStore; readonly metrics: NodeMetrics; readonly onError: (error: unknown) => void },
+  options: {
+    readonly store: ChunkStore;
+    readonly metrics: NodeMetrics;
+    readonly onError: (error: unknown) => void;
+    readonly faults?: BatchAnswerFaults;
+  },
 ): Promise<void> {
   const { store, metrics } = options;
   const buffers = new ReadBufferPool(READ_BUFFERS_KEPT_BYTES);
@@ -105,7 +116,7 @@ export async function batchReadRoute(
    * has taken it.
    */
   async function writeFrames(response: ServerResponse, ranges: readonly RangeRequest[], checksums: boolean, verifyPages: boolean): Promise<void> {
-    const inFlight: { readonly bytes: number; readonly outcome: Promise<ReadOutcome> }[] = [];
+    const inFlight: { readonly range: RangeRequest; readonly outcome: Promise<ReadOutcome> }[] = [];
     let inFlightBytes = 0;
     let next = 0;
     let gone = false;
@@ -122,17 +133,21 @@ export async function batchReadRoute(
       while (!gone && next < ranges.length && inFlight.length < READ_AHEAD_RANGES) {
         const range = ranges[next] as RangeRequest;
         if (inFlight.length > 0 && inFlightBytes + range.length > READ_AHEAD_BYTES) break;
-        inFlight.push({ bytes: range.length, outcome: readOne(range, checksums, verifyPages) });
+        inFlight.push({ range, outcome: readOne(range, checksums, verifyPages) });
         inFlightBytes += range.length;
         next++;
       }
     };
     fill();
     while (inFlight.length > 0) {
-      const head = inFlight.shift() as { bytes: number; outcome: Promise<ReadOutcome> };
+      const head = inFlight.shift() as { range: RangeRequest; outcome: Promise<ReadOutcome> };
       const { header, payload } = await head.outcome;
-      inFlightBytes -= head.bytes;
+      inFlightBytes -= head.range.length;
       if (gone) continue;
+      if (options.faults?.cutsAnswerAt(head.range) === true) {
+        response.write(Buffer.concat([header, payload.subarray(0, payload.length >> 1)]), () => response.destroy());
+        return;
+      }
       fill();
       response.cork();
       response.write(header);
