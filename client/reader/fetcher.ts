@@ -170,7 +170,18 @@ export class Fetcher {
         }
       });
       if (byNode.size === 0) break;
-      await this.fetchRebuildRanges(reads, byNode, got);
+      const round = this.fetchRebuildRanges(reads, byNode, got);
+      const hedgeAfterMs = this.options.hedgeAfterMs;
+      if (hedgeAfterMs === undefined) {
+        await round;
+      } else {
+        // A slow node among the inputs must not hold the rebuild up: past the hedge delay, the
+        // next round asks the shards not tried yet (a late answer still counts if it comes).
+        round.catch(() => undefined);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([round, new Promise<void>((resolve) => (timer = setTimeout(resolve, hedgeAfterMs)))]);
+        clearTimeout(timer);
+      }
     }
     return Promise.all(
       reads.map(async (read, r) => {

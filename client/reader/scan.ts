@@ -183,12 +183,17 @@ async function readGroup(
   });
 }
 
+/** Combinations of served and rebuilt reads tried for one stream (2^sources, for up to this many sources). */
+const MISMATCH_SOURCES_MAX = 4;
+
 /**
- * A stream whose bytes do not match the checksum its writer recorded (damaged in transit or in a
- * node's memory; disk rot is caught by the nodes' page checksums) is read again from parity. The
- * faulty shard is not known, and rebuilding a good shard's range would take the faulty one as
- * input, so each shard read the stream came from is rebuilt in turn, the others kept, until the
- * stream matches; that shard's chunk is reported. Returns the streams that never matched.
+ * A stream whose bytes do not match the checksum its writer recorded (damaged in transit, in a
+ * node's memory, or on a disk whose page checksums were computed over the damage) is read again
+ * from parity. Which of the reads it came from is wrong is not known, and up to m of the block's
+ * shards may be bad at once (so the rebuild of a good read may itself fail, or use a bad input):
+ * every source read is rebuilt once where it can be, and the combinations of served and rebuilt
+ * bytes are tried until one matches the writer's checksum. The reads whose rebuilt bytes were
+ * used are reported. Returns the streams that never matched.
  */
 async function repairMismatches(
   needs: readonly StreamNeed[],
@@ -199,22 +204,42 @@ async function repairMismatches(
   fetcher: Fetcher,
 ): Promise<Set<number>> {
   const stillBad = new Set<number>();
+  const rebuilt = new Map<ShardRead, Uint8Array | undefined>();
   for (let i = 0; i < needs.length; i++) {
     if (xxh64(streams[i] as Uint8Array) === checksums[i]) continue;
-    stillBad.add(i);
     const sources = reads.filter((read) => read.pieces.some((piece) => piece.stream === i));
-    for (const suspect of sources) {
-      const rebuilt = await fetcher.rebuildRead(suspect, 'stream checksum mismatch');
+    // A read this stream shares with one mended for an earlier stream may already be right.
+    const current = assemble(needs, sources, data)[i] as Uint8Array;
+    if (xxh64(current) === checksums[i]) {
+      streams[i] = current;
+      continue;
+    }
+    stillBad.add(i);
+    for (const source of sources) {
+      if (rebuilt.has(source)) continue;
+      // A rebuild that cannot find k good inputs (another bad shard among them) is not the answer.
+      rebuilt.set(source, await fetcher.rebuildRead(source, 'stream checksum mismatch').catch(() => undefined));
+    }
+    // Rebuilt reads that differ from what was served: the only ones worth swapping in.
+    const swappable = sources.filter((source) => {
+      const bytes = rebuilt.get(source);
+      return bytes !== undefined && !Buffer.from(bytes).equals(Buffer.from(data.get(source) as Uint8Array));
+    });
+    const choices = swappable.length <= MISMATCH_SOURCES_MAX ? 2 ** swappable.length : 2;
+    for (let mask = 1; mask < choices; mask++) {
+      // Past the bound, only "every one swapped" is tried.
+      const swapped = swappable.length <= MISMATCH_SOURCES_MAX ? swappable.filter((_, bit) => (mask & (1 << bit)) !== 0) : swappable;
       const trial = new Map(data);
-      trial.set(suspect, rebuilt);
+      for (const source of swapped) trial.set(source, rebuilt.get(source) as Uint8Array);
       const candidate = assemble(needs, sources, trial)[i] as Uint8Array;
-      if (xxh64(candidate) === checksums[i]) {
-        data.set(suspect, rebuilt);
-        streams[i] = candidate;
-        stillBad.delete(i);
-        fetcher.reportBadRead(suspect, 'served bytes that fail the writer\'s stream checksum');
-        break;
+      if (xxh64(candidate) !== checksums[i]) continue;
+      for (const source of swapped) {
+        data.set(source, rebuilt.get(source) as Uint8Array);
+        fetcher.reportBadRead(source, 'served bytes that fail the writer\'s stream checksum');
       }
+      streams[i] = candidate;
+      stillBad.delete(i);
+      break;
     }
   }
   return stillBad;

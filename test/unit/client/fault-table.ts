@@ -31,12 +31,6 @@ export interface FaultCase {
   readonly faults: Readonly<Record<number, ShardFault>>;
   /** Hedge requests not answered after this long (only in slow cases: on a loaded machine a short hedge fires on healthy reads too). */
   readonly hedgeAfterMs?: number;
-  /**
-   * Reader bugs this case exposes (scan.ts, repairMismatches): the scans named fail with the
-   * code given instead of returning the bytes. The case asserts that, so it turns red when the
-   * bugs are fixed: then delete this field.
-   */
-  readonly scanBug?: Readonly<Partial<Record<ReadName, string>>>;
 }
 
 export const RS_4_2: ErasurePolicy = { dataShards: 4, parityShards: 2 };
@@ -70,23 +64,13 @@ export function casesFor(policy: ErasurePolicy): FaultCase[] {
   // m bad of mixed kinds: data shards only, then data and parity.
   cases.push(faultCase(policy, spread(m, (i) => i, ['dead', 'corrupt', 'missing', 'eio', 'short'])));
   cases.push(faultCase(policy, spread(m, (i) => (i === 0 ? 1 : k + i), ['short', 'eio', 'refused'])));
-  // Both shards under the spanning stream rotten: within parity's reach, but the scan rebuilds one
-  // suspect at a time, keeping the other's bad bytes, and never matches (GRN_DATA_CORRUPT). The
-  // whole block reads with m >= 3 only by luck: the stream over shards 0 and 1 was repaired first,
-  // replacing shard 1's bytes; with m = 2 that repair already fails, as in the next case.
-  cases.push(
-    faultCase(policy, { 1: 'corrupt', 2: 'corrupt' }, {
-      scanBug: { 'across two shards': 'GRN_DATA_CORRUPT', ...(m < 3 ? { 'whole block': 'GRN_DATA_UNAVAILABLE' } : {}) },
-    }),
-  );
-  // The second shard under the spanning stream rotten, m - 1 others lost: the scan first rebuilds
-  // the first (healthy) shard, which needs the rotten one, and gives up on the block.
+  // Both shards under the spanning stream rotten: within parity's reach, so the scan must find
+  // the combination of rebuilt reads that matches the writer's checksum.
+  cases.push(faultCase(policy, { 1: 'corrupt', 2: 'corrupt' }));
+  // The second shard under the spanning stream rotten, m - 1 others lost: rebuilding the first
+  // (healthy) shard's read needs the rotten one and fails; the scan goes on to the rotten one.
   const lost: [number, ShardFault][] = [[0, 'dead'], [3, 'missing'], [k, 'refused']];
-  cases.push(
-    faultCase(policy, Object.fromEntries([...lost.slice(0, m - 1), [2, 'corrupt']]), {
-      scanBug: { 'across two shards': 'GRN_DATA_UNAVAILABLE', 'whole block': 'GRN_DATA_UNAVAILABLE' },
-    }),
-  );
+  cases.push(faultCase(policy, Object.fromEntries([...lost.slice(0, m - 1), [2, 'corrupt']])));
   // m + 1 bad: reads that need a bad shard must fail naming the block; others still succeed.
   cases.push(faultCase(policy, spread(m + 1, (i) => i, ['dead', 'corrupt', 'missing', 'eio'])));
   cases.push(faultCase(policy, { 2: 'missing', ...spread(m, (i) => k + i, ['dead', 'eio']) }));
