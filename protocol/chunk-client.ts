@@ -14,7 +14,7 @@ import type { HttpPools } from './http-pools.js';
  * Stores a chunk; `checksum` is its xxh64 when the caller has it already (else it is computed).
  * `replace` (repair only) replaces an existing copy that differs.
  */
-export async function putChunk(
+export function putChunk(
   http: HttpPools,
   nodeUrl: string,
   chunkId: string,
@@ -22,20 +22,7 @@ export async function putChunk(
   checksum = xxh64(bytes),
   replace = false,
 ): Promise<void> {
-  let response;
-  try {
-    response = await http.pool(nodeUrl).request({
-      method: 'PUT',
-      path: `/v1/chunks/${chunkId}`,
-      headers: { 'content-type': OCTET_STREAM, [CHECKSUM_HEADER]: checksumToHex(checksum), ...(replace ? { [REPLACE_HEADER]: 'true' } : {}) },
-      body: bytes,
-    });
-  } catch (error) {
-    throw new GranaryError('GRN_UNAVAILABLE', `storing chunk ${chunkId} on ${nodeUrl} failed: ${(error as Error).message}`, { cause: error });
-  }
-  const text = await response.body.text();
-  if (response.statusCode === 200 || response.statusCode === 201) return;
-  throw errorFromAnswer(response.statusCode, parseAnswer(text));
+  return sendChunk(http, nodeUrl, chunkId, bytes, { [CHECKSUM_HEADER]: checksumToHex(checksum), ...(replace ? { [REPLACE_HEADER]: 'true' } : {}) });
 }
 
 /**
@@ -44,7 +31,7 @@ export async function putChunk(
  * both, so a restore built from bad inputs is never stored. An existing copy that differs is
  * replaced: the catalog, not the old copy, says what the chunk holds.
  */
-export async function putRestoredChunk(
+export function putRestoredChunk(
   http: HttpPools,
   nodeUrl: string,
   chunkId: string,
@@ -53,12 +40,24 @@ export async function putRestoredChunk(
   checksum: bigint,
   signal?: AbortSignal,
 ): Promise<void> {
+  const headers = { 'content-length': String(length), [CHECKSUM_HEADER]: checksumToHex(checksum), [REPLACE_HEADER]: 'true' };
+  return sendChunk(http, nodeUrl, chunkId, body, headers, signal);
+}
+
+async function sendChunk(
+  http: HttpPools,
+  nodeUrl: string,
+  chunkId: string,
+  body: Uint8Array | Readable,
+  headers: Readonly<Record<string, string>>,
+  signal?: AbortSignal,
+): Promise<void> {
   let response;
   try {
     response = await http.pool(nodeUrl).request({
       method: 'PUT',
       path: `/v1/chunks/${chunkId}`,
-      headers: { 'content-type': OCTET_STREAM, 'content-length': String(length), [CHECKSUM_HEADER]: checksumToHex(checksum), [REPLACE_HEADER]: 'true' },
+      headers: { 'content-type': OCTET_STREAM, ...headers },
       body,
       ...(signal === undefined ? {} : { signal }),
     });
