@@ -3,6 +3,8 @@
  * the real one; the contract is written down so the HTTP layer and its tests do not depend on
  * how bytes are kept.
  */
+import { checksumToHex } from '../erasure/index.js';
+import { GranaryError, validateChunkId } from '../protocol/index.js';
 
 export interface ChunkInfo {
   readonly id: string;
@@ -89,4 +91,55 @@ export interface ChunkStore {
   corruptChunks(): readonly CorruptChunk[];
   stats(): Promise<ChunkStoreStats>;
   close(): Promise<void>;
+}
+
+/** What a store provides for `putChunkOnce`: the parts of a put that depend on how bytes are kept. */
+export interface PutSteps {
+  readonly chunkBytesMax: number;
+  /** Ids being uploaded (or deleted) now; claimed before the first await. */
+  readonly uploading: Set<string>;
+  assertOpen(): void;
+  has(id: string): boolean;
+  /** The stored copy's info when every byte of it verifies; undefined when it is corrupt. */
+  intactCopy(id: string): Promise<ChunkInfo | undefined>;
+  checkFreeSpace(incomingBytes: number): Promise<void> | void;
+  /** Receives, checks and stores the body, replacing a copy already there. */
+  write(id: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<ChunkInfo>;
+}
+
+/**
+ * The put protocol every store follows: one upload of an id at a time; an identical intact copy
+ * makes the put a no-op (a writer's retry); a rotten copy of the same chunk is replaced (repair in
+ * place); a different intact copy is refused, unless the put says `replace` (repair: the catalog,
+ * not the old copy, says what the chunk holds).
+ */
+export async function putChunkOnce(steps: PutSteps, id: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<PutResult> {
+  validateChunkId(id);
+  steps.assertOpen();
+  if (steps.uploading.has(id)) {
+    throw new GranaryError('GRN_CHUNK_BUSY', `chunk ${id} is being uploaded by another request; retry when it finishes`);
+  }
+  if (options.expectedBytes !== undefined && options.expectedBytes > steps.chunkBytesMax) throw chunkTooLarge(options.expectedBytes, steps.chunkBytesMax);
+  // Claimed before the first await, so two concurrent uploads of one id cannot both proceed.
+  steps.uploading.add(id);
+  try {
+    if (steps.has(id)) {
+      const existing = await steps.intactCopy(id);
+      if (existing !== undefined && existing.checksum === options.expectedChecksum) return { info: existing, created: false };
+      if (existing !== undefined && options.replace !== true) {
+        throw new GranaryError(
+          'GRN_CHUNK_EXISTS',
+          `chunk ${id} already exists with checksum ${checksumToHex(existing.checksum)}; chunks are immutable, delete it first`,
+        );
+      }
+    }
+    await steps.checkFreeSpace(options.expectedBytes ?? 0);
+    return { info: await steps.write(id, body, options), created: true };
+  } finally {
+    steps.uploading.delete(id);
+  }
+}
+
+export function chunkTooLarge(bytes: number, max: number): GranaryError {
+  return new GranaryError('GRN_PAYLOAD_TOO_LARGE', `chunk body of ${bytes}+ bytes exceeds this node's limit of ${max} bytes`);
 }

@@ -14,17 +14,19 @@ import { read as readCallback } from 'node:fs';
 import { PageChecksummer, checksumToHex, pageCount, validatePageBytes, xxh64 } from '../erasure/index.js';
 import { GranaryError, validateChunkId } from '../protocol/index.js';
 import { type ChunkFooter, FOOTER_BYTES, decodeFooter, encodeFooter, encodePageTable } from './chunk-format.js';
-import type {
-  ChunkInfo,
-  ChunkListing,
-  ChunkStore,
-  ChunkStoreStats,
-  CorruptChunk,
-  ListedChunk,
-  PutOptions,
-  PutResult,
-  ReadRangeOptions,
-  VerifyResult,
+import {
+  type ChunkInfo,
+  type ChunkListing,
+  type ChunkStore,
+  type ChunkStoreStats,
+  type CorruptChunk,
+  type ListedChunk,
+  type PutOptions,
+  type PutResult,
+  type ReadRangeOptions,
+  type VerifyResult,
+  chunkTooLarge,
+  putChunkOnce,
 } from './chunk-store.js';
 import { DataDir, FANOUT_DIRS, fanoutOf, fsyncDir } from './data-dir.js';
 import { type OpenChunk, OpenChunkCache } from './open-chunk-cache.js';
@@ -88,34 +90,21 @@ export class DiskChunkStore implements ChunkStore {
     return this.dir;
   }
 
-  async put(id: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<PutResult> {
-    validateChunkId(id);
-    this.assertOpen();
-    if (this.uploading.has(id)) {
-      throw new GranaryError('GRN_CHUNK_BUSY', `chunk ${id} is being uploaded by another request; retry when it finishes`);
-    }
-    if (options.expectedBytes !== undefined && options.expectedBytes > this.options.chunkBytesMax) {
-      throw tooLarge(options.expectedBytes, this.options.chunkBytesMax);
-    }
-    // Claimed before the first await, so two concurrent uploads of one id cannot both proceed.
-    this.uploading.add(id);
-    try {
-      if (this.index.has(id)) {
-        const existing = await this.intactCopy(id);
-        if (existing !== undefined && existing.checksum === options.expectedChecksum) return { info: existing, created: false };
-        if (existing !== undefined && options.replace !== true) {
-          throw new GranaryError(
-            'GRN_CHUNK_EXISTS',
-            `chunk ${id} already exists with checksum ${checksumToHex(existing.checksum)}; chunks are immutable, delete it first`,
-          );
-        }
-        // A rotten copy is replaced by a put of the same chunk, any other copy by a repair's put.
-      }
-      await this.checkFreeSpace(options.expectedBytes ?? 0);
-      return { info: await this.writeChunk(id, body, options), created: true };
-    } finally {
-      this.uploading.delete(id);
-    }
+  put(id: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<PutResult> {
+    return putChunkOnce(
+      {
+        chunkBytesMax: this.options.chunkBytesMax,
+        uploading: this.uploading,
+        assertOpen: () => this.assertOpen(),
+        has: (chunkId) => this.index.has(chunkId),
+        intactCopy: (chunkId) => this.intactCopy(chunkId),
+        checkFreeSpace: (bytes) => this.checkFreeSpace(bytes),
+        write: (chunkId, chunkBody, putOptions) => this.writeChunk(chunkId, chunkBody, putOptions),
+      },
+      id,
+      body,
+      options,
+    );
   }
 
   /**
@@ -151,7 +140,7 @@ export class DiskChunkStore implements ChunkStore {
       };
       for await (const piece of body) {
         if (summer.bytes + piece.length > this.options.chunkBytesMax) {
-          throw tooLarge(summer.bytes + piece.length, this.options.chunkBytesMax);
+          throw chunkTooLarge(summer.bytes + piece.length, this.options.chunkBytesMax);
         }
         summer.update(piece);
         batch.push(piece);
@@ -504,9 +493,6 @@ function notFound(id: string): GranaryError {
   return new GranaryError('GRN_CHUNK_NOT_FOUND', `chunk ${id} is not stored on this node`, { details: { chunk: id } });
 }
 
-function tooLarge(bytes: number, max: number): GranaryError {
-  return new GranaryError('GRN_PAYLOAD_TOO_LARGE', `chunk body of ${bytes}+ bytes exceeds this node's limit of ${max} bytes`);
-}
 
 function diskError(error: unknown, id: string): unknown {
   const code = (error as NodeJS.ErrnoException).code;

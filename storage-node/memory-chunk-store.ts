@@ -24,17 +24,19 @@
  */
 import { PageChecksummer, checksumToHex, pageCount, validatePageBytes, xxh64 } from '../erasure/index.js';
 import { GranaryError, type RangeRequest, validateChunkId } from '../protocol/index.js';
-import type {
-  ChunkInfo,
-  ChunkListing,
-  ChunkStore,
-  ChunkStoreStats,
-  CorruptChunk,
-  ListedChunk,
-  PutOptions,
-  PutResult,
-  ReadRangeOptions,
-  VerifyResult,
+import {
+  type ChunkInfo,
+  type ChunkListing,
+  type ChunkStore,
+  type ChunkStoreStats,
+  type CorruptChunk,
+  type ListedChunk,
+  type PutOptions,
+  type PutResult,
+  type ReadRangeOptions,
+  type VerifyResult,
+  chunkTooLarge,
+  putChunkOnce,
 } from './chunk-store.js';
 import type { NodeRefusal, ServerFaults } from './server.js';
 
@@ -138,37 +140,26 @@ export class MemoryChunkStore implements ChunkStore {
     return { ...this.storeFaults, ...this.chunkFaults.get(id) };
   }
 
-  async put(id: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<PutResult> {
-    validateChunkId(id);
-    this.assertOpen();
-    if (this.uploading.has(id)) {
-      throw new GranaryError('GRN_CHUNK_BUSY', `chunk ${id} is being uploaded by another request; retry when it finishes`);
-    }
-    if (options.expectedBytes !== undefined && options.expectedBytes > this.options.chunkBytesMax) {
-      throw tooLarge(options.expectedBytes, this.options.chunkBytesMax);
-    }
-    // Claimed before the first await, so two concurrent uploads of one id cannot both proceed.
-    this.uploading.add(id);
-    try {
-      if (this.chunks.has(id)) {
-        const existing = await this.intactCopy(id);
-        if (existing !== undefined && existing.checksum === options.expectedChecksum) return { info: existing, created: false };
-        if (existing !== undefined && options.replace !== true) {
-          throw new GranaryError(
-            'GRN_CHUNK_EXISTS',
-            `chunk ${id} already exists with checksum ${checksumToHex(existing.checksum)}; chunks are immutable, delete it first`,
-          );
-        }
-        // A rotten copy is replaced by a put of the same chunk, any other copy by a repair's put.
-      }
-      this.checkFreeSpace(options.expectedBytes ?? 0);
-      const chunk = await this.receive(id, body, options);
-      this.forget(id);
-      this.remember(id, chunk);
-      return { info: infoOf(id, chunk), created: true };
-    } finally {
-      this.uploading.delete(id);
-    }
+  put(id: string, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<PutResult> {
+    return putChunkOnce(
+      {
+        chunkBytesMax: this.options.chunkBytesMax,
+        uploading: this.uploading,
+        assertOpen: () => this.assertOpen(),
+        has: (chunkId) => this.chunks.has(chunkId),
+        intactCopy: (chunkId) => this.intactCopy(chunkId),
+        checkFreeSpace: (bytes) => this.checkFreeSpace(bytes),
+        write: async (chunkId, chunkBody, putOptions) => {
+          const chunk = await this.receive(chunkId, chunkBody, putOptions);
+          this.forget(chunkId);
+          this.remember(chunkId, chunk);
+          return infoOf(chunkId, chunk);
+        },
+      },
+      id,
+      body,
+      options,
+    );
   }
 
   /** The stored chunk's info when every byte of it verifies; undefined when it is corrupt (a put may then replace it). */
@@ -182,7 +173,7 @@ export class MemoryChunkStore implements ChunkStore {
     // Copied: a body's pieces may be views of buffers their producer reuses.
     const pieces: Buffer[] = [];
     for await (const piece of body) {
-      if (summer.bytes + piece.length > this.options.chunkBytesMax) throw tooLarge(summer.bytes + piece.length, this.options.chunkBytesMax);
+      if (summer.bytes + piece.length > this.options.chunkBytesMax) throw chunkTooLarge(summer.bytes + piece.length, this.options.chunkBytesMax);
       if (this.storedBytes + summer.bytes + piece.length > this.options.capacityBytes) {
         throw new GranaryError('GRN_DISK_FULL', `memory store full while receiving chunk ${id}; nothing partial was kept; write to another node`);
       }
@@ -451,6 +442,3 @@ function notFound(id: string): GranaryError {
   return new GranaryError('GRN_CHUNK_NOT_FOUND', `chunk ${id} is not stored on this node`, { details: { chunk: id } });
 }
 
-function tooLarge(bytes: number, max: number): GranaryError {
-  return new GranaryError('GRN_PAYLOAD_TOO_LARGE', `chunk body of ${bytes}+ bytes exceeds this node's limit of ${max} bytes`);
-}
