@@ -24,9 +24,12 @@ export interface GcWorkerOptions {
 }
 
 export interface GcPassReport {
+  /** Deleted now, found already gone, or on a node no longer in the cluster. */
   readonly chunksDeleted: number;
   readonly blocksFinished: number;
   readonly chunksDeferred: number;
+  /** Dropped from their record without a delete: the catalog uses that copy. */
+  readonly chunksInUse: number;
 }
 
 /** Delete requests in flight at once. */
@@ -83,6 +86,7 @@ export class GcWorker {
     let chunksDeleted = 0;
     let blocksFinished = 0;
     let chunksDeferred = 0;
+    let chunksInUse = 0;
     const outcomes = new Map<GcRecord, ChunkOutcome[]>(due.map((record) => [record, []]));
     const jobs = due.flatMap((record) => record.chunks.map((chunk, index) => ({ record, chunk, index })));
     let next = 0;
@@ -96,7 +100,9 @@ export class GcWorker {
     for (const record of due) {
       const results = outcomes.get(record) as ChunkOutcome[];
       const remaining = record.chunks.filter((_, index) => results[index] === 'deferred');
-      chunksDeleted += record.chunks.length - remaining.length;
+      const inUse = results.filter((result) => result === 'in-use').length;
+      chunksInUse += inUse;
+      chunksDeleted += record.chunks.length - remaining.length - inUse;
       chunksDeferred += remaining.length;
       await this.state.exclusive(async () => {
         // The record may have changed since the pass began (a newer one under the same key).
@@ -118,7 +124,7 @@ export class GcWorker {
         this.state.putGc(next);
       });
     }
-    return { chunksDeleted, blocksFinished, chunksDeferred };
+    return { chunksDeleted, blocksFinished, chunksDeferred, chunksInUse };
   }
 
   /** `gone` when the chunk is no longer there (or its node no longer exists); `deferred` to retry. */
