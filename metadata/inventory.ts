@@ -50,6 +50,7 @@ interface Round {
   next: number;
   lastChunk: string | undefined;
   lastPageAt: number;
+  pagesReceived: number;
 }
 
 export interface InventoryCounters {
@@ -79,12 +80,18 @@ export class Inventory {
   /** Opens a round for the node when one is due and a slot is free; returns its id. */
   maybeOpen(nodeId: string, now = Date.now()): string | undefined {
     this.dropIdle(now);
-    for (const round of this.rounds.values()) if (round.nodeId === nodeId) return undefined;
+    for (const round of this.rounds.values()) {
+      if (round.nodeId !== nodeId) continue;
+      // No page yet: the answer that carried the round may have been lost (a heartbeat answered
+      // after the node gave up on it, say across a healed partition): offer it again. A node
+      // already sending it ignores the offer.
+      return round.pagesReceived === 0 ? round.roundId : undefined;
+    }
     const last = this.lastDone.get(nodeId);
     const due = this.wanted.has(nodeId) || last === undefined || now - last >= this.config.intervalMs;
     if (!due || this.rounds.size >= ROUNDS_OPEN_MAX) return undefined;
     const roundId = `i${randomBytes(8).toString('hex')}`;
-    this.rounds.set(roundId, { roundId, nodeId, expected: this.expectedOn(nodeId), next: 0, lastChunk: undefined, lastPageAt: now });
+    this.rounds.set(roundId, { roundId, nodeId, expected: this.expectedOn(nodeId), next: 0, lastChunk: undefined, lastPageAt: now, pagesReceived: 0 });
     this.wanted.delete(nodeId);
     return roundId;
   }
@@ -128,6 +135,7 @@ export class Inventory {
       }
       round.lastChunk = previous;
       round.lastPageAt = now;
+      round.pagesReceived++;
       if (page.done) {
         this.rounds.delete(round.roundId);
         this.lastDone.set(nodeId, now);

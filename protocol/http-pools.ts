@@ -30,6 +30,8 @@ export class HttpPools {
         connections: this.options.connectionsPerOrigin,
         headersTimeout: this.options.timeoutMs,
         bodyTimeout: this.options.timeoutMs,
+        // Connecting to a host that is cut off would otherwise wait undici's own 10 s.
+        connectTimeout: this.options.timeoutMs,
         keepAliveTimeout: 30_000,
       });
       this.pools.set(origin, pool);

@@ -74,15 +74,17 @@ export class Fetcher {
   }
 
   private async fetchRequest(request: NodeRequest, out: Map<ShardRead, Uint8Array>): Promise<void> {
-    if (this.downNodes.has(request.nodeUrl) || request.nodeUrl === '') {
+    const state = request.reads[0] === undefined ? 'alive' : this.chunkOf(request.reads[0]).nodeState;
+    // A node the catalog calls dead (or no longer knows) is not asked at all: a cut-off host
+    // would hold every request up for its whole timeout.
+    if (this.downNodes.has(request.nodeUrl) || request.nodeUrl === '' || state === 'dead' || state === 'removed') {
       const rebuilt = await this.rebuildMany(request.reads, 'its node is down');
       request.reads.forEach((read, i) => out.set(read, rebuilt[i] as Uint8Array));
       return;
     }
     // A node late with its heartbeats is read around (HDFS avoids stale nodes the same way), and
     // asked directly only when the rest of the block cannot make up for it.
-    const first = request.reads[0];
-    if (first !== undefined && this.chunkOf(first).nodeState === 'suspect') {
+    if (state === 'suspect') {
       try {
         const rebuilt = await this.rebuildMany(request.reads, 'its node is late with heartbeats');
         request.reads.forEach((read, i) => out.set(read, rebuilt[i] as Uint8Array));

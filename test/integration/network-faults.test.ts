@@ -397,15 +397,12 @@ describe('network faults on an 8-node RS 4+2 cluster in network namespaces', () 
   );
 
   /**
-   * KNOWN BUG (metadata/inventory.ts with storage-node/metadata-link.ts), hence `fails`: remove
-   * it once fixed. While the link is down the node's heartbeat requests time out and it closes
-   * their sockets, but the request bytes stay queued in its kernel and reach the service after
-   * linkUp. The first to arrive counts as the node's return from dead: the service opens an
-   * inventory round and puts it in the answer, which goes to a socket nobody reads any more. The
-   * round, never sent, then blocks every new round for the node until it idles out
-   * (ROUND_IDLE_TIMEOUT_MS, 2 min): the node that most needs an inventory waits two minutes.
+   * While the link was down the node's heartbeat requests timed out and it closed their sockets,
+   * but their bytes stayed queued in its kernel and reached the service after linkUp: the first
+   * counts as the node's return and opens an inventory round whose answer nobody reads. The
+   * service offers a round that has received no page again, so the node is inventoried at once.
    */
-  it.fails(
+  it(
     'inventories the node soon after it rejoins',
     async () => {
       await pollUntil(
