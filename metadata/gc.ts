@@ -54,3 +54,19 @@ export function gcBacklog(state: MetadataState, now = Date.now()): { records: nu
   }
   return { records: state.gcQueue.size, chunks, backingOff };
 }
+
+/**
+ * A node back in service: its deletions waiting out a back-off are due at once (in memory; the
+ * next pass persists what it does), so a returning node is cleaned up in seconds, not after
+ * the longest back-off.
+ */
+export function wakeGcFor(state: MetadataState, nodeId: string): number {
+  let woken = 0;
+  for (const record of [...state.gcQueue.values()]) {
+    if (record.nextAttemptAt === undefined || !record.chunks.some((chunk) => chunk.nodeId === nodeId)) continue;
+    const { nextAttemptAt: _waited, ...due } = record;
+    state.putGc(due);
+    woken++;
+  }
+  return woken;
+}

@@ -1,6 +1,6 @@
 /** The metadata service's parts wired together over one state. */
 import { GranaryError, type HeartbeatAnswer, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type PlannedBlock } from '../protocol/index.js';
-import { gcBacklog } from './gc.js';
+import { gcBacklog, wakeGcFor } from './gc.js';
 import { type InventoryConfig, INVENTORY_DEFAULTS, Inventory } from './inventory.js';
 import { type LivenessConfig, NodeRegistry } from './nodes.js';
 import type { Random } from './placement.js';
@@ -51,8 +51,12 @@ export class MetadataService {
   /** Records the heartbeat and answers with work: repair tasks for its free slots, an inventory round. */
   async heartbeat(nodeId: string, heartbeat: NodeHeartbeat): Promise<HeartbeatAnswer> {
     const { info, returned } = await this.nodes.heartbeat(nodeId, heartbeat);
-    // Back from the dead: what it holds is compared with the catalog, not trusted blindly.
-    if (returned) this.inventory.want(nodeId);
+    // Back from the dead: what it holds is compared with the catalog, not trusted blindly, and
+    // the deletions that waited for it go ahead.
+    if (returned) {
+      this.inventory.want(nodeId);
+      wakeGcFor(this.state, nodeId);
+    }
     this.repair.extend(nodeId, heartbeat.repairsRunning ?? []);
     const repairs = await this.repair.assign(nodeId, heartbeat.repairSlotsFree ?? 0);
     const inventoryRound = info.state === 'alive' || info.state === 'draining' ? this.inventory.maybeOpen(nodeId) : undefined;
