@@ -70,46 +70,55 @@ export async function executeRepair(task: RepairTask, http: HttpPools, signal: A
   const wanted = rebuilds.map((state) => state.restore.shard);
   // Sources a rebuild reads: the first k that answer; one that fails is replaced by the next.
   const failedSources = new Set<number>();
-  let chosen: RepairSource[] = [];
   const startedAt = Date.now();
   let bytesRead = 0;
   let bytesWritten = 0;
-  try {
-    for (let offset = 0; offset < task.shardBytes; offset += windowBytes) {
-      signal.throwIfAborted();
-      const length = Math.min(windowBytes, task.shardBytes - offset);
-      const live = states.filter((state) => state.error === undefined);
-      if (live.length === 0) break;
-      const windows = new Map<number, Uint8Array>();
-      // Copies: one range from each copy source.
-      await Promise.all(
-        live
-          .filter((state) => state.restore.mode === 'copy')
-          .map(async (state) => {
-            const from = state.restore.from;
-            if (from === undefined) {
-              state.error = 'no node to copy from';
-              return;
-            }
-            const answer = await readOne(http, from, offset, length);
-            if (typeof answer === 'string') state.error = `copying from ${from.nodeId}: ${answer}`;
-            else {
-              windows.set(state.restore.shard, answer);
-              bytesRead += answer.length;
-            }
-          }),
-      );
-      if (rebuilds.some((state) => state.error === undefined)) {
-        const got = await readSources(task, http, offset, length, failedSources, chosen);
-        chosen = got.chosen;
-        bytesRead += got.bytesRead;
-        if (got.problem !== undefined) {
-          for (const state of rebuilds) state.error ??= got.problem;
-        } else {
-          const decoded = await reconstructShards(policy, got.ranges, wanted, codec);
-          wanted.forEach((shard, index) => windows.set(shard, decoded[index] as Uint8Array));
-        }
+  /** Reads (and decodes) one window of every live restore; failures land on the restores. */
+  const readWindow = async (offset: number): Promise<Map<number, Uint8Array>> => {
+    const length = Math.min(windowBytes, task.shardBytes - offset);
+    const windows = new Map<number, Uint8Array>();
+    await Promise.all(
+      states
+        .filter((state) => state.error === undefined && state.restore.mode === 'copy')
+        .map(async (state) => {
+          const from = state.restore.from;
+          if (from === undefined) {
+            state.error = 'no node to copy from';
+            return;
+          }
+          const answer = await readOne(http, from, offset, length);
+          if (typeof answer === 'string') state.error = `copying from ${from.nodeId}: ${answer}`;
+          else {
+            windows.set(state.restore.shard, answer);
+            bytesRead += answer.length;
+          }
+        }),
+    );
+    if (rebuilds.some((state) => state.error === undefined)) {
+      const got = await readSources(task, http, offset, length, failedSources);
+      bytesRead += got.bytesRead;
+      if (got.problem !== undefined) {
+        for (const state of rebuilds) state.error ??= got.problem;
+      } else {
+        const decoded = await reconstructShards(policy, got.ranges, wanted, codec);
+        wanted.forEach((shard, index) => windows.set(shard, decoded[index] as Uint8Array));
       }
+    }
+    return windows;
+  };
+  try {
+    // One window is read (and decoded) ahead while the one before is streamed to the targets.
+    let ahead: Promise<Map<number, Uint8Array>> | undefined = readWindow(0);
+    for (let offset = 0; ahead !== undefined; offset += windowBytes) {
+      const windows: Map<number, Uint8Array> = await ahead;
+      signal.throwIfAborted();
+      await pace(bytesRead, task.rateBytesPerSecond, startedAt, signal);
+      const nextOffset = offset + windowBytes;
+      const live = states.some((state) => state.error === undefined);
+      ahead = live && nextOffset < task.shardBytes ? readWindow(nextOffset) : undefined;
+      // Settled when awaited next; a rejection now must not go unhandled meanwhile.
+      ahead?.catch(() => undefined);
+      const length = Math.min(windowBytes, task.shardBytes - offset);
       for (const state of states) {
         if (state.error !== undefined) continue;
         const window = windows.get(state.restore.shard);
@@ -120,7 +129,6 @@ export async function executeRepair(task: RepairTask, http: HttpPools, signal: A
         if (state.body === undefined) state.buffered.push(window);
         else if (!state.body.write(window)) await Promise.race([once(state.body, 'drain'), once(state.body, 'close')]);
       }
-      await pace(bytesRead, task.rateBytesPerSecond, startedAt, signal);
     }
   } catch (error) {
     for (const state of states) state.error ??= (error as Error).message;
@@ -160,11 +168,10 @@ async function readSources(
   offset: number,
   length: number,
   failed: Set<number>,
-  previous: readonly RepairSource[],
-): Promise<{ ranges: (Uint8Array | undefined)[]; chosen: RepairSource[]; bytesRead: number; problem: string | undefined }> {
+): Promise<{ ranges: (Uint8Array | undefined)[]; bytesRead: number; problem: string | undefined }> {
   const k = task.dataShards;
   const ranges = new Array<Uint8Array | undefined>(task.dataShards + task.parityShards).fill(undefined);
-  let chosen = previous.filter((source) => !failed.has(source.shard));
+  let chosen: RepairSource[] = [];
   const problems: string[] = [];
   let bytesRead = 0;
   for (;;) {
@@ -175,7 +182,7 @@ async function readSources(
     const pending = chosen.filter((source) => ranges[source.shard] === undefined);
     if (pending.length === 0) break;
     if (chosen.length < k) {
-      return { ranges, chosen, bytesRead, problem: `only ${chosen.length} of the ${k} shards a rebuild needs could be read (${problems.slice(0, 4).join('; ')})` };
+      return { ranges, bytesRead, problem: `only ${chosen.length} of the ${k} shards a rebuild needs could be read (${problems.slice(0, 4).join('; ')})` };
     }
     // One batched request per source node (two shards of the block may share a node).
     const byUrl = new Map<string, RepairSource[]>();
@@ -205,7 +212,7 @@ async function readSources(
     );
     chosen = chosen.filter((source) => !failed.has(source.shard));
   }
-  return { ranges, chosen, bytesRead, problem: undefined };
+  return { ranges, bytesRead, problem: undefined };
 }
 
 async function readOne(http: HttpPools, source: RepairSource, offset: number, length: number): Promise<Uint8Array | string> {
