@@ -7,9 +7,8 @@
  * - Cut off: a node's link goes down. Every row still reads back (around it: hedging, then
  *   suspect-node avoidance); once it is dead, repair rebuilds its chunks on other nodes, and fsck
  *   finds every block whole with none of them on the cut node.
- * - Heal: the link comes back. The node is alive again, is inventoried (a known bug delays that;
- *   see the test marked `fails`), and is reconciled with the catalog: the copies it still holds
- *   of chunks that moved away are deleted.
+ * - Heal: the link comes back. The node is alive again, is inventoried at once, and is
+ *   reconciled with the catalog: the copies it still holds of chunks that moved away are deleted.
  * - Slow link: a node's packets are delayed. It heartbeats in time, so it stays alive and
  *   nothing is rebuilt; a hedged scan reads around its slowness and still returns every row.
  *
