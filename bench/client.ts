@@ -152,7 +152,7 @@ export interface BenchClientOptions {
 
 // ---------------------------------------------------------------- write
 
-interface PartitionWritten {
+export interface PartitionWritten {
   readonly commit: CommitResult;
   /** Opening the writer, writing the batches and committing, generation excluded. */
   readonly writeSeconds: number;
@@ -208,7 +208,7 @@ async function writePartition(client: GranaryClient, partition: number, rows: nu
   }
 }
 
-async function writeTable(client: GranaryClient, scale: Scale): Promise<{ written: PartitionWritten[]; wallSeconds: number }> {
+export async function writeTable(client: GranaryClient, scale: Scale): Promise<{ written: PartitionWritten[]; wallSeconds: number }> {
   const start = process.hrtime.bigint();
   const written = await profiled('write', async () => {
     const done: PartitionWritten[] = [];
@@ -301,14 +301,14 @@ class ScanDigest {
   }
 }
 
-interface ReadContext {
+export interface ReadContext {
   readonly client: GranaryClient;
   readonly scale: Scale;
   readonly seconds: number;
   readonly expectedRows: number;
 }
 
-async function scanOnce(context: ReadContext, coalescing: Partial<CoalescingOptions> | undefined, digest?: ScanDigest): Promise<ScanStats> {
+export async function scanOnce(context: ReadContext, coalescing: Partial<CoalescingOptions> | undefined, digest?: ScanDigest): Promise<ScanStats> {
   const stats = newScanStats();
   let rows = 0;
   const batches = context.client.scan(TABLE, {
@@ -331,7 +331,7 @@ async function scanOnce(context: ReadContext, coalescing: Partial<CoalescingOpti
 const SCANS_MIN = 6;
 
 /** One untimed scan (checked: row count and digest), then whole scans for at least `seconds` (and SCANS_MIN scans). */
-async function measureRead(
+export async function measureRead(
   context: ReadContext,
   coalescing: Partial<CoalescingOptions> | undefined,
   expectedDigest: string | undefined,

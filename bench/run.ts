@@ -7,6 +7,8 @@
  *   npm run bench -- --quick                       # 2 partitions x 5,000 rows, shorter measurements
  *   npm run bench -- --scale 40                    # 40x the rows per partition (~1M: Meta's size)
  *   npm run bench -- --rows-per-partition N --partitions P
+ *
+ * bench/repair.ts also runs alone (npx tsx bench/repair.ts, same scale flags).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -14,39 +16,15 @@ import { parseArgs } from 'node:util';
 import { benchClient } from './client.js';
 import { benchDuckdbPeer } from './duckdb-peer.js';
 import { benchErasure } from './erasure.js';
+import { SCALE_OPTIONS, type ScaleChoice, scaleFromFlags } from './flags.js';
 import { benchPlanning } from './planning.js';
+import { benchRepair } from './repair.js';
 import { benchStorageNodeRead } from './storage-node-read.js';
 import { checkTargets, printTargets } from './targets.js';
-import type { Scale } from './workload.js';
 
-const DEFAULT_SCALE: Scale = { rowsPerPartition: 25_000, partitions: 4 };
-const QUICK_SCALE: Scale = { rowsPerPartition: 5_000, partitions: 2 };
-
-function positive(flag: string, text: string | undefined, fallback: number, integer: boolean): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!(value > 0) || (integer && !Number.isInteger(value))) throw new Error(`--${flag} wants a positive ${integer ? 'integer' : 'number'}, got ${text}`);
-  return value;
-}
-
-function parseFlags(): { quick: boolean; scaleFactor: number; scale: Scale } {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      'rows-per-partition': { type: 'string' },
-      partitions: { type: 'string' },
-      scale: { type: 'string' },
-    },
-    strict: true,
-  });
-  const quick = values.quick === true;
-  const base = quick ? QUICK_SCALE : DEFAULT_SCALE;
-  const scaleFactor = positive('scale', values.scale, 1, false);
-  const rows = positive('rows-per-partition', values['rows-per-partition'], base.rowsPerPartition, true);
-  const partitions = positive('partitions', values.partitions, base.partitions, true);
-  // The job reads every partition but the first, so one partition would leave it nothing.
-  if (partitions < 2) throw new Error('--partitions must be at least 2');
-  return { quick, scaleFactor, scale: { rowsPerPartition: Math.round(rows * scaleFactor), partitions } };
+function parseFlags(): ScaleChoice {
+  const { values } = parseArgs({ options: SCALE_OPTIONS, strict: true });
+  return scaleFromFlags(values);
 }
 
 const { quick, scaleFactor, scale } = parseFlags();
@@ -67,7 +45,8 @@ const duckdbPeer = await benchDuckdbPeer({
   seconds,
   granary: { ...client.read.coalesced, totals: client.read.totals },
 });
-const targets = checkTargets(client, duckdbPeer, planning);
+const repair = await benchRepair({ scale, seconds, quick });
+const targets = checkTargets(client, duckdbPeer, planning, repair);
 printTargets(targets);
 
 const results = {
@@ -80,6 +59,7 @@ const results = {
   planning,
   client,
   duckdbPeer,
+  repair,
   targets,
 };
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });

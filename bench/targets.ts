@@ -3,6 +3,7 @@ import type { ClientFigures } from './client.js';
 import type { DuckdbPeerFigures } from './duckdb-peer.js';
 import { printTable } from './measure.js';
 import type { PlanningFigures } from './planning.js';
+import type { RepairFigures } from './repair.js';
 
 export interface Target {
   readonly target: string;
@@ -19,7 +20,18 @@ function target(name: string, measured: number, comparison: Target['comparison']
   return { target: name, measured, unit, bound, comparison, pass };
 }
 
-export function checkTargets(client: ClientFigures, duckdb: DuckdbPeerFigures, planning: PlanningFigures): Target[] {
+/** Repair's own targets (bench/repair.ts), also printed when it runs alone. */
+export function repairTargets(repair: RepairFigures): Target[] {
+  const { rateLimitBytesPerSecond, tasksMax } = repair.foreground;
+  const settings = `${(rateLimitBytesPerSecond / 1024 / 1024).toFixed(0)} MiB/s, ${tasksMax} tasks`;
+  return [
+    // Against the same scan with the same node down before repair starts: both read around the
+    // lost node, so the ratio is what repair itself takes from the scan.
+    target(`scan while repair runs (${settings}) / same scan, node down, no repair`, repair.foreground.duringRepairOverNodeDown, '>=', 0.7, 'x'),
+  ];
+}
+
+export function checkTargets(client: ClientFigures, duckdb: DuckdbPeerFigures, planning: PlanningFigures, repair: RepairFigures): Target[] {
   const fullPlan = planning.rows[0];
   return [
     target('selective read (coalesced) / loopback HTTP ceiling', client.read.coalesced.ratioToHttpCeiling, '>=', 0.5, 'x'),
@@ -33,6 +45,7 @@ export function checkTargets(client: ClientFigures, duckdb: DuckdbPeerFigures, p
       planning.targetMs,
       'ms',
     ),
+    ...repairTargets(repair),
   ];
 }
 
