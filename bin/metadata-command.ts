@@ -29,7 +29,7 @@ export function metadataCommand(): Command {
     .addOption(new Option('--dead-after-ms <ms>', 'a node silent this long is dead: its chunks are rebuilt elsewhere').env('GRANARY_DEAD_AFTER_MS').argParser(parsePositiveInteger).default(d.deadAfterMs))
     .addOption(new Option('--lease-check-interval-ms <ms>', 'how often expired write leases are closed').env('GRANARY_LEASE_CHECK_INTERVAL_MS').argParser(parsePositiveInteger).default(d.leaseCheckIntervalMs))
     .addOption(new Option('--gc-interval-ms <ms>', 'how often garbage chunks are deleted from storage nodes').env('GRANARY_GC_INTERVAL_MS').argParser(parsePositiveInteger).default(d.gcIntervalMs))
-    .addOption(new Option('--repair-rate <size>', 'bytes per second all repair tasks together may read').env('GRANARY_REPAIR_RATE').argParser(parseByteSize).default(d.repairRateBytesPerSecond, '128MiB'))
+    .addOption(new Option('--repair-rate <size>', 'bytes per second all repair tasks together may read').env('GRANARY_REPAIR_RATE').argParser(parseByteSize).default(d.repairRateBytesPerSecond, '16MiB'))
     .addOption(new Option('--repair-tasks-max <n>', 'repair tasks in flight in the whole cluster').env('GRANARY_REPAIR_TASKS_MAX').argParser(parsePositiveInteger).default(d.repairTasksMax))
     .addOption(new Option('--inventory-interval-ms <ms>', 'time between two full chunk inventories of a node').env('GRANARY_INVENTORY_INTERVAL_MS').argParser(parsePositiveInteger).default(d.inventoryIntervalMs))
     .addOption(new Option('--orphan-grace-ms <ms>', 'a chunk referenced by nothing is deleted after this long').env('GRANARY_ORPHAN_GRACE_MS').argParser(parsePositiveInteger).default(d.orphanGraceMs))

@@ -42,6 +42,8 @@ interface RestoreState {
   readonly body: PassThrough | undefined;
   readonly buffered: Uint8Array[];
   put: Promise<void> | undefined;
+  /** The target answered: stored, or it already held an intact identical copy. */
+  done: boolean;
   error: string | undefined;
 }
 
@@ -54,12 +56,16 @@ export async function executeRepair(task: RepairTask, http: HttpPools, signal: A
     body: restore.checksum === undefined ? undefined : new PassThrough({ highWaterMark: windowBytes }),
     buffered: [],
     put: undefined,
+    done: false,
     error: undefined,
   }));
   for (const state of states) {
     if (state.body === undefined) continue;
     const { restore, body } = state;
-    state.put = putRestoredChunk(http, restore.target.url, restore.chunkId, body, task.shardBytes, checksumFromHex(restore.checksum as string), signal).catch(
+    state.put = putRestoredChunk(http, restore.target.url, restore.chunkId, body, task.shardBytes, checksumFromHex(restore.checksum as string), signal).then(
+      () => {
+        state.done = true;
+      },
       (error: unknown) => {
         state.error ??= `storing on ${restore.target.nodeId}: ${(error as Error).message}`;
         body.destroy();
@@ -127,7 +133,11 @@ export async function executeRepair(task: RepairTask, http: HttpPools, signal: A
           continue;
         }
         if (state.body === undefined) state.buffered.push(window);
-        else if (!state.body.write(window)) await Promise.race([once(state.body, 'drain'), once(state.body, 'close')]);
+        else if (state.put !== undefined && !state.done && !state.body.write(window)) {
+          // The target may answer before it has read the body (it already holds an intact
+          // identical copy): then the put settles and no drain will ever come.
+          await Promise.race([once(state.body, 'drain'), once(state.body, 'close'), state.put]);
+        }
       }
     }
   } catch (error) {

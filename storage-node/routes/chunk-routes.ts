@@ -2,6 +2,8 @@
  * Single-chunk endpoints: put (streamed), read a range, info, delete, list.
  * Uploads are read as raw streams in this plugin only, so no other route accepts unparsed bodies.
  */
+import type { IncomingMessage } from 'node:http';
+import { finished } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import { checksumFromHex, checksumToHex, xxh64 } from '../../erasure/index.js';
 import { CHECKSUM_HEADER, CHUNK_ID_BYTES_MAX, GranaryError, OCTET_STREAM, REPLACE_HEADER, validateChunkId } from '../../protocol/index.js';
@@ -37,11 +39,19 @@ export async function chunkRoutes(
     const expectedChecksum = parseChecksum(declared);
     const lengthHeader = request.headers['content-length'];
     const expectedBytes = lengthHeader === undefined ? undefined : Number(lengthHeader);
-    const result = await store.put(id, request.body as AsyncIterable<Uint8Array>, {
-      expectedChecksum,
-      ...(expectedBytes === undefined ? {} : { expectedBytes }),
-      ...(request.headers[REPLACE_HEADER] === 'true' ? { replace: true } : {}),
-    });
+    let result;
+    try {
+      result = await store.put(id, request.body as AsyncIterable<Uint8Array>, {
+        expectedChecksum,
+        ...(expectedBytes === undefined ? {} : { expectedBytes }),
+        ...(request.headers[REPLACE_HEADER] === 'true' ? { replace: true } : {}),
+      });
+    } finally {
+      // A put answered without reading its body (an identical copy exists, the disk is full, the
+      // id is busy) must still take the rest of it: a client still sending would otherwise see
+      // its connection reset instead of the answer.
+      await discardRest(request.raw);
+    }
     if (result.created) {
       metrics.bytesWritten.inc(result.info.dataBytes);
       metrics.chunksWritten.inc();
@@ -106,6 +116,12 @@ export async function chunkRoutes(
       return store.list(after, request.query.limit ?? 1000);
     },
   );
+}
+
+async function discardRest(body: IncomingMessage): Promise<void> {
+  if (body.readableEnded || body.destroyed) return;
+  body.resume();
+  await finished(body).catch(() => undefined);
 }
 
 function parseChecksum(text: string): bigint {

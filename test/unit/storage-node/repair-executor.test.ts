@@ -38,7 +38,7 @@ interface Case {
   readonly restores: readonly RestoreSpec[];
   /** Faults of the block's other shards (by shard, on their own nodes). */
   readonly sources?: Readonly<Record<number, SourceFault>>;
-  readonly target?: 'refuses' | 'rotten-copy' | 'differing-copy' | 'wrong-checksum';
+  readonly target?: 'refuses' | 'rotten-copy' | 'differing-copy' | 'identical-copy' | 'wrong-checksum';
   /** Blocks committed before shard checksums were recorded. */
   readonly legacy?: boolean;
   /** Expected outcome per restored shard: true restored exactly, or a pattern its error matches. */
@@ -70,6 +70,7 @@ const CASES: readonly Case[] = [
   { name: 'a target that refuses fails its restore only', restores: [{ shard: 1, mode: 'rebuild', target: 0 }, { shard: 2, mode: 'rebuild', target: 1 }], target: 'refuses', expect: { 1: /storing on mem-6/, 2: true } },
   { name: 'the wrong recorded checksum: the target stores nothing', restores: [{ shard: 1, mode: 'rebuild', target: 0 }], target: 'wrong-checksum', expect: { 1: /GRN_CHECKSUM_MISMATCH|hashes to/ } },
   { name: 'a rotten copy on the target is replaced in place', restores: [{ shard: 1, mode: 'rebuild', target: 0 }], target: 'rotten-copy', expect: { 1: true } },
+  { name: 'an intact identical copy on the target answers at once (the upload is not waited on)', restores: [{ shard: 1, mode: 'rebuild', target: 0 }], target: 'identical-copy', expect: { 1: true } },
   { name: 'a copy that differs from the catalog is replaced', restores: [{ shard: 1, mode: 'rebuild', target: 0 }], target: 'differing-copy', expect: { 1: true } },
   { name: 'a block without recorded checksums is rebuilt and stored all the same', restores: [{ shard: 2, mode: 'rebuild', target: 0 }], legacy: true, expect: { 2: true } },
 ];
@@ -153,7 +154,7 @@ describe('repair executor, by table of faults', () => {
         const firstTarget = nodes.nodes[TARGETS[0]];
         const firstChunk = `${block.blockId}.${testCase.restores[0]?.shard}`;
         if (testCase.target === 'refuses') firstTarget?.store.setUnavailable('refuse');
-        if (testCase.target === 'rotten-copy' || testCase.target === 'differing-copy') {
+        if (testCase.target === 'rotten-copy' || testCase.target === 'differing-copy' || testCase.target === 'identical-copy') {
           const shard = shards[testCase.restores[0]?.shard as number] as Uint8Array;
           const stored = Buffer.from(shard);
           if (testCase.target === 'differing-copy') stored[10] = (stored[10] as number) ^ 1;
