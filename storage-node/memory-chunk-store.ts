@@ -38,6 +38,7 @@ import {
   chunkTooLarge,
   putChunkOnce,
 } from './chunk-store.js';
+import { upperBound } from './sorted-ids.js';
 import type { NodeRefusal, ServerFaults } from './server.js';
 
 export interface MemoryChunkStoreOptions {
@@ -416,18 +417,6 @@ function flippedBytes(chunk: StoredChunk, corrupt: CorruptFault, start: number, 
     if (middle >= start && middle < end) offsets.push(middle);
   }
   return offsets;
-}
-
-/** The first index whose id is > `id`. */
-function upperBound(sortedIds: readonly string[], id: string): number {
-  let low = 0;
-  let high = sortedIds.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if ((sortedIds[mid] as string) <= id) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }
 
 function keptBytes(chunk: StoredChunk): number {

@@ -5,6 +5,7 @@
  * re-checking the first chunks forever; the sorted order makes "after the cursor" well defined
  * across restarts and across chunks added or deleted meanwhile.
  */
+import { lowerBound, upperBound } from './sorted-ids.js';
 
 /** A random chunk id to start a pass at; '' (before every id) when there are none. */
 export function pickOrigin(sortedIds: readonly string[], random: () => number): string {
@@ -26,30 +27,6 @@ export function remainingInTour(sortedIds: readonly string[], origin: string, cu
   if (cursor >= origin) return [...head.slice(upperBound(head, cursor)), ...tail];
   // The cursor has wrapped: only the ids between it and the origin are left.
   return tail.slice(upperBound(tail, cursor));
-}
-
-/** The first index whose id is >= `id`. */
-function lowerBound(sortedIds: readonly string[], id: string): number {
-  let low = 0;
-  let high = sortedIds.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if ((sortedIds[mid] as string) < id) low = mid + 1;
-    else high = mid;
-  }
-  return low;
-}
-
-/** The first index whose id is > `id`. */
-function upperBound(sortedIds: readonly string[], id: string): number {
-  let low = 0;
-  let high = sortedIds.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if ((sortedIds[mid] as string) <= id) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }
 
 /** Sorts ids by code unit, the order the tour (and its persisted cursor) is defined in. */
