@@ -313,7 +313,7 @@ export class RepairScheduler {
     };
   }
 
-  /** Shards lost to each state, for the service's gauges. */
+  /** The counters alone, for the service's metrics. */
   counterSnapshot(): RepairCounters {
     return { ...this.counters };
   }

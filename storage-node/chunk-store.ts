@@ -143,3 +143,16 @@ export async function putChunkOnce(steps: PutSteps, id: string, body: AsyncItera
 export function chunkTooLarge(bytes: number, max: number): GranaryError {
   return new GranaryError('GRN_PAYLOAD_TOO_LARGE', `chunk body of ${bytes}+ bytes exceeds this node's limit of ${max} bytes`);
 }
+
+/** Refuses a received body whose length or xxh64 is not what the writer declared; nothing is stored then. */
+export function checkReceivedBody(id: string, receivedBytes: number, checksum: bigint, options: PutOptions): void {
+  if (options.expectedBytes !== undefined && receivedBytes !== options.expectedBytes) {
+    throw new GranaryError('GRN_BAD_REQUEST', `chunk ${id}: body was ${receivedBytes} bytes, the writer declared ${options.expectedBytes}`);
+  }
+  if (checksum !== options.expectedChecksum) {
+    throw new GranaryError(
+      'GRN_CHECKSUM_MISMATCH',
+      `chunk ${id}: body hashes to ${checksumToHex(checksum)} but the writer declared ${checksumToHex(options.expectedChecksum)}; nothing was stored`,
+    );
+  }
+}

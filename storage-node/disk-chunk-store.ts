@@ -11,7 +11,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { read as readCallback } from 'node:fs';
-import { PageChecksummer, checksumToHex, pageCount, validatePageBytes, xxh64 } from '../erasure/index.js';
+import { PageChecksummer, pageCount, validatePageBytes, xxh64 } from '../erasure/index.js';
 import { GranaryError, validateChunkId } from '../protocol/index.js';
 import { type ChunkFooter, FOOTER_BYTES, decodeFooter, encodeFooter, encodePageTable } from './chunk-format.js';
 import {
@@ -25,6 +25,7 @@ import {
   type PutResult,
   type ReadRangeOptions,
   type VerifyResult,
+  checkReceivedBody,
   chunkTooLarge,
   putChunkOnce,
 } from './chunk-store.js';
@@ -149,15 +150,7 @@ export class DiskChunkStore implements ChunkStore {
       }
       await flush();
       const { pages, whole } = summer.finish();
-      if (options.expectedBytes !== undefined && summer.bytes !== options.expectedBytes) {
-        throw new GranaryError('GRN_BAD_REQUEST', `chunk ${id}: body was ${summer.bytes} bytes, the writer declared ${options.expectedBytes}`);
-      }
-      if (whole !== options.expectedChecksum) {
-        throw new GranaryError(
-          'GRN_CHECKSUM_MISMATCH',
-          `chunk ${id}: body hashes to ${checksumToHex(whole)} but the writer declared ${checksumToHex(options.expectedChecksum)}; nothing was stored`,
-        );
-      }
+      checkReceivedBody(id, summer.bytes, whole, options);
       const table = encodePageTable(pages);
       const footer = encodeFooter({
         pageBytes: this.options.pageBytes,

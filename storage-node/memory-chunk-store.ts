@@ -22,7 +22,7 @@
  *   - `setUnavailable('refuse' | 'reset')`: every request is answered 503, or its connection is
  *     destroyed unanswered.
  */
-import { PageChecksummer, checksumToHex, pageCount, validatePageBytes, xxh64 } from '../erasure/index.js';
+import { PageChecksummer, pageCount, validatePageBytes, xxh64 } from '../erasure/index.js';
 import { GranaryError, type RangeRequest, validateChunkId } from '../protocol/index.js';
 import {
   type ChunkInfo,
@@ -35,6 +35,7 @@ import {
   type PutResult,
   type ReadRangeOptions,
   type VerifyResult,
+  checkReceivedBody,
   chunkTooLarge,
   putChunkOnce,
 } from './chunk-store.js';
@@ -182,15 +183,7 @@ export class MemoryChunkStore implements ChunkStore {
       pieces.push(Buffer.from(piece));
     }
     const { pages, whole } = summer.finish();
-    if (options.expectedBytes !== undefined && summer.bytes !== options.expectedBytes) {
-      throw new GranaryError('GRN_BAD_REQUEST', `chunk ${id}: body was ${summer.bytes} bytes, the writer declared ${options.expectedBytes}`);
-    }
-    if (whole !== options.expectedChecksum) {
-      throw new GranaryError(
-        'GRN_CHECKSUM_MISMATCH',
-        `chunk ${id}: body hashes to ${checksumToHex(whole)} but the writer declared ${checksumToHex(options.expectedChecksum)}; nothing was stored`,
-      );
-    }
+    checkReceivedBody(id, summer.bytes, whole, options);
     return { data: Buffer.concat(pieces, summer.bytes), pages, checksum: whole, pageBytes: this.options.pageBytes };
   }
 
