@@ -1,4 +1,5 @@
 /** Small helpers shared by the benchmarks: timed loops and a result table. */
+import { cpus, totalmem } from 'node:os';
 
 export interface Throughput {
   readonly name: string;
@@ -88,4 +89,9 @@ export function* timedItems<T>(items: Iterator<T>, spent: { seconds: number }): 
     if (next.done === true) return;
     yield next.value;
   }
+}
+
+/** The machine a result was measured on, recorded with every results file. */
+export function machineInfo(): { node: string; cpus: number; cpuModel: string; memoryBytes: number } {
+  return { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem() };
 }

@@ -30,7 +30,6 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +46,7 @@ import { type NodeProcess, startNodeProcess } from '../test/helpers/storage-node
 import { fileWriteCeiling } from './ceilings.js';
 import { type ReadContext, type ReadFigures, measureRead, scanOnce, writeTable } from './client.js';
 import { SCALE_OPTIONS, positive, scaleFromFlags } from './flags.js';
-import { type Throughput, mbps, mib, pct, printTable, ratio, throughput } from './measure.js';
+import { type Throughput, machineInfo, mbps, mib, pct, printTable, ratio, throughput } from './measure.js';
 import { printTargets, repairTargets } from './targets.js';
 import { COLUMNS, type Scale, TABLE, jobPartitions } from './workload.js';
 
@@ -905,7 +904,7 @@ async function main(): Promise<void> {
   const results = {
     startedAt,
     finishedAt: new Date().toISOString(),
-    machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem() },
+    machine: machineInfo(),
     scale: { ...scale, scaleFactor, quick, secondsPerMeasurement: seconds },
     repair,
     targets,

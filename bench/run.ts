@@ -11,7 +11,6 @@
  * bench/repair.ts also runs alone (npx tsx bench/repair.ts, same scale flags).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchClient } from './client.js';
 import { benchDuckdbPeer } from './duckdb-peer.js';
@@ -20,6 +19,7 @@ import { SCALE_OPTIONS, type ScaleChoice, scaleFromFlags } from './flags.js';
 import { benchPlanning } from './planning.js';
 import { benchRepair } from './repair.js';
 import { benchStorageNodeRead } from './storage-node-read.js';
+import { machineInfo } from './measure.js';
 import { checkTargets, printTargets } from './targets.js';
 
 function parseFlags(): ScaleChoice {
@@ -52,7 +52,7 @@ printTargets(targets);
 const results = {
   startedAt,
   finishedAt: new Date().toISOString(),
-  machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem() },
+  machine: machineInfo(),
   scale: { ...scale, scaleFactor, quick, secondsPerMeasurement: seconds },
   erasure,
   storageNodeRead: { pages64KiB: storageRead64, pages16KiB: storageRead16 },
