@@ -53,27 +53,23 @@ export class MetadataMetrics {
         for (const state of NODE_STATES) this.set({ state }, nodes.filter((node) => node.state === state).length);
       },
     });
+    // Set by granary_blocks' collect: one assessment of the repair queue per scrape, not two.
+    const queuedBytes = new Gauge({ name: 'granary_repair_queued_bytes', help: 'Shard bytes still to restore', registers: [] });
     new Gauge({
       name: 'granary_blocks',
       help: 'Committed blocks by health: healthy, under-replicated (repairable), unavailable, moving (off draining nodes)',
       labelNames: ['health'] as const,
       registers,
       collect() {
-        const { blocks } = service.repair.status(0, new Map());
+        const { blocks, bytesQueued } = service.repair.status(0, new Map());
+        queuedBytes.set(bytesQueued);
         this.set({ health: 'healthy' }, blocks.healthy);
         this.set({ health: 'under-replicated' }, blocks.underReplicated);
         this.set({ health: 'unavailable' }, blocks.unavailable);
         this.set({ health: 'moving' }, blocks.moving);
       },
     });
-    new Gauge({
-      name: 'granary_repair_queued_bytes',
-      help: 'Shard bytes still to restore',
-      registers,
-      collect() {
-        this.set(service.repair.status(0, new Map()).bytesQueued);
-      },
-    });
+    this.registry.registerMetric(queuedBytes);
     new Gauge({
       name: 'granary_repair_tasks_running',
       help: 'Repair tasks in flight',

@@ -165,6 +165,7 @@ describe('repair scheduler', () => {
     expect(metrics).toMatch(/^granary_repair_shards_restored_total 1$/m);
     expect(metrics).toMatch(/^granary_repair_written_bytes_total 1000$/m);
     expect(metrics).toMatch(/^granary_blocks\{health="healthy"\} 1$/m);
+    expect(metrics).toMatch(/^granary_repair_queued_bytes 0$/m);
     expect(metrics).toMatch(/^granary_nodes\{state="alive"\} 8$/m);
     // The rotten copy, moved off its node, waits for deletion.
     expect(metrics).toMatch(/^granary_gc_backlog\{kind="records"\} 1$/m);
