@@ -223,7 +223,7 @@ async function repairMismatches(
     // Rebuilt reads that differ from what was served: the only ones worth swapping in.
     const swappable = sources.filter((source) => {
       const bytes = rebuilt.get(source);
-      return bytes !== undefined && !Buffer.from(bytes).equals(Buffer.from(data.get(source) as Uint8Array));
+      return bytes !== undefined && Buffer.compare(bytes, data.get(source) as Uint8Array) !== 0;
     });
     const choices = swappable.length <= MISMATCH_SOURCES_MAX ? 2 ** swappable.length : 2;
     for (let mask = 1; mask < choices; mask++) {
