@@ -9,7 +9,8 @@
  * from the cluster are dropped: there is nothing left to delete them from. And GC never deletes a
  * copy the catalog uses: a repair may have put the same chunk back on that node since.
  */
-import { request } from 'undici';
+import { type Dispatcher, request } from 'undici';
+import { transportError } from '../protocol/tls.js';
 import { del, put } from './db.js';
 import type { NodeRegistry } from './nodes.js';
 import type { GcRecord } from './records.js';
@@ -21,6 +22,8 @@ export interface GcWorkerOptions {
   readonly recordsPerPass: number;
   readonly requestTimeoutMs: number;
   readonly onError: (error: unknown) => void;
+  /** Carries the deletes; one that trusts the cluster's CA when nodes serve HTTPS. Default: undici's global agent. */
+  readonly dispatcher?: Dispatcher;
 }
 
 export interface GcPassReport {
@@ -138,10 +141,14 @@ export class GcWorker {
         method: 'DELETE',
         headersTimeout: this.options.requestTimeoutMs,
         bodyTimeout: this.options.requestTimeoutMs,
+        ...(this.options.dispatcher === undefined ? {} : { dispatcher: this.options.dispatcher }),
       });
       await response.body.dump();
       return response.statusCode === 204 || response.statusCode === 404 ? 'gone' : 'deferred';
-    } catch {
+    } catch (error) {
+      // An untrusted certificate will not cure itself by waiting: say so, or nothing is ever deleted.
+      const failure = transportError(error, `deleting chunk ${chunkId} from ${node.url}`, node.url);
+      if (failure.code === 'GRN_TLS_UNTRUSTED') this.options.onError(failure);
       // Unreachable now; the chunk stays queued, behind its back-off.
       return 'deferred';
     }

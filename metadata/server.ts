@@ -6,16 +6,28 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import { unpack } from 'msgpackr';
 import { GranaryError, MSGPACK } from '../protocol/index.js';
 import { installErrorHandlers } from '../protocol/http-errors.js';
+import type { ServerTls } from '../protocol/tls.js';
 import { MetadataMetrics } from './metrics.js';
 import { catalogRoutes } from './routes/catalog-routes.js';
 import { nodeRoutes } from './routes/node-routes.js';
 import { writeRoutes } from './routes/write-routes.js';
 import type { MetadataService } from './service.js';
 
-export async function buildMetadataServer(service: MetadataService, logger: FastifyServerOptions['logger']): Promise<FastifyInstance> {
+/** What the server is built with beyond the service; all optional, so tests build it bare. */
+export interface MetadataServerOptions {
+  /** Serve HTTPS with this certificate and key (protocol/tls.ts); plain HTTP without. */
+  readonly https?: ServerTls;
+}
+
+export async function buildMetadataServer(
+  service: MetadataService,
+  logger: FastifyServerOptions['logger'],
+  options: MetadataServerOptions = {},
+): Promise<FastifyInstance> {
   const startedAt = new Date();
   const app = Fastify({
     logger,
+    ...(options.https === undefined ? {} : { https: options.https }),
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     // Unknown fields are refused, not silently dropped: a misspelt option must not vanish.

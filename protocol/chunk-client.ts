@@ -9,6 +9,7 @@ import { type BatchReadRequest, type Frame, FrameDecoder, type RangeRequest } fr
 import { GranaryError, errorFromAnswer } from './errors.js';
 import { CHECKSUM_HEADER, MSGPACK, OCTET_STREAM, REPLACE_HEADER } from './http.js';
 import type { HttpPools } from './http-pools.js';
+import { transportError } from './tls.js';
 
 /**
  * Stores a chunk; `checksum` is its xxh64 when the caller has it already (else it is computed).
@@ -62,7 +63,7 @@ async function sendChunk(
       ...(signal === undefined ? {} : { signal }),
     });
   } catch (error) {
-    throw new GranaryError('GRN_UNAVAILABLE', `storing chunk ${chunkId} on ${nodeUrl} failed: ${(error as Error).message}`, { cause: error });
+    throw transportError(error, `storing chunk ${chunkId} on ${nodeUrl}`, nodeUrl);
   }
   const text = await response.body.text();
   if (response.statusCode === 200 || response.statusCode === 201) return;
@@ -98,7 +99,7 @@ export function readRanges(http: HttpPools, nodeUrl: string, ranges: readonly Ra
       if (settled) return;
       settled = true;
       if (error instanceof GranaryError) reject(error);
-      else reject(new GranaryError('GRN_UNAVAILABLE', `reading from ${nodeUrl} failed: ${(error as Error).message}`, { cause: error }));
+      else reject(transportError(error, `reading from ${nodeUrl}`, nodeUrl));
     };
     http.pool(nodeUrl).dispatch(
       { method: 'POST', path: '/v1/chunks/read', headers: { 'content-type': MSGPACK }, body: pack(request) },

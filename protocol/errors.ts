@@ -50,6 +50,8 @@ export const ERROR_STATUS = {
   GRN_CHUNK_CORRUPT: 500,
   /** An unexpected failure; the message and the server log say more. */
   GRN_INTERNAL: 500,
+  /** Raised by a caller, never answered: the peer's TLS certificate does not chain to a trusted CA (pass it with --tls-ca / GRANARY_TLS_CA) or names another host. */
+  GRN_TLS_UNTRUSTED: 502,
   /** The process is shutting down or not ready; retry on another node or later. */
   GRN_UNAVAILABLE: 503,
   /** More shards of a block are lost than its parity can rebuild: the data cannot be read now. */

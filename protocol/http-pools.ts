@@ -7,12 +7,18 @@ import { pack, unpack } from 'msgpackr';
 import { Pool } from 'undici';
 import { GranaryError, errorFromAnswer } from './errors.js';
 import { MSGPACK } from './http.js';
+import { transportError } from './tls.js';
 
 export interface HttpOptions {
   /** Connections kept per origin. */
   readonly connectionsPerOrigin: number;
   /** Time allowed for an answer's headers, and between body chunks. */
   readonly timeoutMs: number;
+  /**
+   * PEM CA bundle that https origins' certificates must chain to (protocol/tls.ts loadTlsCa);
+   * without it, Node's bundled roots. Certificates are verified either way.
+   */
+  readonly ca?: Buffer | string;
 }
 
 export const HTTP_DEFAULTS: HttpOptions = { connectionsPerOrigin: 8, timeoutMs: 30_000 };
@@ -33,6 +39,7 @@ export class HttpPools {
         // Connecting to a host that is cut off would otherwise wait undici's own 10 s.
         connectTimeout: this.options.timeoutMs,
         keepAliveTimeout: 30_000,
+        ...(this.options.ca === undefined ? {} : { connect: { ca: this.options.ca } }),
       });
       this.pools.set(origin, pool);
     }
@@ -63,7 +70,7 @@ export class HttpPools {
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
     } catch (error) {
-      throw new GranaryError('GRN_UNAVAILABLE', `${method} ${baseUrl}${path} failed: ${(error as Error).message}`, { cause: error });
+      throw transportError(error, `${method} ${baseUrl}${path}`, baseUrl);
     }
     const raw = Buffer.from(await response.body.arrayBuffer());
     const type = String(response.headers['content-type'] ?? '');

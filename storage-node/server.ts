@@ -5,6 +5,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { GranaryError } from '../protocol/index.js';
 import { installErrorHandlers } from '../protocol/http-errors.js';
+import type { ServerTls } from '../protocol/tls.js';
 import type { ChunkStore } from './chunk-store.js';
 import type { NodeMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin-routes.js';
@@ -20,6 +21,8 @@ export interface StorageServerDeps {
   readonly logger: FastifyServerOptions['logger'];
   /** Test hooks that make the node misbehave at the HTTP level (MemoryChunkStore.serverFaults). */
   readonly faults?: ServerFaults;
+  /** Serve HTTPS with this certificate and key (protocol/tls.ts); plain HTTP without. */
+  readonly https?: ServerTls;
 }
 
 /** `refuse`: every request is answered 503; `reset`: its connection is destroyed unanswered. */
@@ -33,6 +36,7 @@ export async function buildStorageServer(deps: StorageServerDeps): Promise<Fasti
   const startedAt = new Date();
   const app = Fastify({
     logger: deps.logger,
+    ...(deps.https === undefined ? {} : { https: deps.https }),
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     // Unknown fields are refused, not silently dropped: a misspelt option must not vanish.
