@@ -16,6 +16,9 @@ interface MetadataFlags {
   inventoryIntervalMs: number;
   orphanGraceMs: number;
   logLevel: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 export function metadataCommand(): Command {
@@ -34,6 +37,9 @@ export function metadataCommand(): Command {
     .addOption(new Option('--inventory-interval-ms <ms>', 'time between two full chunk inventories of a node').env('GRANARY_INVENTORY_INTERVAL_MS').argParser(parsePositiveInteger).default(d.inventoryIntervalMs))
     .addOption(new Option('--orphan-grace-ms <ms>', 'a chunk referenced by nothing is deleted after this long').env('GRANARY_ORPHAN_GRACE_MS').argParser(parsePositiveInteger).default(d.orphanGraceMs))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
+    .addOption(new Option('--tls-cert <file>', 'PEM certificate to serve HTTPS with (needs --tls-key)').env('GRANARY_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('GRANARY_TLS_KEY'))
+    .addOption(new Option('--tls-ca <file>', 'PEM CA bundle that storage node certificates are verified against (default: the CAs node trusts)').env('GRANARY_TLS_CA'))
     .action(async (flags: MetadataFlags) => {
       const { startMetadata } = await import('../metadata/main.js');
       const { runUntilSignalled } = await import('./service-runner.js');
@@ -50,6 +56,9 @@ export function metadataCommand(): Command {
         inventoryIntervalMs: flags.inventoryIntervalMs,
         orphanGraceMs: flags.orphanGraceMs,
         logLevel: flags.logLevel,
+        ...(flags.tlsCert === undefined ? {} : { tlsCertFile: flags.tlsCert }),
+        ...(flags.tlsKey === undefined ? {} : { tlsKeyFile: flags.tlsKey }),
+        ...(flags.tlsCa === undefined ? {} : { tlsCaFile: flags.tlsCa }),
       });
       runUntilSignalled('metadata', service);
     });

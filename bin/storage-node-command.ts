@@ -29,6 +29,9 @@ interface StorageNodeFlags {
   advertiseUrl?: string;
   heartbeatIntervalMs: number;
   repairSlots: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 const size = (value: number): string => bytes.format(value, { unitSeparator: '' }) ?? String(value);
@@ -49,10 +52,13 @@ export function storageNodeCommand(): Command {
     .addOption(new Option('--scrub-interval-hours <h>', 'hours between scrub passes (0: only on request)').env('GRANARY_SCRUB_INTERVAL_HOURS').argParser(parseNonNegativeNumber).default(d.scrubIntervalMs / 3_600_000))
     .addOption(new Option('--metadata <url>', 'metadata service to register with and send heartbeats to (none: run alone)').env('GRANARY_METADATA').argParser(parseHttpUrl))
     .addOption(new Option('--domain <name>', 'failure domain (rack, zone) of this node').env('GRANARY_DOMAIN').argParser(parseDomain).default(d.domain))
-    .addOption(new Option('--advertise-url <url>', 'URL clients reach this node at (default: http://host:port)').env('GRANARY_ADVERTISE_URL').argParser(parseHttpUrl))
+    .addOption(new Option('--advertise-url <url>', 'URL clients reach this node at (default: http://host:port, https:// with --tls-cert)').env('GRANARY_ADVERTISE_URL').argParser(parseHttpUrl))
     .addOption(new Option('--heartbeat-interval-ms <ms>', 'milliseconds between heartbeats').env('GRANARY_HEARTBEAT_INTERVAL_MS').argParser(parsePositiveInteger).default(d.heartbeatIntervalMs))
     .addOption(new Option('--repair-slots <n>', 'repair tasks this node runs at once for the metadata service (0: none)').env('GRANARY_REPAIR_SLOTS').argParser(parseNonNegativeNumber).default(d.repairSlots))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
+    .addOption(new Option('--tls-cert <file>', 'PEM certificate to serve HTTPS with (needs --tls-key; the node then advertises https://)').env('GRANARY_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('GRANARY_TLS_KEY'))
+    .addOption(new Option('--tls-ca <file>', 'PEM CA bundle that metadata service and peer node certificates are verified against (default: the CAs node trusts)').env('GRANARY_TLS_CA'))
     .action(async (flags: StorageNodeFlags) => {
       const { startStorageNode } = await import('../storage-node/main.js');
       const { runUntilSignalled } = await import('./service-runner.js');
@@ -73,6 +79,9 @@ export function storageNodeCommand(): Command {
         ...(flags.advertiseUrl === undefined ? {} : { advertiseUrl: flags.advertiseUrl }),
         heartbeatIntervalMs: flags.heartbeatIntervalMs,
         repairSlots: Math.floor(flags.repairSlots),
+        ...(flags.tlsCert === undefined ? {} : { tlsCertFile: flags.tlsCert }),
+        ...(flags.tlsKey === undefined ? {} : { tlsKeyFile: flags.tlsKey }),
+        ...(flags.tlsCa === undefined ? {} : { tlsCaFile: flags.tlsCa }),
       });
       runUntilSignalled('storage node', node);
     });

@@ -5,6 +5,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { Agent } from 'undici';
+import { loadServerTls, loadTlsCa } from '../protocol/tls.js';
 import { MetadataDb } from './db.js';
 import { GcWorker } from './gc-worker.js';
 import { INVENTORY_DEFAULTS } from './inventory.js';
@@ -33,6 +35,11 @@ export interface MetadataConfig {
   /** How long a chunk referenced by nothing is kept before it is deleted. */
   readonly orphanGraceMs: number;
   readonly logLevel: string;
+  /** Serve HTTPS with this PEM certificate and key (both or neither); plain HTTP without. */
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
+  /** PEM CA bundle the storage nodes' certificates are verified against (GC deletes); default Node's roots. */
+  readonly tlsCaFile?: string;
 }
 
 export const METADATA_DEFAULTS = {
@@ -70,6 +77,9 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
   if (!(config.deadAfterMs > config.suspectAfterMs && config.suspectAfterMs > 0)) {
     throw new Error(`dead-after (${config.deadAfterMs} ms) must be longer than suspect-after (${config.suspectAfterMs} ms), both positive`);
   }
+  // Bad TLS files stop the service before it touches its data.
+  const https = loadServerTls(config.tlsCertFile, config.tlsKeyFile);
+  const ca = loadTlsCa(config.tlsCaFile);
   await mkdir(config.dataDir, { recursive: true });
   const db = new MetadataDb(join(config.dataDir, 'catalog'));
   try {
@@ -93,7 +103,7 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
       },
       Date.now(),
     );
-    const app = await buildMetadataServer(service, { level: config.logLevel });
+    const app = await buildMetadataServer(service, { level: config.logLevel }, https === undefined ? {} : { https });
     const logError = (error: unknown): void => app.log.error({ err: error }, 'metadata background task failed');
     // Sessions whose lease ran out while the service was down expire on the first check.
     const leaseTimer = setInterval(() => {
@@ -102,11 +112,14 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
       }, logError);
     }, config.leaseCheckIntervalMs);
     const flushTimer = setInterval(() => service.scans.flush().catch(logError), POPULARITY_FLUSH_INTERVAL_MS);
+    // Node calls (GC deletes) verify the nodes' certificates against the configured CA.
+    const nodeAgent = ca === undefined ? undefined : new Agent({ connect: { ca } });
     const gcWorker = new GcWorker(state, service.nodes, {
       intervalMs: config.gcIntervalMs,
       recordsPerPass: GC_RECORDS_PER_PASS,
       requestTimeoutMs: GC_REQUEST_TIMEOUT_MS,
       onError: logError,
+      ...(nodeAgent === undefined ? {} : { dispatcher: nodeAgent }),
     });
     gcWorker.start();
     const repairTimer = setInterval(() => {
@@ -130,12 +143,13 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
       clearInterval(retentionTimer);
       clearInterval(repairTimer);
       await gcWorker.stop();
+      await nodeAgent?.close();
       throw error;
     }
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     lifecycleLog(app).info(
-      { host: config.host, port, dataDir: config.dataDir, tables: state.tablesByName.size, nodes: state.nodes.size },
+      { host: config.host, port, tls: https !== undefined, dataDir: config.dataDir, tables: state.tablesByName.size, nodes: state.nodes.size },
       'metadata ready',
     );
     let stopping: Promise<void> | undefined;
@@ -143,7 +157,7 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
       app,
       service,
       port,
-      url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+      url: `${https === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
       stop() {
         stopping ??= (async () => {
           clearInterval(leaseTimer);
@@ -152,6 +166,7 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
           clearInterval(repairTimer);
           try {
             await gcWorker.stop();
+            await nodeAgent?.close();
             await app.close();
             await service.scans.flush();
           } finally {

@@ -5,7 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_PAGE_BYTES } from '../erasure/index.js';
 import { DiskChunkStore } from './disk-chunk-store.js';
-import { HttpPools, type InventoryPageAnswer } from '../protocol/index.js';
+import { GranaryError, HttpPools, type InventoryPageAnswer } from '../protocol/index.js';
+import { loadServerTls, loadTlsCa } from '../protocol/tls.js';
 import { InventorySender } from './inventory-sender.js';
 import { MetadataLink } from './metadata-link.js';
 import { RepairRunner } from './repair-runner.js';
@@ -38,6 +39,11 @@ export interface StorageNodeConfig {
   readonly heartbeatIntervalMs: number;
   /** Repair tasks this node runs at once for the metadata service (0: none). */
   readonly repairSlots: number;
+  /** Serve HTTPS with this PEM certificate and key (both or neither); plain HTTP without. */
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
+  /** PEM CA bundle the metadata service's and peer nodes' certificates are verified against; default Node's roots. */
+  readonly tlsCaFile?: string;
 }
 
 export const STORAGE_NODE_DEFAULTS = {
@@ -58,13 +64,22 @@ export const STORAGE_NODE_DEFAULTS = {
 export interface RunningStorageNode {
   readonly nodeId: string;
   readonly app: FastifyInstance;
-  /** `http://host:port` the node answers on. */
+  /** `http(s)://host:port` the node answers on. */
   readonly url: string;
   readonly port: number;
   stop(): Promise<void>;
 }
 
 export async function startStorageNode(config: StorageNodeConfig): Promise<RunningStorageNode> {
+  // Bad TLS files stop the node before it opens (and recovers) its store.
+  const https = loadServerTls(config.tlsCertFile, config.tlsKeyFile);
+  const ca = loadTlsCa(config.tlsCaFile);
+  const scheme = https === undefined ? 'http' : 'https';
+  // Clients would speak plain HTTP to a TLS port and fail every read. (The reverse, a plain node
+  // advertising https, is a node behind a TLS-terminating proxy, and allowed.)
+  if (https !== undefined && config.advertiseUrl !== undefined && new URL(config.advertiseUrl).protocol !== 'https:') {
+    throw new GranaryError('GRN_BAD_REQUEST', `--advertise-url ${config.advertiseUrl} must start with https://: this node serves HTTPS (--tls-cert and --tls-key are set)`);
+  }
   const logger = { level: config.logLevel };
   let logError: (error: unknown) => void = (error) => console.error(error);
   const { store, removedTemporaries } = await DiskChunkStore.open({
@@ -84,22 +99,22 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
       stateFile: store.dataDir.scrubStatePath,
       onError: (error) => logError(error),
     });
-    const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger });
+    const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger, ...(https === undefined ? {} : { https }) });
     logError = (error) => app.log.error({ err: error }, 'storage node background error');
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
-    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     let link: LinkedWork | undefined;
     try {
-      link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app });
+      link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app, ca });
     } catch (error) {
       await app.close();
       throw error;
     }
     const stats = await store.stats();
     lifecycleLog(app).info(
-      { nodeId, host: config.host, port, dataDir: config.dataDir, chunks: stats.chunkCount, removedTemporaries },
+      { nodeId, host: config.host, port, tls: https !== undefined, dataDir: config.dataDir, chunks: stats.chunkCount, removedTemporaries },
       'storage node ready',
     );
     await scrubber.start();
@@ -140,14 +155,14 @@ interface LinkedWork {
 function metadataLink(
   config: StorageNodeConfig,
   metadataUrl: string,
-  node: { readonly nodeId: string; readonly url: string; readonly store: DiskChunkStore; readonly app: FastifyInstance },
+  node: { readonly nodeId: string; readonly url: string; readonly store: DiskChunkStore; readonly app: FastifyInstance; readonly ca: Buffer | undefined },
 ): LinkedWork {
-  const { nodeId, url, store, app } = node;
+  const { nodeId, url, store, app, ca } = node;
   if (config.advertiseUrl === undefined && WILDCARD_HOSTS.has(config.host)) {
     app.log.warn({ url }, 'listening on a wildcard address, which clients cannot dial; set --advertise-url');
   }
   // Repair reads from and writes to peer nodes through its own pools.
-  const peers = new HttpPools({ connectionsPerOrigin: PEER_CONNECTIONS_PER_ORIGIN, timeoutMs: PEER_TIMEOUT_MS });
+  const peers = new HttpPools({ connectionsPerOrigin: PEER_CONNECTIONS_PER_ORIGIN, timeoutMs: PEER_TIMEOUT_MS, ...(ca === undefined ? {} : { ca }) });
   let link: MetadataLink | undefined;
   const post = (path: string, payload: unknown): Promise<unknown> => (link as MetadataLink).post(path, payload);
   const runner = new RepairRunner({
@@ -165,6 +180,7 @@ function metadataLink(
   });
   link = new MetadataLink({
     metadataUrl,
+    ...(ca === undefined ? {} : { ca }),
     nodeId,
     url: config.advertiseUrl ?? url,
     domain: config.domain,

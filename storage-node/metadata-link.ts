@@ -9,7 +9,7 @@
  * unreachable for a while. Every failure is logged and retried on the next tick; ticks never
  * overlap, and each HTTP call has a bounded duration.
  */
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import {
   type CorruptChunkReport,
   DOMAIN_PATTERN,
@@ -22,6 +22,7 @@ import {
   type NodeRegistration,
   errorFromAnswer,
 } from '../protocol/index.js';
+import { transportError } from '../protocol/tls.js';
 import type { CorruptChunk } from './chunk-store.js';
 
 /** The subset of a pino/fastify logger the link writes to. */
@@ -34,6 +35,8 @@ export interface LinkLogger {
 export interface MetadataLinkOptions {
   /** Base URL of the metadata service, e.g. http://10.0.0.2:7100. */
   readonly metadataUrl: string;
+  /** PEM CA bundle an https metadata service's certificate is verified against; default Node's roots. */
+  readonly ca?: Buffer | string;
   readonly nodeId: string;
   /** Base URL clients use to reach this node. */
   readonly url: string;
@@ -79,6 +82,8 @@ export class MetadataLink {
   private started = false;
   private soon = false;
   private readonly abort = new AbortController();
+  /** Trusts the configured CA; undefined: undici's global agent. */
+  private readonly agent: Agent | undefined;
 
   constructor(private readonly options: MetadataLinkOptions) {
     const bad = (message: string): GranaryError => new GranaryError('GRN_BAD_REQUEST', message);
@@ -92,6 +97,7 @@ export class MetadataLink {
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
     if (!(this.requestTimeoutMs > 0)) throw bad(`request timeout must be positive, got ${this.requestTimeoutMs}`);
     this.baseUrl = options.metadataUrl.replace(/\/+$/, '');
+    this.agent = options.ca === undefined ? undefined : new Agent({ connect: { ca: options.ca } });
   }
 
   /** Registers at once, then heartbeats every interval. Never throws for network trouble. */
@@ -123,6 +129,7 @@ export class MetadataLink {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.inFlight;
+    await this.agent?.close();
   }
 
   private schedule(delayMs: number): void {
@@ -209,12 +216,19 @@ export class MetadataLink {
 
   /** POSTs JSON to the metadata service; answers the parsed body of a 2xx, throws the typed error of anything else. */
   async post(path: string, payload: unknown): Promise<unknown> {
-    const response = await request(`${this.baseUrl}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(payload),
-      signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.requestTimeoutMs)]),
-    });
+    let response;
+    try {
+      response = await request(`${this.baseUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(payload),
+        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.requestTimeoutMs)]),
+        ...(this.agent === undefined ? {} : { dispatcher: this.agent }),
+      });
+    } catch (error) {
+      // Typed, so a certificate this node does not trust is logged as that, with the setting to fix it.
+      throw transportError(error, `POST ${this.baseUrl}${path}`, this.baseUrl);
+    }
     const text = await response.body.text();
     let body: unknown = text;
     try {

@@ -1,5 +1,7 @@
 /** `granary status`, `granary node …`, `granary repair …`, `granary stats`, `granary fsck`. */
 import { Command } from 'commander';
+import { Agent, type Dispatcher, fetch } from 'undici';
+import { transportError } from '../../protocol/tls.js';
 import { GranaryError, type NodeInfo, type PlannedBlock, type RepairStatus } from '../../protocol/index.js';
 import { Semaphore } from '../reader/semaphore.js';
 import { formatBytes, printJson, printTable, withClient } from './context.js';
@@ -241,22 +243,23 @@ interface FsckBlock {
 /** Chunks verified at once, so fsck of a large cluster does not flood every node. */
 const FSCK_CHUNKS_IN_FLIGHT = 16;
 
-async function checkChunk(url: string, chunkId: string): Promise<string | undefined> {
+async function checkChunk(url: string, chunkId: string, dispatcher: Dispatcher): Promise<string | undefined> {
   if (url === '') return 'node removed';
   try {
-    const response = await fetch(`${url}/v1/chunks/${chunkId}/verify`, { method: 'POST', signal: AbortSignal.timeout(60_000) });
+    const response = await fetch(`${url}/v1/chunks/${chunkId}/verify`, { method: 'POST', signal: AbortSignal.timeout(60_000), dispatcher });
     const body = (await response.json()) as { ok?: boolean; reason?: string; code?: string; message?: string };
     if (response.status === 404) return 'missing';
     if (!response.ok) return body.message ?? `HTTP ${response.status}`;
     return body.ok === true ? undefined : `corrupt: ${body.reason ?? 'failed verification'}`;
   } catch (error) {
-    return `node unreachable: ${(error as Error).message}`;
+    const failure = transportError(error, `verifying ${chunkId}`, url);
+    return failure.code === 'GRN_TLS_UNTRUSTED' ? failure.message : `node unreachable: ${(error as Error).message}`;
   }
 }
 
 /** Verifies every chunk of a block where the catalog places it. */
-async function checkBlock(block: PlannedBlock, slots: Semaphore): Promise<FsckBlock> {
-  const problems = await Promise.all(block.chunks.map((chunk) => slots.run(() => checkChunk(chunk.url, chunk.chunkId))));
+async function checkBlock(block: PlannedBlock, slots: Semaphore, dispatcher: Dispatcher): Promise<FsckBlock> {
+  const problems = await Promise.all(block.chunks.map((chunk) => slots.run(() => checkChunk(chunk.url, chunk.chunkId, dispatcher))));
   const bad = block.chunks.flatMap((chunk, i) => (problems[i] === undefined ? [] : [{ shard: chunk.shard, chunkId: chunk.chunkId, nodeId: chunk.nodeId, problem: problems[i] as string }]));
   // Two shards on one node are readable, but one node's loss takes both: short of full redundancy.
   const shared = new Set(block.chunks.map((chunk) => chunk.nodeId)).size < block.chunks.length;
@@ -270,17 +273,23 @@ export function fsckCommand(): Command {
     .description('check that every chunk of every block exists and verifies')
     .argument('[table]', 'one table (default: all)')
     .action(async (only: string | undefined, _flags: unknown, command: Command) => {
-      await withClient(command, async (client, { json }) => {
+      await withClient(command, async (client, { json, tlsCa }) => {
         const tables = only === undefined ? (await client.metadata.listTables()).map((t) => t.name) : [only];
         const results: (FsckBlock & { table: string })[] = [];
         const slots = new Semaphore(FSCK_CHUNKS_IN_FLIGHT);
-        for (const table of tables) {
-          let after: string | undefined;
-          do {
-            const page = await client.metadata.listBlocks({ table, ...(after === undefined ? {} : { after }) });
-            for (const result of await Promise.all(page.blocks.map((block) => checkBlock(block, slots)))) results.push({ ...result, table });
-            after = page.next ?? undefined;
-          } while (after !== undefined);
+        // Nodes' certificates are verified against the same CA as the metadata service's.
+        const agent = new Agent(tlsCa === undefined ? {} : { connect: { ca: tlsCa } });
+        try {
+          for (const table of tables) {
+            let after: string | undefined;
+            do {
+              const page = await client.metadata.listBlocks({ table, ...(after === undefined ? {} : { after }) });
+              for (const result of await Promise.all(page.blocks.map((block) => checkBlock(block, slots, agent)))) results.push({ ...result, table });
+              after = page.next ?? undefined;
+            } while (after !== undefined);
+          }
+        } finally {
+          await agent.close();
         }
         const counts = { healthy: 0, underReplicated: 0, unavailable: 0 };
         for (const result of results) {

@@ -3,6 +3,7 @@
  * into one actionable line and a non-zero exit.
  */
 import type { Command } from 'commander';
+import { loadTlsCa } from '../../protocol/tls.js';
 import { GranaryClient } from '../index.js';
 
 export const DEFAULT_METADATA_URL = 'http://127.0.0.1:7070';
@@ -10,17 +11,19 @@ export const DEFAULT_METADATA_URL = 'http://127.0.0.1:7070';
 export interface GlobalFlags {
   readonly metadata: string;
   readonly json: boolean;
+  /** CA bundle (--tls-ca / GRANARY_TLS_CA) that https services' certificates must chain to; undefined: Node's roots. */
+  readonly tlsCa: Buffer | undefined;
 }
 
 export function globals(command: Command): GlobalFlags {
-  const flags = command.opts<{ metadata?: string; json?: boolean }>();
-  return { metadata: flags.metadata ?? DEFAULT_METADATA_URL, json: flags.json === true };
+  const flags = command.opts<{ metadata?: string; json?: boolean; tlsCa?: string }>();
+  return { metadata: flags.metadata ?? DEFAULT_METADATA_URL, json: flags.json === true, tlsCa: loadTlsCa(flags.tlsCa) };
 }
 
 /** Runs `work` with a client on the metadata URL; the client is closed on every path. */
 export async function withClient<T>(command: Command, work: (client: GranaryClient, flags: GlobalFlags) => Promise<T>): Promise<T> {
   const flags = globals(command);
-  const client = new GranaryClient({ metadataUrl: flags.metadata });
+  const client = new GranaryClient({ metadataUrl: flags.metadata, ...(flags.tlsCa === undefined ? {} : { http: { ca: flags.tlsCa } }) });
   try {
     return await work(client, flags);
   } finally {

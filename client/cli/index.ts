@@ -23,6 +23,7 @@ function addCommonOptions(command: Command): void {
   }
   command
     .addOption(new Option('--metadata <url>', 'metadata service URL').env('GRANARY_METADATA').default(DEFAULT_METADATA_URL))
+    .addOption(new Option('--tls-ca <file>', 'PEM CA bundle that https service certificates are verified against (default: the CAs node trusts)').env('GRANARY_TLS_CA'))
     .option('--json', 'machine-readable output');
 }
 
