@@ -9,6 +9,7 @@ interface UpFlags {
   port: number;
   sample: boolean;
   deadAfter: number;
+  tls?: boolean;
 }
 
 export function upCommand(): Command {
@@ -20,14 +21,20 @@ export function upCommand(): Command {
     .addOption(new Option('--port <port>', 'metadata port; storage nodes use port+31 and up').env('GRANARY_PORT').argParser(parsePort).default(7070))
     .addOption(new Option('--dead-after <duration>', 'silence after which a node is dead and its chunks are rebuilt elsewhere, e.g. 15s or 10m').env('GRANARY_DEAD_AFTER').argParser(parseDurationMs).default(60_000, '60s'))
     .addOption(new Option('--no-sample', 'do not create the sample table on a fresh data directory'))
+    .addOption(new Option('--tls', 'serve everything over HTTPS, with a private CA and certificates made in DATA/tls (clients pass DATA/tls/ca.pem as --tls-ca)'))
     .action(async (flags: UpFlags) => {
       const { startLocalCluster } = await import('../deploy/local-cluster.js');
       const say = (line: string): void => {
         process.stdout.write(`granary up: ${line}\n`);
       };
-      const cluster = await startLocalCluster({ dataDir: flags.data, nodes: flags.nodes, ec: flags.ec, port: flags.port, sample: flags.sample, deadAfterMs: flags.deadAfter, say });
+      const cluster = await startLocalCluster({ dataDir: flags.data, nodes: flags.nodes, ec: flags.ec, port: flags.port, sample: flags.sample, deadAfterMs: flags.deadAfter, tls: flags.tls === true, say });
       if (cluster.sampleCreated.length > 0) say(`sample table "samples" written: ${cluster.sampleCreated.join(', ')}`);
       say(`cluster ready: metadata ${cluster.metadataUrl}, ${cluster.nodeUrls.length} storage nodes (${cluster.nodeUrls[0]} ...)`);
+      if (cluster.caFile !== undefined) {
+        say(`TLS: every service serves HTTPS with a certificate signed by the CA in ${cluster.caFile}; clients verify with it:`);
+        say(`  export GRANARY_METADATA=${cluster.metadataUrl} GRANARY_TLS_CA=${cluster.caFile}`);
+        say(`  (or --metadata ${cluster.metadataUrl} --tls-ca ${cluster.caFile}; in code: new GranaryClient({ metadataUrl, http: { ca: readFileSync(caFile) } }))`);
+      }
       say(`logs in ${cluster.logDir}; try: node dist/bin/granary.js status   (Ctrl-C stops the cluster)`);
       let stopping = false;
       const stop = (why: string, code: number): void => {

@@ -7,12 +7,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GranaryClient } from '../client/index.js';
 import { parsePolicy } from '../erasure/index.js';
 import { GranaryError } from '../protocol/index.js';
+import { ensureLocalTls } from './local-tls.js';
 import { SAMPLE_TABLE, createSampleTable } from './sample-table.js';
 
 export interface LocalClusterOptions {
@@ -24,12 +25,16 @@ export interface LocalClusterOptions {
   readonly sample: boolean;
   /** Silence after which a node is dead and its chunks are rebuilt elsewhere. */
   readonly deadAfterMs: number;
+  /** Serve everything over HTTPS with a private CA made under DATA/tls/ (kept across runs). */
+  readonly tls?: boolean;
   readonly say: (line: string) => void;
 }
 
 export interface LocalCluster {
   readonly metadataUrl: string;
   readonly nodeUrls: readonly string[];
+  /** The CA every client passes as --tls-ca, with `tls`. */
+  readonly caFile: string | undefined;
   readonly logDir: string;
   readonly sampleCreated: readonly string[];
   /** Resolves when a child exits on its own (the cluster is then degraded or down). */
@@ -122,8 +127,17 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     return entry;
   };
 
-  const metadataUrl = `http://${HOST}:${options.port}`;
-  const nodeUrls = Array.from({ length: options.nodes }, (_, i) => `http://${HOST}:${options.port + NODE_PORT_OFFSET + i}`);
+  const nodeNames = Array.from({ length: options.nodes }, (_, i) => `node-${i}`);
+  const tls = options.tls === true ? await ensureLocalTls(join(root, 'tls'), ['metadata', ...nodeNames]) : undefined;
+  if (tls !== undefined) options.say(`${tls.created ? 'made a private CA and certificates' : 'using the CA and certificates'} in ${join(root, 'tls')}`);
+  /** `--tls-cert --tls-key --tls-ca` of one service; none without TLS. */
+  const tlsArgs = (name: string): string[] => {
+    const files = tls?.services.get(name);
+    return tls === undefined || files === undefined ? [] : ['--tls-cert', files.certFile, '--tls-key', files.keyFile, '--tls-ca', tls.caFile];
+  };
+  const scheme = tls === undefined ? 'http' : 'https';
+  const metadataUrl = `${scheme}://${HOST}:${options.port}`;
+  const nodeUrls = nodeNames.map((_, i) => `${scheme}://${HOST}:${options.port + NODE_PORT_OFFSET + i}`);
   try {
     options.say(`starting metadata on ${metadataUrl}`);
     // A node is suspect (read around, given no new chunks) well before it is dead.
@@ -137,6 +151,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         '--port', String(options.port),
         '--suspect-after-ms', String(suspectAfterMs),
         '--dead-after-ms', String(options.deadAfterMs),
+        ...tlsArgs('metadata'),
       ],
       'metadata ready',
     );
@@ -152,10 +167,11 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           '--domain', `rack-${i % DOMAINS}`,
           '--metadata', metadataUrl,
           '--heartbeat-interval-ms', '1000',
+          ...tlsArgs(`node-${i}`),
         ], 'storage node ready'),
       ),
     );
-    const client = new GranaryClient({ metadataUrl });
+    const client = new GranaryClient({ metadataUrl, ...(tls === undefined ? {} : { http: { ca: await readFile(tls.caFile) } }) });
     try {
       await waitForNodes(client, options.nodes);
       let sampleCreated: string[] = [];
@@ -166,6 +182,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       return {
         metadataUrl,
         nodeUrls,
+        caFile: tls?.caFile,
         logDir,
         sampleCreated,
         childExited,

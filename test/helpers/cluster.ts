@@ -2,13 +2,15 @@
  * A local cluster of real processes for integration tests: one metadata service and N storage
  * nodes registered with it, each with its own temporary data directory.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import type { NodeInfo } from '../../protocol/index.js';
 import { type GranaryProcess, startGranaryProcess } from './granary-process.js';
 import { pollUntil } from './poll.js';
 import { type NodeProcess, startNodeProcess } from './storage-node-process.js';
 import { makeTempDir } from './temp-dir.js';
+import type { TestTls } from './tls-certs.js';
 
 export interface Cluster {
   metadata: GranaryProcess;
@@ -24,9 +26,15 @@ export async function startMetadataProcess(dataDir: string, extraArgs: readonly 
   return startGranaryProcess(['metadata', '--data', dataDir, '--port', String(port), ...extraArgs], 'metadata ready');
 }
 
-export async function listNodes(metadataUrl: string): Promise<NodeInfo[]> {
-  const response = await request(`${metadataUrl}/v1/nodes`);
-  return ((await response.body.json()) as { nodes: NodeInfo[] }).nodes;
+/** `ca`: the CA bundle an https metadata service's certificate is verified against. */
+export async function listNodes(metadataUrl: string, ca?: Buffer): Promise<NodeInfo[]> {
+  const agent = ca === undefined ? undefined : new Agent({ connect: { ca } });
+  try {
+    const response = await request(`${metadataUrl}/v1/nodes`, agent === undefined ? {} : { dispatcher: agent });
+    return ((await response.body.json()) as { nodes: NodeInfo[] }).nodes;
+  } finally {
+    await agent?.close();
+  }
 }
 
 export interface ClusterOptions {
@@ -37,11 +45,17 @@ export interface ClusterOptions {
   readonly heartbeatIntervalMs?: number;
   /** More flags for every storage node (say `--repair-slots 0` to watch damage without repair). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Serve every service over HTTPS with certificates from makeTestTls (names `metadata` and
+   * `node-0` ..); each verifies the others against its CA.
+   */
+  readonly tls?: TestTls;
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const dir = await makeTempDir('cluster');
-  const metadataArgs = options.metadataArgs ?? [];
+  const metadataArgs = [...(options.metadataArgs ?? []), ...(options.tls?.serviceArgs('metadata') ?? [])];
+  const ca = options.tls === undefined ? undefined : await readFile(options.tls.caFile);
   const processes: GranaryProcess[] = [];
   try {
     const metadata = await startMetadataProcess(join(dir.path, 'metadata'), metadataArgs);
@@ -60,12 +74,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           '--reserve',
           '0',
           ...(options.nodeArgs ?? []),
+          ...(options.tls?.serviceArgs(`node-${i}`) ?? []),
         ]),
       ),
     );
     processes.push(...nodes);
     await pollUntil('every storage node to register', async () => {
-      const listed = await listNodes(metadata.url);
+      const listed = await listNodes(metadata.url, ca);
       return listed.filter((node) => node.state === 'alive').length === options.nodes ? true : undefined;
     });
     const cluster: Cluster = {

@@ -92,7 +92,8 @@ export async function startGranaryProcess(
   return {
     child,
     pid: child.pid as number,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    // The ready record says whether the service serves HTTPS (--tls-cert).
+    url: `${record.tls === true ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     namespace: placement.namespace,
     ready: record,
