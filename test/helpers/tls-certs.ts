@@ -4,16 +4,16 @@
  * hand them to a service.
  */
 import { join } from 'node:path';
-import { type LocalTls, makeLocalTls } from '../../deploy/local-tls.js';
+import { type LocalTls, type LocalTlsOptions, makeLocalTls } from '../../deploy/local-tls.js';
 
 export interface TestTls extends LocalTls {
   /** `--tls-cert --tls-key --tls-ca` of one service named to `makeTestTls`. */
   serviceArgs(name: string): string[];
 }
 
-/** A CA and certificates for `names` under `dir`/`label` (default `tls`). */
-export async function makeTestTls(dir: string, names: readonly string[], label = 'tls'): Promise<TestTls> {
-  const tls = await makeLocalTls(join(dir, label), names, { days: 2 });
+/** A CA and certificates for `names` under `dir`/`label` (default `tls`); `hosts` the certificates name (default loopback). */
+export async function makeTestTls(dir: string, names: readonly string[], label = 'tls', hosts?: LocalTlsOptions['hosts']): Promise<TestTls> {
+  const tls = await makeLocalTls(join(dir, label), names, { days: 2, ...(hosts === undefined ? {} : { hosts }) });
   return {
     ...tls,
     serviceArgs(name) {
