@@ -32,6 +32,7 @@ interface StorageNodeFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  readMemoryMax: number;
 }
 
 const size = (value: number): string => bytes.format(value, { unitSeparator: '' }) ?? String(value);
@@ -55,6 +56,7 @@ export function storageNodeCommand(): Command {
     .addOption(new Option('--advertise-url <url>', 'URL clients reach this node at (default: http://host:port, https:// with --tls-cert)').env('GRANARY_ADVERTISE_URL').argParser(parseHttpUrl))
     .addOption(new Option('--heartbeat-interval-ms <ms>', 'milliseconds between heartbeats').env('GRANARY_HEARTBEAT_INTERVAL_MS').argParser(parsePositiveInteger).default(d.heartbeatIntervalMs))
     .addOption(new Option('--repair-slots <n>', 'repair tasks this node runs at once for the metadata service (0: none)').env('GRANARY_REPAIR_SLOTS').argParser(parseNonNegativeNumber).default(d.repairSlots))
+    .addOption(new Option('--read-memory-max <size>', 'batch-read bytes held ahead of sockets across all requests; beyond it reads wait, then get 503').env('GRANARY_READ_MEMORY_MAX').argParser(parseByteSize).default(d.readMemoryBytesMax, size(d.readMemoryBytesMax)))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate to serve HTTPS with (needs --tls-key; the node then advertises https://)').env('GRANARY_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('GRANARY_TLS_KEY'))
@@ -82,6 +84,7 @@ export function storageNodeCommand(): Command {
         ...(flags.tlsCert === undefined ? {} : { tlsCertFile: flags.tlsCert }),
         ...(flags.tlsKey === undefined ? {} : { tlsKeyFile: flags.tlsKey }),
         ...(flags.tlsCa === undefined ? {} : { tlsCaFile: flags.tlsCa }),
+        readMemoryBytesMax: Math.max(1, Math.floor(flags.readMemoryMax)),
       });
       runUntilSignalled('storage node', node);
     });

@@ -49,6 +49,11 @@ export const BATCH_RANGE_BYTES_MAX = 256 * 1024 * 1024;
 export const BATCH_TOTAL_BYTES_MAX = 1024 * 1024 * 1024;
 
 export const FRAME_HEADER_BYTES = 16;
+/**
+ * A frame's reason for not returning a range is at most this long: nodes cut theirs to it, and
+ * readers refuse a longer one before allocating for it.
+ */
+export const FRAME_MESSAGE_BYTES_MAX = 4096;
 export const FRAMES_CONTENT_TYPE = 'application/x-granary-frames';
 
 /** The outcome of one range, a closed set. */
@@ -109,19 +114,31 @@ export function validateBatchRequest(request: BatchReadRequest): number {
 }
 
 /**
- * Parses a frames response body into frames, verifying each payload's checksum. A payload that
- * does not match its checksum (damaged in transit) is returned as `corrupt`.
- */
-/**
- * Decodes frames from body pieces as they arrive, however the pieces cut the frames. A payload
- * that lies whole in one piece is a view of it; one split over pieces is copied once into a
- * buffer of its exact size (never a growing concatenation of everything pending).
+ * Decodes frames from body pieces as they arrive, however the pieces cut the frames, verifying
+ * each payload's checksum when one was sent (a mismatch, damage in transit, is returned as
+ * `corrupt`). A payload that lies whole in one piece is a view of it; one split over pieces is
+ * copied once into a buffer of its exact size (never a growing concatenation of everything pending).
+ *
+ * A frame's header is checked before anything is allocated for its payload: an `ok` frame must
+ * carry exactly the bytes its range asked for (`rangeLengths`, when given; else at most
+ * BATCH_RANGE_BYTES_MAX), any other at most FRAME_MESSAGE_BYTES_MAX of message, and there are no
+ * more frames than ranges. A node that breaks this is not trusted for the rest of its answer
+ * (GRN_UNAVAILABLE, read around it as around a dead node): a header claiming 4 GiB for a KiB range
+ * must cost nothing.
  */
 export class FrameDecoder {
   private readonly header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   private headerFill = 0;
   private payload: Buffer | undefined;
   private payloadFill = 0;
+  /** Frames whose header has been read. */
+  private frames = 0;
+
+  constructor(
+    private readonly rangeLengths?: readonly number[],
+    /** Names the node in errors. */
+    private readonly source = 'the node',
+  ) {}
 
   /** Decodes what `piece` completes; calls `onFrame` for each frame in order. */
   push(piece: Uint8Array, onFrame: (frame: Frame) => void): void {
@@ -152,7 +169,7 @@ export class FrameDecoder {
         if (this.headerFill < FRAME_HEADER_BYTES) return;
         header = this.header;
       }
-      const payloadBytes = header.readUInt32LE(4);
+      const payloadBytes = this.checkHeader(header);
       if (bytes.length - at >= payloadBytes) {
         onFrame(decodeFrame(header, bytes.subarray(at, at + payloadBytes)));
         at += payloadBytes;
@@ -166,6 +183,28 @@ export class FrameDecoder {
     }
   }
 
+  /** The payload length the header declares, once it is known to be what was asked for. */
+  private checkHeader(header: Buffer): number {
+    const index = this.frames++;
+    const payloadBytes = header.readUInt32LE(4);
+    const status = STATUS_BY_NUMBER.get(header.readUInt8(0));
+    const untrusted = (problem: string): GranaryError =>
+      new GranaryError('GRN_UNAVAILABLE', `${this.source} answered frame ${index} ${problem}; the rest of its answer is not trusted, read around it`);
+    if (this.rangeLengths !== undefined && index >= this.rangeLengths.length) {
+      throw untrusted(`of a batch of ${this.rangeLengths.length} ranges`);
+    }
+    if (status === undefined) throw untrusted(`with unknown status ${header.readUInt8(0)}`);
+    if (status === 'ok') {
+      const asked = this.rangeLengths?.[index];
+      if (asked === undefined ? payloadBytes > BATCH_RANGE_BYTES_MAX : payloadBytes !== asked) {
+        throw untrusted(`with ${payloadBytes} bytes for a range of ${asked ?? `at most ${BATCH_RANGE_BYTES_MAX}`} bytes`);
+      }
+    } else if (payloadBytes > FRAME_MESSAGE_BYTES_MAX) {
+      throw untrusted(`'${status}' with a message of ${payloadBytes} bytes (at most ${FRAME_MESSAGE_BYTES_MAX})`);
+    }
+    return payloadBytes;
+  }
+
   /** Throws when the body ended inside a frame. */
   end(): void {
     if (this.headerFill > 0 || this.payload !== undefined) {
@@ -174,8 +213,9 @@ export class FrameDecoder {
   }
 }
 
-export async function* readFrames(body: AsyncIterable<Uint8Array>): AsyncGenerator<Frame> {
-  const decoder = new FrameDecoder();
+/** Frames of a body; `rangeLengths`, the lengths asked, bound what each frame may claim (FrameDecoder). */
+export async function* readFrames(body: AsyncIterable<Uint8Array>, rangeLengths?: readonly number[]): AsyncGenerator<Frame> {
+  const decoder = new FrameDecoder(rangeLengths);
   const ready: Frame[] = [];
   const collect = (frame: Frame): void => {
     ready.push(frame);
@@ -187,11 +227,9 @@ export async function* readFrames(body: AsyncIterable<Uint8Array>): AsyncGenerat
   decoder.end();
 }
 
+/** Decodes a frame whose header FrameDecoder.checkHeader accepted. */
 function decodeFrame(header: Buffer, payload: Buffer): Frame {
-  const status = STATUS_BY_NUMBER.get(header.readUInt8(0));
-  if (status === undefined) {
-    throw new GranaryError('GRN_INTERNAL', `batch read frame has unknown status ${header.readUInt8(0)}`);
-  }
+  const status = STATUS_BY_NUMBER.get(header.readUInt8(0)) as FrameStatus;
   if ((header.readUInt8(1) & FLAG_CHECKSUM) !== 0 && xxh64(payload) !== header.readBigUInt64LE(8)) {
     return { status: 'corrupt', data: new Uint8Array(0), message: 'range payload failed its checksum in transit' };
   }

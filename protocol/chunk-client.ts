@@ -3,12 +3,13 @@
  * the client library (writes, scans) and by storage nodes (repair reads from peers).
  */
 import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { pack } from 'msgpackr';
 import { checksumToHex, xxh64 } from '../erasure/index.js';
 import { type BatchReadRequest, type Frame, FrameDecoder, type RangeRequest } from './batch-read.js';
 import { GranaryError, errorFromAnswer } from './errors.js';
 import { CHECKSUM_HEADER, MSGPACK, OCTET_STREAM, REPLACE_HEADER } from './http.js';
-import type { HttpPools } from './http-pools.js';
+import { BATCH_READ_DEADLINE_DEFAULTS, type HttpPools, batchReadDeadlineMs } from './http-pools.js';
 import { transportError } from './tls.js';
 
 /**
@@ -79,39 +80,70 @@ export interface ReadRangesOptions {
   readonly verifyPages?: boolean;
 }
 
+/** An error answer's body is kept up to this size for its message; a longer one is cut off. */
+const REFUSAL_BODY_BYTES_MAX = 64 * 1024;
+
 /**
  * One batched read; resolves with a frame per range, in order. Frames are decoded as the body
  * arrives, through undici's dispatch handler rather than a body stream: this is the hot path of
  * every scan, and a stream costs an async iteration and a buffer queue per network read.
+ *
+ * Nothing a node sends makes this allocate more than it asked for (FrameDecoder checks each
+ * frame's declared length against its range first), and the read as a whole must end within its
+ * deadline (`http.options.batchReadDeadline`, from the bytes asked): either failure rejects with
+ * GRN_UNAVAILABLE and drops the connection, and callers read around the node.
  */
 export function readRanges(http: HttpPools, nodeUrl: string, ranges: readonly RangeRequest[], options: ReadRangesOptions = {}): Promise<Frame[]> {
   const request: BatchReadRequest = options.verifyPages === false ? { ranges, verifyPages: false } : { ranges };
   return new Promise((resolve, reject) => {
-    const decoder = new FrameDecoder();
+    const decoder = new FrameDecoder(
+      ranges.map((range) => range.length),
+      nodeUrl,
+    );
     const frames: Frame[] = [];
     const collect = (frame: Frame): void => {
       frames.push(frame);
     };
     const refusal: Buffer[] = [];
+    let refusalBytes = 0;
     let statusCode = 0;
     let settled = false;
+    let dispatched: Dispatcher.DispatchController | undefined;
+    const bytes = ranges.reduce((sum, range) => sum + range.length, 0);
+    const deadline = http.options.batchReadDeadline ?? BATCH_READ_DEADLINE_DEFAULTS;
+    const deadlineMs = batchReadDeadlineMs(bytes, deadline);
+    const overdue = (): GranaryError =>
+      new GranaryError(
+        'GRN_UNAVAILABLE',
+        `${nodeUrl} did not finish answering ${ranges.length} ranges (${bytes} bytes) within ${deadlineMs} ms (the deadline for reads of that size, at least ${deadline.bytesPerSecondMin} bytes/s); reading around it`,
+      );
+    const timer = setTimeout(() => {
+      const error = overdue();
+      fail(error);
+      dispatched?.abort(error);
+    }, deadlineMs);
     const fail = (error: unknown): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       if (error instanceof GranaryError) reject(error);
       else reject(transportError(error, `reading from ${nodeUrl}`, nodeUrl));
     };
     http.pool(nodeUrl).dispatch(
       { method: 'POST', path: '/v1/chunks/read', headers: { 'content-type': MSGPACK }, body: pack(request) },
       {
-        // Present so undici takes this for a handler of its current API (it checks for this one).
-        onRequestStart() {},
+        onRequestStart(controller) {
+          dispatched = controller;
+          // Past its deadline while it waited for a connection: it is not sent at all.
+          if (settled) controller.abort(overdue());
+        },
         onResponseStart(_controller, status) {
           statusCode = status;
         },
         onResponseData(controller, chunk) {
           if (statusCode !== 200) {
-            refusal.push(chunk);
+            if (refusalBytes < REFUSAL_BODY_BYTES_MAX) refusal.push(chunk.subarray(0, REFUSAL_BODY_BYTES_MAX - refusalBytes));
+            refusalBytes += chunk.length;
             return;
           }
           try {
@@ -138,6 +170,7 @@ export function readRanges(http: HttpPools, nodeUrl: string, ranges: readonly Ra
             return;
           }
           settled = true;
+          clearTimeout(timer);
           resolve(frames);
         },
         onResponseError(_controller, error) {

@@ -19,9 +19,31 @@ export interface HttpOptions {
    * without it, Node's bundled roots. Certificates are verified either way.
    */
   readonly ca?: Buffer | string;
+  /** The whole-answer deadline of batched range reads (BATCH_READ_DEADLINE_DEFAULTS when not given). */
+  readonly batchReadDeadline?: BatchReadDeadline;
 }
 
 export const HTTP_DEFAULTS: HttpOptions = { connectionsPerOrigin: 8, timeoutMs: 30_000 };
+
+/**
+ * How long a batched read may take in all, from sending it to its last frame: `timeoutMs` bounds
+ * only the gap between body pieces, and a node sending a byte every few seconds never trips it.
+ * A read past its deadline is aborted and read around as a dead node's would be.
+ */
+export interface BatchReadDeadline {
+  /** No read's deadline is shorter, however few bytes it asks. */
+  readonly floorMs: number;
+  /** A read of B bytes may take B / this seconds when that is longer than the floor. */
+  readonly bytesPerSecondMin: number;
+}
+
+/** A 4 MiB read may take 10 s (0.4 MB/s), a 64 MiB one 67 s: slow links pass, stalled nodes do not. */
+export const BATCH_READ_DEADLINE_DEFAULTS: BatchReadDeadline = { floorMs: 10_000, bytesPerSecondMin: 1_000_000 };
+
+/** The deadline of a batched read of `bytes` in all. */
+export function batchReadDeadlineMs(bytes: number, deadline: BatchReadDeadline = BATCH_READ_DEADLINE_DEFAULTS): number {
+  return Math.max(deadline.floorMs, Math.ceil((bytes / deadline.bytesPerSecondMin) * 1000));
+}
 
 export class HttpPools {
   private readonly pools = new Map<string, Pool>();

@@ -13,6 +13,7 @@ import { RepairRunner } from './repair-runner.js';
 import { NodeMetrics } from './metrics.js';
 import { type ScrubEstimate, describeScrubEstimate } from './scrub-estimate.js';
 import { Scrubber } from './scrubber.js';
+import { READ_MEMORY_DEFAULTS } from './routes/batch-read-route.js';
 import { buildStorageServer } from './server.js';
 
 export interface StorageNodeConfig {
@@ -39,6 +40,8 @@ export interface StorageNodeConfig {
   readonly heartbeatIntervalMs: number;
   /** Repair tasks this node runs at once for the metadata service (0: none). */
   readonly repairSlots: number;
+  /** Batch-read bytes held ahead of sockets across all requests (READ_MEMORY_DEFAULTS.bytesMax when not given). */
+  readonly readMemoryBytesMax?: number;
   /** Serve HTTPS with this PEM certificate and key (both or neither); plain HTTP without. */
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;
@@ -59,6 +62,7 @@ export const STORAGE_NODE_DEFAULTS = {
   domain: 'default',
   heartbeatIntervalMs: 2_000,
   repairSlots: 2,
+  readMemoryBytesMax: READ_MEMORY_DEFAULTS.bytesMax,
 } as const;
 
 export interface RunningStorageNode {
@@ -99,7 +103,8 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
       stateFile: store.dataDir.scrubStatePath,
       onError: (error) => logError(error),
     });
-    const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger, ...(https === undefined ? {} : { https }) });
+    const readMemory = { bytesMax: config.readMemoryBytesMax ?? READ_MEMORY_DEFAULTS.bytesMax };
+    const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger, readMemory, ...(https === undefined ? {} : { https }) });
     logError = (error) => app.log.error({ err: error }, 'storage node background error');
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();

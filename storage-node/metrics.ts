@@ -47,6 +47,27 @@ export class NodeMetrics {
     buckets: SIZE_BUCKETS,
     registers: [this.registry],
   });
+  readonly readMemoryBytes = new Gauge({
+    name: 'granary_storage_read_memory_bytes',
+    help: 'Batch-read bytes read ahead of sockets and not yet taken by them, across all requests',
+    registers: [this.registry],
+  });
+  readonly readMemoryMaxBytes = new Gauge({
+    name: 'granary_storage_read_memory_max_bytes',
+    help: 'The node-wide budget of batch-read memory (--read-memory-max)',
+    registers: [this.registry],
+  });
+  readonly readMemoryRefusals = new Counter({
+    name: 'granary_storage_read_memory_refusals_total',
+    help: 'Batch reads (or their remaining ranges) refused for want of read memory, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly readStalledAnswers = new Counter({
+    name: 'granary_storage_read_stalled_answers_total',
+    help: 'Batch-read answers cut off because their reader stopped taking bytes, freeing the read memory they held',
+    registers: [this.registry],
+  });
   readonly bytesWritten = new Counter({
     name: 'granary_storage_written_bytes_total',
     help: 'Chunk bytes accepted from writers',

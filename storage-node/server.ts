@@ -9,7 +9,7 @@ import type { ServerTls } from '../protocol/tls.js';
 import type { ChunkStore } from './chunk-store.js';
 import type { NodeMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin-routes.js';
-import { type BatchAnswerFaults, batchReadRoute } from './routes/batch-read-route.js';
+import { type BatchAnswerFaults, type ReadMemoryOptions, batchReadRoute } from './routes/batch-read-route.js';
 import { chunkRoutes } from './routes/chunk-routes.js';
 import type { Scrubber } from './scrubber.js';
 
@@ -21,6 +21,8 @@ export interface StorageServerDeps {
   readonly logger: FastifyServerOptions['logger'];
   /** Test hooks that make the node misbehave at the HTTP level (MemoryChunkStore.serverFaults). */
   readonly faults?: ServerFaults;
+  /** Bounds of batch-read memory (READ_MEMORY_DEFAULTS where not given). */
+  readonly readMemory?: Partial<ReadMemoryOptions>;
   /** Serve HTTPS with this certificate and key (protocol/tls.ts); plain HTTP without. */
   readonly https?: ServerTls;
 }
@@ -68,7 +70,7 @@ export async function buildStorageServer(deps: StorageServerDeps): Promise<Fasti
 
   const onError = (error: unknown): void => app.log.error({ err: error }, 'storage node error');
   await app.register(chunkRoutes, { store: deps.store, metrics: deps.metrics });
-  await app.register(batchReadRoute, { store: deps.store, metrics: deps.metrics, onError, ...(faults === undefined ? {} : { faults }) });
+  await app.register(batchReadRoute, { store: deps.store, metrics: deps.metrics, onError, ...(faults === undefined ? {} : { faults }), ...(deps.readMemory === undefined ? {} : { readMemory: deps.readMemory }) });
   await app.register(adminRoutes, { ...deps, startedAt });
   return app;
 }

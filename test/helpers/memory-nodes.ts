@@ -17,6 +17,7 @@ import {
 import type { PlannedBlock, PlannedChunk } from '../../protocol/index.js';
 import { MemoryChunkStore, type MemoryChunkStoreOptions, Scrubber, buildStorageServer } from '../../storage-node/index.js';
 import { NodeMetrics } from '../../storage-node/metrics.js';
+import type { ReadMemoryOptions } from '../../storage-node/routes/batch-read-route.js';
 
 /** Small pages, so blocks of a few hundred KiB span many of them, as real chunks do. */
 export const MEMORY_NODE_PAGE_BYTES = 4096;
@@ -54,8 +55,18 @@ interface RunningNode extends MemoryNode {
   readonly scrubber: Scrubber;
 }
 
-export async function startMemoryNodes(count: number, storeOptions: Partial<MemoryChunkStoreOptions> = {}): Promise<MemoryNodes> {
-  const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => startNode(`mem-${i}`, storeOptions)));
+/** Settings of the nodes' HTTP servers. */
+export interface MemoryNodeServerOptions {
+  /** Bounds of batch-read memory (storage-node/routes/batch-read-route.ts). */
+  readonly readMemory?: Partial<ReadMemoryOptions>;
+}
+
+export async function startMemoryNodes(
+  count: number,
+  storeOptions: Partial<MemoryChunkStoreOptions> = {},
+  serverOptions: MemoryNodeServerOptions = {},
+): Promise<MemoryNodes> {
+  const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => startNode(`mem-${i}`, storeOptions, serverOptions)));
   const running = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const failure = started.find((result) => result.status === 'rejected');
   if (failure !== undefined) {
@@ -76,11 +87,11 @@ export async function startMemoryNodes(count: number, storeOptions: Partial<Memo
   };
 }
 
-async function startNode(nodeId: string, storeOptions: Partial<MemoryChunkStoreOptions>): Promise<RunningNode> {
+async function startNode(nodeId: string, storeOptions: Partial<MemoryChunkStoreOptions>, serverOptions: MemoryNodeServerOptions): Promise<RunningNode> {
   const store = new MemoryChunkStore({ pageBytes: MEMORY_NODE_PAGE_BYTES, ...storeOptions });
   const metrics = new NodeMetrics(store);
   const scrubber = new Scrubber(store, metrics, { rateBytesPerSecond: SCRUB_RATE_BYTES_PER_SECOND, intervalMs: 0, onError: () => undefined });
-  const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger: false, faults: store.serverFaults });
+  const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger: false, faults: store.serverFaults, ...serverOptions });
   try {
     await app.listen({ host: '127.0.0.1', port: 0 });
   } catch (error) {
