@@ -5,12 +5,17 @@
  * development launcher is more code to trust than a tool every Linux and macOS machine has.
  * Keys are P-256 (fast to make, as strong as RSA-3072), written with mode 0600.
  *
- * Certificates name 127.0.0.1, ::1 and localhost: the addresses `granary up` listens on.
+ * Each certificate names 127.0.0.1, ::1 and localhost (where `granary up` listens) and its
+ * service's own name, so the same files serve a compose project whose services are called
+ * `metadata` and `node-0` ..:
+ *
+ *   node dist/deploy/local-tls.js deploy/tls metadata node-0 node-1 ... node-8
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GranaryError } from '../protocol/index.js';
 
@@ -69,7 +74,7 @@ export async function makeLocalTls(dir: string, names: readonly string[], option
   const config = join(dir, 'openssl.cnf');
   // A config of our own: the system one differs between OpenSSL 1.1, 3 and LibreSSL, and a
   // default extension section would clash with ours.
-  await writeFile(config, opensslConfig(hosts), { mode: 0o600 });
+  await writeFile(config, opensslConfig(), { mode: 0o600 });
   const openSsl = async (args: readonly string[]): Promise<void> => {
     try {
       await run(openssl, args, { timeout: 30_000 });
@@ -90,14 +95,16 @@ export async function makeLocalTls(dir: string, names: readonly string[], option
     const certFile = join(dir, `${name}.pem`);
     const keyFile = join(dir, `${name}.key`);
     const csr = join(dir, `${name}.csr`);
+    const extensions = join(dir, `${name}.ext`);
+    await writeFile(extensions, serviceExtensions([...hosts, name]), { mode: 0o600 });
     await openSsl(['req', '-new', ...newKey, '-keyout', keyFile, '-out', csr, '-subj', `/CN=granary ${name}`, '-config', config]);
     await openSsl([
       'x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-out', certFile, '-days', days,
       // A random serial: no serial file to keep, and no two certificates of one CA share one.
       '-set_serial', `0x${randomBytes(16).toString('hex').replace(/^[89a-f]/, '7')}`,
-      '-extfile', config, '-extensions', 'granary_service',
+      '-extfile', extensions,
     ]);
-    await rm(csr, { force: true });
+    await Promise.all([rm(csr, { force: true }), rm(extensions, { force: true })]);
   };
   let next = 0;
   const lane = async (): Promise<void> => {
@@ -108,8 +115,7 @@ export async function makeLocalTls(dir: string, names: readonly string[], option
   return { caFile, services };
 }
 
-function opensslConfig(hosts: readonly string[]): string {
-  const names = hosts.map((host) => (/^[0-9.]+$/.test(host) || host.includes(':') ? `IP:${host}` : `DNS:${host}`)).join(',');
+function opensslConfig(): string {
   return [
     '[req]',
     'distinguished_name = granary_dn',
@@ -120,7 +126,14 @@ function opensslConfig(hosts: readonly string[]): string {
     'basicConstraints = critical, CA:TRUE, pathlen:0',
     'keyUsage = critical, keyCertSign, cRLSign',
     'subjectKeyIdentifier = hash',
-    '[granary_service]',
+    '',
+  ].join('\n');
+}
+
+/** Extensions of a service certificate valid for `hosts` (names and addresses). */
+function serviceExtensions(hosts: readonly string[]): string {
+  const names = [...new Set(hosts)].map((host) => (/^[0-9.]+$/.test(host) || host.includes(':') ? `IP:${host}` : `DNS:${host}`)).join(',');
+  return [
     'basicConstraints = critical, CA:FALSE',
     'keyUsage = critical, digitalSignature',
     // clientAuth too: the same certificate can prove a service's identity when it calls a peer.
@@ -129,4 +142,20 @@ function opensslConfig(hosts: readonly string[]): string {
     'authorityKeyIdentifier = keyid',
     '',
   ].join('\n');
+}
+
+// As a script: certificates for services run elsewhere (deploy/compose.yaml), not by `granary up`.
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [dir, ...names] = process.argv.slice(2);
+  if (dir === undefined || names.length === 0) {
+    process.stderr.write('usage: node dist/deploy/local-tls.js DIR SERVICE...   (e.g. deploy/tls metadata node-0 node-1)\n');
+    process.exit(2);
+  }
+  makeLocalTls(dir, names).then(
+    (tls) => process.stdout.write(`CA ${tls.caFile}; certificates and keys for ${names.join(', ')} in ${dir}\n`),
+    (error: unknown) => {
+      process.stderr.write(`${(error as Error).message}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -134,7 +134,7 @@ interface EnvVar {
   valueFrom?: { fieldRef?: { fieldPath: string } };
 }
 interface Probe {
-  httpGet?: { path: string; port: number | string };
+  httpGet?: { path: string; port: number | string; scheme?: string };
 }
 interface Container {
   name: string;
@@ -144,13 +144,14 @@ interface Container {
   ports?: { name?: string; containerPort: number }[];
   readinessProbe?: Probe;
   livenessProbe?: Probe;
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 interface LabelSelector {
   matchLabels?: Record<string, string>;
 }
 interface PodSpec {
   containers: Container[];
+  volumes?: { name: string; secret?: { secretName: string; defaultMode?: number } }[];
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
   affinity?: {
     podAntiAffinity?: {
@@ -449,18 +450,40 @@ describe('deploy/compose.yaml', () => {
       expect(s.environment?.GRANARY_HOST, name).toBe('0.0.0.0');
       const test = s.healthcheck?.test ?? [];
       expect(test.slice(0, 3), name).toEqual(['CMD', 'node', '-e']);
-      const url = /fetch\('(http:\/\/127\.0\.0\.1:(\d+)\/health)'\)/.exec(test[3] ?? '');
-      expect(url?.[2], name).toBe(String(port));
+      // Over TLS, trusting the service's own CA file.
+      const probe = /require\('https'\)\.get\(\{ host: '127\.0\.0\.1', port: (\d+), path: '\/health', ca: require\('fs'\)\.readFileSync\('([^']+)'\) \}/.exec(test[3] ?? '');
+      expect(probe?.[1], name).toBe(String(port));
+      expect(probe?.[2], name).toBe(s.environment?.GRANARY_TLS_CA);
       // A $ would be interpolated by compose.
       expect(test.join(' '), name).not.toContain('$');
     }
-    expect(compose.services.metadata?.ports).toEqual([`${METADATA_PORT}:${METADATA_PORT}`]);
+  });
+
+  it('publishes the metadata port only, on the host loopback, and no storage node port', () => {
+    for (const [name, s] of storage) expect(s.ports, name).toBeUndefined();
+    const published = compose.services.metadata?.ports ?? [];
+    expect(published).toEqual([`127.0.0.1:${METADATA_PORT}:${METADATA_PORT}`]);
+  });
+
+  it('serves every service over TLS with its own certificate, mounted read-only with the CA', () => {
+    for (const [name, s] of services) {
+      const env = s.environment ?? {};
+      const tlsMount = (s.volumes ?? []).map((v) => v.split(':')).find(([, path]) => path === '/tls');
+      expect(tlsMount, name).toEqual(['./tls', '/tls', 'ro']);
+      expect(env.GRANARY_TLS_CERT, name).toBe(`/tls/${name}.pem`);
+      expect(env.GRANARY_TLS_KEY, name).toBe(`/tls/${name}.key`);
+      expect(env.GRANARY_TLS_CA, name).toBe('/tls/ca.pem');
+    }
+    // Keys are mounted at run time, never copied into an image.
+    expect(read(join(DEPLOY, 'Dockerfile.dockerignore')).split('\n')).toContain('deploy/tls');
+    // `node dist/deploy/local-tls.js deploy/tls <services>` makes exactly the files the services read.
+    expect(read(join(DEPLOY, 'compose.yaml'))).toContain(`node dist/deploy/local-tls.js deploy/tls ${services.map(([name]) => name).join(' ')}`);
   });
 
   it('points the nodes at the metadata service and advertises their compose name', () => {
     for (const [name, s] of storage) {
-      expect(s.environment?.GRANARY_METADATA, name).toBe(`http://metadata:${METADATA_PORT}`);
-      expect(s.environment?.GRANARY_ADVERTISE_URL, name).toBe(`http://${name}:${s.environment?.GRANARY_PORT}`);
+      expect(s.environment?.GRANARY_METADATA, name).toBe(`https://metadata:${METADATA_PORT}`);
+      expect(s.environment?.GRANARY_ADVERTISE_URL, name).toBe(`https://${name}:${s.environment?.GRANARY_PORT}`);
       expect(s.depends_on, name).toEqual({ metadata: { condition: 'service_healthy' } });
     }
   });
@@ -550,7 +573,7 @@ describe('deploy/kubernetes', () => {
       expect(Number(envValue(container, 'GRANARY_PORT')), set.metadata.name).toBe(port);
       expect(container.ports?.map((p) => p.containerPort), set.metadata.name).toEqual([port]);
       for (const probe of [container.readinessProbe, container.livenessProbe]) {
-        expect(probe?.httpGet, set.metadata.name).toEqual({ path: '/health', port });
+        expect(probe?.httpGet, set.metadata.name).toEqual({ path: '/health', port, scheme: 'HTTPS' });
       }
       expect(selects(service.spec.selector, set.spec.template.metadata.labels), service.metadata.name).toBe(true);
       expect(service.spec.ports.map((p) => [p.port, p.targetPort]), service.metadata.name).toEqual([[port, port]]);
@@ -568,14 +591,33 @@ describe('deploy/kubernetes', () => {
     expect(index('POD_NAME')).toBeLessThan(index('GRANARY_ADVERTISE_URL'));
     expect(index('POD_NAMESPACE')).toBeLessThan(index('GRANARY_ADVERTISE_URL'));
     expect(envValue(storageContainer, 'GRANARY_ADVERTISE_URL')).toBe(
-      `http://$(POD_NAME).${storageService.metadata.name}.$(POD_NAMESPACE).svc:${NODE_PORT}`,
+      `https://$(POD_NAME).${storageService.metadata.name}.$(POD_NAMESPACE).svc:${NODE_PORT}`,
     );
     expect(fieldRef(storageContainer, 'GRANARY_NODE_ID')).toBe('metadata.name');
     for (let i = 0; i < storageSet.spec.replicas; i++) expect(`${storageSet.metadata.name}-${i}`).toMatch(NODE_ID_PATTERN);
     expect(fieldRef(storageContainer, 'GRANARY_DOMAIN')).toBe('spec.nodeName');
     const metadataUrl = new URL(envValue(storageContainer, 'GRANARY_METADATA'));
+    expect(metadataUrl.protocol).toBe('https:');
     expect(metadataUrl.hostname).toBe(metadataService.metadata.name);
     expect(Number(metadataUrl.port)).toBe(metadataService.spec.ports[0]?.port);
+  });
+
+  it('serves both over TLS from a Secret mounted read-only, certificate, key and CA', () => {
+    for (const [set, secretName] of [
+      [metadataSet, 'granary-metadata-tls'],
+      [storageSet, 'granary-storage-tls'],
+    ] as const) {
+      const container = only(set.spec.template.spec.containers, set.metadata.name);
+      const files = ['GRANARY_TLS_CERT', 'GRANARY_TLS_KEY', 'GRANARY_TLS_CA'].map((name) => envValue(container, name));
+      expect(files.map((file) => posix.basename(file)), set.metadata.name).toEqual(['tls.crt', 'tls.key', 'ca.crt']);
+      const mount = container.volumeMounts?.find((m) => m.mountPath === posix.dirname(files[0] ?? ''));
+      expect(mount?.readOnly, set.metadata.name).toBe(true);
+      for (const file of files) expect(posix.dirname(file)).toBe(mount?.mountPath);
+      const volume = set.spec.template.spec.volumes?.find((v) => v.name === mount?.name);
+      expect(volume?.secret?.secretName, set.metadata.name).toBe(secretName);
+      // 0440: not readable by others, readable by the pod's fsGroup.
+      expect(volume?.secret?.defaultMode, set.metadata.name).toBe(0o440);
+    }
   });
 
   it('prefers to put storage pods on distinct Kubernetes nodes', () => {
@@ -623,6 +665,22 @@ describe('deploy/systemd', () => {
       expect(unitValues(unit, 'ReadWritePaths')).toEqual([data]);
       expect(unitValues(unit, 'StateDirectory').map((d) => `/var/lib/${d}`)).toEqual([data]);
     }
+  });
+
+  it('both units serve HTTPS with their own certificate and verify peers against the CA', () => {
+    const expected = [
+      [metadataUnit, 'metadata'],
+      [nodeUnit, '%i'],
+    ] as const;
+    for (const [unit, name] of expected) {
+      const env = unitEnvironment(unit);
+      expect(env.get('GRANARY_TLS_CERT'), name).toBe(`/etc/granary/tls/${name}.pem`);
+      expect(env.get('GRANARY_TLS_KEY'), name).toBe(`/etc/granary/tls/${name}.key`);
+      expect(env.get('GRANARY_TLS_CA'), name).toBe('/etc/granary/tls/ca.pem');
+    }
+    const nodeExample = new Map(envFile(read(join(SYSTEMD, 'storage-node.env.example'))).filter((e) => !e.commented).map((e) => [e.key, e.value]));
+    expect(nodeExample.get('GRANARY_METADATA')).toMatch(/^https:\/\//);
+    expect(nodeExample.get('GRANARY_ADVERTISE_URL')).toMatch(/^https:\/\//);
   });
 
   it('the storage node template is instanced by node id and reads /etc/granary/%i.env', () => {
