@@ -10,6 +10,7 @@ import type {
   PartitionInfo,
   PlannedBlock,
   RepairStatus,
+  ScanPageRequest,
   ScanPlan,
   ScanRequest,
   SessionInfo,
@@ -18,7 +19,7 @@ import type {
   TableSpec,
   TableSummary,
 } from '../protocol/index.js';
-import { type HttpPools } from '../protocol/index.js';
+import { GranaryError, type HttpPools } from '../protocol/index.js';
 
 export interface MetadataHealth {
   readonly status: string;
@@ -127,8 +128,45 @@ export class MetadataClient {
     return this.http.call(this.url, 'POST', `/v1/sessions/${sessionId}/abort`);
   }
 
-  plan(table: string, request: ScanRequest): Promise<ScanPlan> {
-    return this.http.call(this.url, 'POST', `/v1/tables/${encodeURIComponent(table)}/scan`, request);
+  /** One page of a scan's plan: the first without `page.after`, then each page's `next` with the same request. */
+  plan(table: string, request: ScanRequest, page: ScanPageRequest = {}): Promise<ScanPlan> {
+    const query = new URLSearchParams();
+    if (page.after !== undefined) query.set('after', page.after);
+    if (page.limit !== undefined) query.set('limit', String(page.limit));
+    const suffix = query.toString() === '' ? '' : `?${query.toString()}`;
+    return this.http.call(this.url, 'POST', `/v1/tables/${encodeURIComponent(table)}/scan${suffix}`, request);
+  }
+
+  /**
+   * Every page of a scan's plan, fetched as they are consumed: the caller holds one page at a
+   * time (plus the one `prefetch` asks for ahead), never the whole plan.
+   */
+  async *planPages(table: string, request: ScanRequest, options: { readonly limit?: number; readonly prefetch?: boolean } = {}): AsyncGenerator<ScanPlan> {
+    const limit = options.limit === undefined ? {} : { limit: options.limit };
+    let page = await this.plan(table, request, limit);
+    let asked: string | undefined;
+    for (;;) {
+      const after = page.next;
+      if (after === undefined) {
+        yield page;
+        return;
+      }
+      // Each page moves the scan on and holds a stripe; anything else would loop forever.
+      if (after === asked || page.stripes.length === 0) {
+        throw new GranaryError('GRN_INTERNAL', `the metadata service answered a plan page of ${table} that does not move the scan on (${page.stripes.length} stripes)`);
+      }
+      asked = after;
+      if (options.prefetch === true) {
+        const ahead = this.plan(table, request, { ...limit, after });
+        // Awaited after the yield; if the consumer stops early its rejection must not go unhandled.
+        ahead.catch(() => undefined);
+        yield page;
+        page = await ahead;
+      } else {
+        yield page;
+        page = await this.plan(table, request, { ...limit, after });
+      }
+    }
   }
 
   async listNodes(): Promise<NodeInfo[]> {

@@ -1,6 +1,7 @@
 /**
  * Scan planning: from a table, a partition filter, columns, a stripe range and stats predicates
- * to the exact stream locations a reader fetches. Pure over the in-memory catalog.
+ * to the exact stream locations a reader fetches, one bounded page at a time (see
+ * SCAN_PAGE_ENTRIES_MAX and scan-cursor.ts). Pure over the in-memory catalog.
  *
  * Planning must take milliseconds for a million stream locations (1,000 columns x 1,000
  * stripes), so committed files keep their streams as aligned 32-bit words in the wire layout, and
@@ -14,13 +15,17 @@ import {
   type NodeState,
   type PlannedBlock,
   type PlannedStripe,
+  SCAN_PAGE_ENTRIES_MAX,
   STREAM_ENTRY_BYTES,
+  type ScanPageRequest,
   type ScanPlan,
   type ScanRequest,
+  stripeWeightEntries,
 } from '../protocol/index.js';
 import { matchesPartition, validatePartitionFilter } from './partition-filter.js';
 import { type ResolvedPredicate, mayMatch, resolvePredicate } from './pruning.js';
 import type { BlockRecord, FileRecord, PartitionRecord, TableRecord } from './records.js';
+import { type ScanPosition, decodeScanCursor, encodeScanCursor, foreignCursor, requestFingerprint, staleCursor } from './scan-cursor.js';
 import { columnInfo, visibleColumns } from './schema.js';
 
 const WORDS_PER_ENTRY = STREAM_ENTRY_BYTES / 4;
@@ -64,6 +69,7 @@ export interface PlanSources {
 }
 
 export interface PlanResult {
+  /** One page of the plan (`next` set when more remains). */
   readonly plan: ScanPlan;
   /** Column ids the scan reads (for popularity). */
   readonly columnCids: readonly number[];
@@ -72,7 +78,23 @@ export interface PlanResult {
 /** Runs of stored-together columns at least this long are copied natively (a call costs more for fewer). */
 const BULK_COPY_ENTRIES_MIN = 4;
 
-export function planScan(sources: PlanSources, request: ScanRequest): PlanResult {
+/** Where a page's walk starts: indexes into the sorted partitions and a partition's files. */
+interface WalkStart {
+  readonly partition: number;
+  readonly file: number;
+  readonly stripeInFile: number;
+  /** Number within the partition of the first stripe of `file`. */
+  readonly fileFirstStripe: number;
+}
+
+/**
+ * Plans one page: the kept stripes from the cursor on (or the start), until adding the next kept
+ * stripe would pass `page.limit` entries. A page holds at least one stripe, so one stripe that
+ * alone weighs more than the limit comes alone. The walk looks past the last stripe it keeps to
+ * the next one pruning keeps, and that stripe is the cursor: so no page is empty, and the last
+ * page has no `next` even when the stripes after it are all pruned.
+ */
+export function planScan(sources: PlanSources, request: ScanRequest, page: ScanPageRequest = {}): PlanResult {
   const { table } = sources;
   const visible = visibleColumns(table);
   const byName = new Map(visible.map((column) => [column.name, column]));
@@ -94,30 +116,46 @@ export function planScan(sources: PlanSources, request: ScanRequest): PlanResult
   if (!(from >= 0) || !(to >= from)) {
     throw new GranaryError('GRN_BAD_REQUEST', `stripe range [${from}, ${to}) must have 0 <= from <= to`);
   }
+  const limit = page.limit ?? SCAN_PAGE_ENTRIES_MAX;
+  if (!Number.isInteger(limit) || limit < 1 || limit > SCAN_PAGE_ENTRIES_MAX) {
+    throw new GranaryError('GRN_BAD_REQUEST', `page limit must be 1..${SCAN_PAGE_ENTRIES_MAX} entries, got ${limit}`);
+  }
+  const stripeWeight = stripeWeightEntries(columns.length);
+  const fingerprint = requestFingerprint(request);
 
   const blocks: PlannedBlock[] = [];
   const blockIndex = new Map<string, number>();
   const stripes: PlannedStripe[] = [];
+  let weight = 0;
+  let next: ScanPosition | undefined;
   let considered = 0;
   let pruned = 0;
   const partitions = sources.partitions
     .filter((partition) => matchesPartition(partition.values, filter))
     .sort((a, b) => (a.spec < b.spec ? -1 : a.spec > b.spec ? 1 : 0));
+  const start = page.after === undefined ? { partition: 0, file: 0, stripeInFile: 0, fileFirstStripe: 0 } : resume(sources, partitions, page.after, fingerprint);
 
-  for (const partition of partitions) {
-    let stripeNumber = 0;
-    for (const file of sources.files(partition.spec)) {
+  walk: for (let pi = start.partition; pi < partitions.length; pi++) {
+    const partition = partitions[pi] as PartitionRecord;
+    const files = sources.files(partition.spec);
+    const resuming = pi === start.partition && page.after !== undefined;
+    let stripeNumber = resuming ? start.fileFirstStripe : 0;
+    for (let f = resuming ? start.file : 0; f < files.length; f++) {
+      if (stripeNumber >= to) break;
+      const file = files[f] as LoadedFile;
       const fileStripes = file.record.stripes.length;
-      if (stripeNumber + fileStripes <= from || stripeNumber >= to) {
+      const firstInFile = resuming && f === start.file ? start.stripeInFile : 0;
+      if (stripeNumber + fileStripes <= from) {
         stripeNumber += fileStripes;
         continue;
       }
       const localToGlobal = new Int32Array(file.record.blockIds.length).fill(-1);
       const sourceIndex = columns.map((column) => file.columnIndex.get(column.cid) ?? -1);
       const predicateIndex = predicates.map((predicate) => file.columnIndex.get(predicate.cid) ?? -1);
-      for (let s = 0; s < fileStripes; s++, stripeNumber++) {
-        if (stripeNumber < from || stripeNumber >= to) continue;
-        considered++;
+      stripeNumber += firstInFile;
+      for (let s = firstInFile; s < fileStripes; s++, stripeNumber++) {
+        if (stripeNumber >= to) break;
+        if (stripeNumber < from) continue;
         const stats = file.stats[s] as Float64Array;
         const words = file.streamWords[s] as Uint32Array;
         const rows = (file.record.stripes[s] as { rows: number }).rows;
@@ -128,9 +166,17 @@ export function planScan(sources: PlanSources, request: ScanRequest): PlanResult
           keep = mayMatch(index >= 0 && !allNull, stats[2 * index] as number, stats[2 * index + 1] as number, predicates[p] as ResolvedPredicate);
         }
         if (!keep) {
+          considered++;
           pruned++;
           continue;
         }
+        // Full: this kept stripe opens the next page (and is counted there).
+        if (stripes.length > 0 && weight + stripeWeight > limit) {
+          next = { partition: partition.spec, fileId: file.record.fileId, stripeInFile: s, stripe: stripeNumber };
+          break walk;
+        }
+        considered++;
+        weight += stripeWeight;
         const out = new Uint32Array(columns.length * WORDS_PER_ENTRY);
         for (let c = 0; c < columns.length; ) {
           const index = sourceIndex[c] as number;
@@ -181,9 +227,40 @@ export function planScan(sources: PlanSources, request: ScanRequest): PlanResult
       stripes,
       stripesConsidered: considered,
       stripesPruned: pruned,
+      ...(next === undefined
+        ? {}
+        : { next: encodeScanCursor({ tableId: table.id, schemaVersion: table.schemaVersion, request: fingerprint, ...next }) }),
     },
     columnCids: columns.map((column) => column.cid),
   };
+}
+
+/** Checks a cursor against this table, request and catalog, and finds where its page starts. */
+function resume(sources: PlanSources, partitions: readonly PartitionRecord[], after: string, fingerprint: string): WalkStart {
+  const { table } = sources;
+  const cursor = decodeScanCursor(after);
+  if (cursor.tableId !== table.id) throw foreignCursor(`another table (or table ${table.name} was dropped and created again)`);
+  if (cursor.request !== fingerprint) throw foreignCursor('a scan with other partitions, columns, stripes or where');
+  if (cursor.schemaVersion !== table.schemaVersion) {
+    throw staleCursor(`table ${table.name} changed schema (version ${cursor.schemaVersion} -> ${table.schemaVersion})`);
+  }
+  const partition = partitions.findIndex((candidate) => candidate.spec === cursor.partition);
+  if (partition < 0) throw staleCursor(`partition ${cursor.partition} of ${table.name} was dropped`);
+  const files = sources.files(cursor.partition);
+  let fileFirstStripe = 0;
+  for (let file = 0; file < files.length; file++) {
+    const record = (files[file] as LoadedFile).record;
+    if (record.fileId === cursor.fileId) {
+      // A file removed before this one renumbers every stripe after it, and with them the
+      // `stripes` ranges splits were cut by.
+      if (fileFirstStripe + cursor.stripeInFile !== cursor.stripe || cursor.stripeInFile >= record.stripes.length) {
+        throw staleCursor(`the files of partition ${cursor.partition} changed (stripe ${cursor.stripe} moved)`);
+      }
+      return { partition, file, stripeInFile: cursor.stripeInFile, fileFirstStripe };
+    }
+    fileFirstStripe += record.stripes.length;
+  }
+  throw staleCursor(`file ${cursor.fileId} of partition ${cursor.partition} was removed`);
 }
 
 function globalBlock(sources: PlanSources, blockId: string, blocks: PlannedBlock[], blockIndex: Map<string, number>): number {

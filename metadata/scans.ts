@@ -4,7 +4,7 @@
  * Counts are kept in memory and flushed to LevelDB now and then (losing the last few seconds of
  * counts in a crash is harmless).
  */
-import type { ScanPlan, ScanRequest } from '../protocol/index.js';
+import type { ScanPageRequest, ScanPlan, ScanRequest } from '../protocol/index.js';
 import type { NodeRegistry } from './nodes.js';
 import { planScan } from './planner.js';
 import type { MetadataState } from './state.js';
@@ -25,7 +25,8 @@ export class Scans {
     private readonly nodes: NodeRegistry,
   ) {}
 
-  plan(tableName: string, request: ScanRequest): ScanPlan {
+  /** One page of the scan's plan; the first page (no cursor) counts the scan toward popularity. */
+  plan(tableName: string, request: ScanRequest, page: ScanPageRequest = {}): ScanPlan {
     const table = this.catalog.table(tableName);
     const now = Date.now();
     const { plan, columnCids } = planScan(
@@ -40,7 +41,10 @@ export class Scans {
         },
       },
       request,
+      page,
     );
+    // A scan is counted once, however many pages it reads.
+    if (page.after !== undefined) return plan;
     let counts = this.state.popularity.get(table.id);
     if (counts === undefined) {
       counts = new Map();

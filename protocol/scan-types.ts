@@ -1,10 +1,14 @@
 /**
  * Scan planning: which bytes of which chunks hold the requested columns of the selected stripes.
  *
- *   POST /v1/tables/:name/scan    ScanRequest -> ScanPlan (msgpack; `?format=json` expands streams)
+ *   POST /v1/tables/:name/scan[?after=<next>&limit=<entries>]
+ *        ScanRequest -> ScanPlan, one page (msgpack; `?format=json` expands streams)
  *
  * A plan for 1,000 columns of 1,000 stripes has a million stream locations, so each stripe's
- * streams travel packed: STREAM_ENTRY_BYTES per requested column, in request order.
+ * streams travel packed: STREAM_ENTRY_BYTES per requested column, in request order. A table of a
+ * million stripes would still make one answer of a hundred megabytes (and the heap to build it),
+ * so plans come in pages of bounded weight: a page that is not the last carries `next`, an opaque
+ * cursor the reader sends back with the same request body to get the following page.
  */
 import type { ColumnInfo } from './catalog-types.js';
 
@@ -64,16 +68,54 @@ export interface PlannedStripe {
   readonly streams: Uint8Array;
 }
 
+/**
+ * Most a plan page weighs, in stream entries (STREAM_ENTRY_BYTES each): 4 MiB of packed entries.
+ * A reader already holds two groups of 32 MiB of stream data in flight; its plan (this page and
+ * the one fetched ahead) stays an eighth of that. Building and packing a page takes a few
+ * milliseconds, so even a 10-column table of 1 MiB stripes pays one plan round trip per ~10 GiB
+ * read. The service holds at most one page per scan request in its heap.
+ */
+export const SCAN_PAGE_ENTRIES_MAX = 131_072;
+
+/**
+ * What a stripe's own fields (partition, file id, numbers) weigh on the wire, in entries: about
+ * 100 bytes of msgpack. Counted so that a page of few (or no, as splits ask) columns stays bounded.
+ */
+export const STRIPE_HEADER_ENTRIES = 3;
+
+/** A cursor is a few hundred characters (it names a partition spec and a file id); longer is not one of ours. */
+export const SCAN_CURSOR_CHARS_MAX = 4096;
+
+/** Which page of a plan to answer (the query string of the scan route). */
+export interface ScanPageRequest {
+  /** The previous page's `next`; absent for the first page. */
+  readonly after?: string;
+  /** Page weight in entries, 1..SCAN_PAGE_ENTRIES_MAX (default the maximum). */
+  readonly limit?: number;
+}
+
+/** The weight of one planned stripe toward a page's limit. */
+export function stripeWeightEntries(columns: number): number {
+  return columns + STRIPE_HEADER_ENTRIES;
+}
+
+/**
+ * One page of a plan. Pages follow one stable order (partitions by spec, files in commit order,
+ * stripes in file order), each holds at least one stripe, and `blocks` lists only the blocks this
+ * page's stripes use (block refs index this page's list).
+ */
 export interface ScanPlan {
   readonly table: string;
   readonly schemaVersion: number;
   readonly columns: readonly ColumnInfo[];
   readonly blocks: readonly PlannedBlock[];
   readonly stripes: readonly PlannedStripe[];
-  /** Stripes in the selected partitions and range before pruning. */
+  /** Stripes in the selected partitions and range before pruning, walked for this page. */
   readonly stripesConsidered: number;
   /** Of those, skipped because their stats rule out `where`. */
   readonly stripesPruned: number;
+  /** Cursor of the next page; absent on the last page. */
+  readonly next?: string;
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * `scan()`: the reader preprocessing workers use. It plans with the metadata service, reads the
+ * `scan()`: the reader preprocessing workers use. It plans with the metadata service (a bounded
+ * page of the plan at a time, the next fetched while this one is read), reads the
  * requested columns of the selected stripes in groups (coalesced, batched, degraded when needed,
  * prefetching a bounded number of groups ahead of the consumer), verifies every stream's
  * checksum, decodes stripes into Arrow record batches, and filters rows.
@@ -13,8 +14,10 @@ import {
   type HttpPools,
   NO_BLOCK,
   type PartitionPredicate,
+  type PlannedChunk,
   type PlannedStripe,
   type ScanPlan,
+  type ScanRequest,
   type StatsPredicate,
 } from '../../protocol/index.js';
 import { arrowSchemaOf, decodeStream, nullData } from '../format/index.js';
@@ -40,6 +43,11 @@ export interface ScanOptions {
   readonly prefetchGroups?: number;
   /** Rebuild from parity what a node has not answered after this long (off by default). */
   readonly hedgeAfterMs?: number;
+  /**
+   * Weight of a plan page, in stream entries (default and most SCAN_PAGE_ENTRIES_MAX): smaller
+   * pages hold less plan in memory and cost more plan requests.
+   */
+  readonly planPageEntries?: number;
   /** Filled in as the scan runs. */
   readonly stats?: ScanStats;
 }
@@ -55,7 +63,10 @@ export function newScanStats(): ScanStats {
   return { ...newFetchStats(), stripes: 0, rows: 0, bytesNeeded: 0 };
 }
 
+/** Stripes read together, with the plan page they come from (their block refs index its blocks). */
 interface Group {
+  readonly page: ScanPlan;
+  readonly fetcher: Fetcher;
   readonly stripes: readonly PlannedStripe[];
 }
 
@@ -68,46 +79,78 @@ export async function* scanTable(
   const output = options.columns;
   const whereColumns = (options.where ?? []).map((p) => p.column);
   const fetchColumns = output === undefined ? undefined : [...new Set([...output, ...whereColumns])];
-  const plan = await metadata.plan(table, {
+  const request: ScanRequest = {
     ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
     ...(fetchColumns === undefined ? {} : { columns: fetchColumns }),
     ...(options.stripes === undefined ? {} : { stripes: options.stripes }),
     ...(options.where === undefined ? {} : { where: options.where }),
-  });
+  };
+  // The plan comes a page at a time, the next asked for while this one is read: the scan holds
+  // about two pages of plan, whatever the size of the table.
+  const pages = metadata.planPages(table, request, { prefetch: true, ...(options.planPageEntries === undefined ? {} : { limit: options.planPageEntries }) });
+  const firstStep = await pages.next();
+  if (firstStep.done === true) throw new GranaryError('GRN_INTERNAL', `planning ${table} answered no page`);
+  const first = firstStep.value;
   const stats = options.stats ?? newScanStats();
   const coalescing = { ...COALESCING_DEFAULTS, ...options.coalescing };
   // Each damaged chunk is reported once per scan, however many of its ranges the scan reads.
   const reported = new Set<string>();
-  const fetcher = new Fetcher(http, plan.blocks, { concurrency: options.concurrency ?? 16, ...(options.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: options.hedgeAfterMs }) }, stats, (chunk, reason, missing) => {
+  const reportCorrupt = (chunk: PlannedChunk, reason: string, missing: boolean): void => {
     if (reported.has(chunk.chunkId)) return;
     reported.add(chunk.chunkId);
     const report = { chunkId: chunk.chunkId, reason: `client read: ${reason}`, ...(missing ? { missing: true } : {}) };
     metadata.reportCorrupt(chunk.nodeId, { chunks: [report] }).catch(() => {
       // The node reports its own corrupt chunks too; a lost client report costs nothing.
     });
-  });
-  const schema = arrowSchemaOf(plan.columns);
-  const outputNames = output ?? plan.columns.map((c) => c.name);
-  const groups = groupStripes(plan, options.groupBytes ?? 32 * 1024 * 1024);
+  };
+  const fetchOptions = { concurrency: options.concurrency ?? 16, ...(options.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: options.hedgeAfterMs }) };
+  const groupBytes = options.groupBytes ?? 32 * 1024 * 1024;
+  async function* groupsOfEveryPage(): AsyncGenerator<Group> {
+    let page: ScanPlan | undefined = first;
+    while (page !== undefined) {
+      // Every page is of the schema version the scan began with: the service refuses a cursor otherwise.
+      if (page.schemaVersion !== first.schemaVersion || page.columns.length !== first.columns.length) {
+        throw new GranaryError('GRN_INTERNAL', `plan pages of ${table} changed schema mid-scan (version ${first.schemaVersion} -> ${page.schemaVersion})`);
+      }
+      // A fetcher per page, over that page's blocks. It forgets the nodes that failed on the
+      // previous page, but each page brings node states fresh from the catalog instead.
+      const fetcher = new Fetcher(http, page.blocks, fetchOptions, stats, reportCorrupt);
+      for (const stripes of groupStripes(page, groupBytes)) yield { page, fetcher, stripes };
+      const step: IteratorResult<ScanPlan> = await pages.next();
+      page = step.done === true ? undefined : step.value;
+    }
+  }
+  const schema = arrowSchemaOf(first.columns);
+  const outputNames = output ?? first.columns.map((c) => c.name);
   const prefetch = Math.max(1, options.prefetchGroups ?? 2);
+  const groups = groupsOfEveryPage();
   const inFlight: Promise<arrow.RecordBatch[]>[] = [];
-  let next = 0;
-  const launch = (): void => {
-    while (next < groups.length && inFlight.length < prefetch) {
-      const group = groups[next++] as Group;
-      const pending = readGroup(plan, group, fetcher, coalescing, schema, stats);
+  let exhausted = false;
+  const launch = async (): Promise<void> => {
+    while (!exhausted && inFlight.length < prefetch) {
+      const step = await groups.next();
+      if (step.done === true) {
+        exhausted = true;
+        return;
+      }
+      const pending = readGroup(step.value, coalescing, schema, stats);
       // Awaited in order below; a rejection is surfaced there, not left unhandled meanwhile.
       pending.catch(() => undefined);
       inFlight.push(pending);
     }
   };
-  launch();
-  while (inFlight.length > 0) {
-    const batches = await (inFlight.shift() as Promise<arrow.RecordBatch[]>);
-    launch();
+  let launching = launch();
+  for (;;) {
+    await launching;
+    const pending = inFlight.shift();
+    if (pending === undefined) return;
+    const batches = await pending;
+    // Groups (and at a page's end, the next page) are launched while the consumer takes these.
+    launching = launch();
+    launching.catch(() => undefined);
     for (const batch of batches) {
       for (const slice of filterRows(batch, options.where ?? [])) {
-        const selected = outputNames.length === plan.columns.length ? slice : slice.select([...outputNames]);
+        const selected = outputNames.length === first.columns.length ? slice : slice.select([...outputNames]);
         stats.rows += selected.numRows;
         yield selected;
       }
@@ -115,33 +158,27 @@ export async function* scanTable(
   }
 }
 
-function groupStripes(plan: ScanPlan, groupBytes: number): Group[] {
-  const groups: Group[] = [];
+function groupStripes(plan: ScanPlan, groupBytes: number): PlannedStripe[][] {
+  const groups: PlannedStripe[][] = [];
   let current: PlannedStripe[] = [];
   let bytes = 0;
   for (const stripe of plan.stripes) {
     let stripeBytes = 0;
     for (let c = 0; c < plan.columns.length; c++) stripeBytes += decodeStreamEntry(stripe.streams, c).length;
     if (current.length > 0 && bytes + stripeBytes > groupBytes) {
-      groups.push({ stripes: current });
+      groups.push(current);
       current = [];
       bytes = 0;
     }
     current.push(stripe);
     bytes += stripeBytes;
   }
-  if (current.length > 0) groups.push({ stripes: current });
+  if (current.length > 0) groups.push(current);
   return groups;
 }
 
-async function readGroup(
-  plan: ScanPlan,
-  group: Group,
-  fetcher: Fetcher,
-  coalescing: CoalescingOptions,
-  schema: arrow.Schema,
-  stats: ScanStats,
-): Promise<arrow.RecordBatch[]> {
+async function readGroup(group: Group, coalescing: CoalescingOptions, schema: arrow.Schema, stats: ScanStats): Promise<arrow.RecordBatch[]> {
+  const { page: plan, fetcher } = group;
   const columns = plan.columns;
   const needs: StreamNeed[] = [];
   const checksums: bigint[] = [];

@@ -16,35 +16,43 @@ export interface ScanSplit {
 export async function planSplits(
   metadata: MetadataClient,
   table: string,
-  options: Pick<ScanOptions, 'partitions' | 'where' | 'stripes'>,
+  options: Pick<ScanOptions, 'partitions' | 'where' | 'stripes' | 'planPageEntries'>,
   stripesPerSplit: number,
 ): Promise<ScanSplit[]> {
   if (!Number.isInteger(stripesPerSplit) || stripesPerSplit < 1) {
     throw new GranaryError('GRN_BAD_REQUEST', `stripesPerSplit must be a positive integer, got ${stripesPerSplit}`);
   }
-  // A plan with no columns lists the selected stripes and nothing else: cheap.
-  const plan = await metadata.plan(table, { ...options, columns: [] });
-  const byPartition = new Map<string, number[]>();
-  for (const stripe of plan.stripes) {
-    let list = byPartition.get(stripe.partition);
-    if (list === undefined) {
-      list = [];
-      byPartition.set(stripe.partition, list);
-    }
-    list.push(stripe.stripe);
-  }
+  // A plan with no columns lists the selected stripes and nothing else: cheap. Its pages are
+  // consumed as they come, keeping only the split being cut in each partition, so memory goes
+  // with the number of splits, not of stripes.
   const splits: ScanSplit[] = [];
-  for (const [partition, stripes] of byPartition) {
-    const partitions = Object.fromEntries(
-      partition.split('/').map((part) => {
-        const eq = part.indexOf('=');
-        return [part.slice(0, eq), { eq: part.slice(eq + 1) }];
-      }),
-    );
-    for (let i = 0; i < stripes.length; i += stripesPerSplit) {
-      const chunk = stripes.slice(i, i + stripesPerSplit);
-      splits.push({ partitions, stripes: { from: chunk[0] as number, to: (chunk[chunk.length - 1] as number) + 1 } });
+  let open: { partition: string; from: number; last: number; count: number } | undefined;
+  const close = (): void => {
+    if (open === undefined) return;
+    splits.push({ partitions: predicatesOf(open.partition), stripes: { from: open.from, to: open.last + 1 } });
+    open = undefined;
+  };
+  const { planPageEntries, ...selection } = options;
+  const pages = metadata.planPages(table, { ...selection, columns: [] }, planPageEntries === undefined ? {} : { limit: planPageEntries });
+  for await (const page of pages) {
+    for (const stripe of page.stripes) {
+      // Pages come in partition order, stripes in number order: a new partition closes the split.
+      if (open !== undefined && (open.partition !== stripe.partition || open.count === stripesPerSplit)) close();
+      if (open === undefined) open = { partition: stripe.partition, from: stripe.stripe, last: stripe.stripe, count: 0 };
+      open.last = stripe.stripe;
+      open.count++;
     }
   }
+  close();
   return splits;
+}
+
+/** `ds=2026-11-25/region=eu` -> `{ ds: { eq: '2026-11-25' }, region: { eq: 'eu' } }`. */
+function predicatesOf(partition: string): Record<string, PartitionPredicate> {
+  return Object.fromEntries(
+    partition.split('/').map((part) => {
+      const eq = part.indexOf('=');
+      return [part.slice(0, eq), { eq: part.slice(eq + 1) }];
+    }),
+  );
 }

@@ -2,6 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { pack } from 'msgpackr';
 import {
+  SCAN_CURSOR_CHARS_MAX,
+  SCAN_PAGE_ENTRIES_MAX,
   type ScanPlan,
   type ScanRequest,
   STREAM_ENTRY_BYTES,
@@ -39,16 +41,25 @@ export async function catalogRoutes(app: FastifyInstance, options: { readonly se
 
   app.get<Named>('/v1/tables/:name/popularity', async (request) => ({ columns: scans.popularity(request.params.name) }));
 
-  app.post<Named & { Body: ScanRequest; Querystring: { format?: 'msgpack' | 'json' } }>(
+  // One page of the plan per call; a page with `next` is continued with `?after=<next>` and the same body.
+  app.post<Named & { Body: ScanRequest; Querystring: { format?: 'msgpack' | 'json'; after?: string; limit?: number } }>(
     '/v1/tables/:name/scan',
     {
       schema: {
         body: scanSchema,
-        querystring: { type: 'object', properties: { format: { type: 'string', enum: ['msgpack', 'json'] } } },
+        querystring: {
+          type: 'object',
+          properties: {
+            format: { type: 'string', enum: ['msgpack', 'json'] },
+            after: { type: 'string', minLength: 1, maxLength: SCAN_CURSOR_CHARS_MAX },
+            limit: { type: 'integer', minimum: 1, maximum: SCAN_PAGE_ENTRIES_MAX },
+          },
+        },
       },
     },
     async (request, reply) => {
-      const plan = scans.plan(request.params.name, request.body ?? {});
+      const { after, limit } = request.query;
+      const plan = scans.plan(request.params.name, request.body ?? {}, { ...(after === undefined ? {} : { after }), ...(limit === undefined ? {} : { limit }) });
       if (request.query.format === 'json') return expandPlan(plan);
       return reply.type('application/msgpack').send(pack(plan));
     },
