@@ -27,7 +27,11 @@ export function upCommand(): Command {
       const say = (line: string): void => {
         process.stdout.write(`granary up: ${line}\n`);
       };
-      const cluster = await startLocalCluster({ dataDir: flags.data, nodes: flags.nodes, ec: flags.ec, port: flags.port, sample: flags.sample, deadAfterMs: flags.deadAfter, tls: flags.tls === true, say });
+      // A child that died, its restart, or giving up on it.
+      const warn = (line: string): void => {
+        process.stderr.write(`granary up: ${line}\n`);
+      };
+      const cluster = await startLocalCluster({ dataDir: flags.data, nodes: flags.nodes, ec: flags.ec, port: flags.port, sample: flags.sample, deadAfterMs: flags.deadAfter, tls: flags.tls === true, say, warn });
       if (cluster.sampleCreated.length > 0) say(`sample table "samples" written: ${cluster.sampleCreated.join(', ')}`);
       say(`cluster ready: metadata ${cluster.metadataUrl}, ${cluster.nodeUrls.length} storage nodes (${cluster.nodeUrls[0]} ...)`);
       if (cluster.caFile !== undefined) {
@@ -54,6 +58,7 @@ export function upCommand(): Command {
       };
       process.on('SIGINT', () => stop('SIGINT', 0));
       process.on('SIGTERM', () => stop('SIGTERM', 0));
-      void cluster.childExited.then((message) => say(`warning: ${message}`));
+      // Children that die are restarted with back-off; this is the metadata service given up on.
+      void cluster.childExited.then((message) => stop(message, 1));
     });
 }

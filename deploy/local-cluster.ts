@@ -14,6 +14,7 @@ import { GranaryClient } from '../client/index.js';
 import { parsePolicy } from '../erasure/index.js';
 import { GranaryError } from '../protocol/index.js';
 import { ensureLocalTls } from './local-tls.js';
+import { HEALTHY_AFTER_MS, RAPID_FAILURES_MAX, RestartBackoff, describeExit } from './restart-backoff.js';
 import { SAMPLE_TABLE, createSampleTable } from './sample-table.js';
 
 export interface LocalClusterOptions {
@@ -28,6 +29,8 @@ export interface LocalClusterOptions {
   /** Serve everything over HTTPS with a private CA made under DATA/tls/ (kept across runs). */
   readonly tls?: boolean;
   readonly say: (line: string) => void;
+  /** Trouble: a child died and is restarted, or is given up on. Default: `say`. */
+  readonly warn?: (line: string) => void;
 }
 
 export interface LocalCluster {
@@ -37,7 +40,10 @@ export interface LocalCluster {
   readonly caFile: string | undefined;
   readonly logDir: string;
   readonly sampleCreated: readonly string[];
-  /** Resolves when a child exits on its own (the cluster is then degraded or down). */
+  /**
+   * Resolves when the metadata service died and was given up on (restart-backoff.ts): the
+   * cluster is down. Storage nodes that die are restarted, or given up on while the rest serve.
+   */
   readonly childExited: Promise<string>;
   stop(): Promise<void>;
 }
@@ -72,7 +78,12 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   await mkdir(logDir, { recursive: true });
   const fresh = !(await readdir(root)).some((name) => name === 'metadata');
   const children: Child[] = [];
+  /** Restarts waiting out their back-off; cancelled by stop. */
+  const restartTimers = new Set<NodeJS.Timeout>();
+  const backoffs = new Map<string, RestartBackoff>();
   const stop = async (): Promise<void> => {
+    for (const timer of restartTimers) clearTimeout(timer);
+    restartTimers.clear();
     for (const child of children) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGTERM');
     const deadline = setTimeout(() => {
       for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
@@ -86,15 +97,21 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const childExited = new Promise<string>((resolveExit) => {
     reportExit = resolveExit;
   });
-  const launch = async (name: string, args: readonly string[], readyMessage: string): Promise<Child> => {
-    const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
+  const warn = options.warn ?? options.say;
+  const launch = async (name: string, args: readonly string[], readyMessage: string, replacing?: Child): Promise<Child> => {
+    const log = replacing?.log ?? createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
     // The children get their settings from flags only: a GRANARY_* variable meant for `up`
     // (say GRANARY_ADVERTISE_URL) must not reach all of them.
     const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('GRANARY_')));
     const child = spawn(process.execPath, [GRANARY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const exited = new Promise<number | string>((done) => child.on('exit', (code, signal) => done(code ?? signal ?? 'unknown')));
     const entry: Child = { name, process: child, exited, log };
-    children.push(entry);
+    // A restarted child takes its predecessor's place (and log), so stop sees each service once.
+    if (replacing === undefined) children.push(entry);
+    else children[children.indexOf(replacing)] = entry;
+    const backoff = backoffs.get(name);
+    if (backoff === undefined) backoffs.set(name, new RestartBackoff(Date.now()));
+    else backoff.started(Date.now());
     let tail = '';
     let ready = false;
     const readyOrExit = new Promise<void>((resolveReady, rejectReady) => {
@@ -119,13 +136,46 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           const last = tail.trim().split('\n').slice(-3).join('\n');
           rejectReady(new GranaryError('GRN_UNAVAILABLE', `${name} exited (${result}) while starting:\n${last}`));
         } else if (!stopping) {
-          reportExit(`${name} exited (${result}); see ${join(logDir, `${name}.log`)}`);
+          restartLater(entry, args, readyMessage, `exited with ${describeExit(child.exitCode, child.signalCode)}`);
         }
       });
     });
     await readyOrExit;
     return entry;
   };
+  const describe = (name: string): string => (name === 'metadata' ? 'metadata service' : `storage node ${name}`);
+  /** A child that was serving died (or its restart failed): start it again after its back-off, or give up on it. */
+  const restartLater = (dead: Child, args: readonly string[], readyMessage: string, what: string): void => {
+    const logFile = join(logDir, `${dead.name}.log`);
+    const decision = (backoffs.get(dead.name) as RestartBackoff).exited(Date.now());
+    if (decision.action === 'give-up') {
+      const failed = `${describe(dead.name)} ${what}: ${decision.failures} failures in a row, each within ${HEALTHY_AFTER_MS / 1000} s of starting; giving up on it (see ${logFile})`;
+      if (dead.name === 'metadata') {
+        warn(`${failed}; the cluster cannot run without it`);
+        reportExit(`the metadata service failed ${decision.failures} times in a row`);
+      } else {
+        warn(`${failed}; the cluster goes on without it`);
+      }
+      return;
+    }
+    warn(`${describe(dead.name)} ${what}; restarting in ${decision.delayMs / 1000} s (failure ${decision.attempt} in a row, up gives up at ${RAPID_FAILURES_MAX}; log ${logFile})`);
+    const timer = setTimeout(() => {
+      restartTimers.delete(timer);
+      if (stopping) return;
+      launch(dead.name, args, readyMessage, dead).then(
+        () => options.say(`${describe(dead.name)} restarted`),
+        (error: unknown) => {
+          if (stopping) return;
+          // Not ready in time (still running) or exited while starting: a failure either way.
+          const current = children.find((child) => child.name === dead.name) ?? dead;
+          if (current.process.exitCode === null && current.process.signalCode === null) current.process.kill('SIGKILL');
+          restartLater(current, args, readyMessage, `did not start again (${(error as Error).message.split('\n')[0] ?? ''})`);
+        },
+      );
+    }, decision.delayMs);
+    restartTimers.add(timer);
+  };
+
 
   const nodeNames = Array.from({ length: options.nodes }, (_, i) => `node-${i}`);
   const tls = options.tls === true ? await ensureLocalTls(join(root, 'tls'), ['metadata', ...nodeNames]) : undefined;
