@@ -142,7 +142,6 @@ export function buildPlanningCatalog(): PlanSources & { blockCount: number } {
       leaseExpiresAt: now + 60_000,
       createdAt: now,
       schemaVersion: table.schemaVersion,
-      blockIds,
     };
     const allocated = new Map<string, BlockRecord>();
     blockIds.forEach((blockId, b) => {

@@ -1,6 +1,7 @@
 /** `granary metadata`: flags and environment variables of the metadata service. */
 import { Command, Option } from 'commander';
 import { METADATA_DEFAULTS } from '../metadata/main.js';
+import { QUOTA_DEFAULTS, type Quotas } from '../metadata/tables.js';
 import { parseByteSize, parseLogLevel, parsePort, parsePositiveInteger } from './cli-values.js';
 
 interface MetadataFlags {
@@ -16,6 +17,12 @@ interface MetadataFlags {
   inventoryIntervalMs: number;
   orphanGraceMs: number;
   logLevel: string;
+  tablesMax: number;
+  columnsPerTableMax: number;
+  openSessionsMax: number;
+  openSessionsPerTableMax: number;
+  blocksPerSessionMax: number;
+  stripesPerCommitMax: number;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
@@ -23,6 +30,7 @@ interface MetadataFlags {
 
 export function metadataCommand(): Command {
   const d = METADATA_DEFAULTS;
+  const q = QUOTA_DEFAULTS;
   return new Command('metadata')
     .description('run the metadata service: catalog, placement, write sessions, scan planning, node liveness')
     .addOption(new Option('--data <dir>', 'data directory (created if missing)').env('GRANARY_DATA').makeOptionMandatory())
@@ -36,6 +44,12 @@ export function metadataCommand(): Command {
     .addOption(new Option('--repair-tasks-max <n>', 'repair tasks in flight in the whole cluster').env('GRANARY_REPAIR_TASKS_MAX').argParser(parsePositiveInteger).default(d.repairTasksMax))
     .addOption(new Option('--inventory-interval-ms <ms>', 'time between two full chunk inventories of a node').env('GRANARY_INVENTORY_INTERVAL_MS').argParser(parsePositiveInteger).default(d.inventoryIntervalMs))
     .addOption(new Option('--orphan-grace-ms <ms>', 'a chunk referenced by nothing is deleted after this long').env('GRANARY_ORPHAN_GRACE_MS').argParser(parsePositiveInteger).default(d.orphanGraceMs))
+    .addOption(new Option('--tables-max <n>', 'quota: tables in the cluster').env('GRANARY_TABLES_MAX').argParser(parsePositiveInteger).default(q.tablesMax))
+    .addOption(new Option('--columns-per-table-max <n>', 'quota: visible columns of one table').env('GRANARY_COLUMNS_PER_TABLE_MAX').argParser(parsePositiveInteger).default(q.columnsPerTableMax))
+    .addOption(new Option('--open-sessions-max <n>', 'quota: open write sessions, all tables').env('GRANARY_OPEN_SESSIONS_MAX').argParser(parsePositiveInteger).default(q.openSessionsMax))
+    .addOption(new Option('--open-sessions-per-table-max <n>', 'quota: open write sessions of one table').env('GRANARY_OPEN_SESSIONS_PER_TABLE_MAX').argParser(parsePositiveInteger).default(q.openSessionsPerTableMax))
+    .addOption(new Option('--blocks-per-session-max <n>', 'quota: blocks one write session may allocate').env('GRANARY_BLOCKS_PER_SESSION_MAX').argParser(parsePositiveInteger).default(q.blocksPerSessionMax))
+    .addOption(new Option('--stripes-per-commit-max <n>', 'quota: stripes one commit may add').env('GRANARY_STRIPES_PER_COMMIT_MAX').argParser(parsePositiveInteger).default(q.stripesPerCommitMax))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate to serve HTTPS with (needs --tls-key)').env('GRANARY_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('GRANARY_TLS_KEY'))
@@ -56,6 +70,14 @@ export function metadataCommand(): Command {
         inventoryIntervalMs: flags.inventoryIntervalMs,
         orphanGraceMs: flags.orphanGraceMs,
         logLevel: flags.logLevel,
+        quotas: {
+          tablesMax: flags.tablesMax,
+          columnsPerTableMax: flags.columnsPerTableMax,
+          openSessionsMax: flags.openSessionsMax,
+          openSessionsPerTableMax: flags.openSessionsPerTableMax,
+          blocksPerSessionMax: flags.blocksPerSessionMax,
+          stripesPerCommitMax: flags.stripesPerCommitMax,
+        } satisfies Quotas,
         ...(flags.tlsCert === undefined ? {} : { tlsCertFile: flags.tlsCert }),
         ...(flags.tlsKey === undefined ? {} : { tlsKeyFile: flags.tlsKey }),
         ...(flags.tlsCa === undefined ? {} : { tlsCaFile: flags.tlsCa }),

@@ -20,6 +20,7 @@ import type {
   TableSummary,
 } from '../protocol/index.js';
 import { GranaryError, type HttpPools } from '../protocol/index.js';
+import type { DroppedFile } from '../protocol/catalog-types.js';
 
 export interface MetadataHealth {
   readonly status: string;
@@ -64,6 +65,11 @@ export class MetadataClient {
 
   dropPartition(table: string, partition: string): Promise<{ table: string; partition: string; blocksQueued: number }> {
     return this.http.call(this.url, 'DELETE', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}`);
+  }
+
+  /** Removes one committed file of a partition (admin only); its blocks are garbage collected. */
+  dropFile(table: string, partition: string, fileId: string): Promise<DroppedFile> {
+    return this.http.call(this.url, 'DELETE', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}/files/${encodeURIComponent(fileId)}`);
   }
 
   popularity(table: string): Promise<{ columns: { column: string; featureId?: number; scans: number }[] }> {

@@ -14,6 +14,7 @@ import { REPAIR_DEFAULTS } from './repair.js';
 import { buildMetadataServer } from './server.js';
 import { MetadataService } from './service.js';
 import { MetadataState } from './state.js';
+import type { Quotas } from './tables.js';
 
 export interface MetadataConfig {
   readonly dataDir: string;
@@ -35,6 +36,8 @@ export interface MetadataConfig {
   /** How long a chunk referenced by nothing is kept before it is deleted. */
   readonly orphanGraceMs: number;
   readonly logLevel: string;
+  /** Catalog and write quotas (metadata/tables.ts); each one left out keeps its default. */
+  readonly quotas?: Partial<Quotas>;
   /** Serve HTTPS with this PEM certificate and key (both or neither); plain HTTP without. */
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;
@@ -100,6 +103,7 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
         liveness: { suspectAfterMs: config.suspectAfterMs, deadAfterMs: config.deadAfterMs },
         repair: { rateBytesPerSecond: config.repairRateBytesPerSecond, tasksMax: config.repairTasksMax, taskLeaseMinMs: REPAIR_DEFAULTS.taskLeaseMinMs },
         inventory: { intervalMs: config.inventoryIntervalMs, orphanGraceMs: config.orphanGraceMs },
+        ...(config.quotas === undefined ? {} : { quotas: config.quotas }),
       },
       Date.now(),
     );

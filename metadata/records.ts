@@ -104,7 +104,12 @@ export interface SessionRecord {
   readonly leaseExpiresAt: number;
   readonly createdAt: number;
   readonly schemaVersion: number;
-  readonly blockIds: readonly string[];
+  /**
+   * Blocks it held when it closed. An open session's blocks are not listed here: every block
+   * record names its session, and MetadataState indexes them, so an allocation writes one block
+   * record instead of rewriting a list that grows with the session.
+   */
+  readonly blocksAtClose?: number;
   readonly result?: CommitResult;
   /** When it left `open`; closed sessions are forgotten a retention period later. */
   readonly closedAt?: number;

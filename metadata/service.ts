@@ -7,7 +7,7 @@ import type { Random } from './placement.js';
 import { REPAIR_DEFAULTS, type RepairConfig, RepairScheduler } from './repair.js';
 import { Scans } from './scans.js';
 import type { MetadataState } from './state.js';
-import { Catalog } from './tables.js';
+import { Catalog, QUOTA_DEFAULTS, type Quotas } from './tables.js';
 import { WriteSessions } from './writes.js';
 
 /** Blocks listed per page by `GET /v1/blocks`. */
@@ -17,6 +17,8 @@ export interface ServiceConfig {
   readonly liveness: LivenessConfig;
   readonly repair?: RepairConfig;
   readonly inventory?: InventoryConfig;
+  /** Catalog and write quotas; each one left out keeps its default. */
+  readonly quotas?: Partial<Quotas>;
 }
 
 export class MetadataService {
@@ -34,7 +36,7 @@ export class MetadataService {
     random: Random = Math.random,
   ) {
     this.nodes = new NodeRegistry(state, config.liveness, startedAt);
-    this.catalog = new Catalog(state, this.nodes);
+    this.catalog = new Catalog(state, this.nodes, { ...QUOTA_DEFAULTS, ...config.quotas });
     this.writes = new WriteSessions(state, this.catalog, this.nodes, random);
     this.scans = new Scans(state, this.catalog, this.nodes);
     this.repair = new RepairScheduler(state, this.nodes, config.repair ?? REPAIR_DEFAULTS, random);

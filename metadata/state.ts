@@ -29,7 +29,15 @@ export class MetadataState {
   readonly blocksByNode = new Map<string, Set<string>>();
   /** Blocks with two shards on one node (written while nodes were down): repair spreads them. */
   readonly sharedBlocks = new Set<string>();
+  /** Change through putSession / deleteSession, which keep `openSessionsByTable` in step. */
   readonly sessions = new Map<string, SessionRecord>();
+  /** tableId -> ids of its sessions in state `open` (quotas count them without a scan). */
+  readonly openSessionsByTable = new Map<string, Set<string>>();
+  /**
+   * sessionId -> ids of its blocks in state `allocated`. Built from the block records at load,
+   * kept by putBlock / deleteBlock: a session's block list costs no write of its own.
+   */
+  readonly sessionBlocks = new Map<string, Set<string>>();
   readonly nodes = new Map<string, NodeRecord>();
   readonly corrupt = new Map<string, CorruptRecord>();
   /** Change through putGc / deleteGc, which keep `gcChunks` in step. */
@@ -53,7 +61,12 @@ export class MetadataState {
     files.sort((a, b) => a.sequence - b.sequence);
     for (const file of files) this.filesOf(file.tableId, file.partition).push(loadFile(file));
     for (const block of await readAll(this.db.blocks)) this.putBlock(block);
-    for (const session of await readAll(this.db.sessions)) this.sessions.set(session.sessionId, session);
+    for (const session of await readAll(this.db.sessions)) {
+      // Records written before the block index listed every block in the session: dropped here,
+      // or a renewal would keep rewriting the list the index replaced.
+      const { blockIds: _listed, ...record } = session as SessionRecord & { blockIds?: unknown };
+      this.putSession(record);
+    }
     for (const node of await readAll(this.db.nodes)) this.nodes.set(node.nodeId, node);
     for (const record of await readAll(this.db.corrupt)) this.corrupt.set(record.chunkId, record);
     for (const record of await readAll(this.db.gc)) this.putGc(record);
@@ -74,6 +87,7 @@ export class MetadataState {
     const previous = this.blocks.get(block.blockId);
     if (previous !== undefined) this.unindexBlock(previous);
     this.blocks.set(block.blockId, block);
+    if (block.state === 'allocated') setAdd(this.sessionBlocks, block.sessionId, block.blockId);
     if (new Set(block.nodes).size < block.nodes.length) this.sharedBlocks.add(block.blockId);
     else this.sharedBlocks.delete(block.blockId);
     for (const nodeId of nodesOf(block)) {
@@ -92,6 +106,33 @@ export class MetadataState {
     this.unindexBlock(block);
     this.blocks.delete(blockId);
     this.sharedBlocks.delete(blockId);
+  }
+
+  /** Ids of the session's blocks still `allocated` (none once it committed or closed). */
+  blocksOfSession(sessionId: string): ReadonlySet<string> {
+    return this.sessionBlocks.get(sessionId) ?? EMPTY;
+  }
+
+  putSession(session: SessionRecord): void {
+    const previous = this.sessions.get(session.sessionId);
+    if (previous !== undefined) setRemove(this.openSessionsByTable, previous.tableId, previous.sessionId);
+    this.sessions.set(session.sessionId, session);
+    if (session.state === 'open') setAdd(this.openSessionsByTable, session.tableId, session.sessionId);
+  }
+
+  deleteSession(sessionId: string): void {
+    const session = this.sessions.get(sessionId);
+    if (session === undefined) return;
+    setRemove(this.openSessionsByTable, session.tableId, sessionId);
+    this.sessions.delete(sessionId);
+  }
+
+  /** Sessions in state `open`, of one table or of all. */
+  openSessionCount(tableId?: string): number {
+    if (tableId !== undefined) return this.openSessionsByTable.get(tableId)?.size ?? 0;
+    let count = 0;
+    for (const set of this.openSessionsByTable.values()) count += set.size;
+    return count;
   }
 
   putGc(record: GcRecord): void {
@@ -133,6 +174,7 @@ export class MetadataState {
   }
 
   private unindexBlock(block: BlockRecord): void {
+    setRemove(this.sessionBlocks, block.sessionId, block.blockId);
     for (const nodeId of nodesOf(block)) {
       const set = this.blocksByNode.get(nodeId);
       set?.delete(block.blockId);
@@ -162,6 +204,23 @@ export class MetadataState {
     }
     return list;
   }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+function setAdd(index: Map<string, Set<string>>, key: string, value: string): void {
+  let set = index.get(key);
+  if (set === undefined) {
+    set = new Set();
+    index.set(key, set);
+  }
+  set.add(value);
+}
+
+function setRemove(index: Map<string, Set<string>>, key: string, value: string): void {
+  const set = index.get(key);
+  set?.delete(value);
+  if (set?.size === 0) index.delete(key);
 }
 
 /** Every node a block's chunks are on, or may have landed on (former placements). */

@@ -9,18 +9,67 @@ import {
   type TableSummary,
   parsePartitionSpec,
 } from '../protocol/index.js';
+import type { DroppedFile } from '../protocol/catalog-types.js';
 import { type Operation, del, put } from './db.js';
 import { queueBlocks } from './gc.js';
 import { expiredPartitions } from './retention.js';
 import type { NodeRegistry } from './nodes.js';
-import type { PartitionRecord, TableRecord } from './records.js';
-import { alterTable, newTableRecord, tableInfo } from './schema.js';
+import type { PartitionRecord, SessionRecord, TableRecord } from './records.js';
+import { alterTable, newTableRecord, tableInfo, visibleColumns } from './schema.js';
 import { type MetadataState, fileKey, partitionKey } from './state.js';
+
+/**
+ * Limits an operator sets (flags of `granary metadata`), so one careless or hostile client cannot
+ * grow the catalog, and with it the service's heap and every plan, without bound. Hitting one
+ * answers GRN_QUOTA_EXCEEDED with the setting to raise; nothing is stored.
+ */
+export interface Quotas {
+  readonly tablesMax: number;
+  /** Visible columns of one table (each is a stream per stripe in every plan that reads it). */
+  readonly columnsPerTableMax: number;
+  /** Write sessions in state `open`, all tables together. */
+  readonly openSessionsMax: number;
+  readonly openSessionsPerTableMax: number;
+  readonly blocksPerSessionMax: number;
+  /** Stripes one commit adds to a partition: bounds a manifest's size in the heap and in plans. */
+  readonly stripesPerCommitMax: number;
+}
+
+export const QUOTA_DEFAULTS: Quotas = {
+  tablesMax: 1_000,
+  columnsPerTableMax: 10_000,
+  openSessionsMax: 10_000,
+  openSessionsPerTableMax: 1_000,
+  // 100,000 blocks of 64 MiB: 6.4 TB through one session, far beyond one writer's partition.
+  blocksPerSessionMax: 100_000,
+  // 250,000 stripes of one column are about 35 MB of msgpack: within the commit body limit.
+  stripesPerCommitMax: 250_000,
+};
+
+/** Which flag of `granary metadata` raises each quota, for the refusal's message. */
+const QUOTA_FLAGS: Readonly<Record<keyof Quotas, string>> = {
+  tablesMax: '--tables-max',
+  columnsPerTableMax: '--columns-per-table-max',
+  openSessionsMax: '--open-sessions-max',
+  openSessionsPerTableMax: '--open-sessions-per-table-max',
+  blocksPerSessionMax: '--blocks-per-session-max',
+  stripesPerCommitMax: '--stripes-per-commit-max',
+};
+
+/** The refusal of a request that would pass a quota; `remedy` says what the caller can do instead. */
+export function quotaExceeded(quota: keyof Quotas, limit: number, what: string, remedy: string): GranaryError {
+  return new GranaryError(
+    'GRN_QUOTA_EXCEEDED',
+    `${what}: the limit is ${limit} (${quota}); ${remedy}, or ask an operator to raise ${QUOTA_FLAGS[quota]}`,
+    { details: { quota, limit } },
+  );
+}
 
 export class Catalog {
   constructor(
     private readonly state: MetadataState,
     private readonly nodes: NodeRegistry,
+    readonly quotas: Quotas = QUOTA_DEFAULTS,
   ) {}
 
   table(name: string): TableRecord {
@@ -37,6 +86,10 @@ export class Catalog {
       if (this.state.tablesByName.has(table.name)) {
         throw new GranaryError('GRN_TABLE_EXISTS', `table ${table.name} already exists`);
       }
+      if (this.state.tablesByName.size >= this.quotas.tablesMax) {
+        throw quotaExceeded('tablesMax', this.quotas.tablesMax, `the cluster has ${this.state.tablesByName.size} tables`, 'drop a table you no longer need');
+      }
+      this.checkColumns(table);
       const needed = table.dataShards + table.parityShards;
       const alive = this.nodes.usableCount();
       if (alive < needed) {
@@ -76,10 +129,18 @@ export class Catalog {
   alter(name: string, change: TableAlteration): Promise<TableInfo> {
     return this.state.exclusive(async () => {
       const next = alterTable(this.table(name), change);
+      this.checkColumns(next);
       await this.state.db.write([put(this.state.db.tables, name, next)]);
       this.state.tablesByName.set(name, next);
       return tableInfo(next);
     });
+  }
+
+  private checkColumns(table: TableRecord): void {
+    const columns = visibleColumns(table).length;
+    if (columns > this.quotas.columnsPerTableMax) {
+      throw quotaExceeded('columnsPerTableMax', this.quotas.columnsPerTableMax, `table ${table.name} would have ${columns} columns`, 'split the features over several tables');
+    }
   }
 
   drop(name: string): Promise<{ table: string; partitions: number; blocksQueued: number }> {
@@ -92,14 +153,16 @@ export class Catalog {
       for (const spec of partitions) blockIds.push(...this.partitionRemoval(table, spec, operations));
       // Open sessions of the table can no longer commit: their blocks are garbage too.
       const sessions = [...this.state.sessions.values()].filter((s) => s.tableId === table.id && s.state === 'open');
-      for (const session of sessions) {
-        operations.push(put(this.state.db.sessions, session.sessionId, { ...session, state: 'aborted' as const }));
-        blockIds.push(...session.blockIds);
-      }
+      const aborted = sessions.map((session): SessionRecord => {
+        const held = [...this.state.blocksOfSession(session.sessionId)];
+        blockIds.push(...held);
+        return { ...session, state: 'aborted', closedAt: now, blocksAtClose: held.length };
+      });
+      for (const session of aborted) operations.push(put(this.state.db.sessions, session.sessionId, session));
       const gc = queueBlocks(this.state, blockIds, `table ${name} dropped`, now);
       await this.state.db.write([...operations, ...gc.operations]);
       gc.apply();
-      for (const session of sessions) this.state.sessions.set(session.sessionId, { ...session, state: 'aborted' });
+      for (const session of aborted) this.state.putSession(session);
       this.state.tablesByName.delete(name);
       this.state.partitions.delete(table.id);
       this.state.files.delete(table.id);
@@ -149,6 +212,58 @@ export class Catalog {
     });
   }
 
+  /**
+   * Removes one committed file of a partition (a bad one an admin found), in one batch: its
+   * record, the partition's counters (the partition itself when it was the last file), and its
+   * blocks to GC unless another file of the partition still reads them. Later files' stripes
+   * move down by the removed file's stripe count, as after any change of the partition's files.
+   */
+  dropFile(name: string, spec: string, fileId: string): Promise<DroppedFile> {
+    return this.state.exclusive(async () => {
+      const table = this.table(name);
+      const canonical = parsePartitionSpec(spec, table.partitionBy).spec;
+      const partition = this.state.partitionsOf(table.id).get(canonical);
+      if (partition === undefined) throw new GranaryError('GRN_PARTITION_NOT_FOUND', `table ${name} has no committed partition ${canonical}`);
+      const files = this.state.filesOf(table.id, canonical);
+      const index = files.findIndex(({ record }) => record.fileId === fileId);
+      const file = files[index]?.record;
+      if (file === undefined) {
+        throw new GranaryError('GRN_FILE_NOT_FOUND', `partition ${canonical} of table ${name} has no file ${fileId}; \`granary partition describe ${name} ${canonical}\` lists its files`);
+      }
+      // Files of one commit may share blocks: only blocks no remaining file reads are garbage.
+      const stillRead = new Set<string>();
+      files.forEach(({ record }, i) => {
+        if (i !== index && record.sessionId === file.sessionId) for (const blockId of record.blockIds) stillRead.add(blockId);
+      });
+      const blockIds = [...new Set(file.blockIds)].filter((blockId) => !stillRead.has(blockId));
+      const last = files.length === 1;
+      const next: PartitionRecord = {
+        ...partition,
+        files: partition.files - 1,
+        stripes: partition.stripes - file.stripes.length,
+        rows: partition.rows - file.rows,
+        bytes: partition.bytes - file.bytes,
+      };
+      assert(next.files >= 0 && next.stripes >= 0 && next.rows >= 0 && next.bytes >= 0, `partition ${canonical} counters stay non-negative`);
+      const key = partitionKey(table.id, canonical);
+      const operations: Operation[] = [
+        del(this.state.db.files, fileKey(table.id, canonical, fileId)),
+        last ? del(this.state.db.partitions, key) : put(this.state.db.partitions, key, next),
+      ];
+      const gc = queueBlocks(this.state, blockIds, `file ${fileId} of ${name} ${canonical} dropped`, Date.now());
+      await this.state.db.write([...operations, ...gc.operations]);
+      gc.apply();
+      files.splice(index, 1);
+      if (last) {
+        this.state.partitionsOf(table.id).delete(canonical);
+        this.state.files.get(table.id)?.delete(canonical);
+      } else {
+        this.state.partitionsOf(table.id).set(canonical, next);
+      }
+      return { table: name, partition: canonical, fileId, rows: file.rows, stripes: file.stripes.length, blocksQueued: blockIds.length, partitionDropped: last };
+    });
+  }
+
   /** Drops every partition past its table's retention; returns what was dropped. */
   async enforceRetention(nowMs = Date.now()): Promise<{ table: string; partition: string }[]> {
     const dropped: { table: string; partition: string }[] = [];
@@ -171,6 +286,11 @@ export class Catalog {
     }
     return [...blockIds];
   }
+}
+
+/** An invariant of the catalog; a failure is a bug, not a bad request. */
+function assert(condition: boolean, what: string): asserts condition {
+  if (!condition) throw new Error(`invariant failed: ${what}`);
 }
 
 function partitionInfo(partition: PartitionRecord): PartitionInfo {

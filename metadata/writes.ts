@@ -3,6 +3,7 @@
  * is given, and the atomic, idempotent commit that makes its files visible. An aborted or expired
  * session's blocks go to garbage collection in the same batch that closes it.
  */
+import { checkReceipts } from './receipts.js';
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_CODEC_ID } from '../erasure/index.js';
 import {
@@ -23,11 +24,10 @@ import { loadFile } from './planner.js';
 import type { BlockRecord, PartitionRecord, SessionRecord } from './records.js';
 import { columnInfo } from './schema.js';
 import { type MetadataState, fileKey, partitionKey } from './state.js';
-import type { Catalog } from './tables.js';
+import { type Catalog, quotaExceeded } from './tables.js';
 
 export const LEASE_MS_DEFAULT = 60_000;
 export const LEASE_MS_MAX = 60 * 60_000;
-export const BLOCKS_PER_SESSION_MAX = 100_000;
 /** How long a closed session is kept, so a retried commit still gets its original answer. */
 export const CLOSED_SESSION_RETENTION_MS = 24 * 60 * 60 * 1000;
 const SESSIONS_FORGOTTEN_PER_SWEEP = 1000;
@@ -44,6 +44,15 @@ export class WriteSessions {
     return this.state.exclusive(async () => {
       const table = this.catalog.table(tableName);
       const { spec, values } = parsePartitionSpec(request.partition, table.partitionBy);
+      const { openSessionsMax, openSessionsPerTableMax } = this.catalog.quotas;
+      const openHere = this.state.openSessionCount(table.id);
+      if (openHere >= openSessionsPerTableMax) {
+        throw quotaExceeded('openSessionsPerTableMax', openSessionsPerTableMax, `table ${table.name} has ${openHere} open write sessions`, 'commit or abort some first');
+      }
+      const openAll = this.state.openSessionCount();
+      if (openAll >= openSessionsMax) {
+        throw quotaExceeded('openSessionsMax', openSessionsMax, `the cluster has ${openAll} open write sessions`, 'commit or abort some first');
+      }
       const leaseMs = request.leaseMs ?? LEASE_MS_DEFAULT;
       if (!Number.isInteger(leaseMs) || leaseMs < 1000 || leaseMs > LEASE_MS_MAX) {
         throw new GranaryError('GRN_BAD_REQUEST', `leaseMs must be an integer in 1000..${LEASE_MS_MAX}`);
@@ -60,10 +69,9 @@ export class WriteSessions {
         leaseExpiresAt: now + leaseMs,
         createdAt: now,
         schemaVersion: table.schemaVersion,
-        blockIds: [],
       };
       await this.state.db.write([put(this.state.db.sessions, session.sessionId, session)]);
-      this.state.sessions.set(session.sessionId, session);
+      this.state.putSession(session);
       return this.info(session);
     });
   }
@@ -77,7 +85,7 @@ export class WriteSessions {
       const session = this.openSession(sessionId);
       const next: SessionRecord = { ...session, leaseExpiresAt: Date.now() + session.leaseMs };
       await this.state.db.write([put(this.state.db.sessions, sessionId, next)]);
-      this.state.sessions.set(sessionId, next);
+      this.state.putSession(next);
       return this.info(next);
     });
   }
@@ -85,8 +93,10 @@ export class WriteSessions {
   allocateBlock(sessionId: string): Promise<BlockPlacement> {
     return this.state.exclusive(async () => {
       const session = this.openSession(sessionId);
-      if (session.blockIds.length >= BLOCKS_PER_SESSION_MAX) {
-        throw new GranaryError('GRN_BAD_REQUEST', `a session holds at most ${BLOCKS_PER_SESSION_MAX} blocks; commit and open another`);
+      const held = this.state.blocksOfSession(sessionId).size;
+      const { blocksPerSessionMax } = this.catalog.quotas;
+      if (held >= blocksPerSessionMax) {
+        throw quotaExceeded('blocksPerSessionMax', blocksPerSessionMax, `session ${sessionId} holds ${held} blocks`, 'commit this session and write the rest through another');
       }
       const table = this.tableOf(session);
       // Up to m nodes down or draining: shards double up rather than the write stopping; the
@@ -108,10 +118,10 @@ export class WriteSessions {
         shardBytes: 0,
         createdAt: Date.now(),
       };
-      const next: SessionRecord = { ...session, blockIds: [...session.blockIds, block.blockId] };
-      await this.state.db.write([put(this.state.db.blocks, block.blockId, block), put(this.state.db.sessions, sessionId, next)]);
+      // The block record alone: it names the session, so the session record is not rewritten
+      // and an allocation costs the same whether it is the session's first block or its last.
+      await this.state.db.write([put(this.state.db.blocks, block.blockId, block)]);
       this.state.putBlock(block);
-      this.state.sessions.set(sessionId, next);
       return this.placement(block);
     });
   }
@@ -156,8 +166,13 @@ export class WriteSessions {
       this.assertOpen(session);
       const table = this.tableOf(session);
       const now = Date.now();
-      const existingFiles = this.state.partitionsOf(table.id).get(session.partition)?.files ?? 0;
-      const checked = checkCommit(table, session, manifest, this.state.blocks, now, existingFiles);
+      // After the last file's, not the file count: a dropped file leaves a gap a count would reuse.
+      const files = this.state.filesOf(table.id, session.partition);
+      const nextSequence = files.length === 0 ? 0 : (files[files.length - 1] as (typeof files)[number]).record.sequence + 1;
+      const held = this.sessionBlocks(sessionId);
+      const checked = checkCommit(table, session, manifest, held, now, nextSequence, { stripesPerCommitMax: this.catalog.quotas.stripesPerCommitMax });
+      // After the claims are checked against the session: the nodes must vouch for every chunk.
+      checkReceipts(manifest.blocks, held, this.state.nodes);
       const result: CommitResult = {
         sessionId,
         table: table.name,
@@ -183,7 +198,7 @@ export class WriteSessions {
               rows: (existing?.rows ?? 0) + checked.rows,
               bytes: (existing?.bytes ?? 0) + checked.bytes,
             };
-      const closed: SessionRecord = { ...session, state: 'committed', result, closedAt: now };
+      const closed: SessionRecord = { ...session, state: 'committed', result, closedAt: now, blocksAtClose: held.size };
       const gc = queueBlocks(this.state, checked.unusedBlockIds, `unused by commit of session ${sessionId}`, now);
       await db.write([
         ...checked.files.map((file) => put(db.files, fileKey(table.id, session.partition, file.fileId), file)),
@@ -198,7 +213,7 @@ export class WriteSessions {
         this.state.partitionsOf(table.id).set(partition.spec, partition);
         this.state.filesOf(table.id, partition.spec).push(...checked.files.map(loadFile));
       }
-      this.state.sessions.set(sessionId, closed);
+      this.state.putSession(closed);
       return result;
     });
   }
@@ -231,19 +246,30 @@ export class WriteSessions {
       }
       if (forgotten.length > 0) {
         await this.state.db.write(forgotten.map((id) => del(this.state.db.sessions, id)));
-        for (const id of forgotten) this.state.sessions.delete(id);
+        for (const id of forgotten) this.state.deleteSession(id);
       }
       return expired;
     });
   }
 
   private async close(session: SessionRecord, state: 'aborted' | 'expired'): Promise<SessionRecord> {
-    const closed: SessionRecord = { ...session, state, closedAt: Date.now() };
-    const gc = queueBlocks(this.state, session.blockIds, `session ${session.sessionId} ${state}`, Date.now());
+    const held = [...this.state.blocksOfSession(session.sessionId)];
+    const closed: SessionRecord = { ...session, state, closedAt: Date.now(), blocksAtClose: held.length };
+    const gc = queueBlocks(this.state, held, `session ${session.sessionId} ${state}`, Date.now());
     await this.state.db.write([put(this.state.db.sessions, session.sessionId, closed), ...gc.operations]);
     gc.apply();
-    this.state.sessions.set(session.sessionId, closed);
+    this.state.putSession(closed);
     return closed;
+  }
+
+  /** The session's blocks still `allocated`, by id: what its commit may name. */
+  private sessionBlocks(sessionId: string): Map<string, BlockRecord> {
+    const held = new Map<string, BlockRecord>();
+    for (const blockId of this.state.blocksOfSession(sessionId)) {
+      const block = this.state.blocks.get(blockId);
+      if (block !== undefined) held.set(blockId, block);
+    }
+    return held;
   }
 
   private session(sessionId: string): SessionRecord {
@@ -301,7 +327,7 @@ export class WriteSessions {
       leaseMs: session.leaseMs,
       leaseExpiresAt: new Date(session.leaseExpiresAt).toISOString(),
       createdAt: new Date(session.createdAt).toISOString(),
-      blocks: session.blockIds.length,
+      blocks: session.state === 'open' ? this.state.blocksOfSession(session.sessionId).size : (session.blocksAtClose ?? 0),
       schemaVersion: session.schemaVersion,
       columns,
       ec: table === undefined ? '' : `${table.dataShards}+${table.parityShards}`,

@@ -104,6 +104,21 @@ export interface PartitionDetail extends PartitionInfo {
   readonly fileList: readonly { fileId: string; rows: number; bytes: number; stripes: number; committedAt: string; sessionId: string }[];
 }
 
+/**
+ *   DELETE /v1/tables/:name/partitions/:partition/files/:fileId    (admin)   -> DroppedFile
+ * Removes one bad file; its blocks no other file reads are garbage collected.
+ */
+export interface DroppedFile {
+  readonly table: string;
+  readonly partition: string;
+  readonly fileId: string;
+  readonly rows: number;
+  readonly stripes: number;
+  readonly blocksQueued: number;
+  /** It was the partition's last file: the partition is gone too. */
+  readonly partitionDropped: boolean;
+}
+
 export interface TableAlteration {
   readonly addColumns?: readonly ColumnSpec[];
   readonly dropColumns?: readonly string[];

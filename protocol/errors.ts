@@ -28,6 +28,10 @@ export const ERROR_STATUS = {
   GRN_TABLE_EXISTS: 409,
   /** No committed partition matches that spec. */
   GRN_PARTITION_NOT_FOUND: 404,
+  /** The partition has no committed file with that id (`granary partition describe` lists them). */
+  GRN_FILE_NOT_FOUND: 404,
+  /** A configured limit (tables, columns, sessions, blocks) would be exceeded. */
+  GRN_QUOTA_EXCEEDED: 429,
   /** No write session with that id exists. */
   GRN_SESSION_NOT_FOUND: 404,
   /** The session is no longer open (committed, aborted or expired). */

@@ -96,7 +96,7 @@ export function tableCommand(): Command {
 }
 
 export function partitionCommand(): Command {
-  const partition = new Command('partition').description('list, describe and drop partitions');
+  const partition = new Command('partition').description('list, describe and drop partitions, or one file of a partition');
   partition
     .command('list <table>')
     .action(async (table: string, _flags: unknown, command: Command) => {
@@ -123,6 +123,19 @@ export function partitionCommand(): Command {
         const result = await client.metadata.dropPartition(table, spec);
         if (json) printJson(result);
         else process.stdout.write(`dropped ${table} ${result.partition}: ${result.blocksQueued} blocks queued for deletion\n`);
+      });
+    });
+  partition
+    .command('drop-file <table> <partition> <fileId>')
+    .description('remove one bad file of a partition (ids from `granary partition describe`); its blocks are garbage collected')
+    .action(async (table: string, spec: string, fileId: string, _flags: unknown, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        const result = await client.metadata.dropFile(table, spec, fileId);
+        if (json) return printJson(result);
+        process.stdout.write(
+          `dropped file ${result.fileId} of ${table} ${result.partition}: ${result.rows} rows in ${result.stripes} stripes, ` +
+            `${result.blocksQueued} blocks queued for deletion${result.partitionDropped ? '; it was the last file, so the partition is gone' : ''}\n`,
+        );
       });
     });
   return partition;

@@ -13,7 +13,7 @@ import {
 } from '../../protocol/index.js';
 import { checksumToHex } from '../../erasure/index.js';
 import type { MetadataService } from '../service.js';
-import { alterSchema, scanSchema, tableSpecSchema } from './schemas.js';
+import { BODY_BYTES_MAX, alterSchema, scanSchema, tableSpecSchema } from './schemas.js';
 
 type Named = { Params: { name: string } };
 type NamedPartition = { Params: { name: string; partition: string } };
@@ -21,12 +21,12 @@ type NamedPartition = { Params: { name: string; partition: string } };
 export async function catalogRoutes(app: FastifyInstance, options: { readonly service: MetadataService }): Promise<void> {
   const { catalog, scans } = options.service;
 
-  app.post<{ Body: TableSpec }>('/v1/tables', { schema: { body: tableSpecSchema } }, async (request, reply) =>
+  app.post<{ Body: TableSpec }>('/v1/tables', { schema: { body: tableSpecSchema }, bodyLimit: BODY_BYTES_MAX.table }, async (request, reply) =>
     reply.code(201).send(await catalog.create(request.body)),
   );
   app.get('/v1/tables', async () => ({ tables: catalog.list() }));
   app.get<Named>('/v1/tables/:name', async (request) => catalog.describe(request.params.name));
-  app.patch<Named & { Body: TableAlteration }>('/v1/tables/:name', { schema: { body: alterSchema } }, async (request) =>
+  app.patch<Named & { Body: TableAlteration }>('/v1/tables/:name', { schema: { body: alterSchema }, bodyLimit: BODY_BYTES_MAX.table }, async (request) =>
     catalog.alter(request.params.name, request.body),
   );
   app.delete<Named>('/v1/tables/:name', async (request) => catalog.drop(request.params.name));
@@ -38,6 +38,11 @@ export async function catalogRoutes(app: FastifyInstance, options: { readonly se
   app.delete<NamedPartition>('/v1/tables/:name/partitions/:partition', async (request) =>
     catalog.dropPartition(request.params.name, request.params.partition),
   );
+  app.delete<{ Params: { name: string; partition: string; fileId: string } }>(
+    '/v1/tables/:name/partitions/:partition/files/:fileId',
+    { bodyLimit: BODY_BYTES_MAX.empty },
+    async (request) => catalog.dropFile(request.params.name, request.params.partition, request.params.fileId),
+  );
 
   app.get<Named>('/v1/tables/:name/popularity', async (request) => ({ columns: scans.popularity(request.params.name) }));
 
@@ -45,6 +50,7 @@ export async function catalogRoutes(app: FastifyInstance, options: { readonly se
   app.post<Named & { Body: ScanRequest; Querystring: { format?: 'msgpack' | 'json'; after?: string; limit?: number } }>(
     '/v1/tables/:name/scan',
     {
+      bodyLimit: BODY_BYTES_MAX.scan,
       schema: {
         body: scanSchema,
         querystring: {

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { CorruptChunkReport, InventoryPage, NodeHeartbeat, NodeRegistration, RepairReport } from '../../protocol/index.js';
 import { BLOCKS_PAGE_MAX, type MetadataService } from '../service.js';
-import { corruptReportSchema, heartbeatSchema, inventoryPageSchema, registrationSchema, repairReportSchema } from './schemas.js';
+import { BODY_BYTES_MAX, corruptReportSchema, heartbeatSchema, inventoryPageSchema, registrationSchema, repairReportSchema } from './schemas.js';
 
 type Node = { Params: { id: string } };
 
@@ -14,16 +14,16 @@ export async function nodeRoutes(app: FastifyInstance, options: { readonly servi
   const { service } = options;
   const { nodes } = service;
 
-  app.post<{ Body: NodeRegistration }>('/v1/nodes/register', { schema: { body: registrationSchema } }, async (request) =>
+  app.post<{ Body: NodeRegistration }>('/v1/nodes/register', { schema: { body: registrationSchema }, bodyLimit: BODY_BYTES_MAX.node }, async (request) =>
     service.register(request.body),
   );
-  app.post<Node & { Body: NodeHeartbeat }>('/v1/nodes/:id/heartbeat', { schema: { body: heartbeatSchema } }, async (request) =>
+  app.post<Node & { Body: NodeHeartbeat }>('/v1/nodes/:id/heartbeat', { schema: { body: heartbeatSchema }, bodyLimit: BODY_BYTES_MAX.node }, async (request) =>
     service.heartbeat(request.params.id, request.body),
   );
-  app.post<Node & { Body: CorruptChunkReport }>('/v1/nodes/:id/corrupt', { schema: { body: corruptReportSchema } }, async (request) =>
+  app.post<Node & { Body: CorruptChunkReport }>('/v1/nodes/:id/corrupt', { schema: { body: corruptReportSchema }, bodyLimit: BODY_BYTES_MAX.corruptReport }, async (request) =>
     nodes.reportCorrupt(request.params.id, request.body),
   );
-  app.post<Node & { Body: InventoryPage }>('/v1/nodes/:id/inventory', { schema: { body: inventoryPageSchema } }, async (request) => {
+  app.post<Node & { Body: InventoryPage }>('/v1/nodes/:id/inventory', { schema: { body: inventoryPageSchema }, bodyLimit: BODY_BYTES_MAX.inventory }, async (request) => {
     nodes.get(request.params.id);
     return service.inventory.page(request.params.id, request.body);
   });
@@ -33,7 +33,7 @@ export async function nodeRoutes(app: FastifyInstance, options: { readonly servi
   app.get('/v1/nodes', async () => ({ nodes: nodes.list() }));
   app.post<{ Params: { task: string }; Body: RepairReport }>(
     '/v1/repairs/:task/report',
-    { schema: { body: repairReportSchema } },
+    { schema: { body: repairReportSchema }, bodyLimit: BODY_BYTES_MAX.node },
     async (request) => service.repair.report(request.params.task, request.body),
   );
   app.get<{ Querystring: { limit?: number } }>(

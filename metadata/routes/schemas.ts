@@ -1,7 +1,66 @@
-/** JSON schemas of the metadata API's request bodies (fastify validates before handlers run). */
+/**
+ * JSON schemas of the metadata API's request bodies (fastify validates before handlers run), and
+ * the body limit of each route. Every array and string has a bound, so validation's work and the
+ * memory a request takes are bounded before a handler sees it; the bounds match the catalog's own
+ * ceilings (metadata/schema.ts, metadata/manifest.ts), and each route's body limit is sized to
+ * carry the largest body those ceilings allow in practice.
+ */
+import { RECEIPT_TEXT_BYTES } from '../../protocol/receipt.js';
+import { DATA_SHARDS_MAX, PARITY_SHARDS_MAX, SHARD_BYTES_MAX } from '../../erasure/index.js';
 import { COLUMN_TYPES, STATS_OPS } from '../../protocol/index.js';
+import {
+  FILES_PER_COMMIT_MAX,
+  STREAM_BYTES_MAX,
+  STRIPES_PER_COMMIT_MAX,
+  STRIPE_ROWS_MAX,
+} from '../manifest.js';
+import { CORRUPT_REPORT_CHUNKS_MAX } from '../nodes.js';
+import { COLUMNS_MAX } from '../schema.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/**
+ * Body limits per route. A commit of a 64 MiB-block partition written by one writer fits: a
+ * writer's stream entry is about 130 bytes of msgpack, so 64 MiB carries about 500,000 streams,
+ * e.g. 500 blocks of a 1,000-column table at one stripe per block (32 GB), or the 250,000-stripe
+ * quota of a one-column table. Bigger partitions are written by several sessions, each a file.
+ */
+export const BODY_BYTES_MAX = {
+  /** Routes that read no body (renew, allocate, abort, drops): room for `{}` and no more. */
+  empty: 1 * KiB,
+  /** A table of COLUMNS_MAX columns with 100-character names. */
+  table: 16 * MiB,
+  openSession: 4 * KiB,
+  replaceShard: 1 * KiB,
+  commit: 64 * MiB,
+  scan: 4 * MiB,
+  node: 64 * KiB,
+  /** INVENTORY_CHUNKS_PER_PAGE chunk ids of up to 128 characters. */
+  inventory: 2 * MiB,
+  /** CORRUPT_REPORT_CHUNKS_MAX chunks with their longest ids and reasons. */
+  corruptReport: 12 * MiB,
+} as const;
+
+/** Partition-key conditions of one scan: values listed by `in`. */
+export const PARTITION_VALUES_PER_PREDICATE_MAX = 10_000;
+/** Stats conditions of one scan. */
+export const WHERE_CONDITIONS_MAX = 1_024;
+/** Partition keys of a table (metadata/schema.ts checks the same). */
+export const PARTITION_KEYS_MAX = 8;
+/** Chunk ids of one inventory page. */
+export const INVENTORY_CHUNKS_PER_PAGE = 10_000;
+/** Stripes of one file: a commit's files share STRIPES_PER_COMMIT_MAX. */
+const STRIPES_PER_FILE_MAX = STRIPES_PER_COMMIT_MAX;
+/** Blocks one commit names: no more than a session may hold. */
+export const BLOCKS_PER_COMMIT_MAX = 100_000;
+/** Ids the service makes (`b` + 20 hex) and codec names are short; 64 leaves room. */
+const ID_CHARS_MAX = 64;
+/** A partition value: protocol/partition-spec.ts allows 128 characters. */
+const PARTITION_VALUE_CHARS_MAX = 128;
 
 const name = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const partitionValue = { type: 'string', maxLength: PARTITION_VALUE_CHARS_MAX } as const;
 
 export const columnSpecSchema = {
   type: 'object',
@@ -10,7 +69,7 @@ export const columnSpecSchema = {
   properties: {
     name,
     type: { type: 'string', enum: COLUMN_TYPES },
-    featureId: { type: 'integer', minimum: 0 },
+    featureId: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
   },
 } as const;
 
@@ -20,12 +79,12 @@ export const tableSpecSchema = {
   additionalProperties: false,
   properties: {
     name,
-    columns: { type: 'array', minItems: 1, items: columnSpecSchema },
-    partitionBy: { type: 'array', minItems: 1, maxItems: 8, items: name },
+    columns: { type: 'array', minItems: 1, maxItems: COLUMNS_MAX, items: columnSpecSchema },
+    partitionBy: { type: 'array', minItems: 1, maxItems: PARTITION_KEYS_MAX, items: name },
     ec: { type: 'string', maxLength: 8 },
-    blockBytes: { type: 'integer' },
-    stripeRows: { type: 'integer' },
-    stripeBytes: { type: 'integer' },
+    blockBytes: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    stripeRows: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    stripeBytes: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
     retention: { type: 'string', maxLength: 16 },
   },
 } as const;
@@ -34,8 +93,8 @@ export const alterSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    addColumns: { type: 'array', items: columnSpecSchema },
-    dropColumns: { type: 'array', items: name },
+    addColumns: { type: 'array', maxItems: COLUMNS_MAX, items: columnSpecSchema },
+    dropColumns: { type: 'array', maxItems: COLUMNS_MAX, items: name },
   },
 } as const;
 
@@ -45,11 +104,11 @@ export const openSessionSchema = {
   additionalProperties: false,
   properties: {
     partition: { type: 'string', minLength: 1, maxLength: 1024 },
-    leaseMs: { type: 'integer' },
+    leaseMs: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
   },
 } as const;
 
-const statsValue = { anyOf: [{ type: 'number' }, { type: 'string', maxLength: 24 }] } as const;
+const statsValue = { anyOf: [{ type: 'number' }, { type: 'string', maxLength: 21, pattern: '^-?[0-9]{1,20}$' }] } as const;
 
 export const commitSchema = {
   type: 'object',
@@ -58,37 +117,40 @@ export const commitSchema = {
   properties: {
     files: {
       type: 'array',
+      maxItems: FILES_PER_COMMIT_MAX,
       items: {
         type: 'object',
         required: ['columns', 'stripes'],
         additionalProperties: false,
         properties: {
-          columns: { type: 'array', items: name },
+          columns: { type: 'array', maxItems: COLUMNS_MAX, items: name },
           stripes: {
             type: 'array',
+            maxItems: STRIPES_PER_FILE_MAX,
             items: {
               type: 'object',
               required: ['rows', 'streams'],
               additionalProperties: false,
               properties: {
-                rows: { type: 'integer', minimum: 1 },
+                rows: { type: 'integer', minimum: 1, maximum: STRIPE_ROWS_MAX },
                 streams: {
                   type: 'array',
+                  maxItems: COLUMNS_MAX,
                   items: {
                     type: 'object',
                     required: ['block', 'offset', 'length', 'checksum', 'encoding'],
                     additionalProperties: false,
                     properties: {
-                      block: { type: 'string', maxLength: 64 },
-                      offset: { type: 'integer', minimum: 0 },
-                      length: { type: 'integer', minimum: 0 },
+                      block: { type: 'string', maxLength: ID_CHARS_MAX },
+                      offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+                      length: { type: 'integer', minimum: 0, maximum: STREAM_BYTES_MAX },
                       checksum: { type: 'string', minLength: 16, maxLength: 16 },
                       encoding: { type: 'integer', minimum: 0, maximum: 65535 },
                       stats: {
                         type: 'object',
                         required: ['nulls'],
                         additionalProperties: false,
-                        properties: { nulls: { type: 'integer', minimum: 0 }, min: statsValue, max: statsValue },
+                        properties: { nulls: { type: 'integer', minimum: 0, maximum: STRIPE_ROWS_MAX }, min: statsValue, max: statsValue },
                       },
                     },
                   },
@@ -101,16 +163,27 @@ export const commitSchema = {
     },
     blocks: {
       type: 'array',
+      maxItems: BLOCKS_PER_COMMIT_MAX,
       items: {
         type: 'object',
         required: ['blockId', 'blockBytes', 'shardBytes', 'codec', 'shardChecksums'],
         additionalProperties: false,
         properties: {
-          blockId: { type: 'string', maxLength: 64 },
-          blockBytes: { type: 'integer', minimum: 1 },
-          shardBytes: { type: 'integer', minimum: 1 },
-          codec: { type: 'string', maxLength: 64 },
-          shardChecksums: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 16, maxLength: 16 } },
+          blockId: { type: 'string', maxLength: ID_CHARS_MAX },
+          blockBytes: { type: 'integer', minimum: 1, maximum: SHARD_BYTES_MAX * DATA_SHARDS_MAX },
+          shardBytes: { type: 'integer', minimum: 1, maximum: SHARD_BYTES_MAX },
+          codec: { type: 'string', maxLength: ID_CHARS_MAX },
+          shardChecksums: {
+            type: 'array',
+            maxItems: DATA_SHARDS_MAX + PARITY_SHARDS_MAX,
+            items: { type: 'string', minLength: 16, maxLength: 16 },
+          },
+          // Put receipts (protocol/receipt.ts): one Ed25519 signature per shard.
+          receipts: {
+            type: 'array',
+            maxItems: DATA_SHARDS_MAX + PARITY_SHARDS_MAX,
+            items: { type: 'string', minLength: RECEIPT_TEXT_BYTES, maxLength: RECEIPT_TEXT_BYTES },
+          },
         },
       },
     },
@@ -121,12 +194,12 @@ const partitionPredicate = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    eq: { type: 'string' },
-    in: { type: 'array', items: { type: 'string' } },
-    gt: { type: 'string' },
-    gte: { type: 'string' },
-    lt: { type: 'string' },
-    lte: { type: 'string' },
+    eq: partitionValue,
+    in: { type: 'array', maxItems: PARTITION_VALUES_PER_PREDICATE_MAX, items: partitionValue },
+    gt: partitionValue,
+    gte: partitionValue,
+    lt: partitionValue,
+    lte: partitionValue,
   },
 } as const;
 
@@ -134,8 +207,8 @@ export const scanSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    partitions: { type: 'object', additionalProperties: partitionPredicate },
-    columns: { type: 'array', items: name },
+    partitions: { type: 'object', maxProperties: PARTITION_KEYS_MAX, propertyNames: name, additionalProperties: partitionPredicate },
+    columns: { type: 'array', maxItems: COLUMNS_MAX, items: name },
     stripes: {
       type: 'object',
       additionalProperties: false,
@@ -143,6 +216,7 @@ export const scanSchema = {
     },
     where: {
       type: 'array',
+      maxItems: WHERE_CONDITIONS_MAX,
       items: {
         type: 'object',
         required: ['column', 'op', 'value'],
@@ -213,7 +287,7 @@ export const inventoryPageSchema = {
   additionalProperties: false,
   properties: {
     round: { type: 'string', maxLength: 64 },
-    chunks: { type: 'array', maxItems: 10_000, items: { type: 'string', maxLength: 128 } },
+    chunks: { type: 'array', maxItems: INVENTORY_CHUNKS_PER_PAGE, items: { type: 'string', maxLength: 128 } },
     done: { type: 'boolean' },
   },
 } as const;
@@ -225,6 +299,7 @@ export const corruptReportSchema = {
   properties: {
     chunks: {
       type: 'array',
+      maxItems: CORRUPT_REPORT_CHUNKS_MAX,
       items: {
         type: 'object',
         required: ['chunkId', 'reason'],
@@ -233,4 +308,11 @@ export const corruptReportSchema = {
       },
     },
   },
+} as const;
+
+export const replaceShardSchema = {
+  type: 'object',
+  required: ['shard'],
+  additionalProperties: false,
+  properties: { shard: { type: 'integer', minimum: 0, maximum: DATA_SHARDS_MAX + PARITY_SHARDS_MAX - 1 } },
 } as const;

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type InventoryConfig, MetadataDb, MetadataService, MetadataState, type RepairConfig, buildMetadataServer } from '../../metadata/index.js';
+import type { Quotas } from '../../metadata/tables.js';
 import { seededRandom } from './seeded-random.js';
 import { makeTempDir } from './temp-dir.js';
 
@@ -22,6 +23,7 @@ interface MetadataAppOptions {
   dir?: string;
   repair?: RepairConfig;
   inventory?: InventoryConfig;
+  quotas?: Partial<Quotas>;
 }
 
 export async function makeMetadataApp(options: MetadataAppOptions = {}): Promise<MetadataApp> {
@@ -43,6 +45,7 @@ async function openMetadataApp(options: MetadataAppOptions, dir: string, removeD
       liveness: { suspectAfterMs: options.suspectAfterMs ?? 10_000, deadAfterMs: options.deadAfterMs ?? 60_000 },
       ...(options.repair === undefined ? {} : { repair: options.repair }),
       ...(options.inventory === undefined ? {} : { inventory: options.inventory }),
+      ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
     },
     Date.now(),
     seededRandom(42),
