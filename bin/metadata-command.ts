@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { METADATA_DEFAULTS } from '../metadata/main.js';
 import { QUOTA_DEFAULTS, type Quotas } from '../metadata/tables.js';
-import { parseByteSize, parseLogLevel, parsePort, parsePositiveInteger } from './cli-values.js';
+import { parseByteSize, parseDurationMs, parseLogLevel, parsePort, parsePositiveInteger } from './cli-values.js';
 
 interface MetadataFlags {
   data: string;
@@ -26,6 +26,9 @@ interface MetadataFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  auth: 'on' | 'off';
+  adminTokenFile?: string;
+  capabilityTtl: number;
 }
 
 export function metadataCommand(): Command {
@@ -51,6 +54,9 @@ export function metadataCommand(): Command {
     .addOption(new Option('--blocks-per-session-max <n>', 'quota: blocks one write session may allocate').env('GRANARY_BLOCKS_PER_SESSION_MAX').argParser(parsePositiveInteger).default(q.blocksPerSessionMax))
     .addOption(new Option('--stripes-per-commit-max <n>', 'quota: stripes one commit may add').env('GRANARY_STRIPES_PER_COMMIT_MAX').argParser(parsePositiveInteger).default(q.stripesPerCommitMax))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
+    .addOption(new Option('--auth <on|off>', 'check bearer tokens and chunk capabilities (off: anyone who reaches a port can do anything)').env('GRANARY_AUTH').choices(['on', 'off']).default(d.auth))
+    .addOption(new Option('--admin-token-file <file>', 'where the bootstrap admin token is kept (created, mode 0600, if missing)', ).env('GRANARY_ADMIN_TOKEN_FILE').default(undefined, 'DATA/admin.token'))
+    .addOption(new Option('--capability-ttl <duration>', 'lifetime of read and write capabilities (e.g. 10h, 30m)').env('GRANARY_CAPABILITY_TTL').argParser(parseDurationMs).default(d.capabilityTtlMs, '10h'))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate to serve HTTPS with (needs --tls-key)').env('GRANARY_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('GRANARY_TLS_KEY'))
     .addOption(new Option('--tls-ca <file>', 'PEM CA bundle that storage node certificates are verified against (default: the CAs node trusts)').env('GRANARY_TLS_CA'))
@@ -70,6 +76,9 @@ export function metadataCommand(): Command {
         inventoryIntervalMs: flags.inventoryIntervalMs,
         orphanGraceMs: flags.orphanGraceMs,
         logLevel: flags.logLevel,
+        auth: flags.auth,
+        ...(flags.adminTokenFile === undefined ? {} : { adminTokenFile: flags.adminTokenFile }),
+        capabilityTtlMs: flags.capabilityTtl,
         quotas: {
           tablesMax: flags.tablesMax,
           columnsPerTableMax: flags.columnsPerTableMax,

@@ -1,7 +1,7 @@
 /**
  * `granary/client`: what ingest pipelines and preprocessing workers import.
  *
- *   const granary = new GranaryClient({ metadataUrl: 'http://127.0.0.1:7070' });
+ *   const granary = new GranaryClient({ metadataUrl: 'http://127.0.0.1:7070', token: process.env.GRANARY_TOKEN });
  *   const writer = await granary.openWriter('events', 'ds=2026-11-25');
  *   await writer.write(rows); await writer.commit();
  *   for await (const batch of granary.scan('events', { columns: ['label', 'f_1'] })) { ... }
@@ -17,6 +17,8 @@ import { PartitionWriter, type WriterOptions } from './writer/partition-writer.j
 export interface ClientOptions {
   readonly metadataUrl: string;
   readonly http?: Partial<HttpOptions>;
+  /** Bearer token (`granary token create`) sent to the metadata service; a service with auth off needs none. */
+  readonly token?: string;
 }
 
 export class GranaryClient {
@@ -25,7 +27,7 @@ export class GranaryClient {
 
   constructor(options: ClientOptions) {
     this.http = new HttpPools({ ...HTTP_DEFAULTS, ...options.http });
-    this.metadata = new MetadataClient(this.http, options.metadataUrl.replace(/\/+$/, ''));
+    this.metadata = new MetadataClient(this.http, options.metadataUrl.replace(/\/+$/, ''), options.token);
   }
 
   /** Opens a write session on one partition (`ds=2026-11-25`); commit to make the rows visible. */

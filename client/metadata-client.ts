@@ -30,67 +30,82 @@ export interface MetadataHealth {
 }
 
 export class MetadataClient {
+  private readonly authorization: Readonly<Record<string, string>>;
+
+  /** `token`: the bearer token sent with every call (none for a service with auth off). */
   constructor(
     private readonly http: HttpPools,
     readonly url: string,
-  ) {}
+    token?: string,
+  ) {
+    this.authorization = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  }
+
+  private call<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+    options: { readonly msgpackBody?: boolean; readonly signal?: AbortSignal } = {},
+  ): Promise<T> {
+    return this.http.call<T>(this.url, method, path, body, { ...options, headers: this.authorization });
+  }
 
   createTable(spec: TableSpec): Promise<TableInfo> {
-    return this.http.call(this.url, 'POST', '/v1/tables', spec);
+    return this.call('POST', '/v1/tables', spec);
   }
 
   async listTables(): Promise<TableSummary[]> {
-    return (await this.http.call<{ tables: TableSummary[] }>(this.url, 'GET', '/v1/tables')).tables;
+    return (await this.call<{ tables: TableSummary[] }>('GET', '/v1/tables')).tables;
   }
 
   describeTable(name: string): Promise<TableInfo> {
-    return this.http.call(this.url, 'GET', `/v1/tables/${encodeURIComponent(name)}`);
+    return this.call('GET', `/v1/tables/${encodeURIComponent(name)}`);
   }
 
   alterTable(name: string, change: TableAlteration): Promise<TableInfo> {
-    return this.http.call(this.url, 'PATCH', `/v1/tables/${encodeURIComponent(name)}`, change);
+    return this.call('PATCH', `/v1/tables/${encodeURIComponent(name)}`, change);
   }
 
   dropTable(name: string): Promise<{ table: string; partitions: number; blocksQueued: number }> {
-    return this.http.call(this.url, 'DELETE', `/v1/tables/${encodeURIComponent(name)}`);
+    return this.call('DELETE', `/v1/tables/${encodeURIComponent(name)}`);
   }
 
   async listPartitions(table: string): Promise<PartitionInfo[]> {
-    return (await this.http.call<{ partitions: PartitionInfo[] }>(this.url, 'GET', `/v1/tables/${encodeURIComponent(table)}/partitions`)).partitions;
+    return (await this.call<{ partitions: PartitionInfo[] }>('GET', `/v1/tables/${encodeURIComponent(table)}/partitions`)).partitions;
   }
 
   describePartition(table: string, partition: string): Promise<PartitionDetail> {
-    return this.http.call(this.url, 'GET', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}`);
+    return this.call('GET', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}`);
   }
 
   dropPartition(table: string, partition: string): Promise<{ table: string; partition: string; blocksQueued: number }> {
-    return this.http.call(this.url, 'DELETE', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}`);
+    return this.call('DELETE', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}`);
   }
 
   /** Removes one committed file of a partition (admin only); its blocks are garbage collected. */
   dropFile(table: string, partition: string, fileId: string): Promise<DroppedFile> {
-    return this.http.call(this.url, 'DELETE', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}/files/${encodeURIComponent(fileId)}`);
+    return this.call('DELETE', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}/files/${encodeURIComponent(fileId)}`);
   }
 
   popularity(table: string): Promise<{ columns: { column: string; featureId?: number; scans: number }[] }> {
-    return this.http.call(this.url, 'GET', `/v1/tables/${encodeURIComponent(table)}/popularity`);
+    return this.call('GET', `/v1/tables/${encodeURIComponent(table)}/popularity`);
   }
 
   drainNode(nodeId: string): Promise<NodeInfo> {
-    return this.http.call(this.url, 'POST', `/v1/nodes/${encodeURIComponent(nodeId)}/drain`);
+    return this.call('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/drain`);
   }
 
   undrainNode(nodeId: string): Promise<NodeInfo> {
-    return this.http.call(this.url, 'POST', `/v1/nodes/${encodeURIComponent(nodeId)}/undrain`);
+    return this.call('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/undrain`);
   }
 
   /** Repair progress and the `limit` most endangered blocks. */
   repair(limit = 100): Promise<RepairStatus> {
-    return this.http.call(this.url, 'GET', `/v1/repair?limit=${limit}`);
+    return this.call('GET', `/v1/repair?limit=${limit}`);
   }
 
   removeNode(nodeId: string): Promise<{ nodeId: string; removed: boolean; blocksToRebuild: number }> {
-    return this.http.call(this.url, 'POST', `/v1/nodes/${encodeURIComponent(nodeId)}/remove`);
+    return this.call('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/remove`);
   }
 
   /** One page of committed blocks with their chunk locations. */
@@ -99,39 +114,39 @@ export class MetadataClient {
     if (options.table !== undefined) query.set('table', options.table);
     if (options.after !== undefined) query.set('after', options.after);
     if (options.limit !== undefined) query.set('limit', String(options.limit));
-    return this.http.call(this.url, 'GET', `/v1/blocks?${query.toString()}`);
+    return this.call('GET', `/v1/blocks?${query.toString()}`);
   }
 
   gc(): Promise<{ records: number; chunks: number; backingOff: number }> {
-    return this.http.call(this.url, 'GET', '/v1/gc');
+    return this.call('GET', '/v1/gc');
   }
 
   health(): Promise<MetadataHealth> {
-    return this.http.call(this.url, 'GET', '/health');
+    return this.call('GET', '/health');
   }
 
   openSession(table: string, request: OpenSessionRequest): Promise<SessionInfo> {
-    return this.http.call(this.url, 'POST', `/v1/tables/${encodeURIComponent(table)}/sessions`, request);
+    return this.call('POST', `/v1/tables/${encodeURIComponent(table)}/sessions`, request);
   }
 
   renewSession(sessionId: string): Promise<SessionInfo> {
-    return this.http.call(this.url, 'POST', `/v1/sessions/${sessionId}/renew`);
+    return this.call('POST', `/v1/sessions/${sessionId}/renew`);
   }
 
   allocateBlock(sessionId: string): Promise<BlockPlacement> {
-    return this.http.call(this.url, 'POST', `/v1/sessions/${sessionId}/blocks`);
+    return this.call('POST', `/v1/sessions/${sessionId}/blocks`);
   }
 
   replaceShard(sessionId: string, blockId: string, shard: number): Promise<BlockPlacement> {
-    return this.http.call(this.url, 'POST', `/v1/sessions/${sessionId}/blocks/${blockId}/replace`, { shard });
+    return this.call('POST', `/v1/sessions/${sessionId}/blocks/${blockId}/replace`, { shard });
   }
 
   commit(sessionId: string, manifest: CommitManifest): Promise<CommitResult> {
-    return this.http.call(this.url, 'POST', `/v1/sessions/${sessionId}/commit`, manifest, { msgpackBody: true });
+    return this.call('POST', `/v1/sessions/${sessionId}/commit`, manifest, { msgpackBody: true });
   }
 
   abort(sessionId: string): Promise<SessionInfo> {
-    return this.http.call(this.url, 'POST', `/v1/sessions/${sessionId}/abort`);
+    return this.call('POST', `/v1/sessions/${sessionId}/abort`);
   }
 
   /** One page of a scan's plan: the first without `page.after`, then each page's `next` with the same request. */
@@ -140,7 +155,7 @@ export class MetadataClient {
     if (page.after !== undefined) query.set('after', page.after);
     if (page.limit !== undefined) query.set('limit', String(page.limit));
     const suffix = query.toString() === '' ? '' : `?${query.toString()}`;
-    return this.http.call(this.url, 'POST', `/v1/tables/${encodeURIComponent(table)}/scan${suffix}`, request);
+    return this.call('POST', `/v1/tables/${encodeURIComponent(table)}/scan${suffix}`, request);
   }
 
   /**
@@ -176,10 +191,10 @@ export class MetadataClient {
   }
 
   async listNodes(): Promise<NodeInfo[]> {
-    return (await this.http.call<{ nodes: NodeInfo[] }>(this.url, 'GET', '/v1/nodes')).nodes;
+    return (await this.call<{ nodes: NodeInfo[] }>('GET', '/v1/nodes')).nodes;
   }
 
   reportCorrupt(nodeId: string, report: CorruptChunkReport): Promise<{ accepted: number }> {
-    return this.http.call(this.url, 'POST', `/v1/nodes/${encodeURIComponent(nodeId)}/corrupt`, report);
+    return this.call('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/corrupt`, report);
   }
 }

@@ -15,6 +15,7 @@ import type {
   RepairTaskRecord,
   SessionRecord,
   TableRecord,
+  TokenRecord,
 } from './records.js';
 
 const packr = new Packr({ useRecords: false });
@@ -57,6 +58,7 @@ export class MetadataDb {
   readonly corrupt: Records<CorruptRecord>;
   readonly popularity: Records<Record<string, number>>;
   readonly repairs: Records<RepairTaskRecord>;
+  readonly tokens: Records<TokenRecord>;
 
   constructor(path: string) {
     this.level = new Level<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
@@ -72,6 +74,7 @@ export class MetadataDb {
     this.corrupt = sub('corrupt');
     this.popularity = sub('popularity');
     this.repairs = sub('repairs');
+    this.tokens = sub('tokens');
   }
 
   async open(): Promise<void> {

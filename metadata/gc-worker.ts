@@ -9,6 +9,8 @@
  * from the cluster are dropped: there is nothing left to delete them from. And GC never deletes a
  * copy the catalog uses: a repair may have put the same chunk back on that node since.
  */
+import { CAPABILITY_HEADER } from '../protocol/capability.js';
+import type { CapabilityIssuer } from './capabilities.js';
 import { type Dispatcher, request } from 'undici';
 import { transportError } from '../protocol/tls.js';
 import { del, put } from './db.js';
@@ -22,6 +24,8 @@ export interface GcWorkerOptions {
   readonly recordsPerPass: number;
   readonly requestTimeoutMs: number;
   readonly onError: (error: unknown) => void;
+  /** Signs the delete capability each request carries. */
+  readonly capabilities: CapabilityIssuer;
   /** Carries the deletes; one that trusts the cluster's CA when nodes serve HTTPS. Default: undici's global agent. */
   readonly dispatcher?: Dispatcher;
 }
@@ -139,6 +143,7 @@ export class GcWorker {
     try {
       const response = await request(`${node.url}/v1/chunks/${encodeURIComponent(chunkId)}`, {
         method: 'DELETE',
+        headers: { [CAPABILITY_HEADER]: this.options.capabilities.delete(chunkId) },
         headersTimeout: this.options.requestTimeoutMs,
         bodyTimeout: this.options.requestTimeoutMs,
         ...(this.options.dispatcher === undefined ? {} : { dispatcher: this.options.dispatcher }),

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Agent } from 'undici';
 import { loadServerTls, loadTlsCa } from '../protocol/tls.js';
+import { CAPABILITY_TTL_MS_DEFAULT, CapabilityIssuer } from './capabilities.js';
 import { MetadataDb } from './db.js';
 import { GcWorker } from './gc-worker.js';
 import { INVENTORY_DEFAULTS } from './inventory.js';
@@ -36,6 +37,16 @@ export interface MetadataConfig {
   /** How long a chunk referenced by nothing is kept before it is deleted. */
   readonly orphanGraceMs: number;
   readonly logLevel: string;
+  /**
+   * 'on': every route but /health and /metrics needs a bearer token, and nodes check chunk
+   * capabilities. 'off' only for a trusted loopback (benchmarks): anyone who reaches a port can
+   * do anything.
+   */
+  readonly auth: 'on' | 'off';
+  /** Where the bootstrap admin token is kept (created with mode 0600 on first start); default DATA/admin.token. */
+  readonly adminTokenFile?: string;
+  /** How long read and write capabilities stay valid. */
+  readonly capabilityTtlMs: number;
   /** Catalog and write quotas (metadata/tables.ts); each one left out keeps its default. */
   readonly quotas?: Partial<Quotas>;
   /** Serve HTTPS with this PEM certificate and key (both or neither); plain HTTP without. */
@@ -58,8 +69,14 @@ export const METADATA_DEFAULTS = {
   repairTasksMax: REPAIR_DEFAULTS.tasksMax,
   inventoryIntervalMs: INVENTORY_DEFAULTS.intervalMs,
   orphanGraceMs: INVENTORY_DEFAULTS.orphanGraceMs,
+  auth: 'on',
+  capabilityTtlMs: CAPABILITY_TTL_MS_DEFAULT,
   logLevel: 'info',
 } as const;
+
+/** The bootstrap admin token and the capability signing key, in the data directory. */
+export const ADMIN_TOKEN_FILE = 'admin.token';
+const CAPABILITY_KEY_FILE = 'capability-signing.key';
 
 const POPULARITY_FLUSH_INTERVAL_MS = 5_000;
 const GC_RECORDS_PER_PASS = 64;
@@ -104,9 +121,15 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
         repair: { rateBytesPerSecond: config.repairRateBytesPerSecond, tasksMax: config.repairTasksMax, taskLeaseMinMs: REPAIR_DEFAULTS.taskLeaseMinMs },
         inventory: { intervalMs: config.inventoryIntervalMs, orphanGraceMs: config.orphanGraceMs },
         ...(config.quotas === undefined ? {} : { quotas: config.quotas }),
+        auth: config.auth,
+        // Kept with the catalog: nodes hold its public key, so it must outlive restarts.
+        capabilities: await CapabilityIssuer.fromKeyFile(join(config.dataDir, CAPABILITY_KEY_FILE), config.capabilityTtlMs),
       },
       Date.now(),
     );
+    await service.load();
+    const adminTokenFile = config.adminTokenFile ?? join(config.dataDir, ADMIN_TOKEN_FILE);
+    const adminTokenCreated = config.auth === 'on' ? await service.tokens.ensureAdminTokenFile(adminTokenFile) : false;
     const app = await buildMetadataServer(service, { level: config.logLevel }, https === undefined ? {} : { https });
     const logError = (error: unknown): void => app.log.error({ err: error }, 'metadata background task failed');
     // Sessions whose lease ran out while the service was down expire on the first check.
@@ -123,6 +146,7 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
       recordsPerPass: GC_RECORDS_PER_PASS,
       requestTimeoutMs: GC_REQUEST_TIMEOUT_MS,
       onError: logError,
+      capabilities: service.capabilities,
       ...(nodeAgent === undefined ? {} : { dispatcher: nodeAgent }),
     });
     gcWorker.start();
@@ -156,6 +180,14 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
       { host: config.host, port, tls: https !== undefined, dataDir: config.dataDir, tables: state.tablesByName.size, nodes: state.nodes.size },
       'metadata ready',
     );
+    if (config.auth === 'off') {
+      app.log.warn('authentication is off (--auth off): anyone who can reach this port can read, change or delete everything');
+    } else {
+      lifecycleLog(app).info(
+        { adminTokenFile, created: adminTokenCreated },
+        `admin token in ${adminTokenFile}: use it with --token-file ${adminTokenFile} (or GRANARY_TOKEN_FILE)`,
+      );
+    }
     let stopping: Promise<void> | undefined;
     return {
       app,

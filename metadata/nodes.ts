@@ -3,6 +3,7 @@
  * (`alive` -> `suspect` -> `dead` as heartbeats stop), draining, removal, and reports of chunks
  * that are corrupt or missing where the catalog places them.
  */
+import { publicKeyFromText } from '../protocol/capability.js';
 import {
   type CorruptChunkReport,
   GranaryError,
@@ -117,6 +118,10 @@ export class NodeRegistry {
     return this.state.exclusive(async () => {
       const now = Date.now();
       const existing = this.state.nodes.get(registration.nodeId);
+      if (registration.receiptKey !== undefined) publicKeyFromText(registration.receiptKey, 'receiptKey');
+      if (registration.freeBytes > registration.capacityBytes || registration.usedBytes > registration.capacityBytes) {
+        throw new GranaryError('GRN_BAD_REQUEST', 'a node cannot have more free or used bytes than its capacity');
+      }
       for (const other of this.state.nodes.values()) {
         if (other.nodeId !== registration.nodeId && other.url === registration.url && this.stateOf(other, now) !== 'dead') {
           throw new GranaryError('GRN_BAD_REQUEST', `node ${other.nodeId} already answers at ${registration.url}; two live nodes cannot share an address`);
@@ -133,6 +138,7 @@ export class NodeRegistry {
         draining: existing?.draining ?? false,
         registeredAt: existing?.registeredAt ?? now,
         lastHeartbeatAt: now,
+        ...(registration.receiptKey === undefined ? {} : { receiptKey: registration.receiptKey }),
       };
       await this.state.db.write([put(this.state.db.nodes, record.nodeId, record)]);
       this.state.nodes.set(record.nodeId, record);

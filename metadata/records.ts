@@ -5,6 +5,7 @@
  * bytes instead of building objects.
  */
 import type { ColumnType, CommitResult, PartitionValues, SessionState } from '../protocol/index.js';
+import type { Role } from '../protocol/auth-types.js';
 
 export interface ColumnRecord {
   /** Internal id: a dropped and re-added name gets a new one, so old data never resurfaces. */
@@ -104,6 +105,8 @@ export interface SessionRecord {
   readonly leaseExpiresAt: number;
   readonly createdAt: number;
   readonly schemaVersion: number;
+  /** The token that opened it: only that token (or an admin) may use it. */
+  readonly ownerTokenId?: string;
   /**
    * Blocks it held when it closed. An open session's blocks are not listed here: every block
    * record names its session, and MetadataState indexes them, so an allocation writes one block
@@ -126,6 +129,8 @@ export interface NodeRecord {
   readonly draining: boolean;
   readonly registeredAt: number;
   readonly lastHeartbeatAt: number;
+  /** Checks the node's put receipts (protocol/receipt.ts); base64 SPKI DER. */
+  readonly receiptKey?: string;
 }
 
 /**
@@ -172,4 +177,17 @@ export interface RepairTaskRecord {
   readonly expiresAt: number;
   /** Shard bytes read to restore it, for the rate share and the lease length. */
   readonly bytesToRead: number;
+}
+
+/** A bearer token: only the SHA-256 of its secret is kept, never the secret. */
+export interface TokenRecord {
+  readonly id: string;
+  readonly role: Role;
+  readonly tables?: readonly string[];
+  readonly nodeId?: string;
+  readonly description?: string;
+  /** Hex SHA-256 of the secret part. */
+  readonly secretHash: string;
+  readonly createdAt: number;
+  readonly expiresAt?: number;
 }

@@ -3,14 +3,15 @@
  * concerns so tests can drive it with `app.inject()`.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
-import { unpack } from 'msgpackr';
-import { GranaryError, MSGPACK } from '../protocol/index.js';
+import { MSGPACK, decodeUntrustedMsgpack, msgpackLimitsForBody } from '../protocol/index.js';
 import { installErrorHandlers } from '../protocol/http-errors.js';
 import type { ServerTls } from '../protocol/tls.js';
 import { MetadataMetrics } from './metrics.js';
 import { catalogRoutes } from './routes/catalog-routes.js';
 import { nodeRoutes } from './routes/node-routes.js';
 import { writeRoutes } from './routes/write-routes.js';
+import { tokenRoutes } from './routes/token-routes.js';
+import { installAuth } from './auth.js';
 import type { MetadataService } from './service.js';
 
 /** What the server is built with beyond the service; all optional, so tests build it bare. */
@@ -18,6 +19,13 @@ export interface MetadataServerOptions {
   /** Serve HTTPS with this certificate and key (protocol/tls.ts); plain HTTP without. */
   readonly https?: ServerTls;
 }
+
+/**
+ * A request body is refused (413) beyond this unless its route sets more (metadata/routes/schemas.ts
+ * BODY_BYTES_MAX): most bodies are a few hundred bytes, and every byte accepted is parsed and held
+ * before a handler can say no, so a route added without a thought for its body gets a small one.
+ */
+export const BODY_BYTES_DEFAULT = 64 * 1024;
 
 export async function buildMetadataServer(
   service: MetadataService,
@@ -33,10 +41,15 @@ export async function buildMetadataServer(
     // Unknown fields are refused, not silently dropped: a misspelt option must not vanish.
     ajv: { customOptions: { removeAdditional: false } },
     keepAliveTimeout: 75_000,
-    bodyLimit: 16 * 1024 * 1024,
+    bodyLimit: BODY_BYTES_DEFAULT,
+    // fastify's defaults, stated: a JSON body with a __proto__ or constructor.prototype key is
+    // refused (400, protocol/http-errors.ts), never merged into anything.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
     routerOptions: { maxParamLength: 1024 },
   });
   installErrorHandlers(app);
+  installAuth(app, { tokens: service.auth === 'off' ? undefined : service.tokens, state: service.state });
   const metrics = new MetadataMetrics(service);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -44,13 +57,14 @@ export async function buildMetadataServer(
     metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
-  // No bodyLimit here: a parser's limit would override the 16 MiB default on every route; the
-  // commit route sets its own larger one.
-  app.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (_request, body, done) => {
+  // No bodyLimit here: a parser's limit would override each route's own (metadata/routes/schemas.ts).
+  // The decoder's bounds grow with the route's limit, so a route sized for large bodies (a commit)
+  // gets room for their values and no route decodes to more than a few times its limit.
+  app.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      done(null, unpack(body as Buffer));
+      done(null, decodeUntrustedMsgpack(body as Buffer, msgpackLimitsForBody(request.routeOptions.bodyLimit ?? BODY_BYTES_DEFAULT)));
     } catch (error) {
-      done(new GranaryError('GRN_BAD_REQUEST', `request body is not valid msgpack: ${(error as Error).message}`), undefined);
+      done(error as Error, undefined);
     }
   });
 
@@ -73,5 +87,6 @@ export async function buildMetadataServer(
   await app.register(catalogRoutes, { service });
   await app.register(writeRoutes, { service });
   await app.register(nodeRoutes, { service });
+  await app.register(tokenRoutes, { service });
   return app;
 }

@@ -1,5 +1,5 @@
 /** The metadata service's parts wired together over one state. */
-import { GranaryError, type HeartbeatAnswer, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type PlannedBlock } from '../protocol/index.js';
+import { GranaryError, type HeartbeatAnswer, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type PlannedBlock, type RegistrationAnswer, type RepairTask } from '../protocol/index.js';
 import { gcBacklog, wakeGcFor } from './gc.js';
 import { type InventoryConfig, INVENTORY_DEFAULTS, Inventory } from './inventory.js';
 import { type LivenessConfig, NodeRegistry } from './nodes.js';
@@ -9,6 +9,8 @@ import { Scans } from './scans.js';
 import type { MetadataState } from './state.js';
 import { Catalog, QUOTA_DEFAULTS, type Quotas } from './tables.js';
 import { WriteSessions } from './writes.js';
+import { CapabilityIssuer } from './capabilities.js';
+import { TokenStore } from './tokens.js';
 
 /** Blocks listed per page by `GET /v1/blocks`. */
 export const BLOCKS_PAGE_MAX = 1_000;
@@ -19,6 +21,14 @@ export interface ServiceConfig {
   readonly inventory?: InventoryConfig;
   /** Catalog and write quotas; each one left out keeps its default. */
   readonly quotas?: Partial<Quotas>;
+  /** Signs chunk capabilities; an in-memory key when not given (tests). */
+  readonly capabilities?: CapabilityIssuer;
+  /**
+   * 'on' (the default): every route but /health and /metrics needs a bearer token
+   * (metadata/auth.ts) and nodes are told to check capabilities. 'off': for tests and
+   * benchmarks on loopback only.
+   */
+  readonly auth?: 'on' | 'off';
 }
 
 export class MetadataService {
@@ -28,6 +38,10 @@ export class MetadataService {
   readonly scans: Scans;
   readonly repair: RepairScheduler;
   readonly inventory: Inventory;
+  /** Loaded by `load()`, with the rest of what the service keeps outside MetadataState. */
+  readonly tokens: TokenStore;
+  readonly capabilities: CapabilityIssuer;
+  readonly auth: 'on' | 'off';
 
   constructor(
     readonly state: MetadataState,
@@ -41,13 +55,21 @@ export class MetadataService {
     this.scans = new Scans(state, this.catalog, this.nodes);
     this.repair = new RepairScheduler(state, this.nodes, config.repair ?? REPAIR_DEFAULTS, random);
     this.inventory = new Inventory(state, config.inventory ?? INVENTORY_DEFAULTS);
+    this.tokens = new TokenStore(state.db);
+    this.capabilities = config.capabilities ?? CapabilityIssuer.ephemeral();
+    this.auth = config.auth ?? 'on';
   }
 
-  async register(registration: NodeRegistration): Promise<NodeInfo> {
+  /** Loads the tokens (the catalog itself is loaded by MetadataState.load). */
+  async load(): Promise<void> {
+    await this.tokens.load();
+  }
+
+  async register(registration: NodeRegistration): Promise<RegistrationAnswer> {
     const info = await this.nodes.register(registration);
     // A node that (re)starts may have lost any part of its disk: compare before trusting it.
     this.inventory.want(registration.nodeId);
-    return info;
+    return { ...info, capabilityKey: this.auth === 'on' ? this.capabilities.publicKeyText : null };
   }
 
   /** Records the heartbeat and answers with work: repair tasks for its free slots, an inventory round. */
@@ -60,9 +82,18 @@ export class MetadataService {
       wakeGcFor(this.state, nodeId);
     }
     this.repair.extend(nodeId, heartbeat.repairsRunning ?? []);
-    const repairs = await this.repair.assign(nodeId, heartbeat.repairSlotsFree ?? 0);
+    const repairs = (await this.repair.assign(nodeId, heartbeat.repairSlotsFree ?? 0)).map((task) => this.withCapabilities(task));
     const inventoryRound = info.state === 'alive' || info.state === 'draining' ? this.inventory.maybeOpen(nodeId) : undefined;
     return { ...info, ...(repairs.length === 0 ? {} : { repairs }), ...(inventoryRound === undefined ? {} : { inventoryRound }) };
+  }
+
+  /** A task carries what its node needs to do it: reading the block, and replacing each restored chunk. */
+  private withCapabilities(task: RepairTask): RepairTask {
+    return {
+      ...task,
+      readCapability: this.capabilities.read(task.blockId),
+      restores: task.restores.map((restore) => ({ ...restore, capability: this.capabilities.replace(restore.chunkId) })),
+    };
   }
 
   gcBacklog(): { records: number; chunks: number; backingOff: number } {
@@ -94,6 +125,7 @@ export class MetadataService {
         codec: block.codec,
         blockBytes: block.blockBytes,
         shardBytes: block.shardBytes,
+        capability: this.capabilities.read(blockId, now),
         chunks: block.nodes.map((nodeId, shard) => {
           const node = this.state.nodes.get(nodeId);
           return { shard, chunkId: `${blockId}.${shard}`, nodeId, url: node?.url ?? '', nodeState: node === undefined ? 'removed' : this.nodes.stateOf(node, now) };

@@ -40,7 +40,8 @@ export class WriteSessions {
     private readonly random: Random = Math.random,
   ) {}
 
-  open(tableName: string, request: OpenSessionRequest): Promise<SessionInfo> {
+  /** `ownerTokenId`: the token opening it, the only one (besides admins) that may use it. */
+  open(tableName: string, request: OpenSessionRequest, ownerTokenId?: string): Promise<SessionInfo> {
     return this.state.exclusive(async () => {
       const table = this.catalog.table(tableName);
       const { spec, values } = parsePartitionSpec(request.partition, table.partitionBy);
@@ -69,6 +70,7 @@ export class WriteSessions {
         leaseExpiresAt: now + leaseMs,
         createdAt: now,
         schemaVersion: table.schemaVersion,
+        ...(ownerTokenId === undefined ? {} : { ownerTokenId }),
       };
       await this.state.db.write([put(this.state.db.sessions, session.sessionId, session)]);
       this.state.putSession(session);

@@ -41,6 +41,8 @@ export interface BatchReadRequest {
    * as an HDFS DataNode leaves checksum verification to its client.
    */
   readonly verifyPages?: boolean;
+  /** Read capabilities covering every range's block (protocol/capability.ts), one per block. */
+  readonly capabilities?: readonly string[];
 }
 
 /** Bounds a node enforces on one batch request. */

@@ -8,13 +8,16 @@ import { pack } from 'msgpackr';
 import { checksumToHex, xxh64 } from '../erasure/index.js';
 import { type BatchReadRequest, type Frame, FrameDecoder, type RangeRequest } from './batch-read.js';
 import { GranaryError, errorFromAnswer } from './errors.js';
+import { CAPABILITY_HEADER } from './capability.js';
 import { CHECKSUM_HEADER, MSGPACK, OCTET_STREAM, REPLACE_HEADER } from './http.js';
 import { BATCH_READ_DEADLINE_DEFAULTS, type HttpPools, batchReadDeadlineMs } from './http-pools.js';
 import { transportError } from './tls.js';
 
 /**
  * Stores a chunk; `checksum` is its xxh64 when the caller has it already (else it is computed).
- * `replace` (repair only) replaces an existing copy that differs.
+ * `replace` (repair only) replaces an existing copy that differs. `capability` is the write (or
+ * replace) capability for this chunk. Resolves with the node's receipt (protocol/receipt.ts),
+ * which a commit hands back to the metadata service.
  */
 export function putChunk(
   http: HttpPools,
@@ -23,8 +26,13 @@ export function putChunk(
   bytes: Uint8Array,
   checksum = xxh64(bytes),
   replace = false,
-): Promise<void> {
-  return sendChunk(http, nodeUrl, chunkId, bytes, { [CHECKSUM_HEADER]: checksumToHex(checksum), ...(replace ? { [REPLACE_HEADER]: 'true' } : {}) });
+  capability?: string,
+): Promise<string | undefined> {
+  return sendChunk(http, nodeUrl, chunkId, bytes, {
+    [CHECKSUM_HEADER]: checksumToHex(checksum),
+    ...(replace ? { [REPLACE_HEADER]: 'true' } : {}),
+    ...(capability === undefined ? {} : { [CAPABILITY_HEADER]: capability }),
+  });
 }
 
 /**
@@ -41,8 +49,14 @@ export function putRestoredChunk(
   length: number,
   checksum: bigint,
   signal?: AbortSignal,
-): Promise<void> {
-  const headers = { 'content-length': String(length), [CHECKSUM_HEADER]: checksumToHex(checksum), [REPLACE_HEADER]: 'true' };
+  capability?: string,
+): Promise<string | undefined> {
+  const headers = {
+    'content-length': String(length),
+    [CHECKSUM_HEADER]: checksumToHex(checksum),
+    [REPLACE_HEADER]: 'true',
+    ...(capability === undefined ? {} : { [CAPABILITY_HEADER]: capability }),
+  };
   return sendChunk(http, nodeUrl, chunkId, body, headers, signal);
 }
 
@@ -53,7 +67,7 @@ async function sendChunk(
   body: Uint8Array | Readable,
   headers: Readonly<Record<string, string>>,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<string | undefined> {
   let response;
   try {
     response = await http.pool(nodeUrl).request({
@@ -67,8 +81,12 @@ async function sendChunk(
     throw transportError(error, `storing chunk ${chunkId} on ${nodeUrl}`, nodeUrl);
   }
   const text = await response.body.text();
-  if (response.statusCode === 200 || response.statusCode === 201) return;
-  throw errorFromAnswer(response.statusCode, parseAnswer(text));
+  const answer = parseAnswer(text);
+  if (response.statusCode === 200 || response.statusCode === 201) {
+    const receipt = (answer as { receipt?: unknown } | undefined)?.receipt;
+    return typeof receipt === 'string' ? receipt : undefined;
+  }
+  throw errorFromAnswer(response.statusCode, answer);
 }
 
 export interface ReadRangesOptions {
@@ -78,6 +96,8 @@ export interface ReadRangesOptions {
    * a rebuild takes as input, which nothing else checks before they are decoded.
    */
   readonly verifyPages?: boolean;
+  /** Read capabilities covering the ranges' blocks (one per block; protocol/capability.ts). */
+  readonly capabilities?: readonly string[];
 }
 
 /** An error answer's body is kept up to this size for its message; a longer one is cut off. */
@@ -94,7 +114,11 @@ const REFUSAL_BODY_BYTES_MAX = 64 * 1024;
  * GRN_UNAVAILABLE and drops the connection, and callers read around the node.
  */
 export function readRanges(http: HttpPools, nodeUrl: string, ranges: readonly RangeRequest[], options: ReadRangesOptions = {}): Promise<Frame[]> {
-  const request: BatchReadRequest = options.verifyPages === false ? { ranges, verifyPages: false } : { ranges };
+  const request: BatchReadRequest = {
+    ranges,
+    ...(options.verifyPages === false ? { verifyPages: false } : {}),
+    ...(options.capabilities === undefined || options.capabilities.length === 0 ? {} : { capabilities: options.capabilities }),
+  };
   return new Promise((resolve, reject) => {
     const decoder = new FrameDecoder(
       ranges.map((range) => range.length),

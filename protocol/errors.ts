@@ -14,6 +14,12 @@ export const ERROR_STATUS = {
   GRN_CHECKSUM_MISMATCH: 400,
   /** Rows or a stream do not fit the column format (wrong value shape, malformed stream bytes). */
   GRN_FORMAT_INVALID: 400,
+  /** The request carries no credential, or one that is unknown, revoked or expired. */
+  GRN_UNAUTHENTICATED: 401,
+  /** The credential is valid but its role, table scope or node does not allow this request. */
+  GRN_FORBIDDEN: 403,
+  /** A storage-node request carries no capability that allows it (missing, expired, forged, or for another chunk or operation). */
+  GRN_CAPABILITY_REFUSED: 403,
   /** No endpoint answers that method and path. */
   GRN_NO_ROUTE: 404,
   /** No storage node with that id is registered (a node re-registers when it sees this). */
@@ -30,6 +36,8 @@ export const ERROR_STATUS = {
   GRN_PARTITION_NOT_FOUND: 404,
   /** The partition has no committed file with that id (`granary partition describe` lists them). */
   GRN_FILE_NOT_FOUND: 404,
+  /** No token with that id exists. */
+  GRN_TOKEN_NOT_FOUND: 404,
   /** A configured limit (tables, columns, sessions, blocks) would be exceeded. */
   GRN_QUOTA_EXCEEDED: 429,
   /** No write session with that id exists. */

@@ -3,11 +3,19 @@
  * storage nodes reading from their peers during repair): one keep-alive undici pool per origin,
  * JSON and msgpack bodies, and answers turned into typed GranaryErrors.
  */
-import { pack, unpack } from 'msgpackr';
+import { pack } from 'msgpackr';
 import { Pool } from 'undici';
 import { GranaryError, errorFromAnswer } from './errors.js';
 import { MSGPACK } from './http.js';
+import { type MsgpackLimits, decodeUntrustedMsgpack } from './safe-msgpack.js';
 import { transportError } from './tls.js';
+
+/**
+ * An answer is as untrusted as a request (a rogue or impersonated service), but a plan page
+ * legitimately holds more values than any request: up to SCAN_PAGE_ENTRIES_MAX stream entries,
+ * plus its blocks with a placement and capability per chunk.
+ */
+const ANSWER_LIMITS: Partial<MsgpackLimits> = { itemsMax: 10_000_000, containersMax: 2_000_000 };
 
 export interface HttpOptions {
   /** Connections kept per origin. */
@@ -74,9 +82,9 @@ export class HttpPools {
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     path: string,
     body?: unknown,
-    options: { readonly msgpackBody?: boolean; readonly signal?: AbortSignal } = {},
+    options: { readonly msgpackBody?: boolean; readonly signal?: AbortSignal; readonly headers?: Readonly<Record<string, string>> } = {},
   ): Promise<T> {
-    const headers: Record<string, string> = { accept: `application/json, ${MSGPACK}` };
+    const headers: Record<string, string> = { accept: `application/json, ${MSGPACK}`, ...options.headers };
     let payload: Buffer | string | undefined;
     if (body !== undefined) {
       headers['content-type'] = options.msgpackBody === true ? MSGPACK : 'application/json';
@@ -98,7 +106,7 @@ export class HttpPools {
     const type = String(response.headers['content-type'] ?? '');
     let decoded: unknown;
     try {
-      decoded = raw.length === 0 ? undefined : type.includes('msgpack') ? unpack(raw) : type.includes('json') ? JSON.parse(raw.toString('utf8')) : raw.toString('utf8');
+      decoded = raw.length === 0 ? undefined : type.includes('msgpack') ? decodeUntrustedMsgpack(raw, ANSWER_LIMITS) : type.includes('json') ? JSON.parse(raw.toString('utf8')) : raw.toString('utf8');
     } catch (error) {
       throw new GranaryError('GRN_INTERNAL', `${method} ${baseUrl}${path}: undecodable answer (${type})`, { cause: error });
     }

@@ -35,6 +35,7 @@ export {
   type NodeLoad,
   type NodeRegistration,
   type NodeState,
+  type RegistrationAnswer,
 } from './node-types.js';
 export {
   BLOCK_HEALTH,
@@ -111,3 +112,4 @@ export {
 } from './scan-types.js';
 export { HTTP_DEFAULTS, type HttpOptions, HttpPools } from './http-pools.js';
 export { type ReadRangesOptions, putChunk, putRestoredChunk, readRanges } from './chunk-client.js';
+export { MSGPACK_LIMITS, type MsgpackLimits, checkMsgpack, decodeUntrustedMsgpack, msgpackLimitsForBody } from './safe-msgpack.js';

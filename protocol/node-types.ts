@@ -38,6 +38,14 @@ export interface NodeRegistration extends NodeLoad {
   readonly url: string;
   /** Failure domain (rack, zone): shards of one block are spread over domains. */
   readonly domain: string;
+  /** The node's Ed25519 public key (base64 SPKI DER) that checks its put receipts (protocol/receipt.ts). */
+  readonly receiptKey?: string;
+}
+
+/** The registration answer: the node as registered, and the key its capabilities are signed with. */
+export interface RegistrationAnswer extends NodeInfo {
+  /** Ed25519 public key (base64 SPKI DER) of the metadata service; null when it runs with auth off. */
+  readonly capabilityKey: string | null;
 }
 
 export interface NodeHeartbeat extends NodeLoad {

@@ -54,6 +54,8 @@ export interface ShardRestore {
   readonly target: { readonly nodeId: string; readonly url: string };
   /** xxh64 of the shard (16 hex digits) as the writer committed it; absent for blocks written before it was recorded. */
   readonly checksum?: string;
+  /** Replace capability for the restored chunk on its target. */
+  readonly capability?: string;
 }
 
 /** One block's repair, executed by one storage node. */
@@ -67,6 +69,8 @@ export interface RepairTask {
   /** Healthy shards a rebuild may read, best first; a rebuild reads k of them. */
   readonly sources: readonly RepairSource[];
   readonly restores: readonly ShardRestore[];
+  /** Read capability for the block's shards, for sources and copies. */
+  readonly readCapability?: string;
   /** This task's share of the cluster's repair rate: bytes read per second, at most. */
   readonly rateBytesPerSecond: number;
   /** ISO time after which the metadata service gives the task up (a report then is refused). */

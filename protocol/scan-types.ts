@@ -56,6 +56,8 @@ export interface PlannedBlock {
   readonly blockBytes: number;
   readonly shardBytes: number;
   readonly chunks: readonly PlannedChunk[];
+  /** Read capability for the block's chunks (protocol/capability.ts), sent to the nodes with each read. */
+  readonly capability?: string;
 }
 
 export interface PlannedStripe {

@@ -57,6 +57,8 @@ export interface ChunkPlacement {
   readonly chunkId: string;
   readonly nodeId: string;
   readonly url: string;
+  /** Write capability for exactly this chunk (protocol/capability.ts), sent with the put. */
+  readonly capability?: string;
 }
 
 export interface BlockPlacement {
@@ -113,6 +115,11 @@ export interface BlockManifest {
    * rebuilt chunk against before it replaces a lost one.
    */
   readonly shardChecksums: readonly string[];
+  /**
+   * The put receipt (protocol/receipt.ts) each shard's node answered, data shards first: proof
+   * that the node stored the chunk with that checksum. Checked against the node's registered key.
+   */
+  readonly receipts?: readonly string[];
 }
 
 export interface CommitManifest {

@@ -2,7 +2,12 @@
  * The storage-node process: opens the chunk store (recovering from any crash), serves HTTP,
  * scrubs in the background, and shuts down cleanly on SIGTERM/SIGINT.
  */
+import { type KeyObject, createPublicKey } from 'node:crypto';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { publicKeyFromText, publicKeyToText } from '../protocol/capability.js';
+import { loadOrCreateKeyFile } from '../protocol/key-file.js';
+import { CapabilityGuard } from './capability-guard.js';
 import { DEFAULT_PAGE_BYTES } from '../erasure/index.js';
 import { DiskChunkStore } from './disk-chunk-store.js';
 import { GranaryError, HttpPools, type InventoryPageAnswer } from '../protocol/index.js';
@@ -47,6 +52,13 @@ export interface StorageNodeConfig {
   readonly tlsKeyFile?: string;
   /** PEM CA bundle the metadata service's and peer nodes' certificates are verified against; default Node's roots. */
   readonly tlsCaFile?: string;
+  /** The node token (role node, for this node id) the metadata service knows it by. */
+  readonly token?: string;
+  /**
+   * The metadata service's capability public key (base64 SPKI DER, as in the registration
+   * answer), pinned: the node then checks capabilities against it whatever the service answers.
+   */
+  readonly capabilityKey?: string;
 }
 
 export const STORAGE_NODE_DEFAULTS = {
@@ -104,7 +116,13 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
       onError: (error) => logError(error),
     });
     const readMemory = { bytesMax: config.readMemoryBytesMax ?? READ_MEMORY_DEFAULTS.bytesMax };
-    const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger, readMemory, ...(https === undefined ? {} : { https }) });
+    // The node's own key signs put receipts; kept so receipts stay checkable across restarts.
+    const receiptKey = await loadOrCreateKeyFile(join(config.dataDir, RECEIPT_KEY_FILE));
+    const guard = new CapabilityGuard(
+      config.metadataUrl === undefined ? 'open' : 'pending',
+      config.capabilityKey === undefined ? undefined : publicKeyFromText(config.capabilityKey, 'the capability key setting'),
+    );
+    const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger, readMemory, guard, receiptKey, ...(https === undefined ? {} : { https }) });
     logError = (error) => app.log.error({ err: error }, 'storage node background error');
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
@@ -112,7 +130,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     let link: LinkedWork | undefined;
     try {
-      link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app, ca });
+      link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app, ca, guard, receiptKey });
     } catch (error) {
       await app.close();
       throw error;
@@ -160,9 +178,17 @@ interface LinkedWork {
 function metadataLink(
   config: StorageNodeConfig,
   metadataUrl: string,
-  node: { readonly nodeId: string; readonly url: string; readonly store: DiskChunkStore; readonly app: FastifyInstance; readonly ca: Buffer | undefined },
+  node: {
+    readonly nodeId: string;
+    readonly url: string;
+    readonly store: DiskChunkStore;
+    readonly app: FastifyInstance;
+    readonly ca: Buffer | undefined;
+    readonly guard: CapabilityGuard;
+    readonly receiptKey: KeyObject;
+  },
 ): LinkedWork {
-  const { nodeId, url, store, app, ca } = node;
+  const { nodeId, url, store, app, ca, guard, receiptKey } = node;
   if (config.advertiseUrl === undefined && WILDCARD_HOSTS.has(config.host)) {
     app.log.warn({ url }, 'listening on a wildcard address, which clients cannot dial; set --advertise-url');
   }
@@ -197,6 +223,16 @@ function metadataLink(
     corruptChunks: () => store.corruptChunks(),
     logger: app.log,
     heartbeatExtras: () => ({ repairSlotsFree: runner.slotsFree(), repairsRunning: runner.runningIds() }),
+    ...(config.token === undefined ? {} : { token: config.token }),
+    receiptKey: publicKeyToText(createPublicKey(receiptKey)),
+    onRegistered: (answer) => {
+      const before = guard.mode;
+      guard.learn(answer.capabilityKey === null ? null : publicKeyFromText(answer.capabilityKey, 'the registration answer\'s capabilityKey'));
+      if (guard.mode !== before) {
+        if (guard.mode === 'open') app.log.warn('the metadata service runs with auth off: this node checks no capabilities');
+        else app.log.info('checking chunk capabilities against the metadata service\'s key');
+      }
+    },
     onHeartbeatAnswer: (answer) => {
       if (answer.repairs !== undefined) runner.start(answer.repairs);
       if (answer.inventoryRound !== undefined) inventory.start(answer.inventoryRound);
@@ -216,6 +252,9 @@ function metadataLink(
     },
   };
 }
+
+/** The node's receipt signing key, in its data directory. */
+const RECEIPT_KEY_FILE = 'receipt-signing.key';
 
 /** Connections kept to each peer for repair reads and writes. */
 const PEER_CONNECTIONS_PER_ORIGIN = 4;

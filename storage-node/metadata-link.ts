@@ -20,6 +20,7 @@ import {
   type NodeInfo,
   type NodeLoad,
   type NodeRegistration,
+  type RegistrationAnswer,
   errorFromAnswer,
 } from '../protocol/index.js';
 import { transportError } from '../protocol/tls.js';
@@ -54,6 +55,12 @@ export interface MetadataLinkOptions {
   readonly heartbeatExtras?: () => Pick<NodeHeartbeat, 'repairSlotsFree' | 'repairsRunning'>;
   /** The work a heartbeat answer carries (repair tasks, an inventory round). */
   readonly onHeartbeatAnswer?: (answer: HeartbeatAnswer) => void;
+  /** The node token (role node, for this node id) sent with every call; none when the service runs with auth off. */
+  readonly token?: string;
+  /** The node's receipt public key (base64 SPKI DER), told to the service at registration. */
+  readonly receiptKey?: string;
+  /** The registration answer: it carries the key capabilities are signed with. */
+  readonly onRegistered?: (answer: RegistrationAnswer) => void;
 }
 
 export interface MetadataLinkStatus {
@@ -171,8 +178,15 @@ export class MetadataLink {
 
   private async register(): Promise<void> {
     const { nodeId, url, domain } = this.options;
-    const registration: NodeRegistration = { nodeId, url, domain, ...loadOf(await this.options.load()) };
-    const info = (await this.post('/v1/nodes/register', registration)) as Partial<NodeInfo>;
+    const registration: NodeRegistration = {
+      nodeId,
+      url,
+      domain,
+      ...loadOf(await this.options.load()),
+      ...(this.options.receiptKey === undefined ? {} : { receiptKey: this.options.receiptKey }),
+    };
+    const info = (await this.post('/v1/nodes/register', registration)) as RegistrationAnswer;
+    this.options.onRegistered?.(info);
     this.registered = true;
     // The service may have lost what we reported before: report it again.
     this.reported.clear();
@@ -220,7 +234,11 @@ export class MetadataLink {
     try {
       response = await request(`${this.baseUrl}${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        ...(this.options.token === undefined ? {} : { authorization: `Bearer ${this.options.token}` }),
+      },
         body: JSON.stringify(payload),
         signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.requestTimeoutMs)]),
         ...(this.agent === undefined ? {} : { dispatcher: this.agent }),

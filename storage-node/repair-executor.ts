@@ -24,6 +24,7 @@ import {
   type ShardRestore,
   putChunk,
   putRestoredChunk,
+  type ReadRangesOptions,
   readRanges,
 } from '../protocol/index.js';
 
@@ -62,7 +63,7 @@ export async function executeRepair(task: RepairTask, http: HttpPools, signal: A
   for (const state of states) {
     if (state.body === undefined) continue;
     const { restore, body } = state;
-    state.put = putRestoredChunk(http, restore.target.url, restore.chunkId, body, task.shardBytes, checksumFromHex(restore.checksum as string), signal).then(
+    state.put = putRestoredChunk(http, restore.target.url, restore.chunkId, body, task.shardBytes, checksumFromHex(restore.checksum as string), signal, restore.capability).then(
       () => {
         state.done = true;
       },
@@ -92,7 +93,7 @@ export async function executeRepair(task: RepairTask, http: HttpPools, signal: A
             state.error = 'no node to copy from';
             return;
           }
-          const answer = await readOne(http, from, offset, length);
+          const answer = await readOne(http, from, offset, length, task.readCapability);
           if (typeof answer === 'string') state.error = `copying from ${from.nodeId}: ${answer}`;
           else {
             windows.set(state.restore.shard, answer);
@@ -158,7 +159,7 @@ export async function executeRepair(task: RepairTask, http: HttpPools, signal: A
       .map(async (state) => {
         const bytes = Buffer.concat(state.buffered);
         try {
-          await putChunk(http, state.restore.target.url, state.restore.chunkId, bytes, xxh64(bytes), true);
+          await putChunk(http, state.restore.target.url, state.restore.chunkId, bytes, xxh64(bytes), true, state.restore.capability);
         } catch (error) {
           state.error = `storing on ${state.restore.target.nodeId}: ${(error as Error).message}`;
         }
@@ -201,7 +202,7 @@ async function readSources(
       [...byUrl].map(async ([url, sources]) => {
         const request: RangeRequest[] = sources.map((source) => ({ chunk: source.chunkId, offset, length }));
         try {
-          const frames = await readRanges(http, url, request);
+          const frames = await readRanges(http, url, request, readOptions(task.readCapability));
           frames.forEach((frame, index) => {
             const source = sources[index] as RepairSource;
             if (frame.status === 'ok' && frame.data.length === length) {
@@ -225,9 +226,9 @@ async function readSources(
   return { ranges, bytesRead, problem: undefined };
 }
 
-async function readOne(http: HttpPools, source: RepairSource, offset: number, length: number): Promise<Uint8Array | string> {
+async function readOne(http: HttpPools, source: RepairSource, offset: number, length: number, capability: string | undefined): Promise<Uint8Array | string> {
   try {
-    const [frame] = await readRanges(http, source.url, [{ chunk: source.chunkId, offset, length }]);
+    const [frame] = await readRanges(http, source.url, [{ chunk: source.chunkId, offset, length }], readOptions(capability));
     if (frame === undefined) return 'no answer';
     if (frame.status !== 'ok') return `${frame.status}: ${frame.message}`;
     if (frame.data.length !== length) return `short answer (${frame.data.length} of ${length} bytes)`;
@@ -235,6 +236,10 @@ async function readOne(http: HttpPools, source: RepairSource, offset: number, le
   } catch (error) {
     return error instanceof GranaryError ? error.message : String(error);
   }
+}
+
+function readOptions(capability: string | undefined): ReadRangesOptions {
+  return capability === undefined ? {} : { capabilities: [capability] };
 }
 
 /** Waits until `bytes` read since `startedAt` are within the rate. */

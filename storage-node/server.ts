@@ -2,6 +2,9 @@
  * Builds the storage node's HTTP service from a chunk store. Kept apart from process concerns
  * (flags, signals) so tests can drive it with `app.inject()`.
  */
+import type { KeyObject } from 'node:crypto';
+import type { CapabilityGuard } from './capability-guard.js';
+import { installNodeAuth } from './node-auth.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { GranaryError } from '../protocol/index.js';
 import { installErrorHandlers } from '../protocol/http-errors.js';
@@ -19,6 +22,10 @@ export interface StorageServerDeps {
   readonly metrics: NodeMetrics;
   readonly scrubber: Scrubber;
   readonly logger: FastifyServerOptions['logger'];
+  /** Checks the capability of every chunk request (storage-node/node-auth.ts). */
+  readonly guard: CapabilityGuard;
+  /** The node's own Ed25519 key: it signs a receipt for every chunk stored (protocol/receipt.ts). */
+  readonly receiptKey: KeyObject;
   /** Test hooks that make the node misbehave at the HTTP level (MemoryChunkStore.serverFaults). */
   readonly faults?: ServerFaults;
   /** Bounds of batch-read memory (READ_MEMORY_DEFAULTS where not given). */
@@ -44,11 +51,19 @@ export async function buildStorageServer(deps: StorageServerDeps): Promise<Fasti
     // Unknown fields are refused, not silently dropped: a misspelt option must not vanish.
     ajv: { customOptions: { removeAdditional: false } },
     keepAliveTimeout: 75_000,
+    // Chunk bodies stream through their own parser and a batch read sets its own limit; any other
+    // body is a few bytes, and every byte accepted is parsed before a handler can refuse it.
+    bodyLimit: 64 * 1024,
+    // fastify's defaults, stated: a JSON body with a __proto__ or constructor.prototype key is
+    // refused (400, protocol/http-errors.ts).
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
     // Long ids get our own clear error, not a bare 414.
     routerOptions: { maxParamLength: 512 },
   });
 
   installErrorHandlers(app, (error) => deps.metrics.errors.inc({ code: error.code }));
+  installNodeAuth(app, deps.guard, deps.nodeId);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -69,7 +84,7 @@ export async function buildStorageServer(deps: StorageServerDeps): Promise<Fasti
   }
 
   const onError = (error: unknown): void => app.log.error({ err: error }, 'storage node error');
-  await app.register(chunkRoutes, { store: deps.store, metrics: deps.metrics });
+  await app.register(chunkRoutes, { store: deps.store, metrics: deps.metrics, receiptKey: deps.receiptKey });
   await app.register(batchReadRoute, { store: deps.store, metrics: deps.metrics, onError, ...(faults === undefined ? {} : { faults }), ...(deps.readMemory === undefined ? {} : { readMemory: deps.readMemory }) });
   await app.register(adminRoutes, { ...deps, startedAt });
   return app;

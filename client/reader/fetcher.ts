@@ -207,7 +207,7 @@ export class Fetcher {
     });
     try {
       // Unchecked by the node: the scan checks every stream against its writer's checksum.
-      return await readRanges(this.http, request.nodeUrl, ranges, { verifyPages: false });
+      return await readRanges(this.http, request.nodeUrl, ranges, { verifyPages: false, capabilities: this.capabilitiesOf(request.reads) });
     } catch (error) {
       this.downNodes.add(request.nodeUrl);
       const failure = error instanceof Error ? error : new Error(String(error));
@@ -232,7 +232,7 @@ export class Fetcher {
           const frames = await this.slots.run(async () => {
             this.stats.requests++;
             try {
-              return await readRanges(this.http, url, ranges);
+              return await readRanges(this.http, url, ranges, { capabilities: this.capabilitiesOf(part.map(({ read }) => reads[read] as ShardRead)) });
             } catch {
               // Marked down; the next round reads these ranges from other shards.
               this.downNodes.add(url);
@@ -264,6 +264,16 @@ export class Fetcher {
   /** A `corrupt` or `missing` answer names a chunk repair must restore; other failures do not. */
   private reportDamage(chunk: PlannedChunk, frame: Frame): void {
     if (frame.status === 'corrupt' || frame.status === 'missing') this.reportCorrupt(chunk, frame.message, frame.status === 'missing');
+  }
+
+  /** The read capabilities (one per block) a request for these reads carries. */
+  private capabilitiesOf(reads: readonly ShardRead[]): string[] {
+    const capabilities = new Set<string>();
+    for (const read of reads) {
+      const capability = (this.blocks[read.blockRef] as PlannedBlock).capability;
+      if (capability !== undefined) capabilities.add(capability);
+    }
+    return [...capabilities];
   }
 
   private chunkOf(read: ShardRead): PlannedChunk {
@@ -349,7 +359,9 @@ export class Fetcher {
       this.stats.requests++;
       this.count(chunk, read.length);
       try {
-        const [frame] = await readRanges(this.http, chunk.url, [{ chunk: chunk.chunkId, offset: read.offset, length: read.length }]);
+        const [frame] = await readRanges(this.http, chunk.url, [{ chunk: chunk.chunkId, offset: read.offset, length: read.length }], {
+          capabilities: this.capabilitiesOf([read]),
+        });
         if (frame?.status === 'ok') return frame.data;
         if (frame !== undefined) this.reportDamage(chunk, frame);
         return `${frame?.status ?? 'no answer'}`;

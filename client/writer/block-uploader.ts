@@ -42,6 +42,8 @@ export async function uploadBlock(
   const checksums = shards.map((shard) => xxh64(shard));
   // Replacements for different shards are asked one at a time so each sees the others' choices.
   let placementLock: Promise<unknown> = Promise.resolve();
+  // Each node's receipt for its shard: the commit proves with them that every chunk was stored.
+  const receipts = new Array<string | undefined>(total).fill(undefined);
   // Settle every shard before failing: a put still in flight could land after the block has been
   // handed to garbage collection, and be orphaned.
   const outcomes = await Promise.allSettled(
@@ -51,7 +53,7 @@ export async function uploadBlock(
         const chunk = placement.chunks[index];
         if (chunk === undefined) throw new GranaryError('GRN_INTERNAL', `placement of ${placement.blockId} has no shard ${index}`);
         try {
-          await putChunk(http, chunk.url, chunk.chunkId, shard, checksums[index]);
+          receipts[index] = await putChunk(http, chunk.url, chunk.chunkId, shard, checksums[index], false, chunk.capability);
           return;
         } catch (error) {
           errors.push(`${chunk.nodeId}: ${(error as Error).message}`);
@@ -76,5 +78,7 @@ export async function uploadBlock(
     shardBytes: layout.shardBytes,
     codec: placement.codec,
     shardChecksums: checksums.map(checksumToHex),
+    // Nodes that sign no receipts (a service with auth off may run older nodes) leave them out.
+    ...(receipts.every((receipt) => receipt !== undefined) ? { receipts: receipts as string[] } : {}),
   };
 }

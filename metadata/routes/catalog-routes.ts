@@ -12,6 +12,8 @@ import {
   decodeStreamEntry,
 } from '../../protocol/index.js';
 import { checksumToHex } from '../../erasure/index.js';
+import { mayUseTable } from '../auth.js';
+import type { CapabilityIssuer } from '../capabilities.js';
 import type { MetadataService } from '../service.js';
 import { BODY_BYTES_MAX, alterSchema, scanSchema, tableSpecSchema } from './schemas.js';
 
@@ -24,7 +26,7 @@ export async function catalogRoutes(app: FastifyInstance, options: { readonly se
   app.post<{ Body: TableSpec }>('/v1/tables', { schema: { body: tableSpecSchema }, bodyLimit: BODY_BYTES_MAX.table }, async (request, reply) =>
     reply.code(201).send(await catalog.create(request.body)),
   );
-  app.get('/v1/tables', async () => ({ tables: catalog.list() }));
+  app.get('/v1/tables', async (request) => ({ tables: catalog.list().filter((table) => mayUseTable(request, table.name)) }));
   app.get<Named>('/v1/tables/:name', async (request) => catalog.describe(request.params.name));
   app.patch<Named & { Body: TableAlteration }>('/v1/tables/:name', { schema: { body: alterSchema }, bodyLimit: BODY_BYTES_MAX.table }, async (request) =>
     catalog.alter(request.params.name, request.body),
@@ -65,11 +67,20 @@ export async function catalogRoutes(app: FastifyInstance, options: { readonly se
     },
     async (request, reply) => {
       const { after, limit } = request.query;
-      const plan = scans.plan(request.params.name, request.body ?? {}, { ...(after === undefined ? {} : { after }), ...(limit === undefined ? {} : { limit }) });
+      const plan = withReadCapabilities(
+        scans.plan(request.params.name, request.body ?? {}, { ...(after === undefined ? {} : { after }), ...(limit === undefined ? {} : { limit }) }),
+        options.service.capabilities,
+      );
       if (request.query.format === 'json') return expandPlan(plan);
       return reply.type('application/msgpack').send(pack(plan));
     },
   );
+}
+
+/** Each block of a plan comes with the capability to read its chunks. */
+function withReadCapabilities(plan: ScanPlan, capabilities: CapabilityIssuer): ScanPlan {
+  const now = Date.now();
+  return { ...plan, blocks: plan.blocks.map((block) => ({ ...block, capability: capabilities.read(block.blockId, now) })) };
 }
 
 /** The plan with every packed stream spelled out, for people and scripts (not for readers). */

@@ -243,6 +243,7 @@ export const registrationSchema = {
     freeBytes: { type: 'number', minimum: 0 },
     usedBytes: { type: 'number', minimum: 0 },
     chunkCount: { type: 'integer', minimum: 0 },
+    receiptKey: { type: 'string', minLength: 1, maxLength: 128 },
   },
 } as const;
 

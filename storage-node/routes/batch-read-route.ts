@@ -5,9 +5,11 @@
  * byte read ahead comes out of one node-wide budget (ReadBudget), so many requests whose readers
  * do not consume their answers cannot add up to more than `--read-memory-max` either.
  */
+import { CAPABILITY_TEXT_MAX } from '../../protocol/capability.js';
+import { BATCH_CAPABILITIES_MAX } from '../node-auth.js';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { unpack } from 'msgpackr';
+import { decodeUntrustedMsgpack } from '../../protocol/safe-msgpack.js';
 import {
   BATCH_RANGES_MAX,
   type BatchReadRequest,
@@ -90,6 +92,7 @@ const bodySchema = {
     },
     checksums: { type: 'boolean' },
     verifyPages: { type: 'boolean' },
+    capabilities: { type: 'array', maxItems: BATCH_CAPABILITIES_MAX, items: { type: 'string', minLength: 1, maxLength: CAPABILITY_TEXT_MAX } },
   },
 } as const;
 
@@ -137,9 +140,9 @@ export async function batchReadRoute(
 
   app.addContentTypeParser(MSGPACK, { parseAs: 'buffer', bodyLimit: REQUEST_BODY_BYTES_MAX }, (_request, body, done) => {
     try {
-      done(null, unpack(body as Buffer));
+      done(null, decodeUntrustedMsgpack(body as Buffer, { arrayLengthMax: BATCH_RANGES_MAX }));
     } catch (error) {
-      done(new GranaryError('GRN_BAD_REQUEST', `request body is not valid msgpack: ${(error as Error).message}`), undefined);
+      done(error as Error, undefined);
     }
   });
 

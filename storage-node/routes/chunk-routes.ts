@@ -2,7 +2,9 @@
  * Single-chunk endpoints: put (streamed), read a range, info, delete, list.
  * Uploads are read as raw streams in this plugin only, so no other route accepts unparsed bodies.
  */
+import type { KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { signReceipt } from '../../protocol/receipt.js';
 import { finished } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import { checksumFromHex, checksumToHex, xxh64 } from '../../erasure/index.js';
@@ -21,9 +23,9 @@ const idParams = {
 
 export async function chunkRoutes(
   app: FastifyInstance,
-  options: { readonly store: ChunkStore; readonly metrics: NodeMetrics },
+  options: { readonly store: ChunkStore; readonly metrics: NodeMetrics; readonly receiptKey: KeyObject },
 ): Promise<void> {
-  const { store, metrics } = options;
+  const { store, metrics, receiptKey } = options;
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => {
@@ -41,7 +43,8 @@ export async function chunkRoutes(
     const expectedBytes = lengthHeader === undefined ? undefined : Number(lengthHeader);
     let result;
     try {
-      result = await store.put(id, request.body as AsyncIterable<Uint8Array>, {
+      // fastify runs no parser for a request without a body (and then leaves `body` undefined).
+      result = await store.put(id, (request.body ?? request.raw) as AsyncIterable<Uint8Array>, {
         expectedChecksum,
         ...(expectedBytes === undefined ? {} : { expectedBytes }),
         ...(request.headers[REPLACE_HEADER] === 'true' ? { replace: true } : {}),
@@ -56,7 +59,9 @@ export async function chunkRoutes(
       metrics.bytesWritten.inc(result.info.dataBytes);
       metrics.chunksWritten.inc();
     }
-    return reply.code(result.created ? 201 : 200).send(infoBody(result.info));
+    // The receipt lets the writer prove to the metadata service that this node holds the chunk.
+    const receipt = signReceipt(result.info.id, result.info.dataBytes, result.info.checksum, receiptKey);
+    return reply.code(result.created ? 201 : 200).send({ ...infoBody(result.info), receipt });
   });
 
   app.get<{ Params: { id: string }; Querystring: { offset?: number; length?: number } }>(

@@ -3,6 +3,7 @@
  * tests drive the client's actual network path (batched reads, keep-alive pools, sockets that
  * die) while starting in milliseconds. Faults are set on each node's store (MemoryChunkStore).
  */
+import { openAuth } from './open-auth.js';
 import type { FastifyInstance } from 'fastify';
 import {
   DEFAULT_CODEC_ID,
@@ -91,7 +92,7 @@ async function startNode(nodeId: string, storeOptions: Partial<MemoryChunkStoreO
   const store = new MemoryChunkStore({ pageBytes: MEMORY_NODE_PAGE_BYTES, ...storeOptions });
   const metrics = new NodeMetrics(store);
   const scrubber = new Scrubber(store, metrics, { rateBytesPerSecond: SCRUB_RATE_BYTES_PER_SECOND, intervalMs: 0, onError: () => undefined });
-  const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger: false, faults: store.serverFaults, ...serverOptions });
+  const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger: false, faults: store.serverFaults, ...openAuth(), ...serverOptions });
   try {
     await app.listen({ host: '127.0.0.1', port: 0 });
   } catch (error) {

@@ -1,5 +1,7 @@
 /** An in-process metadata service on a real LevelDB in a temp dir, for `app.inject()` tests. */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CapabilityIssuer } from '../../metadata/capabilities.js';
 import type { FastifyInstance } from 'fastify';
 import { type InventoryConfig, MetadataDb, MetadataService, MetadataState, type RepairConfig, buildMetadataServer } from '../../metadata/index.js';
 import type { Quotas } from '../../metadata/tables.js';
@@ -10,6 +12,8 @@ export interface MetadataApp {
   readonly app: FastifyInstance;
   readonly service: MetadataService;
   readonly dir: string;
+  /** An admin token of this service (needed when it runs with auth 'on'). */
+  readonly adminToken: string;
   /** Closes and reopens on the same directory (what a restart sees). */
   reopen(): Promise<MetadataApp>;
   close(): Promise<void>;
@@ -24,6 +28,8 @@ interface MetadataAppOptions {
   repair?: RepairConfig;
   inventory?: InventoryConfig;
   quotas?: Partial<Quotas>;
+  /** Default 'off': tests not about auth act as an admin without a token. */
+  auth?: 'on' | 'off';
 }
 
 export async function makeMetadataApp(options: MetadataAppOptions = {}): Promise<MetadataApp> {
@@ -46,15 +52,22 @@ async function openMetadataApp(options: MetadataAppOptions, dir: string, removeD
       ...(options.repair === undefined ? {} : { repair: options.repair }),
       ...(options.inventory === undefined ? {} : { inventory: options.inventory }),
       ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
+      auth: options.auth ?? 'off',
+      capabilities: await CapabilityIssuer.fromKeyFile(join(dir, 'capability-signing.key')),
     },
     Date.now(),
     seededRandom(42),
   );
+  await service.load();
+  const adminTokenFile = join(dir, 'admin.token');
+  await service.tokens.ensureAdminTokenFile(adminTokenFile);
+  const adminToken = (await readFile(adminTokenFile, 'utf8')).trim();
   const app = await buildMetadataServer(service, false);
   const self: MetadataApp = {
     app,
     service,
     dir,
+    adminToken,
     async reopen() {
       await app.close();
       await db.close();

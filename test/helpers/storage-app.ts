@@ -1,4 +1,5 @@
 /** An in-process storage node (real disk store in a temp dir) for `app.inject()` tests. */
+import { openAuth } from './open-auth.js';
 import type { FastifyInstance } from 'fastify';
 import { DiskChunkStore, Scrubber, buildStorageServer } from '../../storage-node/index.js';
 import { NodeMetrics } from '../../storage-node/metrics.js';
@@ -25,7 +26,7 @@ export async function makeStorageApp(overrides: { chunkBytesMax?: number; pageBy
   });
   const metrics = new NodeMetrics(store);
   const scrubber = new Scrubber(store, metrics, { rateBytesPerSecond: 1e9, intervalMs: 0, onError: () => undefined });
-  const app = await buildStorageServer({ nodeId: 'test-node', store, metrics, scrubber, logger: false });
+  const app = await buildStorageServer({ nodeId: 'test-node', store, metrics, scrubber, logger: false, ...openAuth() });
   return {
     app,
     store,

@@ -76,7 +76,7 @@ describe('GC worker', () => {
       const listed = await call<{ nodes: { nodeId: string; state: string }[] }>('GET', '/v1/nodes');
       return listed.nodes.find((n) => n.nodeId === 'n2')?.state === 'dead' ? true : undefined;
     }, 10_000, 20);
-    const worker = new GcWorker(meta.service.state, meta.service.nodes, { intervalMs: 60_000, recordsPerPass: 1, requestTimeoutMs: 5_000, onError: () => undefined });
+    const worker = new GcWorker(meta.service.state, meta.service.nodes, { intervalMs: 60_000, recordsPerPass: 1, requestTimeoutMs: 5_000, onError: () => undefined, capabilities: meta.service.capabilities });
     const report = await worker.runPass();
     expect(report).toEqual({ chunksDeleted: 2, blocksFinished: 0, chunksDeferred: 1, chunksInUse: 0 });
     expect(nodes[2]?.deleted).toEqual([]);
@@ -109,7 +109,7 @@ describe('GC worker', () => {
     const stale = copyGc(live.chunkId, live.nodeId, 'moved by repair', Date.now());
     await meta.service.state.db.write([put(meta.service.state.db.gc, stale.blockId, stale)]);
     meta.service.state.putGc(stale);
-    const worker = new GcWorker(meta.service.state, meta.service.nodes, { intervalMs: 60_000, recordsPerPass: 10, requestTimeoutMs: 5_000, onError: () => undefined });
+    const worker = new GcWorker(meta.service.state, meta.service.nodes, { intervalMs: 60_000, recordsPerPass: 10, requestTimeoutMs: 5_000, onError: () => undefined, capabilities: meta.service.capabilities });
     expect(await worker.runPass()).toEqual({ chunksDeleted: 0, blocksFinished: 1, chunksDeferred: 0, chunksInUse: 1 });
     for (const node of nodes) expect(node.deleted).toEqual([]);
     await worker.stop();

@@ -36,7 +36,8 @@ describe('storage node HTTP routes', () => {
     const data = bytesOf(50_000);
     const created = await put('blk1.0', data);
     expect(created.statusCode).toBe(201);
-    expect(created.json()).toEqual({ id: 'blk1.0', dataBytes: 50_000, checksum: checksumToHex(xxh64(data)), pageBytes: 4096 });
+    // The receipt proves the node stored these bytes (protocol/receipt.ts; checked in the auth tests).
+    expect(created.json()).toEqual({ id: 'blk1.0', dataBytes: 50_000, checksum: checksumToHex(xxh64(data)), pageBytes: 4096, receipt: expect.any(String) });
     expect((await put('blk1.0', data)).statusCode).toBe(200);
 
     const range = await node.app.inject({ url: '/v1/chunks/blk1.0?offset=1000&length=20000' });
