@@ -1,5 +1,6 @@
 /** `granary storage-node`: flags and environment variables of the chunk server. */
-import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import bytes from 'bytes';
 import { STORAGE_NODE_DEFAULTS } from '../storage-node/main.js';
 import {
@@ -33,6 +34,9 @@ interface StorageNodeFlags {
   tlsKey?: string;
   tlsCa?: string;
   readMemoryMax: number;
+  token?: string;
+  tokenFile?: string;
+  capabilityKey?: string;
 }
 
 const size = (value: number): string => bytes.format(value, { unitSeparator: '' }) ?? String(value);
@@ -56,6 +60,9 @@ export function storageNodeCommand(): Command {
     .addOption(new Option('--advertise-url <url>', 'URL clients reach this node at (default: http://host:port, https:// with --tls-cert)').env('GRANARY_ADVERTISE_URL').argParser(parseHttpUrl))
     .addOption(new Option('--heartbeat-interval-ms <ms>', 'milliseconds between heartbeats').env('GRANARY_HEARTBEAT_INTERVAL_MS').argParser(parsePositiveInteger).default(d.heartbeatIntervalMs))
     .addOption(new Option('--repair-slots <n>', 'repair tasks this node runs at once for the metadata service (0: none)').env('GRANARY_REPAIR_SLOTS').argParser(parseNonNegativeNumber).default(d.repairSlots))
+    .addOption(new Option('--token <token>', 'node token (granary token create --role node --node-id ID) sent to the metadata service').env('GRANARY_TOKEN'))
+    .addOption(new Option('--token-file <file>', 'file holding the node token').env('GRANARY_TOKEN_FILE'))
+    .addOption(new Option('--capability-key <file>', 'pin the metadata service\'s capability public key (base64 SPKI, as GET /v1/nodes/register answers) instead of learning it at registration').env('GRANARY_CAPABILITY_KEY'))
     .addOption(new Option('--read-memory-max <size>', 'batch-read bytes held ahead of sockets across all requests; beyond it reads wait, then get 503').env('GRANARY_READ_MEMORY_MAX').argParser(parseByteSize).default(d.readMemoryBytesMax, size(d.readMemoryBytesMax)))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate to serve HTTPS with (needs --tls-key; the node then advertises https://)').env('GRANARY_TLS_CERT'))
@@ -85,7 +92,24 @@ export function storageNodeCommand(): Command {
         ...(flags.tlsKey === undefined ? {} : { tlsKeyFile: flags.tlsKey }),
         ...(flags.tlsCa === undefined ? {} : { tlsCaFile: flags.tlsCa }),
         readMemoryBytesMax: Math.max(1, Math.floor(flags.readMemoryMax)),
+        ...nodeCredentials(flags),
       });
       runUntilSignalled('storage node', node);
     });
+}
+
+/** The node token and pinned key the flags name; a file that cannot be read stops the node with its name. */
+function nodeCredentials(flags: StorageNodeFlags): { token?: string; capabilityKey?: string } {
+  const read = (file: string, what: string): string => {
+    try {
+      const text = readFileSync(file, 'utf8').trim();
+      if (text === '') throw new Error('it is empty');
+      return text;
+    } catch (error) {
+      throw new InvalidArgumentError(`cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  };
+  const token = flags.token ?? (flags.tokenFile === undefined ? undefined : read(flags.tokenFile, 'token file'));
+  const capabilityKey = flags.capabilityKey === undefined ? undefined : read(flags.capabilityKey, 'capability key file');
+  return { ...(token === undefined ? {} : { token }), ...(capabilityKey === undefined ? {} : { capabilityKey }) };
 }

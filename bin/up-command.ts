@@ -39,6 +39,8 @@ export function upCommand(): Command {
         say(`  export GRANARY_METADATA=${cluster.metadataUrl} GRANARY_TLS_CA=${cluster.caFile}`);
         say(`  (or --metadata ${cluster.metadataUrl} --tls-ca ${cluster.caFile}; in code: new GranaryClient({ metadataUrl, http: { ca: readFileSync(caFile) } }))`);
       }
+      say(`admin token in ${cluster.adminTokenFile} (mode 0600): the CLI uses it when run from this directory; elsewhere pass --token-file ${cluster.adminTokenFile} or GRANARY_TOKEN_FILE`);
+      say(`  more tokens: node dist/bin/granary.js token create --role reader --tables samples`);
       say(`logs in ${cluster.logDir}; try: node dist/bin/granary.js status   (Ctrl-C stops the cluster)`);
       let stopping = false;
       const stop = (why: string, code: number): void => {

@@ -21,6 +21,7 @@ import type {
 } from '../protocol/index.js';
 import { GranaryError, type HttpPools } from '../protocol/index.js';
 import type { DroppedFile } from '../protocol/catalog-types.js';
+import type { CapabilityAnswer, CreateTokenRequest, CreatedToken, TokenInfo } from '../protocol/auth-types.js';
 
 export interface MetadataHealth {
   readonly status: string;
@@ -192,6 +193,23 @@ export class MetadataClient {
 
   async listNodes(): Promise<NodeInfo[]> {
     return (await this.call<{ nodes: NodeInfo[] }>('GET', '/v1/nodes')).nodes;
+  }
+
+  createToken(request: CreateTokenRequest): Promise<CreatedToken> {
+    return this.call('POST', '/v1/tokens', request);
+  }
+
+  async listTokens(): Promise<TokenInfo[]> {
+    return (await this.call<{ tokens: TokenInfo[] }>('GET', '/v1/tokens')).tokens;
+  }
+
+  revokeToken(id: string): Promise<TokenInfo> {
+    return this.call('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
+  }
+
+  /** A short-lived capability for a storage node's admin routes (`*`: every node). */
+  adminCapability(nodeId: string): Promise<CapabilityAnswer> {
+    return this.call('POST', '/v1/capabilities', { nodeId });
   }
 
   reportCorrupt(nodeId: string, report: CorruptChunkReport): Promise<{ accepted: number }> {

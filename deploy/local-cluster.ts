@@ -5,6 +5,7 @@
  * table on first start, and stops every child cleanly. Running it again on the same directory
  * brings back every table and partition.
  */
+import { ensureNodeTokenFile } from './node-tokens.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
@@ -38,6 +39,8 @@ export interface LocalCluster {
   readonly nodeUrls: readonly string[];
   /** The CA every client passes as --tls-ca, with `tls`. */
   readonly caFile: string | undefined;
+  /** The admin token (mode 0600) the CLI uses from the directory `granary up` ran in. */
+  readonly adminTokenFile: string;
   readonly logDir: string;
   readonly sampleCreated: readonly string[];
   /**
@@ -53,6 +56,8 @@ const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const HOST = '127.0.0.1';
 const NODE_PORT_OFFSET = 31;
+/** Each storage node's token, in its data directory (deploy/node-tokens.ts). */
+const NODE_TOKEN_FILE = 'node.token';
 const DOMAINS = 3;
 /** Late heartbeats make a node suspect after this long at most (less when dead-after is short). */
 const SUSPECT_AFTER_MS_MAX = 10_000;
@@ -176,7 +181,6 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     restartTimers.add(timer);
   };
 
-
   const nodeNames = Array.from({ length: options.nodes }, (_, i) => `node-${i}`);
   const tls = options.tls === true ? await ensureLocalTls(join(root, 'tls'), ['metadata', ...nodeNames]) : undefined;
   if (tls !== undefined) options.say(`${tls.created ? 'made a private CA and certificates' : 'using the CA and certificates'} in ${join(root, 'tls')}`);
@@ -188,6 +192,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const scheme = tls === undefined ? 'http' : 'https';
   const metadataUrl = `${scheme}://${HOST}:${options.port}`;
   const nodeUrls = nodeNames.map((_, i) => `${scheme}://${HOST}:${options.port + NODE_PORT_OFFSET + i}`);
+  // The CLI finds it here (./data/admin.token) when run from the same directory with no token.
+  const adminTokenFile = join(root, 'admin.token');
   try {
     options.say(`starting metadata on ${metadataUrl}`);
     // A node is suspect (read around, given no new chunks) well before it is dead.
@@ -201,28 +207,34 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         '--port', String(options.port),
         '--suspect-after-ms', String(suspectAfterMs),
         '--dead-after-ms', String(options.deadAfterMs),
+        '--admin-token-file', adminTokenFile,
         ...tlsArgs('metadata'),
       ],
       'metadata ready',
     );
-    options.say(`starting ${options.nodes} storage nodes on ports ${options.port + NODE_PORT_OFFSET}-${options.port + NODE_PORT_OFFSET + options.nodes - 1}`);
-    await Promise.all(
-      nodeUrls.map((url, i) =>
-        launch(`node-${i}`, [
-          'storage-node',
-          '--data', join(root, `node-${i}`),
-          '--host', HOST,
-          '--port', String(options.port + NODE_PORT_OFFSET + i),
-          '--node-id', `node-${i}`,
-          '--domain', `rack-${i % DOMAINS}`,
-          '--metadata', metadataUrl,
-          '--heartbeat-interval-ms', '1000',
-          ...tlsArgs(`node-${i}`),
-        ], 'storage node ready'),
-      ),
-    );
-    const client = new GranaryClient({ metadataUrl, ...(tls === undefined ? {} : { http: { ca: await readFile(tls.caFile) } }) });
+    const ca = tls === undefined ? undefined : await readFile(tls.caFile);
+    const adminToken = (await readFile(adminTokenFile, 'utf8')).trim();
+    const client = new GranaryClient({ metadataUrl, token: adminToken, ...(ca === undefined ? {} : { http: { ca } }) });
     try {
+      // Each node speaks for itself with its own token; made once, kept in its data directory.
+      await Promise.all(nodeNames.map((name) => ensureNodeTokenFile(client.metadata, name, join(root, name, NODE_TOKEN_FILE))));
+      options.say(`starting ${options.nodes} storage nodes on ports ${options.port + NODE_PORT_OFFSET}-${options.port + NODE_PORT_OFFSET + options.nodes - 1}`);
+      await Promise.all(
+        nodeUrls.map((url, i) =>
+          launch(`node-${i}`, [
+            'storage-node',
+            '--data', join(root, `node-${i}`),
+            '--host', HOST,
+            '--port', String(options.port + NODE_PORT_OFFSET + i),
+            '--node-id', `node-${i}`,
+            '--domain', `rack-${i % DOMAINS}`,
+            '--metadata', metadataUrl,
+            '--heartbeat-interval-ms', '1000',
+            '--token-file', join(root, `node-${i}`, NODE_TOKEN_FILE),
+            ...tlsArgs(`node-${i}`),
+          ], 'storage node ready'),
+        ),
+      );
       await waitForNodes(client, options.nodes);
       let sampleCreated: string[] = [];
       if (options.sample && fresh && !(await client.metadata.listTables()).some((t) => t.name === SAMPLE_TABLE)) {
@@ -233,6 +245,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         metadataUrl,
         nodeUrls,
         caFile: tls?.caFile,
+        adminTokenFile,
         logDir,
         sampleCreated,
         childExited,

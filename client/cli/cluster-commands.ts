@@ -1,4 +1,5 @@
 /** `granary status`, `granary node …`, `granary repair …`, `granary stats`, `granary fsck`. */
+import { CAPABILITY_HEADER } from '../../protocol/capability.js';
 import { Command } from 'commander';
 import { Agent, type Dispatcher, fetch } from 'undici';
 import { transportError } from '../../protocol/tls.js';
@@ -243,10 +244,16 @@ interface FsckBlock {
 /** Chunks verified at once, so fsck of a large cluster does not flood every node. */
 const FSCK_CHUNKS_IN_FLIGHT = 16;
 
-async function checkChunk(url: string, chunkId: string, dispatcher: Dispatcher): Promise<string | undefined> {
+/** `capability`: the block's read capability from the block listing, which opens verify. */
+async function checkChunk(url: string, chunkId: string, capability: string | undefined, dispatcher: Dispatcher): Promise<string | undefined> {
   if (url === '') return 'node removed';
   try {
-    const response = await fetch(`${url}/v1/chunks/${chunkId}/verify`, { method: 'POST', signal: AbortSignal.timeout(60_000), dispatcher });
+    const response = await fetch(`${url}/v1/chunks/${chunkId}/verify`, {
+      method: 'POST',
+      signal: AbortSignal.timeout(60_000),
+      dispatcher,
+      ...(capability === undefined ? {} : { headers: { [CAPABILITY_HEADER]: capability } }),
+    });
     const body = (await response.json()) as { ok?: boolean; reason?: string; code?: string; message?: string };
     if (response.status === 404) return 'missing';
     if (!response.ok) return body.message ?? `HTTP ${response.status}`;
@@ -259,7 +266,7 @@ async function checkChunk(url: string, chunkId: string, dispatcher: Dispatcher):
 
 /** Verifies every chunk of a block where the catalog places it. */
 async function checkBlock(block: PlannedBlock, slots: Semaphore, dispatcher: Dispatcher): Promise<FsckBlock> {
-  const problems = await Promise.all(block.chunks.map((chunk) => slots.run(() => checkChunk(chunk.url, chunk.chunkId, dispatcher))));
+  const problems = await Promise.all(block.chunks.map((chunk) => slots.run(() => checkChunk(chunk.url, chunk.chunkId, block.capability, dispatcher))));
   const bad = block.chunks.flatMap((chunk, i) => (problems[i] === undefined ? [] : [{ shard: chunk.shard, chunkId: chunk.chunkId, nodeId: chunk.nodeId, problem: problems[i] as string }]));
   // Two shards on one node are readable, but one node's loss takes both: short of full redundancy.
   const shared = new Set(block.chunks.map((chunk) => chunk.nodeId)).size < block.chunks.length;

@@ -2,7 +2,9 @@
  * What every CLI command shares: the metadata URL, `--json`, readable tables, and errors turned
  * into one actionable line and a non-zero exit.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { GranaryError } from '../../protocol/index.js';
 import { loadTlsCa } from '../../protocol/tls.js';
 import { GranaryClient } from '../index.js';
 
@@ -11,24 +13,60 @@ export const DEFAULT_METADATA_URL = 'http://127.0.0.1:7070';
 export interface GlobalFlags {
   readonly metadata: string;
   readonly json: boolean;
+  /** Bearer token: --token, GRANARY_TOKEN, --token-file, GRANARY_TOKEN_FILE, else ./data/admin.token when it exists. */
+  readonly token: string | undefined;
   /** CA bundle (--tls-ca / GRANARY_TLS_CA) that https services' certificates must chain to; undefined: Node's roots. */
   readonly tlsCa: Buffer | undefined;
 }
 
 export function globals(command: Command): GlobalFlags {
-  const flags = command.opts<{ metadata?: string; json?: boolean; tlsCa?: string }>();
-  return { metadata: flags.metadata ?? DEFAULT_METADATA_URL, json: flags.json === true, tlsCa: loadTlsCa(flags.tlsCa) };
+  const flags = command.opts<{ metadata?: string; json?: boolean; tlsCa?: string; token?: string; tokenFile?: string }>();
+  return {
+    metadata: flags.metadata ?? DEFAULT_METADATA_URL,
+    json: flags.json === true,
+    token: resolveToken(flags.token, flags.tokenFile),
+    tlsCa: loadTlsCa(flags.tlsCa),
+  };
 }
 
 /** Runs `work` with a client on the metadata URL; the client is closed on every path. */
 export async function withClient<T>(command: Command, work: (client: GranaryClient, flags: GlobalFlags) => Promise<T>): Promise<T> {
   const flags = globals(command);
-  const client = new GranaryClient({ metadataUrl: flags.metadata, ...(flags.tlsCa === undefined ? {} : { http: { ca: flags.tlsCa } }) });
+  const client = new GranaryClient({
+    metadataUrl: flags.metadata,
+    ...(flags.token === undefined ? {} : { token: flags.token }),
+    ...(flags.tlsCa === undefined ? {} : { http: { ca: flags.tlsCa } }),
+  });
   try {
     return await work(client, flags);
   } finally {
     await client.close();
   }
+}
+
+/**
+ * The local cluster's admin token, used when no token is given: `granary up` writes it there, so
+ * the commands after it work from the same directory with nothing to set.
+ */
+export const LOCAL_ADMIN_TOKEN_FILE = 'data/admin.token';
+
+/** The token the flags name; a token file that cannot be read is an error naming it. */
+export function resolveToken(token: string | undefined, tokenFile: string | undefined): string | undefined {
+  if (token !== undefined && token !== '') return token.trim();
+  if (tokenFile !== undefined && tokenFile !== '') return readTokenFile(tokenFile);
+  return existsSync(LOCAL_ADMIN_TOKEN_FILE) ? readTokenFile(LOCAL_ADMIN_TOKEN_FILE) : undefined;
+}
+
+function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new GranaryError('GRN_BAD_REQUEST', `cannot read token file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; check --token-file / GRANARY_TOKEN_FILE`);
+  }
+  const token = text.trim();
+  if (token === '') throw new GranaryError('GRN_BAD_REQUEST', `token file ${file} is empty`);
+  return token;
 }
 
 export function printJson(value: unknown): void {

@@ -8,9 +8,10 @@ import { DEFAULT_METADATA_URL } from './context.js';
 import { partitionCommand, tableCommand } from './catalog-commands.js';
 import { fsckCommand, nodeCommand, repairCommand, statsCommand, statusCommand } from './cluster-commands.js';
 import { ingestCommand, readCommand } from './data-commands.js';
+import { tokenCommand } from './token-commands.js';
 
 export function cliCommands(): Command[] {
-  const commands = [statusCommand(), tableCommand(), partitionCommand(), ingestCommand(), readCommand(), nodeCommand(), repairCommand(), fsckCommand(), statsCommand()];
+  const commands = [statusCommand(), tableCommand(), partitionCommand(), ingestCommand(), readCommand(), nodeCommand(), repairCommand(), fsckCommand(), statsCommand(), tokenCommand()];
   for (const command of commands) addCommonOptions(command);
   return commands;
 }
@@ -23,6 +24,8 @@ function addCommonOptions(command: Command): void {
   }
   command
     .addOption(new Option('--metadata <url>', 'metadata service URL').env('GRANARY_METADATA').default(DEFAULT_METADATA_URL))
+    .addOption(new Option('--token <token>', 'bearer token (granary token create); default: --token-file, else ./data/admin.token if present').env('GRANARY_TOKEN'))
+    .addOption(new Option('--token-file <file>', 'file holding the bearer token').env('GRANARY_TOKEN_FILE'))
     .addOption(new Option('--tls-ca <file>', 'PEM CA bundle that https service certificates are verified against (default: the CAs node trusts)').env('GRANARY_TLS_CA'))
     .option('--json', 'machine-readable output');
 }

@@ -17,6 +17,8 @@ export interface Cluster {
   readonly nodes: NodeProcess[];
   readonly root: string;
   readonly metadataArgs: readonly string[];
+  /** The metadata service's bootstrap admin token (it runs with auth on, as deployed). */
+  readonly adminToken: string;
   /** Restarts the metadata service on its data directory, on the same port. */
   restartMetadata(signal: NodeJS.Signals): Promise<GranaryProcess>;
   stop(): Promise<void>;
@@ -26,11 +28,41 @@ export async function startMetadataProcess(dataDir: string, extraArgs: readonly 
   return startGranaryProcess(['metadata', '--data', dataDir, '--port', String(port), ...extraArgs], 'metadata ready');
 }
 
-/** `ca`: the CA bundle an https metadata service's certificate is verified against. */
-export async function listNodes(metadataUrl: string, ca?: Buffer): Promise<NodeInfo[]> {
+/** The admin token a metadata service made in its data directory on first start. */
+export async function adminTokenOf(metadataDataDir: string): Promise<string> {
+  return (await readFile(join(metadataDataDir, 'admin.token'), 'utf8')).trim();
+}
+
+/**
+ * `--node-id ID --token T` for a storage node process: a node token made with the admin token,
+ * the only credential that lets a node register and heartbeat as ID.
+ */
+export async function nodeCredentialArgs(metadataUrl: string, adminToken: string, nodeId: string, ca?: Buffer): Promise<string[]> {
   const agent = ca === undefined ? undefined : new Agent({ connect: { ca } });
   try {
-    const response = await request(`${metadataUrl}/v1/nodes`, agent === undefined ? {} : { dispatcher: agent });
+    const response = await request(`${metadataUrl}/v1/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+      body: JSON.stringify({ role: 'node', nodeId }),
+      ...(agent === undefined ? {} : { dispatcher: agent }),
+    });
+    const body = (await response.body.json()) as { token?: string; message?: string };
+    if (response.statusCode !== 201 || body.token === undefined) throw new Error(`cannot make a node token for ${nodeId}: ${body.message ?? response.statusCode}`);
+    return ['--node-id', nodeId, '--token', body.token];
+  } finally {
+    await agent?.close();
+  }
+}
+
+/** `ca`: the CA bundle an https metadata service's certificate is verified against. */
+export async function listNodes(metadataUrl: string, ca?: Buffer, token?: string): Promise<NodeInfo[]> {
+  const agent = ca === undefined ? undefined : new Agent({ connect: { ca } });
+  try {
+    const response = await request(`${metadataUrl}/v1/nodes`, {
+      ...(token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } }),
+      ...(agent === undefined ? {} : { dispatcher: agent }),
+    });
+    if (response.statusCode !== 200) throw new Error(`GET /v1/nodes answered ${response.statusCode}: ${await response.body.text()}`);
     return ((await response.body.json()) as { nodes: NodeInfo[] }).nodes;
   } finally {
     await agent?.close();
@@ -60,17 +92,18 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   try {
     const metadata = await startMetadataProcess(join(dir.path, 'metadata'), metadataArgs);
     processes.push(metadata);
+    const adminToken = await adminTokenOf(join(dir.path, 'metadata'));
+    const credentials = await Promise.all(Array.from({ length: options.nodes }, (_, i) => nodeCredentialArgs(metadata.url, adminToken, `node-${i}`, ca)));
     const nodes = await Promise.all(
       Array.from({ length: options.nodes }, (_, i) =>
         startNodeProcess(join(dir.path, `node-${i}`), [
+          ...(credentials[i] as string[]),
           '--metadata',
           metadata.url,
           '--domain',
           `rack-${i % (options.domains ?? 3)}`,
           '--heartbeat-interval-ms',
           String(options.heartbeatIntervalMs ?? 200),
-          '--node-id',
-          `node-${i}`,
           '--reserve',
           '0',
           ...(options.nodeArgs ?? []),
@@ -80,7 +113,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     );
     processes.push(...nodes);
     await pollUntil('every storage node to register', async () => {
-      const listed = await listNodes(metadata.url, ca);
+      const listed = await listNodes(metadata.url, ca, adminToken);
       return listed.filter((node) => node.state === 'alive').length === options.nodes ? true : undefined;
     });
     const cluster: Cluster = {
@@ -88,6 +121,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       nodes,
       root: dir.path,
       metadataArgs,
+      adminToken,
       async restartMetadata(signal) {
         await cluster.metadata.kill(signal);
         cluster.metadata = await startMetadataProcess(join(dir.path, 'metadata'), metadataArgs, cluster.metadata.port);
