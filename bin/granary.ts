@@ -12,6 +12,7 @@ import { upCommand } from './up-command.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
+const cli = cliCommands();
 const program = new Command('granary')
   .description('Granary: warehouse storage for ML training data on an erasure-coded blob store')
   .version(version)
@@ -19,7 +20,45 @@ const program = new Command('granary')
   .addCommand(upCommand())
   .addCommand(metadataCommand())
   .addCommand(storageNodeCommand());
-for (const command of cliCommands()) program.addCommand(command);
+for (const command of cli) program.addCommand(command);
+
+/** GRANARY_DEBUG=1: errors come with their stack and causes, for a bug report. */
+const debug = process.env.GRANARY_DEBUG === '1';
+
+/**
+ * The one line a failed command prints: `granary: <code>: <message>`, on one line however the
+ * message was written (a library's multi-line message, say).
+ */
+function reportFailure(error: unknown): void {
+  const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ').trim();
+  const code = (error as { code?: unknown } | null)?.code;
+  process.stderr.write(`granary: ${typeof code === 'string' && code.startsWith('GRN_') ? `${code}: ` : ''}${message}\n`);
+  if (debug) process.stderr.write(`${stackWithCauses(error)}\n`);
+}
+
+function stackWithCauses(error: unknown): string {
+  const lines: string[] = [];
+  for (let e: unknown = error, depth = 0; e !== undefined && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    lines.push(`${depth === 0 ? '' : 'caused by: '}${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    if (!(e instanceof Error)) break;
+  }
+  return lines.join('\n');
+}
+
+// The user commands (not the services, whose logs say what killed them) end with one line even
+// when something fails outside the awaited path: an error thrown from a stream's or a timer's
+// callback would otherwise end the process with a stack trace.
+program.hook('preAction', (_program, action) => {
+  let top: Command = action;
+  while (top.parent !== null && top.parent !== program) top = top.parent;
+  if (!cli.includes(top)) return;
+  const crash = (error: unknown): void => {
+    reportFailure(error);
+    process.exit(1);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+});
 
 // `granary read … | head` closes stdout early: that is the reader being done, not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -30,8 +69,6 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: unknown }).code;
-  process.stderr.write(`granary: ${typeof code === 'string' && code.startsWith('GRN_') ? `${code}: ` : ''}${message}\n`);
+  reportFailure(error);
   process.exit(1);
 }

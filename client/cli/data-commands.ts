@@ -1,10 +1,10 @@
 /** `granary ingest` and `granary read`: files in, files (or stdout) out, streaming. */
 import { createWriteStream } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { GranaryError, type PartitionPredicate, STATS_OPS, type StatsOp, type StatsPredicate, parsePartitionSpec } from '../../protocol/index.js';
 import { arrowSchemaOf } from '../format/index.js';
 import { newScanStats } from '../index.js';
-import { type InputFormat, formatFromPath, readInput } from './formats/input.js';
+import { DEFAULT_BATCH_ROWS, type InputFormat, LINE_BYTES_MAX, formatFromPath, readInput } from './formats/input.js';
 import { type OutputFormat, openOutput } from './formats/output.js';
 import { printJson, withClient } from './context.js';
 
@@ -39,31 +39,55 @@ export function ingestCommand(): Command {
       'how streams are laid out in blocks: popularity (columns scans read most first), schema, or column names separated by commas (first; others follow)',
       'popularity',
     )
-    .action(async (table: string, files: string[], flags: { partition: string; format?: InputFormat; columnOrder: string }, command: Command) => {
-      await withClient(command, async (client, { json }) => {
-        const info = await client.metadata.describeTable(table);
-        const formats = files.map((file) => flags.format ?? formatFromPath(file));
-        const columnOrder = flags.columnOrder === 'popularity' || flags.columnOrder === 'schema' ? flags.columnOrder : flags.columnOrder.split(',').map((name) => name.trim());
-        const writer = await client.openWriter(table, flags.partition, { columnOrder });
-        const bar = progress(`ingest ${table} ${flags.partition}`);
-        try {
-          let rows = 0;
-          for (const [i, file] of files.entries()) {
-            for await (const batch of readInput(file, formats[i] as InputFormat, info.columns)) {
-              await writer.write(batch);
-              rows += batch.numRows;
-              bar.update(rows);
+    .option('--max-line-bytes <bytes>', 'longest JSON Lines line or CSV record accepted', parseLineBytes, LINE_BYTES_MAX)
+    .action(
+      async (
+        table: string,
+        files: string[],
+        flags: { partition: string; format?: InputFormat; columnOrder: string; maxLineBytes: number },
+        command: Command,
+      ) => {
+        await withClient(command, async (client, { json }) => {
+          const info = await client.metadata.describeTable(table);
+          const formats = files.map((file) => flags.format ?? formatFromPath(file));
+          const columnOrder = flags.columnOrder === 'popularity' || flags.columnOrder === 'schema' ? flags.columnOrder : flags.columnOrder.split(',').map((name) => name.trim());
+          const writer = await client.openWriter(table, flags.partition, { columnOrder });
+          const bar = progress(`ingest ${table} ${flags.partition}`);
+          let failed = false;
+          try {
+            let rows = 0;
+            for (const [i, file] of files.entries()) {
+              for await (const batch of readInput(file, formats[i] as InputFormat, info.columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes })) {
+                await writer.write(batch);
+                rows += batch.numRows;
+                bar.update(rows);
+              }
             }
+            const result = await writer.commit();
+            bar.done();
+            if (json) printJson(result);
+            else process.stdout.write(`ingested ${result.rows} rows (${result.bytes} bytes) into ${table} ${result.partition}\n`);
+          } catch (error) {
+            failed = true;
+            // The error line starts on a line of its own, not after the progress counter.
+            bar.done();
+            throw error;
+          } finally {
+            // Nothing of a failed ingest is committed: the session is aborted. The reason it failed
+            // is what the user needs to see, not a failure to abort on top of it.
+            await writer.close().catch((closeError: unknown) => {
+              if (!failed) throw closeError;
+            });
           }
-          const result = await writer.commit();
-          bar.done();
-          if (json) printJson(result);
-          else process.stdout.write(`ingested ${result.rows} rows (${result.bytes} bytes) into ${table} ${result.partition}\n`);
-        } finally {
-          await writer.close();
-        }
-      });
-    });
+        });
+      },
+    );
+}
+
+function parseLineBytes(text: string): number {
+  const bytes = Number(text);
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new InvalidArgumentError(`expected a positive whole number of bytes, got "${text}"`);
+  return bytes;
 }
 
 /** Parses `label = 1 and age between 18 and 30 and score >= 0.5`. */

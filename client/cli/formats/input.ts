@@ -2,25 +2,46 @@
  * Input files of `granary ingest`: JSON Lines, CSV, Parquet and Arrow IPC, read as a stream of
  * Arrow record batches of the table's columns. Nothing here reads a whole file into memory: text
  * formats are parsed line by line into batches of `batchRows` rows, Parquet is read batch by batch
- * from a file-backed Blob, Arrow IPC batch by batch from a file handle. A bad line, cell or column
- * is a FormatError naming the file and the line (or row, or column) and what is wrong.
+ * from a file-backed Blob (on a thread of its own, parquet-input.ts), Arrow IPC batch by batch from
+ * a file handle. A bad line, cell, batch or column is a FormatError naming the file and the line
+ * (or row, batch, column) and what is wrong; so is anything else that goes wrong while reading (a
+ * reader library's own error is wrapped), so the CLI prints one line and never a stack trace.
+ * Lines are bounded (`LINE_BYTES_MAX`) and Arrow batches are checked before use (arrow-validate.ts).
  */
-import { openAsBlob } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { extname } from 'node:path';
-import * as readline from 'node:readline';
 import { pipeline } from 'node:stream';
 import * as arrow from 'apache-arrow';
 import { type Info, parse as parseCsv } from 'csv-parse';
-import * as parquet from 'parquet-wasm';
 import type { ColumnType } from '../../../protocol/index.js';
 import { FormatError, type NamedColumn } from '../../format/index.js';
+import { ColumnLengthError, assertBatchIntact, checkColumnLengths } from './arrow-validate.js';
 import { buildRecordBatch, conformBatch, planConform } from './conform.js';
 import { CellError, type CsvCell, QUOTED_EMPTY, decodeCell } from './csv-cells.js';
+import { readParquet } from './parquet-input.js';
 
 export type InputFormat = 'jsonl' | 'csv' | 'parquet' | 'arrow';
 
 export const DEFAULT_BATCH_ROWS = 8192;
+
+/**
+ * The longest line of a JSON Lines file, and the longest CSV record, in bytes. A line is held
+ * whole before it is parsed: without a bound one runaway line (a 560 MB one, say) ran the CLI out
+ * of string length or heap instead of failing with a message naming it.
+ */
+export const LINE_BYTES_MAX = 64 * 1024 * 1024;
+
+export interface ReadInputOptions {
+  /** Longest line (JSON Lines) or record (CSV) accepted, in bytes; default `LINE_BYTES_MAX`. */
+  readonly lineBytesMax?: number;
+}
+
+const FORMAT_NAMES: Readonly<Record<InputFormat, string>> = {
+  jsonl: 'JSON Lines',
+  csv: 'CSV',
+  parquet: 'Parquet',
+  arrow: 'Arrow IPC',
+};
 
 const EXTENSIONS: Readonly<Record<string, InputFormat>> = {
   '.jsonl': 'jsonl',
@@ -60,21 +81,32 @@ export async function* readInput(
   format: InputFormat,
   columns: readonly NamedColumn[],
   batchRows = DEFAULT_BATCH_ROWS,
+  options: ReadInputOptions = {},
 ): AsyncGenerator<arrow.RecordBatch> {
   if (!Number.isInteger(batchRows) || batchRows < 1) {
     throw new FormatError(`batchRows must be a positive integer, got ${batchRows}`);
   }
-  switch (format) {
-    case 'jsonl':
-      return yield* readJsonLines(path, columns, batchRows);
-    case 'csv':
-      return yield* readCsv(path, columns, batchRows);
-    case 'parquet':
-      return yield* readParquet(path, columns, batchRows);
-    case 'arrow':
-      return yield* readArrow(path, columns);
-    default:
-      throw new FormatError(`unknown input format ${String(format)}; one of jsonl, csv, parquet, arrow`);
+  const lineBytesMax = options.lineBytesMax ?? LINE_BYTES_MAX;
+  if (!Number.isSafeInteger(lineBytesMax) || lineBytesMax < 1) {
+    throw new FormatError(`lineBytesMax must be a positive integer, got ${lineBytesMax}`);
+  }
+  try {
+    switch (format) {
+      case 'jsonl':
+        return yield* readJsonLines(path, columns, batchRows, lineBytesMax);
+      case 'csv':
+        return yield* readCsv(path, columns, batchRows, lineBytesMax);
+      case 'parquet':
+        return yield* readParquet(path, columns, batchRows);
+      case 'arrow':
+        return yield* readArrow(path, columns);
+      default:
+        throw new FormatError(`unknown input format ${String(format)}; one of jsonl, csv, parquet, arrow`);
+    }
+  } catch (error) {
+    if (error instanceof FormatError) throw error;
+    // A reader library's own failure (a RangeError, a parser bug): still one line naming the file.
+    throw new FormatError(`${path}: cannot read it as ${FORMAT_NAMES[format] ?? String(format)}: ${messageOf(error)}`, { cause: error });
   }
 }
 
@@ -85,15 +117,15 @@ async function* readJsonLines(
   path: string,
   columns: readonly NamedColumn[],
   batchRows: number,
+  lineBytesMax: number,
 ): AsyncGenerator<arrow.RecordBatch> {
   const known = new Set(columns.map((column) => column.name));
   const handle = await openFile(path);
-  const input = handle.createReadStream({ encoding: 'utf8' });
-  const lines = readline.createInterface({ input, crlfDelay: Infinity });
+  const input = handle.createReadStream();
   const batcher = new RowBatcher(path, columns);
   try {
     let lineNumber = 0;
-    for await (const raw of lines) {
+    for await (const raw of splitLines(input, path, lineBytesMax)) {
       lineNumber++;
       const line = lineNumber === 1 && raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
       if (line.trim() === '') continue;
@@ -114,10 +146,55 @@ async function* readJsonLines(
     }
     if (batcher.size > 0) yield batcher.flush();
   } finally {
-    lines.close();
     input.destroy();
     await closeQuietly(handle);
   }
+}
+
+/**
+ * The lines of a byte stream as UTF-8 text, without their `\n` or `\r\n`. A line is split on
+ * bytes (a `\n` byte is never part of a multi-byte character) and decoded once whole; one longer
+ * than `lineBytesMax` is an error naming its line number, raised before more of it is held.
+ */
+async function* splitLines(input: AsyncIterable<Buffer>, path: string, lineBytesMax: number): AsyncGenerator<string> {
+  let parts: Buffer[] = [];
+  let partBytes = 0;
+  let lineNumber = 1;
+  const tooLong = (): FormatError =>
+    new FormatError(
+      `${path}:${lineNumber}: the line is longer than ${formatLimit(lineBytesMax)}, the longest line read (--max-line-bytes raises it)`,
+    );
+  const text = (last: Buffer): string => {
+    const whole = parts.length === 0 ? last : Buffer.concat([...parts, last]);
+    const end = whole.length > 0 && whole[whole.length - 1] === 0x0d ? whole.length - 1 : whole.length;
+    return whole.toString('utf8', 0, end);
+  };
+  for await (const chunk of input) {
+    let start = 0;
+    for (;;) {
+      const newline = chunk.indexOf(0x0a, start);
+      const end = newline < 0 ? chunk.length : newline;
+      if (partBytes + (end - start) > lineBytesMax) throw tooLong();
+      if (newline < 0) {
+        if (end > start) {
+          parts.push(chunk.subarray(start));
+          partBytes += end - start;
+        }
+        break;
+      }
+      yield text(chunk.subarray(start, newline));
+      parts = [];
+      partBytes = 0;
+      lineNumber++;
+      start = newline + 1;
+    }
+  }
+  if (partBytes > 0) yield text(Buffer.alloc(0));
+}
+
+function formatLimit(bytes: number): string {
+  const mib = bytes / (1024 * 1024);
+  return Number.isInteger(mib) ? `${mib} MiB` : `${bytes} bytes`;
 }
 
 /** Rows of a text format with their line numbers, turned into record batches on demand. */
@@ -152,7 +229,12 @@ class RowBatcher {
 // ---------------------------------------------------------------------------------------------
 // CSV
 
-async function* readCsv(path: string, columns: readonly NamedColumn[], batchRows: number): AsyncGenerator<arrow.RecordBatch> {
+async function* readCsv(
+  path: string,
+  columns: readonly NamedColumn[],
+  batchRows: number,
+  lineBytesMax: number,
+): AsyncGenerator<arrow.RecordBatch> {
   const types = new Map<string, ColumnType>(columns.map((column) => [column.name, column.type]));
   const handle = await openFile(path);
   const parser = parseCsv({
@@ -160,6 +242,7 @@ async function* readCsv(path: string, columns: readonly NamedColumn[], batchRows
     info: true,
     skip_empty_lines: true,
     relax_column_count: false,
+    max_record_size: lineBytesMax,
     cast: (value, context) => (value === '' && context.quoting ? QUOTED_EMPTY : value),
   });
   const input = handle.createReadStream();
@@ -169,7 +252,7 @@ async function* readCsv(path: string, columns: readonly NamedColumn[], batchRows
   let header: { name: string; type: ColumnType }[] | undefined;
   const batcher = new RowBatcher(path, columns);
   try {
-    for await (const item of parserRecords(parser, path)) {
+    for await (const item of parserRecords(parser, path, lineBytesMax)) {
       const { record, info } = item;
       if (header === undefined) {
         header = readHeader(path, record, types, columns);
@@ -199,12 +282,20 @@ async function* readCsv(path: string, columns: readonly NamedColumn[], batchRows
 async function* parserRecords(
   parser: AsyncIterable<unknown>,
   path: string,
+  lineBytesMax: number,
 ): AsyncGenerator<{ record: CsvCell[]; info: Info }> {
   try {
     for await (const item of parser) yield item as { record: CsvCell[]; info: Info };
   } catch (error) {
     if (error instanceof FormatError) throw error;
-    throw new FormatError(`${path}: ${(error as Error).message}`, { cause: error });
+    const { code, lines } = error as { code?: unknown; lines?: unknown };
+    if (code === 'CSV_MAX_RECORD_SIZE') {
+      throw new FormatError(
+        `${path}:${typeof lines === 'number' ? lines : '?'}: the record is longer than ${formatLimit(lineBytesMax)}, the longest record read (--max-line-bytes raises it)`,
+        { cause: error },
+      );
+    }
+    throw new FormatError(`${path}: ${messageOf(error)}`, { cause: error });
   }
 }
 
@@ -230,53 +321,6 @@ function readHeader(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parquet
-
-async function* readParquet(
-  path: string,
-  columns: readonly NamedColumn[],
-  batchRows: number,
-): AsyncGenerator<arrow.RecordBatch> {
-  let file: parquet.ParquetFile;
-  try {
-    file = await parquet.ParquetFile.fromFile(await openAsBlob(path));
-  } catch (error) {
-    throw new FormatError(`${path}: cannot read it as Parquet: ${messageOf(error)}`, { cause: error });
-  }
-  try {
-    let fileSchema: arrow.Schema;
-    try {
-      fileSchema = arrow.tableFromIPC(file.schema().intoIPCStream()).schema;
-    } catch (error) {
-      throw new FormatError(`${path}: cannot read the Parquet schema: ${messageOf(error)}`, { cause: error });
-    }
-    const plan = planConform(fileSchema, columns, path);
-    const stream = (await file.stream({ batchSize: batchRows })) as ReadableStream<parquet.RecordBatch>;
-    let firstRow = 0;
-    const reader = stream.getReader();
-    try {
-      for (;;) {
-        const next = await reader.read().catch((error: unknown) => {
-          throw new FormatError(`${path}: Parquet read failed after row ${firstRow}: ${messageOf(error)}`, { cause: error });
-        });
-        if (next.done) break;
-        const table = arrow.tableFromIPC(next.value.intoIPCStream());
-        for (const batch of table.batches) {
-          if (batch.numRows === 0) continue;
-          yield conformBatch(plan, batch, firstRow);
-          firstRow += batch.numRows;
-        }
-      }
-    } finally {
-      await reader.cancel().catch(() => undefined);
-      reader.releaseLock();
-    }
-  } finally {
-    file.free();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Arrow IPC
 
 const ARROW_FILE_MAGIC = Buffer.from('ARROW1');
@@ -294,6 +338,7 @@ async function* readArrow(path: string, columns: readonly NamedColumn[]): AsyncG
         `${path}: not an Arrow IPC file (it would start with ARROW1) or stream (it would start with 0xFFFFFFFF)${bytesRead === 0 ? '; the file is empty' : ''}`,
       );
     }
+    if (isFile) await checkArrowFileTail(handle, path);
     // From a file handle apache-arrow reads the file format by random access (footer, then one
     // batch at a time) and the stream format sequentially; neither loads the whole file.
     let reader: arrow.AsyncRecordBatchFileReader | arrow.AsyncRecordBatchStreamReader;
@@ -302,14 +347,21 @@ async function* readArrow(path: string, columns: readonly NamedColumn[]): AsyncG
     } catch (error) {
       throw new FormatError(`${path}: cannot read it as Arrow IPC ${isFile ? 'file' : 'stream'}: ${messageOf(error)}`, { cause: error });
     }
+    checkColumnLengths(reader);
     const plan = planConform(reader.schema, columns, path);
+    const used = plan.sources.flatMap((source) => (source.kind === 'null' ? [] : [source.index]));
     let firstRow = 0;
-    const batches = reader[Symbol.asyncIterator]();
+    let batchIndex = 0;
+    const batches = reader.isFile() ? fileBatches(reader) : reader[Symbol.asyncIterator]();
     for (;;) {
       let next: IteratorResult<arrow.RecordBatch>;
       try {
         next = await batches.next();
       } catch (error) {
+        if (error instanceof ColumnLengthError) {
+          const batch = error.dictionary ? `a dictionary batch before record batch ${batchIndex}` : `record batch ${batchIndex} (rows from ${firstRow})`;
+          throw new FormatError(`${path}: ${batch}, ${error.message}`, { cause: error });
+        }
         const hint = /codec not found/i.test(messageOf(error))
           ? ' (compressed Arrow IPC, e.g. the LZ4 default of pyarrow feather.write_feather, is not supported: write it with compression="uncompressed")'
           : '';
@@ -317,13 +369,52 @@ async function* readArrow(path: string, columns: readonly NamedColumn[]): AsyncG
       }
       if (next.done === true) break;
       const batch = next.value;
+      const index = batchIndex++;
       if (batch.numRows === 0) continue;
+      // The file's own lengths are claims: check them before anything reads the buffers.
+      assertBatchIntact(batch, `${path}: record batch ${index} (rows from ${firstRow})`, used);
       yield conformBatch(plan, batch, firstRow);
       firstRow += batch.numRows;
     }
     await reader.cancel();
   } finally {
     await closeQuietly(handle);
+  }
+}
+
+/**
+ * The batches of an Arrow IPC file, one per footer block. Not the reader's own iterator: it
+ * re-reads a block that holds some other message (a schema, say) forever; `readRecordBatch`
+ * insists on a record batch.
+ */
+async function* fileBatches(reader: arrow.AsyncRecordBatchFileReader): AsyncGenerator<arrow.RecordBatch> {
+  const count = reader.numRecordBatches;
+  for (let i = 0; i < count; i++) {
+    const batch = await reader.readRecordBatch(i);
+    if (batch === null) throw new FormatError(`footer block ${i} of ${count} points at no record batch`);
+    yield batch;
+  }
+}
+
+/** Bytes of an Arrow IPC file around its footer: the footer's length (int32) and ARROW1. */
+const ARROW_FILE_TAIL_BYTES = 10;
+
+/**
+ * The end of an Arrow IPC file: ARROW1 after a footer that fits in the file. apache-arrow would
+ * allocate whatever footer length the file states (a flipped bit there asked for gigabytes) and
+ * reads a truncated file's last bytes as a footer.
+ */
+async function checkArrowFileTail(handle: FileHandle, path: string): Promise<void> {
+  const { size } = await handle.stat();
+  const tail = Buffer.alloc(ARROW_FILE_TAIL_BYTES);
+  const minimum = 8 + ARROW_FILE_TAIL_BYTES;
+  if (size >= minimum) await handle.read(tail, 0, ARROW_FILE_TAIL_BYTES, size - ARROW_FILE_TAIL_BYTES);
+  if (size < minimum || !tail.subarray(4).equals(ARROW_FILE_MAGIC)) {
+    throw new FormatError(`${path}: an Arrow IPC file that does not end with ARROW1: it is truncated or not an Arrow IPC file`);
+  }
+  const footerBytes = tail.readInt32LE(0);
+  if (footerBytes <= 0 || footerBytes > size - minimum) {
+    throw new FormatError(`${path}: the Arrow IPC footer claims ${footerBytes} bytes, the file has room for ${size - minimum}`);
   }
 }
 
