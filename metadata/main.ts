@@ -114,6 +114,9 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
   try {
     const state = new MetadataState(db);
     await state.load();
+    // Node calls (GC deletes, checks of readers' damage reports) verify the nodes' certificates
+    // against the configured CA. It holds no sockets until used.
+    const nodeAgent = ca === undefined ? undefined : new Agent({ connect: { ca } });
     const service = new MetadataService(
       state,
       {
@@ -124,6 +127,7 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
         auth: config.auth,
         // Kept with the catalog: nodes hold its public key, so it must outlive restarts.
         capabilities: await CapabilityIssuer.fromKeyFile(join(config.dataDir, CAPABILITY_KEY_FILE), config.capabilityTtlMs),
+        ...(nodeAgent === undefined ? {} : { nodeDispatcher: nodeAgent }),
       },
       Date.now(),
     );
@@ -139,8 +143,6 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
       }, logError);
     }, config.leaseCheckIntervalMs);
     const flushTimer = setInterval(() => service.scans.flush().catch(logError), POPULARITY_FLUSH_INTERVAL_MS);
-    // Node calls (GC deletes) verify the nodes' certificates against the configured CA.
-    const nodeAgent = ca === undefined ? undefined : new Agent({ connect: { ca } });
     const gcWorker = new GcWorker(state, service.nodes, {
       intervalMs: config.gcIntervalMs,
       recordsPerPass: GC_RECORDS_PER_PASS,

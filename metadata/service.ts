@@ -1,4 +1,5 @@
 /** The metadata service's parts wired together over one state. */
+import type { Dispatcher } from 'undici';
 import { GranaryError, type HeartbeatAnswer, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type PlannedBlock, type RegistrationAnswer, type RepairTask } from '../protocol/index.js';
 import { gcBacklog, wakeGcFor } from './gc.js';
 import { type InventoryConfig, INVENTORY_DEFAULTS, Inventory } from './inventory.js';
@@ -29,6 +30,8 @@ export interface ServiceConfig {
    * benchmarks on loopback only.
    */
   readonly auth?: 'on' | 'off';
+  /** Carries the service's own calls to storage nodes (checking readers' damage reports); one trusting the cluster CA under TLS. */
+  readonly nodeDispatcher?: Dispatcher;
 }
 
 export class MetadataService {
@@ -42,6 +45,7 @@ export class MetadataService {
   readonly tokens: TokenStore;
   readonly capabilities: CapabilityIssuer;
   readonly auth: 'on' | 'off';
+  readonly nodeDispatcher: Dispatcher | undefined;
 
   constructor(
     readonly state: MetadataState,
@@ -58,6 +62,7 @@ export class MetadataService {
     this.tokens = new TokenStore(state.db);
     this.capabilities = config.capabilities ?? CapabilityIssuer.ephemeral();
     this.auth = config.auth ?? 'on';
+    this.nodeDispatcher = config.nodeDispatcher;
   }
 
   /** Loads the tokens (the catalog itself is loaded by MetadataState.load). */

@@ -1,4 +1,5 @@
 /** Storage node registration, heartbeats, draining and removal, damage reports, inventory, repair and GC. */
+import { confirmReaderReport } from '../report-verifier.js';
 import type { FastifyInstance } from 'fastify';
 import type { CorruptChunkReport, InventoryPage, NodeHeartbeat, NodeRegistration, RepairReport } from '../../protocol/index.js';
 import { BLOCKS_PAGE_MAX, type MetadataService } from '../service.js';
@@ -20,9 +21,19 @@ export async function nodeRoutes(app: FastifyInstance, options: { readonly servi
   app.post<Node & { Body: NodeHeartbeat }>('/v1/nodes/:id/heartbeat', { schema: { body: heartbeatSchema }, bodyLimit: BODY_BYTES_MAX.node }, async (request) =>
     service.heartbeat(request.params.id, request.body),
   );
-  app.post<Node & { Body: CorruptChunkReport }>('/v1/nodes/:id/corrupt', { schema: { body: corruptReportSchema }, bodyLimit: BODY_BYTES_MAX.corruptReport }, async (request) =>
-    nodes.reportCorrupt(request.params.id, request.body),
-  );
+  app.post<Node & { Body: CorruptChunkReport }>('/v1/nodes/:id/corrupt', { schema: { body: corruptReportSchema }, bodyLimit: BODY_BYTES_MAX.corruptReport }, async (request) => {
+    // A node speaks for its own chunks; anyone else's claim is checked with the node first.
+    const trusted = service.auth === 'off' || request.principal.role === 'node';
+    const report = trusted
+      ? request.body
+      : await confirmReaderReport(
+          { state: service.state, capabilities: service.capabilities, ...(service.nodeDispatcher === undefined ? {} : { dispatcher: service.nodeDispatcher }) },
+          request.params.id,
+          request.body,
+          request.principal.tables,
+        );
+    return nodes.reportCorrupt(request.params.id, report);
+  });
   app.post<Node & { Body: InventoryPage }>('/v1/nodes/:id/inventory', { schema: { body: inventoryPageSchema }, bodyLimit: BODY_BYTES_MAX.inventory }, async (request) => {
     nodes.get(request.params.id);
     return service.inventory.page(request.params.id, request.body);

@@ -1,0 +1,90 @@
+/**
+ * Readers report chunks they could not read, but a reader is not the node: a false report would
+ * send healthy chunks to repair and make status call healthy data unavailable. So a reader's
+ * claim is checked with the node that holds the chunk (its verify route, under an admin
+ * capability) before it counts; a node's own reports (scrubber, inventory) are trusted as before.
+ */
+import type { Dispatcher } from 'undici';
+import { request } from 'undici';
+import { CAPABILITY_HEADER } from '../protocol/capability.js';
+import { type CorruptChunkReport, GranaryError } from '../protocol/index.js';
+import type { CapabilityIssuer } from './capabilities.js';
+import type { MetadataState } from './state.js';
+import { placedOn } from './nodes.js';
+
+/** Chunks one reader report may name: a reader reports what one read could not get. */
+export const READER_REPORT_CHUNKS_MAX = 64;
+/** Verify calls in flight per report. */
+const VERIFIES_IN_FLIGHT = 4;
+const VERIFY_TIMEOUT_MS = 30_000;
+
+export interface ReportVerifierOptions {
+  readonly state: MetadataState;
+  readonly capabilities: CapabilityIssuer;
+  /** Carries the calls (one trusting the cluster's CA under TLS); default undici's global agent. */
+  readonly dispatcher?: Dispatcher;
+}
+
+/**
+ * The part of a reader's report its node confirms: `missing` claims the node answers 404 for,
+ * corrupt claims whose verification fails. Chunks the catalog does not place on that node, or of
+ * tables outside `tables` (the reader's scope; undefined: all), are dropped unasked.
+ */
+export async function confirmReaderReport(
+  options: ReportVerifierOptions,
+  nodeId: string,
+  report: CorruptChunkReport,
+  tables: ReadonlySet<string> | undefined,
+): Promise<CorruptChunkReport> {
+  if (report.chunks.length > READER_REPORT_CHUNKS_MAX) {
+    throw new GranaryError('GRN_BAD_REQUEST', `a reader's report names at most ${READER_REPORT_CHUNKS_MAX} chunks; send several`);
+  }
+  const { state } = options;
+  const node = state.nodes.get(nodeId);
+  if (node === undefined) return { chunks: [] };
+  const candidates = report.chunks.filter((chunk) => placedOn(state, chunk.chunkId, nodeId) && inScope(state, chunk.chunkId, tables));
+  const confirmed: CorruptChunkReport['chunks'][number][] = [];
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < candidates.length) {
+      const chunk = candidates[next++] as CorruptChunkReport['chunks'][number];
+      if (await nodeConfirms(options, node.url, nodeId, chunk.chunkId, chunk.missing === true)) confirmed.push(chunk);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(VERIFIES_IN_FLIGHT, candidates.length) }, lane));
+  return { chunks: confirmed };
+}
+
+function inScope(state: MetadataState, chunkId: string, tables: ReadonlySet<string> | undefined): boolean {
+  if (tables === undefined) return true;
+  const block = state.blocks.get(chunkId.slice(0, chunkId.lastIndexOf('.')));
+  if (block === undefined) return false;
+  for (const table of state.tablesByName.values()) if (table.id === block.tableId) return tables.has(table.name);
+  return false;
+}
+
+/** Whether the node itself says the chunk is missing (404) or rotten (verify not ok). An unreachable node confirms nothing. */
+async function nodeConfirms(options: ReportVerifierOptions, url: string, nodeId: string, chunkId: string, missing: boolean): Promise<boolean> {
+  try {
+    const response = await request(`${url}/v1/chunks/${encodeURIComponent(chunkId)}/verify`, {
+      method: 'POST',
+      headers: { [CAPABILITY_HEADER]: options.capabilities.admin(nodeId).capability },
+      headersTimeout: VERIFY_TIMEOUT_MS,
+      bodyTimeout: VERIFY_TIMEOUT_MS,
+      ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
+    });
+    if (response.statusCode === 404) {
+      await response.body.dump();
+      return missing;
+    }
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      return false;
+    }
+    const body = (await response.body.json()) as { ok?: unknown };
+    return !missing && body.ok === false;
+  } catch {
+    // Unreachable: the node's own heartbeats, scrubber and inventory decide, not a reader.
+    return false;
+  }
+}
