@@ -3,6 +3,7 @@
  * scrubs in the background, and shuts down cleanly on SIGTERM/SIGINT.
  */
 import { type KeyObject, createPublicKey } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { publicKeyFromText, publicKeyToText } from '../protocol/capability.js';
@@ -122,6 +123,11 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
       config.metadataUrl === undefined ? 'open' : 'pending',
       config.capabilityKey === undefined ? undefined : publicKeyFromText(config.capabilityKey, 'the capability key setting'),
     );
+    // The key learnt at the last registration: a restarted node checks capabilities at once,
+    // rather than refusing every read until the metadata service answers again.
+    const learntKeyFile = join(config.dataDir, LEARNT_KEY_FILE);
+    const learnt = config.metadataUrl === undefined ? undefined : await readFile(learntKeyFile, 'utf8').catch(() => undefined);
+    if (learnt !== undefined) guard.learn(publicKeyFromText(learnt, learntKeyFile));
     const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger, readMemory, guard, receiptKey, ...(https === undefined ? {} : { https }) });
     logError = (error) => app.log.error({ err: error }, 'storage node background error');
     await app.listen({ host: config.host, port: config.port });
@@ -130,7 +136,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     let link: LinkedWork | undefined;
     try {
-      link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app, ca, guard, receiptKey });
+      link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app, ca, guard, receiptKey, learntKeyFile });
     } catch (error) {
       await app.close();
       throw error;
@@ -179,6 +185,7 @@ function metadataLink(
   config: StorageNodeConfig,
   metadataUrl: string,
   node: {
+    readonly learntKeyFile: string;
     readonly nodeId: string;
     readonly url: string;
     readonly store: DiskChunkStore;
@@ -188,7 +195,7 @@ function metadataLink(
     readonly receiptKey: KeyObject;
   },
 ): LinkedWork {
-  const { nodeId, url, store, app, ca, guard, receiptKey } = node;
+  const { nodeId, url, store, app, ca, guard, receiptKey, learntKeyFile } = node;
   if (config.advertiseUrl === undefined && WILDCARD_HOSTS.has(config.host)) {
     app.log.warn({ url }, 'listening on a wildcard address, which clients cannot dial; set --advertise-url');
   }
@@ -232,6 +239,8 @@ function metadataLink(
         if (guard.mode === 'open') app.log.warn('the metadata service runs with auth off: this node checks no capabilities');
         else app.log.info('checking chunk capabilities against the metadata service\'s key');
       }
+      const saved = answer.capabilityKey === null ? rm(learntKeyFile, { force: true }) : writeFile(learntKeyFile, `${answer.capabilityKey}\n`);
+      saved.catch((error: unknown) => app.log.warn({ err: error }, 'could not keep the capability key for the next start'));
     },
     onHeartbeatAnswer: (answer) => {
       if (answer.repairs !== undefined) runner.start(answer.repairs);
@@ -255,6 +264,8 @@ function metadataLink(
 
 /** The node's receipt signing key, in its data directory. */
 const RECEIPT_KEY_FILE = 'receipt-signing.key';
+/** The metadata service's capability key as the last registration answered it. */
+const LEARNT_KEY_FILE = 'capability-key.pub';
 
 /** Connections kept to each peer for repair reads and writes. */
 const PEER_CONNECTIONS_PER_ORIGIN = 4;
