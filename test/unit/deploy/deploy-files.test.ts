@@ -11,6 +11,7 @@ import type { Command, Option } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { parseByteSize, parseDurationMs } from '../../../bin/cli-values.js';
+import { cliCommands } from '../../../client/cli/index.js';
 import { NODE_ID_PATTERN } from '../../../protocol/index.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -38,12 +39,18 @@ const COMMAND_FILES = readdirSync(BIN)
   .filter((file) => file.endsWith('-command.ts'))
   .sort();
 
-const OPTION_PATTERN = /new Option\('(--[a-z][a-z-]*(?: <[^>]+>)?)',\s*'([^']*)'\)(?:\s*\.env\('(GRANARY_[A-Z0-9_]+)'\))?/g;
+// The description is a single-quoted literal that may hold escaped quotes (service\'s) and be
+// followed by a trailing comma.
+const OPTION_PATTERN = /new Option\('(--[a-z][a-z-]*(?: <[^>]+>)?)',\s*'((?:[^'\\]|\\.)*)'\s*,?\s*\)(?:\s*\.env\('(GRANARY_[A-Z0-9_]+)'\))?/g;
 const ENV_CALL_PATTERN = /\.env\('(GRANARY_[A-Z0-9_]+)'\)/g;
 const GRANARY_TOKEN = /\bGRANARY_[A-Z0-9_]+\b/g;
 
 function codeOptions(file: string): CodeOption[] {
-  return [...read(join(BIN, file)).matchAll(OPTION_PATTERN)].map((m) => ({ flags: m[1] ?? '', description: m[2] ?? '', env: m[3] }));
+  return [...read(join(BIN, file)).matchAll(OPTION_PATTERN)].map((m) => ({
+    flags: m[1] ?? '',
+    description: (m[2] ?? '').replace(/\\(.)/g, '$1'),
+    env: m[3],
+  }));
 }
 
 /** Each bin/*-command.ts exports one factory, e.g. metadataCommand(). */
@@ -116,6 +123,8 @@ const NODE_PORT = Number(commanderOption('storage-node', 'GRANARY_PORT').default
 interface ComposeService {
   image?: string;
   build?: { context: string; dockerfile: string };
+  entrypoint?: string[];
+  restart?: string;
   command?: string[];
   environment?: Record<string, unknown>;
   ports?: string[];
@@ -139,6 +148,7 @@ interface Probe {
 interface Container {
   name: string;
   image: string;
+  command?: string[];
   args?: string[];
   env?: EnvVar[];
   ports?: { name?: string; containerPort: number }[];
@@ -150,8 +160,9 @@ interface LabelSelector {
   matchLabels?: Record<string, string>;
 }
 interface PodSpec {
+  initContainers?: Container[];
   containers: Container[];
-  volumes?: { name: string; secret?: { secretName: string; defaultMode?: number } }[];
+  volumes?: { name: string; secret?: { secretName: string; defaultMode?: number }; emptyDir?: { medium?: string } }[];
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
   affinity?: {
     podAntiAffinity?: {
@@ -331,7 +342,8 @@ describe('settings in the code', () => {
 
 describe('deploy/README.md', () => {
   const readme = read(join(DEPLOY, 'README.md'));
-  const ROW = /^\|\s*`(--[a-z][a-z-]*(?: <[^>]+>)?)`\s*\|\s*(?:`(GRANARY_[A-Z0-9_]+)`|—)\s*\|([^|]*)\|([^|]*)\|\s*$/;
+  // A | inside a cell is written \| (GFM), as in `--auth <on\|off>`.
+  const ROW = /^\|\s*`(--[a-z][a-z-]*(?: <(?:[^>|\\]|\\\|)+>)?)`\s*\|\s*(?:`(GRANARY_[A-Z0-9_]+)`|—)\s*\|([^|]*)\|([^|]*)\|\s*$/;
 
   /** The settings table under "### `granary NAME` settings". */
   function table(name: string): { flags: string; env: string | undefined; defaultText: string; meaning: string }[] {
@@ -344,7 +356,7 @@ describe('deploy/README.md', () => {
       .split('\n')
       .map((line) => ROW.exec(line))
       .filter((m) => m !== null)
-      .map((m) => ({ flags: m[1] ?? '', env: m[2], defaultText: (m[3] ?? '').trim(), meaning: (m[4] ?? '').trim() }));
+      .map((m) => ({ flags: (m[1] ?? '').replaceAll('\\|', '|'), env: m[2], defaultText: (m[3] ?? '').trim(), meaning: (m[4] ?? '').trim() }));
   }
 
   it('has a settings table for every command, listing exactly its flags and env vars, in order', () => {
@@ -390,15 +402,20 @@ describe('deploy/README.md', () => {
 
 describe('deploy/compose.yaml', () => {
   const compose = parseCompose();
-  const services = Object.entries(compose.services);
-  const storage = services.filter(([, s]) => s.command?.[0] === 'storage-node');
-  const metadata = services.filter(([, s]) => s.command?.[0] === 'metadata');
+  const text = read(join(DEPLOY, 'compose.yaml'));
+  const all = Object.entries(compose.services);
+  const storage = all.filter(([, s]) => s.command?.[0] === 'storage-node');
+  const metadata = all.filter(([, s]) => s.command?.[0] === 'metadata');
+  /** The long-running services: the metadata service and the storage nodes. */
+  const services = [...metadata, ...storage];
+  const tokenService = compose.services['node-tokens'];
 
-  it('parses, with 1 metadata service and 9 storage nodes node-0..node-8, nothing else', () => {
+  it('parses, with 1 metadata service, 9 storage nodes node-0..node-8 and node-tokens, nothing else', () => {
     expect(metadata.map(([name]) => name)).toEqual(['metadata']);
     expect(storage.map(([name]) => name)).toEqual(Array.from({ length: 9 }, (_, i) => `node-${i}`));
-    expect(services).toHaveLength(10);
-      });
+    expect(tokenService).toBeDefined();
+    expect(all.map(([name]) => name).sort()).toEqual([...services.map(([name]) => name), 'node-tokens'].sort());
+  });
 
   it('uses only GRANARY_* variables the code reads, with values its parsers accept', () => {
     for (const [name, service] of services) {
@@ -410,7 +427,7 @@ describe('deploy/compose.yaml', () => {
         if (key.startsWith('GRANARY_')) expectValidValue(kind, key, String(value));
       }
     }
-    for (const name of tokens(read(join(DEPLOY, 'compose.yaml')))) expect(ALL_ENVS, name).toContain(name);
+    for (const name of tokens(text)) expect(ALL_ENVS, name).toContain(name);
   });
 
   it('gives every service its own named volume at GRANARY_DATA, and every node its own id', () => {
@@ -459,10 +476,104 @@ describe('deploy/compose.yaml', () => {
     }
   });
 
-  it('publishes the metadata port only, on the host loopback, and no storage node port', () => {
-    for (const [name, s] of storage) expect(s.ports, name).toBeUndefined();
+  it('publishes the metadata port only, on the host loopback, and nothing else', () => {
+    for (const [name, s] of all) {
+      if (name !== 'metadata') expect(s.ports, name).toBeUndefined();
+      // No other way to publish: expose (to linked services only, but still) and host networking.
+      expect(Object.keys(s), name).not.toContain('expose');
+      expect(Object.keys(s), name).not.toContain('network_mode');
+    }
     const published = compose.services.metadata?.ports ?? [];
     expect(published).toEqual([`127.0.0.1:${METADATA_PORT}:${METADATA_PORT}`]);
+  });
+
+  it('binds 0.0.0.0 only with authentication: tokens on the metadata service, a node token on each node', () => {
+    for (const [name, s] of all) {
+      if (s.environment?.GRANARY_HOST !== '0.0.0.0') continue;
+      if (s.command?.[0] === 'metadata') {
+        expect(s.environment.GRANARY_AUTH, name).toBe('on');
+      } else {
+        expect(s.command?.[0], name).toBe('storage-node');
+        expect(s.environment.GRANARY_TOKEN_FILE, name).toBe(`/secrets/${name}.token`);
+        expect(s.environment.GRANARY_TOKEN, `${name}: a token in the environment shows in docker inspect`).toBeUndefined();
+      }
+    }
+    expect(storage.every(([, s]) => s.environment?.GRANARY_HOST === '0.0.0.0')).toBe(true);
+    expect(compose.services.metadata?.environment?.GRANARY_HOST).toBe('0.0.0.0');
+    // No service turns authentication off.
+    expect(text).not.toMatch(/GRANARY_AUTH:\s*"?off/);
+  });
+
+  it('mounts each node token read-only, from the volume node-tokens writes', () => {
+    for (const [name, s] of storage) {
+      const file = String(s.environment?.GRANARY_TOKEN_FILE);
+      const mount = (s.volumes ?? []).map((v) => v.split(':')).find(([, path]) => path === posix.dirname(file));
+      expect(mount, name).toEqual(['node-tokens', '/secrets', 'ro']);
+    }
+    expect(Object.keys(compose.volumes)).toContain('node-tokens');
+    const writable = (tokenService?.volumes ?? []).map((v) => v.split(':')).find(([volume]) => volume === 'node-tokens');
+    expect(writable).toEqual(['node-tokens', '/secrets']);
+    // A fresh named volume takes the owner of the image directory it is mounted over: the image
+    // makes /secrets its user's, so node-tokens (that user) can write and the nodes can read.
+    const runtime = DOCKERFILE.stages.at(-1);
+    const user = runtime?.instructions.find((i) => i.op === 'USER')?.args.split(':')[0] ?? '';
+    const run = (runtime?.instructions ?? []).filter((i) => i.op === 'RUN').map((i) => i.args).join(' && ');
+    expect(run).toMatch(/mkdir -p [^&]*\/secrets/);
+    expect(run).toMatch(new RegExp(`chown ${user}:${user} [^&]*/secrets`));
+  });
+
+  it('provisions the node tokens with a one-shot service, after the metadata service is healthy', () => {
+    const s = tokenService ?? {};
+    expect(s.image).toBe(compose.services.metadata?.image);
+    expect(s.restart, 'a one-shot must not be restarted after it succeeds').toBe('no');
+    expect(s.depends_on).toEqual({ metadata: { condition: 'service_healthy' } });
+    expect(s.entrypoint?.[0]).toBe('/bin/sh');
+    expect(s.entrypoint?.[1]).toMatch(/^-[a-z]*c$/);
+    expect(s.healthcheck).toBeUndefined();
+    expect(s.ports).toBeUndefined();
+    const script = only(s.command ?? [], 'node-tokens command');
+    // compose interpolates $NAME: the script's own variables are written $$NAME.
+    expect(script.replaceAll('$$', '')).not.toContain('$');
+    const sh = script.replaceAll('$$', '$').replace(/\\\n\s*/g, ' ');
+
+    // The loop covers exactly the storage nodes, and writes each one's GRANARY_TOKEN_FILE.
+    const loop = /for (\w+) in ([^;]+); do/.exec(sh);
+    const variable = loop?.[1] ?? '';
+    const values = (loop?.[2] ?? '').trim().split(/\s+/);
+    const fileLine = /(\w+)=(\S+)/.exec(sh.slice(sh.indexOf('do')));
+    const expand = (template: string, value: string): string => template.replaceAll(`$${variable}`, value).replaceAll(`\${${variable}}`, value);
+    expect(values.map((v) => expand(fileLine?.[2] ?? '', v))).toEqual(storage.map(([, n]) => n.environment?.GRANARY_TOKEN_FILE));
+    // Only if missing: an existing file is kept, so restarts reuse the token the service knows.
+    expect(sh).toContain(`if [ -s "$${fileLine?.[1]}" ]; then`);
+    expect(sh).toMatch(/continue/);
+    expect(sh).toContain('umask 077');
+    expect(sh).toMatch(/mv "\$file\.tmp" "\$file"/);
+
+    // The CLI it runs is the image's own entry point script, and `token create` takes every flag.
+    const create = /node (\S+) token create ([^>]+)>/.exec(sh);
+    const entrypoint = JSON.parse(DOCKERFILE.stages.at(-1)?.instructions.find((i) => i.op === 'ENTRYPOINT')?.args ?? '[]') as string[];
+    expect(create?.[1]).toBe(entrypoint[1]);
+    const args = (create?.[2] ?? '').match(/--[a-z-]+ (?:"[^"]*"|\S+)/g) ?? [];
+    const flag = (name: string): string | undefined => args.find((a) => a.startsWith(`${name} `))?.slice(name.length + 1).replace(/^"|"$/g, '');
+    const tokenCreate = cliCommands()
+      .find((c) => c.name() === 'token')
+      ?.commands.find((c) => c.name() === 'create');
+    const known = new Set(tokenCreate?.options.map((o) => o.long));
+    for (const arg of args) expect(known, arg).toContain(arg.split(' ')[0]);
+    expect(flag('--role')).toBe('node');
+    expect(expand(flag('--node-id') ?? '', '3')).toBe('node-3');
+    expect(flag('--metadata')).toBe(storage[0]?.[1].environment?.GRANARY_METADATA);
+    expect(flag('--tls-ca')).toBe('/tls/ca.pem');
+    expect(s.volumes).toContain('./tls:/tls:ro');
+
+    // The admin token: the metadata service's own file, in its volume, mounted read-only.
+    const metadataEnv = compose.services.metadata?.environment ?? {};
+    const adminFile = String(metadataEnv.GRANARY_ADMIN_TOKEN_FILE);
+    expect(posix.dirname(adminFile)).toBe(metadataEnv.GRANARY_DATA);
+    const [metadataVolume] = (compose.services.metadata?.volumes?.[0] ?? '').split(':');
+    const adminMount = (s.volumes ?? []).map((v) => v.split(':')).find(([volume]) => volume === metadataVolume);
+    expect(adminMount?.[2], 'the metadata volume is mounted read-only').toBe('ro');
+    expect(flag('--token-file')).toBe(posix.join(adminMount?.[1] ?? '', posix.basename(adminFile)));
   });
 
   it('serves every service over TLS with its own certificate, mounted read-only with the CA', () => {
@@ -477,19 +588,22 @@ describe('deploy/compose.yaml', () => {
     // Keys are mounted at run time, never copied into an image.
     expect(read(join(DEPLOY, 'Dockerfile.dockerignore')).split('\n')).toContain('deploy/tls');
     // `node dist/deploy/local-tls.js deploy/tls <services>` makes exactly the files the services read.
-    expect(read(join(DEPLOY, 'compose.yaml'))).toContain(`node dist/deploy/local-tls.js deploy/tls ${services.map(([name]) => name).join(' ')}`);
+    expect(text).toContain(`node dist/deploy/local-tls.js deploy/tls ${services.map(([name]) => name).join(' ')}`);
   });
 
   it('points the nodes at the metadata service and advertises their compose name', () => {
     for (const [name, s] of storage) {
       expect(s.environment?.GRANARY_METADATA, name).toBe(`https://metadata:${METADATA_PORT}`);
       expect(s.environment?.GRANARY_ADVERTISE_URL, name).toBe(`https://${name}:${s.environment?.GRANARY_PORT}`);
-      expect(s.depends_on, name).toEqual({ metadata: { condition: 'service_healthy' } });
+      expect(s.depends_on, name).toEqual({
+        metadata: { condition: 'service_healthy' },
+        'node-tokens': { condition: 'service_completed_successfully' },
+      });
     }
   });
 
   it('builds deploy/Dockerfile from the repository root, tagged with the package version', () => {
-    for (const [name, s] of services) {
+    for (const [name, s] of all) {
       expect(s.build, name).toBeDefined();
       const context = resolve(DEPLOY, s.build?.context ?? '');
       expect(context, name).toBe(ROOT);
@@ -620,6 +734,48 @@ describe('deploy/kubernetes', () => {
     }
   });
 
+  it('binds 0.0.0.0 only with authentication: tokens on the metadata service, a node token on each node', () => {
+    for (const container of [metadataContainer, storageContainer]) expect(envValue(container, 'GRANARY_HOST')).toBe('0.0.0.0');
+    expect(envValue(metadataContainer, 'GRANARY_AUTH')).toBe('on');
+    // The admin token the README's kubectl exec commands use: on the claim, at this path.
+    const adminFile = envValue(metadataContainer, 'GRANARY_ADMIN_TOKEN_FILE');
+    expect(posix.dirname(adminFile)).toBe(envValue(metadataContainer, 'GRANARY_DATA'));
+    expect(read(join(DEPLOY, 'README.md'))).toContain(`--token-file ${adminFile}`);
+    expect(envValue(storageContainer, 'GRANARY_TOKEN_FILE')).toMatch(/^\//);
+    expect(storageContainer.env?.find((e) => e.name === 'GRANARY_TOKEN'), 'a token in the pod spec').toBeUndefined();
+    for (const file of files) expect(read(join(K8S, file)), file).not.toMatch(/GRANARY_AUTH\s+value:\s*"?off/);
+  });
+
+  it('gives each storage pod its own node token from the Secret granary-node-tokens, read-only', () => {
+    const pod = storageSet.spec.template.spec;
+    const volume = (name: string | undefined): NonNullable<PodSpec['volumes']>[number] | undefined => pod.volumes?.find((v) => v.name === name);
+    // The node container: the token file's directory is a read-only mount of a memory emptyDir.
+    const tokenFile = envValue(storageContainer, 'GRANARY_TOKEN_FILE');
+    const mount = storageContainer.volumeMounts?.find((m) => m.mountPath === posix.dirname(tokenFile));
+    expect(mount?.readOnly).toBe(true);
+    expect(volume(mount?.name)?.emptyDir?.medium).toBe('Memory');
+    // ... which the init container fills with the key named after the pod (the node id) only.
+    const init = only(pod.initContainers ?? [], 'storage init containers');
+    expect(init.image).toBe(storageContainer.image);
+    expect(fieldRef(init, 'POD_NAME')).toBe('metadata.name');
+    expect(fieldRef(storageContainer, 'GRANARY_NODE_ID')).toBe('metadata.name');
+    const secretMount = init.volumeMounts?.find((m) => volume(m.name)?.secret !== undefined);
+    expect(secretMount?.readOnly).toBe(true);
+    const secret = volume(secretMount?.name)?.secret;
+    expect(secret?.secretName).toBe('granary-node-tokens');
+    expect(secret?.defaultMode, '0440: readable by the pod group (fsGroup) only').toBe(0o440);
+    expect(init.command).toEqual(['install', '-m', '0400', posix.join(secretMount?.mountPath ?? '', '$(POD_NAME)'), tokenFile]);
+    const target = init.volumeMounts?.find((m) => m.mountPath === posix.dirname(tokenFile));
+    expect(target?.name).toBe(mount?.name);
+    // Only the init container sees every node's token.
+    expect(storageContainer.volumeMounts?.map((m) => m.name)).not.toContain(secretMount?.name);
+    // The README's bootstrap makes exactly that Secret, one key per pod name.
+    const readme = read(join(DEPLOY, 'README.md'));
+    expect(readme).toContain(`create secret generic ${secret?.secretName ?? ''} --from-file=`);
+    expect(readme).toContain(`--role node --node-id ${storageSet.metadata.name}-$i`);
+    expect(readme).toContain(`for i in ${Array.from({ length: storageSet.spec.replicas }, (_, i) => i).join(' ')}; do`);
+  });
+
   it('prefers to put storage pods on distinct Kubernetes nodes', () => {
     const terms = storageSet.spec.template.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
     const term = only(terms, 'anti-affinity terms');
@@ -681,6 +837,24 @@ describe('deploy/systemd', () => {
     const nodeExample = new Map(envFile(read(join(SYSTEMD, 'storage-node.env.example'))).filter((e) => !e.commented).map((e) => [e.key, e.value]));
     expect(nodeExample.get('GRANARY_METADATA')).toMatch(/^https:\/\//);
     expect(nodeExample.get('GRANARY_ADVERTISE_URL')).toMatch(/^https:\/\//);
+  });
+
+  it('binds 0.0.0.0 only with authentication: tokens on the metadata service, a node token file per instance', () => {
+    const metadataEnv = unitEnvironment(metadataUnit);
+    expect(metadataEnv.get('GRANARY_HOST')).toBe('0.0.0.0');
+    expect(metadataEnv.get('GRANARY_AUTH')).toBe('on');
+    expect(metadataEnv.get('GRANARY_ADMIN_TOKEN_FILE')).toBe(`${metadataEnv.get('GRANARY_DATA') ?? ''}/admin.token`);
+    // The node's address is in its env file; the token, one file per node id, in the unit.
+    const nodeExample = new Map(envFile(read(join(SYSTEMD, 'storage-node.env.example'))).filter((e) => !e.commented).map((e) => [e.key, e.value]));
+    expect(nodeExample.get('GRANARY_HOST')).toBe('0.0.0.0');
+    expect(nodeExample.has('GRANARY_TOKEN')).toBe(false);
+    expect(unitEnvironment(nodeUnit).get('GRANARY_TOKEN_FILE')).toBe('/etc/granary/%i.token');
+    for (const file of readdirSync(SYSTEMD)) {
+      const entries = envFile(read(join(SYSTEMD, file)));
+      expect(entries.filter((e) => e.key === 'GRANARY_AUTH' && e.value !== 'on'), file).toEqual([]);
+    }
+    // The README shows how to make it: owned by the service user, mode 0600.
+    expect(read(join(DEPLOY, 'README.md'))).toContain('install -m 0600 -o granary -g granary /dev/stdin /etc/granary/node-0.token');
   });
 
   it('the storage node template is instanced by node id and reads /etc/granary/%i.env', () => {
