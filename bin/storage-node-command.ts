@@ -62,7 +62,7 @@ export function storageNodeCommand(): Command {
     .addOption(new Option('--repair-slots <n>', 'repair tasks this node runs at once for the metadata service (0: none)').env('GRANARY_REPAIR_SLOTS').argParser(parseNonNegativeNumber).default(d.repairSlots))
     .addOption(new Option('--token <token>', 'node token (granary token create --role node --node-id ID) sent to the metadata service').env('GRANARY_TOKEN'))
     .addOption(new Option('--token-file <file>', 'file holding the node token').env('GRANARY_TOKEN_FILE'))
-    .addOption(new Option('--capability-key <file>', 'pin the metadata service\'s capability public key (base64 SPKI, as GET /v1/nodes/register answers) instead of learning it at registration').env('GRANARY_CAPABILITY_KEY'))
+    .addOption(new Option('--capability-key <file>', 'pin the metadata service\'s capability public key (base64 SPKI, as the registration answer carries it) instead of learning it at registration').env('GRANARY_CAPABILITY_KEY'))
     .addOption(new Option('--read-memory-max <size>', 'batch-read bytes held ahead of sockets across all requests; beyond it reads wait, then get 503').env('GRANARY_READ_MEMORY_MAX').argParser(parseByteSize).default(d.readMemoryBytesMax, size(d.readMemoryBytesMax)))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate to serve HTTPS with (needs --tls-key; the node then advertises https://)').env('GRANARY_TLS_CERT'))
