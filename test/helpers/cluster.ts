@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
+import { CAPABILITY_HEADER } from '../../protocol/capability.js';
 import type { NodeInfo } from '../../protocol/index.js';
 import { type GranaryProcess, startGranaryProcess } from './granary-process.js';
 import { pollUntil } from './poll.js';
@@ -49,6 +50,28 @@ export async function nodeCredentialArgs(metadataUrl: string, adminToken: string
     const body = (await response.body.json()) as { token?: string; message?: string };
     if (response.statusCode !== 201 || body.token === undefined) throw new Error(`cannot make a node token for ${nodeId}: ${body.message ?? response.statusCode}`);
     return ['--node-id', nodeId, '--token', body.token];
+  } finally {
+    await agent?.close();
+  }
+}
+
+/**
+ * `x-granary-capability: <admin capability>` for storage-node admin routes (chunk listing, info,
+ * scrub) and reads of any chunk, on node `nodeId` (default every node). Admin capabilities live
+ * ten minutes: get a fresh one per test step rather than one per file.
+ */
+export async function adminCapabilityHeaders(metadataUrl: string, adminToken: string, nodeId = '*', ca?: Buffer): Promise<Record<string, string>> {
+  const agent = ca === undefined ? undefined : new Agent({ connect: { ca } });
+  try {
+    const response = await request(`${metadataUrl}/v1/capabilities`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+      body: JSON.stringify({ nodeId }),
+      ...(agent === undefined ? {} : { dispatcher: agent }),
+    });
+    const body = (await response.body.json()) as { capability?: string; message?: string };
+    if (response.statusCode !== 200 || body.capability === undefined) throw new Error(`cannot get an admin capability for ${nodeId}: ${body.message ?? response.statusCode}`);
+    return { [CAPABILITY_HEADER]: body.capability };
   } finally {
     await agent?.close();
   }

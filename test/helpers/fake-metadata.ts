@@ -1,10 +1,14 @@
 /**
  * A stand-in for the metadata service's node endpoints (protocol/node-types.ts) on a loopback
  * port: it records every call, and can be told to fail calls or to forget the nodes it knows, so
- * tests can drive a storage node's registration and heartbeats through those cases.
+ * tests can drive a storage node's registration and heartbeats through those cases. Like a real
+ * service with auth on, it answers registrations with its own capability key, so the node then
+ * wants capabilities on chunk requests; `capability` signs them. It checks no bearer tokens.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import Fastify from 'fastify';
-import type { NodeInfo, NodeRegistration } from '../../protocol/index.js';
+import { type CapabilityOp, publicKeyToText, signCapability } from '../../protocol/capability.js';
+import type { NodeInfo, NodeRegistration, RegistrationAnswer } from '../../protocol/index.js';
 
 export interface RecordedCall {
   readonly kind: 'register' | 'heartbeat' | 'corrupt';
@@ -25,6 +29,8 @@ export interface FakeMetadata {
   failNext(count: number, kind?: RecordedCall['kind']): void;
   /** Forgets every registered node, as after a metadata restart on an empty database. */
   forgetNodes(): void;
+  /** A capability signed with the fake's key, valid ten minutes: `op` on `scope` (a chunk id, a block id, a node id or `*`). */
+  capability(op: CapabilityOp, scope: string): string;
   close(): Promise<void>;
 }
 
@@ -34,6 +40,8 @@ export async function startFakeMetadata(port = 0): Promise<FakeMetadata> {
   let failuresLeft = 0;
   let failKind: RecordedCall['kind'] | undefined;
   const app = Fastify({ logger: false });
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const capabilityKey = publicKeyToText(publicKey);
 
   app.addHook('preHandler', async (request, reply) => {
     const kind = request.url.endsWith('/register') ? 'register' : request.url.endsWith('/corrupt') ? 'corrupt' : 'heartbeat';
@@ -44,12 +52,12 @@ export async function startFakeMetadata(port = 0): Promise<FakeMetadata> {
     return reply.code(503).send({ code: 'GRN_UNAVAILABLE', message: 'fake metadata service told to fail' });
   });
 
-  app.post<{ Body: NodeRegistration }>('/v1/nodes/register', async (request) => {
+  app.post<{ Body: NodeRegistration }>('/v1/nodes/register', async (request): Promise<RegistrationAnswer> => {
     const now = new Date().toISOString();
     const info: NodeInfo = { ...request.body, state: 'alive', draining: false, chunksHeld: 0, registeredAt: now, lastHeartbeatAt: now };
     nodes.set(request.body.nodeId, info);
     calls.push({ kind: 'register', nodeId: request.body.nodeId, body: request.body, status: 200 });
-    return info;
+    return { ...info, capabilityKey };
   });
 
   for (const kind of ['heartbeat', 'corrupt'] as const) {
@@ -79,6 +87,7 @@ export async function startFakeMetadata(port = 0): Promise<FakeMetadata> {
     forgetNodes() {
       nodes.clear();
     },
+    capability: (op, scope) => signCapability({ op, scope, expiresAtMs: Date.now() + 600_000 }, privateKey),
     close: () => app.close(),
   };
 }

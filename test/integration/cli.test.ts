@@ -6,7 +6,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as arrow from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,7 +75,14 @@ async function stopUp(): Promise<number | null> {
 
 async function granary(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [GRANARY_BIN, ...args], { maxBuffer: 256 * 1024 * 1024, env: { ...process.env, GRANARY_METADATA: metadataUrl } });
+    // Run from the directory holding `up`'s data directory, as a user would: the CLI then finds
+    // the admin token `up` wrote (./data/admin.token) with no token given.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'GRANARY_TOKEN' && key !== 'GRANARY_TOKEN_FILE'));
+    const { stdout, stderr } = await execFileAsync(process.execPath, [GRANARY_BIN, ...args], {
+      maxBuffer: 256 * 1024 * 1024,
+      cwd: dirname(root),
+      env: { ...env, GRANARY_METADATA: metadataUrl },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failure = error as { code: number; stdout: string; stderr: string };

@@ -88,6 +88,10 @@ function expected(rows: readonly Record<string, unknown>[], columns: readonly st
 
 const ROWS = makeRows(5000, 7);
 
+function adminHeaders(): Record<string, string> {
+  return { authorization: `Bearer ${cluster.adminToken}` };
+}
+
 /** Waits until a scan reads `rows` with no degraded read: the chunk it found damaged was repaired. */
 async function expectRepairedByReads(table: string, options: ScanOptions, rows: Record<string, unknown>[]): Promise<void> {
   await pollUntil(
@@ -100,7 +104,7 @@ async function expectRepairedByReads(table: string, options: ScanOptions, rows: 
     60_000,
     250,
   );
-  const status = (await (await request(`${cluster.metadata.url}/v1/repair`)).body.json()) as RepairStatus;
+  const status = (await (await request(`${cluster.metadata.url}/v1/repair`, { headers: adminHeaders() })).body.json()) as RepairStatus;
   expect(status.counters.shardsRestored).toBeGreaterThan(0);
 }
 
@@ -108,7 +112,7 @@ beforeAll(async () => {
   // Nodes killed here are read around, never declared dead: repair would rebuild their shards
   // onto the others while the test counts on reads past m failing. Rotten chunks are repaired.
   cluster = await startCluster({ nodes: 9, domains: 3, metadataArgs: ['--suspect-after-ms', '1000', '--dead-after-ms', '600000', '--gc-interval-ms', '200'] });
-  client = new GranaryClient({ metadataUrl: cluster.metadata.url });
+  client = new GranaryClient({ metadataUrl: cluster.metadata.url, token: cluster.adminToken });
   await client.metadata.createTable({ name: 'events', columns: COLUMNS, ec: '6+3', stripeRows: 700, blockBytes: 1024 * 1024 });
   const writer = await client.openWriter('events', 'ds=2026-11-25', { columnOrder: ['ids', 'label'] });
   await writer.write(ROWS.slice(0, 3000));
@@ -192,7 +196,7 @@ describe('client library on a 9-node cluster', () => {
   it('shows nothing of a writer killed before its commit', async () => {
     const script = `
       import { GranaryClient } from ${JSON.stringify(DIST_CLIENT)};
-      const client = new GranaryClient({ metadataUrl: ${JSON.stringify(cluster.metadata.url)} });
+      const client = new GranaryClient({ metadataUrl: ${JSON.stringify(cluster.metadata.url)}, token: ${JSON.stringify(cluster.adminToken)} });
       const writer = await client.openWriter('events', 'ds=2026-11-27', { blockBytes: 65536, leaseMs: 1000 });
       const rows = Array.from({ length: 4000 }, (_, i) => ({ label: i, ids: [i, i + 1] }));
       await writer.write(rows);
@@ -207,7 +211,7 @@ describe('client library on a 9-node cluster', () => {
     expect(partitions.map((p) => p.partition)).not.toContain('ds=2026-11-27');
     expect(await readAll('events', { partitions: { ds: { eq: '2026-11-27' } } })).toEqual([]);
     await pollUntil('the killed writer\'s session to expire', async () => {
-      const response = await request(`${cluster.metadata.url}/v1/sessions/${sessionId}`);
+      const response = await request(`${cluster.metadata.url}/v1/sessions/${sessionId}`, { headers: adminHeaders() });
       return ((await response.body.json()) as { state: string }).state === 'expired' ? true : undefined;
     });
   });
@@ -219,7 +223,7 @@ describe('client library on a 9-node cluster', () => {
     const halves = [splits.filter((_, i) => i % 2 === 0), splits.filter((_, i) => i % 2 === 1)];
     const worker = (mine: unknown) => `
       import { GranaryClient, recordBatchToRows } from ${JSON.stringify(DIST_CLIENT)};
-      const client = new GranaryClient({ metadataUrl: ${JSON.stringify(cluster.metadata.url)} });
+      const client = new GranaryClient({ metadataUrl: ${JSON.stringify(cluster.metadata.url)}, token: ${JSON.stringify(cluster.adminToken)} });
       const rows = [];
       for (const split of ${JSON.stringify(mine)}) {
         for await (const batch of client.scan('events', { ...${JSON.stringify(options)}, ...split })) rows.push(...recordBatchToRows(batch));
@@ -289,7 +293,7 @@ describe('client library on a 9-node cluster', () => {
     try {
       const stats = newScanStats();
       // A fresh client: the shared one may hold pooled connections to the stalled node.
-      const hedging = new GranaryClient({ metadataUrl: cluster.metadata.url });
+      const hedging = new GranaryClient({ metadataUrl: cluster.metadata.url, token: cluster.adminToken });
       const rows: Record<string, unknown>[] = [];
       for await (const batch of hedging.scan('events', { ...options, hedgeAfterMs: 200, stats })) rows.push(...recordBatchToRows(batch));
       expect(rows).toEqual(expected(ROWS, ['ids', 'label']));

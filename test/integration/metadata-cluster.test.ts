@@ -20,7 +20,7 @@ import {
 } from '../../protocol/index.js';
 import { fanoutOf } from '../../storage-node/data-dir.js';
 import { readBlockRange, storeBlock } from '../helpers/block-io.js';
-import { type Cluster, listNodes, startCluster } from '../helpers/cluster.js';
+import { type Cluster, adminCapabilityHeaders, listNodes, startCluster } from '../helpers/cluster.js';
 import { pollUntil } from '../helpers/poll.js';
 
 let cluster: Cluster;
@@ -42,7 +42,8 @@ afterAll(async () => {
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const response = await request(`${cluster.metadata.url}${path}`, {
     method: method as 'GET',
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    headers: { authorization: `Bearer ${cluster.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const raw = Buffer.from(await response.body.arrayBuffer());
   const type = String(response.headers['content-type'] ?? '');
@@ -83,8 +84,9 @@ async function writeFile(partition: string, stripes: number, leaseMs?: number) {
   return { sessionId, placement, manifest };
 }
 
+/** The status a storage node answers a chunk admin route with (an admin capability opens it). */
 async function statusOf(url: string): Promise<number> {
-  const response = await request(url);
+  const response = await request(url, { headers: await adminCapabilityHeaders(cluster.metadata.url, cluster.adminToken) });
   await response.body.dump();
   return response.statusCode;
 }
@@ -118,7 +120,7 @@ async function readAll(scan: ScanPlan): Promise<Buffer[][]> {
 
 describe('metadata service with real storage nodes', () => {
   it('registers every node with its address and failure domain', async () => {
-    const nodes = await listNodes(cluster.metadata.url);
+    const nodes = await listNodes(cluster.metadata.url, undefined, cluster.adminToken);
     expect(nodes.map((n) => n.nodeId)).toEqual(cluster.nodes.map((_, i) => `node-${i}`).sort());
     for (const node of nodes) {
       const process = cluster.nodes.find((p) => p.nodeId === node.nodeId);
@@ -206,7 +208,7 @@ describe('metadata service with real storage nodes', () => {
     const handle = await open(path, 'r+');
     await handle.write(Buffer.from([0xaa, 0x55]), 0, 2, 10);
     await handle.close();
-    const scrub = await request(`${node?.url}/v1/scrub?wait=true`, { method: 'POST' });
+    const scrub = await request(`${node?.url}/v1/scrub?wait=true`, { method: 'POST', headers: await adminCapabilityHeaders(cluster.metadata.url, cluster.adminToken, chunk.nodeId) });
     expect(((await scrub.body.json()) as { corrupt: { id: string }[] }).corrupt.map((c) => c.id)).toEqual([chunk.chunkId]);
     await pollUntil('the corrupt chunk to be listed for repair', async () => {
       const repair = (await api<RepairStatus>('GET', '/v1/repair')).body.items;
@@ -227,7 +229,7 @@ describe('metadata service with real storage nodes', () => {
     expect(await readAll(scan)).toEqual(written.get([...written.keys()][0] as string));
     const repairOf = async () => (await api<RepairStatus>('GET', '/v1/repair')).body.items.find((b) => b.blockId === block.blockId);
     await pollUntil('the killed nodes to be declared dead', async () => {
-      const nodes = await listNodes(cluster.metadata.url);
+      const nodes = await listNodes(cluster.metadata.url, undefined, cluster.adminToken);
       return victims.every((id) => nodes.find((n) => n.nodeId === id)?.state === 'dead') ? true : undefined;
     });
     expect(await repairOf()).toMatchObject({ status: 'under-replicated', healthyShards: 6, nodeFailuresToSpare: 0 });
@@ -235,7 +237,7 @@ describe('metadata service with real storage nodes', () => {
     const fourth = block.chunks[4]?.nodeId as string;
     await kill([fourth]);
     await pollUntil('the fourth node to be declared dead', async () => {
-      const nodes = await listNodes(cluster.metadata.url);
+      const nodes = await listNodes(cluster.metadata.url, undefined, cluster.adminToken);
       return nodes.find((n) => n.nodeId === fourth)?.state === 'dead' ? true : undefined;
     });
     expect(await repairOf()).toMatchObject({ status: 'unavailable', healthyShards: 5, nodeFailuresToSpare: -1 });

@@ -47,7 +47,7 @@ async function readAll(options: ScanOptions): Promise<Record<string, unknown>[]>
 async function scanJson(body: object, query: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await request(`${cluster.metadata.url}/v1/tables/${TABLE}/scan?format=json${query}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${cluster.adminToken}` },
     body: JSON.stringify(body),
   });
   return { status: response.statusCode, body: (await response.body.json()) as Record<string, unknown> };
@@ -55,7 +55,7 @@ async function scanJson(body: object, query: string): Promise<{ status: number; 
 
 beforeAll(async () => {
   cluster = await startCluster({ nodes: 3, domains: 3 });
-  client = new GranaryClient({ metadataUrl: cluster.metadata.url });
+  client = new GranaryClient({ metadataUrl: cluster.metadata.url, token: cluster.adminToken });
   await client.metadata.createTable({ name: TABLE, columns: COLUMNS, ec: '2+1', stripeRows: STRIPE_ROWS, blockBytes: 1024 * 1024 });
   for (const [partition, commits] of Object.entries(WRITES)) {
     let offset = 0;

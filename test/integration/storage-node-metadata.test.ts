@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksumToHex, xxh64 } from '../../erasure/index.js';
+import { CAPABILITY_HEADER } from '../../protocol/capability.js';
 import { type FakeMetadata, startFakeMetadata } from '../helpers/fake-metadata.js';
 import { pollUntil } from '../helpers/poll.js';
 import { startNodeProcess } from '../helpers/storage-node-process.js';
@@ -45,11 +46,19 @@ describe('storage node with a metadata service', () => {
     expect(load.freeBytes).toBeGreaterThan(0);
     expect(load.chunkCount).toBe(0);
 
+    // The node heartbeats once it has the registration answer, and with it the key to check
+    // capabilities with; until then it refuses chunk requests (503).
+    await pollUntil('a first heartbeat', () => metadata.accepted('heartbeat')[0]);
     const data = bytesOf(300_000, 3);
     for (const id of ['rot.1', 'fine.1']) {
       const put = await request(`${node.url}/v1/chunks/${id}`, {
         method: 'PUT',
-        headers: { 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(data)) },
+        headers: {
+          'content-type': 'application/octet-stream',
+          'x-granary-checksum': checksumToHex(xxh64(data)),
+          // Registered, the node checks capabilities against the key the (fake) service answered with.
+          [CAPABILITY_HEADER]: metadata.capability('write', id),
+        },
         body: data,
       });
       await put.body.dump();
@@ -64,7 +73,7 @@ describe('storage node with a metadata service', () => {
     const handle = await openFile(await chunkPath(dir.path, 'rot.1'), 'r+');
     await handle.write(Buffer.from([(data[100_000] as number) ^ 0xff]), 0, 1, 100_000);
     await handle.close();
-    const scrub = await request(`${node.url}/v1/scrub?wait=true`, { method: 'POST' });
+    const scrub = await request(`${node.url}/v1/scrub?wait=true`, { method: 'POST', headers: { [CAPABILITY_HEADER]: metadata.capability('admin', node.nodeId) } });
     expect(((await scrub.body.json()) as { corrupt: { id: string }[] }).corrupt.map((c) => c.id)).toEqual(['rot.1']);
 
     await pollUntil('a corrupt report', () => (corruptIds(metadata).length > 0 ? true : undefined));
