@@ -13,6 +13,7 @@ import {
   type Role,
   TOKEN_PATTERN,
   TOKEN_TABLES_MAX,
+  TOKEN_TTL_MS_MAX,
   type TokenInfo,
 } from '../protocol/auth-types.js';
 import { GranaryError, NODE_ID_PATTERN } from '../protocol/index.js';
@@ -171,7 +172,9 @@ function requestProblem(request: CreateTokenRequest): string | undefined {
     if (request.role === 'admin') return 'an admin token cannot be limited to tables; make a reader or writer token';
     if (request.tables.length === 0 || request.tables.length > TOKEN_TABLES_MAX) return `tables must list 1..${TOKEN_TABLES_MAX} table names`;
   }
-  if (request.ttlMs !== undefined && !(Number.isSafeInteger(request.ttlMs) && request.ttlMs > 0)) return 'ttlMs must be a positive whole number';
+  if (request.ttlMs !== undefined && !(Number.isSafeInteger(request.ttlMs) && request.ttlMs > 0 && request.ttlMs <= TOKEN_TTL_MS_MAX)) {
+    return `ttlMs must be a whole number in 1..${TOKEN_TTL_MS_MAX} (100 years)`;
+  }
   if (request.description !== undefined && request.description.length > DESCRIPTION_CHARS_MAX) {
     return `description is at most ${DESCRIPTION_CHARS_MAX} characters`;
   }

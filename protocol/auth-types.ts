@@ -25,6 +25,11 @@ export type Role = (typeof ROLES)[number];
 /** Tokens look like `grn_<16 hex id>_<43 base64url secret>`; only the id is ever shown again. */
 export const TOKEN_PATTERN = /^grn_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 export const TOKEN_TABLES_MAX = 256;
+/**
+ * Longest lifetime a token may be given: 100 years. Beyond ~270,000 years its expiry is no date
+ * (JavaScript dates end at 8.64e15 ms), and listing or revoking it would fail.
+ */
+export const TOKEN_TTL_MS_MAX = 100 * 366 * 24 * 60 * 60 * 1000;
 
 export interface CreateTokenRequest {
   readonly role: Role;

@@ -67,6 +67,9 @@ export function signCapability(capability: Capability, privateKey: KeyObject): s
 export function openCapability(text: string, publicKey: KeyObject): Capability {
   if (text.length === 0 || text.length > CAPABILITY_TEXT_MAX) throw refused('capability is empty or too long');
   const bytes = Buffer.from(text, 'base64url');
+  // Buffer.from skips characters base64url does not have: only the one text of these bytes is
+  // accepted, so a capability has one form (and one entry in a node's verified cache).
+  if (bytes.toString('base64url') !== text) throw refused('capability is not canonical base64url');
   if (bytes.length < 7 + 1 + SIGNATURE_BYTES) throw refused('capability is too short');
   const version = bytes.readUInt8(0);
   if (version !== VERSION) throw refused(`capability version ${version} is not understood`);

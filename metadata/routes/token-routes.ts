@@ -1,7 +1,7 @@
 /** Tokens (create, list, revoke) and admin capabilities for storage nodes' admin routes. */
 import type { FastifyInstance } from 'fastify';
 import { ANY_NODE } from '../../protocol/capability.js';
-import { type AdminCapabilityRequest, type CapabilityAnswer, type CreateTokenRequest, ROLES, TOKEN_TABLES_MAX } from '../../protocol/auth-types.js';
+import { type AdminCapabilityRequest, type CapabilityAnswer, type CreateTokenRequest, ROLES, TOKEN_TABLES_MAX, TOKEN_TTL_MS_MAX } from '../../protocol/auth-types.js';
 import { GranaryError, NODE_ID_PATTERN } from '../../protocol/index.js';
 import type { MetadataService } from '../service.js';
 
@@ -13,7 +13,7 @@ const createTokenSchema = {
     role: { type: 'string', enum: [...ROLES] },
     tables: { type: 'array', minItems: 1, maxItems: TOKEN_TABLES_MAX, items: { type: 'string', minLength: 1, maxLength: 128 } },
     nodeId: { type: 'string', minLength: 1, maxLength: 64 },
-    ttlMs: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+    ttlMs: { type: 'integer', minimum: 1, maximum: TOKEN_TTL_MS_MAX },
     description: { type: 'string', maxLength: 200 },
   },
 } as const;

@@ -1,6 +1,8 @@
 /** An in-process storage node (real disk store in a temp dir) for `app.inject()` tests. */
 import { openAuth } from './open-auth.js';
+import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import type { CapabilityGuard } from '../../storage-node/capability-guard.js';
 import { DiskChunkStore, Scrubber, buildStorageServer } from '../../storage-node/index.js';
 import { NodeMetrics } from '../../storage-node/metrics.js';
 import { makeTempDir } from './temp-dir.js';
@@ -12,7 +14,18 @@ export interface StorageApp {
   close(): Promise<void>;
 }
 
-export async function makeStorageApp(overrides: { chunkBytesMax?: number; pageBytes?: number } = {}): Promise<StorageApp> {
+export interface StorageAppOptions {
+  chunkBytesMax?: number;
+  pageBytes?: number;
+  /** Default 'test-node'. */
+  nodeId?: string;
+  /** Checks capabilities as given (default: an open guard, which checks nothing). */
+  guard?: CapabilityGuard;
+  /** Signs put receipts (default: a fresh key). */
+  receiptKey?: KeyObject;
+}
+
+export async function makeStorageApp(overrides: StorageAppOptions = {}): Promise<StorageApp> {
   const dir = await makeTempDir('app');
   const { store } = await DiskChunkStore.open({
     dataDir: dir.path,
@@ -26,7 +39,16 @@ export async function makeStorageApp(overrides: { chunkBytesMax?: number; pageBy
   });
   const metrics = new NodeMetrics(store);
   const scrubber = new Scrubber(store, metrics, { rateBytesPerSecond: 1e9, intervalMs: 0, onError: () => undefined });
-  const app = await buildStorageServer({ nodeId: 'test-node', store, metrics, scrubber, logger: false, ...openAuth() });
+  const open = openAuth();
+  const app = await buildStorageServer({
+    nodeId: overrides.nodeId ?? 'test-node',
+    store,
+    metrics,
+    scrubber,
+    logger: false,
+    guard: overrides.guard ?? open.guard,
+    receiptKey: overrides.receiptKey ?? open.receiptKey,
+  });
   return {
     app,
     store,
