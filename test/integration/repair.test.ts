@@ -7,15 +7,17 @@
  * `granary fsck` verifies every chunk where the catalog places it, and nothing is lost.
  */
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { createPrivateKey } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GranaryClient, recordBatchToRows } from '../../client/index.js';
 import { checksumToHex, xxh64 } from '../../erasure/index.js';
+import { CAPABILITY_HEADER, signCapability } from '../../protocol/capability.js';
 import type { NodeInfo, PlannedBlock, RepairStatus } from '../../protocol/index.js';
-import { type Cluster, listNodes, startCluster } from '../helpers/cluster.js';
+import { type Cluster, adminCapabilityHeaders, listNodes, nodeCredentialArgs, startCluster } from '../helpers/cluster.js';
 import { GRANARY_BIN } from '../helpers/granary-process.js';
 import { pollUntil } from '../helpers/poll.js';
 import { type NodeProcess, startNodeProcess } from '../helpers/storage-node-process.js';
@@ -86,7 +88,10 @@ async function expectAllData(): Promise<void> {
 
 async function granary(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [GRANARY_BIN, ...args, '--metadata', cluster.metadata.url], { timeout: 120_000 });
+    const { stdout, stderr } = await run(process.execPath, [GRANARY_BIN, ...args, '--metadata', cluster.metadata.url], {
+      timeout: 120_000,
+      env: { ...process.env, GRANARY_TOKEN: cluster.adminToken },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };
@@ -94,8 +99,12 @@ async function granary(args: readonly string[]): Promise<{ code: number; stdout:
   }
 }
 
+function adminHeaders(): Record<string, string> {
+  return { authorization: `Bearer ${cluster.adminToken}` };
+}
+
 async function repairStatus(): Promise<RepairStatus> {
-  const response = await request(`${cluster.metadata.url}/v1/repair?limit=5`);
+  const response = await request(`${cluster.metadata.url}/v1/repair?limit=5`, { headers: adminHeaders() });
   return (await response.body.json()) as RepairStatus;
 }
 
@@ -116,14 +125,28 @@ async function expectFullRedundancy(): Promise<void> {
   expect(JSON.parse(fsck.stdout)).toMatchObject({ underReplicated: 0, unavailable: 0 });
 }
 
-function nodeArgs(nodeId: string, index: number): string[] {
-  return ['--metadata', cluster.metadata.url, '--domain', `rack-${index % 3}`, '--heartbeat-interval-ms', '200', '--node-id', nodeId, '--reserve', '0'];
+async function nodeArgs(nodeId: string, index: number): Promise<string[]> {
+  return [
+    '--metadata', cluster.metadata.url,
+    '--domain', `rack-${index % 3}`,
+    '--heartbeat-interval-ms', '200',
+    // --node-id and a node token for it
+    ...(await nodeCredentialArgs(cluster.metadata.url, cluster.adminToken, nodeId)),
+    '--reserve', '0',
+  ];
 }
 
 async function startNode(nodeId: string): Promise<NodeProcess> {
   const index = Number(nodeId.slice('node-'.length));
-  const node = await startNodeProcess(join(cluster.root, nodeId), nodeArgs(nodeId, index));
+  const node = await startNodeProcess(join(cluster.root, nodeId), await nodeArgs(nodeId, index));
   nodes.set(nodeId, node);
+  // A node serves chunk requests once it has registered and learnt the key capabilities are
+  // signed with (503 until then; an empty disk has no key kept from an earlier run).
+  await pollUntil(`${nodeId} to check capabilities`, async () => {
+    const response = await request(`${node.url}/v1/chunks?limit=1`, { headers: await adminCapabilityHeaders(cluster.metadata.url, cluster.adminToken, nodeId) });
+    await response.body.dump();
+    return response.statusCode === 503 ? undefined : true;
+  }, REPAIR_DEADLINE_MS, 50);
   return node;
 }
 
@@ -135,7 +158,7 @@ async function killNode(nodeId: string, loseDisk: boolean): Promise<void> {
 }
 
 async function nodeInfo(nodeId: string): Promise<NodeInfo | undefined> {
-  return (await listNodes(cluster.metadata.url)).find((node) => node.nodeId === nodeId);
+  return (await listNodes(cluster.metadata.url, undefined, cluster.adminToken)).find((node) => node.nodeId === nodeId);
 }
 
 async function waitState(nodeId: string, state: NodeInfo['state']): Promise<void> {
@@ -147,8 +170,11 @@ async function chunksOn(node: NodeProcess): Promise<string[]> {
   const ids: string[] = [];
   let after: string | null = null;
   do {
-    const response = await request(`${node.url}/v1/chunks?limit=10000${after === null ? '' : `&after=${after}`}`);
+    const response = await request(`${node.url}/v1/chunks?limit=10000${after === null ? '' : `&after=${after}`}`, {
+      headers: await adminCapabilityHeaders(cluster.metadata.url, cluster.adminToken, node.nodeId),
+    });
     const page = (await response.body.json()) as { chunks: { id: string }[]; next: string | null };
+    if (response.statusCode !== 200) throw new Error(`listing the chunks of ${node.nodeId} answered ${response.statusCode}: ${JSON.stringify(page)}`);
     ids.push(...page.chunks.map((chunk) => chunk.id));
     after = page.next;
   } while (after !== null);
@@ -165,7 +191,7 @@ async function blocksOf(table: string): Promise<readonly PlannedBlock[]> {
 beforeAll(async () => {
   cluster = await startCluster({ nodes: NODES, domains: 3, metadataArgs: METADATA_ARGS });
   cluster.nodes.forEach((node) => nodes.set(node.nodeId, node));
-  client = new GranaryClient({ metadataUrl: cluster.metadata.url });
+  client = new GranaryClient({ metadataUrl: cluster.metadata.url, token: cluster.adminToken });
   await client.metadata.createTable({ name: 'events', columns: COLUMNS, ec: EC });
   await write('events', 'ds=2026-11-01', makeRows(12_000, 3));
   await write('events', 'ds=2026-11-02', makeRows(8_000, 5));
@@ -255,9 +281,14 @@ describe('repair on a 10-node RS 4+2 cluster', () => {
   it('deletes an orphan chunk after its grace period, but never the chunk of an open write session', async () => {
     const node = nodes.get('node-2') as NodeProcess;
     const orphan = Buffer.from('left behind by nobody');
+    // A chunk the catalog knows nothing of (say one whose record was lost with a catalog restored
+    // from an older copy): stored with a write capability signed here with the service's own key,
+    // read from its data directory, since the service never hands one out for such a chunk.
+    const signingKey = createPrivateKey(await readFile(join(cluster.root, 'metadata', 'capability-signing.key'), 'utf8'));
+    const orphanCapability = signCapability({ op: 'write', scope: 'borphan0000000000000.0', expiresAtMs: Date.now() + 600_000 }, signingKey);
     const put = await request(`${node.url}/v1/chunks/borphan0000000000000.0`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(orphan)) },
+      headers: { 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(orphan)), [CAPABILITY_HEADER]: orphanCapability },
       body: orphan,
     });
     expect(put.statusCode).toBe(201);
@@ -265,11 +296,15 @@ describe('repair on a 10-node RS 4+2 cluster', () => {
     // An open session's block, stored but not committed (the lease is long).
     const session = await client.metadata.openSession('events', { partition: 'ds=2026-11-04', leaseMs: 600_000 });
     const placement = await client.metadata.allocateBlock(session.sessionId);
-    const pending = placement.chunks[0] as { url: string; chunkId: string };
+    const pending = placement.chunks[0] as { url: string; chunkId: string; capability?: string };
     const body = Buffer.from('a shard of a write in progress');
     const stored = await request(`${pending.url}/v1/chunks/${pending.chunkId}`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(body)) },
+      headers: {
+        'content-type': 'application/octet-stream',
+        'x-granary-checksum': checksumToHex(xxh64(body)),
+        ...(pending.capability === undefined ? {} : { [CAPABILITY_HEADER]: pending.capability }),
+      },
       body,
     });
     expect(stored.statusCode).toBe(201);
@@ -313,7 +348,7 @@ describe('repair on a 10-node RS 4+2 cluster', () => {
       }
       return true;
     }, REPAIR_DEADLINE_MS, 200);
-    const gc = (await (await request(`${cluster.metadata.url}/v1/gc`)).body.json()) as { blocks: { chunks: { nodeId: string }[] }[] };
+    const gc = (await (await request(`${cluster.metadata.url}/v1/gc`, { headers: adminHeaders() })).body.json()) as { blocks: { chunks: { nodeId: string }[] }[] };
     for (const record of gc.blocks) for (const chunk of record.chunks) expect(chunk.nodeId).toBe(dead);
   });
 });

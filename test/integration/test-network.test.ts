@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeInfo, NodeState } from '../../protocol/index.js';
+import { adminTokenOf, nodeCredentialArgs } from '../helpers/cluster.js';
 import type { GranaryProcess } from '../helpers/granary-process.js';
 import { pollUntil } from '../helpers/poll.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
@@ -40,15 +41,17 @@ describe('test network: granary processes in network namespaces', () => {
   let network: TestNetwork | undefined;
   let dir: Awaited<ReturnType<typeof makeTempDir>> | undefined;
   let metadata: GranaryProcess;
+  /** The metadata service's bootstrap admin token (it runs with auth on). */
+  let adminToken = '';
   const nodes = new Map<number, GranaryProcess>();
   // Our own connection pool, closed in afterAll: the hosts it talks to are about to vanish.
   const agent = new Agent({ headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS, connectTimeout: REQUEST_TIMEOUT_MS });
 
-  const get = async (url: string): Promise<{ status: number; body: unknown }> => {
-    const response = await request(url, { dispatcher: agent });
+  const get = async (url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> => {
+    const response = await request(url, { dispatcher: agent, headers });
     return { status: response.statusCode, body: await response.body.json() };
   };
-  const listNodes = async (): Promise<NodeView[]> => ((await get(`${metadata.url}/v1/nodes`)).body as { nodes: NodeView[] }).nodes;
+  const listNodes = async (): Promise<NodeView[]> => ((await get(`${metadata.url}/v1/nodes`, { authorization: `Bearer ${adminToken}` })).body as { nodes: NodeView[] }).nodes;
   const stateOf = async (nodeId: string): Promise<NodeState | undefined> => (await listNodes()).find((node) => node.nodeId === nodeId)?.state;
   const waitForState = (nodeId: string, state: NodeState, timeoutMs: number): Promise<true> =>
     pollUntil(`${nodeId} to be ${state}`, async () => ((await stateOf(nodeId)) === state ? true : undefined), timeoutMs);
@@ -78,6 +81,7 @@ describe('test network: granary processes in network namespaces', () => {
       ['metadata', '--data', join(root, 'metadata'), '--port', '0', '--suspect-after-ms', String(SUSPECT_AFTER_MS), '--dead-after-ms', String(DEAD_AFTER_MS)],
       'metadata ready',
     );
+    adminToken = await adminTokenOf(join(root, 'metadata'));
     await Promise.all(
       NODE_HOSTS.map(async (host) => {
         const node = await net.startGranary(
@@ -92,8 +96,8 @@ describe('test network: granary processes in network namespaces', () => {
             metadata.url,
             '--heartbeat-interval-ms',
             String(HEARTBEAT_INTERVAL_MS),
-            '--node-id',
-            `node-${host}`,
+            // --node-id and a node token for it
+            ...(await nodeCredentialArgs(metadata.url, adminToken, `node-${host}`)),
             '--reserve',
             '0',
             '--scrub-interval-hours',
