@@ -22,6 +22,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GranaryClient, type ScanOptions, type ScanStats, newScanStats, recordBatchToRows } from '../../client/index.js';
 import type { NodeInfo, NodeState, PlannedBlock, RepairStatus } from '../../protocol/index.js';
+import { adminCapabilityHeaders, adminTokenOf, nodeCredentialArgs } from '../helpers/cluster.js';
 import { GRANARY_BIN, type GranaryProcess } from '../helpers/granary-process.js';
 import { pollUntil } from '../helpers/poll.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
@@ -107,6 +108,8 @@ type Row = Record<string, unknown>;
 let network: TestNetwork | undefined;
 let dir: Awaited<ReturnType<typeof makeTempDir>> | undefined;
 let metadata: GranaryProcess;
+/** The metadata service's bootstrap admin token (it runs with auth on). */
+let adminToken = '';
 /** Storage node processes by node id. */
 const nodes = new Map<string, GranaryProcess>();
 /** Writes and metadata calls, with the default (long) timeouts: a loaded machine may fsync slowly. */
@@ -170,8 +173,12 @@ async function expectAllRows(options: Pick<ScanOptions, 'hedgeAfterMs' | 'stats'
   }
 }
 
+function adminHeaders(): Record<string, string> {
+  return { authorization: `Bearer ${adminToken}` };
+}
+
 async function listNodes(): Promise<NodeInfo[]> {
-  const response = await request(`${metadata.url}/v1/nodes`);
+  const response = await request(`${metadata.url}/v1/nodes`, { headers: adminHeaders() });
   return ((await response.body.json()) as { nodes: NodeInfo[] }).nodes;
 }
 
@@ -184,7 +191,7 @@ function waitForState(nodeId: string, state: NodeState, timeoutMs = STATE_CHANGE
 }
 
 async function repairStatus(): Promise<RepairStatus> {
-  const response = await request(`${metadata.url}/v1/repair?limit=5`);
+  const response = await request(`${metadata.url}/v1/repair?limit=5`, { headers: adminHeaders() });
   return (await response.body.json()) as RepairStatus;
 }
 
@@ -211,6 +218,7 @@ async function chunksOn(nodeId: string): Promise<Set<string>> {
   let after: string | null = null;
   do {
     const response = await request(`${nodeProcess(nodeId).url}/v1/chunks?limit=10000${after === null ? '' : `&after=${after}`}`, {
+      headers: await adminCapabilityHeaders(metadata.url, adminToken, nodeId),
       headersTimeout: READER_TIMEOUT_MS,
       bodyTimeout: READER_TIMEOUT_MS,
     });
@@ -224,7 +232,10 @@ async function chunksOn(nodeId: string): Promise<Set<string>> {
 async function fsck(): Promise<{ code: number; stdout: string; stderr: string }> {
   // The CLI runs in the root namespace, like the test process, and reaches every host over the bridge.
   try {
-    const { stdout, stderr } = await run(process.execPath, [GRANARY_BIN, 'fsck', '--json', '--metadata', metadata.url], { timeout: REPAIR_DEADLINE_MS });
+    const { stdout, stderr } = await run(process.execPath, [GRANARY_BIN, 'fsck', '--json', '--metadata', metadata.url], {
+      timeout: REPAIR_DEADLINE_MS,
+      env: { ...process.env, GRANARY_TOKEN: adminToken },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };
@@ -278,7 +289,8 @@ async function startNode(net: TestNetwork, root: string, host: number): Promise<
       '--data', join(root, nodeId),
       '--port', '0',
       '--metadata', metadata.url,
-      '--node-id', nodeId,
+      // --node-id and a node token for it
+      ...(await nodeCredentialArgs(metadata.url, adminToken, nodeId)),
       '--domain', `rack-${host % DOMAINS}`,
       '--heartbeat-interval-ms', String(HEARTBEAT_INTERVAL_MS),
       '--reserve', '0',
@@ -295,6 +307,7 @@ beforeAll(async () => {
   const net = network;
   const root = dir.path;
   metadata = await net.startGranary(METADATA_HOST, ['metadata', '--data', join(root, 'metadata'), '--port', '0', ...METADATA_ARGS], 'metadata ready');
+  adminToken = await adminTokenOf(join(root, 'metadata'));
   // A few at a time: each must be ready within the helper's deadline, and on a loaded 2-core
   // machine eight starting at once share the CPU eight ways.
   for (let first = 0; first < NODE_HOSTS.length; first += NODES_STARTED_AT_ONCE) {
@@ -306,8 +319,8 @@ beforeAll(async () => {
     STATE_CHANGE_TIMEOUT_MS,
     POLL_INTERVAL_MS,
   );
-  client = new GranaryClient({ metadataUrl: metadata.url });
-  reader = new GranaryClient({ metadataUrl: metadata.url, http: { timeoutMs: READER_TIMEOUT_MS } });
+  client = new GranaryClient({ metadataUrl: metadata.url, token: adminToken });
+  reader = new GranaryClient({ metadataUrl: metadata.url, token: adminToken, http: { timeoutMs: READER_TIMEOUT_MS } });
   await client.metadata.createTable({ name: TABLE, columns: COLUMNS, ec: EC });
   for (const partition of PARTITIONS) await write(partition.ds, makeRows(partition.rows, partition.seed));
 }, CASE_TIMEOUT_MS);
