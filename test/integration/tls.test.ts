@@ -42,11 +42,11 @@ async function readAll(reader: GranaryClient, table: string): Promise<Record<str
   return rows;
 }
 
-/** Runs the built CLI; never rejects, so a test can assert on a failing exit too. */
+/** Runs the built CLI with the admin token; never rejects, so a test can assert on a failing exit too. */
 async function cli(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('GRANARY_')));
   try {
-    const { stdout, stderr } = await run(process.execPath, [GRANARY_BIN, ...args], { env: { ...clean, ...env }, timeout: 60_000 });
+    const { stdout, stderr } = await run(process.execPath, [GRANARY_BIN, ...args], { env: { ...clean, GRANARY_TOKEN: cluster.adminToken, ...env }, timeout: 60_000 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };
@@ -76,7 +76,7 @@ beforeAll(async () => {
     // Short liveness so the repair test sees a node die in seconds; GC often, for the GC test.
     metadataArgs: ['--suspect-after-ms', '600', '--dead-after-ms', '2500', '--gc-interval-ms', '200'],
   });
-  client = new GranaryClient({ metadataUrl: cluster.metadata.url, http: { ca } });
+  client = new GranaryClient({ metadataUrl: cluster.metadata.url, token: cluster.adminToken, http: { ca } });
   await client.metadata.createTable({ name: 'secure', columns: COLUMNS, ec: '2+1', stripeRows: 500, blockBytes: 1024 * 1024 });
   const writer = await client.openWriter('secure', 'ds=2026-12-01');
   await writer.write(ROWS);
@@ -92,7 +92,7 @@ afterAll(async () => {
 describe('a cluster serving HTTPS', () => {
   it('serves both services over https, and nodes register with and advertise https URLs', async () => {
     expect(cluster.metadata.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-    const nodes = await listNodes(cluster.metadata.url, ca);
+    const nodes = await listNodes(cluster.metadata.url, ca, cluster.adminToken);
     expect(nodes.map((node) => node.nodeId).sort()).toEqual(NODE_NAMES);
     for (const node of nodes) {
       expect(node.url, node.nodeId).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
@@ -111,7 +111,8 @@ describe('a cluster serving HTTPS', () => {
 
   it('refuses a client without the CA, or with another CA, with GRN_TLS_UNTRUSTED naming the CA setting', async () => {
     for (const options of [{}, { http: { ca: await readFile(otherTls.caFile) } }]) {
-      const stranger = new GranaryClient({ metadataUrl: cluster.metadata.url, ...options });
+      // With a valid token: only the certificate is wrong.
+      const stranger = new GranaryClient({ metadataUrl: cluster.metadata.url, token: cluster.adminToken, ...options });
       try {
         const error = await rejection(stranger.metadata.listTables());
         expect(error).toBeInstanceOf(GranaryError);
