@@ -20,11 +20,13 @@
  * - its extension codec belongs to the decoder, not to the process, so nothing registered
  *   elsewhere can turn an extension back on, and its own length bounds and `__proto__` refusal
  *   stand behind the walk's should the walk ever be wrong;
- * - it is faster here on Granary's documents. CPU time per decode, Node 20 on this 2-core machine
- *   (loaded; medians of 7): a 25 MB commit (200,000 stream entries) 680-710 ms against msgpackr's
- *   770-930 ms; a 20 MB scan plan 66-75 ms against 99-121 ms; the walk adds 110-120 ms and
- *   35-43 ms. So walk + `@msgpack/msgpack` costs what plain msgpackr did. (A throwaway script,
- *   packing both shapes with msgpackr and timing `process.cpuUsage()` around each decoder.)
+ * - it decodes Granary's documents as fast as msgpackr or faster. CPU time per decode on this
+ *   2-core machine, Node 20, medians of 9, each decoder in its own process, two rounds
+ *   (test/unit/fuzz/decode-bench.ts has the command): a 24.6 MB commit (200,000 stream entries):
+ *   msgpackr 684-802 ms, `@msgpack/msgpack` 685-731 ms, the walk 45-51 ms, the whole of
+ *   decodeUntrustedMsgpack 728-905 ms; a 19.7 MB scan plan (50,000 stripes): msgpackr 88-104 ms,
+ *   `@msgpack/msgpack` 55-58 ms, the walk 14-15 ms, the whole 112-161 ms. Safety costs a commit
+ *   ~5-15% over the old unsafe decode; a plan page is paged to far less than this.
  * - its per-container bounds alone would not do: 2,000 arrays of 600 values pass every one of
  *   them, so the walk counts values and containers over the whole document.
  * Binaries come back as views of the body (no copy), Buffers when the body is a Buffer, as

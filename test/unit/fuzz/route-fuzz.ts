@@ -88,6 +88,8 @@ export interface RouteReport {
   readonly statuses: Record<string, number>;
   /** The most CPU time one case took (the process's, so a case that blocks shows; a busy machine does not). */
   slowestCpuMs: number;
+  /** That case, described. */
+  slowestCase: string;
   /** Wall-clock time spent on the route. */
   elapsedMs: number;
 }
@@ -184,7 +186,10 @@ function setOwn(target: Record<string, unknown>, key: string, value: unknown): v
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-function mutate(root: unknown, mutation: Mutation): unknown {
+function mutate(root: unknown, original: Mutation): unknown {
+  // A fresh copy: WILD_CONSTANTS' objects are shared by every case, and a mutation that lands
+  // inside one would change it for all later cases (and can close a cycle).
+  const mutation = { ...original, value: structuredClone(original.value) };
   const paths = pathsOf(root);
   const path = paths[mutation.at % paths.length] as Path;
   const replaceAt = (make: (old: unknown) => unknown): unknown => {
@@ -435,7 +440,7 @@ export async function fuzzRoutes(
     const key = routeKey(route);
     await target.beforeRoute?.();
     const routeStarted = performance.now();
-    const line: RouteReport = { route: key, cases: 0, statuses: {}, slowestCpuMs: 0, elapsedMs: 0 };
+    const line: RouteReport = { route: key, cases: 0, statuses: {}, slowestCpuMs: 0, slowestCase: '', elapsedMs: 0 };
     report.routes.push(line);
     const seed = options.seed ^ hash(key);
     await fc.assert(
@@ -453,7 +458,10 @@ export async function fuzzRoutes(
         const cpu = process.cpuUsage(cpuBefore);
         const cpuMs = (cpu.user + cpu.system) / 1000;
         if (cpuMs > CASE_CPU_MS_MAX) recordFailure(report, `${target.name}: took ${cpuMs.toFixed(0)} ms of CPU <- ${describeCase(route, fuzzCase)} (seed ${seed})`);
-        line.slowestCpuMs = Math.max(line.slowestCpuMs, cpuMs);
+        if (cpuMs > line.slowestCpuMs) {
+          line.slowestCpuMs = cpuMs;
+          line.slowestCase = describeCase(route, fuzzCase);
+        }
         line.statuses[status] = (line.statuses[status] ?? 0) + 1;
         line.cases++;
         if (line.cases % BATCH_CASES === 0) await probeHealth(target, report, `case ${line.cases} of ${key}`);
@@ -486,5 +494,7 @@ export function formatReport(target: string, report: FuzzReport): string {
     lines.push(`${r.route.padEnd(width)}  ${cells.join('  ')}  ${r.slowestCpuMs.toFixed(0).padStart(15)}  ${r.elapsedMs.toFixed(0).padStart(8)}`);
   }
   lines.push(`${'total'.padEnd(width)}  ${String(report.routes.reduce((n, r) => n + r.cases, 0)).padStart(5)}`);
+  const slowest = [...report.routes].sort((a, b) => b.slowestCpuMs - a.slowestCpuMs).slice(0, 3);
+  lines.push('costliest cases:', ...slowest.map((r) => `  ${r.slowestCpuMs.toFixed(0)} ms CPU: ${r.slowestCase.slice(0, 400)}`));
   return lines.join('\n');
 }
