@@ -479,7 +479,7 @@ export async function benchClient(options: BenchClientOptions): Promise<ClientFi
   let client: GranaryClient | undefined;
   try {
     cluster = await startCluster({ nodes: 9, domains: 3 });
-    client = new GranaryClient({ metadataUrl: cluster.metadata.url });
+    client = new GranaryClient({ metadataUrl: cluster.metadata.url, token: cluster.adminToken });
     await client.metadata.createTable({ name: TABLE, columns: COLUMNS, partitionBy: ['ds'], ec: '6+3' });
 
     const { written, wallSeconds } = await writeTable(client, scale);

@@ -39,7 +39,7 @@ import { GranaryClient, type MetadataClient } from '../client/index.js';
 import { encodeParity, reconstructShards } from '../erasure/index.js';
 import type { NodeInfo, PlannedBlock, RepairCounters, RepairStatus } from '../protocol/index.js';
 import { REPAIR_WINDOW_BYTES } from '../storage-node/repair-executor.js';
-import { type Cluster, startCluster, startMetadataProcess } from '../test/helpers/cluster.js';
+import { type Cluster, nodeCredentialArgs, startCluster, startMetadataProcess } from '../test/helpers/cluster.js';
 import type { GranaryProcess } from '../test/helpers/granary-process.js';
 import { pollUntil } from '../test/helpers/poll.js';
 import { type NodeProcess, startNodeProcess } from '../test/helpers/storage-node-process.js';
@@ -594,9 +594,10 @@ function livenessArgs(deadAfterMs: number): string[] {
   return ['--suspect-after-ms', String(suspectAfterMs), '--dead-after-ms', String(deadAfterMs)];
 }
 
-function nodeArgs(metadataUrl: string, nodeId: string, index: number): string[] {
-  // As test/helpers/cluster.ts starts its nodes, so a joining node is like the others.
-  return ['--metadata', metadataUrl, '--domain', `rack-${index % DOMAINS}`, '--heartbeat-interval-ms', String(HEARTBEAT_INTERVAL_MS), '--node-id', nodeId, '--reserve', '0'];
+async function nodeArgs(cluster: Cluster, nodeId: string, index: number): Promise<string[]> {
+  // As test/helpers/cluster.ts starts its nodes (a node token bound to its id), so a joining node is like the others.
+  const credentials = await nodeCredentialArgs(cluster.metadata.url, cluster.adminToken, nodeId);
+  return ['--metadata', cluster.metadata.url, '--domain', `rack-${index % DOMAINS}`, '--heartbeat-interval-ms', String(HEARTBEAT_INTERVAL_MS), ...credentials, '--reserve', '0'];
 }
 
 async function waitAlive(metadata: MetadataClient, count: number): Promise<void> {
@@ -683,7 +684,7 @@ async function throughputPhase(
   cluster.metadata = await startMetadataProcess(join(cluster.root, 'metadata'), [...livenessArgs(THROUGHPUT_DEAD_AFTER_MS), '--repair-rate', String(rate)], cluster.metadata.port);
   started.push({ role: 'metadata', process: cluster.metadata });
   const joinerId = `node-${NODES}`;
-  const joiner = await startNodeProcess(join(cluster.root, joinerId), nodeArgs(cluster.metadata.url, joinerId, NODES));
+  const joiner = await startNodeProcess(join(cluster.root, joinerId), await nodeArgs(cluster, joinerId, NODES));
   cluster.nodes.push(joiner);
   started.push({ role: 'node', process: joiner });
   await waitAlive(monitor, NODES);
@@ -726,9 +727,9 @@ export async function benchRepair(options: RepairBenchOptions): Promise<RepairFi
   try {
     cluster = await startCluster({ nodes: NODES, domains: DOMAINS, metadataArgs, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS });
     started.push({ role: 'metadata', process: cluster.metadata }, ...cluster.nodes.map((node) => ({ role: 'node', process: node })));
-    client = new GranaryClient({ metadataUrl: cluster.metadata.url });
+    client = new GranaryClient({ metadataUrl: cluster.metadata.url, token: cluster.adminToken });
     // Its own connections, so sampling repair progress does not queue behind the scans' requests.
-    monitor = new GranaryClient({ metadataUrl: cluster.metadata.url });
+    monitor = new GranaryClient({ metadataUrl: cluster.metadata.url, token: cluster.adminToken });
     await client.metadata.createTable({ name: TABLE, columns: COLUMNS, partitionBy: ['ds'], ec: EC });
     const { written } = await writeTable(client, scale);
     const settings: RepairFigures['settings'] = { nodes: NODES, domains: DOMAINS, ec: EC, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, repairWindowBytes: REPAIR_WINDOW_BYTES };
