@@ -234,12 +234,14 @@ function metadataLink(
     receiptKey: publicKeyToText(createPublicKey(receiptKey)),
     onRegistered: (answer) => {
       const before = guard.mode;
-      guard.learn(answer.capabilityKey === null ? null : publicKeyFromText(answer.capabilityKey, 'the registration answer\'s capabilityKey'));
+      // A service from before capabilities sends no key at all: it checks nothing, like auth off.
+      const key = answer.capabilityKey ?? null;
+      guard.learn(key === null ? null : publicKeyFromText(key, 'the registration answer\'s capabilityKey'));
       if (guard.mode !== before) {
         if (guard.mode === 'open') app.log.warn('the metadata service runs with auth off: this node checks no capabilities');
         else app.log.info('checking chunk capabilities against the metadata service\'s key');
       }
-      const saved = answer.capabilityKey === null ? rm(learntKeyFile, { force: true }) : writeFile(learntKeyFile, `${answer.capabilityKey}\n`);
+      const saved = key === null ? rm(learntKeyFile, { force: true }) : writeFile(learntKeyFile, `${key}\n`);
       saved.catch((error: unknown) => app.log.warn({ err: error }, 'could not keep the capability key for the next start'));
     },
     onHeartbeatAnswer: (answer) => {
