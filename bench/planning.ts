@@ -48,6 +48,7 @@ export interface PlanningCase {
   readonly stripes: number;
   readonly stripesPruned: number;
   readonly locations: number;
+  /** Blocks listed, summed over pages (a block used by two pages is listed by both). */
   readonly blocks: number;
   readonly pages: number;
   /** Length of the msgpack bodies the service answers with, summed over pages. */
