@@ -27,7 +27,9 @@ export interface ReportVerifierOptions {
 
 /**
  * The part of a reader's report its node confirms: `missing` claims the node answers 404 for,
- * corrupt claims whose verification fails. Chunks the catalog does not place on that node, or of
+ * corrupt claims whose verification fails, or whose intact-looking bytes are not those the
+ * commit recorded (a node that checksummed already-wrong bytes passes its own verify; only the
+ * shard checksum in the catalog tells). Chunks the catalog does not place on that node, or of
  * tables outside `tables` (the reader's scope; undefined: all), are dropped unasked.
  */
 export async function confirmReaderReport(
@@ -48,11 +50,18 @@ export async function confirmReaderReport(
   const lane = async (): Promise<void> => {
     while (next < candidates.length) {
       const chunk = candidates[next++] as CorruptChunkReport['chunks'][number];
-      if (await nodeConfirms(options, node.url, nodeId, chunk.chunkId, chunk.missing === true)) confirmed.push(chunk);
+      const expected = shardChecksumOf(state, chunk.chunkId);
+      if (await nodeConfirms(options, node.url, nodeId, chunk.chunkId, chunk.missing === true, expected)) confirmed.push(chunk);
     }
   };
   await Promise.all(Array.from({ length: Math.min(VERIFIES_IN_FLIGHT, candidates.length) }, lane));
   return { chunks: confirmed };
+}
+
+/** The xxh64 (hex) the commit recorded for this shard; undefined for blocks from before it was. */
+function shardChecksumOf(state: MetadataState, chunkId: string): string | undefined {
+  const dot = chunkId.lastIndexOf('.');
+  return state.blocks.get(chunkId.slice(0, dot))?.shardChecksums?.[Number(chunkId.slice(dot + 1))];
 }
 
 function inScope(state: MetadataState, chunkId: string, tables: ReadonlySet<string> | undefined): boolean {
@@ -64,25 +73,36 @@ function inScope(state: MetadataState, chunkId: string, tables: ReadonlySet<stri
 }
 
 /** Whether the node itself says the chunk is missing (404) or rotten (verify not ok). An unreachable node confirms nothing. */
-async function nodeConfirms(options: ReportVerifierOptions, url: string, nodeId: string, chunkId: string, missing: boolean): Promise<boolean> {
-  try {
-    const response = await request(`${url}/v1/chunks/${encodeURIComponent(chunkId)}/verify`, {
-      method: 'POST',
+async function nodeConfirms(
+  options: ReportVerifierOptions,
+  url: string,
+  nodeId: string,
+  chunkId: string,
+  missing: boolean,
+  expectedChecksum: string | undefined,
+): Promise<boolean> {
+  const ask = async (method: 'POST' | 'GET', path: string): Promise<{ status: number; body: Record<string, unknown> | undefined }> => {
+    const response = await request(`${url}/v1/chunks/${encodeURIComponent(chunkId)}${path}`, {
+      method,
       headers: { [CAPABILITY_HEADER]: options.capabilities.admin(nodeId).capability },
       headersTimeout: VERIFY_TIMEOUT_MS,
       bodyTimeout: VERIFY_TIMEOUT_MS,
       ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
     });
-    if (response.statusCode === 404) {
-      await response.body.dump();
-      return missing;
-    }
     if (response.statusCode !== 200) {
       await response.body.dump();
-      return false;
+      return { status: response.statusCode, body: undefined };
     }
-    const body = (await response.body.json()) as { ok?: unknown };
-    return !missing && body.ok === false;
+    return { status: 200, body: (await response.body.json()) as Record<string, unknown> };
+  };
+  try {
+    const verified = await ask('POST', '/verify');
+    if (verified.status === 404) return missing;
+    if (verified.status !== 200 || missing) return false;
+    if (verified.body?.ok === false) return true;
+    if (expectedChecksum === undefined) return false;
+    const info = await ask('GET', '/info');
+    return info.status === 200 && typeof info.body?.checksum === 'string' && info.body.checksum !== expectedChecksum;
   } catch {
     // Unreachable: the node's own heartbeats, scrubber and inventory decide, not a reader.
     return false;

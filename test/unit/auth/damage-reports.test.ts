@@ -8,11 +8,11 @@
 import { afterEach, expect, it } from 'vitest';
 import { checksumToHex, xxh64 } from '../../../erasure/index.js';
 import { CAPABILITY_HEADER } from '../../../protocol/capability.js';
-import { CHECKSUM_HEADER } from '../../../protocol/index.js';
+import { type BlockPlacement, CHECKSUM_HEADER, REPLACE_HEADER } from '../../../protocol/index.js';
 import { CapabilityGuard } from '../../../storage-node/capability-guard.js';
 import { type MetadataApp, makeMetadataApp } from '../../helpers/metadata-app.js';
 import { type StorageApp, makeStorageApp } from '../../helpers/storage-app.js';
-import { commitOneBlock, expectCall, makeToken, registerNodesWithTokens, tableSpec } from './auth-fixture.js';
+import { expectCall, makeToken, oneBlockManifest, registerNodesWithTokens, tableSpec } from './auth-fixture.js';
 
 let meta: MetadataApp | undefined;
 let node: StorageApp | undefined;
@@ -34,18 +34,32 @@ it("counts a reader's damage report only when the node confirms it, and a node's
   const nodeTokens = await registerNodesWithTokens(meta.app, admin, 6, (id) => (id === 'node-0' ? { url: nodeUrl } : {}));
   await expectCall(meta.app, 201, 'POST', '/v1/tables', { token: admin, body: tableSpec('events') });
   await expectCall(meta.app, 201, 'POST', '/v1/tables', { token: admin, body: tableSpec('other') });
-  const block = await commitOneBlock(meta.app, admin, 'events', 'ds=2026-12-01');
-  const shard = block.chunks.find((chunk) => chunk.nodeId === 'node-0');
-  expect(shard).toBeDefined();
-  const chunkId = (shard as { chunkId: string }).chunkId;
+  // Committed with the true checksum of the shard node-0 holds, which the check compares against.
   const bytes = Buffer.alloc(1000, 7);
-  const stored = await node.app.inject({
-    method: 'PUT',
-    url: `/v1/chunks/${chunkId}`,
-    headers: { [CHECKSUM_HEADER]: checksumToHex(xxh64(bytes)), [CAPABILITY_HEADER]: meta.service.capabilities.write(chunkId), 'content-type': 'application/octet-stream' },
-    payload: bytes,
-  });
-  expect(stored.statusCode).toBe(201);
+  const session = await expectCall<{ sessionId: string }>(meta.app, 201, 'POST', '/v1/tables/events/sessions', { token: admin, body: { partition: 'ds=2026-12-01' } });
+  const block = await expectCall<BlockPlacement>(meta.app, 201, 'POST', `/v1/sessions/${session.sessionId}/blocks`, { token: admin });
+  const shardIndex = block.chunks.findIndex((chunk) => chunk.nodeId === 'node-0');
+  expect(shardIndex).toBeGreaterThanOrEqual(0);
+  const manifest = oneBlockManifest(block);
+  const claims = manifest.blocks.map((claim) => ({
+    ...claim,
+    shardChecksums: claim.shardChecksums.map((hex, index) => (index === shardIndex ? checksumToHex(xxh64(bytes)) : hex)),
+  }));
+  await expectCall(meta.app, 200, 'POST', `/v1/sessions/${session.sessionId}/commit`, { token: admin, body: { ...manifest, blocks: claims } });
+  const chunkId = (block.chunks[shardIndex] as { chunkId: string }).chunkId;
+  const put = (payload: Buffer, replace: boolean) =>
+    node!.app.inject({
+      method: 'PUT',
+      url: `/v1/chunks/${chunkId}`,
+      headers: {
+        [CHECKSUM_HEADER]: checksumToHex(xxh64(payload)),
+        [CAPABILITY_HEADER]: replace ? meta!.service.capabilities.replace(chunkId) : meta!.service.capabilities.write(chunkId),
+        'content-type': 'application/octet-stream',
+        ...(replace ? { [REPLACE_HEADER]: 'true' } : {}),
+      },
+      payload,
+    });
+  expect((await put(bytes, false)).statusCode).toBe(201);
 
   const reader = (await makeToken(meta.app, admin, { role: 'reader', tables: ['events'] })).token;
   const stranger = (await makeToken(meta.app, admin, { role: 'reader', tables: ['other'] })).token;
@@ -59,6 +73,14 @@ it("counts a reader's damage report only when the node confirms it, and a node's
   // Outside the reader's tables the claim is not even checked.
   expect(await accepted(stranger, true)).toBe(0);
   expect(meta.service.state.corrupt.has(chunkId)).toBe(false);
+
+  // Other bytes with consistent checksums of their own (a node that checksummed bytes already
+  // wrong): its verify passes, but they are not what the commit recorded, so the claim holds.
+  expect((await put(Buffer.alloc(1000, 8), true)).statusCode).toBe(201);
+  expect(await accepted(stranger, false)).toBe(0);
+  expect(await accepted(reader, false)).toBe(1);
+  expect(meta.service.state.corrupt.get(chunkId)?.missing).toBeUndefined();
+  meta.service.state.corrupt.delete(chunkId);
 
   // Gone from the node: the same reader's claim is confirmed and counts.
   const deleted = await node.app.inject({ method: 'DELETE', url: `/v1/chunks/${chunkId}`, headers: { [CAPABILITY_HEADER]: meta.service.capabilities.delete(chunkId) } });
