@@ -3,9 +3,9 @@
  * then status, tables, ingest in every input format, read in every output format, fsck after a
  * node dies, bad input, and the data still there after `up` restarts.
  */
+import { freeUpPortRange } from '../helpers/up-ports.js';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as arrow from 'apache-arrow';
@@ -23,25 +23,6 @@ let up: ChildProcess | undefined;
 let upOutput = '';
 let metadataUrl = '';
 let basePort = 0;
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A metadata port P with P+31..P+39 free too (what `granary up` uses). */
-async function freePortRange(): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    // Below Linux's ephemeral range (32768+), so no outgoing connection can take one meanwhile.
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const all = [port, ...Array.from({ length: 9 }, (_, i) => port + 31 + i)];
-    if ((await Promise.all(all.map(portFree))).every(Boolean)) return port;
-  }
-  throw new Error('no free port range');
-}
 
 async function startUp(): Promise<void> {
   upOutput = '';
@@ -112,7 +93,7 @@ beforeAll(async () => {
   const dir = await makeTempDir('cli');
   root = join(dir.path, 'data');
   removeRoot = dir.remove;
-  basePort = await freePortRange();
+  basePort = await freeUpPortRange(9);
   metadataUrl = `http://127.0.0.1:${basePort}`;
   await startUp();
 });

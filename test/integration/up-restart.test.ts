@@ -4,10 +4,10 @@
  * back-off, the cluster is healthy again and the sample table reads back the same rows; a SIGTERM
  * of `up` then stops everything without a restart.
  */
+import { freeUpPortRange } from '../helpers/up-ports.js';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +19,6 @@ const execFileAsync = promisify(execFile);
 
 const NODES = 3;
 const EC = '2+1';
-const NODE_PORT_OFFSET = 31;
 const READY_DEADLINE_MS = 150_000;
 /** A restart waits 1 s, then the service starts (a few seconds on a loaded machine) and nodes heartbeat again. */
 const RECOVERY_DEADLINE_MS = 90_000;
@@ -30,24 +29,6 @@ let root = '';
 let up: ChildProcess | undefined;
 let upOutput = '';
 let metadataUrl = '';
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A metadata port P with P+31.. free too for the nodes, below the ephemeral range. */
-async function freePortRange(): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const all = [port, ...Array.from({ length: NODES }, (_, i) => port + NODE_PORT_OFFSET + i)];
-    if ((await Promise.all(all.map(portFree))).every(Boolean)) return port;
-  }
-  throw new Error('no free port range');
-}
 
 /** `up`'s children, with their command lines: only processes this test started. */
 async function childrenOfUp(): Promise<{ pid: number; args: string[] }[]> {
@@ -110,7 +91,7 @@ async function healthy(): Promise<true | undefined> {
 beforeAll(async () => {
   dir = await makeTempDir('up-restart');
   root = join(dir.path, 'data');
-  const port = await freePortRange();
+  const port = await freeUpPortRange(NODES);
   metadataUrl = `http://127.0.0.1:${port}`;
   up = spawn(process.execPath, [GRANARY_BIN, 'up', '--data', root, '--port', String(port), '--nodes', String(NODES), '--ec', EC], {
     cwd: dir.path,
