@@ -5,13 +5,14 @@
  * exactly as it was. Seeded (GRANARY_FUZZ_SEED) and bounded in time for CI; GRANARY_FUZZ_MS sets
  * the time per service for a longer hunt. Also the two decoding bombs of the issue, as sent.
  */
+import { manifestFor } from '../../helpers/manifests.js';
 import { runInNewContext } from 'node:vm';
 import Fastify from 'fastify';
 import { setFlagsFromString } from 'node:v8';
 import { pack, unpack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checksumToHex, contiguousLayout, xxh64 } from '../../../erasure/index.js';
-import type { BlockPlacement, CommitManifest, NodeInfo, SessionInfo } from '../../../protocol/index.js';
+import { checksumToHex, xxh64 } from '../../../erasure/index.js';
+import type { BlockPlacement, NodeInfo, SessionInfo } from '../../../protocol/index.js';
 import { type MetadataApp, makeMetadataApp } from '../../helpers/metadata-app.js';
 import { type StorageApp, makeStorageApp } from '../../helpers/storage-app.js';
 import { sharedReferenceCommitBomb, sharedReferenceTrailingBomb } from './evil-msgpack.js';
@@ -53,37 +54,8 @@ const SCHEMA = {
 const PARTITION = 'ds=2026-01-01';
 const NODES = 12;
 
-function manifestFor(block: BlockPlacement, columns: readonly string[], stripes: number): CommitManifest {
-  const streamBytes = 1000;
-  const blockBytes = streamBytes * columns.length * stripes;
-  return {
-    files: [
-      {
-        columns,
-        stripes: Array.from({ length: stripes }, (_, s) => ({
-          rows: 100,
-          streams: columns.map((_, c) => ({
-            block: block.blockId,
-            offset: (s * columns.length + c) * streamBytes,
-            length: streamBytes,
-            checksum: (s * 100 + c).toString(16).padStart(16, '0'),
-            encoding: 1,
-            stats: { nulls: 0, min: s, max: s + 10 },
-          })),
-        })),
-      },
-    ],
-    blocks: [
-      {
-        blockId: block.blockId,
-        blockBytes,
-        shardBytes: contiguousLayout({ dataShards: 6, parityShards: 3 }, blockBytes).shardBytes,
-        codec: block.codec,
-        shardChecksums: Array.from({ length: 9 }, (_, shard) => shard.toString(16).padStart(16, '0')),
-      },
-    ],
-  };
-}
+/** Every stream of stripe s holds values s..s+10. */
+const rangeStats = (stripe: number) => ({ min: stripe, max: stripe + 10 });
 
 function printReport(name: string, report: FuzzReport): void {
   console.log(formatReport(name, report));
@@ -148,7 +120,7 @@ describe.each(['off', 'on'] as const)('metadata service under fuzzing, auth %s',
     await ok('POST', '/v1/tables', { name: 'keep', ...SCHEMA });
     const session = await ok<{ sessionId: string }>('POST', '/v1/tables/keep/sessions', { partition: PARTITION });
     const block = await ok<BlockPlacement>('POST', `/v1/sessions/${session.sessionId}/blocks`);
-    await ok('POST', `/v1/sessions/${session.sessionId}/commit`, manifestFor(block, ['label', 'age'], 3));
+    await ok('POST', `/v1/sessions/${session.sessionId}/commit`, manifestFor(block, ['label', 'age'], 3, 100, rangeStats));
   });
   afterAll(async () => {
     await meta?.close();
@@ -199,7 +171,7 @@ describe.each(['off', 'on'] as const)('metadata service under fuzzing, auth %s',
     const block = await ok<BlockPlacement>('POST', `/v1/sessions/${victimSession}/blocks`);
     knownParams.id = [victimSession, 'node-11', 'node-10', 'node-999'];
     knownParams.blockId = [block.blockId];
-    templates['POST /v1/sessions/:id/commit'] = manifestFor(block, ['label', 'age'], 2);
+    templates['POST /v1/sessions/:id/commit'] = manifestFor(block, ['label', 'age'], 2, 100, rangeStats);
     templates['POST /v1/nodes/:id/corrupt'] = { chunks: [{ chunkId: `${block.blockId}.1`, reason: 'checksum', missing: false }] };
   }
 
@@ -239,7 +211,7 @@ describe.each(['off', 'on'] as const)('metadata service under fuzzing, auth %s',
   it('takes a valid msgpack commit, with undefined optional fields, as before', async () => {
     const session = await ok<{ sessionId: string }>('POST', '/v1/tables/keep/sessions', { partition: 'ds=2026-01-03' });
     const block = await ok<BlockPlacement>('POST', `/v1/sessions/${session.sessionId}/blocks`);
-    const manifest = manifestFor(block, ['label', 'age'], 2);
+    const manifest = manifestFor(block, ['label', 'age'], 2, 100, rangeStats);
     const withUndefined = { ...manifest, files: manifest.files.map((file) => ({ ...file, stripes: file.stripes.map((s) => ({ ...s, streams: s.streams.map((e) => ({ ...e, stats: { nulls: 0, min: undefined } })) })) })) };
     const response = await meta.app.inject({ method: 'POST', url: `/v1/sessions/${session.sessionId}/commit`, headers: { ...headers, 'content-type': 'application/msgpack' }, payload: pack(withUndefined) });
     expect(response.statusCode, response.payload).toBe(200);

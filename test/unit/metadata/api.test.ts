@@ -2,9 +2,9 @@
  * The metadata API through app.inject() on a real LevelDB: catalog, sessions and commits, scans,
  * nodes, repair and GC, and a restart on the same directory.
  */
+import { manifestFor } from '../../helpers/manifests.js';
 import { unpack } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { contiguousLayout } from '../../../erasure/index.js';
 import {
   type BlockPlacement,
   type CommitManifest,
@@ -52,42 +52,10 @@ async function openSession(partition = 'ds=2026-11-25', leaseMs?: number): Promi
 }
 
 /** A manifest with `stripes` stripes of `rows` rows, every column's stream laid out in one block. */
-function manifestFor(block: BlockPlacement, columns: readonly string[], stripes: number, rows: number, stats?: (stripe: number) => { min: number; max: number }): CommitManifest {
-  const streamBytes = 1000;
-  const blockBytes = streamBytes * columns.length * stripes;
-  return {
-    files: [
-      {
-        columns,
-        stripes: Array.from({ length: stripes }, (_, s) => ({
-          rows,
-          streams: columns.map((column, c) => ({
-            block: block.blockId,
-            offset: (s * columns.length + c) * streamBytes,
-            length: streamBytes,
-            checksum: (s * 100 + c).toString(16).padStart(16, '0'),
-            encoding: 1,
-            stats: column === 'age' && stats !== undefined ? { nulls: 0, ...stats(s) } : { nulls: 0 },
-          })),
-        })),
-      },
-    ],
-    blocks: [
-      {
-        blockId: block.blockId,
-        blockBytes,
-        shardBytes: contiguousLayout({ dataShards: 6, parityShards: 3 }, blockBytes).shardBytes,
-        codec: block.codec,
-        shardChecksums: Array.from({ length: 9 }, (_, shard) => shard.toString(16).padStart(16, '0')),
-      },
-    ],
-  };
-}
-
 async function writePartition(partition: string, stripes = 3, rows = 100, stats?: (stripe: number) => { min: number; max: number }) {
   const sessionId = await openSession(partition);
   const block = await call<BlockPlacement>('POST', `/v1/sessions/${sessionId}/blocks`);
-  const commit = await call('POST', `/v1/sessions/${sessionId}/commit`, manifestFor(block.body, ['label', 'age', 'ids'], stripes, rows, stats));
+  const commit = await call('POST', `/v1/sessions/${sessionId}/commit`, manifestFor(block.body, ['label', 'age', 'ids'], stripes, rows, (stripe, column) => (column === 'age' ? stats?.(stripe) : undefined)));
   expect(commit.status, JSON.stringify(commit.body)).toBe(200);
   return { sessionId, block: block.body, commit: commit.body };
 }
