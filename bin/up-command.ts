@@ -37,7 +37,7 @@ export function upCommand(): Command {
       if (cluster.caFile !== undefined) {
         say(`TLS: every service serves HTTPS with a certificate signed by the CA in ${cluster.caFile}; clients verify with it:`);
         say(`  export GRANARY_METADATA=${cluster.metadataUrl} GRANARY_TLS_CA=${cluster.caFile}`);
-        say(`  (or --metadata ${cluster.metadataUrl} --tls-ca ${cluster.caFile}; in code: new GranaryClient({ metadataUrl, http: { ca: readFileSync(caFile) } }))`);
+        say(`  (or --metadata ${cluster.metadataUrl} --tls-ca ${cluster.caFile}; in code: new GranaryClient({ metadataUrl, token, http: { ca: readFileSync(caFile) } }))`);
       }
       say(`admin token in ${cluster.adminTokenFile} (mode 0600): the CLI uses it when run from this directory; elsewhere pass --token-file ${cluster.adminTokenFile} or GRANARY_TOKEN_FILE`);
       say(`  more tokens: node dist/bin/granary.js token create --role reader --tables samples`);
