@@ -15,6 +15,9 @@ import { checksumToHex, xxh64 } from '../../../erasure/index.js';
 import type { BlockPlacement, NodeInfo, SessionInfo } from '../../../protocol/index.js';
 import { type MetadataApp, makeMetadataApp } from '../../helpers/metadata-app.js';
 import { type StorageApp, makeStorageApp } from '../../helpers/storage-app.js';
+import { CapabilityIssuer } from '../../../metadata/capabilities.js';
+import { CAPABILITY_HEADER } from '../../../protocol/capability.js';
+import { CapabilityGuard } from '../../../storage-node/capability-guard.js';
 import { sharedReferenceCommitBomb, sharedReferenceTrailingBomb } from './evil-msgpack.js';
 import { type FuzzReport, type FuzzTarget, formatReport, fuzzRoutes, routeKey, routesOf } from './route-fuzz.js';
 
@@ -238,9 +241,18 @@ describe.each(['off', 'on'] as const)('metadata service under fuzzing, auth %s',
   );
 });
 
-describe('storage node under fuzzing', () => {
+/**
+ * `open`: every request reaches its handler. `enforcing`: capabilities are checked as under a
+ * metadata service with auth on, and the fuzzer holds an admin capability (reads and admin
+ * routes get through to their handlers; writes and deletes are refused by the guard, which is
+ * fuzzed too).
+ */
+for (const mode of ['open', 'enforcing'] as const)
+describe(`storage node under fuzzing, capabilities ${mode}`, () => {
   let node: StorageApp;
-  const headers: Record<string, string> = {};
+  const issuer = CapabilityIssuer.ephemeral();
+  const adminCapability = issuer.admin('*').capability;
+  const headers: Record<string, string> = mode === 'enforcing' ? { [CAPABILITY_HEADER]: adminCapability } : {};
   const kept = Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 31 + 7) & 0xff));
   const victim = Buffer.alloc(5_000, 0x5a);
 
@@ -248,7 +260,7 @@ describe('storage node under fuzzing', () => {
     const response = await node.app.inject({
       method: 'PUT',
       url: `/v1/chunks/${id}`,
-      headers: { ...headers, 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(data)) },
+      headers: { ...headers, [CAPABILITY_HEADER]: issuer.write(id), 'content-type': 'application/octet-stream', 'x-granary-checksum': checksumToHex(xxh64(data)) },
       payload: data,
     });
     expect(response.statusCode, response.payload).toBe(201);
@@ -260,7 +272,7 @@ describe('storage node under fuzzing', () => {
       method: 'POST',
       url: '/v1/chunks/read',
       headers: { ...headers, 'content-type': 'application/msgpack' },
-      payload: pack({ ranges: [{ chunk: 'keep.0', offset: 100, length: 5_000 }] }),
+      payload: pack({ ranges: [{ chunk: 'keep.0', offset: 100, length: 5_000 }], ...batchCapabilities }),
     });
     const info = await node.app.inject({ method: 'GET', url: '/v1/chunks/keep.0/info', headers });
     expect([whole.statusCode, batch.statusCode, info.statusCode]).toEqual([200, 200, 200]);
@@ -268,13 +280,17 @@ describe('storage node under fuzzing', () => {
   }
 
   beforeAll(async () => {
-    node = await makeStorageApp({ chunkBytesMax: 1_000_000 });
+    const guard = new CapabilityGuard(mode === 'open' ? 'open' : 'pending');
+    if (mode === 'enforcing') guard.learn(issuer.publicKey);
+    node = await makeStorageApp({ chunkBytesMax: 1_000_000, guard });
     await put('keep.0', kept);
     await put('victim.0', victim);
   });
   afterAll(async () => {
     await node?.close();
   });
+
+  const batchCapabilities = mode === 'enforcing' ? { capabilities: [adminCapability] } : {};
 
   function target(name: string): FuzzTarget {
     return {
@@ -284,7 +300,12 @@ describe('storage node under fuzzing', () => {
       knownParams: { id: ['victim.0', 'victim.1', 'nope.0'] },
       queryKeys: ['offset', 'length', 'after', 'limit', 'wait'],
       templates: {
-        'POST /v1/chunks/read': { ranges: [{ chunk: 'victim.0', offset: 0, length: 100 }, { chunk: 'nope.0', offset: 5, length: 1 }], checksums: true, verifyPages: true },
+        'POST /v1/chunks/read': {
+          ranges: [{ chunk: 'victim.0', offset: 0, length: 100 }, { chunk: 'nope.0', offset: 5, length: 1 }],
+          checksums: true,
+          verifyPages: true,
+          ...batchCapabilities,
+        },
       },
     };
   }
@@ -295,9 +316,9 @@ describe('storage node under fuzzing', () => {
       const before = await readKept();
       expect(before.whole.equals(kept)).toBe(true);
       const heapBefore = heapUsed();
-      const report = await fuzzRoutes(target('storage node'), { seed: SEED, msTotal: FUZZ_MS, ...(onProgress === undefined ? {} : { onProgress }) });
+      const report = await fuzzRoutes(target(`storage node (${mode})`), { seed: SEED, msTotal: FUZZ_MS, ...(onProgress === undefined ? {} : { onProgress }) });
       const heapGrowth = heapUsed() - heapBefore;
-      printReport('storage node', report);
+      printReport(`storage node (${mode})`, report);
       console.log(`storage node: heap grew ${(heapGrowth / 1024 / 1024).toFixed(1)} MiB over the run (seed ${SEED})`);
       expect(report.failures).toEqual([]);
       expect(report.routes.map((r) => r.route)).toEqual(expect.arrayContaining(['POST /v1/chunks/read', 'PUT /v1/chunks/:id']));
