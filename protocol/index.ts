@@ -77,6 +77,7 @@ export {
   type BlockManifest,
   type BlockPlacement,
   type ChunkPlacement,
+  type CommitLimits,
   type CommitManifest,
   type CommitResult,
   type FileManifest,

@@ -50,6 +50,15 @@ export interface SessionInfo {
   readonly blockBytes: number;
   readonly stripeRows: number;
   readonly stripeBytes: number;
+  /** What one commit may hold (answered when a session opens): a writer stops before it passes them, not after uploading everything. */
+  readonly limits?: CommitLimits;
+}
+
+export interface CommitLimits {
+  /** Stripes one commit may add (the service's --stripes-per-commit-max). */
+  readonly stripesPerCommitMax: number;
+  /** The largest commit body the service reads. */
+  readonly commitBodyBytesMax: number;
 }
 
 export interface ChunkPlacement {

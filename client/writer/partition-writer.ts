@@ -10,6 +10,7 @@
  * blocks being coded and uploaded (each block plus its parity).
  */
 import * as arrow from 'apache-arrow';
+import { pack } from 'msgpackr';
 import { type ErasurePolicy, checksumToHex, contiguousLayout, parsePolicy } from '../../erasure/index.js';
 import {
   type BlockManifest,
@@ -48,6 +49,9 @@ export type WriterState = 'open' | 'committed' | 'aborted' | 'failed';
 /** Plain-object rows are turned into Arrow columns this many at a time. */
 const OBJECT_CHUNK_ROWS = 1024;
 
+/** Room in a commit body for what surrounds the stripes and blocks (file column names, keys). */
+const MANIFEST_ENVELOPE_BYTES = 1024 * 1024;
+
 export class PartitionWriter {
   private readonly columns: readonly ColumnInfo[];
   private readonly byName: ReadonlyMap<string, number>;
@@ -71,6 +75,8 @@ export class PartitionWriter {
   private readonly policy: ErasurePolicy;
   /** Stripes of finished blocks, in write order, with their block and offsets. */
   private readonly manifestStripes: StripeManifest[] = [];
+  /** The manifest's size as msgpack so far, against the service's commit body limit. */
+  private manifestBytes = 0;
   private readonly blocks: BlockManifest[] = [];
   private readonly uploads = new Set<Promise<void>>();
   private failure: unknown;
@@ -280,6 +286,16 @@ export class PartitionWriter {
     const { block, stripes } = this.builder.build(this.layoutOrder, space.subarray(0, dataShards * shardBytes), dataShards);
     // Copied into the block: the stripes' stream bytes are not read again (only their lengths).
     for (const memory of this.builderMemory.splice(0)) memory.release();
+    const limits = this.session.limits;
+    if (limits !== undefined && this.manifestStripes.length + stripes.length > limits.stripesPerCommitMax) {
+      this.spaces.give(space);
+      const error = new GranaryError(
+        'GRN_QUOTA_EXCEEDED',
+        `this write of ${this.session.table} ${this.session.partition} passed ${limits.stripesPerCommitMax} stripes, the most one commit may add (the service's --stripes-per-commit-max); write it as several sessions (files)`,
+      );
+      await this.fail(error);
+      throw error;
+    }
     // Stripes keep their write order in the manifest even though blocks finish out of order.
     const slots = stripes.map(() => {
       this.manifestStripes.push({ rows: 0, streams: [] });
@@ -288,8 +304,9 @@ export class PartitionWriter {
     const upload = uploadBlock(this.http, this.metadata, this.session.sessionId, block.bytes, space).then(
       (placed) => {
         this.blocks.push(placed);
+        this.manifestBytes += pack(placed).length;
         stripes.forEach((stripe, s) => {
-          this.manifestStripes[slots[s] as number] = {
+          const manifest: StripeManifest = {
             rows: stripe.rows,
             streams: stripe.streams.map((stream, c) => ({
               block: placed.blockId,
@@ -304,7 +321,16 @@ export class PartitionWriter {
               },
             })),
           };
+          this.manifestStripes[slots[s] as number] = manifest;
+          this.manifestBytes += pack(manifest).length;
         });
+        // Found now, not after every other block is uploaded: the commit would be refused (413).
+        if (limits !== undefined && this.manifestBytes > limits.commitBodyBytesMax - MANIFEST_ENVELOPE_BYTES) {
+          this.failure ??= new GranaryError(
+            'GRN_PAYLOAD_TOO_LARGE',
+            `the manifest of this write of ${this.session.table} ${this.session.partition} passed ${limits.commitBodyBytesMax} bytes, the largest commit the service reads; write it as several sessions (files), or with fewer, larger stripes`,
+          );
+        }
       },
       (error: unknown) => {
         this.failure ??= error;

@@ -15,7 +15,11 @@ export async function writeRoutes(app: FastifyInstance, options: { readonly serv
   app.post<{ Params: { name: string }; Body: OpenSessionRequest }>(
     '/v1/tables/:name/sessions',
     { schema: { body: openSessionSchema }, bodyLimit: BODY_BYTES_MAX.openSession },
-    async (request, reply) => reply.code(201).send(await writes.open(request.params.name, request.body, request.principal.tokenId)),
+    async (request, reply) => {
+      const session = await writes.open(request.params.name, request.body, request.principal.tokenId);
+      const limits = { stripesPerCommitMax: options.service.catalog.quotas.stripesPerCommitMax, commitBodyBytesMax: BODY_BYTES_MAX.commit };
+      return reply.code(201).send({ ...session, limits });
+    },
   );
   app.get<Session>('/v1/sessions/:id', async (request) => writes.get(request.params.id));
   app.post<Session>('/v1/sessions/:id/renew', empty, async (request) => writes.renew(request.params.id));
