@@ -27,6 +27,8 @@ export class MetadataState {
   readonly blocks = new Map<string, BlockRecord>();
   /** nodeId -> ids of the blocks with a shard (or a former placement) on it. */
   readonly blocksByNode = new Map<string, Set<string>>();
+  /** Blocks in state `committed`, kept by putBlock / deleteBlock: /health counts without a walk. */
+  committedBlockCount = 0;
   /** Blocks with two shards on one node (written while nodes were down): repair spreads them. */
   readonly sharedBlocks = new Set<string>();
   /** Change through putSession / deleteSession, which keep `openSessionsByTable` in step. */
@@ -87,6 +89,7 @@ export class MetadataState {
     const previous = this.blocks.get(block.blockId);
     if (previous !== undefined) this.unindexBlock(previous);
     this.blocks.set(block.blockId, block);
+    if (block.state === 'committed') this.committedBlockCount++;
     if (block.state === 'allocated') setAdd(this.sessionBlocks, block.sessionId, block.blockId);
     if (new Set(block.nodes).size < block.nodes.length) this.sharedBlocks.add(block.blockId);
     else this.sharedBlocks.delete(block.blockId);
@@ -174,6 +177,7 @@ export class MetadataState {
   }
 
   private unindexBlock(block: BlockRecord): void {
+    if (block.state === 'committed') this.committedBlockCount--;
     setRemove(this.sessionBlocks, block.sessionId, block.blockId);
     for (const nodeId of nodesOf(block)) {
       const set = this.blocksByNode.get(nodeId);

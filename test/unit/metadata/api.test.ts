@@ -279,6 +279,21 @@ describe('scan planning', () => {
     expect((await call<{ blocks: { blockId: string }[] }>('GET', '/v1/gc')).body.blocks.map((b) => b.blockId)).toEqual([block.blockId]);
     expect((await call('DELETE', `/v1/tables/events/partitions/${encodeURIComponent('ds=2026-11-25')}`)).status).toBe(404);
   });
+
+  it('counts committed blocks for /health from a counter that matches the catalog through commits, drops and restarts', async () => {
+    const committed = () => [...meta.service.state.blocks.values()].filter((block) => block.state === 'committed').length;
+    const healthBlocks = async () => (await call<{ blocks: number }>('GET', '/health')).body.blocks;
+    await writePartition('ds=2026-11-24');
+    await writePartition('ds=2026-11-25');
+    await openSession('ds=2026-11-26').then((id) => call('POST', `/v1/sessions/${id}/blocks`));
+    expect(committed()).toBe(2);
+    expect(await healthBlocks()).toBe(2);
+    await call('DELETE', `/v1/tables/events/partitions/${encodeURIComponent('ds=2026-11-25')}`);
+    expect(await healthBlocks()).toBe(committed());
+    meta = await meta.reopen();
+    expect(await healthBlocks()).toBe(committed());
+    expect(await healthBlocks()).toBeGreaterThan(0);
+  });
 });
 
 describe('nodes, repair and restart', () => {
