@@ -1,4 +1,5 @@
 /** The metadata service's parts wired together over one state. */
+import { upperBound } from '../protocol/sorted-ids.js';
 import type { Dispatcher } from 'undici';
 import { GranaryError, type HeartbeatAnswer, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type PlannedBlock, type RegistrationAnswer, type RepairTask } from '../protocol/index.js';
 import { gcBacklog, wakeGcFor } from './gc.js';
@@ -46,6 +47,8 @@ export class MetadataService {
   readonly capabilities: CapabilityIssuer;
   readonly auth: 'on' | 'off';
   readonly nodeDispatcher: Dispatcher | undefined;
+  /** Committed block ids in order, as of `version` of the blocks (listBlocks pages through it). */
+  private sortedCommitted: { readonly version: number; readonly ids: readonly string[] } | undefined;
 
   constructor(
     readonly state: MetadataState,
@@ -116,11 +119,19 @@ export class MetadataService {
     }
     const tableId = options.table === undefined ? undefined : this.catalog.table(options.table).id;
     const now = Date.now();
-    const ids = [...this.state.blocks.values()]
-      .filter((block) => block.state === 'committed' && (tableId === undefined || block.tableId === tableId) && (options.after === undefined || block.blockId > options.after))
-      .map((block) => block.blockId)
-      .sort();
-    const page = ids.slice(0, options.limit);
+    // One sort per change of the catalog's blocks, not per page: fsck pages through all of them.
+    const ids = this.committedIdsSorted();
+    const page: string[] = [];
+    let more = false;
+    for (let at = options.after === undefined ? 0 : upperBound(ids, options.after); at < ids.length; at++) {
+      const blockId = ids[at] as string;
+      if (tableId !== undefined && this.state.blocks.get(blockId)?.tableId !== tableId) continue;
+      if (page.length === options.limit) {
+        more = true;
+        break;
+      }
+      page.push(blockId);
+    }
     const blocks = page.map((blockId): PlannedBlock => {
       const block = this.state.blocks.get(blockId) as NonNullable<ReturnType<typeof this.state.blocks.get>>;
       return {
@@ -137,6 +148,17 @@ export class MetadataService {
         }),
       };
     });
-    return { blocks, next: ids.length > options.limit ? (page[page.length - 1] as string) : null };
+    return { blocks, next: more ? (page[page.length - 1] as string) : null };
+  }
+
+  private committedIdsSorted(): readonly string[] {
+    const version = this.state.blocksVersion;
+    if (this.sortedCommitted?.version !== version) {
+      const ids: string[] = [];
+      for (const block of this.state.blocks.values()) if (block.state === 'committed') ids.push(block.blockId);
+      ids.sort();
+      this.sortedCommitted = { version, ids };
+    }
+    return this.sortedCommitted.ids;
   }
 }

@@ -29,6 +29,8 @@ export class MetadataState {
   readonly blocksByNode = new Map<string, Set<string>>();
   /** Blocks in state `committed`, kept by putBlock / deleteBlock: /health counts without a walk. */
   committedBlockCount = 0;
+  /** Bumped by every putBlock / deleteBlock: caches derived from `blocks` compare it. */
+  blocksVersion = 0;
   /** Blocks with two shards on one node (written while nodes were down): repair spreads them. */
   readonly sharedBlocks = new Set<string>();
   /** Change through putSession / deleteSession, which keep `openSessionsByTable` in step. */
@@ -89,6 +91,7 @@ export class MetadataState {
     const previous = this.blocks.get(block.blockId);
     if (previous !== undefined) this.unindexBlock(previous);
     this.blocks.set(block.blockId, block);
+    this.blocksVersion++;
     if (block.state === 'committed') this.committedBlockCount++;
     if (block.state === 'allocated') setAdd(this.sessionBlocks, block.sessionId, block.blockId);
     if (new Set(block.nodes).size < block.nodes.length) this.sharedBlocks.add(block.blockId);
@@ -108,6 +111,7 @@ export class MetadataState {
     if (block === undefined) return;
     this.unindexBlock(block);
     this.blocks.delete(blockId);
+    this.blocksVersion++;
     this.sharedBlocks.delete(blockId);
   }
 

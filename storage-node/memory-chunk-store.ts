@@ -39,7 +39,7 @@ import {
   chunkTooLarge,
   putChunkOnce,
 } from './chunk-store.js';
-import { upperBound } from './sorted-ids.js';
+import { upperBound } from '../protocol/sorted-ids.js';
 import type { NodeRefusal, ServerFaults } from './server.js';
 
 export interface MemoryChunkStoreOptions {

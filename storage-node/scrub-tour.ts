@@ -5,7 +5,7 @@
  * re-checking the first chunks forever; the sorted order makes "after the cursor" well defined
  * across restarts and across chunks added or deleted meanwhile.
  */
-import { lowerBound, upperBound } from './sorted-ids.js';
+import { lowerBound, upperBound } from '../protocol/sorted-ids.js';
 
 /** A random chunk id to start a pass at; '' (before every id) when there are none. */
 export function pickOrigin(sortedIds: readonly string[], random: () => number): string {

@@ -280,6 +280,28 @@ describe('scan planning', () => {
     expect((await call('DELETE', `/v1/tables/events/partitions/${encodeURIComponent('ds=2026-11-25')}`)).status).toBe(404);
   });
 
+  it('pages committed blocks in id order, by table, and sees drops between pages', async () => {
+    const written = [];
+    for (const day of [21, 22, 23, 24, 25]) written.push((await writePartition(`ds=2026-11-${day}`)).block.blockId);
+    await createTable({ ...SCHEMA, name: 'other' });
+    const listAll = async (query: string): Promise<string[]> => {
+      const ids: string[] = [];
+      let after: string | null = null;
+      do {
+        const url: string = `/v1/blocks?limit=2${query}${after === null ? '' : `&after=${after}`}`;
+        const page = (await call<{ blocks: { blockId: string }[]; next: string | null }>('GET', url)).body;
+        expect(page.blocks.length).toBeLessThanOrEqual(2);
+        ids.push(...page.blocks.map((block) => block.blockId));
+        after = page.next;
+      } while (after !== null);
+      return ids;
+    };
+    expect(await listAll('&table=events')).toEqual([...written].sort());
+    expect(await listAll('&table=other')).toEqual([]);
+    await call('DELETE', `/v1/tables/events/partitions/${encodeURIComponent('ds=2026-11-23')}`);
+    expect(await listAll('')).toEqual(written.filter((_, i) => i !== 2).sort());
+  });
+
   it('counts committed blocks for /health from a counter that matches the catalog through commits, drops and restarts', async () => {
     const committed = () => [...meta.service.state.blocks.values()].filter((block) => block.state === 'committed').length;
     const healthBlocks = async () => (await call<{ blocks: number }>('GET', '/health')).body.blocks;

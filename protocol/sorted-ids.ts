@@ -1,4 +1,4 @@
-/** Binary searches over chunk ids sorted by code unit (the order listings and the scrub tour use). */
+/** Binary searches over ids sorted by code unit (chunk listings, the scrub tour, block listings). */
 
 /** The first index whose id is >= `id`. */
 export function lowerBound(sortedIds: readonly string[], id: string): number {
