@@ -34,15 +34,31 @@ interface MetadataAppOptions {
 
 export async function makeMetadataApp(options: MetadataAppOptions = {}): Promise<MetadataApp> {
   const temp = options.dir === undefined ? await makeTempDir('meta') : undefined;
-  return openMetadataApp(options, options.dir ?? (temp as { path: string }).path, async () => {
+  const removeDir = async (): Promise<void> => {
     await temp?.remove();
-  });
+  };
+  try {
+    return await openMetadataApp(options, options.dir ?? (temp as { path: string }).path, removeDir);
+  } catch (error) {
+    // A service that fails to start must not leave its directory behind.
+    await removeDir();
+    throw error;
+  }
 }
 
 /** `removeDir` removes the directory this helper made (it goes with whichever app is closed last). */
 async function openMetadataApp(options: MetadataAppOptions, dir: string, removeDir: () => Promise<void>): Promise<MetadataApp> {
   const db = new MetadataDb(join(dir, 'catalog'));
   await db.open();
+  try {
+    return await openServiceOn(db, options, dir, removeDir);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}
+
+async function openServiceOn(db: MetadataDb, options: MetadataAppOptions, dir: string, removeDir: () => Promise<void>): Promise<MetadataApp> {
   const state = new MetadataState(db);
   await state.load();
   const service = new MetadataService(
