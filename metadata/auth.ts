@@ -10,6 +10,10 @@ import type { MetadataState } from './state.js';
 import { ANONYMOUS_ADMIN, type Principal, type TokenStore } from './tokens.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route (metadata/auth-rules.ts), set when it registers. */
+    auth?: AuthRule;
+  }
   interface FastifyRequest {
     /** Who sent the request; set by the auth hook on every route that is not public. */
     principal: Principal;
@@ -27,52 +31,50 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   // Set for every request by the first hook below (fastify wants a primitive placeholder).
   app.decorateRequest('principal', null as unknown as Principal);
 
+  // Each route's rule is found once, when it registers, and kept in its config.
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    for (const method of methods) {
-      // HEAD routes fastify adds for GET routes follow their GET rule.
-      if (method === 'HEAD' || method === 'OPTIONS') continue;
-      if (METADATA_AUTH_RULES[ruleKey(method, route.url)] === undefined) {
-        throw new Error(`route ${ruleKey(method, route.url)} has no rule in metadata/auth-rules.ts: every route says who may call it`);
-      }
+    // HEAD routes fastify adds for GET routes follow their GET rule.
+    const method = methods.find((m) => m !== 'HEAD' && m !== 'OPTIONS') ?? 'GET';
+    const rule = METADATA_AUTH_RULES[ruleKey(method, route.url)];
+    if (rule === undefined) {
+      throw new Error(`route ${ruleKey(method, route.url)} has no rule in metadata/auth-rules.ts: every route says who may call it`);
+    }
+    route.config = { ...route.config, auth: rule };
+    // The registration's node id is in its body, which is parsed after onRequest: only this
+    // route gets the check.
+    if (tokens !== undefined && !('public' in rule) && rule.node === 'registration') {
+      const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+      route.preHandler = [...existing, registrationSpeaksForItself];
     }
   });
 
   app.addHook('onRequest', async (request) => {
     request.principal = ANONYMOUS_ADMIN;
-    const rule = ruleOf(request);
-    if (rule === undefined || 'public' in rule) return;
-    if (tokens === undefined) return;
+    const rule = request.routeOptions.config.auth;
+    if (rule === undefined) {
+      // No route matched: the 404 handler answers, and it reveals nothing.
+      if (request.routeOptions.url === undefined) return;
+      throw new GranaryError('GRN_INTERNAL', `no auth rule for ${request.method} ${request.routeOptions.url}`);
+    }
+    if ('public' in rule || tokens === undefined) return;
     const principal = tokens.authenticate(request.headers.authorization);
     request.principal = principal;
     allow(rule, principal, request, state);
   });
+}
 
-  // The registration's node id is in its body, which is parsed after onRequest.
-  app.addHook('preHandler', async (request) => {
-    const rule = ruleOf(request);
-    if (tokens === undefined || rule === undefined || 'public' in rule || rule.node !== 'registration') return;
-    const nodeId = (request.body as Partial<NodeRegistration> | undefined)?.nodeId;
-    if (request.principal.role === 'node' && nodeId !== request.principal.nodeId) {
-      throw forbidden(request.principal, `it speaks for node ${request.principal.nodeId ?? '?'}, not ${String(nodeId).slice(0, 64)}`);
-    }
-  });
+async function registrationSpeaksForItself(request: FastifyRequest): Promise<void> {
+  const nodeId = (request.body as Partial<NodeRegistration> | undefined)?.nodeId;
+  if (request.principal.role === 'node' && nodeId !== request.principal.nodeId) {
+    throw forbidden(request.principal, `it speaks for node ${request.principal.nodeId ?? '?'}, not ${String(nodeId).slice(0, 64)}`);
+  }
 }
 
 /** Whether the request's token may see this table (lists show only those). */
 export function mayUseTable(request: FastifyRequest, table: string): boolean {
   const tables = request.principal.tables;
   return tables === undefined || tables.has(table);
-}
-
-function ruleOf(request: FastifyRequest): AuthRule | undefined {
-  const url = request.routeOptions.url;
-  // No route matched: the 404 handler answers, and it reveals nothing.
-  if (url === undefined) return undefined;
-  const method = request.method === 'HEAD' ? 'GET' : request.method;
-  const rule = METADATA_AUTH_RULES[ruleKey(method, url)];
-  if (rule === undefined) throw new GranaryError('GRN_INTERNAL', `no auth rule for ${method} ${url}`);
-  return rule;
 }
 
 function allow(rule: Exclude<AuthRule, { public: true }>, principal: Principal, request: FastifyRequest, state: MetadataState): void {

@@ -19,6 +19,13 @@ export type NodeRouteRule =
   /** Batch reads: read capabilities in the body covering every range's block. */
   | 'batch-read';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What a storage-node route needs (NODE_ROUTE_RULES), set when it registers. */
+    capability?: NodeRouteRule;
+  }
+}
+
 export const NODE_ROUTE_RULES: Readonly<Record<string, NodeRouteRule>> = {
   'GET /health': 'public',
   'GET /metrics': 'public',
@@ -37,24 +44,27 @@ export const NODE_ROUTE_RULES: Readonly<Record<string, NodeRouteRule>> = {
 export const BATCH_CAPABILITIES_MAX = 4_096;
 
 export function installNodeAuth(app: FastifyInstance, guard: CapabilityGuard, nodeId: string): void {
+  // Each route's rule is found once, when it registers, and kept in its config.
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    for (const method of methods) {
-      if (method === 'HEAD' || method === 'OPTIONS') continue;
-      if (NODE_ROUTE_RULES[`${method} ${route.url}`] === undefined) {
-        throw new Error(`route ${method} ${route.url} has no rule in storage-node/node-auth.ts: every route says what it needs`);
-      }
+    // HEAD routes fastify adds for GET routes follow their GET rule.
+    const method = methods.find((m) => m !== 'HEAD' && m !== 'OPTIONS') ?? 'GET';
+    const rule = NODE_ROUTE_RULES[`${method} ${route.url}`];
+    if (rule === undefined) {
+      throw new Error(`route ${method} ${route.url} has no rule in storage-node/node-auth.ts: every route says what it needs`);
     }
+    route.config = { ...route.config, capability: rule };
   });
 
   // preHandler: batch reads carry their capabilities in the (bounded, parsed) body; every other
   // route's is in a header, and an upload's body is still unread here.
   app.addHook('preHandler', async (request) => {
-    const url = request.routeOptions.url;
-    if (url === undefined) return;
-    const method = request.method === 'HEAD' ? 'GET' : request.method;
-    const rule = NODE_ROUTE_RULES[`${method} ${url}`];
-    if (rule === undefined) throw new GranaryError('GRN_INTERNAL', `no capability rule for ${method} ${url}`);
+    const rule = request.routeOptions.config.capability;
+    if (rule === undefined) {
+      // No route matched: the 404 handler answers.
+      if (request.routeOptions.url === undefined) return;
+      throw new GranaryError('GRN_INTERNAL', `no capability rule for ${request.method} ${request.routeOptions.url}`);
+    }
     if (rule === 'public') return;
     if (rule === 'batch-read') {
       const body = request.body as { ranges?: readonly { chunk?: unknown }[]; capabilities?: unknown } | undefined;
