@@ -1,6 +1,6 @@
 /** `granary storage-node`: flags and environment variables of the chunk server. */
-import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { readSecretFile } from '../protocol/secret-files.js';
 import bytes from 'bytes';
 import { STORAGE_NODE_DEFAULTS } from '../storage-node/main.js';
 import {
@@ -100,16 +100,7 @@ export function storageNodeCommand(): Command {
 
 /** The node token and pinned key the flags name; a file that cannot be read stops the node with its name. */
 function nodeCredentials(flags: StorageNodeFlags): { token?: string; capabilityKey?: string } {
-  const read = (file: string, what: string): string => {
-    try {
-      const text = readFileSync(file, 'utf8').trim();
-      if (text === '') throw new Error('it is empty');
-      return text;
-    } catch (error) {
-      throw new InvalidArgumentError(`cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  };
-  const token = flags.token ?? (flags.tokenFile === undefined ? undefined : read(flags.tokenFile, 'token file'));
-  const capabilityKey = flags.capabilityKey === undefined ? undefined : read(flags.capabilityKey, 'capability key file');
+  const token = flags.token ?? (flags.tokenFile === undefined ? undefined : readSecretFile(flags.tokenFile, 'token file'));
+  const capabilityKey = flags.capabilityKey === undefined ? undefined : readSecretFile(flags.capabilityKey, 'capability key file');
   return { ...(token === undefined ? {} : { token }), ...(capabilityKey === undefined ? {} : { capabilityKey }) };
 }

@@ -3,9 +3,9 @@
  * node gets a token of role `node` bound to its id, kept in a file (mode 0600) it reads with
  * --token-file. A file that exists is kept, so restarts reuse the token the service knows.
  */
-import { access, chmod, mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { access } from 'node:fs/promises';
 import type { MetadataClient } from '../client/index.js';
+import { writePrivateFile } from '../protocol/secret-files.js';
 
 export async function ensureNodeTokenFile(metadata: MetadataClient, nodeId: string, file: string): Promise<void> {
   const exists = await access(file).then(
@@ -14,7 +14,5 @@ export async function ensureNodeTokenFile(metadata: MetadataClient, nodeId: stri
   );
   if (exists) return;
   const created = await metadata.createToken({ role: 'node', nodeId, description: `storage node ${nodeId}` });
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, `${created.token}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
+  await writePrivateFile(file, `${created.token}\n`);
 }

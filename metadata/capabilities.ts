@@ -5,7 +5,7 @@
  * deletes with garbage collection, and node admin work for admin tokens.
  */
 import { type KeyObject, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { loadOrCreateKeyFile } from '../protocol/key-file.js';
+import { loadOrCreateKeyFile } from '../protocol/secret-files.js';
 import { type CapabilityOp, publicKeyToText, signCapability } from '../protocol/capability.js';
 
 /**

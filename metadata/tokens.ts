@@ -4,8 +4,7 @@
  * secret is 256 random bits, so one fast hash is enough (no password stretching is needed).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import {
   type CreateTokenRequest,
   type CreatedToken,
@@ -17,6 +16,7 @@ import {
   type TokenInfo,
 } from '../protocol/auth-types.js';
 import { GranaryError, NODE_ID_PATTERN } from '../protocol/index.js';
+import { writePrivateFile } from '../protocol/secret-files.js';
 import { type MetadataDb, del, put } from './db.js';
 import type { TokenRecord } from './records.js';
 
@@ -130,10 +130,7 @@ export class TokenStore {
       }
     }
     const created = await this.create({ role: 'admin', description: `bootstrap admin token (${file})` });
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, `${created.token}\n`, { mode: 0o600 });
-    // An existing file keeps its old mode through writeFile.
-    await chmod(file, 0o600);
+    await writePrivateFile(file, `${created.token}\n`);
     return true;
   }
 }

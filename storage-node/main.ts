@@ -7,7 +7,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { publicKeyFromText, publicKeyToText } from '../protocol/capability.js';
-import { loadOrCreateKeyFile } from '../protocol/key-file.js';
+import { loadOrCreateKeyFile } from '../protocol/secret-files.js';
 import { CapabilityGuard } from './capability-guard.js';
 import { DEFAULT_PAGE_BYTES } from '../erasure/index.js';
 import { DiskChunkStore } from './disk-chunk-store.js';

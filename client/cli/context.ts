@@ -2,9 +2,9 @@
  * What every CLI command shares: the metadata URL, `--json`, readable tables, and errors turned
  * into one actionable line and a non-zero exit.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { GranaryError } from '../../protocol/index.js';
+import { readSecretFile } from '../../protocol/secret-files.js';
 import { loadTlsCa } from '../../protocol/tls.js';
 import { GranaryClient } from '../index.js';
 
@@ -53,20 +53,8 @@ export const LOCAL_ADMIN_TOKEN_FILE = 'data/admin.token';
 /** The token the flags name; a token file that cannot be read is an error naming it. */
 export function resolveToken(token: string | undefined, tokenFile: string | undefined): string | undefined {
   if (token !== undefined && token !== '') return token.trim();
-  if (tokenFile !== undefined && tokenFile !== '') return readTokenFile(tokenFile);
-  return existsSync(LOCAL_ADMIN_TOKEN_FILE) ? readTokenFile(LOCAL_ADMIN_TOKEN_FILE) : undefined;
-}
-
-function readTokenFile(file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new GranaryError('GRN_BAD_REQUEST', `cannot read token file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; check --token-file / GRANARY_TOKEN_FILE`);
-  }
-  const token = text.trim();
-  if (token === '') throw new GranaryError('GRN_BAD_REQUEST', `token file ${file} is empty`);
-  return token;
+  if (tokenFile !== undefined && tokenFile !== '') return readSecretFile(tokenFile, 'token file (--token-file / GRANARY_TOKEN_FILE)');
+  return existsSync(LOCAL_ADMIN_TOKEN_FILE) ? readSecretFile(LOCAL_ADMIN_TOKEN_FILE, 'token file') : undefined;
 }
 
 export function printJson(value: unknown): void {
