@@ -56,7 +56,7 @@ export class CapabilityGuard {
    * Throws unless one of `capabilities` allows `op` on `chunkId`: 401 GRN_UNAUTHENTICATED when
    * none is given, 403 GRN_CAPABILITY_REFUSED when none fits, 503 before the key is known.
    */
-  check(op: CapabilityOp | 'read-or-admin', chunkId: string | undefined, capabilities: readonly string[], nodeId: string, now = Date.now()): void {
+  check(op: CapabilityOp, chunkId: string | undefined, capabilities: readonly string[], nodeId: string, now = Date.now()): void {
     if (this.modeNow === 'open') return;
     if (this.modeNow === 'pending' || this.key === undefined) {
       throw new GranaryError('GRN_UNAVAILABLE', 'this node has not registered with its metadata service yet, so it cannot check capabilities; retry shortly');
@@ -106,16 +106,15 @@ export class CapabilityGuard {
 }
 
 /** Why a capability does not allow the request; '' when it does. */
-function refusal(capability: Capability, op: CapabilityOp | 'read-or-admin', chunkId: string | undefined, nodeId: string, now: number): string {
+function refusal(capability: Capability, op: CapabilityOp, chunkId: string | undefined, nodeId: string, now: number): string {
   if (capability.expiresAtMs <= now) return `it expired at ${new Date(capability.expiresAtMs).toISOString()}; ask the metadata service for a new plan or allocation`;
   if (capability.op === 'admin') {
     if (capability.scope !== '*' && capability.scope !== nodeId) return `it is for the admin routes of node ${capability.scope}, not ${nodeId}`;
     // Admin capabilities open the admin routes and reads, never writes or deletes.
-    return op === 'admin' || op === 'read' || op === 'read-or-admin' ? '' : `an admin capability does not allow ${op}`;
+    return op === 'admin' || op === 'read' ? '' : `an admin capability does not allow ${op}`;
   }
-  const wanted = op === 'read-or-admin' ? 'read' : op;
-  const allowsOp = capability.op === wanted || (wanted === 'write' && capability.op === 'replace');
-  if (!allowsOp) return `it allows ${capability.op}, not ${wanted}`;
+  const allowsOp = capability.op === op || (op === 'write' && capability.op === 'replace');
+  if (!allowsOp) return `it allows ${capability.op}, not ${op}`;
   if (chunkId === undefined) return `a ${capability.op} capability names a chunk, and this request has none`;
   const scope = capability.op === 'read' ? blockOfChunk(chunkId) : chunkId;
   return capability.scope === scope ? '' : `it is for ${capability.scope}, not ${scope}`;

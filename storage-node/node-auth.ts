@@ -75,7 +75,8 @@ export function installNodeAuth(app: FastifyInstance, guard: CapabilityGuard, no
     }
     const capability = headerCapability(request);
     const chunkId = (request.params as { id?: string }).id;
-    const op = rule === 'write-or-replace' ? (request.headers[REPLACE_HEADER] === 'true' ? 'replace' : 'write') : rule;
+    // An admin capability allows reads, so 'read-or-admin' is checked as a read.
+    const op = rule === 'write-or-replace' ? (request.headers[REPLACE_HEADER] === 'true' ? 'replace' : 'write') : rule === 'read-or-admin' ? 'read' : rule;
     guard.check(op, chunkId, capability === undefined ? [] : [capability], nodeId);
   });
 }
