@@ -6,7 +6,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { request } from 'undici';
-import { CAPABILITY_HEADER } from '../protocol/capability.js';
+import { CAPABILITY_HEADER, blockOfChunk } from '../protocol/capability.js';
 import { type CorruptChunkReport, GranaryError } from '../protocol/index.js';
 import type { CapabilityIssuer } from './capabilities.js';
 import type { MetadataState } from './state.js';
@@ -44,7 +44,9 @@ export async function confirmReaderReport(
   const { state } = options;
   const node = state.nodes.get(nodeId);
   if (node === undefined) return { chunks: [] };
-  const candidates = report.chunks.filter((chunk) => placedOn(state, chunk.chunkId, nodeId) && inScope(state, chunk.chunkId, tables));
+  // Table ids the reader may touch, found once per report rather than per chunk.
+  const tableIds = tables === undefined ? undefined : new Set([...tables].flatMap((name) => state.tablesByName.get(name)?.id ?? []));
+  const candidates = report.chunks.filter((chunk) => placedOn(state, chunk.chunkId, nodeId) && inScope(state, chunk.chunkId, tableIds));
   const confirmed: CorruptChunkReport['chunks'][number][] = [];
   let next = 0;
   const lane = async (): Promise<void> => {
@@ -60,16 +62,13 @@ export async function confirmReaderReport(
 
 /** The xxh64 (hex) the commit recorded for this shard; undefined for blocks from before it was. */
 function shardChecksumOf(state: MetadataState, chunkId: string): string | undefined {
-  const dot = chunkId.lastIndexOf('.');
-  return state.blocks.get(chunkId.slice(0, dot))?.shardChecksums?.[Number(chunkId.slice(dot + 1))];
+  return state.blocks.get(blockOfChunk(chunkId))?.shardChecksums?.[Number(chunkId.slice(chunkId.lastIndexOf('.') + 1))];
 }
 
-function inScope(state: MetadataState, chunkId: string, tables: ReadonlySet<string> | undefined): boolean {
-  if (tables === undefined) return true;
-  const block = state.blocks.get(chunkId.slice(0, chunkId.lastIndexOf('.')));
-  if (block === undefined) return false;
-  for (const table of state.tablesByName.values()) if (table.id === block.tableId) return tables.has(table.name);
-  return false;
+function inScope(state: MetadataState, chunkId: string, tableIds: ReadonlySet<string> | undefined): boolean {
+  if (tableIds === undefined) return true;
+  const block = state.blocks.get(blockOfChunk(chunkId));
+  return block !== undefined && tableIds.has(block.tableId);
 }
 
 /** Whether the node itself says the chunk is missing (404) or rotten (verify not ok). An unreachable node confirms nothing. */
