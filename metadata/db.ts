@@ -1,9 +1,8 @@
 /**
- * One LevelDB for the whole service, a sublevel per record kind, values packed with msgpackr.
- * Changes that touch several records go through one `batch`, written with `sync` so an
- * acknowledged change survives a crash of the process or the machine.
+ * The catalog's record kinds over a KvStore (metadata/store/kv-store.ts): one space per kind,
+ * values packed with msgpackr. Changes that touch several records go through one `write`, which
+ * the store applies atomically and durably (and, on etcd, only while this replica leads).
  */
-import { Level } from 'level';
 import { Packr } from 'msgpackr';
 import type {
   BlockRecord,
@@ -17,37 +16,48 @@ import type {
   TableRecord,
   TokenRecord,
 } from './records.js';
+import type { KvOperation, KvRangeOptions, KvStore } from './store/kv-store.js';
+import { LevelStore } from './store/level-store.js';
 
 const packr = new Packr({ useRecords: false });
 
-/** The sublevel type `level` gives for string keys and Buffer values. */
-type RawSublevel = ReturnType<typeof makeSublevel>;
-
-function makeSublevel(level: Level<string, Buffer>, name: string) {
-  return level.sublevel<string, Buffer>(name, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+export function packRecord(value: unknown): Uint8Array {
+  return packr.pack(value);
 }
 
-/** One record kind: a sublevel whose values are msgpack-packed records. */
+export function unpackRecord<V>(bytes: Uint8Array): V {
+  return packr.unpack(bytes) as V;
+}
+
+/** One record kind: a space of the store whose values are msgpack-packed records. */
 export class Records<V> {
-  constructor(readonly sublevel: RawSublevel) {}
+  constructor(
+    private readonly db: MetadataDb,
+    readonly space: string,
+  ) {}
 
   async get(key: string): Promise<V | undefined> {
-    const value = await this.sublevel.get(key);
-    return value === undefined || value === null ? undefined : (packr.unpack(value) as V);
+    const value = await this.db.store.get(this.space, key);
+    return value === undefined ? undefined : unpackRecord<V>(value);
   }
 
-  /** An unsynced single write, for data that may be lost in a crash (heartbeats, counters). */
+  /** One record written alone (heartbeats, counters): as durable as a batch, and as fenced. */
   async put(key: string, value: V): Promise<void> {
-    await this.sublevel.put(key, packr.pack(value));
+    await this.db.store.write([{ type: 'put', space: this.space, key, value: packRecord(value) }]);
   }
 
-  async *entries(): AsyncGenerator<[string, V]> {
-    for await (const [key, value] of this.sublevel.iterator()) yield [key, packr.unpack(value) as V];
+  /** Records in key order, from `after` / within `prefix`, at most `limit`. */
+  async *range(options: KvRangeOptions = {}): AsyncGenerator<[string, V]> {
+    for await (const [key, value] of this.db.store.range(this.space, options)) yield [key, unpackRecord<V>(value)];
+  }
+
+  entries(): AsyncGenerator<[string, V]> {
+    return this.range();
   }
 }
 
 export class MetadataDb {
-  readonly level: Level<string, Buffer>;
+  private opened: KvStore | undefined;
   readonly tables: Records<TableRecord>;
   readonly partitions: Records<PartitionRecord>;
   readonly files: Records<FileRecord>;
@@ -60,10 +70,10 @@ export class MetadataDb {
   readonly repairs: Records<RepairTaskRecord>;
   readonly tokens: Records<TokenRecord>;
 
-  constructor(path: string) {
-    this.level = new Level<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
-    const sub = <V>(name: string): Records<V> =>
-      new Records<V>(makeSublevel(this.level, name));
+  /** A LevelDB directory (opened by `open()`), or a store already open. */
+  constructor(private readonly source: string | KvStore) {
+    if (typeof source !== 'string') this.opened = source;
+    const sub = <V>(name: string): Records<V> => new Records<V>(this, name);
     this.tables = sub('tables');
     this.partitions = sub('partitions');
     this.files = sub('files');
@@ -77,25 +87,29 @@ export class MetadataDb {
     this.tokens = sub('tokens');
   }
 
-  async open(): Promise<void> {
-    await this.level.open();
+  get store(): KvStore {
+    if (this.opened === undefined) throw new Error('metadata db used before open()');
+    return this.opened;
   }
 
-  /** Applies every operation or none, durably (fsync before it returns). */
+  async open(): Promise<void> {
+    if (this.opened === undefined && typeof this.source === 'string') this.opened = await LevelStore.open(this.source);
+  }
+
+  /** Applies every operation or none, durably, before it resolves. */
   async write(operations: readonly Operation[]): Promise<void> {
     if (operations.length === 0) return;
-    await this.level.batch(
-      operations.map((op) =>
+    await this.store.write(
+      operations.map((op): KvOperation =>
         op.type === 'put'
-          ? { type: 'put' as const, sublevel: op.records.sublevel, key: op.key, value: packr.pack(op.value) }
-          : { type: 'del' as const, sublevel: op.records.sublevel, key: op.key },
+          ? { type: 'put', space: op.records.space, key: op.key, value: packRecord(op.value) }
+          : { type: 'del', space: op.records.space, key: op.key },
       ),
-      { sync: true },
     );
   }
 
   async close(): Promise<void> {
-    await this.level.close();
+    await this.opened?.close();
   }
 }
 

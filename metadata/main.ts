@@ -102,15 +102,8 @@ export async function startMetadata(config: MetadataConfig): Promise<RunningMeta
   const ca = loadTlsCa(config.tlsCaFile);
   await mkdir(config.dataDir, { recursive: true });
   const db = new MetadataDb(join(config.dataDir, 'catalog'));
-  try {
-    await db.open();
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause;
-    if (cause?.code === 'LEVEL_LOCKED') {
-      throw new Error(`metadata data directory ${config.dataDir} is in use by another process; stop it or pick another --data`);
-    }
-    throw error;
-  }
+  // A directory another process holds is refused with a clear error (metadata/store/level-store.ts).
+  await db.open();
   try {
     const state = new MetadataState(db);
     await state.load();

@@ -66,6 +66,16 @@ export const ERROR_STATUS = {
   GRN_TLS_UNTRUSTED: 502,
   /** The process is shutting down or not ready; retry on another node or later. */
   GRN_UNAVAILABLE: 503,
+  /**
+   * This metadata replica is not (or is no longer) the leader, so it cannot change the catalog;
+   * nothing was changed. Clients retry on another `--metadata` URL; `details.leader` names the
+   * leader when the replica knows it.
+   */
+  GRN_NOT_LEADER: 503,
+  /** No metadata replica holds the leadership right now (an election is under way); retry in a few seconds. */
+  GRN_NO_LEADER: 503,
+  /** The metadata store (etcd) does not answer; nothing was changed. Check the etcd members named by --etcd. */
+  GRN_STORE_UNAVAILABLE: 503,
   /** More shards of a block are lost than its parity can rebuild: the data cannot be read now. */
   GRN_DATA_UNAVAILABLE: 503,
   /** Bytes read back do not match the checksum recorded when they were written, from every source tried. */

@@ -244,7 +244,8 @@ describe('TokenStore (metadata/tokens.ts)', () => {
     const [, id, secret] = match as unknown as [string, string, string];
     expect(created).toMatchObject({ id, role: 'reader', tables: ['events'], description: 'trainer' });
     let records = 0;
-    for await (const [key, value] of db.level.iterator()) {
+    for await (const { key, value: bytes } of db.store.snapshot()) {
+      const value = Buffer.from(bytes);
       records++;
       for (const text of [secret, created.token]) {
         expect(key.includes(text)).toBe(false);
@@ -310,7 +311,7 @@ describe('TokenStore (metadata/tokens.ts)', () => {
     }
     expect(store.list()).toEqual([]);
     let records = 0;
-    for await (const _ of db.level.iterator()) records++;
+    for await (const _ of db.store.snapshot()) records++;
     expect(records).toBe(0);
   });
 

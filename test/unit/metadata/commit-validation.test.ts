@@ -317,18 +317,18 @@ describe('block allocation', () => {
     await start(undefined, true);
     await createTable();
     const sessionId = await openSession();
-    const level = app().service.state.db.level;
-    const batch = level.batch.bind(level) as unknown as (operations: { key: string; value?: Uint8Array }[], options: unknown) => Promise<void>;
+    const store = app().service.state.db.store;
+    const write = store.write.bind(store);
     const written: number[] = [];
     let sessionWrites = 0;
-    (level as unknown as { batch: typeof batch }).batch = async (operations, options) => {
-      written.push(operations.reduce((sum, op) => sum + op.key.length + (op.value?.length ?? 0), 0));
+    store.write = async (operations) => {
+      written.push(operations.reduce((sum, op) => sum + op.key.length + (op.type === 'put' ? op.value.length : 0), 0));
       sessionWrites += operations.filter((op) => op.key === sessionId).length;
-      return batch(operations, options);
+      return write(operations);
     };
     const ALLOCATIONS = 1_000;
     for (let i = 0; i < ALLOCATIONS; i++) await allocate(sessionId);
-    (level as unknown as { batch: typeof batch }).batch = batch;
+    store.write = write;
     expect(written).toHaveLength(ALLOCATIONS);
     expect(sessionWrites).toBe(0);
     const first = Math.max(...written.slice(0, 10));
