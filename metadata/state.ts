@@ -6,6 +6,9 @@
  */
 import { type MetadataDb, readAll } from './db.js';
 import { type LoadedFile, loadFile } from './planner.js';
+import { PartitionMap } from './partition-map.js';
+import { SortedKeys } from './sorted-keys.js';
+import { SortedMap } from './sorted-map.js';
 import type {
   BlockRecord,
   CorruptRecord,
@@ -18,9 +21,10 @@ import type {
 } from './records.js';
 
 export class MetadataState {
-  readonly tablesByName = new Map<string, TableRecord>();
+  /** Sorted maps (sorted-map.ts) keep the listings' order as records change: pages cost O(page). */
+  readonly tablesByName = new SortedMap<TableRecord>();
   /** tableId -> partition spec -> record. */
-  readonly partitions = new Map<string, Map<string, PartitionRecord>>();
+  readonly partitions = new Map<string, PartitionMap>();
   /** tableId -> partition spec -> files in commit order. */
   readonly files = new Map<string, Map<string, LoadedFile[]>>();
   /** Change through putBlock / deleteBlock, which keep `blocksByNode` in step. */
@@ -29,6 +33,8 @@ export class MetadataState {
   readonly blocksByNode = new Map<string, Set<string>>();
   /** Blocks in state `committed`, kept by putBlock / deleteBlock: /health counts without a walk. */
   committedBlockCount = 0;
+  /** Ids of the blocks in state `committed`, in order, kept by putBlock / deleteBlock (GET /v1/blocks pages through it). */
+  readonly committedIds = new SortedKeys();
   /** Bumped by every putBlock / deleteBlock: caches derived from `blocks` compare it. */
   blocksVersion = 0;
   /** Blocks with two shards on one node (written while nodes were down): repair spreads them. */
@@ -42,10 +48,11 @@ export class MetadataState {
    * kept by putBlock / deleteBlock: a session's block list costs no write of its own.
    */
   readonly sessionBlocks = new Map<string, Set<string>>();
-  readonly nodes = new Map<string, NodeRecord>();
-  readonly corrupt = new Map<string, CorruptRecord>();
+  readonly nodes = new SortedMap<NodeRecord>();
+  /** Sorted for its `version`, which the repair queue's cache compares. */
+  readonly corrupt = new SortedMap<CorruptRecord>();
   /** Change through putGc / deleteGc, which keep `gcChunks` in step. */
-  readonly gcQueue = new Map<string, GcRecord>();
+  readonly gcQueue = new SortedMap<GcRecord>();
   /** `chunk@node` of every copy queued for deletion: repair never writes a chunk where one is. */
   readonly gcChunks = new Map<string, number>();
   readonly repairTasks = new Map<string, RepairTaskRecord>();
@@ -92,7 +99,10 @@ export class MetadataState {
     if (previous !== undefined) this.unindexBlock(previous);
     this.blocks.set(block.blockId, block);
     this.blocksVersion++;
-    if (block.state === 'committed') this.committedBlockCount++;
+    if (block.state === 'committed') {
+      this.committedBlockCount++;
+      this.committedIds.add(block.blockId);
+    }
     if (block.state === 'allocated') setAdd(this.sessionBlocks, block.sessionId, block.blockId);
     if (new Set(block.nodes).size < block.nodes.length) this.sharedBlocks.add(block.blockId);
     else this.sharedBlocks.delete(block.blockId);
@@ -181,7 +191,10 @@ export class MetadataState {
   }
 
   private unindexBlock(block: BlockRecord): void {
-    if (block.state === 'committed') this.committedBlockCount--;
+    if (block.state === 'committed') {
+      this.committedBlockCount--;
+      this.committedIds.delete(block.blockId);
+    }
     setRemove(this.sessionBlocks, block.sessionId, block.blockId);
     for (const nodeId of nodesOf(block)) {
       const set = this.blocksByNode.get(nodeId);
@@ -190,10 +203,10 @@ export class MetadataState {
     }
   }
 
-  partitionsOf(tableId: string): Map<string, PartitionRecord> {
+  partitionsOf(tableId: string): PartitionMap {
     let map = this.partitions.get(tableId);
     if (map === undefined) {
-      map = new Map();
+      map = new PartitionMap();
       this.partitions.set(tableId, map);
     }
     return map;
