@@ -55,3 +55,11 @@ export const KV_PAGE_ENTRIES = 512;
 export function checkSpace(space: string): void {
   if (space.length === 0 || space.includes('/')) throw new Error(`store space ${JSON.stringify(space)} must be non-empty text without '/'`);
 }
+
+/**
+ * The smallest key greater than every key starting with `prefix`: its last character plus one.
+ * Exact in byte order for the ASCII keys the catalog uses.
+ */
+export function prefixEnd(prefix: string): string {
+  return `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}`;
+}

@@ -5,7 +5,7 @@
  */
 import { Level } from 'level';
 import { GranaryError } from '../../protocol/index.js';
-import { type KvEntry, type KvOperation, type KvRangeOptions, type KvStore, checkSpace } from './kv-store.js';
+import { type KvEntry, type KvOperation, type KvRangeOptions, type KvStore, checkSpace, prefixEnd } from './kv-store.js';
 
 type Sublevel = ReturnType<typeof makeSublevel>;
 
@@ -100,12 +100,4 @@ export class LevelStore implements KvStore {
   async close(): Promise<void> {
     await this.level.close();
   }
-}
-
-/**
- * The smallest key greater than every key starting with `prefix`: its last character plus one.
- * Exact in byte order for the ASCII keys the catalog uses.
- */
-export function prefixEnd(prefix: string): string {
-  return `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}`;
 }

@@ -1,0 +1,191 @@
+/**
+ * The replicated store: the catalog's spaces under one key prefix of an etcd cluster, so several
+ * metadata replicas share one source of truth that survives the loss of a minority of members.
+ *
+ * Writes are fenced (docs/design.md, "The metadata store"): a replica may change the catalog only
+ * while it holds the leader key, and every batch is one etcd transaction that first compares the
+ * leader key's value with this replica's own. A deposed leader, a paused process that wakes after
+ * its lease ran out, or a replica cut off from the quorum therefore cannot commit: its transaction
+ * fails as a whole and the caller gets GRN_NOT_LEADER, with nothing changed.
+ *
+ * Keys are `<prefix>/<space>/<key>`. Reads are linearizable (etcd's default), so a replica that
+ * just won an election loads everything its predecessor acknowledged.
+ */
+import { Etcd3, type IOptions } from 'etcd3';
+import { GranaryError } from '../../protocol/index.js';
+import { KV_PAGE_ENTRIES, type KvEntry, type KvOperation, type KvRangeOptions, type KvStore, checkSpace, prefixEnd } from './kv-store.js';
+
+/** The leader key and the value this replica wrote into it when it won. */
+export interface Fence {
+  readonly key: string;
+  readonly value: string;
+}
+
+export interface EtcdStoreOptions {
+  /** Client URLs of the etcd members (http://host:port). */
+  readonly endpoints: readonly string[];
+  /** Every key this catalog keeps starts with `<prefix>/`; several catalogs may share one etcd. */
+  readonly prefix: string;
+  /**
+   * When true, writes need a fence (`setFence`) and are refused without one: the replicas'
+   * mode. False for tools that own the prefix alone (restore into an empty store, tests).
+   */
+  readonly fenced: boolean;
+  /** Deadline of each call to etcd; a store that does not answer in time is GRN_STORE_UNAVAILABLE. */
+  readonly callTimeoutMs?: number;
+}
+
+const CALL_TIMEOUT_MS_DEFAULT = 5_000;
+
+export class EtcdStore implements KvStore {
+  readonly kind = 'etcd' as const;
+  readonly client: Etcd3;
+  readonly prefix: string;
+  private fence: Fence | undefined;
+
+  constructor(private readonly options: EtcdStoreOptions) {
+    if (options.endpoints.length === 0) throw new GranaryError('GRN_BAD_REQUEST', 'etcd store needs at least one endpoint (--etcd URL1,URL2,...)');
+    if (!/^[A-Za-z0-9._-]+$/.test(options.prefix)) {
+      throw new GranaryError('GRN_BAD_REQUEST', `etcd prefix ${JSON.stringify(options.prefix)} must be letters, digits, '.', '_' or '-'`);
+    }
+    this.prefix = options.prefix;
+    const timeout = options.callTimeoutMs ?? CALL_TIMEOUT_MS_DEFAULT;
+    const clientOptions: IOptions = {
+      hosts: [...options.endpoints],
+      dialTimeout: timeout,
+      // Streams (watches, lease keep-alives) live long; every other call gets a deadline so a
+      // request never hangs on an unreachable quorum.
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
+    };
+    this.client = new Etcd3(clientOptions);
+  }
+
+  /** Full key of the leader election (shared with metadata/leadership.ts). */
+  leaderKey(): string {
+    return `${this.prefix}/_leader`;
+  }
+
+  /** Writes succeed only while the leader key holds `fence.value`; undefined refuses them all. */
+  setFence(fence: Fence | undefined): void {
+    this.fence = fence;
+  }
+
+  private spaceStart(space: string): string {
+    checkSpace(space);
+    return `${this.prefix}/${space}/`;
+  }
+
+  async get(space: string, key: string): Promise<Uint8Array | undefined> {
+    const answer = await this.call(() => this.client.kv.range({ key: Buffer.from(this.spaceStart(space) + key) }));
+    const kv = answer.kvs[0];
+    return kv === undefined ? undefined : kv.value;
+  }
+
+  async *range(space: string, options: KvRangeOptions = {}): AsyncGenerator<[string, Uint8Array]> {
+    const base = this.spaceStart(space);
+    const within = base + (options.prefix ?? '');
+    const end = Buffer.from(prefixEnd(within));
+    let start = options.after !== undefined && base + options.after >= within ? Buffer.from(`${base + options.after}\0`) : Buffer.from(within);
+    let left = options.limit ?? Number.POSITIVE_INFINITY;
+    // Pages read at the revision of the first one, so a range is one consistent view.
+    let revision: string | undefined;
+    while (left > 0) {
+      const page = Math.min(left, KV_PAGE_ENTRIES);
+      const answer = await this.call(() =>
+        this.client.kv.range({ key: start, range_end: end, limit: page, ...(revision === undefined ? {} : { revision }) }),
+      );
+      revision ??= answer.header.revision;
+      for (const kv of answer.kvs) yield [kv.key.subarray(base.length).toString('utf8'), kv.value];
+      left -= answer.kvs.length;
+      const last = answer.kvs[answer.kvs.length - 1];
+      if (!answer.more || last === undefined) return;
+      start = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+  }
+
+  async write(operations: readonly KvOperation[]): Promise<void> {
+    if (operations.length === 0) return;
+    const success = operations.map((op) => {
+      const key = Buffer.from(this.spaceStart(op.space) + op.key);
+      return op.type === 'put'
+        ? { request_put: { key, value: Buffer.from(op.value.buffer, op.value.byteOffset, op.value.byteLength) } }
+        : { request_delete_range: { key } };
+    });
+    if (!this.options.fenced) {
+      await this.call(() => this.client.kv.txn({ success }));
+      return;
+    }
+    const fence = this.fence;
+    if (fence === undefined) throw notLeader('this replica is not the leader');
+    const answer = await this.call(() =>
+      this.client.kv.txn({ compare: [{ key: Buffer.from(fence.key), target: 'Value', result: 'Equal', value: Buffer.from(fence.value) }], success }),
+    );
+    if (!answer.succeeded) {
+      // Someone else holds the key (or nobody: our lease ran out). Refuse every later write too,
+      // until the election says otherwise.
+      if (this.fence === fence) this.fence = undefined;
+      throw notLeader('its leadership ended (another replica holds the leader key, or its lease ran out)');
+    }
+  }
+
+  async *snapshot(): AsyncGenerator<KvEntry> {
+    const base = `${this.prefix}/`;
+    const end = Buffer.from(prefixEnd(base));
+    let start = Buffer.from(base);
+    let revision: string | undefined;
+    for (;;) {
+      const answer = await this.call(() =>
+        this.client.kv.range({ key: start, range_end: end, limit: KV_PAGE_ENTRIES, ...(revision === undefined ? {} : { revision }) }),
+      );
+      revision ??= answer.header.revision;
+      for (const kv of answer.kvs) {
+        const rest = kv.key.subarray(base.length).toString('utf8');
+        const slash = rest.indexOf('/');
+        // The leader key belongs to the running replicas, not to the catalog.
+        if (slash <= 0) continue;
+        yield { space: rest.slice(0, slash), key: rest.slice(slash + 1), value: kv.value };
+      }
+      const last = answer.kvs[answer.kvs.length - 1];
+      if (!answer.more || last === undefined) return;
+      start = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+  }
+
+  async isEmpty(): Promise<boolean> {
+    for await (const _ of this.snapshot()) return false;
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+
+  /** Runs one etcd call, turning its failures into errors a user can act on. */
+  private async call<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw storeError(error, this.options.endpoints);
+    }
+  }
+}
+
+function notLeader(why: string): GranaryError {
+  return new GranaryError('GRN_NOT_LEADER', `metadata replica cannot change the catalog: ${why}; nothing was changed, retry on another replica`);
+}
+
+/** Maps an etcd client failure to a typed error; size limits name the etcd flag to raise. */
+export function storeError(error: unknown, endpoints: readonly string[]): GranaryError {
+  if (error instanceof GranaryError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/too many operations in txn/i.test(message)) {
+    return new GranaryError('GRN_INTERNAL', `etcd refused a transaction with too many operations (${message}); start etcd with --max-txn-ops 16384 or more`, { cause: error });
+  }
+  if (/request is too large|larger than max|ResourceExhausted|RESOURCE_EXHAUSTED/i.test(message)) {
+    return new GranaryError('GRN_INTERNAL', `etcd refused a request as too large (${message}); start etcd with --max-request-bytes 8388608 or more`, { cause: error });
+  }
+  if (/database space exceeded/i.test(message)) {
+    return new GranaryError('GRN_STORE_UNAVAILABLE', `etcd is out of space (${message}): compact and defragment it, or raise --quota-backend-bytes`, { cause: error });
+  }
+  return new GranaryError('GRN_STORE_UNAVAILABLE', `etcd (${endpoints.join(',')}) did not answer: ${message}; nothing was changed`, { cause: error });
+}
