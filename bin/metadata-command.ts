@@ -1,8 +1,10 @@
 /** `granary metadata`: flags and environment variables of the metadata service. */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { LEADER_TTL_SECONDS_DEFAULT } from '../metadata/leadership.js';
 import { METADATA_DEFAULTS } from '../metadata/main.js';
+import { MANIFEST_CACHE_BYTES_DEFAULT } from '../metadata/manifests/cache.js';
 import { QUOTA_DEFAULTS, type Quotas } from '../metadata/tables.js';
-import { parseByteSize, parseDurationMs, parseLogLevel, parsePort, parsePositiveInteger } from './cli-values.js';
+import { parseByteSize, parseDurationMs, parseEtcdEndpoints, parseHttpUrl, parseLogLevel, parsePort, parsePositiveInteger } from './cli-values.js';
 
 interface MetadataFlags {
   data: string;
@@ -23,12 +25,18 @@ interface MetadataFlags {
   openSessionsPerTableMax: number;
   blocksPerSessionMax: number;
   stripesPerCommitMax: number;
+  manifestCacheBytes: number;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
   auth: 'on' | 'off';
   adminTokenFile?: string;
   capabilityTtl: number;
+  store: 'level' | 'etcd';
+  etcd?: readonly string[];
+  etcdPrefix: string;
+  advertiseUrl?: string;
+  leaderTtl: number;
 }
 
 export function metadataCommand(): Command {
@@ -53,14 +61,22 @@ export function metadataCommand(): Command {
     .addOption(new Option('--open-sessions-per-table-max <n>', 'quota: open write sessions of one table').env('GRANARY_OPEN_SESSIONS_PER_TABLE_MAX').argParser(parsePositiveInteger).default(q.openSessionsPerTableMax))
     .addOption(new Option('--blocks-per-session-max <n>', 'quota: blocks one write session may allocate').env('GRANARY_BLOCKS_PER_SESSION_MAX').argParser(parsePositiveInteger).default(q.blocksPerSessionMax))
     .addOption(new Option('--stripes-per-commit-max <n>', 'quota: stripes one commit may add').env('GRANARY_STRIPES_PER_COMMIT_MAX').argParser(parsePositiveInteger).default(q.stripesPerCommitMax))
+    .addOption(new Option('--manifest-cache-bytes <size>', 'memory for manifest pieces (stream locations) of recently planned stripes, e.g. 256MiB').env('GRANARY_MANIFEST_CACHE_BYTES').argParser(parseByteSize).default(MANIFEST_CACHE_BYTES_DEFAULT, '256MiB'))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .addOption(new Option('--auth <on|off>', 'check bearer tokens and chunk capabilities (off: anyone who reaches a port can do anything)').env('GRANARY_AUTH').choices(['on', 'off']).default(d.auth))
     .addOption(new Option('--admin-token-file <file>', 'where the bootstrap admin token is kept (created, mode 0600, if missing)', ).env('GRANARY_ADMIN_TOKEN_FILE').default(undefined, 'DATA/admin.token'))
     .addOption(new Option('--capability-ttl <duration>', 'lifetime of read and write capabilities (e.g. 10h, 30m)').env('GRANARY_CAPABILITY_TTL').argParser(parseDurationMs).default(d.capabilityTtlMs, '10h'))
+    .addOption(new Option('--store <kind>', 'where the catalog lives: level (embedded LevelDB in DATA/catalog, one process) or etcd (replicated: run several replicas, one leads)').env('GRANARY_STORE').choices(['level', 'etcd']).default('level'))
+    .addOption(new Option('--etcd <urls>', 'with --store etcd: client URLs of the etcd members, comma-separated').env('GRANARY_ETCD').argParser(parseEtcdEndpoints))
+    .addOption(new Option('--etcd-prefix <text>', 'with --store etcd: key prefix of this catalog in etcd (one etcd can hold several catalogs)').env('GRANARY_ETCD_PREFIX').default('granary'))
+    .addOption(new Option('--advertise-url <url>', 'with --store etcd: the URL other replicas forward requests to (default: the URL this replica listens on)').env('GRANARY_ADVERTISE_URL').argParser(parseHttpUrl))
+    .addOption(new Option('--leader-ttl <seconds>', 'with --store etcd: lease of the leader key; a dead leader is replaced within about this long').env('GRANARY_LEADER_TTL').argParser(parsePositiveInteger).default(LEADER_TTL_SECONDS_DEFAULT))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate to serve HTTPS with (needs --tls-key)').env('GRANARY_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('GRANARY_TLS_KEY'))
     .addOption(new Option('--tls-ca <file>', 'PEM CA bundle that storage node certificates are verified against (default: the CAs node trusts)').env('GRANARY_TLS_CA'))
     .action(async (flags: MetadataFlags) => {
+      if (flags.store === 'etcd' && flags.etcd === undefined) throw new InvalidArgumentError('--store etcd needs --etcd URL1,URL2,... (the etcd members\' client URLs)');
+      if (flags.store === 'level' && flags.etcd !== undefined) throw new InvalidArgumentError('--etcd is only read with --store etcd');
       const { startMetadata } = await import('../metadata/main.js');
       const { runUntilSignalled } = await import('./service-runner.js');
       const service = await startMetadata({
@@ -79,6 +95,7 @@ export function metadataCommand(): Command {
         auth: flags.auth,
         ...(flags.adminTokenFile === undefined ? {} : { adminTokenFile: flags.adminTokenFile }),
         capabilityTtlMs: flags.capabilityTtl,
+        manifestCacheBytes: flags.manifestCacheBytes,
         quotas: {
           tablesMax: flags.tablesMax,
           columnsPerTableMax: flags.columnsPerTableMax,
@@ -90,6 +107,17 @@ export function metadataCommand(): Command {
         ...(flags.tlsCert === undefined ? {} : { tlsCertFile: flags.tlsCert }),
         ...(flags.tlsKey === undefined ? {} : { tlsKeyFile: flags.tlsKey }),
         ...(flags.tlsCa === undefined ? {} : { tlsCaFile: flags.tlsCa }),
+        ...(flags.store === 'etcd' && flags.etcd !== undefined
+          ? {
+              store: {
+                kind: 'etcd' as const,
+                endpoints: flags.etcd,
+                prefix: flags.etcdPrefix,
+                leaderTtlSeconds: flags.leaderTtl,
+                ...(flags.advertiseUrl === undefined ? {} : { advertiseUrl: flags.advertiseUrl }),
+              },
+            }
+          : {}),
       });
       runUntilSignalled('metadata', service);
     });

@@ -1,6 +1,7 @@
 /**
- * The metadata process: opens its LevelDB, loads the catalog, serves HTTP, expires write leases
- * and flushes column popularity in the background, and shuts down cleanly on SIGTERM/SIGINT.
+ * The metadata process: with the embedded store (the default) it opens its LevelDB, loads the
+ * catalog and serves it; with `--store etcd` it is one replica of several (metadata/replica.ts).
+ * Either way it shuts down cleanly on SIGTERM/SIGINT (bin/service-runner.ts).
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,14 +9,25 @@ import type { FastifyInstance } from 'fastify';
 import { Agent } from 'undici';
 import { loadServerTls, loadTlsCa } from '../protocol/tls.js';
 import { CAPABILITY_TTL_MS_DEFAULT, CapabilityIssuer } from './capabilities.js';
+import { openCatalogRuntime } from './catalog-runtime.js';
 import { MetadataDb } from './db.js';
-import { GcWorker } from './gc-worker.js';
 import { INVENTORY_DEFAULTS } from './inventory.js';
 import { REPAIR_DEFAULTS } from './repair.js';
-import { buildMetadataServer } from './server.js';
-import { MetadataService } from './service.js';
-import { MetadataState } from './state.js';
+import { levelPath } from './store/open-store.js';
 import type { Quotas } from './tables.js';
+
+/** Where a replica keeps the catalog: the etcd cluster and how it takes part in the election. */
+export interface EtcdStoreConfig {
+  readonly kind: 'etcd';
+  /** Client URLs of the etcd members. */
+  readonly endpoints: readonly string[];
+  /** Key prefix of this catalog in etcd. */
+  readonly prefix: string;
+  /** The URL other replicas forward requests to; default the URL this process listens on. */
+  readonly advertiseUrl?: string;
+  /** Lease of the leader key in seconds: a dead leader is replaced after at most this long. */
+  readonly leaderTtlSeconds: number;
+}
 
 export interface MetadataConfig {
   readonly dataDir: string;
@@ -49,11 +61,18 @@ export interface MetadataConfig {
   readonly capabilityTtlMs: number;
   /** Catalog and write quotas (metadata/tables.ts); each one left out keeps its default. */
   readonly quotas?: Partial<Quotas>;
+  /**
+   * Bytes of decoded manifest pieces kept in memory (metadata/manifests/cache.ts): with the small
+   * per-file and per-block records, what bounds the service's heap however large the catalog.
+   */
+  readonly manifestCacheBytes?: number;
   /** Serve HTTPS with this PEM certificate and key (both or neither); plain HTTP without. */
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;
   /** PEM CA bundle the storage nodes' certificates are verified against (GC deletes); default Node's roots. */
   readonly tlsCaFile?: string;
+  /** Absent: the embedded LevelDB in DATA/catalog, one process. Etcd: a replica (metadata/replica.ts). */
+  readonly store?: EtcdStoreConfig;
 }
 
 export const METADATA_DEFAULTS = {
@@ -76,144 +95,100 @@ export const METADATA_DEFAULTS = {
 
 /** The bootstrap admin token and the capability signing key, in the data directory. */
 export const ADMIN_TOKEN_FILE = 'admin.token';
-const CAPABILITY_KEY_FILE = 'capability-signing.key';
+export const CAPABILITY_KEY_FILE = 'capability-signing.key';
 
-const POPULARITY_FLUSH_INTERVAL_MS = 5_000;
-const GC_RECORDS_PER_PASS = 64;
-const RETENTION_CHECK_INTERVAL_MS = 60_000;
-const GC_REQUEST_TIMEOUT_MS = 10_000;
-/** How often expired repair tasks are given up and orphans past their grace are queued. */
-const REPAIR_CHECK_INTERVAL_MS = 1_000;
 
 export interface RunningMetadata {
+  /** The app whose logger the process writes its lifecycle lines with. */
   readonly app: FastifyInstance;
-  readonly service: MetadataService;
   readonly url: string;
   readonly port: number;
   stop(): Promise<void>;
 }
 
 export async function startMetadata(config: MetadataConfig): Promise<RunningMetadata> {
-  if (!(config.deadAfterMs > config.suspectAfterMs && config.suspectAfterMs > 0)) {
-    throw new Error(`dead-after (${config.deadAfterMs} ms) must be longer than suspect-after (${config.suspectAfterMs} ms), both positive`);
+  checkLiveness(config);
+  if (config.store !== undefined) {
+    const { startReplica } = await import('./replica.js');
+    return startReplica({ ...config, store: config.store });
   }
   // Bad TLS files stop the service before it touches its data.
   const https = loadServerTls(config.tlsCertFile, config.tlsKeyFile);
   const ca = loadTlsCa(config.tlsCaFile);
   await mkdir(config.dataDir, { recursive: true });
-  const db = new MetadataDb(join(config.dataDir, 'catalog'));
+  const db = new MetadataDb(levelPath(config.dataDir));
   // A directory another process holds is refused with a clear error (metadata/store/level-store.ts).
   await db.open();
+  // Node calls (GC deletes, checks of readers' damage reports) verify the nodes' certificates
+  // against the configured CA. It holds no sockets until used.
+  const nodeAgent = ca === undefined ? undefined : new Agent({ connect: { ca } });
+  const adminTokenFile = config.adminTokenFile ?? join(config.dataDir, ADMIN_TOKEN_FILE);
+  let runtime: Awaited<ReturnType<typeof openCatalogRuntime>> | undefined;
   try {
-    const state = new MetadataState(db);
-    await state.load();
-    // Node calls (GC deletes, checks of readers' damage reports) verify the nodes' certificates
-    // against the configured CA. It holds no sockets until used.
-    const nodeAgent = ca === undefined ? undefined : new Agent({ connect: { ca } });
-    const service = new MetadataService(
-      state,
-      {
-        liveness: { suspectAfterMs: config.suspectAfterMs, deadAfterMs: config.deadAfterMs },
-        repair: { rateBytesPerSecond: config.repairRateBytesPerSecond, tasksMax: config.repairTasksMax, taskLeaseMinMs: REPAIR_DEFAULTS.taskLeaseMinMs },
-        inventory: { intervalMs: config.inventoryIntervalMs, orphanGraceMs: config.orphanGraceMs },
-        ...(config.quotas === undefined ? {} : { quotas: config.quotas }),
-        auth: config.auth,
-        // Kept with the catalog: nodes hold its public key, so it must outlive restarts.
-        capabilities: await CapabilityIssuer.fromKeyFile(join(config.dataDir, CAPABILITY_KEY_FILE), config.capabilityTtlMs),
-        ...(nodeAgent === undefined ? {} : { nodeDispatcher: nodeAgent }),
-      },
-      Date.now(),
-    );
-    await service.load();
-    const adminTokenFile = config.adminTokenFile ?? join(config.dataDir, ADMIN_TOKEN_FILE);
-    const adminTokenCreated = config.auth === 'on' ? await service.tokens.ensureAdminTokenFile(adminTokenFile) : false;
-    const app = await buildMetadataServer(service, { level: config.logLevel }, https === undefined ? {} : { https });
-    const logError = (error: unknown): void => app.log.error({ err: error }, 'metadata background task failed');
-    // Sessions whose lease ran out while the service was down expire on the first check.
-    const leaseTimer = setInterval(() => {
-      service.writes.expireLeases().then((count) => {
-        if (count > 0) app.log.info({ count }, 'write sessions expired');
-      }, logError);
-    }, config.leaseCheckIntervalMs);
-    const flushTimer = setInterval(() => service.scans.flush().catch(logError), POPULARITY_FLUSH_INTERVAL_MS);
-    const gcWorker = new GcWorker(state, service.nodes, {
-      intervalMs: config.gcIntervalMs,
-      recordsPerPass: GC_RECORDS_PER_PASS,
-      requestTimeoutMs: GC_REQUEST_TIMEOUT_MS,
-      onError: logError,
-      capabilities: service.capabilities,
-      ...(nodeAgent === undefined ? {} : { dispatcher: nodeAgent }),
+    runtime = await openCatalogRuntime({
+      config,
+      db,
+      // Kept with the catalog: nodes hold its public key, so it must outlive restarts.
+      capabilities: await CapabilityIssuer.fromKeyFile(join(config.dataDir, CAPABILITY_KEY_FILE), config.capabilityTtlMs),
+      ...(nodeAgent === undefined ? {} : { nodeAgent }),
+      adminTokenFile,
+      ...(https === undefined ? {} : { https }),
+      health: () => ({ role: 'leader', leader: null, store: 'level' }),
     });
-    gcWorker.start();
-    const repairTimer = setInterval(() => {
-      service.repair.expire().then((count) => {
-        if (count > 0) app.log.warn({ count }, 'repair tasks expired before their node reported; their blocks are queued again');
-      }, logError);
-      service.inventory.sweepOrphans().then((count) => {
-        if (count > 0) app.log.info({ count }, 'orphan chunks queued for deletion');
-      }, logError);
-    }, REPAIR_CHECK_INTERVAL_MS);
-    const retentionTimer = setInterval(() => {
-      service.catalog.enforceRetention().then((dropped) => {
-        if (dropped.length > 0) app.log.info({ dropped }, 'partitions past retention dropped');
-      }, logError);
-    }, RETENTION_CHECK_INTERVAL_MS);
-    try {
-      await app.listen({ host: config.host, port: config.port });
-    } catch (error) {
-      clearInterval(leaseTimer);
-      clearInterval(flushTimer);
-      clearInterval(retentionTimer);
-      clearInterval(repairTimer);
-      await gcWorker.stop();
-      await nodeAgent?.close();
-      throw error;
-    }
-    const address = app.server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : config.port;
-    lifecycleLog(app).info(
-      { host: config.host, port, tls: https !== undefined, dataDir: config.dataDir, tables: state.tablesByName.size, nodes: state.nodes.size },
-      'metadata ready',
-    );
-    if (config.auth === 'off') {
-      app.log.warn('authentication is off (--auth off): anyone who can reach this port can read, change or delete everything');
-    } else {
-      lifecycleLog(app).info(
-        { adminTokenFile, created: adminTokenCreated },
-        `admin token in ${adminTokenFile}: use it with --token-file ${adminTokenFile} (or GRANARY_TOKEN_FILE)`,
-      );
-    }
-    let stopping: Promise<void> | undefined;
-    return {
-      app,
-      service,
-      port,
-      url: `${https === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
-      stop() {
-        stopping ??= (async () => {
-          clearInterval(leaseTimer);
-          clearInterval(flushTimer);
-          clearInterval(retentionTimer);
-          clearInterval(repairTimer);
-          try {
-            await gcWorker.stop();
-            await nodeAgent?.close();
-            await app.close();
-            await service.scans.flush();
-          } finally {
-            await db.close();
-          }
-        })();
-        return stopping;
-      },
-    };
+    await runtime.app.listen({ host: config.host, port: config.port });
   } catch (error) {
+    await runtime?.stop();
+    await nodeAgent?.close();
     await db.close();
     throw error;
+  }
+  const { app, service } = runtime;
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  lifecycleLog(app).info(
+    { host: config.host, port, tls: https !== undefined, dataDir: config.dataDir, store: 'level', tables: service.state.tablesByName.size, nodes: service.state.nodes.size },
+    'metadata ready',
+  );
+  logAuth(app, config.auth, adminTokenFile, runtime.adminTokenCreated);
+  let stopping: Promise<void> | undefined;
+  const serving = runtime;
+  return {
+    app,
+    port,
+    url: serviceUrl(https !== undefined, config.host, port),
+    stop() {
+      stopping ??= (async () => {
+        try {
+          await serving.stop();
+          await nodeAgent?.close();
+        } finally {
+          await db.close();
+        }
+      })();
+      return stopping;
+    },
+  };
+}
+
+function checkLiveness(config: MetadataConfig): void {
+  if (!(config.deadAfterMs > config.suspectAfterMs && config.suspectAfterMs > 0)) {
+    throw new Error(`dead-after (${config.deadAfterMs} ms) must be longer than suspect-after (${config.suspectAfterMs} ms), both positive`);
+  }
+}
+
+export function serviceUrl(tls: boolean, host: string, port: number): string {
+  return `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+export function logAuth(app: FastifyInstance, auth: 'on' | 'off', adminTokenFile: string, created: boolean): void {
+  if (auth === 'off') {
+    app.log.warn('authentication is off (--auth off): anyone who can reach this port can read, change or delete everything');
+  } else {
+    lifecycleLog(app).info({ adminTokenFile, created }, `admin token in ${adminTokenFile}: use it with --token-file ${adminTokenFile} (or GRANARY_TOKEN_FILE)`);
   }
 }
 
 /** Start and stop lines are written at any log level: scripts and tests wait for them. */
-function lifecycleLog(app: FastifyInstance): FastifyInstance['log'] {
+export function lifecycleLog(app: FastifyInstance): FastifyInstance['log'] {
   return app.log.child({}, { level: 'info' });
 }

@@ -18,6 +18,21 @@ import type { MetadataService } from './service.js';
 export interface MetadataServerOptions {
   /** Serve HTTPS with this certificate and key (protocol/tls.ts); plain HTTP without. */
   readonly https?: ServerTls;
+  /**
+   * A replica serves the app from its own long-lived server (metadata/replica.ts): the app gets
+   * requests through the handler this factory receives and never listens itself.
+   */
+  readonly serverFactory?: FastifyServerOptions['serverFactory'];
+  /** Fields /health adds (the replica's role and store); a lone LevelDB service is its own leader. */
+  readonly health?: () => HealthExtra;
+}
+
+/** What /health says about replication, so probes and `granary up --ha` can find the leader. */
+export interface HealthExtra {
+  readonly role: 'leader' | 'follower';
+  /** The leader's URL, null during an election. */
+  readonly leader: string | null;
+  readonly store: 'level' | 'etcd';
 }
 
 /**
@@ -35,7 +50,8 @@ export async function buildMetadataServer(
   const startedAt = new Date();
   const app = Fastify({
     logger,
-    ...(options.https === undefined ? {} : { https: options.https }),
+    ...(options.https === undefined || options.serverFactory !== undefined ? {} : { https: options.https }),
+    ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     // Unknown fields are refused, not silently dropped: a misspelt option must not vanish.
@@ -68,21 +84,17 @@ export async function buildMetadataServer(
     }
   });
 
+  // Counters and a walk of the nodes (few) only: probes hit this every few seconds, so nothing
+  // here may grow with blocks, files or stripes (issue 12).
   app.get('/health', async () => {
-    const nodes = service.nodes.list();
+    const { total, alive, suspect, dead, draining } = service.nodes.countByState();
     return {
       status: 'ok',
       startedAt: startedAt.toISOString(),
       tables: service.state.tablesByName.size,
-      // A counter, not a walk of every block: probes hit this every few seconds.
       blocks: service.state.committedBlockCount,
-      nodes: {
-        total: nodes.length,
-        alive: nodes.filter((n) => n.state === 'alive').length,
-        suspect: nodes.filter((n) => n.state === 'suspect').length,
-        dead: nodes.filter((n) => n.state === 'dead').length,
-        draining: nodes.filter((n) => n.state === 'draining').length,
-      },
+      nodes: { total, alive, suspect, dead, draining },
+      ...(options.health?.() ?? { role: 'leader', leader: null, store: service.state.db.store.kind }),
     };
   });
   await app.register(catalogRoutes, { service });

@@ -42,6 +42,12 @@ export class EtcdStore implements KvStore {
   readonly client: Etcd3;
   readonly prefix: string;
   private fence: Fence | undefined;
+  /**
+   * Told when a write shows the term is over (refused by the fence) or leaves the catalog in
+   * doubt (etcd did not answer: it may have applied the batch). Either way this replica's memory
+   * may no longer match the store, so it must stop leading; the next leader loads afresh.
+   */
+  onTermInDoubt: ((reason: string) => void) | undefined;
 
   constructor(private readonly options: EtcdStoreOptions) {
     if (options.endpoints.length === 0) throw new GranaryError('GRN_BAD_REQUEST', 'etcd store needs at least one endpoint (--etcd URL1,URL2,...)');
@@ -117,15 +123,27 @@ export class EtcdStore implements KvStore {
     }
     const fence = this.fence;
     if (fence === undefined) throw notLeader('this replica is not the leader');
-    const answer = await this.call(() =>
-      this.client.kv.txn({ compare: [{ key: Buffer.from(fence.key), target: 'Value', result: 'Equal', value: Buffer.from(fence.value) }], success }),
-    );
+    let answer: Awaited<ReturnType<Etcd3['kv']['txn']>>;
+    try {
+      answer = await this.call(() =>
+        this.client.kv.txn({ compare: [{ key: Buffer.from(fence.key), target: 'Value', result: 'Equal', value: Buffer.from(fence.value) }], success }),
+      );
+    } catch (error) {
+      this.endTerm(fence, `a write's outcome is unknown (${(error as Error).message})`);
+      throw error;
+    }
     if (!answer.succeeded) {
-      // Someone else holds the key (or nobody: our lease ran out). Refuse every later write too,
-      // until the election says otherwise.
-      if (this.fence === fence) this.fence = undefined;
+      // Someone else holds the key (or nobody: our lease ran out).
+      this.endTerm(fence, 'a write was refused by the leader fence');
       throw notLeader('its leadership ended (another replica holds the leader key, or its lease ran out)');
     }
+  }
+
+  /** Refuses every later write of this term, and tells the election. */
+  private endTerm(fence: Fence, reason: string): void {
+    if (this.fence !== fence) return;
+    this.fence = undefined;
+    this.onTermInDoubt?.(reason);
   }
 
   async *snapshot(): AsyncGenerator<KvEntry> {
