@@ -68,3 +68,11 @@ export function parseDomain(text: string): string {
   }
   return text;
 }
+
+/** `--etcd`: client URLs of the etcd members, comma-separated (http://127.0.0.1:2379,...). */
+export function parseEtcdEndpoints(text: string): readonly string[] {
+  const endpoints = text.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0);
+  if (endpoints.length === 0) throw new InvalidArgumentError('no etcd URL given; write e.g. http://127.0.0.1:2379,http://127.0.0.1:22379');
+  for (const endpoint of endpoints) parseHttpUrl(endpoint);
+  return endpoints;
+}
