@@ -37,6 +37,7 @@ export const METADATA_AUTH_RULES: Readonly<Record<string, AuthRule>> = {
   'DELETE /v1/tables/:name': { roles: ADMIN },
   'GET /v1/tables/:name/partitions': { roles: READ, table: 'name' },
   'GET /v1/tables/:name/partitions/:partition': { roles: READ, table: 'name' },
+  'GET /v1/tables/:name/partitions/:partition/files': { roles: READ, table: 'name' },
   'DELETE /v1/tables/:name/partitions/:partition': { roles: ADMIN },
   'DELETE /v1/tables/:name/partitions/:partition/files/:fileId': { roles: ADMIN },
   'GET /v1/tables/:name/popularity': { roles: READ, table: 'name' },

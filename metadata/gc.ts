@@ -3,7 +3,9 @@
  * sessions, dropped partitions and tables, blocks a commit did not use). Queuing happens in the
  * same batch as the change that orphans the blocks, so a crash cannot leak them.
  */
+import type { GcBacklog, GcEntry, GcStatus } from '../protocol/page-types.js';
 import { type Operation, del, put } from './db.js';
+import { type PageRequest, cutPage } from './paging.js';
 import type { GcRecord } from './records.js';
 import type { MetadataState } from './state.js';
 
@@ -44,15 +46,24 @@ export function copyGc(chunkId: string, nodeId: string, reason: string, now: num
   return { blockId: `copy:${chunkId}@${nodeId}`, chunks: [{ chunkId, nodeId }], reason, queuedAt: now };
 }
 
-/** Records queued, the chunks they still name, and how many wait out a back-off. */
-export function gcBacklog(state: MetadataState, now = Date.now()): { records: number; chunks: number; backingOff: number } {
-  let chunks = 0;
-  let backingOff = 0;
-  for (const record of state.gcQueue.values()) {
-    chunks += record.chunks.length;
-    if ((record.nextAttemptAt ?? 0) > now) backingOff++;
-  }
-  return { records: state.gcQueue.size, chunks, backingOff };
+/** Records queued, the chunks they still name, and how many failed a pass and wait to be tried again: counters, not a walk. */
+export function gcBacklog(state: MetadataState): GcBacklog {
+  return { records: state.gcQueue.size, chunks: state.gcQueue.chunks, backingOff: state.gcQueue.retrying };
+}
+
+/** The backlog and one page of the queue's records in key order. */
+export function gcStatus(state: MetadataState, page: PageRequest): GcStatus {
+  const { keys, next } = cutPage(state.gcQueue.keysAfter(page.after, page.limit + 1), page.limit);
+  return { ...gcBacklog(state), blocks: keys.map((key) => gcEntry(state.gcQueue.get(key) as GcRecord)), next };
+}
+
+function gcEntry(record: GcRecord): GcEntry {
+  const { nextAttemptAt, ...rest } = record;
+  return {
+    ...rest,
+    queuedAt: new Date(record.queuedAt).toISOString(),
+    ...(nextAttemptAt === undefined ? {} : { nextAttemptAt: new Date(nextAttemptAt).toISOString() }),
+  };
 }
 
 /**

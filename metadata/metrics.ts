@@ -49,8 +49,8 @@ export class MetadataMetrics {
       labelNames: ['state'] as const,
       registers,
       collect() {
-        const nodes = service.nodes.list();
-        for (const state of NODE_STATES) this.set({ state }, nodes.filter((node) => node.state === state).length);
+        const counts = service.nodes.countByState();
+        for (const state of NODE_STATES) this.set({ state }, counts[state]);
       },
     });
     // Set by granary_blocks' collect: one assessment of the repair queue per scrape, not two.
@@ -61,7 +61,7 @@ export class MetadataMetrics {
       labelNames: ['health'] as const,
       registers,
       collect() {
-        const { blocks, bytesQueued } = service.repair.status(0, new Map());
+        const { blocks, bytesQueued } = service.repair.status({ after: undefined, limit: 0 }, new Map());
         queuedBytes.set(bytesQueued);
         this.set({ health: 'healthy' }, blocks.healthy);
         this.set({ health: 'under-replicated' }, blocks.underReplicated);

@@ -11,10 +11,13 @@ import {
   type NodeInfo,
   type NodeLoad,
   type NodeRegistration,
+  NODE_STATES,
   type NodeState,
 } from '../protocol/index.js';
+import type { NodePage } from '../protocol/page-types.js';
 import { assessBlock, type NodeStanding } from './block-health.js';
 import { del, put } from './db.js';
+import { type PageRequest, cutPage } from './paging.js';
 import type { PlacementCandidate } from './placement.js';
 import type { CorruptRecord, NodeRecord } from './records.js';
 import type { MetadataState } from './state.js';
@@ -59,14 +62,9 @@ export class NodeRegistry {
     return node === undefined ? 'removed' : this.stateOf(node, now);
   }
 
-  /** Chunks the catalog places on a node (committed blocks and open sessions' blocks). */
+  /** Chunks the catalog places on a node (committed blocks and open sessions' blocks): a counter, not a walk. */
   chunksHeld(nodeId: string): number {
-    let count = 0;
-    for (const blockId of this.state.blocksByNode.get(nodeId) ?? []) {
-      const block = this.state.blocks.get(blockId);
-      if (block !== undefined) for (const holder of block.nodes) if (holder === nodeId) count++;
-    }
-    return count;
+    return this.state.chunksByNode.get(nodeId) ?? 0;
   }
 
   info(node: NodeRecord, now = Date.now()): NodeInfo {
@@ -86,9 +84,18 @@ export class NodeRegistry {
     };
   }
 
-  list(): NodeInfo[] {
+  /** One page of nodes by id. */
+  list(page: PageRequest): NodePage {
     const now = Date.now();
-    return [...this.state.nodes.values()].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1)).map((node) => this.info(node, now));
+    const { keys, next } = cutPage(this.state.nodes.keysAfter(page.after, page.limit + 1), page.limit);
+    return { nodes: keys.map((nodeId) => this.info(this.state.nodes.get(nodeId) as NodeRecord, now)), next };
+  }
+
+  /** Nodes by state, for /health and metrics: a walk of the nodes (few), never of their blocks. */
+  countByState(now = Date.now()): { total: number } & Record<NodeState, number> {
+    const counts = { total: this.state.nodes.size, ...(Object.fromEntries(NODE_STATES.map((state) => [state, 0])) as Record<NodeState, number>) };
+    for (const node of this.state.nodes.values()) counts[this.stateOf(node, now)]++;
+    return counts;
   }
 
   get(nodeId: string): NodeRecord {

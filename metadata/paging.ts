@@ -7,9 +7,9 @@
  * from another listing (or a typo) is a 400 that says where cursors come from.
  */
 import { GranaryError } from '../protocol/index.js';
+import { PAGE_LIMIT_MAX } from '../protocol/page-types.js';
 
-/** Items one page may hold, for every listing. */
-export const PAGE_LIMIT_MAX = 1_000;
+export { PAGE_LIMIT_MAX };
 
 /** One kind of cursor: what a listing's sort key looks like, for the check and the message. */
 export interface CursorShape {
@@ -87,4 +87,11 @@ export const CURSORS = {
   nodes: { route: 'GET /v1/nodes', what: 'a node id', pattern: /^[a-z0-9][a-z0-9._-]*$/, charsMax: 64 },
   gc: { route: 'GET /v1/gc', what: 'a GC record key (a block id, or copy:CHUNK@NODE)', pattern: /^[A-Za-z0-9._:@-]+$/, charsMax: 200 },
   blocks: { route: 'GET /v1/blocks', what: 'a block id', pattern: /^[A-Za-z0-9._-]+$/, charsMax: 64 },
+  // Repair lists by endangerment: moving last, fewest node failures to spare, oldest, block id (repair.ts).
+  repair: {
+    route: 'GET /v1/repair',
+    what: 'a repair queue position (MOVING.SPARE.CREATED.BLOCK)',
+    pattern: /^[01]\.(-1|[0-9]{1,3})\.[0-9]{1,16}\.[A-Za-z0-9_-]+$/,
+    charsMax: 96,
+  },
 } as const satisfies Record<string, CursorShape>;

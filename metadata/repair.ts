@@ -30,6 +30,7 @@ import type { NodeRegistry } from './nodes.js';
 import { type PlacementCandidate, type Random, placeShards } from './placement.js';
 import type { BlockRecord, GcRecord, RepairShardRecord, RepairTaskRecord } from './records.js';
 import { copyGc } from './gc.js';
+import type { PageRequest } from './paging.js';
 import type { MetadataState } from './state.js';
 
 export interface RepairConfig {
@@ -73,6 +74,24 @@ interface QueuedBlock {
   readonly assessment: BlockAssessment;
 }
 
+/** What status reports of the queue, counted once per assessment of it, not per request. */
+interface QueueTally {
+  readonly underReplicated: number;
+  readonly unavailable: number;
+  readonly moving: number;
+  readonly waitingForNodes: number;
+  readonly bytesQueued: number;
+}
+
+/** One assessment of the repair queue, in order, with what it was computed from. */
+interface QueueSnapshot {
+  readonly at: number;
+  /** What every assessment depends on (blocks, damage reports, node standings): equal, the queue is the same. */
+  readonly signature: string;
+  readonly queue: readonly QueuedBlock[];
+  readonly tally: QueueTally;
+}
+
 export class RepairScheduler {
   private readonly counters: { -readonly [K in keyof RepairCounters]: RepairCounters[K] } = {
     tasksStarted: 0,
@@ -87,7 +106,7 @@ export class RepairScheduler {
   private readonly backoff = new Map<string, { failures: number; until: number }>();
   private readonly finished = new Map<string, RepairReportAnswer>();
   private readonly recent: { at: number; bytes: number }[] = [];
-  private cached: { at: number; queue: QueuedBlock[] } | undefined;
+  private cached: QueueSnapshot | undefined;
 
   constructor(
     private readonly state: MetadataState,
@@ -106,7 +125,21 @@ export class RepairScheduler {
    * picks); status asks for a fresh one.
    */
   queue(now = Date.now(), fresh = false): readonly QueuedBlock[] {
-    if (!fresh && this.cached !== undefined && now - this.cached.at < QUEUE_REFRESH_MS) return this.cached.queue;
+    return this.snapshot(now, fresh).queue;
+  }
+
+  /**
+   * The assessed queue. Fresh means as of now: the cached one is reused while nothing it was
+   * computed from has changed (blocks, damage reports and node standings all have versions or
+   * are few), so status pages cost O(log n + page) between changes, and a change costs one
+   * assessment of the candidates (blocks on nodes out of service, damaged or doubled up), never
+   * a walk of every block.
+   */
+  private snapshot(now: number, fresh: boolean): QueueSnapshot {
+    const cached = this.cached;
+    if (cached !== undefined && !fresh && now - cached.at < QUEUE_REFRESH_MS) return cached;
+    const signature = this.signature(now);
+    if (cached !== undefined && cached.signature === signature) return cached;
     const queue: QueuedBlock[] = [];
     for (const blockId of this.candidates(now)) {
       const block = this.state.blocks.get(blockId);
@@ -114,15 +147,35 @@ export class RepairScheduler {
       const assessment = this.assess(block, now);
       if (assessment.needs.length > 0) queue.push({ block, assessment });
     }
-    queue.sort(
-      (a, b) =>
-        Number(a.assessment.health === 'moving') - Number(b.assessment.health === 'moving') ||
-        a.assessment.nodeFailuresToSpare - b.assessment.nodeFailuresToSpare ||
-        a.block.createdAt - b.block.createdAt ||
-        (a.block.blockId < b.block.blockId ? -1 : 1),
-    );
-    this.cached = { at: now, queue };
-    return queue;
+    queue.sort((a, b) => compareQueueKeys(queueKey(a), queueKey(b)));
+    this.cached = { at: now, signature, queue, tally: this.tally(queue) };
+    return this.cached;
+  }
+
+  private signature(now: number): string {
+    const standings: string[] = [];
+    // Nodes are few (hundreds): a walk of them per status request is the price of exactness.
+    for (const nodeId of this.state.nodes.keys()) standings.push(`${nodeId}=${this.nodes.standingOf(nodeId, now)}`);
+    return `${this.state.blocksVersion}/${this.state.corrupt.version}/${standings.join(',')}`;
+  }
+
+  private tally(queue: readonly QueuedBlock[]): QueueTally {
+    let underReplicated = 0;
+    let unavailable = 0;
+    let moving = 0;
+    let waitingForNodes = 0;
+    let bytesQueued = 0;
+    const alive = this.nodes.placementCandidates().length;
+    for (const { block, assessment } of queue) {
+      if (assessment.health === 'unavailable') unavailable++;
+      else if (assessment.health === 'under-replicated') underReplicated++;
+      else if (assessment.health === 'moving') moving++;
+      // Shards doubled up on a cluster with no node free of the block: nothing to do until one joins.
+      const stuck = assessment.needs.every((need) => need.reason === 'doubled') && alive <= new Set(block.nodes).size;
+      if (stuck) waitingForNodes++;
+      else bytesQueued += assessment.needs.length * block.shardBytes;
+    }
+    return { underReplicated, unavailable, moving, waitingForNodes, bytesQueued };
   }
 
   /**
@@ -280,26 +333,23 @@ export class RepairScheduler {
     });
   }
 
-  status(limit: number, tableNames: ReadonlyMap<string, string>, now = Date.now()): RepairStatus {
-    let total = 0;
-    for (const block of this.state.blocks.values()) if (block.state === 'committed') total++;
-    let underReplicated = 0;
-    let unavailable = 0;
-    let moving = 0;
-    let waitingForNodes = 0;
-    let bytesQueued = 0;
-    const alive = this.nodes.placementCandidates().length;
-    const items: RepairItem[] = [];
-    for (const { block, assessment } of this.queue(now, true)) {
-      if (assessment.health === 'unavailable') unavailable++;
-      else if (assessment.health === 'under-replicated') underReplicated++;
-      else if (assessment.health === 'moving') moving++;
-      // Shards doubled up on a cluster with no node free of the block: nothing to do until one joins.
-      const stuck = assessment.needs.every((need) => need.reason === 'doubled') && alive <= new Set(block.nodes).size;
-      if (stuck) waitingForNodes++;
-      else bytesQueued += assessment.needs.length * block.shardBytes;
-      if (items.length < limit) items.push(this.item(block, assessment, tableNames));
-    }
+  /**
+   * Counts, progress and one page of the queue (most endangered first) after `page.after`, a
+   * queue position from the `next` of the page before; `page.limit` 0 gives the counts alone.
+   * Blocks move in the queue as their health changes: a page lists what is endangered now,
+   * after the position the cursor names, so a block that got worse since may be skipped by a
+   * walk of the pages, and one that recovered is no longer listed.
+   */
+  status(page: PageRequest, tableNames: ReadonlyMap<string, string>, now = Date.now()): RepairStatus {
+    const { queue, tally } = this.snapshot(now, true);
+    const { underReplicated, unavailable, moving, waitingForNodes, bytesQueued } = tally;
+    // A counter: total committed blocks, without a walk of them.
+    const total = this.state.committedBlockCount;
+    const start = page.after === undefined ? 0 : firstAfter(queue, parseQueueKey(page.after));
+    const chosen = page.limit === 0 ? [] : queue.slice(start, start + page.limit);
+    const items = chosen.map(({ block, assessment }) => this.item(block, assessment, tableNames));
+    const last = chosen[chosen.length - 1];
+    const next = last !== undefined && start + chosen.length < queue.length ? formatQueueKey(queueKey(last)) : null;
     const recentBytesPerSecond = this.recentRate(now);
     return {
       blocks: { total, healthy: total - underReplicated - unavailable - moving, underReplicated, unavailable, moving, waitingForNodes },
@@ -310,6 +360,7 @@ export class RepairScheduler {
       etaSeconds: bytesQueued === 0 ? 0 : recentBytesPerSecond > 0 ? Math.ceil(bytesQueued / recentBytesPerSecond) : null,
       settings: { rateBytesPerSecond: this.config.rateBytesPerSecond, tasksMax: this.config.tasksMax, deadAfterMs: this.nodes.deadAfterMs },
       items,
+      next,
     };
   }
 
@@ -516,4 +567,42 @@ export class RepairScheduler {
       expiresAt: new Date(task.expiresAt).toISOString(),
     };
   }
+}
+
+/** A block's place in the repair queue: moving ones last, fewest node failures to spare, oldest, then by id. */
+interface QueueKey {
+  readonly moving: 0 | 1;
+  readonly spare: number;
+  readonly createdAt: number;
+  readonly blockId: string;
+}
+
+function queueKey({ block, assessment }: QueuedBlock): QueueKey {
+  return { moving: assessment.health === 'moving' ? 1 : 0, spare: assessment.nodeFailuresToSpare, createdAt: block.createdAt, blockId: block.blockId };
+}
+
+function compareQueueKeys(a: QueueKey, b: QueueKey): number {
+  return a.moving - b.moving || a.spare - b.spare || a.createdAt - b.createdAt || (a.blockId < b.blockId ? -1 : a.blockId > b.blockId ? 1 : 0);
+}
+
+/** The status page cursor: MOVING.SPARE.CREATED.BLOCK (its shape is checked by paging.ts CURSORS.repair). */
+function formatQueueKey(key: QueueKey): string {
+  return `${key.moving}.${key.spare}.${key.createdAt}.${key.blockId}`;
+}
+
+function parseQueueKey(cursor: string): QueueKey {
+  const [moving, spare, createdAt, ...blockId] = cursor.split('.');
+  return { moving: moving === '1' ? 1 : 0, spare: Number(spare), createdAt: Number(createdAt), blockId: blockId.join('.') };
+}
+
+/** The index of the first queued block after `key`. */
+function firstAfter(queue: readonly QueuedBlock[], key: QueueKey): number {
+  let low = 0;
+  let high = queue.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compareQueueKeys(queueKey(queue[mid] as QueuedBlock), key) <= 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }

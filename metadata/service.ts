@@ -1,8 +1,9 @@
 /** The metadata service's parts wired together over one state. */
-import { upperBound } from '../protocol/sorted-ids.js';
 import type { Dispatcher } from 'undici';
 import { GranaryError, type HeartbeatAnswer, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type PlannedBlock, type RegistrationAnswer, type RepairTask } from '../protocol/index.js';
+import type { BlockPage, GcBacklog } from '../protocol/page-types.js';
 import { gcBacklog, wakeGcFor } from './gc.js';
+import { type PageRequest, cutPage } from './paging.js';
 import { type InventoryConfig, INVENTORY_DEFAULTS, Inventory } from './inventory.js';
 import { type LivenessConfig, NodeRegistry } from './nodes.js';
 import type { Random } from './placement.js';
@@ -14,7 +15,7 @@ import { WriteSessions } from './writes.js';
 import { CapabilityIssuer } from './capabilities.js';
 import { TokenStore } from './tokens.js';
 
-/** Blocks listed per page by `GET /v1/blocks`. */
+/** Blocks listed per page by `GET /v1/blocks` when `limit` is left out (also its most). */
 export const BLOCKS_PAGE_MAX = 1_000;
 
 export interface ServiceConfig {
@@ -47,8 +48,6 @@ export class MetadataService {
   readonly capabilities: CapabilityIssuer;
   readonly auth: 'on' | 'off';
   readonly nodeDispatcher: Dispatcher | undefined;
-  /** Committed block ids in order, as of `version` of the blocks (listBlocks pages through it). */
-  private sortedCommitted: { readonly version: number; readonly ids: readonly string[] } | undefined;
 
   constructor(
     readonly state: MetadataState,
@@ -104,7 +103,7 @@ export class MetadataService {
     };
   }
 
-  gcBacklog(): { records: number; chunks: number; backingOff: number } {
+  gcBacklog(): GcBacklog {
     return gcBacklog(this.state);
   }
 
@@ -112,26 +111,18 @@ export class MetadataService {
     return new Map([...this.state.tablesByName.values()].map((table) => [table.id, table.name]));
   }
 
-  /** Committed blocks with their chunk locations, in block id order, for fsck and tools. */
-  listBlocks(options: { readonly table?: string; readonly after?: string; readonly limit: number }): { blocks: PlannedBlock[]; next: string | null } {
+  /**
+   * Committed blocks with their chunk locations, in block id order, for fsck and tools: a page
+   * is read from the ids kept in order as blocks commit and go (state.committedIds, or the
+   * table's), so it costs O(log n + page), never a walk or a sort of every block.
+   */
+  listBlocks(options: { readonly table?: string } & PageRequest): BlockPage {
     if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > BLOCKS_PAGE_MAX) {
       throw new GranaryError('GRN_BAD_REQUEST', `limit must be 1..${BLOCKS_PAGE_MAX}`);
     }
-    const tableId = options.table === undefined ? undefined : this.catalog.table(options.table).id;
+    const ids = options.table === undefined ? this.state.committedIds : this.state.committedIdsByTable.get(this.catalog.table(options.table).id);
     const now = Date.now();
-    // One sort per change of the catalog's blocks, not per page: fsck pages through all of them.
-    const ids = this.committedIdsSorted();
-    const page: string[] = [];
-    let more = false;
-    for (let at = options.after === undefined ? 0 : upperBound(ids, options.after); at < ids.length; at++) {
-      const blockId = ids[at] as string;
-      if (tableId !== undefined && this.state.blocks.get(blockId)?.tableId !== tableId) continue;
-      if (page.length === options.limit) {
-        more = true;
-        break;
-      }
-      page.push(blockId);
-    }
+    const { keys: page, next } = cutPage(ids?.after(options.after, options.limit + 1) ?? [], options.limit);
     const blocks = page.map((blockId): PlannedBlock => {
       const block = this.state.blocks.get(blockId) as NonNullable<ReturnType<typeof this.state.blocks.get>>;
       return {
@@ -148,17 +139,6 @@ export class MetadataService {
         }),
       };
     });
-    return { blocks, next: more ? (page[page.length - 1] as string) : null };
-  }
-
-  private committedIdsSorted(): readonly string[] {
-    const version = this.state.blocksVersion;
-    if (this.sortedCommitted?.version !== version) {
-      const ids: string[] = [];
-      for (const block of this.state.blocks.values()) if (block.state === 'committed') ids.push(block.blockId);
-      ids.sort();
-      this.sortedCommitted = { version, ids };
-    }
-    return this.sortedCommitted.ids;
+    return { blocks, next };
   }
 }

@@ -6,6 +6,7 @@
  */
 import { type MetadataDb, readAll } from './db.js';
 import { type LoadedFile, loadFile } from './planner.js';
+import { GcQueueMap } from './gc-queue-map.js';
 import { PartitionMap } from './partition-map.js';
 import { SortedKeys } from './sorted-keys.js';
 import { SortedMap } from './sorted-map.js';
@@ -31,10 +32,14 @@ export class MetadataState {
   readonly blocks = new Map<string, BlockRecord>();
   /** nodeId -> ids of the blocks with a shard (or a former placement) on it. */
   readonly blocksByNode = new Map<string, Set<string>>();
+  /** nodeId -> shards the catalog places on it (`block.nodes` entries): node listings count without a walk. */
+  readonly chunksByNode = new Map<string, number>();
   /** Blocks in state `committed`, kept by putBlock / deleteBlock: /health counts without a walk. */
   committedBlockCount = 0;
   /** Ids of the blocks in state `committed`, in order, kept by putBlock / deleteBlock (GET /v1/blocks pages through it). */
   readonly committedIds = new SortedKeys();
+  /** tableId -> ids of its committed blocks, in order (GET /v1/blocks?table= pages through it). */
+  readonly committedIdsByTable = new Map<string, SortedKeys>();
   /** Bumped by every putBlock / deleteBlock: caches derived from `blocks` compare it. */
   blocksVersion = 0;
   /** Blocks with two shards on one node (written while nodes were down): repair spreads them. */
@@ -52,7 +57,7 @@ export class MetadataState {
   /** Sorted for its `version`, which the repair queue's cache compares. */
   readonly corrupt = new SortedMap<CorruptRecord>();
   /** Change through putGc / deleteGc, which keep `gcChunks` in step. */
-  readonly gcQueue = new SortedMap<GcRecord>();
+  readonly gcQueue = new GcQueueMap();
   /** `chunk@node` of every copy queued for deletion: repair never writes a chunk where one is. */
   readonly gcChunks = new Map<string, number>();
   readonly repairTasks = new Map<string, RepairTaskRecord>();
@@ -102,8 +107,15 @@ export class MetadataState {
     if (block.state === 'committed') {
       this.committedBlockCount++;
       this.committedIds.add(block.blockId);
+      let ofTable = this.committedIdsByTable.get(block.tableId);
+      if (ofTable === undefined) {
+        ofTable = new SortedKeys();
+        this.committedIdsByTable.set(block.tableId, ofTable);
+      }
+      ofTable.add(block.blockId);
     }
     if (block.state === 'allocated') setAdd(this.sessionBlocks, block.sessionId, block.blockId);
+    for (const nodeId of block.nodes) this.chunksByNode.set(nodeId, (this.chunksByNode.get(nodeId) ?? 0) + 1);
     if (new Set(block.nodes).size < block.nodes.length) this.sharedBlocks.add(block.blockId);
     else this.sharedBlocks.delete(block.blockId);
     for (const nodeId of nodesOf(block)) {
@@ -194,8 +206,17 @@ export class MetadataState {
     if (block.state === 'committed') {
       this.committedBlockCount--;
       this.committedIds.delete(block.blockId);
+      const ofTable = this.committedIdsByTable.get(block.tableId);
+      ofTable?.delete(block.blockId);
+      if (ofTable?.size === 0) this.committedIdsByTable.delete(block.tableId);
     }
     setRemove(this.sessionBlocks, block.sessionId, block.blockId);
+    for (const nodeId of block.nodes) {
+      const held = (this.chunksByNode.get(nodeId) ?? 0) - 1;
+      if (held < 0) throw new Error(`invariant failed: shards placed on ${nodeId} stay non-negative`);
+      if (held === 0) this.chunksByNode.delete(nodeId);
+      else this.chunksByNode.set(nodeId, held);
+    }
     for (const nodeId of nodesOf(block)) {
       const set = this.blocksByNode.get(nodeId);
       set?.delete(block.blockId);

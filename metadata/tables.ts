@@ -2,14 +2,15 @@
 import {
   GranaryError,
   type PartitionDetail,
-  type PartitionInfo,
   type TableAlteration,
   type TableInfo,
   type TableSpec,
-  type TableSummary,
   parsePartitionSpec,
 } from '../protocol/index.js';
 import type { DroppedFile } from '../protocol/catalog-types.js';
+import { type FilePage, PARTITION_FILES_EMBEDDED_MAX, type PartitionPage, type TablePage } from '../protocol/page-types.js';
+import { committedPartition, filePage, partitionInfo, partitionPage, tablePage } from './catalog-listings.js';
+import type { PageRequest } from './paging.js';
 import { type Operation, del, put } from './db.js';
 import { queueBlocks } from './gc.js';
 import { expiredPartitions } from './retention.js';
@@ -105,21 +106,9 @@ export class Catalog {
     });
   }
 
-  list(): TableSummary[] {
-    return [...this.state.tablesByName.values()]
-      .sort((a, b) => (a.name < b.name ? -1 : 1))
-      .map((table) => {
-        const partitions = [...this.state.partitionsOf(table.id).values()];
-        return {
-          name: table.name,
-          columns: table.columns.filter((c) => c.droppedInVersion === undefined).length,
-          partitions: partitions.length,
-          rows: partitions.reduce((sum, p) => sum + p.rows, 0),
-          bytes: partitions.reduce((sum, p) => sum + p.bytes, 0),
-          ec: `${table.dataShards}+${table.parityShards}`,
-          createdAt: new Date(table.createdAt).toISOString(),
-        };
-      });
+  /** One page of tables by name; `scope`: the only names a scoped token may see. */
+  list(page: PageRequest, scope?: ReadonlySet<string>): TablePage {
+    return tablePage(this.state, page, scope);
   }
 
   describe(name: string): TableInfo {
@@ -171,27 +160,24 @@ export class Catalog {
     });
   }
 
-  partitions(name: string): PartitionInfo[] {
-    const table = this.table(name);
-    return [...this.state.partitionsOf(table.id).values()].sort((a, b) => (a.spec < b.spec ? -1 : 1)).map(partitionInfo);
+  /** One page of a table's partitions by spec. */
+  partitions(name: string, page: PageRequest): PartitionPage {
+    return partitionPage(this.state, this.table(name), page);
   }
 
+  /** One page of a partition's files in commit order. */
+  files(name: string, spec: string, page: PageRequest): FilePage {
+    return filePage(this.state, committedPartition(this.state, this.table(name), spec), page);
+  }
+
+  /**
+   * A partition's counters and its first files: a partition of many small commits can have
+   * more files than one answer should carry, so the rest are paged from `filesNext`.
+   */
   describePartition(name: string, spec: string): PartitionDetail {
-    const table = this.table(name);
-    const canonical = parsePartitionSpec(spec, table.partitionBy).spec;
-    const partition = this.state.partitionsOf(table.id).get(canonical);
-    if (partition === undefined) throw new GranaryError('GRN_PARTITION_NOT_FOUND', `table ${name} has no committed partition ${canonical}`);
-    return {
-      ...partitionInfo(partition),
-      fileList: this.state.filesOf(table.id, canonical).map(({ record }) => ({
-        fileId: record.fileId,
-        rows: record.rows,
-        bytes: record.bytes,
-        stripes: record.stripes.length,
-        committedAt: new Date(record.committedAt).toISOString(),
-        sessionId: record.sessionId,
-      })),
-    };
+    const partition = committedPartition(this.state, this.table(name), spec);
+    const files = filePage(this.state, partition, { after: undefined, limit: PARTITION_FILES_EMBEDDED_MAX });
+    return { ...partitionInfo(partition), fileList: files.files, filesNext: files.next };
   }
 
   dropPartition(name: string, spec: string): Promise<{ table: string; partition: string; blocksQueued: number }> {
@@ -291,16 +277,4 @@ export class Catalog {
 /** An invariant of the catalog; a failure is a bug, not a bad request. */
 function assert(condition: boolean, what: string): asserts condition {
   if (!condition) throw new Error(`invariant failed: ${what}`);
-}
-
-function partitionInfo(partition: PartitionRecord): PartitionInfo {
-  return {
-    partition: partition.spec,
-    values: partition.values,
-    files: partition.files,
-    stripes: partition.stripes,
-    rows: partition.rows,
-    bytes: partition.bytes,
-    createdAt: new Date(partition.createdAt).toISOString(),
-  };
 }

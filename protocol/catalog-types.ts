@@ -3,7 +3,7 @@
  * metadata service describes them.
  *
  *   POST   /v1/tables                       TableSpec        -> TableInfo
- *   GET    /v1/tables                                        -> { tables: TableSummary[] }
+ *   GET    /v1/tables[?limit=&after=]                       -> TablePage (protocol/page-types.ts)
  *   GET    /v1/tables/:name                                  -> TableInfo
  *   PATCH  /v1/tables/:name                 TableAlteration  -> TableInfo
  *   DELETE /v1/tables/:name                                  -> { table, partitions, blocksQueued }
@@ -87,8 +87,9 @@ export interface TableSummary {
 }
 
 /**
- *   GET    /v1/tables/:name/partitions                       -> { partitions: PartitionInfo[] }
+ *   GET    /v1/tables/:name/partitions[?limit=&after=]       -> PartitionPage (protocol/page-types.ts)
  *   GET    /v1/tables/:name/partitions/:partition            -> PartitionDetail
+ *   GET    /v1/tables/:name/partitions/:partition/files[?limit=&after=] -> FilePage
  */
 export interface PartitionInfo {
   readonly partition: string;
@@ -100,8 +101,22 @@ export interface PartitionInfo {
   readonly createdAt: string;
 }
 
+/** One committed file of a partition; `sequence` is its place in commit order (the files listing's sort key). */
+export interface PartitionFile {
+  readonly fileId: string;
+  readonly sequence: number;
+  readonly rows: number;
+  readonly bytes: number;
+  readonly stripes: number;
+  readonly committedAt: string;
+  readonly sessionId: string;
+}
+
 export interface PartitionDetail extends PartitionInfo {
-  readonly fileList: readonly { fileId: string; rows: number; bytes: number; stripes: number; committedAt: string; sessionId: string }[];
+  /** The first files in commit order, at most PARTITION_FILES_EMBEDDED_MAX (protocol/page-types.ts). */
+  readonly fileList: readonly PartitionFile[];
+  /** null when `fileList` is all of them; else the `after` of GET …/partitions/:partition/files for the rest. */
+  readonly filesNext: string | null;
 }
 
 /**

@@ -7,7 +7,7 @@
  *   POST /v1/nodes/:id/drain          {}                     -> NodeInfo
  *   POST /v1/nodes/:id/undrain        {}                     -> NodeInfo
  *   POST /v1/nodes/:id/remove         {}                     -> { nodeId, removed } (refused while it holds needed chunks)
- *   GET  /v1/nodes                                           -> { nodes: NodeInfo[] }
+ *   GET  /v1/nodes[?limit=&after=]                           -> NodePage (protocol/page-types.ts)
  */
 
 /** A node's liveness as the metadata service sees it; a closed set. */

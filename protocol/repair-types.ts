@@ -7,7 +7,7 @@
  *   POST /v1/nodes/:id/heartbeat    NodeHeartbeat (repair slots, running tasks) -> HeartbeatAnswer
  *   POST /v1/repairs/:task/report   RepairReport                               -> RepairReportAnswer
  *   POST /v1/nodes/:id/inventory    InventoryPage                              -> InventoryPageAnswer
- *   GET  /v1/repair[?limit=]                                                   -> RepairStatus
+ *   GET  /v1/repair[?limit=&after=]                                            -> RepairStatus (paged: protocol/page-types.ts)
  *   POST /v1/nodes/:id/remove                                                  -> { nodeId, removed }
  */
 import type { NodeInfo } from './node-types.js';
@@ -189,4 +189,6 @@ export interface RepairStatus {
   readonly settings: { readonly rateBytesPerSecond: number; readonly tasksMax: number; readonly deadAfterMs: number };
   /** The most endangered blocks first, up to the requested limit. */
   readonly items: readonly RepairItem[];
+  /** The `after` of the next page of items; null on the last page (and when limit is 0). */
+  readonly next: string | null;
 }

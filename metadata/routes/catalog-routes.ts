@@ -12,13 +12,19 @@ import {
   decodeStreamEntry,
 } from '../../protocol/index.js';
 import { checksumToHex } from '../../erasure/index.js';
-import { mayUseTable } from '../auth.js';
 import type { CapabilityIssuer } from '../capabilities.js';
+import { CURSORS, type PageQuery, pageQuerySchema, pageRequest } from '../paging.js';
 import type { MetadataService } from '../service.js';
 import { BODY_BYTES_MAX, alterSchema, scanSchema, tableSpecSchema } from './schemas.js';
 
 type Named = { Params: { name: string } };
 type NamedPartition = { Params: { name: string; partition: string } };
+type Paged = { Querystring: PageQuery };
+
+/** Items per page of each catalog listing when `limit` is left out: the catalog's quotas keep most listings within one page. */
+const TABLES_PAGE_DEFAULT = 1_000;
+const PARTITIONS_PAGE_DEFAULT = 1_000;
+const FILES_PAGE_DEFAULT = 1_000;
 
 export async function catalogRoutes(app: FastifyInstance, options: { readonly service: MetadataService }): Promise<void> {
   const { catalog, scans } = options.service;
@@ -26,16 +32,24 @@ export async function catalogRoutes(app: FastifyInstance, options: { readonly se
   app.post<{ Body: TableSpec }>('/v1/tables', { schema: { body: tableSpecSchema }, bodyLimit: BODY_BYTES_MAX.table }, async (request, reply) =>
     reply.code(201).send(await catalog.create(request.body)),
   );
-  app.get('/v1/tables', async (request) => ({ tables: catalog.list().filter((table) => mayUseTable(request, table.name)) }));
+  // Readers and writers scoped to some tables page through those alone.
+  app.get<Paged>('/v1/tables', { schema: { querystring: pageQuerySchema() } }, async (request) =>
+    catalog.list(pageRequest(request.query, CURSORS.tables, TABLES_PAGE_DEFAULT), request.principal.tables),
+  );
   app.get<Named>('/v1/tables/:name', async (request) => catalog.describe(request.params.name));
   app.patch<Named & { Body: TableAlteration }>('/v1/tables/:name', { schema: { body: alterSchema }, bodyLimit: BODY_BYTES_MAX.table }, async (request) =>
     catalog.alter(request.params.name, request.body),
   );
   app.delete<Named>('/v1/tables/:name', async (request) => catalog.drop(request.params.name));
 
-  app.get<Named>('/v1/tables/:name/partitions', async (request) => ({ partitions: catalog.partitions(request.params.name) }));
+  app.get<Named & Paged>('/v1/tables/:name/partitions', { schema: { querystring: pageQuerySchema() } }, async (request) =>
+    catalog.partitions(request.params.name, pageRequest(request.query, CURSORS.partitions, PARTITIONS_PAGE_DEFAULT)),
+  );
   app.get<NamedPartition>('/v1/tables/:name/partitions/:partition', async (request) =>
     catalog.describePartition(request.params.name, request.params.partition),
+  );
+  app.get<NamedPartition & Paged>('/v1/tables/:name/partitions/:partition/files', { schema: { querystring: pageQuerySchema() } }, async (request) =>
+    catalog.files(request.params.name, request.params.partition, pageRequest(request.query, CURSORS.files, FILES_PAGE_DEFAULT)),
   );
   app.delete<NamedPartition>('/v1/tables/:name/partitions/:partition', async (request) =>
     catalog.dropPartition(request.params.name, request.params.partition),

@@ -2,14 +2,19 @@
 import { confirmReaderReport } from '../report-verifier.js';
 import type { FastifyInstance } from 'fastify';
 import type { CorruptChunkReport, InventoryPage, NodeHeartbeat, NodeRegistration, RepairReport } from '../../protocol/index.js';
+import { gcStatus } from '../gc.js';
+import { CURSORS, type PageQuery, pageQuerySchema, pageRequest } from '../paging.js';
 import { BLOCKS_PAGE_MAX, type MetadataService } from '../service.js';
 import { BODY_BYTES_MAX, corruptReportSchema, heartbeatSchema, inventoryPageSchema, registrationSchema, repairReportSchema } from './schemas.js';
 
 type Node = { Params: { id: string } };
 
-/** Blocks listed by `GET /v1/repair` unless `limit` says otherwise. */
+/** Blocks listed by `GET /v1/repair` unless `limit` says otherwise (0 asks for the counts alone). */
 const REPAIR_ITEMS_DEFAULT = 100;
-const REPAIR_ITEMS_MAX = 10_000;
+/** Nodes per page of `GET /v1/nodes` without `limit`: every node of most clusters in one answer. */
+const NODES_PAGE_DEFAULT = 1_000;
+/** GC records per page of `GET /v1/gc` without `limit`, as before it paged. */
+const GC_PAGE_DEFAULT = 100;
 
 export async function nodeRoutes(app: FastifyInstance, options: { readonly service: MetadataService }): Promise<void> {
   const { service } = options;
@@ -41,39 +46,23 @@ export async function nodeRoutes(app: FastifyInstance, options: { readonly servi
   app.post<Node>('/v1/nodes/:id/drain', async (request) => nodes.setDraining(request.params.id, true));
   app.post<Node>('/v1/nodes/:id/undrain', async (request) => nodes.setDraining(request.params.id, false));
   app.post<Node>('/v1/nodes/:id/remove', async (request) => nodes.remove(request.params.id));
-  app.get('/v1/nodes', async () => ({ nodes: nodes.list() }));
+  app.get<{ Querystring: PageQuery }>('/v1/nodes', { schema: { querystring: pageQuerySchema() } }, async (request) =>
+    nodes.list(pageRequest(request.query, CURSORS.nodes, NODES_PAGE_DEFAULT)),
+  );
   app.post<{ Params: { task: string }; Body: RepairReport }>(
     '/v1/repairs/:task/report',
     { schema: { body: repairReportSchema }, bodyLimit: BODY_BYTES_MAX.node },
     async (request) => service.repair.report(request.params.task, request.body),
   );
-  app.get<{ Querystring: { limit?: number } }>(
-    '/v1/repair',
-    { schema: { querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 0, maximum: REPAIR_ITEMS_MAX } } } } },
-    async (request) => service.repair.status(request.query.limit ?? REPAIR_ITEMS_DEFAULT, service.tableNamesById()),
+  app.get<{ Querystring: PageQuery }>('/v1/repair', { schema: { querystring: pageQuerySchema() } }, async (request) =>
+    service.repair.status(pageRequest(request.query, CURSORS.repair, REPAIR_ITEMS_DEFAULT, 0), service.tableNamesById()),
   );
-  app.get<{ Querystring: { table?: string; after?: string; limit?: number } }>(
+  app.get<{ Querystring: PageQuery & { table?: string } }>(
     '/v1/blocks',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          properties: {
-            table: { type: 'string', maxLength: 128 },
-            after: { type: 'string', maxLength: 64 },
-            limit: { type: 'integer', minimum: 1, maximum: BLOCKS_PAGE_MAX },
-          },
-        },
-      },
-    },
-    async (request) => service.listBlocks({ ...request.query, limit: request.query.limit ?? BLOCKS_PAGE_MAX }),
+    { schema: { querystring: pageQuerySchema({ table: { type: 'string', maxLength: 128 } }) } },
+    async (request) => service.listBlocks({ ...pageRequest(request.query, CURSORS.blocks, BLOCKS_PAGE_MAX), ...(request.query.table === undefined ? {} : { table: request.query.table }) }),
   );
-  app.get('/v1/gc', async () => ({
-    ...service.gcBacklog(),
-    blocks: [...service.state.gcQueue.values()].slice(0, REPAIR_ITEMS_DEFAULT).map((record) => ({
-      ...record,
-      queuedAt: new Date(record.queuedAt).toISOString(),
-      ...(record.nextAttemptAt === undefined ? {} : { nextAttemptAt: new Date(record.nextAttemptAt).toISOString() }),
-    })),
-  }));
+  app.get<{ Querystring: PageQuery }>('/v1/gc', { schema: { querystring: pageQuerySchema() } }, async (request) =>
+    gcStatus(service.state, pageRequest(request.query, CURSORS.gc, GC_PAGE_DEFAULT)),
+  );
 }

@@ -94,6 +94,7 @@ function metadataCases(f: MetadataFixture): Record<string, RouteCase> {
     'DELETE /v1/tables/:name': { url: '/v1/tables/alpha', allowed: { token: f.admin, status: 404, url: '/v1/tables/nosuch' } },
     'GET /v1/tables/:name/partitions': { url: '/v1/tables/alpha/partitions', allowed: { token: reader, status: 200 } },
     'GET /v1/tables/:name/partitions/:partition': { url: '/v1/tables/alpha/partitions/ds=0', allowed: { token: reader, status: 200 } },
+    'GET /v1/tables/:name/partitions/:partition/files': { url: '/v1/tables/alpha/partitions/ds=0/files', allowed: { token: reader, status: 200 } },
     'DELETE /v1/tables/:name/partitions/:partition': {
       url: '/v1/tables/alpha/partitions/ds=0',
       allowed: { token: f.admin, status: 404, url: '/v1/tables/alpha/partitions/ds=9' },
