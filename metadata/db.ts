@@ -9,6 +9,8 @@ import type {
   CorruptRecord,
   FileRecord,
   GcRecord,
+  ManifestDropRecord,
+  ManifestPieceRecord,
   NodeRecord,
   PartitionRecord,
   RepairTaskRecord,
@@ -69,6 +71,10 @@ export class MetadataDb {
   readonly popularity: Records<Record<string, number>>;
   readonly repairs: Records<RepairTaskRecord>;
   readonly tokens: Records<TokenRecord>;
+  /** Immutable pieces of files' manifests (metadata/manifests/pieces.ts), `${fileId}/${piece}`. */
+  readonly manifests: Records<ManifestPieceRecord>;
+  /** Dropped files whose pieces are still being deleted (metadata/manifests/drops.ts). */
+  readonly manifestDrops: Records<ManifestDropRecord>;
 
   /** A LevelDB directory (opened by `open()`), or a store already open. */
   constructor(private readonly source: string | KvStore) {
@@ -85,6 +91,8 @@ export class MetadataDb {
     this.popularity = sub('popularity');
     this.repairs = sub('repairs');
     this.tokens = sub('tokens');
+    this.manifests = sub('manifests');
+    this.manifestDrops = sub('manifestDrops');
   }
 
   get store(): KvStore {

@@ -17,7 +17,7 @@ import {
   encodeStreamEntry,
 } from '../protocol/index.js';
 import { outwardFloat } from './pruning.js';
-import type { BlockRecord, ColumnRecord, FileRecord, SessionRecord, StripeRecord, TableRecord } from './records.js';
+import type { BlockRecord, ColumnRecord, FileWithStripes, SessionRecord, StripeRecord, TableRecord } from './records.js';
 import { quotaExceeded } from './tables.js';
 
 /**
@@ -59,7 +59,8 @@ export interface CommitLimits {
 export const COMMIT_LIMITS_DEFAULT: CommitLimits = { stripesPerCommitMax: STRIPES_PER_COMMIT_MAX };
 
 export interface CheckedCommit {
-  readonly files: FileRecord[];
+  /** With their stripes inline: writes.ts splits each into its record and manifest pieces. */
+  readonly files: FileWithStripes[];
   /** Allocated blocks the manifest uses, with their final sizes. */
   readonly committedBlocks: BlockRecord[];
   /** Allocated blocks the manifest does not use: garbage. */
@@ -149,7 +150,7 @@ export function checkCommit(
 
   const columns = columnsAtVersion(table, session.schemaVersion);
   const used = new Set<string>();
-  const files: FileRecord[] = [];
+  const files: FileWithStripes[] = [];
   let rows = 0;
   let bytes = 0;
   manifest.files.forEach((file, fileIndex) => {

@@ -1,10 +1,12 @@
 /**
  * Scan planning: from a table, a partition filter, columns, a stripe range and stats predicates
  * to the exact stream locations a reader fetches, one bounded page at a time (see
- * SCAN_PAGE_ENTRIES_MAX and scan-cursor.ts). Pure over the in-memory catalog.
+ * SCAN_PAGE_ENTRIES_MAX and scan-cursor.ts). Walks the small in-memory file records and loads
+ * only the manifest pieces (manifests/pieces.ts) of the stripes the page covers, through the
+ * bounded cache: a file whose bounds rule a predicate out is skipped without loading any.
  *
  * Planning must take milliseconds for a million stream locations (1,000 columns x 1,000
- * stripes), so committed files keep their streams as aligned 32-bit words in the wire layout, and
+ * stripes), so manifest pieces keep their streams as aligned 32-bit words in the wire layout, and
  * the planner copies eight words per location and patches the block reference, allocating one
  * buffer per stripe and nothing per column.
  */
@@ -22,6 +24,7 @@ import {
   type ScanRequest,
   stripeWeightEntries,
 } from '../protocol/index.js';
+import { type DecodedPiece, pieceOf } from './manifests/pieces.js';
 import { matchesPartition, validatePartitionFilter } from './partition-filter.js';
 import { type ResolvedPredicate, mayMatch, resolvePredicate } from './pruning.js';
 import type { BlockRecord, FileRecord, PartitionRecord, TableRecord } from './records.js';
@@ -30,32 +33,19 @@ import { columnInfo, visibleColumns } from './schema.js';
 
 const WORDS_PER_ENTRY = STREAM_ENTRY_BYTES / 4;
 
-/** A committed file prepared for planning. */
+/** A committed file prepared for planning: its small record and indexes, no stripes. */
 export interface LoadedFile {
   readonly record: FileRecord;
   /** Column id -> index of its stream in the file. */
   readonly columnIndex: ReadonlyMap<number, number>;
-  /** Per stripe: WORDS_PER_ENTRY words per file column (aligned copy of record streams). */
-  readonly streamWords: readonly Uint32Array[];
-  /** Per stripe: min, max per file column. */
-  readonly stats: readonly Float64Array[];
+  /** Per file column: min, max over the file's stripes (record.bounds, aligned). */
+  readonly bounds: Float64Array;
 }
 
 export function loadFile(record: FileRecord): LoadedFile {
-  return {
-    record,
-    columnIndex: new Map(record.columnCids.map((cid, index) => [cid, index])),
-    streamWords: record.stripes.map((stripe) => {
-      const words = new Uint32Array(stripe.streams.length / 4);
-      new Uint8Array(words.buffer).set(stripe.streams);
-      return words;
-    }),
-    stats: record.stripes.map((stripe) => {
-      const floats = new Float64Array(stripe.stats.length / 8);
-      new Uint8Array(floats.buffer).set(stripe.stats);
-      return floats;
-    }),
-  };
+  const bounds = new Float64Array(record.bounds.length / 8);
+  new Uint8Array(bounds.buffer).set(record.bounds);
+  return { record, columnIndex: new Map(record.columnCids.map((cid, index) => [cid, index])), bounds };
 }
 
 export interface PlanSources {
@@ -66,6 +56,8 @@ export interface PlanSources {
   files(partition: string): readonly LoadedFile[];
   block(blockId: string): BlockRecord | undefined;
   node(nodeId: string): { readonly url: string; readonly state: NodeState } | undefined;
+  /** Piece `piece` of a file's manifest, checked; at once when cached (manifests/cache.ts). */
+  piece(file: FileRecord, piece: number): DecodedPiece | Promise<DecodedPiece>;
 }
 
 export interface PlanResult {
@@ -94,7 +86,7 @@ interface WalkStart {
  * the next one pruning keeps, and that stripe is the cursor: so no page is empty, and the last
  * page has no `next` even when the stripes after it are all pruned.
  */
-export function planScan(sources: PlanSources, request: ScanRequest, page: ScanPageRequest = {}): PlanResult {
+export async function planScan(sources: PlanSources, request: ScanRequest, page: ScanPageRequest = {}): Promise<PlanResult> {
   const { table } = sources;
   const visible = visibleColumns(table);
   const byName = new Map(visible.map((column) => [column.name, column]));
@@ -143,27 +135,49 @@ export function planScan(sources: PlanSources, request: ScanRequest, page: ScanP
     for (let f = resuming ? start.file : 0; f < files.length; f++) {
       if (stripeNumber >= to) break;
       const file = files[f] as LoadedFile;
-      const fileStripes = file.record.stripes.length;
+      const fileStripes = file.record.stripeCount;
       const firstInFile = resuming && f === start.file ? start.stripeInFile : 0;
       if (stripeNumber + fileStripes <= from) {
         stripeNumber += fileStripes;
         continue;
       }
-      const localToGlobal = new Int32Array(file.record.blockIds.length).fill(-1);
+      const columnCount = file.record.columnCids.length;
       const sourceIndex = columns.map((column) => file.columnIndex.get(column.cid) ?? -1);
       const predicateIndex = predicates.map((predicate) => file.columnIndex.get(predicate.cid) ?? -1);
       stripeNumber += firstInFile;
-      for (let s = firstInFile; s < fileStripes; s++, stripeNumber++) {
+      let s = firstInFile;
+      // Stripes before the range are stepped over without their pieces.
+      if (stripeNumber < from) {
+        s += from - stripeNumber;
+        stripeNumber = from;
+      }
+      if (!fileMayMatch(file, predicateIndex, predicates)) {
+        // Every stripe of the file would be pruned: counted as such, no piece loaded.
+        const skipped = Math.max(0, Math.min(fileStripes - s, to - stripeNumber));
+        considered += skipped;
+        pruned += skipped;
+        stripeNumber += fileStripes - s;
+        continue;
+      }
+      const localToGlobal = new Int32Array(file.record.blockIds.length).fill(-1);
+      let piece: DecodedPiece | undefined;
+      for (; s < fileStripes; s++, stripeNumber++) {
         if (stripeNumber >= to) break;
-        if (stripeNumber < from) continue;
-        const stats = file.stats[s] as Float64Array;
-        const words = file.streamWords[s] as Uint32Array;
-        const rows = (file.record.stripes[s] as { rows: number }).rows;
+        if (piece === undefined || s >= piece.firstStripe + piece.stripes) {
+          const loading = sources.piece(file.record, pieceOf(file.record.manifest, s));
+          piece = loading instanceof Promise ? await loading : loading;
+          assert(s >= piece.firstStripe && s < piece.firstStripe + piece.stripes && piece.columns === columnCount, `piece holds stripe ${s} of file ${file.record.fileId}`);
+        }
+        const local = s - piece.firstStripe;
+        const { words, stats } = piece;
+        const wordBase = local * columnCount * WORDS_PER_ENTRY;
+        const statsBase = local * columnCount * 2;
+        const rows = piece.rows[local] as number;
         let keep = true;
         for (let p = 0; p < predicates.length && keep; p++) {
           const index = predicateIndex[p] as number;
-          const allNull = index >= 0 && (words[index * WORDS_PER_ENTRY + 7] as number) === rows;
-          keep = mayMatch(index >= 0 && !allNull, stats[2 * index] as number, stats[2 * index + 1] as number, predicates[p] as ResolvedPredicate);
+          const allNull = index >= 0 && (words[wordBase + index * WORDS_PER_ENTRY + 7] as number) === rows;
+          keep = mayMatch(index >= 0 && !allNull, stats[statsBase + 2 * index] as number, stats[statsBase + 2 * index + 1] as number, predicates[p] as ResolvedPredicate);
         }
         if (!keep) {
           considered++;
@@ -190,10 +204,11 @@ export function planScan(sources: PlanSources, request: ScanRequest, page: ScanP
           // plan of a million locations must be quick on its first call too, before the JIT.
           let end = c + 1;
           while (end < columns.length && sourceIndex[end] === index + (end - c)) end++;
+          const source = wordBase + index * WORDS_PER_ENTRY;
           if (end - c >= BULK_COPY_ENTRIES_MIN) {
-            out.set(words.subarray(index * WORDS_PER_ENTRY, (index + end - c) * WORDS_PER_ENTRY), c * WORDS_PER_ENTRY);
+            out.set(words.subarray(source, source + (end - c) * WORDS_PER_ENTRY), c * WORDS_PER_ENTRY);
           } else {
-            for (let w = 0; w < (end - c) * WORDS_PER_ENTRY; w++) out[c * WORDS_PER_ENTRY + w] = words[index * WORDS_PER_ENTRY + w] as number;
+            for (let w = 0; w < (end - c) * WORDS_PER_ENTRY; w++) out[c * WORDS_PER_ENTRY + w] = words[source + w] as number;
           }
           for (; c < end; c++) {
             const at = c * WORDS_PER_ENTRY;
@@ -253,14 +268,32 @@ function resume(sources: PlanSources, partitions: readonly PartitionRecord[], af
     if (record.fileId === cursor.fileId) {
       // A file removed before this one renumbers every stripe after it, and with them the
       // `stripes` ranges splits were cut by.
-      if (fileFirstStripe + cursor.stripeInFile !== cursor.stripe || cursor.stripeInFile >= record.stripes.length) {
+      if (fileFirstStripe + cursor.stripeInFile !== cursor.stripe || cursor.stripeInFile >= record.stripeCount) {
         throw staleCursor(`the files of partition ${cursor.partition} changed (stripe ${cursor.stripe} moved)`);
       }
       return { partition, file, stripeInFile: cursor.stripeInFile, fileFirstStripe };
     }
-    fileFirstStripe += record.stripes.length;
+    fileFirstStripe += record.stripeCount;
   }
   throw staleCursor(`file ${cursor.fileId} of partition ${cursor.partition} was removed`);
+}
+
+/**
+ * False when a predicate rules the whole file out by its bounds (or names a column the file does
+ * not have): then every stripe of it would be pruned, since a stripe's stats lie within the
+ * file's bounds (NaN bounds, some stripe without stats, keep the file).
+ */
+function fileMayMatch(file: LoadedFile, predicateIndex: readonly number[], predicates: readonly ResolvedPredicate[]): boolean {
+  for (let p = 0; p < predicates.length; p++) {
+    const index = predicateIndex[p] as number;
+    if (!mayMatch(index >= 0, file.bounds[2 * index] as number, file.bounds[2 * index + 1] as number, predicates[p] as ResolvedPredicate)) return false;
+  }
+  return true;
+}
+
+/** An invariant of the walk; a failure is a bug, not a bad request. */
+function assert(condition: boolean, what: string): asserts condition {
+  if (!condition) throw new Error(`invariant failed: ${what}`);
 }
 
 function globalBlock(sources: PlanSources, blockId: string, blocks: PlannedBlock[], blockIndex: Map<string, number>): number {

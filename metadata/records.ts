@@ -2,7 +2,8 @@
  * What the metadata service keeps in LevelDB, one sublevel per kind. Records are packed with
  * msgpackr. Files are immutable once committed; their stripes keep stream locations packed in
  * the wire layout of protocol/scan-types.ts (with file-local block refs), so planning copies
- * bytes instead of building objects.
+ * bytes instead of building objects. Those stripes live in manifest pieces, not in the file
+ * record, and are loaded on demand through a bounded cache (metadata/manifests/).
  */
 import type { ColumnType, CommitResult, PartitionValues, SessionState } from '../protocol/index.js';
 import type { Role } from '../protocol/auth-types.js';
@@ -52,7 +53,8 @@ export interface StripeRecord {
   readonly stats: Uint8Array;
 }
 
-export interface FileRecord {
+/** What every shape of a file record has: who wrote it, where, and what it holds in total. */
+export interface FileHeader {
   readonly fileId: string;
   readonly tableId: string;
   readonly partition: string;
@@ -65,7 +67,61 @@ export interface FileRecord {
   /** Column ids in stream order. */
   readonly columnCids: readonly number[];
   readonly blockIds: readonly string[];
+}
+
+/**
+ * A file with its stripes inline: what a commit checks (metadata/manifest.ts) before it is split
+ * into a FileRecord and its manifest pieces, and the shape of every file record written before
+ * manifests left the record (state.ts rewrites those at load).
+ */
+export interface FileWithStripes extends FileHeader {
   readonly stripes: readonly StripeRecord[];
+}
+
+/**
+ * Where a file's stripes are: ManifestPieceRecords `${fileId}/${piece}` (manifests/pieces.ts),
+ * each a consecutive run of stripes. The lengths and checksums are of each piece's body, so a
+ * piece read back is checked before the planner trusts a byte of it.
+ */
+export interface ManifestDescriptor {
+  /** Stripes in every piece but the last: as many as fit the piece byte target, at least one. */
+  readonly stripesPerPiece: number;
+  /** Byte length of each piece's body, in piece order. */
+  readonly pieceBytes: readonly number[];
+  /** xxh64 of each piece's body, 16 hex digits, in piece order. */
+  readonly pieceChecksums: readonly string[];
+}
+
+/**
+ * A committed file as the catalog keeps it in the store and in memory: small (no per-stripe data),
+ * so the service's heap grows with files, not with stripes x columns. Immutable.
+ */
+export interface FileRecord extends FileHeader {
+  readonly stripeCount: number;
+  readonly manifest: ManifestDescriptor;
+  /**
+   * Per file column: min f64, max f64 over all its stripes (NaN when some stripe has no stats),
+   * so a predicate can skip the whole file without loading a piece.
+   */
+  readonly bounds: Uint8Array;
+}
+
+/**
+ * One immutable piece of a file's manifest (key `${fileId}/${piece zero-padded}`); its body
+ * layout is manifests/pieces.ts's, versioned by `format`.
+ */
+export interface ManifestPieceRecord {
+  readonly format: number;
+  readonly body: Uint8Array;
+}
+
+/**
+ * A dropped file whose pieces are still being deleted (key: the file id): written in the batch
+ * that drops the file, deleted with its last piece, so a crash between the two finishes at load.
+ */
+export interface ManifestDropRecord {
+  readonly pieces: number;
+  readonly droppedAt: number;
 }
 
 /** A block's life; a closed set. */

@@ -6,6 +6,7 @@
  */
 import type { ScanPageRequest, ScanPlan, ScanRequest } from '../protocol/index.js';
 import type { NodeRegistry } from './nodes.js';
+import type { ManifestCache } from './manifests/cache.js';
 import { planScan } from './planner.js';
 import type { MetadataState } from './state.js';
 import type { Catalog } from './tables.js';
@@ -23,26 +24,33 @@ export class Scans {
     private readonly state: MetadataState,
     private readonly catalog: Catalog,
     private readonly nodes: NodeRegistry,
+    /** Manifest pieces come through it: the service's memory for them is bounded by its size. */
+    readonly manifests: ManifestCache,
   ) {}
 
   /** One page of the scan's plan; the first page (no cursor) counts the scan toward popularity. */
-  plan(tableName: string, request: ScanRequest, page: ScanPageRequest = {}): ScanPlan {
-    const table = this.catalog.table(tableName);
-    const now = Date.now();
-    const { plan, columnCids } = planScan(
-      {
-        table,
-        partitions: [...this.state.partitionsOf(table.id).values()],
-        files: (partition) => this.state.files.get(table.id)?.get(partition) ?? [],
-        block: (blockId) => this.state.blocks.get(blockId),
-        node: (nodeId) => {
-          const node = this.state.nodes.get(nodeId);
-          return node === undefined ? undefined : { url: node.url, state: this.nodes.stateOf(node, now) };
+  async plan(tableName: string, request: ScanRequest, page: ScanPageRequest = {}): Promise<ScanPlan> {
+    // The table is looked up inside the gate: a drop that ran while this page waited is seen.
+    const { table, plan, columnCids } = await this.state.plans.plan(async () => {
+      const table = this.catalog.table(tableName);
+      const now = Date.now();
+      const result = await planScan(
+        {
+          table,
+          partitions: [...this.state.partitionsOf(table.id).values()],
+          files: (partition) => this.state.files.get(table.id)?.get(partition) ?? [],
+          block: (blockId) => this.state.blocks.get(blockId),
+          node: (nodeId) => {
+            const node = this.state.nodes.get(nodeId);
+            return node === undefined ? undefined : { url: node.url, state: this.nodes.stateOf(node, now) };
+          },
+          piece: (file, piece) => this.manifests.peek(file, piece) ?? this.manifests.get(file, piece),
         },
-      },
-      request,
-      page,
-    );
+        request,
+        page,
+      );
+      return { table, ...result };
+    });
     // A scan is counted once, however many pages it reads.
     if (page.after !== undefined) return plan;
     let counts = this.state.popularity.get(table.id);

@@ -8,6 +8,7 @@ import { type InventoryConfig, INVENTORY_DEFAULTS, Inventory } from './inventory
 import { type LivenessConfig, NodeRegistry } from './nodes.js';
 import type { Random } from './placement.js';
 import { REPAIR_DEFAULTS, type RepairConfig, RepairScheduler } from './repair.js';
+import { MANIFEST_CACHE_BYTES_DEFAULT, ManifestCache } from './manifests/cache.js';
 import { Scans } from './scans.js';
 import type { MetadataState } from './state.js';
 import { Catalog, QUOTA_DEFAULTS, type Quotas } from './tables.js';
@@ -34,6 +35,8 @@ export interface ServiceConfig {
   readonly auth?: 'on' | 'off';
   /** Carries the service's own calls to storage nodes (checking readers' damage reports); one trusting the cluster CA under TLS. */
   readonly nodeDispatcher?: Dispatcher;
+  /** Bytes of decoded manifest pieces kept in memory (manifests/cache.ts); MANIFEST_CACHE_BYTES_DEFAULT when not given. */
+  readonly manifestCacheBytes?: number;
 }
 
 export class MetadataService {
@@ -58,7 +61,7 @@ export class MetadataService {
     this.nodes = new NodeRegistry(state, config.liveness, startedAt);
     this.catalog = new Catalog(state, this.nodes, { ...QUOTA_DEFAULTS, ...config.quotas });
     this.writes = new WriteSessions(state, this.catalog, this.nodes, random);
-    this.scans = new Scans(state, this.catalog, this.nodes);
+    this.scans = new Scans(state, this.catalog, this.nodes, new ManifestCache(state.db.manifests, config.manifestCacheBytes ?? MANIFEST_CACHE_BYTES_DEFAULT));
     this.repair = new RepairScheduler(state, this.nodes, config.repair ?? REPAIR_DEFAULTS, random);
     this.inventory = new Inventory(state, config.inventory ?? INVENTORY_DEFAULTS);
     this.tokens = new TokenStore(state.db);

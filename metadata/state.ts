@@ -5,6 +5,9 @@
  * interleave with another request's.
  */
 import { type MetadataDb, readAll } from './db.js';
+import { resumeManifestDrops } from './manifests/drops.js';
+import { type StoredFileRecord, hasInlineStripes, migrateFileRecord } from './manifests/migration.js';
+import { PlanGate } from './plan-gate.js';
 import { type LoadedFile, loadFile } from './planner.js';
 import { GcQueueMap } from './gc-queue-map.js';
 import { PartitionMap } from './partition-map.js';
@@ -13,6 +16,7 @@ import { SortedMap } from './sorted-map.js';
 import type {
   BlockRecord,
   CorruptRecord,
+  FileRecord,
   GcRecord,
   NodeRecord,
   PartitionRecord,
@@ -65,6 +69,8 @@ export class MetadataState {
   readonly repairingBlocks = new Map<string, string>();
   /** tableId -> column id -> scans that read it. */
   readonly popularity = new Map<string, Map<number, number>>();
+  /** Plan pages share it; removals of files wait for them (plan-gate.ts). */
+  readonly plans = new PlanGate();
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(readonly db: MetadataDb) {}
@@ -72,7 +78,15 @@ export class MetadataState {
   async load(): Promise<void> {
     for (const table of await readAll(this.db.tables)) this.tablesByName.set(table.name, table);
     for (const partition of await readAll(this.db.partitions)) this.partitionsOf(partition.tableId).set(partition.spec, partition);
-    const files = await readAll(this.db.files);
+    // Drops a stop interrupted finish before anything reads the pieces they remove.
+    await resumeManifestDrops(this.db);
+    const files: FileRecord[] = [];
+    for await (const [key, stored] of this.db.files.entries()) {
+      // Records of the previous version carry their stripes: rewritten into pieces one by one,
+      // so only the small record stays in memory.
+      const record = stored as StoredFileRecord;
+      files.push(hasInlineStripes(record) ? await migrateFileRecord(this.db, key, record) : record);
+    }
     // Commit order, as the live service numbered stripes: never by clock, which can repeat or step back.
     files.sort((a, b) => a.sequence - b.sequence);
     for (const file of files) this.filesOf(file.tableId, file.partition).push(loadFile(file));

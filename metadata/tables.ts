@@ -13,9 +13,10 @@ import { committedPartition, filePage, partitionInfo, partitionPage, tablePage }
 import type { PageRequest } from './paging.js';
 import { type Operation, del, put } from './db.js';
 import { queueBlocks } from './gc.js';
+import { deleteDroppedPieces, dropMarkers } from './manifests/drops.js';
 import { expiredPartitions } from './retention.js';
 import type { NodeRegistry } from './nodes.js';
-import type { PartitionRecord, SessionRecord, TableRecord } from './records.js';
+import type { FileRecord, PartitionRecord, SessionRecord, TableRecord } from './records.js';
 import { alterTable, newTableRecord, tableInfo, visibleColumns } from './schema.js';
 import { type MetadataState, fileKey, partitionKey } from './state.js';
 
@@ -133,13 +134,13 @@ export class Catalog {
   }
 
   drop(name: string): Promise<{ table: string; partitions: number; blocksQueued: number }> {
-    return this.state.exclusive(async () => {
+    return this.removeFiles(async (dropped) => {
       const table = this.table(name);
       const now = Date.now();
       const operations: Operation[] = [del(this.state.db.tables, name), del(this.state.db.popularity, table.id)];
       const blockIds: string[] = [];
       const partitions = [...this.state.partitionsOf(table.id).keys()];
-      for (const spec of partitions) blockIds.push(...this.partitionRemoval(table, spec, operations));
+      for (const spec of partitions) blockIds.push(...this.partitionRemoval(table, spec, operations, dropped));
       // Open sessions of the table can no longer commit: their blocks are garbage too.
       const sessions = [...this.state.sessions.values()].filter((s) => s.tableId === table.id && s.state === 'open');
       const aborted = sessions.map((session): SessionRecord => {
@@ -181,14 +182,14 @@ export class Catalog {
   }
 
   dropPartition(name: string, spec: string): Promise<{ table: string; partition: string; blocksQueued: number }> {
-    return this.state.exclusive(async () => {
+    return this.removeFiles(async (dropped) => {
       const table = this.table(name);
       const canonical = parsePartitionSpec(spec, table.partitionBy).spec;
       if (!this.state.partitionsOf(table.id).has(canonical)) {
         throw new GranaryError('GRN_PARTITION_NOT_FOUND', `table ${name} has no committed partition ${canonical}`);
       }
       const operations: Operation[] = [];
-      const blockIds = this.partitionRemoval(table, canonical, operations);
+      const blockIds = this.partitionRemoval(table, canonical, operations, dropped);
       const gc = queueBlocks(this.state, blockIds, `partition ${name} ${canonical} dropped`, Date.now());
       await this.state.db.write([...operations, ...gc.operations]);
       gc.apply();
@@ -205,7 +206,7 @@ export class Catalog {
    * move down by the removed file's stripe count, as after any change of the partition's files.
    */
   dropFile(name: string, spec: string, fileId: string): Promise<DroppedFile> {
-    return this.state.exclusive(async () => {
+    return this.removeFiles(async (dropped) => {
       const table = this.table(name);
       const canonical = parsePartitionSpec(spec, table.partitionBy).spec;
       const partition = this.state.partitionsOf(table.id).get(canonical);
@@ -226,15 +227,17 @@ export class Catalog {
       const next: PartitionRecord = {
         ...partition,
         files: partition.files - 1,
-        stripes: partition.stripes - file.stripes.length,
+        stripes: partition.stripes - file.stripeCount,
         rows: partition.rows - file.rows,
         bytes: partition.bytes - file.bytes,
       };
       assert(next.files >= 0 && next.stripes >= 0 && next.rows >= 0 && next.bytes >= 0, `partition ${canonical} counters stay non-negative`);
       const key = partitionKey(table.id, canonical);
+      dropped.push(file);
       const operations: Operation[] = [
         del(this.state.db.files, fileKey(table.id, canonical, fileId)),
         last ? del(this.state.db.partitions, key) : put(this.state.db.partitions, key, next),
+        ...dropMarkers(this.state.db, dropped, Date.now()),
       ];
       const gc = queueBlocks(this.state, blockIds, `file ${fileId} of ${name} ${canonical} dropped`, Date.now());
       await this.state.db.write([...operations, ...gc.operations]);
@@ -246,7 +249,7 @@ export class Catalog {
       } else {
         this.state.partitionsOf(table.id).set(canonical, next);
       }
-      return { table: name, partition: canonical, fileId, rows: file.rows, stripes: file.stripes.length, blocksQueued: blockIds.length, partitionDropped: last };
+      return { table: name, partition: canonical, fileId, rows: file.rows, stripes: file.stripeCount, blocksQueued: blockIds.length, partitionDropped: last };
     });
   }
 
@@ -262,15 +265,35 @@ export class Catalog {
     return dropped;
   }
 
-  /** Adds the deletions of a partition and its files to `operations`; returns its blocks. */
-  private partitionRemoval(table: TableRecord, spec: string, operations: Operation[]): string[] {
+  /**
+   * Adds the deletions of a partition and its files to `operations` (with a marker per file for
+   * its manifest pieces) and the files to `dropped`; returns its blocks.
+   */
+  private partitionRemoval(table: TableRecord, spec: string, operations: Operation[], dropped: FileRecord[]): string[] {
     operations.push(del(this.state.db.partitions, partitionKey(table.id, spec)));
     const blockIds = new Set<string>();
-    for (const { record } of this.state.filesOf(table.id, spec)) {
+    const files = this.state.filesOf(table.id, spec).map(({ record }) => record);
+    for (const record of files) {
       operations.push(del(this.state.db.files, fileKey(table.id, spec, record.fileId)));
       for (const blockId of record.blockIds) blockIds.add(blockId);
     }
+    operations.push(...dropMarkers(this.state.db, files, Date.now()));
+    dropped.push(...files);
     return [...blockIds];
+  }
+
+  /**
+   * Runs a change that removes files: `work` once no plan page is in flight (plan-gate.ts: a page
+   * reads the pieces and blocks of the files it walks), then the removed files' manifest pieces
+   * are deleted in bounded batches (manifests/drops.ts), with plans already going again.
+   */
+  private removeFiles<T>(work: (dropped: FileRecord[]) => Promise<T>): Promise<T> {
+    return this.state.exclusive(async () => {
+      const dropped: FileRecord[] = [];
+      const result = await this.state.plans.remove(() => work(dropped));
+      await deleteDroppedPieces(this.state.db, dropped.map((file) => ({ fileId: file.fileId, pieces: file.manifest.pieceBytes.length })));
+      return result;
+    });
   }
 }
 

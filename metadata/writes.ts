@@ -18,6 +18,7 @@ import {
 import { del, put } from './db.js';
 import { queueBlocks } from './gc.js';
 import { checkCommit, columnsAtVersion } from './manifest.js';
+import { pieceOperations, splitFile } from './manifests/pieces.js';
 import type { NodeRegistry } from './nodes.js';
 import { type Random, placeShards } from './placement.js';
 import { loadFile } from './planner.js';
@@ -202,8 +203,11 @@ export class WriteSessions {
             };
       const closed: SessionRecord = { ...session, state: 'committed', result, closedAt: now, blocksAtClose: held.size };
       const gc = queueBlocks(this.state, checked.unusedBlockIds, `unused by commit of session ${sessionId}`, now);
+      // Each file's stripes go to immutable manifest pieces; only the small record stays in memory.
+      const split = checked.files.map((file) => splitFile(file));
       await db.write([
-        ...checked.files.map((file) => put(db.files, fileKey(table.id, session.partition, file.fileId), file)),
+        ...split.flatMap((file) => pieceOperations(db.manifests, file)),
+        ...split.map(({ record }) => put(db.files, fileKey(table.id, session.partition, record.fileId), record)),
         ...checked.committedBlocks.map((block) => put(db.blocks, block.blockId, block)),
         ...(partition === undefined || checked.files.length === 0 ? [] : [put(db.partitions, partitionKey(table.id, partition.spec), partition)]),
         put(db.sessions, sessionId, closed),
@@ -213,7 +217,7 @@ export class WriteSessions {
       gc.apply();
       if (partition !== undefined && checked.files.length > 0) {
         this.state.partitionsOf(table.id).set(partition.spec, partition);
-        this.state.filesOf(table.id, partition.spec).push(...checked.files.map(loadFile));
+        this.state.filesOf(table.id, partition.spec).push(...split.map(({ record }) => loadFile(record)));
       }
       this.state.putSession(closed);
       return result;

@@ -82,7 +82,7 @@ export async function catalogRoutes(app: FastifyInstance, options: { readonly se
     async (request, reply) => {
       const { after, limit } = request.query;
       const plan = withReadCapabilities(
-        scans.plan(request.params.name, request.body ?? {}, { ...(after === undefined ? {} : { after }), ...(limit === undefined ? {} : { limit }) }),
+        await scans.plan(request.params.name, request.body ?? {}, { ...(after === undefined ? {} : { after }), ...(limit === undefined ? {} : { limit }) }),
         options.service.capabilities,
       );
       if (request.query.format === 'json') return expandPlan(plan);

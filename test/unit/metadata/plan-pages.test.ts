@@ -6,8 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checksumToHex, xxh64 } from '../../../erasure/index.js';
-import { type LoadedFile, type PlanSources, loadFile, planScan } from '../../../metadata/planner.js';
-import type { BlockRecord, FileRecord, PartitionRecord, TableRecord } from '../../../metadata/records.js';
+import { type LoadedFile, type PlanSources, planScan } from '../../../metadata/planner.js';
+import type { BlockRecord, FileWithStripes, PartitionRecord, TableRecord } from '../../../metadata/records.js';
+import { PieceShelf } from '../../helpers/piece-shelf.js';
 import { decodeScanCursor, encodeScanCursor } from '../../../metadata/scan-cursor.js';
 import { alterTable, newTableRecord } from '../../../metadata/schema.js';
 import {
@@ -47,7 +48,7 @@ function makeTable(): TableRecord {
   return newTableRecord({ name: 'paged', columns: COLUMNS.map((name) => ({ name, type: 'float' as const })), partitionBy: ['ds'], ec: '2+1' }, NOW);
 }
 
-function makeFile(table: TableRecord, partition: string, fileIndex: number, spec: FileSpec, firstGlobal: number, blocks: Map<string, BlockRecord>): FileRecord {
+function makeFile(table: TableRecord, partition: string, fileIndex: number, spec: FileSpec, firstGlobal: number, blocks: Map<string, BlockRecord>): FileWithStripes {
   const names = spec.columns ?? COLUMNS;
   const cids = names.map((name) => (table.columns.find((column) => column.name === name) as { cid: number }).cid);
   const fileId = `f-${partition}-${fileIndex}`;
@@ -94,6 +95,8 @@ function makeFile(table: TableRecord, partition: string, fileIndex: number, spec
 
 interface Catalog {
   table: TableRecord;
+  /** Where the files' manifest pieces are: two stripes a piece, so pages cross piece boundaries. */
+  readonly shelf: PieceShelf;
   readonly files: Map<string, LoadedFile[]>;
   readonly blocks: Map<string, BlockRecord>;
   readonly sources: () => PlanSources;
@@ -102,6 +105,7 @@ interface Catalog {
 function makeCatalog(layout: Layout = LAYOUT, table: TableRecord = makeTable()): Catalog {
   const blocks = new Map<string, BlockRecord>();
   const files = new Map<string, LoadedFile[]>();
+  const shelf = new PieceShelf(2 * (4 + 3 * 48) + 12);
   let global = 0;
   for (const [partition, specs] of Object.entries(layout)) {
     files.set(
@@ -109,12 +113,13 @@ function makeCatalog(layout: Layout = LAYOUT, table: TableRecord = makeTable()):
       specs.map((spec, f) => {
         const file = makeFile(table, partition, f, spec, global, blocks);
         global += spec.stripes;
-        return loadFile(file);
+        return shelf.add(file);
       }),
     );
   }
   const catalog: Catalog = {
     table,
+    shelf,
     files,
     blocks,
     sources: () => ({
@@ -125,6 +130,7 @@ function makeCatalog(layout: Layout = LAYOUT, table: TableRecord = makeTable()):
       files: (partition) => files.get(partition) ?? [],
       block: (blockId) => blocks.get(blockId),
       node: (nodeId) => ({ url: `http://${nodeId}`, state: 'alive' }),
+      piece: shelf.piece,
     }),
   };
   return catalog;
@@ -144,11 +150,11 @@ function resolved(page: ScanPlan): unknown[] {
   }));
 }
 
-function allPages(sources: PlanSources, request: ScanRequest, limit: number): ScanPlan[] {
+async function allPages(sources: PlanSources, request: ScanRequest, limit: number): Promise<ScanPlan[]> {
   const pages: ScanPlan[] = [];
   let after: string | undefined;
   do {
-    const page = planScan(sources, request, { limit, ...(after === undefined ? {} : { after }) }).plan;
+    const page = (await planScan(sources, request, { limit, ...(after === undefined ? {} : { after }) })).plan;
     pages.push(page);
     after = page.next;
     // A loop that cannot end is a failure, not a hang.
@@ -157,9 +163,9 @@ function allPages(sources: PlanSources, request: ScanRequest, limit: number): Sc
   return pages;
 }
 
-function cursorError(run: () => unknown): { cursor: unknown; message: string } {
+async function cursorError(run: () => Promise<unknown>): Promise<{ cursor: unknown; message: string }> {
   try {
-    run();
+    await run();
   } catch (error) {
     expect(error).toBeInstanceOf(GranaryError);
     expect((error as GranaryError).code).toBe('GRN_BAD_REQUEST');
@@ -175,8 +181,8 @@ describe('paged scan plans', () => {
   const catalog = makeCatalog();
   const sources = catalog.sources();
 
-  it('numbers stripes within their partition across files, in one page when the limit allows', () => {
-    const whole = planScan(sources, {}).plan;
+  it('numbers stripes within their partition across files, in one page when the limit allows', async () => {
+    const whole = (await planScan(sources, {})).plan;
     expect(whole.next).toBeUndefined();
     expect(whole.stripes.map((s) => `${s.partition}#${s.stripe}`)).toEqual([
       'ds=2026-01-01#0', 'ds=2026-01-01#1', 'ds=2026-01-01#2', 'ds=2026-01-01#3', 'ds=2026-01-01#4',
@@ -204,9 +210,9 @@ describe('paged scan plans', () => {
   ];
 
   for (const { name, request, limit, pages: expectedPages } of cases) {
-    it(`pages give back the one-page plan: ${name}`, () => {
-      const whole = planScan(sources, request).plan;
-      const pages = allPages(sources, request, limit);
+    it(`pages give back the one-page plan: ${name}`, async () => {
+      const whole = (await planScan(sources, request)).plan;
+      const pages = await allPages(sources, request, limit);
       expect(pages.length).toBe(expectedPages);
       expect(pages.flatMap(resolved)).toEqual(resolved(whole));
       expect(pages.reduce((sum, page) => sum + page.stripesConsidered, 0)).toBe(whole.stripesConsidered);
@@ -232,16 +238,16 @@ describe('paged scan plans', () => {
     });
   }
 
-  it('a cursor survives appends: files committed after it are read at the end of their partition', () => {
+  it('a cursor survives appends: files committed after it are read at the end of their partition', async () => {
     const local = makeCatalog();
-    const first = planScan(local.sources(), {}, { limit: 4 * weight3 }).plan;
+    const first = (await planScan(local.sources(), {}, { limit: 4 * weight3 })).plan;
     expect(first.stripes.map((s) => s.stripe)).toEqual([0, 1, 2, 3]);
     const appended = makeFile(local.table, 'ds=2026-01-01', 2, { stripes: 2 }, 100, local.blocks);
-    (local.files.get('ds=2026-01-01') as LoadedFile[]).push(loadFile(appended));
+    (local.files.get('ds=2026-01-01') as LoadedFile[]).push(local.shelf.add(appended));
     const continued: ScanPlan[] = [];
     let after = first.next;
     while (after !== undefined) {
-      const page = planScan(local.sources(), {}, { limit: 4 * weight3, after }).plan;
+      const page = (await planScan(local.sources(), {}, { limit: 4 * weight3, after })).plan;
       continued.push(page);
       after = page.next;
     }
@@ -250,8 +256,8 @@ describe('paged scan plans', () => {
     expect(seen.length).toBe(14);
   });
 
-  it('a cursor names the next kept stripe by partition, file and number', () => {
-    const first = planScan(sources, { columns: ['b'] }, { limit: weight3 }).plan;
+  it('a cursor names the next kept stripe by partition, file and number', async () => {
+    const first = (await planScan(sources, { columns: ['b'] }, { limit: weight3 })).plan;
     const cursor = decodeScanCursor(first.next as string);
     expect(cursor).toMatchObject({ tableId: catalog.table.id, schemaVersion: 1, partition: 'ds=2026-01-01', stripeInFile: 1, stripe: 1 });
   });
@@ -259,71 +265,71 @@ describe('paged scan plans', () => {
   describe('cursors that are not this scan\'s position are refused', () => {
     const request: ScanRequest = { columns: ['a', 'b'] };
     const limit = 2 * stripeWeightEntries(2);
-    const firstPage = (): ScanPlan => planScan(sources, request, { limit }).plan;
-    const third = (): string => {
-      const second = planScan(sources, request, { limit, after: firstPage().next as string }).plan;
+    const firstPage = async (): Promise<ScanPlan> => (await planScan(sources, request, { limit })).plan;
+    const third = async (): Promise<string> => {
+      const second = (await planScan(sources, request, { limit, after: (await firstPage()).next as string })).plan;
       return second.next as string;
     };
-    const forged = (change: Partial<ReturnType<typeof decodeScanCursor>>): string => encodeScanCursor({ ...decodeScanCursor(third()), ...change });
-    const tamperCases: { name: string; kind: string; run: () => unknown; says: RegExp }[] = [
-      { name: 'one character changed', kind: 'malformed', run: () => planScan(sources, request, { limit, after: flipOne(third()) }), says: /checksum|not <base64url>/ },
-      { name: 'cut short', kind: 'malformed', run: () => planScan(sources, request, { limit, after: third().slice(0, -3) }), says: /not <base64url>/ },
-      { name: 'not a cursor at all', kind: 'malformed', run: () => planScan(sources, request, { limit, after: 'page-2' }), says: /not one this service issued/ },
-      { name: 'too long', kind: 'malformed', run: () => planScan(sources, request, { limit, after: `${'A'.repeat(5000)}.0123456789abcdef` }), says: /longer than/ },
+    const forged = async (change: Partial<ReturnType<typeof decodeScanCursor>>): Promise<string> => encodeScanCursor({ ...decodeScanCursor(await third()), ...change });
+    const tamperCases: { name: string; kind: string; run: () => Promise<unknown>; says: RegExp }[] = [
+      { name: 'one character changed', kind: 'malformed', run: async () => planScan(sources, request, { limit, after: flipOne(await third()) }), says: /checksum|not <base64url>/ },
+      { name: 'cut short', kind: 'malformed', run: async () => planScan(sources, request, { limit, after: (await third()).slice(0, -3) }), says: /not <base64url>/ },
+      { name: 'not a cursor at all', kind: 'malformed', run: async () => planScan(sources, request, { limit, after: 'page-2' }), says: /not one this service issued/ },
+      { name: 'too long', kind: 'malformed', run: async () => planScan(sources, request, { limit, after: `${'A'.repeat(5000)}.0123456789abcdef` }), says: /longer than/ },
       {
         name: 'checksum right, body not a cursor',
         kind: 'malformed',
-        run: () => planScan(sources, request, { limit, after: rewrap({ v: 1, t: 'x', q: 'y', p: 'z' }) }),
+        run: async () => planScan(sources, request, { limit, after: rewrap({ v: 1, t: 'x', q: 'y', p: 'z' }) }),
         says: /fields missing/,
       },
-      { name: 'from a scan of other columns', kind: 'foreign', run: () => planScan(sources, { columns: ['a'] }, { limit, after: third() }), says: /other partitions, columns/ },
-      { name: 'from a scan with another where', kind: 'foreign', run: () => planScan(sources, { ...request, where: [{ column: 'a', op: '>', value: 0 }] }, { limit, after: third() }), says: /other partitions, columns/ },
-      { name: 'from another table', kind: 'foreign', run: () => planScan(makeCatalog().sources(), request, { limit, after: third() }), says: /another table/ },
-      { name: 'naming a file that is not there', kind: 'stale', run: () => planScan(sources, request, { limit, after: forged({ fileId: 'f-gone' }) }), says: /file f-gone .* was removed/ },
-      { name: 'naming a partition that is not there', kind: 'stale', run: () => planScan(sources, request, { limit, after: forged({ partition: 'ds=1999-01-01' }) }), says: /partition ds=1999-01-01 .* was dropped/ },
-      { name: 'a stripe number that does not match the files', kind: 'stale', run: () => planScan(sources, request, { limit, after: forged({ stripe: 7 }) }), says: /files of partition .* changed/ },
-      { name: 'a stripe past the end of its file', kind: 'stale', run: () => planScan(sources, request, { limit, after: forged({ stripeInFile: 9, stripe: 9 }) }), says: /files of partition .* changed/ },
+      { name: 'from a scan of other columns', kind: 'foreign', run: async () => planScan(sources, { columns: ['a'] }, { limit, after: await third() }), says: /other partitions, columns/ },
+      { name: 'from a scan with another where', kind: 'foreign', run: async () => planScan(sources, { ...request, where: [{ column: 'a', op: '>', value: 0 }] }, { limit, after: await third() }), says: /other partitions, columns/ },
+      { name: 'from another table', kind: 'foreign', run: async () => planScan(makeCatalog().sources(), request, { limit, after: await third() }), says: /another table/ },
+      { name: 'naming a file that is not there', kind: 'stale', run: async () => planScan(sources, request, { limit, after: await forged({ fileId: 'f-gone' }) }), says: /file f-gone .* was removed/ },
+      { name: 'naming a partition that is not there', kind: 'stale', run: async () => planScan(sources, request, { limit, after: await forged({ partition: 'ds=1999-01-01' }) }), says: /partition ds=1999-01-01 .* was dropped/ },
+      { name: 'a stripe number that does not match the files', kind: 'stale', run: async () => planScan(sources, request, { limit, after: await forged({ stripe: 7 }) }), says: /files of partition .* changed/ },
+      { name: 'a stripe past the end of its file', kind: 'stale', run: async () => planScan(sources, request, { limit, after: await forged({ stripeInFile: 9, stripe: 9 }) }), says: /files of partition .* changed/ },
     ];
     for (const { name, kind, run, says } of tamperCases) {
-      it(`${kind}: ${name}`, () => {
-        const refused = cursorError(run);
+      it(`${kind}: ${name}`, async () => {
+        const refused = await cursorError(run);
         expect(refused.cursor).toBe(kind);
         expect(refused.message).toMatch(says);
         expect(refused.message).toMatch(/start the scan again|send/);
       });
     }
 
-    it('stale: the partition of the cursor was dropped', () => {
+    it('stale: the partition of the cursor was dropped', async () => {
       const local = makeCatalog();
-      const page = planScan(local.sources(), request, { limit }).plan;
+      const page = (await planScan(local.sources(), request, { limit })).plan;
       local.files.delete('ds=2026-01-01');
-      const refused = cursorError(() => planScan(local.sources(), request, { limit, after: page.next as string }));
+      const refused = await cursorError(async () => planScan(local.sources(), request, { limit, after: page.next as string }));
       expect(refused).toMatchObject({ cursor: 'stale' });
       expect(refused.message).toMatch(/partition ds=2026-01-01 of paged was dropped/);
     });
 
-    it('stale: a file before the cursor was removed, renumbering the stripes after it', () => {
+    it('stale: a file before the cursor was removed, renumbering the stripes after it', async () => {
       const local = makeCatalog();
-      const first = planScan(local.sources(), request, { limit: 3 * stripeWeightEntries(2) }).plan;
+      const first = (await planScan(local.sources(), request, { limit: 3 * stripeWeightEntries(2) })).plan;
       expect(decodeScanCursor(first.next as string)).toMatchObject({ partition: 'ds=2026-01-01', stripeInFile: 0, stripe: 3 });
       (local.files.get('ds=2026-01-01') as LoadedFile[]).shift();
-      const refused = cursorError(() => planScan(local.sources(), request, { limit: 3 * stripeWeightEntries(2), after: first.next as string }));
+      const refused = await cursorError(async () => planScan(local.sources(), request, { limit: 3 * stripeWeightEntries(2), after: first.next as string }));
       expect(refused).toMatchObject({ cursor: 'stale' });
       expect(refused.message).toMatch(/stripe 3 moved/);
     });
 
-    it('stale: the table\'s schema changed between pages', () => {
+    it('stale: the table\'s schema changed between pages', async () => {
       const local = makeCatalog();
-      const first = planScan(local.sources(), {}, { limit: weight3 }).plan;
+      const first = (await planScan(local.sources(), {}, { limit: weight3 })).plan;
       local.table = alterTable(local.table, { addColumns: [{ name: 'd', type: 'float' }] });
-      const refused = cursorError(() => planScan(local.sources(), {}, { limit: weight3, after: first.next as string }));
+      const refused = await cursorError(async () => planScan(local.sources(), {}, { limit: weight3, after: first.next as string }));
       expect(refused).toMatchObject({ cursor: 'stale' });
       expect(refused.message).toMatch(/version 1 -> 2/);
     });
 
-    it('a page limit outside 1..SCAN_PAGE_ENTRIES_MAX is refused', () => {
+    it('a page limit outside 1..SCAN_PAGE_ENTRIES_MAX is refused', async () => {
       for (const bad of [0, -1, 1.5, SCAN_PAGE_ENTRIES_MAX + 1]) {
-        expect(() => planScan(sources, request, { limit: bad })).toThrow(/page limit must be 1\.\./);
+        await expect(planScan(sources, request, { limit: bad })).rejects.toThrow(/page limit must be 1\.\./);
       }
     });
   });

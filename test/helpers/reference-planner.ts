@@ -1,0 +1,281 @@
+/**
+ * The scan planner as it was before manifests left memory (metadata/planner.ts at e99a9a7), kept
+ * verbatim but for its imports as the oracle the paged, piece-loading planner is compared with:
+ * same pages, same cursors, same counts, for any catalog and request. Synchronous, over files
+ * with every stripe inline.
+ */
+import {
+  type ColumnInfo,
+  GranaryError,
+  NO_BLOCK,
+  type NodeState,
+  type PlannedBlock,
+  type PlannedStripe,
+  SCAN_PAGE_ENTRIES_MAX,
+  STREAM_ENTRY_BYTES,
+  type ScanPageRequest,
+  type ScanPlan,
+  type ScanRequest,
+  stripeWeightEntries,
+} from '../../protocol/index.js';
+import { matchesPartition, validatePartitionFilter } from '../../metadata/partition-filter.js';
+import { type ResolvedPredicate, mayMatch, resolvePredicate } from '../../metadata/pruning.js';
+import type { BlockRecord, FileWithStripes as FileRecord, PartitionRecord, TableRecord } from '../../metadata/records.js';
+import { type ScanPosition, decodeScanCursor, encodeScanCursor, foreignCursor, requestFingerprint, staleCursor } from '../../metadata/scan-cursor.js';
+import { columnInfo, visibleColumns } from '../../metadata/schema.js';
+
+const WORDS_PER_ENTRY = STREAM_ENTRY_BYTES / 4;
+
+/** A committed file prepared for planning. */
+export interface LoadedFile {
+  readonly record: FileRecord;
+  /** Column id -> index of its stream in the file. */
+  readonly columnIndex: ReadonlyMap<number, number>;
+  /** Per stripe: WORDS_PER_ENTRY words per file column (aligned copy of record streams). */
+  readonly streamWords: readonly Uint32Array[];
+  /** Per stripe: min, max per file column. */
+  readonly stats: readonly Float64Array[];
+}
+
+export function loadFile(record: FileRecord): LoadedFile {
+  return {
+    record,
+    columnIndex: new Map(record.columnCids.map((cid, index) => [cid, index])),
+    streamWords: record.stripes.map((stripe) => {
+      const words = new Uint32Array(stripe.streams.length / 4);
+      new Uint8Array(words.buffer).set(stripe.streams);
+      return words;
+    }),
+    stats: record.stripes.map((stripe) => {
+      const floats = new Float64Array(stripe.stats.length / 8);
+      new Uint8Array(floats.buffer).set(stripe.stats);
+      return floats;
+    }),
+  };
+}
+
+export interface PlanSources {
+  readonly table: TableRecord;
+  /** The table's committed partitions. */
+  readonly partitions: readonly PartitionRecord[];
+  /** A partition's files in commit order. */
+  files(partition: string): readonly LoadedFile[];
+  block(blockId: string): BlockRecord | undefined;
+  node(nodeId: string): { readonly url: string; readonly state: NodeState } | undefined;
+}
+
+export interface PlanResult {
+  /** One page of the plan (`next` set when more remains). */
+  readonly plan: ScanPlan;
+  /** Column ids the scan reads (for popularity). */
+  readonly columnCids: readonly number[];
+}
+
+/** Runs of stored-together columns at least this long are copied natively (a call costs more for fewer). */
+const BULK_COPY_ENTRIES_MIN = 4;
+
+/** Where a page's walk starts: indexes into the sorted partitions and a partition's files. */
+interface WalkStart {
+  readonly partition: number;
+  readonly file: number;
+  readonly stripeInFile: number;
+  /** Number within the partition of the first stripe of `file`. */
+  readonly fileFirstStripe: number;
+}
+
+/**
+ * Plans one page: the kept stripes from the cursor on (or the start), until adding the next kept
+ * stripe would pass `page.limit` entries. A page holds at least one stripe, so one stripe that
+ * alone weighs more than the limit comes alone. The walk looks past the last stripe it keeps to
+ * the next one pruning keeps, and that stripe is the cursor: so no page is empty, and the last
+ * page has no `next` even when the stripes after it are all pruned.
+ */
+export function planScan(sources: PlanSources, request: ScanRequest, page: ScanPageRequest = {}): PlanResult {
+  const { table } = sources;
+  const visible = visibleColumns(table);
+  const byName = new Map(visible.map((column) => [column.name, column]));
+  const columns = (request.columns ?? visible.map((column) => column.name)).map((name) => {
+    const column = byName.get(name);
+    if (column === undefined) {
+      throw new GranaryError('GRN_BAD_REQUEST', `table ${table.name} has no column ${name}; \`granary table describe ${table.name}\` lists them`);
+    }
+    return column;
+  });
+  if (new Set(columns.map((c) => c.cid)).size !== columns.length) {
+    throw new GranaryError('GRN_BAD_REQUEST', 'a column is named twice in the scan');
+  }
+  const filter = request.partitions ?? {};
+  validatePartitionFilter(filter, table.partitionBy);
+  const predicates: ResolvedPredicate[] = (request.where ?? []).map((predicate) => resolvePredicate(predicate, byName));
+  const from = request.stripes?.from ?? 0;
+  const to = request.stripes?.to ?? Number.POSITIVE_INFINITY;
+  if (!(from >= 0) || !(to >= from)) {
+    throw new GranaryError('GRN_BAD_REQUEST', `stripe range [${from}, ${to}) must have 0 <= from <= to`);
+  }
+  const limit = page.limit ?? SCAN_PAGE_ENTRIES_MAX;
+  if (!Number.isInteger(limit) || limit < 1 || limit > SCAN_PAGE_ENTRIES_MAX) {
+    throw new GranaryError('GRN_BAD_REQUEST', `page limit must be 1..${SCAN_PAGE_ENTRIES_MAX} entries, got ${limit}`);
+  }
+  const stripeWeight = stripeWeightEntries(columns.length);
+  const fingerprint = requestFingerprint(request);
+
+  const blocks: PlannedBlock[] = [];
+  const blockIndex = new Map<string, number>();
+  const stripes: PlannedStripe[] = [];
+  let weight = 0;
+  let next: ScanPosition | undefined;
+  let considered = 0;
+  let pruned = 0;
+  const partitions = sources.partitions
+    .filter((partition) => matchesPartition(partition.values, filter))
+    .sort((a, b) => (a.spec < b.spec ? -1 : a.spec > b.spec ? 1 : 0));
+  const start = page.after === undefined ? { partition: 0, file: 0, stripeInFile: 0, fileFirstStripe: 0 } : resume(sources, partitions, page.after, fingerprint);
+
+  walk: for (let pi = start.partition; pi < partitions.length; pi++) {
+    const partition = partitions[pi] as PartitionRecord;
+    const files = sources.files(partition.spec);
+    const resuming = pi === start.partition && page.after !== undefined;
+    let stripeNumber = resuming ? start.fileFirstStripe : 0;
+    for (let f = resuming ? start.file : 0; f < files.length; f++) {
+      if (stripeNumber >= to) break;
+      const file = files[f] as LoadedFile;
+      const fileStripes = file.record.stripes.length;
+      const firstInFile = resuming && f === start.file ? start.stripeInFile : 0;
+      if (stripeNumber + fileStripes <= from) {
+        stripeNumber += fileStripes;
+        continue;
+      }
+      const localToGlobal = new Int32Array(file.record.blockIds.length).fill(-1);
+      const sourceIndex = columns.map((column) => file.columnIndex.get(column.cid) ?? -1);
+      const predicateIndex = predicates.map((predicate) => file.columnIndex.get(predicate.cid) ?? -1);
+      stripeNumber += firstInFile;
+      for (let s = firstInFile; s < fileStripes; s++, stripeNumber++) {
+        if (stripeNumber >= to) break;
+        if (stripeNumber < from) continue;
+        const stats = file.stats[s] as Float64Array;
+        const words = file.streamWords[s] as Uint32Array;
+        const rows = (file.record.stripes[s] as { rows: number }).rows;
+        let keep = true;
+        for (let p = 0; p < predicates.length && keep; p++) {
+          const index = predicateIndex[p] as number;
+          const allNull = index >= 0 && (words[index * WORDS_PER_ENTRY + 7] as number) === rows;
+          keep = mayMatch(index >= 0 && !allNull, stats[2 * index] as number, stats[2 * index + 1] as number, predicates[p] as ResolvedPredicate);
+        }
+        if (!keep) {
+          considered++;
+          pruned++;
+          continue;
+        }
+        // Full: this kept stripe opens the next page (and is counted there).
+        if (stripes.length > 0 && weight + stripeWeight > limit) {
+          next = { partition: partition.spec, fileId: file.record.fileId, stripeInFile: s, stripe: stripeNumber };
+          break walk;
+        }
+        considered++;
+        weight += stripeWeight;
+        const out = new Uint32Array(columns.length * WORDS_PER_ENTRY);
+        for (let c = 0; c < columns.length; ) {
+          const index = sourceIndex[c] as number;
+          if (index < 0) {
+            out[c * WORDS_PER_ENTRY] = NO_BLOCK;
+            out[c * WORDS_PER_ENTRY + 7] = rows;
+            c++;
+            continue;
+          }
+          // Columns stored side by side are copied in one native call, not word by word: a
+          // plan of a million locations must be quick on its first call too, before the JIT.
+          let end = c + 1;
+          while (end < columns.length && sourceIndex[end] === index + (end - c)) end++;
+          if (end - c >= BULK_COPY_ENTRIES_MIN) {
+            out.set(words.subarray(index * WORDS_PER_ENTRY, (index + end - c) * WORDS_PER_ENTRY), c * WORDS_PER_ENTRY);
+          } else {
+            for (let w = 0; w < (end - c) * WORDS_PER_ENTRY; w++) out[c * WORDS_PER_ENTRY + w] = words[index * WORDS_PER_ENTRY + w] as number;
+          }
+          for (; c < end; c++) {
+            const at = c * WORDS_PER_ENTRY;
+            const local = out[at] as number;
+            let global = localToGlobal[local] as number;
+            if (global < 0) {
+              global = globalBlock(sources, file.record.blockIds[local] as string, blocks, blockIndex);
+              localToGlobal[local] = global;
+            }
+            out[at] = global;
+          }
+        }
+        stripes.push({
+          partition: partition.spec,
+          fileId: file.record.fileId,
+          stripe: stripeNumber,
+          rows,
+          streams: new Uint8Array(out.buffer),
+        });
+      }
+    }
+  }
+
+  const columnInfos: ColumnInfo[] = columns.map(columnInfo);
+  return {
+    plan: {
+      table: table.name,
+      schemaVersion: table.schemaVersion,
+      columns: columnInfos,
+      blocks,
+      stripes,
+      stripesConsidered: considered,
+      stripesPruned: pruned,
+      ...(next === undefined
+        ? {}
+        : { next: encodeScanCursor({ tableId: table.id, schemaVersion: table.schemaVersion, request: fingerprint, ...next }) }),
+    },
+    columnCids: columns.map((column) => column.cid),
+  };
+}
+
+/** Checks a cursor against this table, request and catalog, and finds where its page starts. */
+function resume(sources: PlanSources, partitions: readonly PartitionRecord[], after: string, fingerprint: string): WalkStart {
+  const { table } = sources;
+  const cursor = decodeScanCursor(after);
+  if (cursor.tableId !== table.id) throw foreignCursor(`another table (or table ${table.name} was dropped and created again)`);
+  if (cursor.request !== fingerprint) throw foreignCursor('a scan with other partitions, columns, stripes or where');
+  if (cursor.schemaVersion !== table.schemaVersion) {
+    throw staleCursor(`table ${table.name} changed schema (version ${cursor.schemaVersion} -> ${table.schemaVersion})`);
+  }
+  const partition = partitions.findIndex((candidate) => candidate.spec === cursor.partition);
+  if (partition < 0) throw staleCursor(`partition ${cursor.partition} of ${table.name} was dropped`);
+  const files = sources.files(cursor.partition);
+  let fileFirstStripe = 0;
+  for (let file = 0; file < files.length; file++) {
+    const record = (files[file] as LoadedFile).record;
+    if (record.fileId === cursor.fileId) {
+      // A file removed before this one renumbers every stripe after it, and with them the
+      // `stripes` ranges splits were cut by.
+      if (fileFirstStripe + cursor.stripeInFile !== cursor.stripe || cursor.stripeInFile >= record.stripes.length) {
+        throw staleCursor(`the files of partition ${cursor.partition} changed (stripe ${cursor.stripe} moved)`);
+      }
+      return { partition, file, stripeInFile: cursor.stripeInFile, fileFirstStripe };
+    }
+    fileFirstStripe += record.stripes.length;
+  }
+  throw staleCursor(`file ${cursor.fileId} of partition ${cursor.partition} was removed`);
+}
+
+function globalBlock(sources: PlanSources, blockId: string, blocks: PlannedBlock[], blockIndex: Map<string, number>): number {
+  const known = blockIndex.get(blockId);
+  if (known !== undefined) return known;
+  const record = sources.block(blockId);
+  if (record === undefined) throw new GranaryError('GRN_INTERNAL', `catalog names block ${blockId}, which has no record`);
+  blocks.push({
+    blockId,
+    dataShards: record.dataShards,
+    parityShards: record.parityShards,
+    codec: record.codec,
+    blockBytes: record.blockBytes,
+    shardBytes: record.shardBytes,
+    chunks: record.nodes.map((nodeId, shard) => {
+      const node = sources.node(nodeId);
+      return { shard, chunkId: `${blockId}.${shard}`, nodeId, url: node?.url ?? '', nodeState: node?.state ?? 'dead' };
+    }),
+  });
+  blockIndex.set(blockId, blocks.length - 1);
+  return blocks.length - 1;
+}
