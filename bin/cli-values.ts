@@ -1,7 +1,8 @@
 /** Parsers for command-line values, shared by every `granary` command. */
 import bytes from 'bytes';
 import { InvalidArgumentError } from 'commander';
-import { DOMAIN_PATTERN } from '../protocol/index.js';
+import { DOMAIN_PATTERN, GranaryError } from '../protocol/index.js';
+import { parseMetadataUrls } from '../protocol/metadata-endpoints.js';
 
 /** "64KiB", "256MB", "1gb" or a plain number of bytes (binary units: 1 KB = 1024 bytes). */
 export function parseByteSize(text: string): number {
@@ -57,6 +58,16 @@ export function parseHttpUrl(text: string): string {
     throw new InvalidArgumentError(`"${text}" is not an http(s) URL; write e.g. http://10.0.0.2:7100`);
   }
   return text;
+}
+
+/** `--metadata`: the metadata replicas' URLs, comma-separated (protocol/metadata-endpoints.ts). */
+export function parseMetadataUrlList(text: string): readonly string[] {
+  try {
+    return parseMetadataUrls(text);
+  } catch (error) {
+    if (error instanceof GranaryError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
 }
 
 /** A failure domain name (rack, zone): letters, digits and . _ : - , at most 64 characters. */

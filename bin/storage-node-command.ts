@@ -8,6 +8,7 @@ import {
   parseDomain,
   parseHttpUrl,
   parseLogLevel,
+  parseMetadataUrlList,
   parseNonNegativeNumber,
   parsePort,
   parsePositiveInteger,
@@ -25,7 +26,7 @@ interface StorageNodeFlags {
   scrubRate: number;
   scrubIntervalHours: number;
   logLevel: string;
-  metadata?: string;
+  metadata?: readonly string[];
   domain: string;
   advertiseUrl?: string;
   heartbeatIntervalMs: number;
@@ -55,7 +56,11 @@ export function storageNodeCommand(): Command {
     .addOption(new Option('--open-files <n>', 'chunk files kept open for reads').env('GRANARY_OPEN_FILES').argParser(parseNonNegativeNumber).default(d.openFilesMax))
     .addOption(new Option('--scrub-rate <size>', 'scrubber read rate per second').env('GRANARY_SCRUB_RATE').argParser(parseByteSize).default(d.scrubRateBytesPerSecond, size(d.scrubRateBytesPerSecond)))
     .addOption(new Option('--scrub-interval-hours <h>', 'hours between scrub passes (0: only on request)').env('GRANARY_SCRUB_INTERVAL_HOURS').argParser(parseNonNegativeNumber).default(d.scrubIntervalMs / 3_600_000))
-    .addOption(new Option('--metadata <url>', 'metadata service to register with and send heartbeats to (none: run alone)').env('GRANARY_METADATA').argParser(parseHttpUrl))
+    .addOption(
+      new Option('--metadata <urls>', 'metadata service to register with and send heartbeats to, or every replica\'s URL, comma-separated (none: run alone)')
+        .env('GRANARY_METADATA')
+        .argParser(parseMetadataUrlList),
+    )
     .addOption(new Option('--domain <name>', 'failure domain (rack, zone) of this node').env('GRANARY_DOMAIN').argParser(parseDomain).default(d.domain))
     .addOption(new Option('--advertise-url <url>', 'URL clients reach this node at (default: http://host:port, https:// with --tls-cert)').env('GRANARY_ADVERTISE_URL').argParser(parseHttpUrl))
     .addOption(new Option('--heartbeat-interval-ms <ms>', 'milliseconds between heartbeats').env('GRANARY_HEARTBEAT_INTERVAL_MS').argParser(parsePositiveInteger).default(d.heartbeatIntervalMs))

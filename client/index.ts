@@ -9,13 +9,20 @@
  */
 import type * as arrow from 'apache-arrow';
 import { HTTP_DEFAULTS, type HttpOptions, HttpPools } from '../protocol/index.js';
+import type { FailoverPolicy } from '../protocol/metadata-failover.js';
 import { MetadataClient } from './metadata-client.js';
 import { type ScanSplit, planSplits } from './reader/splits.js';
 import { type ScanOptions, scanTable } from './reader/scan.js';
 import { PartitionWriter, type WriterOptions } from './writer/partition-writer.js';
 
 export interface ClientOptions {
-  readonly metadataUrl: string;
+  /**
+   * The metadata replicas: one URL, a list, or a comma-separated string (`--metadata`'s form).
+   * Calls go to one and move to the next when it is down or not the leader.
+   */
+  readonly metadataUrl: string | readonly string[];
+  /** How long a metadata call keeps trying replicas (FAILOVER_DEFAULTS: 20 s, pauses of 100 ms doubling to 1 s). */
+  readonly metadataFailover?: Partial<FailoverPolicy>;
   readonly http?: Partial<HttpOptions>;
   /** Bearer token (`granary token create`) sent to the metadata service; a service with auth off needs none. */
   readonly token?: string;
@@ -27,7 +34,7 @@ export class GranaryClient {
 
   constructor(options: ClientOptions) {
     this.http = new HttpPools({ ...HTTP_DEFAULTS, ...options.http });
-    this.metadata = new MetadataClient(this.http, options.metadataUrl.replace(/\/+$/, ''), options.token);
+    this.metadata = new MetadataClient(this.http, options.metadataUrl, options.token, options.metadataFailover);
   }
 
   /** Opens a write session on one partition (`ds=2026-11-25`); commit to make the rows visible. */
@@ -56,4 +63,5 @@ export type { ScanSplit } from './reader/splits.js';
 export { DataUnavailableError } from './reader/fetcher.js';
 export { COALESCING_DEFAULTS, NO_COALESCING, type CoalescingOptions } from './reader/read-plan.js';
 export { MetadataClient } from './metadata-client.js';
+export { FAILOVER_DEFAULTS, type FailoverPolicy } from '../protocol/metadata-failover.js';
 export * from './format/index.js';

@@ -1,4 +1,7 @@
-/** Typed calls to the metadata service's HTTP API (protocol/*-types.ts). */
+/**
+ * Typed calls to the metadata service's HTTP API (protocol/*-types.ts), sent to whichever of the
+ * metadata replicas answers (protocol/metadata-failover.ts).
+ */
 import type {
   BlockPlacement,
   CommitManifest,
@@ -20,8 +23,13 @@ import type {
   TableSummary,
 } from '../protocol/index.js';
 import { GranaryError, type HttpPools } from '../protocol/index.js';
+import { parseMetadataUrls } from '../protocol/metadata-endpoints.js';
+import { FAILOVER_DEFAULTS, type FailoverPolicy, MetadataEndpoints, type Replay, callWithFailover } from '../protocol/metadata-failover.js';
 import type { DroppedFile } from '../protocol/catalog-types.js';
 import type { CapabilityAnswer, CreateTokenRequest, CreatedToken, TokenInfo } from '../protocol/auth-types.js';
+
+/** Mutations that may run twice (see CallOptions.replay). */
+const SAFE: CallOptions = { replay: 'safe' };
 
 export interface MetadataHealth {
   readonly status: string;
@@ -30,25 +38,58 @@ export interface MetadataHealth {
   readonly nodes: { readonly total: number; readonly alive: number; readonly suspect: number; readonly dead: number; readonly draining: number };
 }
 
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+interface CallOptions {
+  readonly msgpackBody?: boolean;
+  readonly signal?: AbortSignal;
+  /**
+   * Whether the call is sent again when its connection dropped after the request went out.
+   * Default: `safe` for GET, `unsent-only` for everything else; a mutation is marked `safe` only
+   * when running it twice leaves the catalog as once would (see the methods).
+   */
+  readonly replay?: Replay;
+}
+
 export class MetadataClient {
   private readonly authorization: Readonly<Record<string, string>>;
+  private readonly endpoints: MetadataEndpoints;
+  private readonly failover: FailoverPolicy;
 
-  /** `token`: the bearer token sent with every call (none for a service with auth off). */
+  /**
+   * `urls`: the metadata replicas, as a list or a comma-separated string (one URL is a list of
+   * one). `token`: the bearer token sent with every call (none for a service with auth off).
+   * `failover`: how long a call keeps trying the replicas (FAILOVER_DEFAULTS).
+   */
   constructor(
     private readonly http: HttpPools,
-    readonly url: string,
+    urls: string | readonly string[],
     token?: string,
+    failover: Partial<FailoverPolicy> = {},
   ) {
+    this.endpoints = new MetadataEndpoints(parseMetadataUrls(urls, 'metadata URL'));
+    this.failover = { ...FAILOVER_DEFAULTS, ...failover };
     this.authorization = token === undefined ? {} : { authorization: `Bearer ${token}` };
   }
 
-  private call<T>(
-    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
-    path: string,
-    body?: unknown,
-    options: { readonly msgpackBody?: boolean; readonly signal?: AbortSignal } = {},
-  ): Promise<T> {
-    return this.http.call<T>(this.url, method, path, body, { ...options, headers: this.authorization });
+  /** The replica calls go to now: the one that answered last. */
+  get url(): string {
+    return this.endpoints.current;
+  }
+
+  /** Every metadata replica this client knows, in the order given. */
+  get urls(): readonly string[] {
+    return this.endpoints.urls;
+  }
+
+  private call<T>(method: Method, path: string, body?: unknown, options: CallOptions = {}): Promise<T> {
+    const { replay, ...rest } = options;
+    const send = { ...rest, headers: this.authorization };
+    return callWithFailover(this.endpoints, (url) => this.http.call<T>(url, method, path, body, send), {
+      replay: replay ?? (method === 'GET' ? 'safe' : 'unsent-only'),
+      policy: this.failover,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
   }
 
   createTable(spec: TableSpec): Promise<TableInfo> {
@@ -93,11 +134,12 @@ export class MetadataClient {
   }
 
   drainNode(nodeId: string): Promise<NodeInfo> {
-    return this.call('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/drain`);
+    // Draining a draining node changes nothing.
+    return this.call('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/drain`, undefined, SAFE);
   }
 
   undrainNode(nodeId: string): Promise<NodeInfo> {
-    return this.call('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/undrain`);
+    return this.call('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/undrain`, undefined, SAFE);
   }
 
   /** Repair progress and the `limit` most endangered blocks. */
@@ -127,27 +169,32 @@ export class MetadataClient {
   }
 
   openSession(table: string, request: OpenSessionRequest): Promise<SessionInfo> {
-    return this.call('POST', `/v1/tables/${encodeURIComponent(table)}/sessions`, request);
+    // A session opened twice leaves one unused: it holds no blocks and expires with its lease.
+    return this.call('POST', `/v1/tables/${encodeURIComponent(table)}/sessions`, request, SAFE);
   }
 
   renewSession(sessionId: string): Promise<SessionInfo> {
-    return this.call('POST', `/v1/sessions/${sessionId}/renew`);
+    return this.call('POST', `/v1/sessions/${sessionId}/renew`, undefined, SAFE);
   }
 
   allocateBlock(sessionId: string): Promise<BlockPlacement> {
-    return this.call('POST', `/v1/sessions/${sessionId}/blocks`);
+    // A block allocated twice leaves one out of the manifest: the commit queues it for GC.
+    return this.call('POST', `/v1/sessions/${sessionId}/blocks`, undefined, SAFE);
   }
 
   replaceShard(sessionId: string, blockId: string, shard: number): Promise<BlockPlacement> {
-    return this.call('POST', `/v1/sessions/${sessionId}/blocks/${blockId}/replace`, { shard });
+    // A second replacement keeps the first one's node among the block's former nodes, as a refused one.
+    return this.call('POST', `/v1/sessions/${sessionId}/blocks/${blockId}/replace`, { shard }, SAFE);
   }
 
   commit(sessionId: string, manifest: CommitManifest): Promise<CommitResult> {
-    return this.call('POST', `/v1/sessions/${sessionId}/commit`, manifest, { msgpackBody: true });
+    // A commit sent again answers the stored result with `alreadyCommitted: true` (metadata/writes.ts).
+    return this.call('POST', `/v1/sessions/${sessionId}/commit`, manifest, { msgpackBody: true, replay: 'safe' });
   }
 
   abort(sessionId: string): Promise<SessionInfo> {
-    return this.call('POST', `/v1/sessions/${sessionId}/abort`);
+    // Aborting an aborted session answers it as it is.
+    return this.call('POST', `/v1/sessions/${sessionId}/abort`, undefined, SAFE);
   }
 
   /** One page of a scan's plan: the first without `page.after`, then each page's `next` with the same request. */
@@ -156,7 +203,8 @@ export class MetadataClient {
     if (page.after !== undefined) query.set('after', page.after);
     if (page.limit !== undefined) query.set('limit', String(page.limit));
     const suffix = query.toString() === '' ? '' : `?${query.toString()}`;
-    return this.call('POST', `/v1/tables/${encodeURIComponent(table)}/scan${suffix}`, request);
+    // A plan reads the catalog; a second one only counts its columns' popularity twice.
+    return this.call('POST', `/v1/tables/${encodeURIComponent(table)}/scan${suffix}`, request, SAFE);
   }
 
   /**
@@ -209,10 +257,11 @@ export class MetadataClient {
 
   /** A short-lived capability for a storage node's admin routes (`*`: every node). */
   adminCapability(nodeId: string): Promise<CapabilityAnswer> {
-    return this.call('POST', '/v1/capabilities', { nodeId });
+    return this.call('POST', '/v1/capabilities', { nodeId }, SAFE);
   }
 
   reportCorrupt(nodeId: string, report: CorruptChunkReport): Promise<{ accepted: number }> {
-    return this.call('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/corrupt`, report);
+    // A chunk reported twice is recorded once.
+    return this.call('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/corrupt`, report, SAFE);
   }
 }

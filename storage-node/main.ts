@@ -15,6 +15,7 @@ import { GranaryError, HttpPools, type InventoryPageAnswer } from '../protocol/i
 import { loadServerTls, loadTlsCa } from '../protocol/tls.js';
 import { InventorySender } from './inventory-sender.js';
 import { MetadataLink } from './metadata-link.js';
+import type { Replay } from '../protocol/metadata-failover.js';
 import { RepairRunner } from './repair-runner.js';
 import { NodeMetrics } from './metrics.js';
 import { type ScrubEstimate, describeScrubEstimate } from './scrub-estimate.js';
@@ -37,8 +38,11 @@ export interface StorageNodeConfig {
   /** 0 disables periodic scrubbing (a pass can still be requested over HTTP). */
   readonly scrubIntervalMs: number;
   readonly logLevel: string;
-  /** Base URL of the metadata service; without it the node runs alone (no heartbeats). */
-  readonly metadataUrl?: string;
+  /**
+   * Base URL of the metadata service, or of each of its replicas (the link fails over along the
+   * list); without it the node runs alone (no heartbeats).
+   */
+  readonly metadataUrl?: string | readonly string[];
   /** Failure domain (rack, zone) told to the metadata service; must match DOMAIN_PATTERN. */
   readonly domain: string;
   /** URL clients use to reach this node; defaults to `http://host:port` it listens on. */
@@ -183,7 +187,7 @@ interface LinkedWork {
 /** The link that registers the node with the metadata service, sends its heartbeats, and takes on the work they answer with. */
 function metadataLink(
   config: StorageNodeConfig,
-  metadataUrl: string,
+  metadataUrl: string | readonly string[],
   node: {
     readonly learntKeyFile: string;
     readonly nodeId: string;
@@ -202,7 +206,7 @@ function metadataLink(
   // Repair reads from and writes to peer nodes through its own pools.
   const peers = new HttpPools({ connectionsPerOrigin: PEER_CONNECTIONS_PER_ORIGIN, timeoutMs: PEER_TIMEOUT_MS, ...(ca === undefined ? {} : { ca }) });
   let link: MetadataLink | undefined;
-  const post = (path: string, payload: unknown): Promise<unknown> => (link as MetadataLink).post(path, payload);
+  const post = (path: string, payload: unknown, replay?: Replay): Promise<unknown> => (link as MetadataLink).post(path, payload, replay);
   const runner = new RepairRunner({
     nodeId,
     slots: config.repairSlots,
@@ -213,7 +217,8 @@ function metadataLink(
   });
   const inventory = new InventorySender({
     chunkIds: () => store.chunkIds(),
-    send: async (page) => (await post(`/v1/nodes/${encodeURIComponent(nodeId)}/inventory`, page)) as InventoryPageAnswer,
+    // A page sent twice is refused as out of order: sent again only when it surely was not delivered.
+    send: async (page) => (await post(`/v1/nodes/${encodeURIComponent(nodeId)}/inventory`, page, 'unsent-only')) as InventoryPageAnswer,
     logger: app.log,
   });
   link = new MetadataLink({

@@ -8,6 +8,11 @@
  * it (a heartbeat then answers 404 GRN_NODE_NOT_FOUND and the node registers again), or be
  * unreachable for a while. Every failure is logged and retried on the next tick; ticks never
  * overlap, and each HTTP call has a bounded duration.
+ *
+ * The service may run as several replicas (`--metadata URL1,URL2,URL3`): each call goes to the
+ * replica that answered last and moves along the list when that one is down, has no leader or
+ * is not the leader (protocol/metadata-failover.ts), one pass over the list per call by default;
+ * the next tick is the pause before the next pass.
  */
 import { Agent, request } from 'undici';
 import {
@@ -23,6 +28,8 @@ import {
   type RegistrationAnswer,
   errorFromAnswer,
 } from '../protocol/index.js';
+import { parseMetadataUrls } from '../protocol/metadata-endpoints.js';
+import { type FailoverPolicy, MetadataEndpoints, type Replay, callWithFailover } from '../protocol/metadata-failover.js';
 import { transportError } from '../protocol/tls.js';
 import type { CorruptChunk } from './chunk-store.js';
 
@@ -34,8 +41,13 @@ export interface LinkLogger {
 }
 
 export interface MetadataLinkOptions {
-  /** Base URL of the metadata service, e.g. http://10.0.0.2:7100. */
-  readonly metadataUrl: string;
+  /**
+   * Base URL of the metadata service, e.g. http://10.0.0.2:7070, or of each of its replicas (a
+   * list, or comma-separated).
+   */
+  readonly metadataUrl: string | readonly string[];
+  /** How long one call keeps trying replicas; default LINK_FAILOVER_DEFAULTS (one pass over the list). */
+  readonly failover?: Partial<FailoverPolicy>;
   /** PEM CA bundle an https metadata service's certificate is verified against; default Node's roots. */
   readonly ca?: Buffer | string;
   readonly nodeId: string;
@@ -72,13 +84,21 @@ export interface MetadataLinkStatus {
 }
 
 export const REQUEST_TIMEOUT_MS_DEFAULT = 5_000;
+/**
+ * One pass over the replicas per call: the heartbeat ticks already retry, so a call that waited
+ * for a leader would only delay the next heartbeat. A leader a replica names is still followed.
+ */
+export const LINK_FAILOVER_DEFAULTS: FailoverPolicy = { deadlineMs: 0, backoffFirstMs: 100, backoffMaxMs: 1_000 };
 /** Corrupt chunks sent in one report; the rest follow on the next ticks. */
 export const CORRUPT_REPORT_CHUNKS_MAX = 1_000;
 /** While failures continue, one warning per this many ticks (the first is always logged). */
 const FAILURE_LOG_EVERY_TICKS = 30;
 
 export class MetadataLink {
-  private readonly baseUrl: string;
+  private readonly endpoints: MetadataEndpoints;
+  private readonly failover: FailoverPolicy;
+  /** The replica the last successful tick talked to, so a move to another one is logged once. */
+  private answeredBy: string | undefined;
   private readonly requestTimeoutMs: number;
   private registered = false;
   private consecutiveFailures = 0;
@@ -94,7 +114,7 @@ export class MetadataLink {
 
   constructor(private readonly options: MetadataLinkOptions) {
     const bad = (message: string): GranaryError => new GranaryError('GRN_BAD_REQUEST', message);
-    if (!URL.canParse(options.metadataUrl)) throw bad(`metadata URL "${options.metadataUrl}" is not a URL`);
+    const metadataUrls = parseMetadataUrls(options.metadataUrl, 'metadata URL');
     if (!URL.canParse(options.url)) throw bad(`advertised URL "${options.url}" is not a URL`);
     if (!NODE_ID_PATTERN.test(options.nodeId)) throw bad(`node id "${options.nodeId}" must match ${NODE_ID_PATTERN}`);
     if (!DOMAIN_PATTERN.test(options.domain)) throw bad(`domain "${options.domain}" must match ${DOMAIN_PATTERN}`);
@@ -103,7 +123,8 @@ export class MetadataLink {
     }
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
     if (!(this.requestTimeoutMs > 0)) throw bad(`request timeout must be positive, got ${this.requestTimeoutMs}`);
-    this.baseUrl = options.metadataUrl.replace(/\/+$/, '');
+    this.endpoints = new MetadataEndpoints(metadataUrls);
+    this.failover = { ...LINK_FAILOVER_DEFAULTS, ...options.failover };
     this.agent = options.ca === undefined ? undefined : new Agent({ connect: { ca: options.ca } });
   }
 
@@ -159,14 +180,17 @@ export class MetadataLink {
       else await this.register();
       await this.reportCorrupt();
       if (this.consecutiveFailures > 0) {
-        this.options.logger.info({ failedTicks: this.consecutiveFailures }, 'metadata service reachable again');
+        this.options.logger.info({ failedTicks: this.consecutiveFailures, metadataUrl: this.endpoints.current }, 'metadata service reachable again');
+      } else if (this.answeredBy !== undefined && this.answeredBy !== this.endpoints.current) {
+        this.options.logger.info({ from: this.answeredBy, metadataUrl: this.endpoints.current }, 'talking to another metadata replica');
       }
+      this.answeredBy = this.endpoints.current;
       this.consecutiveFailures = 0;
     } catch (error) {
       if (this.abort.signal.aborted) return;
       this.consecutiveFailures++;
       if ((this.consecutiveFailures - 1) % FAILURE_LOG_EVERY_TICKS !== 0) return;
-      const fields = { err: error, metadataUrl: this.baseUrl, failedTicks: this.consecutiveFailures };
+      const fields = { err: error, metadataUrls: this.endpoints.urls, failedTicks: this.consecutiveFailures };
       // A 4xx will not cure itself by retrying (bad config, protocol mismatch): say so louder.
       if (error instanceof GranaryError && error.statusCode < 500) {
         this.options.logger.error(fields, 'metadata service rejected this node; retrying every tick');
@@ -190,7 +214,7 @@ export class MetadataLink {
     this.registered = true;
     // The service may have lost what we reported before: report it again.
     this.reported.clear();
-    this.options.logger.info({ nodeId, url, domain, state: info.state, metadataUrl: this.baseUrl }, 'registered with metadata service');
+    this.options.logger.info({ nodeId, url, domain, state: info.state, metadataUrl: this.endpoints.current }, 'registered with metadata service');
   }
 
   private async heartbeat(): Promise<void> {
@@ -228,11 +252,23 @@ export class MetadataLink {
     return `/v1/nodes/${encodeURIComponent(this.options.nodeId)}`;
   }
 
-  /** POSTs JSON to the metadata service; answers the parsed body of a 2xx, throws the typed error of anything else. */
-  async post(path: string, payload: unknown): Promise<unknown> {
+  /**
+   * POSTs JSON to the metadata service, moving along the replicas as the header says; answers
+   * the parsed body of a 2xx, throws the typed error of anything else. `replay`: whether the call
+   * may be sent again after a connection dropped once it went out. Registration, heartbeats,
+   * damage and repair reports may (the service keeps one node record, one damage record per chunk,
+   * and answers a finished task's report again); an inventory page may not (a page sent twice
+   * is refused as out of order), so its sender passes `unsent-only`.
+   */
+  post(path: string, payload: unknown, replay: Replay = 'safe'): Promise<unknown> {
+    return callWithFailover(this.endpoints, (baseUrl) => this.postTo(baseUrl, path, payload), { replay, policy: this.failover, signal: this.abort.signal });
+  }
+
+  /** One POST to one replica. */
+  private async postTo(baseUrl: string, path: string, payload: unknown): Promise<unknown> {
     let response;
     try {
-      response = await request(`${this.baseUrl}${path}`, {
+      response = await request(`${baseUrl}${path}`, {
         method: 'POST',
         headers: {
         'content-type': 'application/json',
@@ -245,7 +281,7 @@ export class MetadataLink {
       });
     } catch (error) {
       // Typed, so a certificate this node does not trust is logged as that, with the setting to fix it.
-      throw transportError(error, `POST ${this.baseUrl}${path}`, this.baseUrl);
+      throw transportError(error, `POST ${baseUrl}${path}`, baseUrl);
     }
     const text = await response.body.text();
     let body: unknown = text;

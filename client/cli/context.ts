@@ -3,7 +3,9 @@
  * into one actionable line and a non-zero exit.
  */
 import { existsSync } from 'node:fs';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
+import { GranaryError } from '../../protocol/errors.js';
+import { parseMetadataUrls } from '../../protocol/metadata-endpoints.js';
 import { readSecretFile } from '../../protocol/secret-files.js';
 import { loadTlsCa } from '../../protocol/tls.js';
 import { GranaryClient } from '../index.js';
@@ -11,7 +13,10 @@ import { GranaryClient } from '../index.js';
 export const DEFAULT_METADATA_URL = 'http://127.0.0.1:7070';
 
 export interface GlobalFlags {
-  readonly metadata: string;
+  /** The metadata replicas (--metadata / GRANARY_METADATA, comma-separated). */
+  readonly metadata: readonly string[];
+  /** How long a metadata call keeps trying replicas (--metadata-failover-ms); undefined: the library's default. */
+  readonly metadataFailoverMs: number | undefined;
   readonly json: boolean;
   /** Bearer token: --token, GRANARY_TOKEN, --token-file, GRANARY_TOKEN_FILE, else ./data/admin.token when it exists. */
   readonly token: string | undefined;
@@ -20,9 +25,10 @@ export interface GlobalFlags {
 }
 
 export function globals(command: Command): GlobalFlags {
-  const flags = command.opts<{ metadata?: string; json?: boolean; tlsCa?: string; token?: string; tokenFile?: string }>();
+  const flags = command.opts<{ metadata?: readonly string[]; metadataFailoverMs?: number; json?: boolean; tlsCa?: string; token?: string; tokenFile?: string }>();
   return {
-    metadata: flags.metadata ?? DEFAULT_METADATA_URL,
+    metadata: flags.metadata ?? [DEFAULT_METADATA_URL],
+    metadataFailoverMs: flags.metadataFailoverMs,
     json: flags.json === true,
     token: resolveToken(flags.token, flags.tokenFile),
     tlsCa: loadTlsCa(flags.tlsCa),
@@ -34,6 +40,7 @@ export async function withClient<T>(command: Command, work: (client: GranaryClie
   const flags = globals(command);
   const client = new GranaryClient({
     metadataUrl: flags.metadata,
+    ...(flags.metadataFailoverMs === undefined ? {} : { metadataFailover: { deadlineMs: flags.metadataFailoverMs } }),
     ...(flags.token === undefined ? {} : { token: flags.token }),
     ...(flags.tlsCa === undefined ? {} : { http: { ca: flags.tlsCa } }),
   });
@@ -42,6 +49,23 @@ export async function withClient<T>(command: Command, work: (client: GranaryClie
   } finally {
     await client.close();
   }
+}
+
+/** `--metadata`'s value: the replicas' URLs, comma-separated; a bad entry is a usage error naming it. */
+export function metadataUrlsOption(text: string): readonly string[] {
+  try {
+    return parseMetadataUrls(text);
+  } catch (error) {
+    if (error instanceof GranaryError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
+}
+
+/** `--metadata-failover-ms`'s value: a whole number of milliseconds, 0 for one pass over the replicas. */
+export function failoverMsOption(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0) throw new InvalidArgumentError(`"${text}" is not a whole number of milliseconds (0: try each metadata URL once)`);
+  return value;
 }
 
 /**

@@ -1,10 +1,12 @@
 /**
  * The `granary` commands users and operators type (docs/design.md, "Contracts"). Each takes
- * `--metadata URL` (default the local cluster's) and `--json`; errors print one actionable line
- * and exit non-zero. The service entry points (`metadata`, `storage-node`, `up`) live in bin/.
+ * `--metadata URL[,URL...]` (default the local cluster's; calls fail over along the list) and
+ * `--json`; errors print one actionable line and exit non-zero. The service entry points
+ * (`metadata`, `storage-node`, `up`) live in bin/.
  */
 import { type Command, Option } from 'commander';
-import { DEFAULT_METADATA_URL } from './context.js';
+import { FAILOVER_DEFAULTS } from '../../protocol/metadata-failover.js';
+import { DEFAULT_METADATA_URL, failoverMsOption, metadataUrlsOption } from './context.js';
 import { partitionCommand, tableCommand } from './catalog-commands.js';
 import { fsckCommand, nodeCommand, repairCommand, statsCommand, statusCommand } from './cluster-commands.js';
 import { ingestCommand, readCommand } from './data-commands.js';
@@ -23,7 +25,18 @@ function addCommonOptions(command: Command): void {
     return;
   }
   command
-    .addOption(new Option('--metadata <url>', 'metadata service URL').env('GRANARY_METADATA').default(DEFAULT_METADATA_URL))
+    .addOption(
+      new Option('--metadata <urls>', 'metadata service URL, or every replica\'s, comma-separated (calls fail over along the list)')
+        .env('GRANARY_METADATA')
+        .argParser(metadataUrlsOption)
+        .default([DEFAULT_METADATA_URL], DEFAULT_METADATA_URL),
+    )
+    .addOption(
+      new Option('--metadata-failover-ms <ms>', 'how long a call keeps trying metadata replicas that are down or between leaders (0: each once)')
+        .env('GRANARY_METADATA_FAILOVER_MS')
+        .argParser(failoverMsOption)
+        .default(FAILOVER_DEFAULTS.deadlineMs),
+    )
     .addOption(new Option('--token <token>', 'bearer token (granary token create); default: --token-file, else ./data/admin.token if present').env('GRANARY_TOKEN'))
     .addOption(new Option('--token-file <file>', 'file holding the bearer token').env('GRANARY_TOKEN_FILE'))
     .addOption(new Option('--tls-ca <file>', 'PEM CA bundle that https service certificates are verified against (default: the CAs node trusts)').env('GRANARY_TLS_CA'))

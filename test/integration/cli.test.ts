@@ -180,7 +180,8 @@ describe('granary CLI against `granary up`', () => {
       [['table', 'create', 'bad', '--schema', '/does/not/exist.json'], /cannot read schema file/],
       [['table', 'create', 'bad', '--schema', join(root, 'broken.json')], /cannot read schema file .*broken\.json/],
       [['table', 'create', 'bad', '--schema', join(root, 'dup.json')], /declared twice/],
-      [['status', '--metadata', 'http://127.0.0.1:1'], /failed|ECONNREFUSED/],
+      [['status', '--metadata', 'http://127.0.0.1:1', '--metadata-failover-ms', '0'], /failed|ECONNREFUSED/],
+      [['status', '--metadata', 'http://127.0.0.1:1,,http://127.0.0.1:2'], /--metadata \/ GRANARY_METADATA: an empty entry/],
     ];
     for (const [args, pattern] of cases) {
       const result = await granary(args);

@@ -85,12 +85,30 @@ describe('storage node with a metadata service', () => {
     expect(corruptIds(metadata)).toEqual(['rot.1']);
   });
 
+  it('takes a list of metadata URLs and registers with the one that answers', async () => {
+    const metadata = await startFakeMetadata();
+    cleanups.push(() => metadata.close());
+    const down = await startFakeMetadata();
+    // A port that was just served and is closed now: connections to it are refused.
+    await down.close();
+    const dir = await makeTempDir('node-meta');
+    cleanups.push(dir.remove);
+    const node = await startNodeProcess(dir.path, ['--metadata', `${down.url}, ${metadata.url}/`, '--domain', 'rack-1', '--heartbeat-interval-ms', '50']);
+    cleanups.push(() => node.kill('SIGKILL'));
+    const registration = await pollUntil('a registration', () => metadata.accepted('register')[0], 30_000);
+    expect(registration.body).toMatchObject({ nodeId: node.nodeId, url: `http://127.0.0.1:${node.port}` });
+    await pollUntil('heartbeats', () => (metadata.accepted('heartbeat').length >= 2 ? true : undefined));
+    expect(await node.kill('SIGTERM')).toBe(0);
+  });
+
   it('refuses to start with a bad --domain, --metadata or --heartbeat-interval-ms, and says why', async () => {
     const dir = await makeTempDir('node-meta');
     cleanups.push(dir.remove);
     const bad: [readonly string[], RegExp][] = [
       [['--metadata', 'http://127.0.0.1:1', '--domain', 'rack 1'], /"rack 1" is not a failure domain name/],
       [['--metadata', 'localhost:7100'], /"localhost:7100" is not an http\(s\) URL/],
+      [['--metadata', 'http://127.0.0.1:7070,,http://127.0.0.1:7071'], /empty entry \(entry 2 of 3\)/],
+      [['--metadata', 'http://127.0.0.1:7070,http://127.0.0.1:7070/'], /"http:\/\/127\.0\.0\.1:7070\/" is listed twice/],
       [['--advertise-url', 'not a url'], /"not a url" is not an http\(s\) URL/],
       [['--heartbeat-interval-ms', '0'], /"0" is not a positive whole number/],
     ];
