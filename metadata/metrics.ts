@@ -104,6 +104,24 @@ export class MetadataMetrics {
         this.set({ kind: 'rounds_open' }, service.inventory.snapshot().roundsOpen);
       },
     });
+    // Gauges of the cache's running counts: a hit ratio falling as plans widen says to raise
+    // --manifest-cache-bytes; bytes never pass the setting.
+    new Gauge({
+      name: 'granary_manifest_cache',
+      help: 'Manifest piece cache: hits, misses, misses that joined a read under way, evictions (since start), pieces and bytes held, bytes allowed',
+      labelNames: ['kind'] as const,
+      registers,
+      collect() {
+        const cache = service.scans.manifests;
+        this.set({ kind: 'hits' }, cache.counters.hits);
+        this.set({ kind: 'misses' }, cache.counters.misses);
+        this.set({ kind: 'shared_loads' }, cache.counters.sharedLoads);
+        this.set({ kind: 'evictions' }, cache.counters.evictions);
+        this.set({ kind: 'pieces' }, cache.pieces);
+        this.set({ kind: 'bytes' }, cache.bytes);
+        this.set({ kind: 'bytes_max' }, cache.bytesMax);
+      },
+    });
     collectDefaultMetrics({ register: this.registry });
   }
 

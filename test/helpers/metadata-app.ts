@@ -30,6 +30,8 @@ interface MetadataAppOptions {
   quotas?: Partial<Quotas>;
   /** Default 'off': tests not about auth act as an admin without a token. */
   auth?: 'on' | 'off';
+  /** Bytes of decoded manifest pieces the service keeps (default: the service's). */
+  manifestCacheBytes?: number;
 }
 
 export async function makeMetadataApp(options: MetadataAppOptions = {}): Promise<MetadataApp> {
@@ -68,6 +70,7 @@ async function openServiceOn(db: MetadataDb, options: MetadataAppOptions, dir: s
       ...(options.repair === undefined ? {} : { repair: options.repair }),
       ...(options.inventory === undefined ? {} : { inventory: options.inventory }),
       ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
+      ...(options.manifestCacheBytes === undefined ? {} : { manifestCacheBytes: options.manifestCacheBytes }),
       auth: options.auth ?? 'off',
       capabilities: await CapabilityIssuer.fromKeyFile(join(dir, 'capability-signing.key')),
     },
