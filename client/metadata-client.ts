@@ -25,7 +25,9 @@ import type {
 import { GranaryError, type HttpPools } from '../protocol/index.js';
 import { parseMetadataUrls } from '../protocol/metadata-endpoints.js';
 import { FAILOVER_DEFAULTS, type FailoverPolicy, MetadataEndpoints, type Replay, callWithFailover } from '../protocol/metadata-failover.js';
-import type { DroppedFile } from '../protocol/catalog-types.js';
+import type { DroppedFile, PartitionFile } from '../protocol/catalog-types.js';
+import type { BlockPage, FilePage, GcEntry, GcStatus, NodePage, PartitionPage, TablePage } from '../protocol/page-types.js';
+import { type PageOptions, collect, followPages, pageQuery } from './paging.js';
 import type { CapabilityAnswer, CreateTokenRequest, CreatedToken, TokenInfo } from '../protocol/auth-types.js';
 
 /** Mutations that may run twice (see CallOptions.replay). */
@@ -96,8 +98,19 @@ export class MetadataClient {
     return this.call('POST', '/v1/tables', spec);
   }
 
-  async listTables(): Promise<TableSummary[]> {
-    return (await this.call<{ tables: TableSummary[] }>('GET', '/v1/tables')).tables;
+  /** One page of tables by name (a scoped token sees its own tables only). */
+  tablesPage(page: PageOptions = {}): Promise<TablePage> {
+    return this.call('GET', `/v1/tables${pageQuery(page)}`);
+  }
+
+  /** Every table, page by page as they are consumed; `pageLimit`: tables per request. */
+  tables(pageLimit?: number): AsyncGenerator<TableSummary> {
+    return followPages((after) => this.tablesPage({ after, limit: pageLimit }), (page) => page.tables, 'tables');
+  }
+
+  /** Every table in one array (follows every page). */
+  listTables(): Promise<TableSummary[]> {
+    return collect(this.tables());
   }
 
   describeTable(name: string): Promise<TableInfo> {
@@ -112,12 +125,34 @@ export class MetadataClient {
     return this.call('DELETE', `/v1/tables/${encodeURIComponent(name)}`);
   }
 
-  async listPartitions(table: string): Promise<PartitionInfo[]> {
-    return (await this.call<{ partitions: PartitionInfo[] }>('GET', `/v1/tables/${encodeURIComponent(table)}/partitions`)).partitions;
+  /** One page of a table's partitions by spec. */
+  partitionsPage(table: string, page: PageOptions = {}): Promise<PartitionPage> {
+    return this.call('GET', `/v1/tables/${encodeURIComponent(table)}/partitions${pageQuery(page)}`);
   }
 
+  /** Every partition of a table, page by page as they are consumed. */
+  partitions(table: string, pageLimit?: number): AsyncGenerator<PartitionInfo> {
+    return followPages((after) => this.partitionsPage(table, { after, limit: pageLimit }), (page) => page.partitions, `partitions of ${table}`);
+  }
+
+  /** Every partition of a table in one array (follows every page). */
+  listPartitions(table: string): Promise<PartitionInfo[]> {
+    return collect(this.partitions(table));
+  }
+
+  /** A partition's counters and its first files (`filesNext` continues them with `files`). */
   describePartition(table: string, partition: string): Promise<PartitionDetail> {
     return this.call('GET', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}`);
+  }
+
+  /** One page of a partition's files in commit order. */
+  filesPage(table: string, partition: string, page: PageOptions = {}): Promise<FilePage> {
+    return this.call('GET', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}/files${pageQuery(page)}`);
+  }
+
+  /** Every file of a partition in commit order, page by page; `after`: start after this file sequence (a `filesNext`). */
+  files(table: string, partition: string, options: { readonly pageLimit?: number; readonly after?: string } = {}): AsyncGenerator<PartitionFile> {
+    return followPages((after) => this.filesPage(table, partition, { after, limit: options.pageLimit }), (page) => page.files, `files of ${table} ${partition}`, options.after);
   }
 
   dropPartition(table: string, partition: string): Promise<{ table: string; partition: string; blocksQueued: number }> {
@@ -142,9 +177,14 @@ export class MetadataClient {
     return this.call('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/undrain`, undefined, SAFE);
   }
 
-  /** Repair progress and the `limit` most endangered blocks. */
-  repair(limit = 100): Promise<RepairStatus> {
-    return this.call('GET', `/v1/repair?limit=${limit}`);
+  /** Repair progress and the `limit` most endangered blocks (0: counts only), after `after` (a `next`). */
+  repair(limit = 100, after?: string): Promise<RepairStatus> {
+    return this.call('GET', `/v1/repair${pageQuery({ limit, after })}`);
+  }
+
+  /** Every block waiting for repair, most endangered first, page by page. */
+  repairItems(pageLimit = 1_000): AsyncGenerator<RepairStatus['items'][number]> {
+    return followPages((after) => this.repair(pageLimit, after), (page) => page.items, 'the repair queue');
   }
 
   removeNode(nodeId: string): Promise<{ nodeId: string; removed: boolean; blocksToRebuild: number }> {
@@ -152,16 +192,24 @@ export class MetadataClient {
   }
 
   /** One page of committed blocks with their chunk locations. */
-  listBlocks(options: { readonly table?: string; readonly after?: string; readonly limit?: number } = {}): Promise<{ blocks: PlannedBlock[]; next: string | null }> {
-    const query = new URLSearchParams();
-    if (options.table !== undefined) query.set('table', options.table);
-    if (options.after !== undefined) query.set('after', options.after);
-    if (options.limit !== undefined) query.set('limit', String(options.limit));
-    return this.call('GET', `/v1/blocks?${query.toString()}`);
+  listBlocks(options: { readonly table?: string } & PageOptions = {}): Promise<BlockPage> {
+    return this.call('GET', `/v1/blocks${pageQuery(options, options.table === undefined ? {} : { table: options.table })}`);
   }
 
-  gc(): Promise<{ records: number; chunks: number; backingOff: number }> {
-    return this.call('GET', '/v1/gc');
+  /** Every committed block (of one table), page by page. */
+  blocks(options: { readonly table?: string; readonly pageLimit?: number } = {}): AsyncGenerator<PlannedBlock> {
+    const table = options.table === undefined ? {} : { table: options.table };
+    return followPages((after) => this.listBlocks({ ...table, after, limit: options.pageLimit }), (page) => page.blocks, 'blocks');
+  }
+
+  /** The GC backlog and one page of its records by key (the first 100 without options). */
+  gc(page: PageOptions = {}): Promise<GcStatus> {
+    return this.call('GET', `/v1/gc${pageQuery(page)}`);
+  }
+
+  /** Every record of the GC queue by key (after `start`, a `next`), page by page. */
+  gcRecords(pageLimit = 1_000, start?: string): AsyncGenerator<GcEntry> {
+    return followPages((after) => this.gc({ after, limit: pageLimit }), (page) => page.blocks, 'the GC queue', start);
   }
 
   health(): Promise<MetadataHealth> {
@@ -239,8 +287,19 @@ export class MetadataClient {
     }
   }
 
-  async listNodes(): Promise<NodeInfo[]> {
-    return (await this.call<{ nodes: NodeInfo[] }>('GET', '/v1/nodes')).nodes;
+  /** One page of storage nodes by id. */
+  nodesPage(page: PageOptions = {}): Promise<NodePage> {
+    return this.call('GET', `/v1/nodes${pageQuery(page)}`);
+  }
+
+  /** Every storage node by id, page by page. */
+  nodes(pageLimit?: number): AsyncGenerator<NodeInfo> {
+    return followPages((after) => this.nodesPage({ after, limit: pageLimit }), (page) => page.nodes, 'nodes');
+  }
+
+  /** Every storage node in one array (follows every page). */
+  listNodes(): Promise<NodeInfo[]> {
+    return collect(this.nodes());
   }
 
   createToken(request: CreateTokenRequest): Promise<CreatedToken> {

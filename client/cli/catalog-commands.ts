@@ -2,7 +2,9 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { COLUMN_TYPES, type ColumnSpec, type ColumnType, GranaryError, type TableSpec } from '../../protocol/index.js';
+import { collect } from '../paging.js';
 import { formatBytes, printJson, printTable, withClient } from './context.js';
+import { type PageFlags, addPageOptions, onePage, printNextHint } from './page-flags.js';
 
 function parseColumn(text: string, previous: ColumnSpec[] = []): ColumnSpec[] {
   const [name, type, featureId] = text.split(':');
@@ -46,16 +48,16 @@ export function tableCommand(): Command {
         else process.stdout.write(`created table ${info.name}: ${info.columns.length} columns, partitioned by ${info.partitionBy.join(', ')}, RS ${info.ec}\n`);
       });
     });
-  table
-    .command('list')
-    .description('list tables')
-    .action(async (_flags: unknown, command: Command) => {
-      await withClient(command, async (client, { json }) => {
-        const tables = await client.metadata.listTables();
-        if (json) return printJson(tables);
-        printTable(['NAME', 'COLUMNS', 'PARTITIONS', 'ROWS', 'BYTES', 'EC', 'CREATED'], tables.map((t) => [t.name, t.columns, t.partitions, t.rows, formatBytes(t.bytes), t.ec, t.createdAt]));
-      });
+  addPageOptions(table.command('list').description('list tables'), 'tables').action(async (flags: PageFlags, command: Command) => {
+    await withClient(command, async (client, { json }) => {
+      // All of them page by page, or the one page asked for (JSON then keeps its `next`).
+      const page = onePage(flags) ? await client.metadata.tablesPage(flags) : undefined;
+      const tables = page?.tables ?? (await client.metadata.listTables());
+      if (json) return printJson(page ?? tables);
+      printTable(['NAME', 'COLUMNS', 'PARTITIONS', 'ROWS', 'BYTES', 'EC', 'CREATED'], tables.map((t) => [t.name, t.columns, t.partitions, t.rows, formatBytes(t.bytes), t.ec, t.createdAt]));
+      printNextHint(page?.next ?? null);
     });
+  });
   table
     .command('describe <name>')
     .description('show a table\'s schema and settings')
@@ -97,25 +99,28 @@ export function tableCommand(): Command {
 
 export function partitionCommand(): Command {
   const partition = new Command('partition').description('list, describe and drop partitions, or one file of a partition');
-  partition
-    .command('list <table>')
-    .action(async (table: string, _flags: unknown, command: Command) => {
-      await withClient(command, async (client, { json }) => {
-        const partitions = await client.metadata.listPartitions(table);
-        if (json) return printJson(partitions);
-        printTable(['PARTITION', 'ROWS', 'BYTES', 'FILES', 'STRIPES', 'CREATED'], partitions.map((p) => [p.partition, p.rows, formatBytes(p.bytes), p.files, p.stripes, p.createdAt]));
-      });
+  addPageOptions(partition.command('list <table>'), 'partitions').action(async (table: string, flags: PageFlags, command: Command) => {
+    await withClient(command, async (client, { json }) => {
+      const page = onePage(flags) ? await client.metadata.partitionsPage(table, flags) : undefined;
+      const partitions = page?.partitions ?? (await client.metadata.listPartitions(table));
+      if (json) return printJson(page ?? partitions);
+      printTable(['PARTITION', 'ROWS', 'BYTES', 'FILES', 'STRIPES', 'CREATED'], partitions.map((p) => [p.partition, p.rows, formatBytes(p.bytes), p.files, p.stripes, p.createdAt]));
+      printNextHint(page?.next ?? null);
     });
-  partition
-    .command('describe <table> <partition>')
-    .action(async (table: string, spec: string, _flags: unknown, command: Command) => {
-      await withClient(command, async (client, { json }) => {
-        const detail = await client.metadata.describePartition(table, spec);
-        if (json) return printJson(detail);
-        process.stdout.write(`${table} ${detail.partition}: ${detail.rows} rows, ${formatBytes(detail.bytes)}, ${detail.files} files, ${detail.stripes} stripes\n`);
-        printTable(['FILE', 'ROWS', 'BYTES', 'STRIPES', 'COMMITTED'], detail.fileList.map((f) => [f.fileId, f.rows, formatBytes(f.bytes), f.stripes, f.committedAt]));
-      });
+  });
+  addPageOptions(partition.command('describe <table> <partition>'), 'files').action(async (table: string, spec: string, flags: PageFlags, command: Command) => {
+    await withClient(command, async (client, { json }) => {
+      const detail = await client.metadata.describePartition(table, spec);
+      // The answer embeds the first files; the rest (or the one page asked for) come from the files listing.
+      const page = onePage(flags) ? await client.metadata.filesPage(table, spec, flags) : undefined;
+      const rest = page === undefined && detail.filesNext !== null ? await collect(client.metadata.files(table, spec, { after: detail.filesNext })) : [];
+      const shown = { ...detail, fileList: page?.files ?? [...detail.fileList, ...rest], filesNext: page?.next ?? null };
+      if (json) return printJson(shown);
+      process.stdout.write(`${table} ${detail.partition}: ${detail.rows} rows, ${formatBytes(detail.bytes)}, ${detail.files} files, ${detail.stripes} stripes\n`);
+      printTable(['FILE', 'ROWS', 'BYTES', 'STRIPES', 'COMMITTED'], shown.fileList.map((f) => [f.fileId, f.rows, formatBytes(f.bytes), f.stripes, f.committedAt]));
+      printNextHint(shown.filesNext);
     });
+  });
   partition
     .command('drop <table> <partition>')
     .action(async (table: string, spec: string, _flags: unknown, command: Command) => {

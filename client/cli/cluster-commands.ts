@@ -5,7 +5,9 @@ import { Agent, type Dispatcher, fetch } from 'undici';
 import { transportError } from '../../protocol/tls.js';
 import { GranaryError, type NodeInfo, type PlannedBlock, type RepairStatus } from '../../protocol/index.js';
 import { Semaphore } from '../reader/semaphore.js';
+import { PAGE_LIMIT_MAX } from '../../protocol/page-types.js';
 import { formatBytes, printJson, printTable, withClient } from './context.js';
+import { type PageFlags, addPageOptions, onePage, printNextHint } from './page-flags.js';
 
 export function statusCommand(): Command {
   return new Command('status').description('cluster health at a glance').action(async (_flags: unknown, command: Command) => {
@@ -97,11 +99,12 @@ export function repairCommand(): Command {
   repair
     .command('status')
     .description('blocks by health, repair progress, and the most endangered blocks')
-    .option('--limit <n>', 'blocks to list', (text) => Number(text), 20)
-    .action(async (flags: { limit: number }, command: Command) => {
+    .option('--limit <n>', `blocks to list (0..${PAGE_LIMIT_MAX})`, (text) => Number(text), 20)
+    .option('--after <cursor>', 'list the blocks after this queue position (the `next` a page before printed)')
+    .action(async (flags: { limit: number; after?: string }, command: Command) => {
       await withClient(command, async (client, { json }) => {
-        if (!Number.isInteger(flags.limit) || flags.limit < 0) throw new GranaryError('GRN_BAD_REQUEST', '--limit must be a whole number >= 0');
-        const status = await client.metadata.repair(flags.limit);
+        if (!Number.isInteger(flags.limit) || flags.limit < 0 || flags.limit > PAGE_LIMIT_MAX) throw new GranaryError('GRN_BAD_REQUEST', `--limit must be a whole number 0..${PAGE_LIMIT_MAX}`);
+        const status = await client.metadata.repair(flags.limit, flags.after);
         if (json) return printJson(status);
         const { blocks, settings } = status;
         process.stdout.write(
@@ -123,6 +126,7 @@ export function repairCommand(): Command {
             ]),
           );
         }
+        printNextHint(status.next);
       });
     });
   return repair;
@@ -134,10 +138,11 @@ const DRAIN_POLL_MS = 1_000;
 
 export function nodeCommand(): Command {
   const node = new Command('node').description('list, drain, undrain and remove storage nodes');
-  node.command('list').action(async (_flags: unknown, command: Command) => {
+  addPageOptions(node.command('list'), 'nodes').action(async (flags: PageFlags, command: Command) => {
     await withClient(command, async (client, { json }) => {
-      const nodes = await client.metadata.listNodes();
-      if (json) return printJson(nodes);
+      const page = onePage(flags) ? await client.metadata.nodesPage(flags) : undefined;
+      const nodes = page?.nodes ?? (await client.metadata.listNodes());
+      if (json) return printJson(page ?? nodes);
       printTable(
         ['NODE', 'STATE', 'DOMAIN', 'URL', 'CHUNKS', 'NEEDED', 'USED', 'FREE', 'LAST HEARTBEAT'],
         nodes.map((n: NodeInfo) => [
@@ -152,6 +157,7 @@ export function nodeCommand(): Command {
           n.lastHeartbeatAt,
         ]),
       );
+      printNextHint(page?.next ?? null);
     });
   });
   node

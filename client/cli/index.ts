@@ -10,10 +10,11 @@ import { DEFAULT_METADATA_URL, failoverMsOption, metadataUrlsOption } from './co
 import { partitionCommand, tableCommand } from './catalog-commands.js';
 import { fsckCommand, nodeCommand, repairCommand, statsCommand, statusCommand } from './cluster-commands.js';
 import { ingestCommand, readCommand } from './data-commands.js';
+import { gcCommand } from './gc-commands.js';
 import { tokenCommand } from './token-commands.js';
 
 export function cliCommands(): Command[] {
-  const commands = [statusCommand(), tableCommand(), partitionCommand(), ingestCommand(), readCommand(), nodeCommand(), repairCommand(), fsckCommand(), statsCommand(), tokenCommand()];
+  const commands = [statusCommand(), tableCommand(), partitionCommand(), ingestCommand(), readCommand(), nodeCommand(), repairCommand(), gcCommand(), fsckCommand(), statsCommand(), tokenCommand()];
   for (const command of commands) addCommonOptions(command);
   return commands;
 }
