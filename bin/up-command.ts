@@ -10,6 +10,7 @@ interface UpFlags {
   sample: boolean;
   deadAfter: number;
   tls?: boolean;
+  ha?: boolean;
 }
 
 export function upCommand(): Command {
@@ -22,6 +23,7 @@ export function upCommand(): Command {
     .addOption(new Option('--dead-after <duration>', 'silence after which a node is dead and its chunks are rebuilt elsewhere, e.g. 15s or 10m').env('GRANARY_DEAD_AFTER').argParser(parseDurationMs).default(60_000, '60s'))
     .addOption(new Option('--no-sample', 'do not create the sample table on a fresh data directory'))
     .addOption(new Option('--tls', 'serve everything over HTTPS, with a private CA and certificates made in DATA/tls (clients pass DATA/tls/ca.pem as --tls-ca)'))
+    .addOption(new Option('--ha', 'replicated metadata: a local 3-member etcd in DATA/etcd (ports port+10.., port+20..) and 3 metadata replicas on port..port+2, one elected leader (needs etcd on the PATH: apt-get install etcd-server)'))
     .action(async (flags: UpFlags) => {
       const { startLocalCluster } = await import('../deploy/local-cluster.js');
       const say = (line: string): void => {
@@ -31,17 +33,23 @@ export function upCommand(): Command {
       const warn = (line: string): void => {
         process.stderr.write(`granary up: ${line}\n`);
       };
-      const cluster = await startLocalCluster({ dataDir: flags.data, nodes: flags.nodes, ec: flags.ec, port: flags.port, sample: flags.sample, deadAfterMs: flags.deadAfter, tls: flags.tls === true, say, warn });
+      const cluster = await startLocalCluster({ dataDir: flags.data, nodes: flags.nodes, ec: flags.ec, port: flags.port, sample: flags.sample, deadAfterMs: flags.deadAfter, tls: flags.tls === true, ha: flags.ha === true, say, warn });
       if (cluster.sampleCreated.length > 0) say(`sample table "samples" written: ${cluster.sampleCreated.join(', ')}`);
       say(`cluster ready: metadata ${cluster.metadataUrl}, ${cluster.nodeUrls.length} storage nodes (${cluster.nodeUrls[0]} ...)`);
+      if (cluster.etcdEndpoints !== undefined) {
+        say(`HA: ${cluster.metadataUrls.length} metadata replicas (one leads; the others forward to it) over etcd ${cluster.etcdEndpoints} (plain http, loopback only); clients name every replica:`);
+        say(`  export GRANARY_METADATA=${cluster.metadataUrl}   (or --metadata ${cluster.metadataUrl})`);
+      }
       if (cluster.caFile !== undefined) {
         say(`TLS: every service serves HTTPS with a certificate signed by the CA in ${cluster.caFile}; clients verify with it:`);
         say(`  export GRANARY_METADATA=${cluster.metadataUrl} GRANARY_TLS_CA=${cluster.caFile}`);
         say(`  (or --metadata ${cluster.metadataUrl} --tls-ca ${cluster.caFile}; in code: new GranaryClient({ metadataUrl, token, http: { ca: readFileSync(caFile) } }))`);
       }
+      // With --ha the CLI must name every replica: its default URL is only the first.
+      const metadataFlag = cluster.etcdEndpoints === undefined ? '' : ` --metadata ${cluster.metadataUrl}`;
       say(`admin token in ${cluster.adminTokenFile} (mode 0600): the CLI uses it when run from this directory; elsewhere pass --token-file ${cluster.adminTokenFile} or GRANARY_TOKEN_FILE`);
-      say(`  more tokens: node dist/bin/granary.js token create --role reader --tables samples`);
-      say(`logs in ${cluster.logDir}; try: node dist/bin/granary.js status   (Ctrl-C stops the cluster)`);
+      say(`  more tokens: node dist/bin/granary.js token create --role reader --tables samples${metadataFlag}`);
+      say(`logs in ${cluster.logDir}; try: node dist/bin/granary.js status${metadataFlag}   (Ctrl-C stops the cluster)`);
       let stopping = false;
       const stop = (why: string, code: number): void => {
         if (stopping) return;

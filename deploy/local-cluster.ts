@@ -4,6 +4,9 @@
  * three failure domains. It waits until every node is registered and alive, creates a sample
  * table on first start, and stops every child cleanly. Running it again on the same directory
  * brings back every table and partition.
+ *
+ * With `ha`, the catalog lives in a local three-member etcd (deploy/local-ha.ts) and three
+ * metadata replicas serve it, one elected leader; storage nodes and clients get all three URLs.
  */
 import { ensureNodeTokenFile } from './node-tokens.js';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -14,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { GranaryClient } from '../client/index.js';
 import { parsePolicy } from '../erasure/index.js';
 import { GranaryError } from '../protocol/index.js';
+import { HA_ETCD_PREFIX, HA_REPLICAS, type SupervisedEtcd, haReplicaPorts, requireEtcd, startSupervisedEtcd, waitForLeader } from './local-ha.js';
 import { ensureLocalTls } from './local-tls.js';
 import { HEALTHY_AFTER_MS, RAPID_FAILURES_MAX, RestartBackoff, describeExit } from './restart-backoff.js';
 import { SAMPLE_TABLE, createSampleTable } from './sample-table.js';
@@ -29,13 +33,23 @@ export interface LocalClusterOptions {
   readonly deadAfterMs: number;
   /** Serve everything over HTTPS with a private CA made under DATA/tls/ (kept across runs). */
   readonly tls?: boolean;
+  /**
+   * Three metadata replicas (ports port..port+2) over a local three-member etcd under DATA/etcd
+   * (client ports port+10.., peer ports port+20..), instead of one metadata service on LevelDB.
+   */
+  readonly ha?: boolean;
   readonly say: (line: string) => void;
   /** Trouble: a child died and is restarted, or is given up on. Default: `say`. */
   readonly warn?: (line: string) => void;
 }
 
 export interface LocalCluster {
+  /** What --metadata takes: the metadata service's URL, or with `ha` every replica's, comma-separated. */
   readonly metadataUrl: string;
+  /** The metadata service's URL, or every replica's. */
+  readonly metadataUrls: readonly string[];
+  /** With `ha`: the etcd members' client URLs, comma-separated (--etcd of the replicas). */
+  readonly etcdEndpoints: string | undefined;
   readonly nodeUrls: readonly string[];
   /** The CA every client passes as --tls-ca, with `tls`. */
   readonly caFile: string | undefined;
@@ -44,8 +58,9 @@ export interface LocalCluster {
   readonly logDir: string;
   readonly sampleCreated: readonly string[];
   /**
-   * Resolves when the metadata service died and was given up on (restart-backoff.ts): the
-   * cluster is down. Storage nodes that die are restarted, or given up on while the rest serve.
+   * Resolves when the metadata service died and was given up on (restart-backoff.ts), or with
+   * `ha` every replica, or a majority of etcd members: the cluster is down. Storage nodes (and
+   * single replicas and etcd members) that die are restarted, or given up on while the rest serve.
    */
   readonly childExited: Promise<string>;
   stop(): Promise<void>;
@@ -81,8 +96,16 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const root = resolve(options.dataDir);
   const logDir = join(root, 'logs');
   await mkdir(logDir, { recursive: true });
-  const fresh = !(await readdir(root)).some((name) => name === 'metadata');
+  const ha = options.ha === true;
+  const entries = await readdir(root);
+  refuseOtherCatalog(root, entries, ha);
+  if (ha) await requireEtcd();
+  // The catalog's directory: LevelDB's, or etcd's with --ha.
+  const fresh = !entries.includes(ha ? 'etcd' : 'metadata');
   const children: Child[] = [];
+  let etcd: SupervisedEtcd | undefined;
+  /** Replicas given up on (with `ha`): the cluster is down when all are. */
+  const replicasGivenUp = new Set<string>();
   /** Restarts waiting out their back-off; cancelled by stop. */
   const restartTimers = new Set<NodeJS.Timeout>();
   const backoffs = new Map<string, RestartBackoff>();
@@ -96,6 +119,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     await Promise.all(children.map((child) => child.exited));
     clearTimeout(deadline);
     await Promise.all(children.map((child) => new Promise<void>((done) => child.log.end(done))));
+    // Last: the replicas resign their leadership through it as they stop.
+    await etcd?.stop();
   };
   let stopping = false;
   let reportExit: (message: string) => void = () => undefined;
@@ -148,7 +173,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     await readyOrExit;
     return entry;
   };
-  const describe = (name: string): string => (name === 'metadata' ? 'metadata service' : `storage node ${name}`);
+  const describe = (name: string): string =>
+    name === 'metadata' ? 'metadata service' : name.startsWith('metadata-') ? `metadata replica ${name}` : `storage node ${name}`;
   /** A child that was serving died (or its restart failed): start it again after its back-off, or give up on it. */
   const restartLater = (dead: Child, args: readonly string[], readyMessage: string, what: string): void => {
     const logFile = join(logDir, `${dead.name}.log`);
@@ -158,6 +184,11 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       if (dead.name === 'metadata') {
         warn(`${failed}; the cluster cannot run without it`);
         reportExit(`the metadata service failed ${decision.failures} times in a row`);
+      } else if (dead.name.startsWith('metadata-')) {
+        replicasGivenUp.add(dead.name);
+        const allDown = replicasGivenUp.size >= HA_REPLICAS;
+        warn(`${failed}; ${allDown ? 'no metadata replica is left' : 'the cluster goes on with the other replicas'}`);
+        if (allDown) reportExit(`every metadata replica failed ${decision.failures} times in a row`);
       } else {
         warn(`${failed}; the cluster goes on without it`);
       }
@@ -190,28 +221,48 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     return tls === undefined || files === undefined ? [] : ['--tls-cert', files.certFile, '--tls-key', files.keyFile, '--tls-ca', tls.caFile];
   };
   const scheme = tls === undefined ? 'http' : 'https';
-  const metadataUrl = `${scheme}://${HOST}:${options.port}`;
+  const metadataUrls = (ha ? haReplicaPorts(options.port) : [options.port]).map((port) => `${scheme}://${HOST}:${port}`);
+  const metadataUrl = metadataUrls.join(',');
   const nodeUrls = nodeNames.map((_, i) => `${scheme}://${HOST}:${options.port + NODE_PORT_OFFSET + i}`);
   // The CLI finds it here (./data/admin.token) when run from the same directory with no token.
   const adminTokenFile = join(root, 'admin.token');
   try {
-    options.say(`starting metadata on ${metadataUrl}`);
     // A node is suspect (read around, given no new chunks) well before it is dead.
     const suspectAfterMs = Math.max(1, Math.min(SUSPECT_AFTER_MS_MAX, Math.floor(options.deadAfterMs / 3)));
-    await launch(
+    const serviceArgs = (dataDir: string, port: number): string[] => [
       'metadata',
-      [
-        'metadata',
-        '--data', join(root, 'metadata'),
-        '--host', HOST,
-        '--port', String(options.port),
-        '--suspect-after-ms', String(suspectAfterMs),
-        '--dead-after-ms', String(options.deadAfterMs),
-        '--admin-token-file', adminTokenFile,
-        ...tlsArgs('metadata'),
-      ],
-      'metadata ready',
-    );
+      '--data', dataDir,
+      '--host', HOST,
+      '--port', String(port),
+      '--suspect-after-ms', String(suspectAfterMs),
+      '--dead-after-ms', String(options.deadAfterMs),
+      // With `ha`, one file for every replica: whichever leads first makes the one admin token.
+      '--admin-token-file', adminTokenFile,
+      // Every replica serves with the one metadata certificate: they all listen on 127.0.0.1.
+      ...tlsArgs('metadata'),
+    ];
+    if (ha) {
+      options.say(`starting etcd (${root}/etcd, logs in ${logDir})`);
+      etcd = await startSupervisedEtcd({ root, logDir, port: options.port, say: options.say, warn, lost: (why) => reportExit(why) });
+      options.say(`etcd ready on ${etcd.etcd.endpoints}${etcd.etcd.reused ? ' (the cluster in DATA/etcd, reused)' : ''}; starting ${HA_REPLICAS} metadata replicas on ${metadataUrl}`);
+      const endpoints = etcd.etcd.endpoints;
+      await Promise.all(
+        metadataUrls.map((url, i) =>
+          launch(`metadata-${i}`, [
+            ...serviceArgs(join(root, `metadata-${i}`), haReplicaPorts(options.port)[i] as number),
+            '--store', 'etcd',
+            '--etcd', endpoints,
+            '--etcd-prefix', HA_ETCD_PREFIX,
+            '--advertise-url', url,
+          ], 'metadata ready'),
+        ),
+      );
+      const leader = await waitForLeader(metadataUrls, tls?.caFile, READY_TIMEOUT_MS);
+      options.say(`metadata replica ${leader} is the leader`);
+    } else {
+      options.say(`starting metadata on ${metadataUrl}`);
+      await launch('metadata', serviceArgs(join(root, 'metadata'), options.port), 'metadata ready');
+    }
     const ca = tls === undefined ? undefined : await readFile(tls.caFile);
     const adminToken = (await readFile(adminTokenFile, 'utf8')).trim();
     const client = new GranaryClient({ metadataUrl, token: adminToken, ...(ca === undefined ? {} : { http: { ca } }) });
@@ -243,6 +294,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       }
       return {
         metadataUrl,
+        metadataUrls,
+        etcdEndpoints: etcd?.etcd.endpoints,
         nodeUrls,
         caFile: tls?.caFile,
         adminTokenFile,
@@ -261,6 +314,25 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     stopping = true;
     await stop();
     throw error;
+  }
+}
+
+/**
+ * Refuses a data directory whose catalog is of the other kind: its storage nodes hold chunks the
+ * new, empty catalog does not know, and would be told to delete them as orphans.
+ */
+function refuseOtherCatalog(root: string, entries: readonly string[], ha: boolean): void {
+  if (ha && entries.includes('metadata')) {
+    throw new GranaryError(
+      'GRN_BAD_REQUEST',
+      `${root} holds a cluster started without --ha (its catalog is in ${join(root, 'metadata')}); --ha keeps the catalog in etcd and would start empty, and its storage nodes' chunks would be deleted as orphans. Run it without --ha, or give --ha another --data directory`,
+    );
+  }
+  if (!ha && entries.includes('etcd')) {
+    throw new GranaryError(
+      'GRN_BAD_REQUEST',
+      `${root} holds a cluster started with --ha (its catalog is in etcd, ${join(root, 'etcd')}); without --ha the catalog would start empty, and its storage nodes' chunks would be deleted as orphans. Run it with --ha, or use another --data directory`,
+    );
   }
 }
 

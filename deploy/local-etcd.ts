@@ -231,6 +231,8 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
       checkMember(layout, member);
       if (stopped) throw new GranaryError('GRN_UNAVAILABLE', `the local etcd cluster in ${dir} was stopped; start it again instead of restarting a member`);
       await stopMember(member, 'SIGTERM', stopGraceMs);
+      // stop() may have run meanwhile: a member started now would outlive it.
+      if (stopped) throw new GranaryError('GRN_UNAVAILABLE', `the local etcd cluster in ${dir} was stopped while member ${member} restarted`);
       spawnMember(member);
       await waitHealthy([member]);
     },

@@ -12,12 +12,16 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A metadata port P with P+31..P+30+nodes free too. */
-export async function freeUpPortRange(nodes: number): Promise<number> {
+/**
+ * A metadata port P with P+31..P+30+nodes free too, and P+offset for each of `extraOffsets`
+ * (`up --ha`'s replicas and etcd members: HA_PORT_OFFSETS of deploy/local-ha.ts).
+ */
+export async function freeUpPortRange(nodes: number, extraOffsets: readonly number[] = []): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     // Below Linux's ephemeral range (32768+), so no outgoing connection can take one meanwhile.
     const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const all = [port, ...Array.from({ length: nodes }, (_, i) => port + UP_NODE_PORT_OFFSET + i)];
+    // Each port once: two probes of one port at the same time would fail each other.
+    const all = [...new Set([port, ...extraOffsets.map((offset) => port + offset), ...Array.from({ length: nodes }, (_, i) => port + UP_NODE_PORT_OFFSET + i)])];
     if ((await Promise.all(all.map(portFree))).every(Boolean)) return port;
   }
   throw new Error('no free port range');

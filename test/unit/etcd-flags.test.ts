@@ -41,3 +41,13 @@ describe('etcdMemberArgs', () => {
     expect(() => etcdMemberArgs({ ...(members[0] as EtcdMemberLayout) }, members, 't', 'new')).toThrow(/not one of the cluster's members/);
   });
 });
+
+describe('the README', () => {
+  it('lists the limits an operator\'s own etcd needs, as up passes them', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = (await readFile(new URL('../../README.md', import.meta.url), 'utf8')).replace(/\s+/g, ' ');
+    expect(readme).toContain(
+      `--max-txn-ops ${ETCD_MAX_TXN_OPS} --max-request-bytes ${ETCD_MAX_REQUEST_BYTES} --quota-backend-bytes ${ETCD_QUOTA_BACKEND_BYTES} --auto-compaction-mode periodic --auto-compaction-retention ${ETCD_AUTO_COMPACTION_RETENTION}`,
+    );
+  });
+});
