@@ -37,7 +37,7 @@ import { parseArgs } from 'node:util';
 import { parseByteSize } from '../bin/cli-values.js';
 import { GranaryClient, type MetadataClient } from '../client/index.js';
 import { encodeParity, reconstructShards } from '../erasure/index.js';
-import type { NodeInfo, PlannedBlock, RepairCounters, RepairStatus } from '../protocol/index.js';
+import type { NodeInfo, RepairCounters, RepairStatus } from '../protocol/index.js';
 import { REPAIR_WINDOW_BYTES } from '../storage-node/repair-executor.js';
 import { type Cluster, nodeCredentialArgs, startCluster, startMetadataProcess } from '../test/helpers/cluster.js';
 import type { GranaryProcess } from '../test/helpers/granary-process.js';
@@ -450,19 +450,14 @@ class Loss {
 async function shardsOn(metadata: MetadataClient, nodeId: string): Promise<{ chunks: number; bytes: number }> {
   let chunks = 0;
   let bytes = 0;
-  let after: string | undefined;
-  for (;;) {
-    const page: { blocks: PlannedBlock[]; next: string | null } = await metadata.listBlocks(after === undefined ? {} : { after });
-    for (const block of page.blocks) {
-      for (const chunk of block.chunks) {
-        if (chunk.nodeId !== nodeId) continue;
-        chunks++;
-        bytes += block.shardBytes;
-      }
+  for await (const block of metadata.blocks()) {
+    for (const chunk of block.chunks) {
+      if (chunk.nodeId !== nodeId) continue;
+      chunks++;
+      bytes += block.shardBytes;
     }
-    if (page.next === null) return { chunks, bytes };
-    after = page.next;
   }
+  return { chunks, bytes };
 }
 
 // ---------------------------------------------------------------- ceilings
