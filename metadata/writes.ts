@@ -15,10 +15,11 @@ import {
   type SessionInfo,
   parsePartitionSpec,
 } from '../protocol/index.js';
-import { del, put } from './db.js';
+import { type MetadataDb, del, put } from './db.js';
 import { queueBlocks } from './gc.js';
 import { checkCommit, columnsAtVersion } from './manifest.js';
-import { pieceOperations, splitFile } from './manifests/pieces.js';
+import { dropMarkers } from './manifests/drops.js';
+import { type SplitFile, pieceOperations, splitFile } from './manifests/pieces.js';
 import type { NodeRegistry } from './nodes.js';
 import { type Random, placeShards } from './placement.js';
 import { loadFile } from './planner.js';
@@ -205,8 +206,9 @@ export class WriteSessions {
       const gc = queueBlocks(this.state, checked.unusedBlockIds, `unused by commit of session ${sessionId}`, now);
       // Each file's stripes go to immutable manifest pieces; only the small record stays in memory.
       const split = checked.files.map((file) => splitFile(file));
+      await writePiecesAhead(db, split, now);
       await db.write([
-        ...split.flatMap((file) => pieceOperations(db.manifests, file)),
+        ...split.map(({ record }) => del(db.manifestDrops, record.fileId)),
         ...split.map(({ record }) => put(db.files, fileKey(table.id, session.partition, record.fileId), record)),
         ...checked.committedBlocks.map((block) => put(db.blocks, block.blockId, block)),
         ...(partition === undefined || checked.files.length === 0 ? [] : [put(db.partitions, partitionKey(table.id, partition.spec), partition)]),
@@ -343,4 +345,21 @@ export class WriteSessions {
       stripeBytes: table?.stripeBytes ?? 0,
     };
   }
+}
+
+/** Pieces per store write: at most 1 MiB (pieces are under 256 KiB), below etcd's default request limit. */
+const PIECES_PER_WRITE = 4;
+
+/**
+ * Writes a commit's manifest pieces before the commit's own batch, in bounded writes: a commit
+ * may carry many MiB of stream locations, more than one etcd transaction should hold. The pieces
+ * are unreferenced until the commit's batch adds their file records, and each file's drop marker
+ * goes first, so pieces a failed commit (or a deposed leader) left behind are deleted by the next
+ * start's resumeManifestDrops (manifests/drops.ts); the commit's batch removes the markers.
+ */
+async function writePiecesAhead(db: MetadataDb, split: readonly SplitFile[], now: number): Promise<void> {
+  if (split.length === 0) return;
+  await db.write(dropMarkers(db, split.map(({ record }) => record), now));
+  const operations = split.flatMap((file) => pieceOperations(db.manifests, file));
+  for (let at = 0; at < operations.length; at += PIECES_PER_WRITE) await db.write(operations.slice(at, at + PIECES_PER_WRITE));
 }
