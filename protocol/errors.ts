@@ -82,6 +82,10 @@ export const ERROR_STATUS = {
   GRN_DATA_CORRUPT: 500,
   /** The disk is full (or below the configured reserve); nothing partial was left behind. */
   GRN_DISK_FULL: 507,
+  /** A metadata backup file is truncated, corrupt, of a newer format or not a backup at all; nothing was restored. */
+  GRN_BACKUP_INVALID: 400,
+  /** A restore targets a metadata store that already holds entries; restore only into an empty one (a new --data directory or etcd prefix). */
+  GRN_STORE_NOT_EMPTY: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
