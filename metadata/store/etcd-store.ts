@@ -36,6 +36,22 @@ export interface EtcdStoreOptions {
 }
 
 const CALL_TIMEOUT_MS_DEFAULT = 5_000;
+/**
+ * etcd has no byte limit on a range, only an entry limit, and values run from tens of bytes
+ * (blocks) to 256 KiB (manifest pieces). Pages start small and are sized from the entries seen to
+ * about PAGE_BYTES_TARGET, so a page of pieces stays a few MiB and one of blocks still has hundreds.
+ */
+const PAGE_ENTRIES_FIRST = 16;
+const PAGE_BYTES_TARGET = 1024 * 1024;
+/** Above the largest page (PAGE_ENTRIES_FIRST pieces, or a target-sized page plus one piece); grpc's default is 4 MiB. */
+const GRPC_RECEIVE_BYTES_MAX = 64 * 1024 * 1024;
+
+/** The next page's entry limit, from the bytes the last page carried per entry. */
+function nextPageEntries(entries: number, bytes: number): number {
+  if (entries === 0) return PAGE_ENTRIES_FIRST;
+  const perEntry = Math.max(1, bytes / entries);
+  return Math.max(1, Math.min(KV_PAGE_ENTRIES, Math.floor(PAGE_BYTES_TARGET / perEntry)));
+}
 
 export class EtcdStore implements KvStore {
   readonly kind = 'etcd' as const;
@@ -59,6 +75,7 @@ export class EtcdStore implements KvStore {
     const clientOptions: IOptions = {
       hosts: [...options.endpoints],
       dialTimeout: timeout,
+      grpcOptions: { 'grpc.max_receive_message_length': GRPC_RECEIVE_BYTES_MAX },
       // Streams (watches, lease keep-alives) live long; every other call gets a deadline so a
       // request never hangs on an unreachable quorum.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
@@ -95,13 +112,19 @@ export class EtcdStore implements KvStore {
     let left = options.limit ?? Number.POSITIVE_INFINITY;
     // Pages read at the revision of the first one, so a range is one consistent view.
     let revision: string | undefined;
+    let pageEntries = PAGE_ENTRIES_FIRST;
     while (left > 0) {
-      const page = Math.min(left, KV_PAGE_ENTRIES);
+      const page = Math.min(left, pageEntries);
       const answer = await this.call(() =>
         this.client.kv.range({ key: start, range_end: end, limit: page, ...(revision === undefined ? {} : { revision }) }),
       );
       revision ??= answer.header.revision;
-      for (const kv of answer.kvs) yield [kv.key.subarray(base.length).toString('utf8'), kv.value];
+      let bytes = 0;
+      for (const kv of answer.kvs) {
+        bytes += kv.value.length;
+        yield [kv.key.subarray(base.length).toString('utf8'), kv.value];
+      }
+      pageEntries = nextPageEntries(answer.kvs.length, bytes);
       left -= answer.kvs.length;
       const last = answer.kvs[answer.kvs.length - 1];
       if (!answer.more || last === undefined) return;
@@ -151,11 +174,14 @@ export class EtcdStore implements KvStore {
     const end = Buffer.from(prefixEnd(base));
     let start = Buffer.from(base);
     let revision: string | undefined;
+    let pageEntries = PAGE_ENTRIES_FIRST;
     for (;;) {
+      const limit = pageEntries;
       const answer = await this.call(() =>
-        this.client.kv.range({ key: start, range_end: end, limit: KV_PAGE_ENTRIES, ...(revision === undefined ? {} : { revision }) }),
+        this.client.kv.range({ key: start, range_end: end, limit, ...(revision === undefined ? {} : { revision }) }),
       );
       revision ??= answer.header.revision;
+      pageEntries = nextPageEntries(answer.kvs.length, answer.kvs.reduce((sum, kv) => sum + kv.value.length, 0));
       for (const kv of answer.kvs) {
         const rest = kv.key.subarray(base.length).toString('utf8');
         const slash = rest.indexOf('/');

@@ -108,6 +108,28 @@ export function describeKvStoreContract(name: string, open: () => Promise<StoreU
       expect(await collect(store.range('nothing-here'))).toEqual([]);
     });
 
+    it('ranges and snapshots large values (manifest pieces) in pages of bounded bytes', async () => {
+      // 48 values of 240 KiB: 11 MiB in one space, more than one page or message may carry.
+      const piece = (i: number): Uint8Array => new Uint8Array(240 * 1024).fill(i);
+      for (let i = 0; i < 48; i += 4) {
+        await store.write(Array.from({ length: 4 }, (_, j) => ({ type: 'put' as const, space: 'manifests', key: `f/${String(i + j).padStart(3, '0')}`, value: piece(i + j) })));
+      }
+      await store.write([{ type: 'put', space: 'tables', key: 't', value: bytes('small') }]);
+      let count = 0;
+      for await (const [key, value] of store.range('manifests')) {
+        expect(key).toBe(`f/${String(count).padStart(3, '0')}`);
+        expect(value.length).toBe(240 * 1024);
+        expect(value[0]).toBe(count);
+        expect(value[value.length - 1]).toBe(count);
+        count++;
+      }
+      expect(count).toBe(48);
+      const spaces: string[] = [];
+      for await (const entry of store.snapshot()) spaces.push(entry.space);
+      expect(spaces.filter((space) => space === 'manifests')).toHaveLength(48);
+      expect(spaces.filter((space) => space === 'tables')).toHaveLength(1);
+    });
+
     it('snapshots every space in order, unmoved by writes made while it is read', async () => {
       const spaces = ['blocks', 'files', 'tables'];
       const expected: KvEntry[] = [];
