@@ -13,6 +13,18 @@ export default defineConfig({
         },
       },
       {
+        // The in-process metadata suites again, their catalogs in a real etcd (test/etcd-setup.ts):
+        // everything that passes on LevelDB must pass on etcd.
+        test: {
+          name: 'etcd',
+          include: ['test/unit/metadata/**/*.test.ts', 'test/unit/auth/**/*.test.ts'],
+          exclude: ['test/unit/metadata/store/**'],
+          globalSetup: ['test/etcd-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],

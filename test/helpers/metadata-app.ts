@@ -1,10 +1,12 @@
 /** An in-process metadata service on a real LevelDB in a temp dir, for `app.inject()` tests. */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapabilityIssuer } from '../../metadata/capabilities.js';
 import type { FastifyInstance } from 'fastify';
 import { type InventoryConfig, MetadataDb, MetadataService, MetadataState, type RepairConfig, buildMetadataServer } from '../../metadata/index.js';
 import type { Quotas } from '../../metadata/tables.js';
+import { EtcdStore } from '../../metadata/store/etcd-store.js';
 import { seededRandom } from './seeded-random.js';
 import { makeTempDir } from './temp-dir.js';
 
@@ -49,8 +51,20 @@ export async function makeMetadataApp(options: MetadataAppOptions = {}): Promise
 }
 
 /** `removeDir` removes the directory this helper made (it goes with whichever app is closed last). */
+/**
+ * With GRANARY_TEST_ETCD set (the `etcd` test project, vitest.etcd-setup.ts), the catalog lives
+ * in that etcd under a prefix of its own per app directory instead of a LevelDB: the same tests
+ * then check that everything that passes on LevelDB passes on etcd.
+ */
+export function catalogStore(dir: string): string | EtcdStore {
+  const endpoints = process.env.GRANARY_TEST_ETCD;
+  if (endpoints === undefined || endpoints === '') return join(dir, 'catalog');
+  const prefix = `test-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}`;
+  return new EtcdStore({ endpoints: endpoints.split(','), prefix, fenced: false });
+}
+
 async function openMetadataApp(options: MetadataAppOptions, dir: string, removeDir: () => Promise<void>): Promise<MetadataApp> {
-  const db = new MetadataDb(join(dir, 'catalog'));
+  const db = new MetadataDb(catalogStore(dir));
   await db.open();
   try {
     return await openServiceOn(db, options, dir, removeDir);
