@@ -36,16 +36,46 @@ const WORDS_PER_ENTRY = STREAM_ENTRY_BYTES / 4;
 /** A committed file prepared for planning: its small record and indexes, no stripes. */
 export interface LoadedFile {
   readonly record: FileRecord;
-  /** Column id -> index of its stream in the file. */
+  /** Column id -> index of its stream in the file (shared by files of one column layout). */
   readonly columnIndex: ReadonlyMap<number, number>;
-  /** Per file column: min, max over the file's stripes (record.bounds, aligned). */
+  /** Per file column: min, max over the file's stripes (the same bytes as record.bounds). */
   readonly bounds: Float64Array;
 }
 
+/** Column ids in stream order, and the index of each: one per distinct layout, not per file. */
+interface ColumnLayout {
+  readonly cids: readonly number[];
+  readonly index: ReadonlyMap<number, number>;
+}
+
+/**
+ * Layouts remembered for sharing. The files of a table mostly repeat a few layouts (one per
+ * schema version and column order), and a 500-column index costs ~25 KB: shared, a file costs
+ * its counts and bounds, not its own index. Past this many the oldest is forgotten (files that
+ * use it keep it; later files make their own).
+ */
+const COLUMN_LAYOUTS_MAX = 4096;
+const columnLayouts = new Map<string, ColumnLayout>();
+
+function columnLayout(cids: readonly number[]): ColumnLayout {
+  const key = cids.join(',');
+  let layout = columnLayouts.get(key);
+  if (layout === undefined) {
+    layout = { cids: [...cids], index: new Map(cids.map((cid, index) => [cid, index])) };
+    if (columnLayouts.size >= COLUMN_LAYOUTS_MAX) columnLayouts.delete(columnLayouts.keys().next().value as string);
+  } else {
+    columnLayouts.delete(key);
+  }
+  columnLayouts.set(key, layout);
+  return layout;
+}
+
 export function loadFile(record: FileRecord): LoadedFile {
+  // An aligned copy of its own, so the record's bytes as read from the store are not kept alive.
   const bounds = new Float64Array(record.bounds.length / 8);
   new Uint8Array(bounds.buffer).set(record.bounds);
-  return { record, columnIndex: new Map(record.columnCids.map((cid, index) => [cid, index])), bounds };
+  const layout = columnLayout(record.columnCids);
+  return { record: { ...record, columnCids: layout.cids, bounds: new Uint8Array(bounds.buffer) }, columnIndex: layout.index, bounds };
 }
 
 export interface PlanSources {
