@@ -31,9 +31,14 @@ export interface LivenessConfig {
 
 export const CORRUPT_REPORT_CHUNKS_MAX = 10_000;
 
+/** How often a node's heartbeat is written to the store (every one is kept in memory). */
+export const HEARTBEAT_PERSIST_INTERVAL_MS = 30_000;
+
 export class NodeRegistry {
   /** Heartbeats before this instant are not held against a node: the service itself was down. */
   private readonly graceUntil: number;
+  /** nodeId -> when its heartbeat was last written to the store. */
+  private readonly persistedHeartbeats = new Map<string, number>();
 
   constructor(
     private readonly state: MetadataState,
@@ -166,8 +171,15 @@ export class NodeRegistry {
         chunkCount: heartbeat.chunkCount,
       };
       const record: NodeRecord = { ...node, ...load, lastHeartbeatAt: now };
-      // Heartbeats are frequent and recomputable: not synced, unlike catalog changes.
-      await this.state.db.nodes.put(nodeId, record);
+      // Heartbeats come every second or faster from every node, and what they carry is
+      // recomputed by the next one: memory takes each, the store (a durable write, an etcd
+      // transaction on replicas) one per node per HEARTBEAT_PERSIST_INTERVAL_MS. A restarted
+      // service or a new leader gives every node a grace period anyway (graceUntil).
+      const persistedAt = this.persistedHeartbeats.get(nodeId);
+      if (returned || persistedAt === undefined || now - persistedAt >= HEARTBEAT_PERSIST_INTERVAL_MS) {
+        await this.state.db.nodes.put(nodeId, record);
+        this.persistedHeartbeats.set(nodeId, now);
+      }
       this.state.nodes.set(nodeId, record);
       return { info: this.info(record, now), returned };
     });
