@@ -15,11 +15,11 @@ import {
   type SessionInfo,
   parsePartitionSpec,
 } from '../protocol/index.js';
-import { type MetadataDb, del, put } from './db.js';
+import { del, put } from './db.js';
 import { queueBlocks } from './gc.js';
 import { checkCommit, columnsAtVersion } from './manifest.js';
-import { dropMarkers } from './manifests/drops.js';
-import { type SplitFile, pieceOperations, splitFile } from './manifests/pieces.js';
+import { writePiecesAhead } from './manifests/drops.js';
+import { splitFile } from './manifests/pieces.js';
 import type { NodeRegistry } from './nodes.js';
 import { type Random, placeShards } from './placement.js';
 import { loadFile } from './planner.js';
@@ -345,21 +345,4 @@ export class WriteSessions {
       stripeBytes: table?.stripeBytes ?? 0,
     };
   }
-}
-
-/** Pieces per store write: at most 1 MiB (pieces are under 256 KiB), below etcd's default request limit. */
-const PIECES_PER_WRITE = 4;
-
-/**
- * Writes a commit's manifest pieces before the commit's own batch, in bounded writes: a commit
- * may carry many MiB of stream locations, more than one etcd transaction should hold. The pieces
- * are unreferenced until the commit's batch adds their file records, and each file's drop marker
- * goes first, so pieces a failed commit (or a deposed leader) left behind are deleted by the next
- * start's resumeManifestDrops (manifests/drops.ts); the commit's batch removes the markers.
- */
-async function writePiecesAhead(db: MetadataDb, split: readonly SplitFile[], now: number): Promise<void> {
-  if (split.length === 0) return;
-  await db.write(dropMarkers(db, split.map(({ record }) => record), now));
-  const operations = split.flatMap((file) => pieceOperations(db.manifests, file));
-  for (let at = 0; at < operations.length; at += PIECES_PER_WRITE) await db.write(operations.slice(at, at + PIECES_PER_WRITE));
 }

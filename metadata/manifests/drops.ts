@@ -8,10 +8,12 @@
  */
 import { type MetadataDb, type Operation, del, put } from '../db.js';
 import type { FileRecord } from '../records.js';
-import { pieceDeletions } from './pieces.js';
+import { type SplitFile, pieceDeletions, pieceOperations } from './pieces.js';
 
-/** Store operations of one batch of piece deletions. */
-export const PIECE_DELETES_PER_BATCH = 256;
+/** Store operations of one batch of piece deletions: under etcd's default of 128 per transaction. */
+export const PIECE_DELETES_PER_BATCH = 100;
+/** Pieces per store write: at most 1 MiB (pieces are under 256 KiB), below etcd's default request limit. */
+export const PIECES_PER_WRITE = 4;
 
 /** The markers that go into the batch that drops `files`. */
 export function dropMarkers(db: MetadataDb, files: readonly FileRecord[], now: number): Operation[] {
@@ -47,4 +49,16 @@ export async function resumeManifestDrops(db: MetadataDb): Promise<number> {
   for await (const [fileId, marker] of db.manifestDrops.entries()) drops.push({ fileId, pieces: marker.pieces });
   await deleteDroppedPieces(db, drops);
   return drops.length;
+}
+
+/**
+ * Writes files' pieces ahead of the batch that makes the files visible, in bounded writes, each
+ * file's marker first: until that batch (which must delete the markers) lands, the pieces are
+ * unreferenced, and a crash leaves markers the next start's resumeManifestDrops cleans up.
+ */
+export async function writePiecesAhead(db: MetadataDb, split: readonly SplitFile[], now: number): Promise<void> {
+  if (split.length === 0) return;
+  await db.write(dropMarkers(db, split.map(({ record }) => record), now));
+  const operations = split.flatMap((file) => pieceOperations(db.manifests, file));
+  for (let at = 0; at < operations.length; at += PIECES_PER_WRITE) await db.write(operations.slice(at, at + PIECES_PER_WRITE));
 }

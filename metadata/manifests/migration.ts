@@ -1,12 +1,14 @@
 /**
  * Data directories written before manifests left the file record hold FileRecords with every
- * stripe inline. Each such record is rewritten at load into the current shape (its pieces and
- * the small record) in one batch per file: a crash midway leaves every file either old or new,
- * and the next start rewrites the old ones left.
+ * stripe inline. Each such record is rewritten at load into the current shape: its pieces in
+ * bounded writes behind a marker (as a commit writes them: manifests/drops.ts), then one batch
+ * that replaces the record and drops the marker. A crash midway leaves the old record and a
+ * marker whose pieces the next start deletes before it rewrites the record again.
  */
-import { type MetadataDb, put } from '../db.js';
+import { type MetadataDb, del, put } from '../db.js';
 import type { FileRecord, FileWithStripes } from '../records.js';
-import { pieceOperations, splitFile } from './pieces.js';
+import { writePiecesAhead } from './drops.js';
+import { splitFile } from './pieces.js';
 
 /** A file record as it may be stored: the current shape, or one with its stripes inline. */
 export type StoredFileRecord = FileRecord | FileWithStripes;
@@ -18,6 +20,7 @@ export function hasInlineStripes(record: StoredFileRecord): record is FileWithSt
 /** Rewrites one file record of the old shape under `key`; returns the record now stored. */
 export async function migrateFileRecord(db: MetadataDb, key: string, legacy: FileWithStripes): Promise<FileRecord> {
   const split = splitFile(legacy);
-  await db.write([...pieceOperations(db.manifests, split), put(db.files, key, split.record)]);
+  await writePiecesAhead(db, [split], Date.now());
+  await db.write([put(db.files, key, split.record), del(db.manifestDrops, split.record.fileId)]);
   return split.record;
 }
