@@ -17,6 +17,9 @@ const program = new Command('granary')
   .description('Granary: warehouse storage for ML training data on an erasure-coded blob store')
   .version(version)
   .showHelpAfterError()
+  // Each command parses its own options (`granary metadata --data D restore F --data D2` gives the
+  // service and its restore subcommand a --data each); the root has none but --version.
+  .enablePositionalOptions()
   .addCommand(upCommand())
   .addCommand(metadataCommand())
   .addCommand(storageNodeCommand());

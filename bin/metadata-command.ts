@@ -4,6 +4,7 @@ import { LEADER_TTL_SECONDS_DEFAULT } from '../metadata/leadership.js';
 import { METADATA_DEFAULTS } from '../metadata/main.js';
 import { MANIFEST_CACHE_BYTES_DEFAULT } from '../metadata/manifests/cache.js';
 import { QUOTA_DEFAULTS, type Quotas } from '../metadata/tables.js';
+import { metadataBackupCommand, metadataRestoreCommand } from './metadata-backup-commands.js';
 import { parseByteSize, parseDurationMs, parseEtcdEndpoints, parseHttpUrl, parseLogLevel, parsePort, parsePositiveInteger } from './cli-values.js';
 
 interface MetadataFlags {
@@ -43,7 +44,10 @@ export function metadataCommand(): Command {
   const d = METADATA_DEFAULTS;
   const q = QUOTA_DEFAULTS;
   return new Command('metadata')
-    .description('run the metadata service: catalog, placement, write sessions, scan planning, node liveness')
+    .description('run the metadata service: catalog, placement, write sessions, scan planning, node liveness; or back up and restore its catalog')
+    // Options before `backup` / `restore` are the service's, those after belong to the subcommand
+    // (which gives --data and --tls-ca meanings of its own).
+    .enablePositionalOptions()
     .addOption(new Option('--data <dir>', 'data directory (created if missing)').env('GRANARY_DATA').makeOptionMandatory())
     .addOption(new Option('--host <addr>', 'address to listen on').env('GRANARY_HOST').default(d.host))
     .addOption(new Option('--port <port>', 'port to listen on (0 picks a free one)').env('GRANARY_PORT').argParser(parsePort).default(d.port))
@@ -74,6 +78,13 @@ export function metadataCommand(): Command {
     .addOption(new Option('--tls-cert <file>', 'PEM certificate to serve HTTPS with (needs --tls-key)').env('GRANARY_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('GRANARY_TLS_KEY'))
     .addOption(new Option('--tls-ca <file>', 'PEM CA bundle that storage node certificates are verified against (default: the CAs node trusts)').env('GRANARY_TLS_CA'))
+    .addCommand(metadataBackupCommand())
+    .addCommand(metadataRestoreCommand())
+    // commander checks a parent's mandatory options for its subcommands too: --data is the
+    // service's, and the subcommands say for themselves what they need.
+    .hook('preSubcommand', (command) => {
+      if (command.getOptionValue('data') === undefined) command.setOptionValueWithSource('data', '', 'default');
+    })
     .action(async (flags: MetadataFlags) => {
       if (flags.store === 'etcd' && flags.etcd === undefined) throw new InvalidArgumentError('--store etcd needs --etcd URL1,URL2,... (the etcd members\' client URLs)');
       if (flags.store === 'level' && flags.etcd !== undefined) throw new InvalidArgumentError('--etcd is only read with --store etcd');

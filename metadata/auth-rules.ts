@@ -69,6 +69,8 @@ export const METADATA_AUTH_RULES: Readonly<Record<string, AuthRule>> = {
   'GET /v1/tokens': { roles: ADMIN },
   'DELETE /v1/tokens/:id': { roles: ADMIN },
   'POST /v1/capabilities': { roles: ADMIN },
+  // The backup holds token hashes and the capability signing key: admins only.
+  'GET /v1/admin/backup': { roles: ADMIN },
 };
 
 export function ruleKey(method: string, url: string): string {

@@ -34,6 +34,14 @@ export class CapabilityIssuer {
     this.publicKeyText = publicKeyToText(this.publicKey);
   }
 
+  /**
+   * The private key as PKCS#8 PEM, for metadata backups (metadata/backup/): a catalog restored
+   * under another key would have its nodes refuse every capability until they re-register.
+   */
+  privateKeyPem(): string {
+    return this.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  }
+
   /** A key for tests and in-process services that keep nothing on disk. */
   static ephemeral(ttlMs?: number): CapabilityIssuer {
     return new CapabilityIssuer(generateKeyPairSync('ed25519').privateKey, ttlMs);

@@ -29,7 +29,8 @@ import { EtcdStore } from './store/etcd-store.js';
 
 /** Reserved space for what every replica must share besides the catalog (the capability signing key). */
 export const SECRETS_SPACE = 'secrets';
-const CAPABILITY_KEY = 'capability-signing-key';
+/** The key of the signing key in SECRETS_SPACE (a restore into etcd puts a backup's key there). */
+export const CAPABILITY_KEY = 'capability-signing-key';
 /** How often a follower looks for a free leader key, and a leader checks it still holds it. */
 const LEADER_POLL_MS = 500;
 /** A follower re-reads the leader key at most this often while forwarding. */

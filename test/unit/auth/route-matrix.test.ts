@@ -141,6 +141,7 @@ function metadataCases(f: MetadataFixture): Record<string, RouteCase> {
     'GET /v1/tokens': { url: '/v1/tokens', allowed: { token: f.admin, status: 200 } },
     'DELETE /v1/tokens/:id': { url: `/v1/tokens/${f.throwawayTokenId}`, allowed: { token: f.admin, status: 200 } },
     'POST /v1/capabilities': { url: '/v1/capabilities', body: { nodeId: 'node-1' }, allowed: { token: f.admin, status: 200 } },
+    'GET /v1/admin/backup': { url: '/v1/admin/backup', allowed: { token: f.admin, status: 200 } },
   };
 }
 

@@ -3,8 +3,8 @@
  * spaces through a file read in odd-sized pieces, restores in bounded batches, every kind of bad
  * file (truncated, a flipped byte, a foreign file, a newer format, bytes after the trailer) and a
  * non-empty target refused with nothing written, and a backup taken while batches are written
- * holding each batch whole or not at all. Runs on LevelDB, and on etcd too when ETCD_DEV names
- * a development etcd (ETCD_DEV=http://127.0.0.1:23790).
+ * holding each batch whole or not at all. Runs on LevelDB, and on etcd too in the etcd test
+ * project or when ETCD_DEV names a development etcd (ETCD_DEV=http://127.0.0.1:23790).
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -50,7 +50,8 @@ const LEVEL: StoreKind = {
   },
 };
 
-const ETCD_DEV = process.env.ETCD_DEV;
+/** The etcd test project's etcd (test/etcd-setup.ts), else a development one named by ETCD_DEV. */
+const ETCD_DEV = process.env.GRANARY_TEST_ETCD?.split(',')[0] || process.env.ETCD_DEV;
 const ETCD: StoreKind | undefined =
   ETCD_DEV === undefined
     ? undefined
