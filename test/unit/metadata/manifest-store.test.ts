@@ -118,6 +118,28 @@ describe('manifest pieces in the catalog', () => {
     expect(await scanAll()).toEqual(before);
   });
 
+  it('a rewrite a crash interrupted (marker and some pieces written, old record left) is done again at the next start', async () => {
+    const fileId = await writePartition('ds=2026-11-25');
+    const before = await scanAll();
+    const key = (await keys(db(), 'files'))[0] as string;
+    const record = (await db().files.get(key)) as FileRecord;
+    const stripes = [];
+    for (let piece = 0; piece < 3; piece++) stripes.push(...stripesOf(decodePiece(record, piece, await db().manifests.get(pieceKey(fileId, piece)))));
+    const { stripeCount: _count, manifest: _manifest, bounds: _bounds, ...header } = record;
+    // The old record back, the marker of its rewrite, and the first piece written before the crash; the others never were.
+    await db().write([
+      put(db().files, key, { ...header, stripes } as unknown as FileRecord),
+      put(db().manifestDrops, fileId, { pieces: 3, droppedAt: Date.now() }),
+      del(db().manifests, pieceKey(fileId, 1)),
+      del(db().manifests, pieceKey(fileId, 2)),
+    ]);
+    meta = await meta.reopen();
+    expect(await keys(db(), 'manifestDrops')).toEqual([]);
+    expect(await keys(db(), 'manifests')).toEqual([0, 1, 2].map((piece) => pieceKey(fileId, piece)));
+    expect(((await db().files.get(key)) as FileRecord).manifest).toEqual(record.manifest);
+    expect(await scanAll()).toEqual(before);
+  });
+
   it('every drop deletes the pieces of the files it removes', async () => {
     const kept = await writePartition('ds=2026-11-23');
     const first = await writePartition('ds=2026-11-24');
