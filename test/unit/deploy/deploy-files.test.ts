@@ -4,6 +4,7 @@
  * cross-checked with the commander objects for defaults and value parsers), the entry point from
  * package.json, and the probe ports from each service's GRANARY_PORT.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,11 +13,13 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { parseByteSize, parseDurationMs } from '../../../bin/cli-values.js';
 import { cliCommands } from '../../../client/cli/index.js';
+import { etcdMemberArgs } from '../../../deploy/etcd-flags.js';
 import { NODE_ID_PATTERN } from '../../../protocol/index.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const DEPLOY = join(ROOT, 'deploy');
 const K8S = join(DEPLOY, 'kubernetes');
+const K8S_HA = join(DEPLOY, 'kubernetes-ha');
 const SYSTEMD = join(DEPLOY, 'systemd');
 
 const read = (path: string): string => readFileSync(path, 'utf8');
@@ -131,10 +134,12 @@ interface ComposeService {
   volumes?: string[];
   healthcheck?: { test: string[] };
   depends_on?: Record<string, { condition: string }>;
+  networks?: string[];
 }
 interface ComposeFile {
   services: Record<string, ComposeService>;
   volumes: Record<string, unknown>;
+  networks?: Record<string, { internal?: boolean } | null>;
 }
 
 interface EnvVar {
@@ -188,13 +193,13 @@ interface Service extends K8sObject {
   spec: { clusterIP?: string; selector: Record<string, string>; ports: { name?: string; port: number; targetPort?: number | string }[] };
 }
 
-function parseCompose(): ComposeFile {
+function parseCompose(file = 'compose.yaml'): ComposeFile {
   // Compose files use YAML merge keys (<<: *anchor), as docker compose does.
-  return parse(read(join(DEPLOY, 'compose.yaml')), { merge: true, strict: true }) as ComposeFile;
+  return parse(read(join(DEPLOY, file)), { merge: true, strict: true }) as ComposeFile;
 }
 
-function parseK8s(file: string): K8sObject[] {
-  const documents = parseAllDocuments(read(join(K8S, file)));
+function parseK8s(file: string, dir = K8S): K8sObject[] {
+  const documents = parseAllDocuments(read(join(dir, file)));
   if (!Array.isArray(documents)) return [];
   for (const document of documents) {
     expect(document.errors, `${file}: ${document.errors.map((e) => e.message).join('; ')}`).toEqual([]);
@@ -958,5 +963,602 @@ describe('deploy/Dockerfile', () => {
       expect(ENVS.metadata, name).toContain(name);
       expect(ENVS['storage-node'], name).toContain(name);
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Replicated metadata: etcd, metadata replicas on it, nodes with every replica's URL.
+
+/** Flags of a local member that only say who and where it is; the rest are what any etcd needs. */
+const ETCD_MEMBER_FLAGS = new Set([
+  '--name',
+  '--data-dir',
+  '--listen-client-urls',
+  '--advertise-client-urls',
+  '--listen-peer-urls',
+  '--initial-advertise-peer-urls',
+  '--initial-cluster',
+  '--initial-cluster-state',
+  '--initial-cluster-token',
+  '--logger',
+  '--log-outputs',
+]);
+
+/** deploy/etcd-flags.ts's limits, as `granary up --ha` passes them: [flag, value]. */
+const ETCD_LIMITS: [string, string][] = (() => {
+  const member = { name: 'm', dataDir: '/d', clientPort: 1, peerPort: 2 };
+  const args = etcdMemberArgs(member, [member], 't', 'new');
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < args.length; i += 2) pairs.push([args[i] ?? '', args[i + 1] ?? '']);
+  return pairs.filter(([flag]) => !ETCD_MEMBER_FLAGS.has(flag));
+})();
+
+/** `--flag=value` words as a map; every word must be one. */
+function etcdFlags(words: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (const word of words) {
+    const m = /^(--[a-z-]+)=(.+)$/.exec(word);
+    expect(m, word).not.toBeNull();
+    expect(flags.has(m?.[1] ?? ''), `${word} given twice`).toBe(false);
+    flags.set(m?.[1] ?? '', m?.[2] ?? '');
+  }
+  return flags;
+}
+
+function expectEtcdLimits(flags: ReadonlyMap<string, string>, what: string): void {
+  for (const [flag, value] of ETCD_LIMITS) expect(flags.get(flag), `${what}: ${flag}`).toBe(value);
+}
+
+/** `name1=url1,name2=url2` as [name, url] pairs. */
+function initialCluster(text: string): [string, string][] {
+  return text.split(',').map((entry) => {
+    const eq = entry.indexOf('=');
+    return [entry.slice(0, eq), entry.slice(eq + 1)];
+  });
+}
+
+/** Expands $(NAME) the way Kubernetes does in env values and args. */
+function expandK8s(text: string, vars: Record<string, string>): string {
+  return text.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (whole, name: string) => vars[name] ?? whole);
+}
+
+describe('etcd limits (deploy/etcd-flags.ts)', () => {
+  it('are the five the metadata store needs, with their documented values', () => {
+    expect(Object.fromEntries(ETCD_LIMITS)).toEqual({
+      '--quota-backend-bytes': String(8 * 1024 ** 3),
+      '--max-txn-ops': '16384',
+      '--max-request-bytes': String(8 * 1024 ** 2),
+      '--auto-compaction-mode': 'periodic',
+      '--auto-compaction-retention': '1h',
+    });
+  });
+});
+
+/**
+ * The kustomize overlay rendered the way `kubectl kustomize` does it for the fields it patches:
+ * a strategic merge in which lists of containers, env entries, volumes and mounts merge by key
+ * with the patch's entries first, in the patch's order (then the base's others), and every other
+ * list is replaced. Checked against kubectl itself below when it is installed.
+ */
+const MERGE_KEYS: Record<string, string> = { containers: 'name', initContainers: 'name', env: 'name', volumes: 'name', volumeMounts: 'mountPath' };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function strategicMerge(base: unknown, patch: unknown, field?: string): unknown {
+  if (Array.isArray(patch)) {
+    const key = field === undefined ? undefined : MERGE_KEYS[field];
+    if (key === undefined || !Array.isArray(base)) return patch;
+    const keyOf = (item: unknown): unknown => (isRecord(item) ? item[key] : undefined);
+    const patched = patch.map((item) => {
+      const old = base.find((b) => keyOf(b) === keyOf(item));
+      return old === undefined ? item : strategicMerge(old, item);
+    });
+    const rest = base.filter((b) => !patch.some((p) => keyOf(p) === keyOf(b)));
+    return [...patched, ...rest];
+  }
+  if (isRecord(patch) && isRecord(base)) {
+    const merged: Record<string, unknown> = { ...base };
+    for (const [k, v] of Object.entries(patch)) merged[k] = strategicMerge(base[k], v, k);
+    return merged;
+  }
+  return patch;
+}
+
+interface Kustomization {
+  kind: string;
+  namespace: string;
+  resources: string[];
+  patches?: { path: string }[];
+}
+
+function kustomization(dir: string): Kustomization {
+  return parse(read(join(dir, 'kustomization.yaml')), { strict: true }) as Kustomization;
+}
+
+/** Every object of a kustomization (resources that are directories are kustomizations too), patched. */
+function renderKustomization(dir: string): K8sObject[] {
+  const k = kustomization(dir);
+  const objects = k.resources.flatMap((resource) => {
+    const path = resolve(dir, resource);
+    return existsSync(join(path, 'kustomization.yaml')) ? renderKustomization(path) : parseK8s(resource, dir);
+  });
+  for (const { path } of k.patches ?? []) {
+    const patch = only(parseK8s(path, dir), `patch ${path}`);
+    const index = objects.findIndex((o) => o.kind === patch.kind && o.metadata.name === patch.metadata.name);
+    expect(index, `${path} patches ${patch.kind} ${patch.metadata.name}, which the resources hold`).toBeGreaterThanOrEqual(0);
+    objects[index] = strategicMerge(objects[index], patch) as K8sObject;
+  }
+  return objects;
+}
+
+function hasKubectl(): boolean {
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore', timeout: 20_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface PodDisruptionBudget extends K8sObject {
+  spec: { maxUnavailable?: number; minAvailable?: number; selector: LabelSelector };
+}
+interface NetworkPolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+}
+interface NetworkPolicy extends K8sObject {
+  spec: {
+    podSelector: LabelSelector;
+    policyTypes: string[];
+    ingress: { from: NetworkPolicyPeer[]; ports: { port: number; protocol: string }[] }[];
+  };
+}
+type EtcdContainer = Container & { command: string[]; args: string[] };
+type HaStatefulSet = StatefulSet & { spec: StatefulSet['spec'] & { podManagementPolicy?: string } };
+
+describe('deploy/kubernetes-ha', () => {
+  const own = readdirSync(K8S_HA).filter((f) => f.endsWith('.yaml')).sort();
+  const k = kustomization(K8S_HA);
+  const objects = renderKustomization(K8S_HA);
+  const named = <T extends K8sObject>(kind: string, name: string): T => only(objects.filter((o) => o.kind === kind && o.metadata.name === name), `${kind} ${name}`) as T;
+  const baseMetadataSet = only(findKind<StatefulSet>(parseK8s('metadata.yaml'), 'StatefulSet'), 'base metadata StatefulSet');
+  const baseStorageSet = only(findKind<StatefulSet>(parseK8s('storage-nodes.yaml'), 'StatefulSet'), 'base storage StatefulSet');
+  const metadataSet = named<HaStatefulSet>('StatefulSet', baseMetadataSet.metadata.name);
+  const storageSet = named<StatefulSet>('StatefulSet', baseStorageSet.metadata.name);
+  const etcdSets = findKind<HaStatefulSet>(objects, 'StatefulSet').filter((s) => s.spec.template.spec.containers.some((c) => c.image.includes('etcd')));
+  const etcdSet = only(etcdSets, 'etcd StatefulSet');
+  const metadataContainer = only(metadataSet.spec.template.spec.containers, 'metadata containers');
+  const storageContainer = only(storageSet.spec.template.spec.containers, 'storage containers');
+  const etcdContainer = only(etcdSet.spec.template.spec.containers, 'etcd containers') as EtcdContainer;
+  const etcdArgs = etcdFlags(etcdContainer.args);
+  const services = findKind<Service>(objects, 'Service');
+  const serviceOf = (set: StatefulSet): Service => only(services.filter((s) => s.metadata.name === set.spec.serviceName), `${set.metadata.name}'s Service`);
+  const podNames = (set: StatefulSet): string[] => Array.from({ length: set.spec.replicas }, (_, i) => `${set.metadata.name}-${i}`);
+  const NAMESPACE = 'granary';
+  /** A container's env value with $(POD_NAME) and $(POD_NAMESPACE) as in the pod `pod`. */
+  const podValue = (container: Container, name: string, pod: string): string => expandK8s(envValue(container, name), { POD_NAME: pod, POD_NAMESPACE: NAMESPACE });
+  const advertised = (pod: string): string => podValue(metadataContainer, 'GRANARY_ADVERTISE_URL', pod);
+
+  it('is an overlay of deploy/kubernetes: its files parse, and the kustomization lists them all', () => {
+    expect(k.kind).toBe('Kustomization');
+    expect(k.namespace).toBe(kustomization(K8S).namespace);
+    expect(k.resources[0]).toBe('../kubernetes');
+    const listed = [...k.resources.slice(1), ...(k.patches ?? []).map((p) => p.path)].sort();
+    expect(listed).toEqual(own.filter((f) => f !== 'kustomization.yaml'));
+    for (const file of own) expect(parseK8s(file, K8S_HA).length, file).toBeGreaterThan(0);
+    // The base's objects, plus etcd's and the replicas' own, nothing dropped.
+    for (const base of renderKustomization(K8S)) expect(objects.filter((o) => o.kind === base.kind && o.metadata.name === base.metadata.name), base.metadata.name).toHaveLength(1);
+  });
+
+  it.skipIf(!hasKubectl())('renders as kubectl kustomize renders it (the env order included)', () => {
+    const rendered = parseAllDocuments(execFileSync('kubectl', ['kustomize', K8S_HA], { encoding: 'utf8', timeout: 60_000 })).map((d) => d.toJS() as K8sObject);
+    const pick = (set: StatefulSet): unknown => ({
+      replicas: set.spec.replicas,
+      serviceName: set.spec.serviceName,
+      claims: set.spec.volumeClaimTemplates,
+      affinity: set.spec.template.spec.affinity,
+      // The base's images transformer tags the granary image; the rest is the patches' doing.
+      containers: set.spec.template.spec.containers.map((c) => ({ ...c, image: c.image.split(':')[0] })),
+    });
+    for (const set of findKind<StatefulSet>(objects, 'StatefulSet')) {
+      const theirs = only(findKind<StatefulSet>(rendered, 'StatefulSet').filter((s) => s.metadata.name === set.metadata.name), set.metadata.name);
+      expect(pick(theirs), set.metadata.name).toEqual(pick(set));
+    }
+    expect(rendered.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort());
+  });
+
+  it('runs 3 etcd members from a headless Service, all at once, on the claims, with the limits of deploy/etcd-flags.ts', () => {
+    expect(etcdSet.spec.replicas).toBe(3);
+    expect(etcdSet.spec.podManagementPolicy, 'one member alone is never ready').toBe('Parallel');
+    expect(etcdContainer.image).toMatch(/^(quay\.io\/coreos\/etcd|registry\.k8s\.io\/etcd):v?3\.5\.\d+/);
+    expect(etcdContainer.command).toEqual(['/usr/local/bin/etcd']);
+    expectEtcdLimits(etcdArgs, etcdSet.metadata.name);
+    const service = serviceOf(etcdSet);
+    expect(service.spec.clusterIP).toBe('None');
+    expect(selects(service.spec.selector, etcdSet.spec.template.metadata.labels)).toBe(true);
+    expect(selects(etcdSet.spec.selector.matchLabels, etcdSet.spec.template.metadata.labels)).toBe(true);
+    expect(service.spec.ports.map((p) => p.port).sort()).toEqual([2379, 2380]);
+    const dataDir = etcdArgs.get('--data-dir') ?? '';
+    const mount = etcdContainer.volumeMounts?.find((m) => dataDir.startsWith(`${m.mountPath}/`));
+    expect(etcdSet.spec.volumeClaimTemplates?.map((t) => t.metadata.name)).toContain(mount?.name);
+    expect(etcdSet.spec.template.spec.securityContext?.runAsNonRoot).toBe(true);
+  });
+
+  it('bootstraps etcd statically: --initial-cluster names every pod at its own peer URL', () => {
+    expect(fieldRef(etcdContainer, 'POD_NAME')).toBe('metadata.name');
+    expect(fieldRef(etcdContainer, 'POD_NAMESPACE')).toBe('metadata.namespace');
+    expect(etcdArgs.get('--name')).toBe('$(POD_NAME)');
+    const cluster = initialCluster(etcdArgs.get('--initial-cluster') ?? '');
+    expect(cluster.map(([name]) => name)).toEqual(podNames(etcdSet));
+    const service = serviceOf(etcdSet).metadata.name;
+    for (const [pod, url] of cluster) {
+      const vars = { POD_NAME: pod, POD_NAMESPACE: NAMESPACE };
+      expect(expandK8s(etcdArgs.get('--initial-advertise-peer-urls') ?? '', vars), pod).toBe(expandK8s(url, vars));
+      expect(new URL(expandK8s(url, vars)).hostname, pod).toBe(`${pod}.${service}.${NAMESPACE}.svc`);
+    }
+    expect(etcdArgs.get('--initial-cluster-state')).toBe('new');
+    expect(etcdArgs.get('--initial-cluster-token')).toBeDefined();
+  });
+
+  it('probes etcd /health on its metrics port: ready with a quorum, alive without one', () => {
+    const metrics = new URL(etcdArgs.get('--listen-metrics-urls') ?? '');
+    const port = Number(metrics.port);
+    expect(etcdContainer.readinessProbe?.httpGet).toEqual({ path: '/health', port });
+    expect(etcdContainer.livenessProbe?.httpGet?.port).toBe(port);
+    expect(etcdContainer.livenessProbe?.httpGet?.path).toMatch(/^\/health\?.*serializable=true/);
+  });
+
+  it('runs 3 metadata replicas in --store etcd mode, on every etcd member', () => {
+    expect(metadataSet.spec.replicas).toBe(3);
+    expect(envValue(metadataContainer, 'GRANARY_STORE')).toBe('etcd');
+    expectValidValue('metadata', 'GRANARY_LEADER_TTL', envValue(metadataContainer, 'GRANARY_LEADER_TTL'));
+    expect(envValue(metadataContainer, 'GRANARY_ETCD_PREFIX')).toMatch(/^[A-Za-z0-9._-]+$/);
+    // Every member's advertised client URL, in pod order.
+    const members = podNames(etcdSet).map((pod) => expandK8s(etcdArgs.get('--advertise-client-urls') ?? '', { POD_NAME: pod, POD_NAMESPACE: NAMESPACE }));
+    expect(podValue(metadataContainer, 'GRANARY_ETCD', metadataSet.metadata.name).split(',')).toEqual(members);
+    // The claim keeps only the admin token now, next to GRANARY_DATA.
+    const mount = metadataContainer.volumeMounts?.find((m) => m.mountPath === envValue(metadataContainer, 'GRANARY_DATA'));
+    expect(metadataSet.spec.volumeClaimTemplates?.map((t) => t.metadata.name)).toContain(mount?.name);
+    expect(posix.dirname(envValue(metadataContainer, 'GRANARY_ADMIN_TOKEN_FILE'))).toBe(envValue(metadataContainer, 'GRANARY_DATA'));
+  });
+
+  it('advertises each replica at its own pod DNS name, through a headless Service', () => {
+    const service = serviceOf(metadataSet);
+    expect(service.spec.clusterIP).toBe('None');
+    expect(selects(service.spec.selector, metadataSet.spec.template.metadata.labels)).toBe(true);
+    expect(service.spec.ports.map((p) => [p.port, p.targetPort])).toEqual([[METADATA_PORT, METADATA_PORT]]);
+    const env = metadataContainer.env ?? [];
+    const index = (name: string): number => env.findIndex((e) => e.name === name);
+    expect(fieldRef(metadataContainer, 'POD_NAME')).toBe('metadata.name');
+    expect(fieldRef(metadataContainer, 'POD_NAMESPACE')).toBe('metadata.namespace');
+    // $(VAR) only expands variables defined earlier in the list.
+    for (const later of ['GRANARY_ADVERTISE_URL', 'GRANARY_ETCD']) {
+      expect(index('POD_NAME'), later).toBeLessThan(index(later));
+      expect(index('POD_NAMESPACE'), later).toBeLessThan(index(later));
+    }
+    for (const pod of podNames(metadataSet)) {
+      const url = new URL(advertised(pod));
+      expect(url.protocol, pod).toBe('https:');
+      expect(url.hostname, pod).toBe(`${pod}.${service.metadata.name}.${NAMESPACE}.svc`);
+      expect(Number(url.port), pod).toBe(METADATA_PORT);
+    }
+    // Clients may keep the base's ClusterIP Service: it selects every replica too.
+    const clientService = named<Service>('Service', only(findKind<Service>(parseK8s('metadata.yaml'), 'Service'), 'base metadata Service').metadata.name);
+    expect(clientService.spec.clusterIP).toBeUndefined();
+    expect(selects(clientService.spec.selector, metadataSet.spec.template.metadata.labels)).toBe(true);
+  });
+
+  it('gives every storage node all three replica URLs, in order', () => {
+    const env = storageContainer.env ?? [];
+    const index = (name: string): number => env.findIndex((e) => e.name === name);
+    expect(index('POD_NAMESPACE')).toBeLessThan(index('GRANARY_METADATA'));
+    expect(index('POD_NAME')).toBeLessThan(index('GRANARY_ADVERTISE_URL'));
+    expect(fieldRef(storageContainer, 'POD_NAMESPACE')).toBe('metadata.namespace');
+    for (const pod of podNames(storageSet)) {
+      expect(podValue(storageContainer, 'GRANARY_METADATA', pod).split(','), pod).toEqual(podNames(metadataSet).map(advertised));
+    }
+    // Nothing else of the base's storage nodes changed.
+    const rest = (set: StatefulSet): unknown => strategicMerge(set.spec, { template: { spec: { containers: [{ name: storageContainer.name, env: [{ name: 'GRANARY_METADATA', value: 'x' }] }] } } });
+    const sorted = (spec: unknown): unknown => {
+      const c = (spec as StatefulSet['spec']).template.spec.containers[0];
+      c?.env?.sort((a, b) => a.name.localeCompare(b.name));
+      return spec;
+    };
+    expect(sorted(rest(storageSet))).toEqual(sorted(rest(baseStorageSet)));
+  });
+
+  it('uses only GRANARY_* variables the code reads, with values its parsers accept', () => {
+    for (const [service, container, pod] of [
+      ['metadata', metadataContainer, `${metadataSet.metadata.name}-2`],
+      ['storage-node', storageContainer, `${storageSet.metadata.name}-8`],
+    ] as const) {
+      for (const e of (container.env ?? []).filter((v) => v.name.startsWith('GRANARY_'))) {
+        if (e.value === undefined) expect(ENVS[service], e.name).toContain(e.name);
+        else expectValidValue(service, e.name, podValue(container, e.name, pod));
+      }
+    }
+    for (const file of own) for (const name of tokens(read(join(K8S_HA, file)))) expect(ALL_ENVS, `${file}: ${name}`).toContain(name);
+  });
+
+  it('probes /health over HTTPS on every replica (200 for leader and followers)', () => {
+    for (const probe of [metadataContainer.readinessProbe, metadataContainer.livenessProbe]) {
+      expect(probe?.httpGet).toEqual({ path: '/health', port: METADATA_PORT, scheme: 'HTTPS' });
+    }
+  });
+
+  it('keeps authentication on, and the admin token on each replica claim, not in a Secret', () => {
+    expect(envValue(metadataContainer, 'GRANARY_AUTH')).toBe('on');
+    const adminDir = posix.dirname(envValue(metadataContainer, 'GRANARY_ADMIN_TOKEN_FILE'));
+    const mount = metadataContainer.volumeMounts?.find((m) => m.mountPath === adminDir);
+    expect(mount?.readOnly, 'the service writes the admin token file').not.toBe(true);
+    expect(metadataSet.spec.volumeClaimTemplates?.map((t) => t.metadata.name)).toContain(mount?.name);
+    for (const file of own) expect(read(join(K8S_HA, file)), file).not.toMatch(/GRANARY_AUTH\s+value:\s*"?off/);
+  });
+
+  it('has a PodDisruptionBudget of maxUnavailable 1 for etcd and for the replicas', () => {
+    const budgets = findKind<PodDisruptionBudget>(objects, 'PodDisruptionBudget');
+    for (const set of [etcdSet, metadataSet]) {
+      const budget = only(budgets.filter((b) => selects(b.spec.selector.matchLabels, set.spec.template.metadata.labels)), `${set.metadata.name} budget`);
+      expect(budget.apiVersion).toBe('policy/v1');
+      expect(budget.spec.maxUnavailable).toBe(1);
+      expect(budget.spec.minAvailable).toBeUndefined();
+    }
+    expect(budgets).toHaveLength(2);
+  });
+
+  it('prefers distinct Kubernetes nodes for etcd members and for replicas', () => {
+    for (const set of [etcdSet, metadataSet]) {
+      const terms = set.spec.template.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+      const term = only(terms, `${set.metadata.name} anti-affinity terms`);
+      expect(term.podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+      expect(selects(term.podAffinityTerm.labelSelector.matchLabels, set.spec.template.metadata.labels), set.metadata.name).toBe(true);
+      expect(selects(term.podAffinityTerm.labelSelector.matchLabels, storageSet.spec.template.metadata.labels), set.metadata.name).toBe(false);
+    }
+  });
+
+  it('lets only the replicas reach etcd clients, and only members its peers (a NetworkPolicy)', () => {
+    const policy = only(findKind<NetworkPolicy>(objects, 'NetworkPolicy'), 'NetworkPolicy');
+    expect(selects(policy.spec.podSelector.matchLabels, etcdSet.spec.template.metadata.labels)).toBe(true);
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    const allowed = (port: number): NetworkPolicyPeer[] => policy.spec.ingress.filter((rule) => rule.ports.some((p) => p.port === port)).flatMap((rule) => rule.from);
+    const admits = (peers: NetworkPolicyPeer[], labels: Record<string, string>): boolean =>
+      peers.some((p) => p.namespaceSelector === undefined && selects(p.podSelector?.matchLabels, labels));
+    for (const peer of [...allowed(2379), ...allowed(2380)]) expect(peer.podSelector?.matchLabels, 'every peer is a labelled pod of the namespace').toBeDefined();
+    expect(admits(allowed(2379), metadataSet.spec.template.metadata.labels)).toBe(true);
+    expect(admits(allowed(2379), storageSet.spec.template.metadata.labels)).toBe(false);
+    expect(admits(allowed(2380), etcdSet.spec.template.metadata.labels)).toBe(true);
+    expect(admits(allowed(2380), metadataSet.spec.template.metadata.labels)).toBe(false);
+  });
+});
+
+describe('deploy/compose.ha.yaml', () => {
+  const compose = parseCompose('compose.ha.yaml');
+  const text = read(join(DEPLOY, 'compose.ha.yaml'));
+  const all = Object.entries(compose.services);
+  const etcd = all.filter(([, s]) => (s.image ?? '').includes('/etcd:'));
+  const metadata = all.filter(([, s]) => s.command?.[0] === 'metadata');
+  const storage = all.filter(([, s]) => s.command?.[0] === 'storage-node');
+  const granary = [...metadata, ...storage];
+  const tokenService = compose.services['node-tokens'] ?? {};
+  const flagsOf = (s: ComposeService): Map<string, string> => etcdFlags((s.command ?? []).slice(1));
+  const volumeAt = (s: ComposeService, path: string): string[] | undefined => (s.volumes ?? []).map((v) => v.split(':')).find(([, p]) => p === path);
+  const advertised = metadata.map(([, s]) => String(s.environment?.GRANARY_ADVERTISE_URL));
+
+  it('parses, with 3 etcd members, 3 metadata replicas, 9 storage nodes and node-tokens, nothing else', () => {
+    expect(etcd.map(([name]) => name)).toEqual(['etcd-0', 'etcd-1', 'etcd-2']);
+    expect(metadata.map(([name]) => name)).toEqual(['metadata-0', 'metadata-1', 'metadata-2']);
+    expect(storage.map(([name]) => name)).toEqual(Array.from({ length: 9 }, (_, i) => `node-${i}`));
+    expect(all.map(([name]) => name).sort()).toEqual([...etcd, ...granary].map(([name]) => name).concat('node-tokens').sort());
+    // A project apart from compose.yaml's: volumes of the same names do not meet.
+    expect((parse(text, { merge: true }) as { name: string }).name).not.toBe((parse(read(join(DEPLOY, 'compose.yaml')), { merge: true }) as { name: string }).name);
+  });
+
+  it('runs etcd with the limits of deploy/etcd-flags.ts, bootstrapped from the three member names', () => {
+    const names = etcd.map(([name]) => name);
+    const volumes = new Set<string>();
+    for (const [name, s] of etcd) {
+      expect(s.image, name).toMatch(/^quay\.io\/coreos\/etcd:v3\.5\.\d+$/);
+      expect(s.command?.[0], name).toBe('/usr/local/bin/etcd');
+      const flags = flagsOf(s);
+      expectEtcdLimits(flags, name);
+      expect(flags.get('--name'), name).toBe(name);
+      const cluster = initialCluster(flags.get('--initial-cluster') ?? '');
+      expect(cluster.map(([member]) => member), name).toEqual(names);
+      expect(cluster.find(([member]) => member === name)?.[1], name).toBe(flags.get('--initial-advertise-peer-urls'));
+      expect(flags.get('--initial-advertise-peer-urls'), name).toBe(`http://${name}:2380`);
+      expect(flags.get('--advertise-client-urls'), name).toBe(`http://${name}:2379`);
+      expect(flags.get('--initial-cluster-state'), name).toBe('new');
+      // Its own named volume, holding the data directory.
+      const [volume, path] = (s.volumes ?? [])[0]?.split(':') ?? [];
+      expect(Object.keys(compose.volumes), name).toContain(volume);
+      expect(flags.get('--data-dir')?.startsWith(`${path ?? ''}/`), name).toBe(true);
+      volumes.add(volume ?? '');
+      expect(s.healthcheck?.test, name).toEqual(['CMD', '/usr/local/bin/etcdctl', 'endpoint', 'health']);
+    }
+    expect(volumes.size).toBe(3);
+    expect(new Set(etcd.map(([, s]) => flagsOf(s).get('--initial-cluster-token'))).size).toBe(1);
+  });
+
+  it('keeps etcd on an internal network with the replicas only, and publishes nothing but the replicas', () => {
+    expect(compose.networks?.etcd?.internal).toBe(true);
+    for (const [name, s] of etcd) {
+      expect(s.networks, name).toEqual(['etcd']);
+      expect(s.ports, name).toBeUndefined();
+    }
+    for (const [name, s] of metadata) expect(s.networks, name).toEqual(['default', 'etcd']);
+    for (const [name, s] of [...storage, ['node-tokens', tokenService] as const]) expect(s.networks, name).toBeUndefined();
+    for (const [name, s] of all) {
+      expect(Object.keys(s), name).not.toContain('expose');
+      expect(Object.keys(s), name).not.toContain('network_mode');
+      if (!name.startsWith('metadata-')) expect(s.ports, name).toBeUndefined();
+    }
+    expect(metadata.map(([, s]) => s.ports)).toEqual([0, 1, 2].map((i) => [`127.0.0.1:${METADATA_PORT + i}:${METADATA_PORT}`]));
+  });
+
+  it('runs the replicas in --store etcd mode on every member, each advertising its compose name', () => {
+    const members = etcd.map(([, s]) => flagsOf(s).get('--advertise-client-urls'));
+    for (const [name, s] of metadata) {
+      const env = s.environment ?? {};
+      expect(env.GRANARY_STORE, name).toBe('etcd');
+      expect(String(env.GRANARY_ETCD).split(','), name).toEqual(members);
+      expect(env.GRANARY_ADVERTISE_URL, name).toBe(`https://${name}:${METADATA_PORT}`);
+      expect(env.GRANARY_PORT, name).toBe(String(METADATA_PORT));
+      expect(env.GRANARY_LEADER_TTL, name).toBeDefined();
+      expect(env.GRANARY_AUTH, name).toBe('on');
+      expect(Object.keys(s.depends_on ?? {}).sort(), name).toEqual(etcd.map(([n]) => n));
+    }
+    expect(new Set(metadata.map(([, s]) => s.environment?.GRANARY_ETCD_PREFIX)).size).toBe(1);
+  });
+
+  it('uses only GRANARY_* variables the code reads, with values its parsers accept', () => {
+    for (const [name, s] of granary) {
+      const kind: ServiceName = s.command?.[0] === 'metadata' ? 'metadata' : 'storage-node';
+      const environment = Object.entries(s.environment ?? {});
+      expect(environment.length, name).toBeGreaterThan(3);
+      for (const [key, value] of environment) {
+        expect(value, `${name}: ${key}`).toBeTypeOf('string');
+        if (key.startsWith('GRANARY_')) expectValidValue(kind, key, String(value));
+      }
+    }
+    for (const name of tokens(text)) expect(ALL_ENVS, name).toContain(name);
+    expect(text).not.toMatch(/GRANARY_AUTH:\s*"?off/);
+  });
+
+  it('gives every replica and node its own data volume, and the replicas one shared, writable admin token volume', () => {
+    const dataVolumes = granary.map(([name, s]) => {
+      const mount = volumeAt(s, String(s.environment?.GRANARY_DATA));
+      expect(Object.keys(compose.volumes), name).toContain(mount?.[0]);
+      return mount?.[0];
+    });
+    expect(new Set(dataVolumes).size).toBe(12);
+    const adminFiles = new Set(metadata.map(([, s]) => s.environment?.GRANARY_ADMIN_TOKEN_FILE));
+    const adminFile = String(only([...adminFiles], 'one admin token file'));
+    const adminMounts = metadata.map(([, s]) => volumeAt(s, posix.dirname(adminFile)));
+    expect(new Set(adminMounts.map((m) => m?.join(':'))).size, 'the same volume, at the same path').toBe(1);
+    expect(adminMounts[0]?.[2], 'replicas write the file').toBeUndefined();
+    expect(dataVolumes).not.toContain(adminMounts[0]?.[0]);
+    // A new named volume takes the owner of the image directory it covers: /secrets is the image user's.
+    expect(posix.dirname(adminFile)).toBe('/secrets');
+    const run = (DOCKERFILE.stages.at(-1)?.instructions ?? []).filter((i) => i.op === 'RUN').map((i) => i.args).join(' && ');
+    expect(run).toMatch(/chown \S+ [^&]*\/secrets/);
+  });
+
+  it('gives every storage node all three replica URLs and its own token, after node-tokens', () => {
+    for (const [name, s] of storage) {
+      const env = s.environment ?? {};
+      expect(String(env.GRANARY_METADATA).split(','), name).toEqual(advertised);
+      expect(env.GRANARY_ADVERTISE_URL, name).toBe(`https://${name}:${NODE_PORT}`);
+      expect(env.GRANARY_NODE_ID, name).toBe(name);
+      expect(env.GRANARY_TOKEN_FILE, name).toBe(`/secrets/${name}.token`);
+      expect(volumeAt(s, '/secrets'), name).toEqual(['node-tokens', '/secrets', 'ro']);
+      expect(s.depends_on, name).toEqual({
+        ...Object.fromEntries(metadata.map(([n]) => [n, { condition: 'service_healthy' }])),
+        'node-tokens': { condition: 'service_completed_successfully' },
+      });
+    }
+    const perDomain = new Map<string, number>();
+    for (const [, s] of storage) perDomain.set(String(s.environment?.GRANARY_DOMAIN), (perDomain.get(String(s.environment?.GRANARY_DOMAIN)) ?? 0) + 1);
+    expect([...perDomain.entries()].sort()).toEqual([['rack-0', 3], ['rack-1', 3], ['rack-2', 3]]);
+  });
+
+  it('makes the node tokens with the shared admin token, once a leader has written it', () => {
+    expect(tokenService.restart).toBe('no');
+    expect(tokenService.depends_on).toEqual(Object.fromEntries(metadata.map(([n]) => [n, { condition: 'service_healthy' }])));
+    const script = only(tokenService.command ?? [], 'node-tokens command');
+    expect(script.replaceAll('$$', '')).not.toContain('$');
+    const sh = script.replaceAll('$$', '$').replace(/\\\n\s*/g, ' ');
+    const loop = /for (\w+) in ([^;]+); do/.exec(sh);
+    const values = (loop?.[2] ?? '').trim().split(/\s+/);
+    expect(values.map((v) => `/secrets/node-${v}.token`)).toEqual(storage.map(([, s]) => s.environment?.GRANARY_TOKEN_FILE));
+    expect(sh).toContain('umask 077');
+    expect(sh).toMatch(/mv "\$file\.tmp" "\$file"/);
+    const create = /node (\S+) token create ([^>]+)>/.exec(sh);
+    const args = (create?.[2] ?? '').match(/--[a-z-]+ (?:"[^"]*"|\S+)/g) ?? [];
+    const flag = (name: string): string | undefined => args.find((a) => a.startsWith(`${name} `))?.slice(name.length + 1).replace(/^"|"$/g, '');
+    expect(flag('--metadata')).toBe(storage[0]?.[1].environment?.GRANARY_METADATA);
+    expect(flag('--tls-ca')).toBe('/tls/ca.pem');
+    // The admin token: the replicas' shared volume, mounted read-only; waited for, with a bound.
+    const adminFile = String(metadata[0]?.[1].environment?.GRANARY_ADMIN_TOKEN_FILE);
+    const [adminVolume] = volumeAt(metadata[0]?.[1] ?? {}, posix.dirname(adminFile)) ?? [];
+    const mount = (tokenService.volumes ?? []).map((v) => v.split(':')).find(([volume]) => volume === adminVolume);
+    expect(mount?.[2]).toBe('ro');
+    const tokenFile = posix.join(mount?.[1] ?? '', posix.basename(adminFile));
+    expect(flag('--token-file')).toBe(tokenFile);
+    expect(sh).toContain(`while [ ! -s ${tokenFile} ]; do`);
+    expect(sh).toMatch(/if \[ "\$waited" -ge \d+ \]; then/);
+    expect(sh.indexOf('while')).toBeLessThan(sh.indexOf('token create'));
+  });
+
+  it('serves every replica and node over TLS with its own certificate from deploy/tls/ha, and healthchecks /health', () => {
+    for (const [name, s] of granary) {
+      const env = s.environment ?? {};
+      expect(volumeAt(s, '/tls'), name).toEqual(['./tls/ha', '/tls', 'ro']);
+      expect(env.GRANARY_TLS_CERT, name).toBe(`/tls/${name}.pem`);
+      expect(env.GRANARY_TLS_KEY, name).toBe(`/tls/${name}.key`);
+      expect(env.GRANARY_TLS_CA, name).toBe('/tls/ca.pem');
+      const probe = /require\('https'\)\.get\(\{ host: '127\.0\.0\.1', port: (\d+), path: '\/health', ca: require\('fs'\)\.readFileSync\('([^']+)'\) \}/.exec(s.healthcheck?.test[3] ?? '');
+      expect(probe?.[1], name).toBe(String(env.GRANARY_PORT));
+      expect(probe?.[2], name).toBe(env.GRANARY_TLS_CA);
+    }
+    expect(text).toContain(`node dist/deploy/local-tls.js deploy/tls/ha ${granary.map(([name]) => name).join(' ')}`);
+  });
+
+  it('builds deploy/Dockerfile from the repository root, tagged with the package version', () => {
+    for (const [name, s] of [...granary, ['node-tokens', tokenService] as const]) {
+      expect(resolve(DEPLOY, s.build?.context ?? ''), name).toBe(ROOT);
+      expect(s.image, name).toBe(`granary:${PACKAGE.version}`);
+    }
+  });
+});
+
+describe('deploy/systemd: replicated metadata', () => {
+  const replicaEnv = envFile(read(join(SYSTEMD, 'metadata-replica.env.example')));
+  const etcdEnv = envFile(read(join(SYSTEMD, 'etcd.env.example')));
+  const active = (entries: typeof replicaEnv): Map<string, string> => new Map(entries.filter((e) => !e.commented).map((e) => [e.key, e.value]));
+
+  it('metadata-replica.env.example sets the etcd store with valid values, for the existing unit', () => {
+    for (const entry of replicaEnv) expectValidValue('metadata', entry.key, entry.value);
+    const env = active(replicaEnv);
+    expect(env.get('GRANARY_STORE')).toBe('etcd');
+    expect(env.get('GRANARY_ETCD')?.split(',')).toHaveLength(3);
+    expect(env.get('GRANARY_ADVERTISE_URL')).toMatch(/^https:\/\//);
+    expect(env.has('GRANARY_LEADER_TTL')).toBe(true);
+    // The unit reads it as its env file.
+    expect(unitValues(parseUnit(read(join(SYSTEMD, 'granary-metadata.service'))), 'EnvironmentFile')).toEqual(['-/etc/granary/metadata.env']);
+    expect(read(join(SYSTEMD, 'metadata-replica.env.example'))).toContain('/etc/granary/metadata.env');
+  });
+
+  it('etcd.env.example gives Debian etcd the limits of deploy/etcd-flags.ts and a 3-member cluster', () => {
+    const env = active(etcdEnv);
+    const asEnv = (flag: string): string => `ETCD_${flag.slice(2).toUpperCase().replaceAll('-', '_')}`;
+    for (const [flag, value] of ETCD_LIMITS) expect(env.get(asEnv(flag)), flag).toBe(value);
+    const cluster = initialCluster(env.get('ETCD_INITIAL_CLUSTER') ?? '');
+    expect(cluster).toHaveLength(3);
+    expect(cluster.find(([name]) => name === env.get('ETCD_NAME'))?.[1]).toBe(env.get('ETCD_INITIAL_ADVERTISE_PEER_URLS'));
+    // The members' client URLs are what the replicas list.
+    const clientUrl = new URL(env.get('ETCD_ADVERTISE_CLIENT_URLS') ?? '');
+    expect(active(replicaEnv).get('GRANARY_ETCD')?.split(',')).toContain(`${clientUrl.protocol}//${clientUrl.host}`);
+  });
+});
+
+describe('deploy/README.md: replicated metadata', () => {
+  const readme = read(join(DEPLOY, 'README.md'));
+  const start = readme.indexOf('\n## Replicated metadata (etcd)\n');
+  // Words as they read: a flag and its value may wrap onto two lines.
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1)).replace(/\s+/g, ' ');
+
+  it('has the section, with the etcd limits as deploy/etcd-flags.ts sets them', () => {
+    expect(start).toBeGreaterThan(0);
+    for (const [flag, value] of ETCD_LIMITS) expect(section, flag).toContain(`${flag} ${value}`);
+    expect(section).toContain('granary metadata backup --out');
+    expect(section).toContain('etcd-server');
+  });
+
+  it('lists the new files in the table at the top', () => {
+    const table = readme.slice(0, readme.indexOf('\n## '));
+    for (const file of ['compose.ha.yaml', 'kubernetes-ha/', 'etcd.env.example', 'metadata-replica.env.example']) expect(table, file).toContain(`\`${file}\``);
   });
 });
