@@ -10,28 +10,29 @@ import type { Agent } from 'undici';
 import type { ServerTls } from '../protocol/tls.js';
 import type { CapabilityIssuer } from './capabilities.js';
 import type { MetadataDb } from './db.js';
+import type { MetadataConfig } from './main.js';
 import { GcWorker } from './gc-worker.js';
 import { REPAIR_DEFAULTS } from './repair.js';
 import { type HealthExtra, buildMetadataServer } from './server.js';
 import { MetadataService } from './service.js';
 import { MetadataState } from './state.js';
-import type { Quotas } from './tables.js';
 
 /** What one term of serving needs from the process's configuration. */
-export interface CatalogRuntimeConfig {
-  readonly suspectAfterMs: number;
-  readonly deadAfterMs: number;
-  readonly leaseCheckIntervalMs: number;
-  readonly gcIntervalMs: number;
-  readonly repairRateBytesPerSecond: number;
-  readonly repairTasksMax: number;
-  readonly inventoryIntervalMs: number;
-  readonly orphanGraceMs: number;
-  readonly logLevel: string;
-  readonly auth: 'on' | 'off';
-  readonly quotas?: Partial<Quotas>;
-  readonly manifestCacheBytes?: number;
-}
+export type CatalogRuntimeConfig = Pick<
+  MetadataConfig,
+  | 'suspectAfterMs'
+  | 'deadAfterMs'
+  | 'leaseCheckIntervalMs'
+  | 'gcIntervalMs'
+  | 'repairRateBytesPerSecond'
+  | 'repairTasksMax'
+  | 'inventoryIntervalMs'
+  | 'orphanGraceMs'
+  | 'logLevel'
+  | 'auth'
+  | 'quotas'
+  | 'manifestCacheBytes'
+>;
 
 export interface CatalogRuntimeOptions {
   readonly config: CatalogRuntimeConfig;
