@@ -6,6 +6,7 @@
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, open, rename, rm } from 'node:fs/promises';
+import { once } from 'node:events';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher, request } from 'undici';
@@ -44,7 +45,12 @@ export async function downloadBackup(options: DownloadOptions): Promise<Download
       await rm(partial, { force: true });
       throw error;
     } finally {
-      body.destroy();
+      // A body left unread (the file could not be opened) is dropped, which ends the service's
+      // snapshot; undici reports that as an error nobody needs.
+      if (!body.destroyed) {
+        body.on('error', () => undefined);
+        body.destroy();
+      }
     }
   } finally {
     await agent.close();
@@ -84,10 +90,21 @@ async function openDownload(options: DownloadOptions, agent: Agent): Promise<{ u
 
 /** Writes the stream to `file` with mode 0600 and fsyncs it before resolving. */
 async function writeDurably(body: AsyncIterable<Uint8Array> & NodeJS.ReadableStream, file: string): Promise<void> {
+  const out = createWriteStream(file, { mode: 0o600 });
   try {
-    await pipeline(body, createWriteStream(file, { mode: 0o600 }));
+    await once(out, 'open');
   } catch (error) {
-    throw new GranaryError('GRN_UNAVAILABLE', `the backup download was cut off (${(error as Error).message}); nothing was written to the backup file, take it again`, { cause: error });
+    throw new GranaryError('GRN_BAD_REQUEST', `cannot write the backup to ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+  }
+  try {
+    await pipeline(body, out);
+  } catch (error) {
+    // The file's own errors carry the system call that failed; anything else is the download.
+    const { code, syscall } = error as NodeJS.ErrnoException;
+    if (syscall !== undefined) {
+      throw new GranaryError(code === 'ENOSPC' ? 'GRN_DISK_FULL' : 'GRN_INTERNAL', `writing the backup to ${file} failed (${code ?? syscall}); nothing was kept`, { cause: error });
+    }
+    throw new GranaryError('GRN_UNAVAILABLE', `the backup download was cut off (${(error as Error).message}); nothing was kept, take the backup again`, { cause: error });
   }
   // A .partial left by an earlier run keeps its old mode through the write.
   await chmod(file, 0o600);
