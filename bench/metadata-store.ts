@@ -88,6 +88,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 type Endpoint = string;
 
 /** A service over an open store, as test/helpers/metadata-app.ts builds one, without its own store. */
+/** Smaller than either table's manifest pieces (6.5 and 16 MB), so a scan misses on every piece. */
+const COLD_CACHE_BYTES = 5 * 1024 * 1024;
+
 async function serviceOn(db: MetadataDb, dir: string, manifestCacheBytes?: number): Promise<Endpoint> {
   const state = new MetadataState(db);
   await state.load();
@@ -255,10 +258,12 @@ try {
   const small = await interleaved(commits, (kind, round) => commitOnce(apps[kind], SMALL, round));
   const big = await interleaved(bigCommits, (kind, round) => commitOnce(apps[kind], BIG, round));
 
-  // Cold: a second service over each store with no manifest cache, so every plan reads every piece.
+  // Cold: a second service over each store whose manifest cache is far smaller than either
+  // table's pieces, so a plan's walk evicts every piece before the next plan wants it and each
+  // plan reads every piece from the store; large enough to read ahead (metadata/scans.ts).
   const coldApps: PerStore<Endpoint> = {
-    level: await serviceOn(stores.level.db, stores.level.dir, 0),
-    etcd: await serviceOn(stores.etcd.db, stores.etcd.dir, 0),
+    level: await serviceOn(stores.level.db, stores.level.dir, COLD_CACHE_BYTES),
+    etcd: await serviceOn(stores.etcd.db, stores.etcd.dir, COLD_CACHE_BYTES),
   };
   const planCases = [SMALL, BIG].flatMap((shape) => [
     { name: `plan ${shape.table} warm`, shape, apps },

@@ -7,7 +7,9 @@
 import type { ScanPageRequest, ScanPlan, ScanRequest } from '../protocol/index.js';
 import type { NodeRegistry } from './nodes.js';
 import type { ManifestCache } from './manifests/cache.js';
-import { planScan } from './planner.js';
+import { PIECE_BYTES_TARGET } from './manifests/pieces.js';
+import { READ_AHEAD_PIECES, planScan } from './planner.js';
+import type { FileRecord } from './records.js';
 import type { MetadataState } from './state.js';
 import type { Catalog } from './tables.js';
 
@@ -16,6 +18,9 @@ export interface ColumnPopularity {
   readonly featureId?: number;
   readonly scans: number;
 }
+
+/** Read-ahead needs room for a page's pieces in flight several times over. */
+const READ_AHEAD_CACHE_BYTES_MIN = 4 * (READ_AHEAD_PIECES + 1) * PIECE_BYTES_TARGET;
 
 export class Scans {
   private dirty = new Set<string>();
@@ -45,6 +50,17 @@ export class Scans {
             return node === undefined ? undefined : { url: node.url, state: this.nodes.stateOf(node, now) };
           },
           piece: (file, piece) => this.manifests.peek(file, piece) ?? this.manifests.get(file, piece),
+          // Reading ahead into a cache too small to keep what it read would only evict pieces
+          // the walk is about to use.
+          ...(this.manifests.bytesMax < READ_AHEAD_CACHE_BYTES_MIN
+            ? {}
+            : {
+                readAhead: (file: FileRecord, piece: number) => {
+                  // Only a head start: the walk asks for the piece again when it needs it, and a
+                  // failed load is answered to that request, so this one's failure has nowhere to go.
+                  if (!this.manifests.holds(file, piece)) this.manifests.get(file, piece).catch(() => undefined);
+                },
+              }),
         },
         request,
         page,

@@ -46,6 +46,12 @@ export class ManifestCache {
     return this.entries.size;
   }
 
+  /** Whether the piece is cached or loading; counts nothing and changes no recency (read-ahead asks this). */
+  holds(file: FileRecord, piece: number): boolean {
+    const key = pieceKey(file.fileId, piece);
+    return this.entries.has(key) || this.loading.has(key);
+  }
+
   /** The piece when it is cached (a hit, made most recent), without waiting a turn; else undefined. */
   peek(file: FileRecord, piece: number): DecodedPiece | undefined {
     const key = pieceKey(file.fileId, piece);
