@@ -43,12 +43,29 @@ export interface LeadershipOptions {
 }
 
 export const LEADER_TTL_SECONDS_DEFAULT = 5;
+/**
+ * The share of the lease a leader trusts after its last confirmed keep-alive (they come every
+ * third of it): one late keep-alive is tolerated, and the rest is margin for clocks and delays.
+ */
+export const LEASE_TRUSTED_FRACTION = 2 / 3;
 /** etcd refuses leases shorter than about 1.5 election timeouts; below 2 s they are raised anyway. */
 export const LEADER_TTL_SECONDS_MIN = 2;
 
+/** One term as leader. */
+interface Term {
+  readonly lease: Lease;
+  readonly fence: Fence;
+  /** Why it ended; undefined while it runs. */
+  ended?: string;
+  /** The lease runs at least LEASE_TRUSTED_FRACTION of its TTL from here (the last confirmed keep-alive's sending). */
+  confirmedAt: number;
+  /** When the keep-alive in flight was sent. */
+  firedAt: number;
+}
+
 export class Leadership {
   private stopped = false;
-  private term: { readonly lease: Lease; readonly fence: Fence; ended?: string } | undefined;
+  private term: Term | undefined;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
 
@@ -65,6 +82,18 @@ export class Leadership {
 
   get isLeader(): boolean {
     return this.term !== undefined && this.term.ended === undefined;
+  }
+
+  /**
+   * True while this replica leads and its lease certainly still runs: etcd last extended it less
+   * than LEASE_TRUSTED_FRACTION of its TTL ago, counted from when that keep-alive was sent. A
+   * leader that was paused (SIGSTOP, a long GC) wakes believing it leads, with memory that missed
+   * everything since (node heartbeats went to its successor); it must not answer from it, even
+   * reads, until it knows. Writes are safe regardless: the fence refuses them.
+   */
+  leadsSafely(now = Date.now()): boolean {
+    const term = this.term;
+    return term !== undefined && term.ended === undefined && now - term.confirmedAt < this.options.ttlSeconds * 1000 * LEASE_TRUSTED_FRACTION;
   }
 
   start(): void {
@@ -110,6 +139,7 @@ export class Leadership {
     const key = Buffer.from(this.store.leaderKey());
     const existing = await this.store.client.kv.range({ key, count_only: true });
     if (Number(existing.count) > 0) return false;
+    const requestedAt = Date.now();
     const lease = this.store.client.lease(this.options.ttlSeconds, { autoKeepAlive: true });
     let leaseId: string;
     try {
@@ -129,8 +159,17 @@ export class Leadership {
       return false;
     }
     const fence: Fence = { key: this.store.leaderKey(), value };
-    this.term = { lease, fence };
+    // The lease runs from when etcd granted it, after `requestedAt`: a conservative start.
+    const term: Term = { lease, fence, confirmedAt: requestedAt, firedAt: requestedAt };
+    this.term = term;
     lease.on('lost', (error) => this.endTerm(`its lease was lost (${error.message})`));
+    // A keep-alive extends the lease from when etcd handled it, after it was sent.
+    lease.on('keepaliveFired', () => {
+      term.firedAt = Date.now();
+    });
+    lease.on('keepaliveSucceeded', () => {
+      term.confirmedAt = term.firedAt;
+    });
     return true;
   }
 

@@ -36,7 +36,7 @@ export const HEARTBEAT_PERSIST_INTERVAL_MS = 30_000;
 
 export class NodeRegistry {
   /** Heartbeats before this instant are not held against a node: the service itself was down. */
-  private readonly graceUntil: number;
+  private graceUntil: number;
   /** nodeId -> when its heartbeat was last written to the store. */
   private readonly persistedHeartbeats = new Map<string, number>();
 
@@ -46,6 +46,11 @@ export class NodeRegistry {
     startedAt: number,
   ) {
     this.graceUntil = startedAt;
+  }
+
+  /** Starts the grace anew: a catalog prepared ahead of its term counts silence from when it began serving. */
+  beginGrace(now: number): void {
+    this.graceUntil = now;
   }
 
   get deadAfterMs(): number {

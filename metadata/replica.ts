@@ -10,7 +10,7 @@
  * Swapping apps behind one server keeps the port bound across terms, so a client's connection
  * never meets a closed port because the replica changed role.
  */
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -20,12 +20,14 @@ import { Agent } from 'undici';
 import { GranaryError } from '../protocol/index.js';
 import { loadServerTls, loadTlsCa } from '../protocol/tls.js';
 import { CapabilityIssuer } from './capabilities.js';
-import { type CatalogRuntime, openCatalogRuntime } from './catalog-runtime.js';
+import { type CatalogRuntime, type PreparedCatalog, prepareCatalogRuntime } from './catalog-runtime.js';
+import { publicKeyToText } from '../protocol/capability.js';
 import { MetadataDb } from './db.js';
 import { buildFollowerApp } from './follower-app.js';
 import { type LeaderInfo, Leadership } from './leadership.js';
 import { ADMIN_TOKEN_FILE, type EtcdStoreConfig, type MetadataConfig, type RunningMetadata, lifecycleLog, logAuth, serviceUrl } from './main.js';
 import { EtcdStore } from './store/etcd-store.js';
+import { loadEtcdTls } from './store/etcd-tls.js';
 
 /** Reserved space for what every replica must share besides the catalog (the capability signing key). */
 export const SECRETS_SPACE = 'secrets';
@@ -58,7 +60,7 @@ export async function startReplica(config: MetadataConfig & { readonly store: Et
   const https = loadServerTls(config.tlsCertFile, config.tlsKeyFile);
   const ca = loadTlsCa(config.tlsCaFile);
   await mkdir(config.dataDir, { recursive: true });
-  const store = new EtcdStore({ endpoints: config.store.endpoints, prefix: config.store.prefix, fenced: true });
+  const store = new EtcdStore({ endpoints: config.store.endpoints, prefix: config.store.prefix, fenced: true, tls: loadEtcdTls(config.store) });
   const db = new MetadataDb(store);
   const nodeAgent = ca === undefined ? undefined : new Agent({ connect: { ca } });
   const adminTokenFile = config.adminTokenFile ?? join(config.dataDir, ADMIN_TOKEN_FILE);
@@ -66,7 +68,15 @@ export async function startReplica(config: MetadataConfig & { readonly store: Et
   let leaderRuntime: { readonly runtime: CatalogRuntime; readonly handler: Handler } | undefined;
   let followerHandler: Handler | undefined;
   const dispatch: Handler = (request, response) => {
-    const handler = leaderRuntime?.handler ?? followerHandler;
+    let leading = leaderRuntime;
+    if (leading !== undefined && leadership?.leadsSafely() === false) {
+      // Not sure of its lease any more (it was paused, or etcd is slow to confirm): this
+      // replica's memory may be stale, so its term ends (deposed stops the runtime) and this
+      // request goes the follower's way.
+      leadership.endTerm('its lease was not confirmed in time (the process was paused, or etcd is unreachable)');
+      leading = undefined;
+    }
+    const handler = leading?.handler ?? followerHandler;
     if (handler !== undefined) return handler(request, response);
     response.statusCode = 503;
     response.setHeader('content-type', 'application/json');
@@ -115,6 +125,48 @@ export async function startReplica(config: MetadataConfig & { readonly store: Et
   followerHandler = followerSlot.handler();
   const log = lifecycleLog(follower);
 
+  /** A catalog built ahead for this replica's next term as leader (catalog-runtime.ts, PreparedCatalog). */
+  interface Term {
+    readonly catalog: PreparedCatalog;
+    readonly handler: Handler;
+    readonly keyText: string;
+    readonly preparedAt: number;
+  }
+  const buildTerm = async (key: KeyObject): Promise<Term> => {
+    const slot = handlerSlot();
+    const capabilities = new CapabilityIssuer(key, config.capabilityTtlMs);
+    const catalog = await prepareCatalogRuntime({
+      config,
+      db,
+      capabilities,
+      ...(nodeAgent === undefined ? {} : { nodeAgent }),
+      adminTokenFile,
+      serverFactory: slot.factory,
+      health: () => ({ role: 'leader', leader: selfUrl, store: 'etcd' }),
+    });
+    try {
+      await catalog.app.ready();
+    } catch (error) {
+      await catalog.discard();
+      throw error;
+    }
+    return { catalog, handler: slot.handler(), keyText: capabilities.publicKeyText, preparedAt: Date.now() };
+  };
+  let nextTerm: Promise<Term | undefined> | undefined;
+  const prepareNextTerm = (): void => {
+    // One prepared at a time: an election that failed before using it leaves it for the next.
+    if (nextTerm !== undefined) return;
+    nextTerm = (async () => {
+      // Before the first leader made the key there is nothing to sign with: built at election.
+      const stored = await db.store.get(SECRETS_SPACE, CAPABILITY_KEY);
+      return stored === undefined ? undefined : buildTerm(createPrivateKey(Buffer.from(stored).toString('utf8')));
+    })().catch((error: unknown) => {
+      log.warn({ err: error }, 'metadata replica could not prepare its next term ahead; it will when elected');
+      return undefined;
+    });
+  };
+  prepareNextTerm();
+
   leadership = new Leadership(
     store,
     { advertiseUrl: selfUrl, ttlSeconds: config.store.leaderTtlSeconds, pollMs: LEADER_POLL_MS },
@@ -122,25 +174,19 @@ export async function startReplica(config: MetadataConfig & { readonly store: Et
       elected: async () => {
         const startedAt = Date.now();
         leaderCache = undefined;
-        const slot = handlerSlot();
-        const runtime = await openCatalogRuntime({
-          config,
-          db,
-          capabilities: new CapabilityIssuer(await sharedSigningKey(db), config.capabilityTtlMs),
-          ...(nodeAgent === undefined ? {} : { nodeAgent }),
-          adminTokenFile,
-          serverFactory: slot.factory,
-          health: () => ({ role: 'leader', leader: selfUrl, store: 'etcd' }),
-        });
-        try {
-          await runtime.app.ready();
-        } catch (error) {
-          await runtime.stop();
-          throw error;
+        const key = await sharedSigningKey(db);
+        let term = await nextTerm;
+        nextTerm = undefined;
+        // Prepared under another key (none existed yet, or a restore replaced it): built again.
+        if (term !== undefined && term.keyText !== publicKeyToText(createPublicKey(key))) {
+          await term.catalog.discard();
+          term = undefined;
         }
-        leaderRuntime = { runtime, handler: slot.handler() };
+        term ??= await buildTerm(key);
+        const runtime = await term.catalog.start();
+        leaderRuntime = { runtime, handler: term.handler };
         log.info(
-          { url: selfUrl, loadMs: Date.now() - startedAt, tables: runtime.service.state.tablesByName.size, nodes: runtime.service.state.nodes.size },
+          { url: selfUrl, loadMs: Date.now() - startedAt, prepared: term.preparedAt < startedAt, tables: runtime.service.state.tablesByName.size, nodes: runtime.service.state.nodes.size },
           'metadata leader: serving the catalog',
         );
         logAuth(runtime.app, config.auth, adminTokenFile, runtime.adminTokenCreated);
@@ -149,9 +195,11 @@ export async function startReplica(config: MetadataConfig & { readonly store: Et
         const ending = leaderRuntime;
         leaderRuntime = undefined;
         leaderCache = undefined;
-        if (ending === undefined) return;
-        log.warn({ url: selfUrl, reason }, 'metadata leader no more: following');
-        await ending.runtime.stop();
+        if (ending !== undefined) {
+          log.warn({ url: selfUrl, reason }, 'metadata leader no more: following');
+          await ending.runtime.stop();
+        }
+        prepareNextTerm();
       },
       error: (error) => log.warn({ err: error }, 'metadata election: etcd call failed; trying again'),
     },
@@ -170,6 +218,9 @@ export async function startReplica(config: MetadataConfig & { readonly store: Et
         try {
           // Resigning first lets another replica take over without waiting for the lease.
           await elected.stop();
+          const unused = await nextTerm;
+          nextTerm = undefined;
+          await unused?.catalog.discard();
           await follower.close();
           await new Promise<void>((resolve) => {
             server.close(() => resolve());
