@@ -8,6 +8,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_METADATA_URL, formatBytes, printJson, resolveToken } from '../client/cli/context.js';
 import { loadTlsCa } from '../protocol/tls.js';
 import { parseEtcdEndpoints, parseMetadataUrlList } from './cli-values.js';
+import { type EtcdTlsFlags, etcdTlsFiles, refuseEtcdTlsFlags } from './etcd-tls-flags.js';
 
 interface BackupFlags {
   out: string;
@@ -18,7 +19,7 @@ interface BackupFlags {
   json?: boolean;
 }
 
-interface RestoreFlags {
+interface RestoreFlags extends EtcdTlsFlags {
   data?: string;
   store: 'level' | 'etcd';
   etcd?: readonly string[];
@@ -78,15 +79,21 @@ export function metadataRestoreCommand(): Command {
     .addOption(new Option('--store <kind>', 'the store to restore into: level (DATA/catalog) or etcd').choices(['level', 'etcd']).default('level'))
     .addOption(new Option('--etcd <urls>', 'with --store etcd: client URLs of the etcd members, comma-separated').argParser(parseEtcdEndpoints))
     .addOption(new Option('--etcd-prefix <text>', 'with --store etcd: key prefix of the catalog (must hold no keys)').default('granary'))
+    .addOption(new Option('--etcd-ca <file>', 'with --store etcd: PEM CA bundle that etcd\'s certificate is verified against (needs https:// URLs in --etcd)'))
+    .addOption(new Option('--etcd-cert <file>', 'with --store etcd: PEM client certificate shown to an etcd that requires one (needs --etcd-key)'))
+    .addOption(new Option('--etcd-key <file>', 'with --store etcd: PEM private key of --etcd-cert'))
     .option('--json', 'machine-readable output')
     .action(async (file: string, flags: RestoreFlags) => {
       if (flags.store === 'level' && flags.data === undefined) throw new InvalidArgumentError('restore into LevelDB needs --data DIR (the metadata service\'s data directory)');
       if (flags.store === 'etcd' && flags.etcd === undefined) throw new InvalidArgumentError('--store etcd needs --etcd URL1,URL2,... (the etcd members\' client URLs)');
       if (flags.store === 'level' && flags.etcd !== undefined) throw new InvalidArgumentError('--etcd is only read with --store etcd');
+      if (flags.store === 'level') refuseEtcdTlsFlags(flags);
       const { restoreInto } = await import('./metadata-restore-target.js');
       const restored = await restoreInto(
         file,
-        flags.store === 'level' ? { kind: 'level', dataDir: flags.data as string } : { kind: 'etcd', endpoints: flags.etcd as readonly string[], prefix: flags.etcdPrefix },
+        flags.store === 'level'
+          ? { kind: 'level', dataDir: flags.data as string }
+          : { kind: 'etcd', endpoints: flags.etcd as readonly string[], prefix: flags.etcdPrefix, ...etcdTlsFiles(flags) },
       );
       if (flags.json === true) {
         printJson({
@@ -100,7 +107,11 @@ export function metadataRestoreCommand(): Command {
         });
         return;
       }
-      const start = flags.store === 'level' ? `granary metadata --data ${flags.data as string}` : `granary metadata --store etcd --etcd ${(flags.etcd as readonly string[]).join(',')} --etcd-prefix ${flags.etcdPrefix} --data DIR`;
+      const tlsFlags = [['--etcd-ca', flags.etcdCa], ['--etcd-cert', flags.etcdCert], ['--etcd-key', flags.etcdKey]].flatMap(([flag, file]) => (file === undefined ? [] : [` ${flag} ${file}`])).join('');
+      const start =
+        flags.store === 'level'
+          ? `granary metadata --data ${flags.data as string}`
+          : `granary metadata --store etcd --etcd ${(flags.etcd as readonly string[]).join(',')} --etcd-prefix ${flags.etcdPrefix}${tlsFlags} --data DIR`;
       process.stdout.write(
         `restored ${restored.storeEntries} catalog entries from ${file} (taken ${restored.header.createdAt}) into ${restored.storeName} in ${restored.batches} batches\n` +
           (restored.keyWrittenTo === undefined

@@ -5,6 +5,7 @@ import { METADATA_DEFAULTS } from '../metadata/main.js';
 import { MANIFEST_CACHE_BYTES_DEFAULT } from '../metadata/manifests/cache.js';
 import { QUOTA_DEFAULTS, type Quotas } from '../metadata/tables.js';
 import { metadataBackupCommand, metadataRestoreCommand } from './metadata-backup-commands.js';
+import { etcdTlsFiles, refuseEtcdTlsFlags } from './etcd-tls-flags.js';
 import { parseByteSize, parseDurationMs, parseEtcdEndpoints, parseHttpUrl, parseLogLevel, parsePort, parsePositiveInteger } from './cli-values.js';
 
 interface MetadataFlags {
@@ -36,6 +37,9 @@ interface MetadataFlags {
   store: 'level' | 'etcd';
   etcd?: readonly string[];
   etcdPrefix: string;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
   advertiseUrl?: string;
   leaderTtl: number;
 }
@@ -73,6 +77,9 @@ export function metadataCommand(): Command {
     .addOption(new Option('--store <kind>', 'where the catalog lives: level (embedded LevelDB in DATA/catalog, one process) or etcd (replicated: run several replicas, one leads)').env('GRANARY_STORE').choices(['level', 'etcd']).default('level'))
     .addOption(new Option('--etcd <urls>', 'with --store etcd: client URLs of the etcd members, comma-separated').env('GRANARY_ETCD').argParser(parseEtcdEndpoints))
     .addOption(new Option('--etcd-prefix <text>', 'with --store etcd: key prefix of this catalog in etcd (one etcd can hold several catalogs)').env('GRANARY_ETCD_PREFIX').default('granary'))
+    .addOption(new Option('--etcd-ca <file>', 'with --store etcd: PEM CA bundle that etcd\'s certificate is verified against (needs https:// URLs in --etcd; default: the CAs node trusts)').env('GRANARY_ETCD_CA'))
+    .addOption(new Option('--etcd-cert <file>', 'with --store etcd: PEM client certificate shown to an etcd that requires one (--client-cert-auth); needs --etcd-key').env('GRANARY_ETCD_CERT'))
+    .addOption(new Option('--etcd-key <file>', 'with --store etcd: PEM private key of --etcd-cert').env('GRANARY_ETCD_KEY'))
     .addOption(new Option('--advertise-url <url>', 'with --store etcd: the URL other replicas forward requests to (default: the URL this replica listens on)').env('GRANARY_ADVERTISE_URL').argParser(parseHttpUrl))
     .addOption(new Option('--leader-ttl <seconds>', 'with --store etcd: lease of the leader key; a dead leader is replaced within about this long').env('GRANARY_LEADER_TTL').argParser(parsePositiveInteger).default(LEADER_TTL_SECONDS_DEFAULT))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate to serve HTTPS with (needs --tls-key)').env('GRANARY_TLS_CERT'))
@@ -88,6 +95,7 @@ export function metadataCommand(): Command {
     .action(async (flags: MetadataFlags) => {
       if (flags.store === 'etcd' && flags.etcd === undefined) throw new InvalidArgumentError('--store etcd needs --etcd URL1,URL2,... (the etcd members\' client URLs)');
       if (flags.store === 'level' && flags.etcd !== undefined) throw new InvalidArgumentError('--etcd is only read with --store etcd');
+      if (flags.store === 'level') refuseEtcdTlsFlags(flags);
       const { startMetadata } = await import('../metadata/main.js');
       const { runUntilSignalled } = await import('./service-runner.js');
       const service = await startMetadata({
@@ -124,6 +132,7 @@ export function metadataCommand(): Command {
                 kind: 'etcd' as const,
                 endpoints: flags.etcd,
                 prefix: flags.etcdPrefix,
+                ...etcdTlsFiles(flags),
                 leaderTtlSeconds: flags.leaderTtl,
                 ...(flags.advertiseUrl === undefined ? {} : { advertiseUrl: flags.advertiseUrl }),
               },

@@ -22,6 +22,7 @@ import { CAPABILITY_KEY_ENTRY, type RestoreSummary, type VerifiedBackup, restore
 import { CAPABILITY_KEY_FILE } from '../metadata/main.js';
 import type { KvStore } from '../metadata/store/kv-store.js';
 import { LevelStore } from '../metadata/store/level-store.js';
+import type { EtcdTlsFiles } from '../metadata/store/etcd-tls.js';
 import { levelPath, openStore } from '../metadata/store/open-store.js';
 import { GranaryError } from '../protocol/index.js';
 import { writePrivateFile } from '../protocol/secret-files.js';
@@ -36,7 +37,7 @@ const LEVEL_BATCH_BYTES_MAX = 4 * 1024 * 1024;
 
 export type RestoreTarget =
   | { readonly kind: 'level'; readonly dataDir: string }
-  | { readonly kind: 'etcd'; readonly endpoints: readonly string[]; readonly prefix: string };
+  | ({ readonly kind: 'etcd'; readonly endpoints: readonly string[]; readonly prefix: string } & EtcdTlsFiles);
 
 export interface RestoreOutcome extends RestoreSummary {
   /** Where the catalog now is. */
@@ -47,7 +48,7 @@ export interface RestoreOutcome extends RestoreSummary {
 
 export async function restoreInto(file: string, target: RestoreTarget): Promise<RestoreOutcome> {
   if (!existsSync(file)) throw new GranaryError('GRN_BAD_REQUEST', `backup file ${file} does not exist`);
-  return target.kind === 'level' ? restoreIntoLevel(file, target.dataDir) : restoreIntoEtcd(file, target.endpoints, target.prefix);
+  return target.kind === 'level' ? restoreIntoLevel(file, target.dataDir) : restoreIntoEtcd(file, target);
 }
 
 async function restoreIntoLevel(file: string, dataDir: string): Promise<RestoreOutcome> {
@@ -90,11 +91,12 @@ async function restoreIntoLevel(file: string, dataDir: string): Promise<RestoreO
   return { ...summary, storeName: catalog, keyWrittenTo: key === undefined ? undefined : keyFile };
 }
 
-async function restoreIntoEtcd(file: string, endpoints: readonly string[], prefix: string): Promise<RestoreOutcome> {
+async function restoreIntoEtcd(file: string, target: Extract<RestoreTarget, { kind: 'etcd' }>): Promise<RestoreOutcome> {
   const { SECRETS_SPACE, CAPABILITY_KEY } = await import('../metadata/replica.js');
-  const storeName = `etcd prefix ${prefix} at ${endpoints.join(',')}`;
-  // Unfenced: the restore owns the prefix alone (it is empty, so no replica leads it).
-  const store: KvStore = await openStore({ kind: 'etcd', endpoints, prefix, fenced: false });
+  const storeName = `etcd prefix ${target.prefix} at ${target.endpoints.join(',')}`;
+  // Unfenced: the restore owns the prefix alone (it is empty, so no replica leads it). Its TLS
+  // files are read here, before the backup is.
+  const store: KvStore = await openStore({ ...target, fenced: false });
   try {
     let key: string | undefined;
     const summary = await restoreBackup(() => createReadStream(file), store, {

@@ -22,7 +22,7 @@ export function upCommand(): Command {
     .addOption(new Option('--port <port>', 'metadata port; storage nodes use port+31 and up').env('GRANARY_PORT').argParser(parsePort).default(7070))
     .addOption(new Option('--dead-after <duration>', 'silence after which a node is dead and its chunks are rebuilt elsewhere, e.g. 15s or 10m').env('GRANARY_DEAD_AFTER').argParser(parseDurationMs).default(60_000, '60s'))
     .addOption(new Option('--no-sample', 'do not create the sample table on a fresh data directory'))
-    .addOption(new Option('--tls', 'serve everything over HTTPS, with a private CA and certificates made in DATA/tls (clients pass DATA/tls/ca.pem as --tls-ca)'))
+    .addOption(new Option('--tls', 'serve everything over HTTPS, with a private CA and certificates made in DATA/tls (clients pass DATA/tls/ca.pem as --tls-ca); with --ha etcd too, requiring client certificates'))
     .addOption(new Option('--ha', 'replicated metadata: a local 3-member etcd in DATA/etcd (ports port+10.., port+20..) and 3 metadata replicas on port..port+2, one elected leader (needs etcd on the PATH: apt-get install etcd-server)'))
     .action(async (flags: UpFlags) => {
       const { startLocalCluster } = await import('../deploy/local-cluster.js');
@@ -37,7 +37,7 @@ export function upCommand(): Command {
       if (cluster.sampleCreated.length > 0) say(`sample table "samples" written: ${cluster.sampleCreated.join(', ')}`);
       say(`cluster ready: metadata ${cluster.metadataUrl}, ${cluster.nodeUrls.length} storage nodes (${cluster.nodeUrls[0]} ...)`);
       if (cluster.etcdEndpoints !== undefined) {
-        say(`HA: ${cluster.metadataUrls.length} metadata replicas (one leads; the others forward to it) over etcd ${cluster.etcdEndpoints} (plain http, loopback only); clients name every replica:`);
+        say(`HA: ${cluster.metadataUrls.length} metadata replicas (one leads; the others forward to it) over etcd ${cluster.etcdEndpoints} (${cluster.etcdEndpoints.startsWith('https:') ? 'TLS with client certificates, CA in DATA/tls/etcd' : 'plain http, loopback only'}); clients name every replica:`);
         say(`  export GRANARY_METADATA=${cluster.metadataUrl}   (or --metadata ${cluster.metadataUrl})`);
       }
       if (cluster.caFile !== undefined) {

@@ -48,8 +48,23 @@ export interface EtcdMemberLayout {
 
 export const ETCD_HOST = '127.0.0.1';
 
-export function etcdClientUrl(member: EtcdMemberLayout): string {
-  return `http://${ETCD_HOST}:${member.clientPort}`;
+/**
+ * TLS on a member's client URL (PEM files). Peer traffic stays plain HTTP on loopback: the peer
+ * URLs are part of the recorded membership, so a cluster keeps them whether or not it serves TLS.
+ */
+export interface EtcdMemberTls {
+  /** The member's certificate; it must allow client auth too, since etcd calls its own gRPC gateway with it. */
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** The CA that clients verify the member with, and that client certificates must be signed by. */
+  readonly caFile: string;
+  /** `--client-cert-auth`: refuse every client (health probes too) without a certificate signed by the CA. */
+  readonly clientCertAuth: boolean;
+}
+
+/** A member's client URL: https when it serves TLS. */
+export function etcdClientUrl(member: EtcdMemberLayout, tls = false): string {
+  return `${tls ? 'https' : 'http'}://${ETCD_HOST}:${member.clientPort}`;
 }
 
 export function etcdPeerUrl(member: EtcdMemberLayout): string {
@@ -66,15 +81,21 @@ export function etcdMemberArgs(
   members: readonly EtcdMemberLayout[],
   clusterToken: string,
   state: 'new' | 'existing',
+  tls?: EtcdMemberTls,
 ): string[] {
   if (!members.includes(member)) throw new Error(`etcd member ${member.name} is not one of the cluster's members`);
+  const clientUrl = etcdClientUrl(member, tls !== undefined);
   return [
     '--name', member.name,
     '--data-dir', member.dataDir,
-    // Loopback only: a local cluster has no authentication, so nothing off this machine may reach
-    // it. Metrics and /health are served on the client URL (no --listen-metrics-urls).
-    '--listen-client-urls', etcdClientUrl(member),
-    '--advertise-client-urls', etcdClientUrl(member),
+    // Loopback only: without client certificates a local cluster has no authentication, so
+    // nothing off this machine may reach it. Metrics and /health are served on the client URL
+    // (no --listen-metrics-urls), over TLS when it has it.
+    '--listen-client-urls', clientUrl,
+    '--advertise-client-urls', clientUrl,
+    ...(tls === undefined
+      ? []
+      : ['--cert-file', tls.certFile, '--key-file', tls.keyFile, '--trusted-ca-file', tls.caFile, ...(tls.clientCertAuth ? ['--client-cert-auth'] : [])]),
     '--listen-peer-urls', etcdPeerUrl(member),
     '--initial-advertise-peer-urls', etcdPeerUrl(member),
     '--initial-cluster', members.map((m) => `${m.name}=${etcdPeerUrl(m)}`).join(','),

@@ -215,6 +215,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const nodeNames = Array.from({ length: options.nodes }, (_, i) => `node-${i}`);
   const tls = options.tls === true ? await ensureLocalTls(join(root, 'tls'), ['metadata', ...nodeNames]) : undefined;
   if (tls !== undefined) options.say(`${tls.created ? 'made a private CA and certificates' : 'using the CA and certificates'} in ${join(root, 'tls')}`);
+  // etcd has a CA of its own: it admits any client with a certificate of its CA, and the storage
+  // nodes' certificates must not be such (etcd holds the signing key and every token's hash).
+  const etcdTls = ha && tls !== undefined ? await ensureLocalTls(join(root, 'tls', 'etcd'), ['etcd', 'metadata']) : undefined;
   /** `--tls-cert --tls-key --tls-ca` of one service; none without TLS. */
   const tlsArgs = (name: string): string[] => {
     const files = tls?.services.get(name);
@@ -243,9 +246,22 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     ];
     if (ha) {
       options.say(`starting etcd (${root}/etcd, logs in ${logDir})`);
-      etcd = await startSupervisedEtcd({ root, logDir, port: options.port, say: options.say, warn, lost: (why) => reportExit(why) });
+      const etcdServer = etcdTls?.services.get('etcd');
+      etcd = await startSupervisedEtcd({
+        root,
+        logDir,
+        port: options.port,
+        say: options.say,
+        warn,
+        lost: (why) => reportExit(why),
+        ...(etcdTls === undefined || etcdServer === undefined
+          ? {}
+          : { tls: { caFile: etcdTls.caFile, certFile: etcdServer.certFile, keyFile: etcdServer.keyFile, clientCertAuth: true } }),
+      });
       options.say(`etcd ready on ${etcd.etcd.endpoints}${etcd.etcd.reused ? ' (the cluster in DATA/etcd, reused)' : ''}; starting ${HA_REPLICAS} metadata replicas on ${metadataUrl}`);
       const endpoints = etcd.etcd.endpoints;
+      const etcdClient = etcdTls?.services.get('metadata');
+      const etcdTlsArgs = etcdTls === undefined || etcdClient === undefined ? [] : ['--etcd-ca', etcdTls.caFile, '--etcd-cert', etcdClient.certFile, '--etcd-key', etcdClient.keyFile];
       await Promise.all(
         metadataUrls.map((url, i) =>
           launch(`metadata-${i}`, [
@@ -253,6 +269,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
             '--store', 'etcd',
             '--etcd', endpoints,
             '--etcd-prefix', HA_ETCD_PREFIX,
+            ...etcdTlsArgs,
             '--advertise-url', url,
           ], 'metadata ready'),
         ),

@@ -13,15 +13,18 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, existsSync, openSync, writeSync } from 'node:fs';
 import { access, mkdir, open, readFile, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { type IncomingMessage, request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
 import { GranaryError } from '../protocol/index.js';
+import { type ServerTls, loadServerTls, loadTlsCa } from '../protocol/tls.js';
 import {
   ETCD_HOST,
   ETCD_MEMBERS_ALLOWED,
   type EtcdMemberCount,
   type EtcdMemberLayout,
+  type EtcdMemberTls,
   etcdClientUrl,
   etcdMemberArgs,
 } from './etcd-flags.js';
@@ -52,6 +55,11 @@ export interface LocalEtcdOptions {
    * decides whether to restart it (`granary up` backs off as for its other children).
    */
   readonly onExit?: (member: number, how: string) => void;
+  /**
+   * Serve the client URLs over TLS (https://), optionally refusing clients without a certificate
+   * of the CA. Every member serves the same certificate, which must name 127.0.0.1.
+   */
+  readonly tls?: EtcdMemberTls;
 }
 
 export interface LocalEtcd {
@@ -60,6 +68,8 @@ export interface LocalEtcd {
   readonly clientUrls: readonly string[];
   /** The client URLs comma-separated: what `granary metadata --etcd` takes. */
   readonly endpoints: string;
+  /** The TLS the members serve (options.tls); undefined: plain HTTP. */
+  readonly tls: EtcdMemberTls | undefined;
   /** Whether the directory held a cluster already (this start reused it). */
   readonly reused: boolean;
   /** A member's process id; undefined while it is down. */
@@ -117,6 +127,8 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
     throw new GranaryError('GRN_BAD_REQUEST', `a local etcd cluster has ${ETCD_MEMBERS_ALLOWED.join(' or ')} members, not ${options.members}`);
   }
   const binary = options.binary ?? (await findEtcdBinary());
+  // Read before anything starts: a bad file is an error naming it, not a member that never gets healthy.
+  const probeTls = options.tls === undefined ? undefined : loadProbeTls(options.tls);
   const dir = resolve(options.dir);
   const logDir = resolve(options.logDir ?? dir);
   await mkdir(dir, { recursive: true });
@@ -128,18 +140,18 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
   const logFile = (member: number): string => join(logDir, `${memberAt(layout, member).name}.log`);
   let stopped = false;
 
-  const spawnMember = (member: number): void => {
+  // `existing` once any member holds data: etcd ignores --initial-cluster where there is data,
+  // and a member whose data is gone joins its peers instead of founding a second cluster.
+  const clusterState = (): 'new' | 'existing' => (layout.some((m) => existsSync(join(m.dataDir, 'member'))) ? 'existing' : 'new');
+  const spawnMember = (member: number, state: 'new' | 'existing'): void => {
     const layoutOf = memberAt(layout, member);
-    // `existing` once any member holds data: etcd ignores --initial-cluster where there is data,
-    // and a member whose data is gone joins its peers instead of founding a second cluster.
-    const state = layout.some((m) => existsSync(join(m.dataDir, 'member'))) ? 'existing' : 'new';
     // The log is the child's own stdout and stderr (no pipe through this process), so a member
     // keeps logging however busy or blocked its parent is.
     const fd = openSync(logFile(member), 'a');
     let child: ChildProcess;
     try {
       writeSync(fd, `${START_MARKER} ${new Date().toISOString()} ${layoutOf.name} (${state})\n`);
-      child = spawn(binary, etcdMemberArgs(layoutOf, layout, token, state), { stdio: ['ignore', fd, fd] });
+      child = spawn(binary, etcdMemberArgs(layoutOf, layout, token, state, options.tls), { stdio: ['ignore', fd, fd] });
     } finally {
       closeSync(fd);
     }
@@ -192,7 +204,7 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
         if (running[member] === undefined) {
           throw new GranaryError('GRN_UNAVAILABLE', `etcd member ${memberAt(layout, member).name} exited while starting; the end of ${logFile(member)}:\n${await logTail(logFile(member))}`);
         }
-        if (await healthy(etcdClientUrl(memberAt(layout, member)))) pending.delete(member);
+        if (await healthy(etcdClientUrl(memberAt(layout, member), probeTls !== undefined), probeTls)) pending.delete(member);
       }
       if (pending.size === 0) return;
       if (Date.now() > deadline) {
@@ -208,7 +220,10 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
   };
 
   try {
-    for (let member = 0; member < layout.length; member++) spawnMember(member);
+    // One state for all: the first member may write its data before the last is spawned, and a
+    // founding member started as `existing` finds no decided cluster to join and exits.
+    const state = clusterState();
+    for (let member = 0; member < layout.length; member++) spawnMember(member, state);
     await waitHealthy(layout.map((_, member) => member));
   } catch (error) {
     stopped = true;
@@ -217,11 +232,12 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
     throw error;
   }
 
-  const clientUrls = layout.map(etcdClientUrl);
+  const clientUrls = layout.map((member) => etcdClientUrl(member, options.tls !== undefined));
   return {
     members: layout,
     clientUrls,
     endpoints: clientUrls.join(','),
+    tls: options.tls,
     reused,
     pid: (member) => running[checkMember(layout, member)]?.child.pid,
     pids: () => running.map((entry) => entry?.child.pid),
@@ -233,7 +249,7 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
       await stopMember(member, 'SIGTERM', stopGraceMs);
       // stop() may have run meanwhile: a member started now would outlive it.
       if (stopped) throw new GranaryError('GRN_UNAVAILABLE', `the local etcd cluster in ${dir} was stopped while member ${member} restarted`);
-      spawnMember(member);
+      spawnMember(member, clusterState());
       await waitHealthy([member]);
     },
     stop,
@@ -357,14 +373,30 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
+/** What a health probe of a TLS member verifies it with, and presents when it asks for a client certificate. */
+interface ProbeTls {
+  readonly ca: Buffer;
+  /** The members' own certificate (it allows client auth: etcd's gateway uses it the same way). */
+  readonly client: ServerTls;
+}
+
+function loadProbeTls(tls: EtcdMemberTls): ProbeTls {
+  const settings = { cert: 'etcd tls.certFile', key: 'etcd tls.keyFile', ca: 'etcd tls.caFile' };
+  const client = loadServerTls(tls.certFile, tls.keyFile, settings);
+  const ca = loadTlsCa(tls.caFile, settings);
+  if (client === undefined || ca === undefined) throw new Error('unreachable: TLS files were given');
+  return { ca, client };
+}
+
 /**
  * Whether a member answers `GET /health` with `{"health":"true"}`: it is up and its cluster has a
  * leader (a member cut off from the majority answers false).
  */
-async function healthy(clientUrl: string): Promise<boolean> {
+async function healthy(clientUrl: string, tls: ProbeTls | undefined): Promise<boolean> {
   return new Promise((done) => {
     // No agent: one connection per probe, nothing left open after the last.
-    const probe = request(`${clientUrl}/health`, { agent: false, timeout: HEALTH_PROBE_TIMEOUT_MS }, (response) => {
+    const settings = { agent: false as const, timeout: HEALTH_PROBE_TIMEOUT_MS };
+    const onResponse = (response: IncomingMessage): void => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (text: string) => {
@@ -378,7 +410,11 @@ async function healthy(clientUrl: string): Promise<boolean> {
         }
       });
       response.on('error', () => done(false));
-    });
+    };
+    const probe =
+      tls === undefined
+        ? httpRequest(`${clientUrl}/health`, settings, onResponse)
+        : httpsRequest(`${clientUrl}/health`, { ...settings, ca: tls.ca, cert: tls.client.cert, key: tls.client.key }, onResponse);
     probe.on('timeout', () => probe.destroy());
     probe.on('error', () => done(false));
     probe.end();

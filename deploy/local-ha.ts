@@ -5,13 +5,14 @@
  * wait for a replica to be elected leader. The point of --ha on one machine is to try failover: kill
  * a replica or an etcd member and watch the cluster carry on, before running it across machines.
  *
- * etcd serves plain HTTP even under `up --tls`: it listens on loopback only, and the replicas are
- * its only clients.
+ * Under `up --tls` etcd serves TLS with a CA of its own (DATA/tls/etcd/) and requires client
+ * certificates, which only the replicas have; without it, plain HTTP on loopback.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { GranaryError } from '../protocol/index.js';
+import type { EtcdMemberTls } from './etcd-flags.js';
 import { type LocalEtcd, findEtcdBinary, startLocalEtcd } from './local-etcd.js';
 import { HEALTHY_AFTER_MS, RAPID_FAILURES_MAX, RestartBackoff } from './restart-backoff.js';
 
@@ -59,6 +60,8 @@ export interface SupervisedEtcdOptions {
   readonly warn: (line: string) => void;
   /** A majority of the members was given up on: the store, and so the cluster, is down. */
   readonly lost: (why: string) => void;
+  /** Serve the client URLs over TLS (`up --tls`). */
+  readonly tls?: EtcdMemberTls;
 }
 
 export interface SupervisedEtcd {
@@ -129,6 +132,7 @@ export async function startSupervisedEtcd(options: SupervisedEtcdOptions): Promi
     peerPorts: Array.from({ length: HA_ETCD_MEMBERS }, (_, i) => options.port + HA_ETCD_PEER_PORT_OFFSET + i),
     logDir: options.logDir,
     stopGraceMs: ETCD_STOP_GRACE_MS,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
     onExit: (member, how) => {
       if (!pending.has(member)) failed(member, how);
     },

@@ -13,13 +13,17 @@ import { openCatalogRuntime } from './catalog-runtime.js';
 import { MetadataDb } from './db.js';
 import { INVENTORY_DEFAULTS } from './inventory.js';
 import { REPAIR_DEFAULTS } from './repair.js';
+import type { EtcdTlsFiles } from './store/etcd-tls.js';
 import { levelPath } from './store/open-store.js';
 import type { Quotas } from './tables.js';
 
-/** Where a replica keeps the catalog: the etcd cluster and how it takes part in the election. */
-export interface EtcdStoreConfig {
+/**
+ * Where a replica keeps the catalog: the etcd cluster (and the TLS files it is reached with,
+ * `--etcd-ca/--etcd-cert/--etcd-key`) and how it takes part in the election.
+ */
+export interface EtcdStoreConfig extends EtcdTlsFiles {
   readonly kind: 'etcd';
-  /** Client URLs of the etcd members. */
+  /** Client URLs of the etcd members: all http://, or all https:// (TLS). */
   readonly endpoints: readonly string[];
   /** Key prefix of this catalog in etcd. */
   readonly prefix: string;

@@ -18,6 +18,16 @@ export interface ServerTls {
   readonly key: Buffer;
 }
 
+/** The flags a set of TLS files is given with, named in the messages about them. */
+export interface TlsSettingNames {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+/** The services' own HTTPS settings (the default of the loaders below). */
+export const SERVICE_TLS_SETTINGS: TlsSettingNames = { cert: '--tls-cert', key: '--tls-key', ca: '--tls-ca' };
+
 /** How a user names the CA setting, for messages that tell them what to pass. */
 export const TLS_CA_SETTING = '--tls-ca FILE (or GRANARY_TLS_CA)';
 
@@ -28,14 +38,14 @@ const TLS_FILE_BYTES_MAX = 4 * 1024 * 1024;
  * Reads a service's certificate and key, both or neither (undefined: serve plain HTTP), and
  * checks that they parse and belong together.
  */
-export function loadServerTls(certFile: string | undefined, keyFile: string | undefined): ServerTls | undefined {
+export function loadServerTls(certFile: string | undefined, keyFile: string | undefined, settings: TlsSettingNames = SERVICE_TLS_SETTINGS): ServerTls | undefined {
   if (certFile === undefined && keyFile === undefined) return undefined;
   if (certFile === undefined || keyFile === undefined) {
-    const [given, missing] = certFile === undefined ? ['--tls-key', '--tls-cert'] : ['--tls-cert', '--tls-key'];
+    const [given, missing] = certFile === undefined ? [settings.key, settings.cert] : [settings.cert, settings.key];
     throw new GranaryError('GRN_BAD_REQUEST', `${given} needs ${missing} as well: HTTPS is served with a certificate and its key, both or neither`);
   }
-  const cert = readTlsFile(certFile, 'TLS certificate (--tls-cert)');
-  const key = readTlsFile(keyFile, 'TLS key (--tls-key)');
+  const cert = readTlsFile(certFile, `TLS certificate (${settings.cert})`);
+  const key = readTlsFile(keyFile, `TLS key (${settings.key})`);
   try {
     new X509Certificate(cert);
   } catch (error) {
@@ -55,9 +65,9 @@ export function loadServerTls(certFile: string | undefined, keyFile: string | un
 }
 
 /** Reads a CA bundle (one or more PEM certificates); undefined when no file is given. */
-export function loadTlsCa(caFile: string | undefined): Buffer | undefined {
+export function loadTlsCa(caFile: string | undefined, settings: TlsSettingNames = SERVICE_TLS_SETTINGS): Buffer | undefined {
   if (caFile === undefined) return undefined;
-  const ca = readTlsFile(caFile, 'TLS CA bundle (--tls-ca)');
+  const ca = readTlsFile(caFile, `TLS CA bundle (${settings.ca})`);
   // Node ignores a CA bundle it cannot parse and then trusts nothing: say so now instead.
   try {
     new X509Certificate(ca);

@@ -11,8 +11,10 @@
  * Keys are `<prefix>/<space>/<key>`. Reads are linearizable (etcd's default), so a replica that
  * just won an election loads everything its predecessor acknowledged.
  */
+import { rootCertificates } from 'node:tls';
 import { Etcd3, type IOptions } from 'etcd3';
 import { GranaryError } from '../../protocol/index.js';
+import { ETCD_TLS_SETTINGS, type EtcdTls, checkEtcdEndpoints } from './etcd-tls.js';
 import { KV_PAGE_ENTRIES, type KvEntry, type KvOperation, type KvRangeOptions, type KvStore, checkSpace, prefixEnd } from './kv-store.js';
 
 /** The leader key and the value this replica wrote into it when it won. */
@@ -22,7 +24,7 @@ export interface Fence {
 }
 
 export interface EtcdStoreOptions {
-  /** Client URLs of the etcd members (http://host:port). */
+  /** Client URLs of the etcd members: all http://host:port, or all https:// (TLS). */
   readonly endpoints: readonly string[];
   /** Every key this catalog keeps starts with `<prefix>/`; several catalogs may share one etcd. */
   readonly prefix: string;
@@ -33,6 +35,12 @@ export interface EtcdStoreOptions {
   readonly fenced: boolean;
   /** Deadline of each call to etcd; a store that does not answer in time is GRN_STORE_UNAVAILABLE. */
   readonly callTimeoutMs?: number;
+  /**
+   * The CA that etcd's certificate is verified against and the client certificate shown to it
+   * (metadata/store/etcd-tls.ts, loadEtcdTls); needs https:// endpoints. Without it, https://
+   * endpoints are verified against Node's bundled roots.
+   */
+  readonly tls?: EtcdTls;
 }
 
 const CALL_TIMEOUT_MS_DEFAULT = 5_000;
@@ -70,6 +78,7 @@ export class EtcdStore implements KvStore {
     if (!/^[A-Za-z0-9._-]+$/.test(options.prefix)) {
       throw new GranaryError('GRN_BAD_REQUEST', `etcd prefix ${JSON.stringify(options.prefix)} must be letters, digits, '.', '_' or '-'`);
     }
+    checkEtcdEndpoints(options.endpoints, options.tls);
     this.prefix = options.prefix;
     const timeout = options.callTimeoutMs ?? CALL_TIMEOUT_MS_DEFAULT;
     const clientOptions: IOptions = {
@@ -79,6 +88,15 @@ export class EtcdStore implements KvStore {
       // Streams (watches, lease keep-alives) live long; every other call gets a deadline so a
       // request never hangs on an unreachable quorum.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
+      // Verification is never turned off: without a CA, https:// endpoints get Node's roots.
+      ...(options.tls === undefined
+        ? {}
+        : {
+            credentials: {
+              rootCertificate: options.tls.ca ?? Buffer.from(rootCertificates.join('\n')),
+              ...(options.tls.client === undefined ? {} : { certChain: options.tls.client.cert, privateKey: options.tls.client.key }),
+            },
+          }),
     };
     this.client = new Etcd3(clientOptions);
   }
@@ -218,7 +236,36 @@ function notLeader(why: string): GranaryError {
   return new GranaryError('GRN_NOT_LEADER', `metadata replica cannot change the catalog: ${why}; nothing was changed, retry on another replica`);
 }
 
-/** Maps an etcd client failure to a typed error; size limits name the etcd flag to raise. */
+/** How Node and OpenSSL say etcd's certificate was not trusted (grpc passes the message on, without the code). */
+const SERVER_UNTRUSTED =
+  /unable to verify the first certificate|self[- ]signed certificate|unable to get (local )?issuer certificate|certificate has expired|certificate is not yet valid|does not match certificate's altnames|Hostname\/IP does not match/i;
+/** TLS alerts etcd sends a client whose certificate it refuses, or that has none (--client-cert-auth). */
+const CLIENT_REFUSED = /alert (bad certificate|certificate required|unknown ca|certificate unknown)\b/i;
+/** An https client that met a plain HTTP listener. */
+const NOT_TLS = /wrong version number|packet length too long|http request/i;
+
+/**
+ * What went wrong in a TLS handshake with etcd, and the setting that fixes it; undefined when the
+ * failure was not one. Still GRN_STORE_UNAVAILABLE: clients move to another replica, whose
+ * settings may be right.
+ */
+function tlsFailure(message: string, endpoints: readonly string[]): string | undefined {
+  const secure = endpoints.some((endpoint) => /^https:/i.test(endpoint));
+  if (!secure) return undefined;
+  const untrusted = SERVER_UNTRUSTED.exec(message);
+  if (untrusted !== null) {
+    return `is not trusted: its certificate does not verify (${untrusted[0]}); pass the CA that signed it with ${ETCD_TLS_SETTINGS.ca} FILE (or GRANARY_ETCD_CA)`;
+  }
+  const refused = CLIENT_REFUSED.exec(message);
+  if (refused !== null) {
+    return `refused this client's certificate, or its lack of one (TLS ${refused[0]}): an etcd with --client-cert-auth needs one signed by its CA, given with ${ETCD_TLS_SETTINGS.cert} and ${ETCD_TLS_SETTINGS.key} (or GRANARY_ETCD_CERT and GRANARY_ETCD_KEY)`;
+  }
+  const plain = NOT_TLS.exec(message);
+  if (plain !== null) return `did not answer TLS (${plain[0]}): if it serves plain HTTP, use http:// URLs in --etcd`;
+  return undefined;
+}
+
+/** Maps an etcd client failure to a typed error; size limits and TLS failures name the setting that fixes them. */
 export function storeError(error: unknown, endpoints: readonly string[]): GranaryError {
   if (error instanceof GranaryError) return error;
   const message = error instanceof Error ? error.message : String(error);
@@ -228,6 +275,8 @@ export function storeError(error: unknown, endpoints: readonly string[]): Granar
   if (/request is too large|larger than max|ResourceExhausted|RESOURCE_EXHAUSTED/i.test(message)) {
     return new GranaryError('GRN_INTERNAL', `etcd refused a request as too large (${message}); start etcd with --max-request-bytes 8388608 or more`, { cause: error });
   }
+  const tlsTrouble = tlsFailure(message, endpoints);
+  if (tlsTrouble !== undefined) return new GranaryError('GRN_STORE_UNAVAILABLE', `etcd (${endpoints.join(',')}) ${tlsTrouble}; nothing was changed`, { cause: error });
   if (/database space exceeded/i.test(message)) {
     return new GranaryError('GRN_STORE_UNAVAILABLE', `etcd is out of space (${message}): compact and defragment it, or raise --quota-backend-bytes`, { cause: error });
   }

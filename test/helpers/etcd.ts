@@ -20,7 +20,7 @@ export interface TestEtcd {
 
 export async function startTestEtcd(
   members: EtcdMemberCount,
-  options: Partial<Pick<LocalEtcdOptions, 'onExit' | 'readyTimeoutMs' | 'stopGraceMs'>> = {},
+  options: Partial<Pick<LocalEtcdOptions, 'onExit' | 'readyTimeoutMs' | 'stopGraceMs' | 'tls'>> = {},
 ): Promise<TestEtcd> {
   const dir = await makeTempDir('etcd');
   let etcd: LocalEtcd;

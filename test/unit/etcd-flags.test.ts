@@ -36,6 +36,20 @@ describe('etcdMemberArgs', () => {
     for (const value of args.filter((arg) => arg.startsWith('http'))) expect(value).toMatch(/^http:\/\/127\.0\.0\.1:/);
   });
 
+  it('serves TLS on the client URL with the given files, and client-cert auth only when asked; peers stay http', () => {
+    const tls = { certFile: '/t/etcd.pem', keyFile: '/t/etcd.key', caFile: '/t/ca.pem', clientCertAuth: true };
+    const args = etcdMemberArgs(members[0] as EtcdMemberLayout, members, 't', 'new', tls);
+    expect(flag(args, '--listen-client-urls')).toBe('https://127.0.0.1:7080');
+    expect(flag(args, '--advertise-client-urls')).toBe('https://127.0.0.1:7080');
+    expect(flag(args, '--cert-file')).toBe('/t/etcd.pem');
+    expect(flag(args, '--key-file')).toBe('/t/etcd.key');
+    expect(flag(args, '--trusted-ca-file')).toBe('/t/ca.pem');
+    expect(args).toContain('--client-cert-auth');
+    expect(flag(args, '--listen-peer-urls')).toBe('http://127.0.0.1:7090');
+    expect(etcdMemberArgs(members[0] as EtcdMemberLayout, members, 't', 'new', { ...tls, clientCertAuth: false })).not.toContain('--client-cert-auth');
+    expect(etcdMemberArgs(members[0] as EtcdMemberLayout, members, 't', 'new')).not.toContain('--cert-file');
+  });
+
   it('says existing for a cluster that has run, and refuses a member that is not in it', () => {
     expect(flag(etcdMemberArgs(members[0] as EtcdMemberLayout, members, 't', 'existing'), '--initial-cluster-state')).toBe('existing');
     expect(() => etcdMemberArgs({ ...(members[0] as EtcdMemberLayout) }, members, 't', 'new')).toThrow(/not one of the cluster's members/);
