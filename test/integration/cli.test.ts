@@ -3,72 +3,38 @@
  * then status, tables, ingest in every input format, read in every output format, fsck after a
  * node dies, bad input, and the data still there after `up` restarts.
  */
-import { freeUpPortRange } from '../helpers/up-ports.js';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as arrow from 'apache-arrow';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { recordBatchToRows, rowsToRecordBatch } from '../../client/format/index.js';
-import { GRANARY_BIN } from '../helpers/granary-process.js';
 import { pollUntil } from '../helpers/poll.js';
-import { makeTempDir } from '../helpers/temp-dir.js';
+import { type CliResult, runGranary, useUpCluster } from '../helpers/up-process.js';
 
 const execFileAsync = promisify(execFile);
 
-let root = '';
-let removeRoot: () => Promise<void> = async () => undefined;
-let up: ChildProcess | undefined;
-let upOutput = '';
-let metadataUrl = '';
-let basePort = 0;
+/** `up` with its defaults: nine storage nodes, the sample table. */
+const NODES = 9;
+const READY_DEADLINE_MS = 120_000;
+/** Past it, the afterAll SIGKILLs what `up` started rather than leave it running. */
+const STOP_DEADLINE_MS = 60_000;
 
-async function startUp(): Promise<void> {
-  upOutput = '';
-  up = spawn(process.execPath, [GRANARY_BIN, 'up', '--data', root, '--port', String(basePort)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const child = up;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`granary up not ready:\n${upOutput}`)), 120_000);
-    const onData = (chunk: Buffer): void => {
-      upOutput += chunk.toString();
-      if (upOutput.includes('cluster ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`granary up exited ${code}:\n${upOutput}`));
-    });
-  });
-}
+/** `cluster.up` is the `up` running now: a restart replaces it, so its output is that start's only. */
+const cluster = useUpCluster({
+  name: 'cli',
+  nodes: NODES,
+  args: (root, port) => ['--data', root, '--port', String(port)],
+  readyDeadlineMs: READY_DEADLINE_MS,
+  stopDeadlineMs: STOP_DEADLINE_MS,
+});
 
-async function stopUp(): Promise<number | null> {
-  const child = up;
-  if (child === undefined || child.exitCode !== null) return child?.exitCode ?? null;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill('SIGTERM');
-  return exited;
-}
-
-async function granary(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    // Run from the directory holding `up`'s data directory, as a user would: the CLI then finds
-    // the admin token `up` wrote (./data/admin.token) with no token given.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'GRANARY_TOKEN' && key !== 'GRANARY_TOKEN_FILE'));
-    const { stdout, stderr } = await execFileAsync(process.execPath, [GRANARY_BIN, ...args], {
-      maxBuffer: 256 * 1024 * 1024,
-      cwd: dirname(root),
-      env: { ...env, GRANARY_METADATA: metadataUrl },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code: number; stdout: string; stderr: string };
-    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
-  }
+async function granary(args: readonly string[]): Promise<CliResult> {
+  // Run from the directory holding `up`'s data directory, as a user would: the CLI then finds
+  // the admin token `up` wrote (./data/admin.token) with no token given.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'GRANARY_TOKEN' && key !== 'GRANARY_TOKEN_FILE'));
+  return runGranary(args, { maxBuffer: 256 * 1024 * 1024, cwd: dirname(cluster.root), env: { ...env, GRANARY_METADATA: `http://127.0.0.1:${cluster.port}` } });
 }
 
 const COLUMNS = [
@@ -89,23 +55,9 @@ const ROWS = Array.from({ length: 300 }, (_, i) => ({
   embedding: i % 3 === 0 ? null : [0.25, 0.5],
 }));
 
-beforeAll(async () => {
-  const dir = await makeTempDir('cli');
-  root = join(dir.path, 'data');
-  removeRoot = dir.remove;
-  basePort = await freeUpPortRange(9);
-  metadataUrl = `http://127.0.0.1:${basePort}`;
-  await startUp();
-});
-
-afterAll(async () => {
-  await stopUp();
-  await removeRoot();
-});
-
 describe('granary CLI against `granary up`', () => {
   it('starts a cluster with a sample table and reports its status', async () => {
-    expect(upOutput).toMatch(/sample table "samples" written/);
+    expect(cluster.up.output()).toMatch(/sample table "samples" written/);
     const status = await granary(['status']);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/cluster HEALTHY/);
@@ -117,7 +69,7 @@ describe('granary CLI against `granary up`', () => {
   });
 
   it('creates, describes and alters a table', async () => {
-    const schema = join(root, 'schema.json');
+    const schema = join(cluster.root, 'schema.json');
     await writeFile(schema, JSON.stringify({ columns: COLUMNS, partitionBy: ['ds'] }));
     expect((await granary(['table', 'create', 'events', '--schema', schema, '--ec', '4+2'])).stdout).toMatch(/created table events: 6 columns/);
     const described = await granary(['table', 'describe', 'events']);
@@ -129,7 +81,7 @@ describe('granary CLI against `granary up`', () => {
   });
 
   it('ingests every input format and reads back every output format', async () => {
-    const files = join(root, 'files');
+    const files = join(cluster.root, 'files');
     await mkdir(files, { recursive: true });
     await writeFile(join(files, 'rows.jsonl'), ROWS.map((r) => JSON.stringify(r)).join('\n'));
     const cell = (value: unknown): string => {
@@ -170,16 +122,16 @@ describe('granary CLI against `granary up`', () => {
   });
 
   it('answers bad input with one clear line and a non-zero exit', async () => {
-    await writeFile(join(root, 'broken.json'), '{"columns": [');
-    await writeFile(join(root, 'dup.json'), JSON.stringify({ columns: [{ name: 'a', type: 'float' }, { name: 'a', type: 'float' }] }));
+    await writeFile(join(cluster.root, 'broken.json'), '{"columns": [');
+    await writeFile(join(cluster.root, 'dup.json'), JSON.stringify({ columns: [{ name: 'a', type: 'float' }, { name: 'a', type: 'float' }] }));
     const cases: [string[], RegExp][] = [
       [['table', 'describe', 'nope'], /no table named nope/],
       [['read', 'events', '--partition', 'day=1'], /must name the keys ds/],
       [['read', 'events', '--where', 'label ~ 1'], /--where: cannot read/],
       [['ingest', 'events', '/does/not/exist.jsonl', '--partition', 'ds=2026-11-09'], /exist|ENOENT/],
       [['table', 'create', 'bad', '--schema', '/does/not/exist.json'], /cannot read schema file/],
-      [['table', 'create', 'bad', '--schema', join(root, 'broken.json')], /cannot read schema file .*broken\.json/],
-      [['table', 'create', 'bad', '--schema', join(root, 'dup.json')], /declared twice/],
+      [['table', 'create', 'bad', '--schema', join(cluster.root, 'broken.json')], /cannot read schema file .*broken\.json/],
+      [['table', 'create', 'bad', '--schema', join(cluster.root, 'dup.json')], /declared twice/],
       [['status', '--metadata', 'http://127.0.0.1:1', '--metadata-failover-ms', '0'], /failed|ECONNREFUSED/],
       [['status', '--metadata', 'http://127.0.0.1:1,,http://127.0.0.1:2'], /--metadata \/ GRANARY_METADATA: an empty entry/],
     ];
@@ -195,10 +147,10 @@ describe('granary CLI against `granary up`', () => {
   });
 
   it('drops partitions and tables', async () => {
-    const schema = join(root, 'scratch.json');
+    const schema = join(cluster.root, 'scratch.json');
     await writeFile(schema, JSON.stringify({ columns: [{ name: 'x', type: 'double' }] }));
     expect((await granary(['table', 'create', 'scratch', '--schema', schema, '--ec', '2+1'])).code).toBe(0);
-    const rows = join(root, 'scratch.jsonl');
+    const rows = join(cluster.root, 'scratch.jsonl');
     await writeFile(rows, '{"x": 1.5}\n{"x": null}\n');
     expect((await granary(['ingest', 'scratch', rows, '--partition', 'ds=2026-01-01'])).code).toBe(0);
     expect((await granary(['ingest', 'scratch', rows, '--partition', 'ds=2026-01-02'])).code).toBe(0);
@@ -221,7 +173,7 @@ describe('granary CLI against `granary up`', () => {
     expect(JSON.parse(healthy.stdout)).toMatchObject({ underReplicated: 0, degraded: 0, unavailable: 0 });
     const nodes = JSON.parse((await granary(['node', 'list', '--json'])).stdout) as { nodeId: string; url: string }[];
     expect(nodes).toHaveLength(9);
-    const pids = (await execFileAsync('pgrep', ['-P', String(up?.pid), '-f', '--', `--data ${join(root, 'node-0')}`])).stdout.trim().split('\n').map(Number);
+    const pids = (await execFileAsync('pgrep', ['-P', String(cluster.up.pid), '-f', '--', `--data ${join(cluster.root, 'node-0')}`])).stdout.trim().split('\n').map(Number);
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     const fsck = await granary(['fsck', 'events']);
     expect(fsck.code).toBe(2);
@@ -230,9 +182,9 @@ describe('granary CLI against `granary up`', () => {
     const repair = await granary(['repair', 'status']);
     expect(repair.code).toBe(0);
     expect(repair.stdout).toMatch(/^blocks +\d+ total/m);
-    expect(await stopUp()).toBe(0);
-    await startUp();
-    expect(upOutput).not.toMatch(/creating the sample table/);
+    expect(await cluster.up.stop(STOP_DEADLINE_MS)).toBe(0);
+    await cluster.restart();
+    expect(cluster.up.output()).not.toMatch(/creating the sample table/);
     const read = await granary(['read', 'events', '--partition', 'ds=2026-11-01', '--columns', 'user_id']);
     expect(read.stdout.trim().split('\n')).toHaveLength(300);
     expect(JSON.parse((await granary(['status', '--json'])).stdout)).toMatchObject({ tables: 2, nodes: { alive: 9 } });
