@@ -33,11 +33,19 @@ import type { CapabilityAnswer, CreateTokenRequest, CreatedToken, TokenInfo } fr
 /** Mutations that may run twice (see CallOptions.replay). */
 const SAFE: CallOptions = { replay: 'safe' };
 
+/**
+ * What /health answers. A follower replica holds no catalog and answers only `status`, `role`,
+ * `leader` and `store`: the counts come from the leader (or a lone LevelDB service).
+ */
 export interface MetadataHealth {
   readonly status: string;
-  readonly tables: number;
-  readonly blocks: number;
-  readonly nodes: { readonly total: number; readonly alive: number; readonly suspect: number; readonly dead: number; readonly draining: number };
+  readonly role?: 'leader' | 'follower';
+  /** The leader's URL (null during an election, or from a lone LevelDB service). */
+  readonly leader?: string | null;
+  readonly store?: 'level' | 'etcd';
+  readonly tables?: number;
+  readonly blocks?: number;
+  readonly nodes?: { readonly total: number; readonly alive: number; readonly suspect: number; readonly dead: number; readonly draining: number };
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

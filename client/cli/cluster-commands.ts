@@ -21,9 +21,14 @@ export function statusCommand(): Command {
       const capacity = nodes.reduce((sum, n) => sum + n.capacityBytes, 0);
       const used = nodes.reduce((sum, n) => sum + n.usedBytes, 0);
       const { blocks } = repair;
+      // Counted from the node list, which any replica forwards to the leader: a follower's own
+      // /health carries no counts.
+      const count = (state: string): number => nodes.filter((node) => node.state === state).length;
+      const nodeCounts = { total: nodes.length, alive: count('alive'), suspect: count('suspect'), dead: count('dead'), draining: count('draining') };
       const summary = {
         metadata: client.metadata.url,
-        nodes: health.nodes,
+        ...(health.role === undefined ? {} : { role: health.role, leader: health.leader ?? null, store: health.store }),
+        nodes: nodeCounts,
         capacityBytes: capacity,
         usedBytes: used,
         tables: tables.length,
@@ -43,8 +48,8 @@ export function statusCommand(): Command {
               ? 'UNDER-REPLICATED (add nodes to restore full redundancy)'
               : 'HEALTHY';
       process.stdout.write(
-        `cluster ${state}  metadata ${summary.metadata}\n` +
-          `nodes     ${health.nodes.alive} alive, ${health.nodes.suspect} suspect, ${health.nodes.dead} dead, ${health.nodes.draining} draining (${health.nodes.total} total)\n` +
+        `cluster ${state}  metadata ${summary.metadata}${health.role === 'follower' ? ` (follower; leader ${health.leader ?? 'being elected'})` : ''}\n` +
+          `nodes     ${nodeCounts.alive} alive, ${nodeCounts.suspect} suspect, ${nodeCounts.dead} dead, ${nodeCounts.draining} draining (${nodeCounts.total} total)\n` +
           `capacity  ${formatBytes(used)} used of ${formatBytes(capacity)}\n` +
           `data      ${summary.tables} tables, ${summary.partitions} partitions, ${summary.rows} rows\n` +
           `blocks    ${blocks.healthy} healthy, ${blocks.underReplicated} under-replicated${waiting(blocks.waitingForNodes)}, ${blocks.unavailable} unavailable` +

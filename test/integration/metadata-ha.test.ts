@@ -4,9 +4,12 @@
  * lease, and an etcd member is killed; nothing acknowledged may be lost, nothing may land twice
  * or half, and writes must come back within seconds.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GranaryClient, recordBatchToRows } from '../../client/index.js';
 import { GranaryError } from '../../protocol/index.js';
+import { GRANARY_BIN } from '../helpers/granary-process.js';
 import { type HaCluster, replicaHealth, startHaCluster } from '../helpers/ha-cluster.js';
 import { pollUntil } from '../helpers/poll.js';
 
@@ -189,4 +192,16 @@ describe('replicated metadata', () => {
     await writeBatch(client, 'ds=2026-12-11', 'etcd-back');
     expect((await countByBatch()).get('etcd-back')).toBe(ROWS_PER_BATCH);
   }, 180_000);
+
+  it('answers granary status through a follower, with the counts the leader keeps', async () => {
+    const leader = await cluster.leader();
+    const follower = cluster.urls.findIndex((_, i) => i !== leader && cluster.replicas[i] !== undefined);
+    const run = promisify(execFile);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('GRANARY_')));
+    const { stdout } = await run(process.execPath, [GRANARY_BIN, 'status', '--json', '--metadata', cluster.urls[follower] as string, '--token', cluster.adminToken], { env });
+    const status = JSON.parse(stdout) as { role?: string; leader?: string; nodes: { alive: number; total: number } };
+    expect(status.role).toBe('follower');
+    expect(status.leader).toBe(cluster.urls[leader]);
+    expect(status.nodes).toMatchObject({ alive: 3, total: 3 });
+  }, 60_000);
 });
