@@ -35,7 +35,6 @@ export function upCommand(): Command {
       };
       const cluster = await startLocalCluster({ dataDir: flags.data, nodes: flags.nodes, ec: flags.ec, port: flags.port, sample: flags.sample, deadAfterMs: flags.deadAfter, tls: flags.tls === true, ha: flags.ha === true, say, warn });
       if (cluster.sampleCreated.length > 0) say(`sample table "samples" written: ${cluster.sampleCreated.join(', ')}`);
-      say(`cluster ready: metadata ${cluster.metadataUrl}, ${cluster.nodeUrls.length} storage nodes (${cluster.nodeUrls[0]} ...)`);
       if (cluster.etcdEndpoints !== undefined) {
         say(`HA: ${cluster.metadataUrls.length} metadata replicas (one leads; the others forward to it) over etcd ${cluster.etcdEndpoints} (${cluster.etcdEndpoints.startsWith('https:') ? 'TLS with client certificates, CA in DATA/tls/etcd' : 'plain http, loopback only'}); clients name every replica:`);
         say(`  export GRANARY_METADATA=${cluster.metadataUrl}   (or --metadata ${cluster.metadataUrl})`);
@@ -50,6 +49,8 @@ export function upCommand(): Command {
       say(`admin token in ${cluster.adminTokenFile} (mode 0600): the CLI uses it when run from this directory; elsewhere pass --token-file ${cluster.adminTokenFile} or GRANARY_TOKEN_FILE`);
       say(`  more tokens: node dist/bin/granary.js token create --role reader --tables samples${metadataFlag}`);
       say(`logs in ${cluster.logDir}; try: node dist/bin/granary.js status${metadataFlag}   (Ctrl-C stops the cluster)`);
+      // Last: scripts and tests wait for this line and then read the ones above.
+      say(`cluster ready: metadata ${cluster.metadataUrl}, ${cluster.nodeUrls.length} storage nodes (${cluster.nodeUrls[0]} ...)`);
       let stopping = false;
       const stop = (why: string, code: number): void => {
         if (stopping) return;

@@ -4,55 +4,30 @@
  * node's certificate (the services' CA) does not open etcd, the replicas' does; an etcd member that
  * is SIGKILLed is restarted and found healthy over TLS.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HA_ETCD_CLIENT_PORT_OFFSET, HA_PORT_OFFSETS, HA_REPLICAS } from '../../deploy/local-ha.js';
 import { GRANARY_BIN } from '../helpers/granary-process.js';
 import { pollUntil } from '../helpers/poll.js';
-import { makeTempDir } from '../helpers/temp-dir.js';
-import { freeUpPortRange } from '../helpers/up-ports.js';
+import { flagValue as valueOf, useUpCluster } from '../helpers/up-process.js';
 
 const NODES = 3;
-const READY_DEADLINE_MS = 150_000;
-const STOP_DEADLINE_MS = 45_000;
 
-let dir: { path: string; remove: () => Promise<void> } | undefined;
-let root = '';
-let port = 0;
-let up: ChildProcess | undefined;
-let upOutput = '';
-
-/** `up`'s children, with their command lines: only processes this test started. */
-async function childrenOfUp(): Promise<{ pid: number; args: string[] }[]> {
-  const parent = up?.pid;
-  if (parent === undefined) return [];
-  const found: { pid: number; args: string[] }[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== parent) continue;
-      found.push({ pid: Number(entry), args: (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').filter((arg) => arg !== '') });
-    } catch {
-      // Gone between the listing and the read.
-    }
-  }
-  return found;
-}
-
-const valueOf = (args: readonly string[], flag: string): string | undefined => {
-  const at = args.indexOf(flag);
-  return at < 0 ? undefined : args[at + 1];
-};
+const cluster = useUpCluster({
+  name: 'up-ha-tls',
+  nodes: NODES,
+  portOffsets: HA_PORT_OFFSETS,
+  args: (root, port) => ['--ha', '--tls', '--data', root, '--port', String(port), '--nodes', String(NODES), '--ec', '2+1', '--no-sample'],
+  readyDeadlineMs: 150_000,
+  stopDeadlineMs: 45_000,
+});
 
 /** etcd's /health over TLS, presenting `client` (certificate and key files) if given: the status, or the handshake's error. */
 async function etcdHealth(url: string, client: { cert: string; key: string } | undefined): Promise<string> {
-  const ca = await readFile(join(root, 'tls', 'etcd', 'ca.pem'));
+  const ca = await readFile(join(cluster.root, 'tls', 'etcd', 'ca.pem'));
   const identity = client === undefined ? {} : { cert: await readFile(client.cert), key: await readFile(client.key) };
   return new Promise((done) => {
     const probe = httpsRequest(`${url}/health`, { agent: false, timeout: 5_000, ca, ...identity }, (response) => {
@@ -65,56 +40,11 @@ async function etcdHealth(url: string, client: { cert: string; key: string } | u
   });
 }
 
-beforeAll(async () => {
-  dir = await makeTempDir('up-ha-tls');
-  root = join(dir.path, 'data');
-  port = await freeUpPortRange(NODES, HA_PORT_OFFSETS);
-  up = spawn(process.execPath, [GRANARY_BIN, 'up', '--ha', '--tls', '--data', root, '--port', String(port), '--nodes', String(NODES), '--ec', '2+1', '--no-sample'], {
-    cwd: dir.path,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const child = up;
-  child.stdout?.on('data', (chunk: Buffer) => {
-    upOutput += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    upOutput += chunk.toString();
-  });
-  // pollUntil retries a check that throws: an exit is returned, and thrown here.
-  const outcome = await pollUntil('granary up --ha --tls to be ready', () => {
-    if (child.exitCode !== null || /^granary: /m.test(upOutput)) return 'failed';
-    return upOutput.includes('cluster ready') ? 'ready' : undefined;
-  }, READY_DEADLINE_MS, 100);
-  if (outcome === 'failed') throw new Error(`granary up --ha --tls failed:\n${upOutput}`);
-}, READY_DEADLINE_MS + 10_000);
-
-afterAll(async () => {
-  const child = up;
-  if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-    const leftovers = await childrenOfUp();
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => {
-      for (const { pid } of leftovers) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
-      child.kill('SIGKILL');
-    }, STOP_DEADLINE_MS);
-    await exited;
-    clearTimeout(timer);
-  }
-  await dir?.remove();
-}, STOP_DEADLINE_MS + 10_000);
-
 describe('granary up --ha --tls', () => {
   it('runs etcd on TLS with client-cert auth from its own CA, and the replicas with the three flags; one leads', async () => {
-    const etcdDir = join(root, 'tls', 'etcd');
-    expect(upOutput).toMatch(/over etcd https:\/\/127\.0\.0\.1:\d+,https:.* \(TLS with client certificates, CA in DATA\/tls\/etcd\)/);
-    const children = await childrenOfUp();
+    const etcdDir = join(cluster.root, 'tls', 'etcd');
+    expect(cluster.up.output()).toMatch(/over etcd https:\/\/127\.0\.0\.1:\d+,https:.* \(TLS with client certificates, CA in DATA\/tls\/etcd\)/);
+    const children = await cluster.up.children();
     const members = children.filter(({ args }) => args[0]?.endsWith('etcd') === true);
     expect(members).toHaveLength(3);
     for (const { args } of members) {
@@ -131,11 +61,11 @@ describe('granary up --ha --tls', () => {
       expect(valueOf(args, '--etcd-cert')).toBe(join(etcdDir, 'metadata.pem'));
       expect(valueOf(args, '--etcd-key')).toBe(join(etcdDir, 'metadata.key'));
     }
-    const dispatcher = new Agent({ connect: { ca: await readFile(join(root, 'tls', 'ca.pem')) } });
+    const dispatcher = new Agent({ connect: { ca: await readFile(join(cluster.root, 'tls', 'ca.pem')) } });
     try {
       const roles = await Promise.all(
         Array.from({ length: HA_REPLICAS }, async (_, i) => {
-          const answer = await request(`https://127.0.0.1:${port + i}/health`, { dispatcher });
+          const answer = await request(`https://127.0.0.1:${cluster.port + i}/health`, { dispatcher });
           return ((await answer.body.json()) as { role?: string }).role;
         }),
       );
@@ -146,16 +76,16 @@ describe('granary up --ha --tls', () => {
   });
 
   it('admits the replicas\' certificate to etcd, and neither none nor a storage node\'s', async () => {
-    const url = `https://127.0.0.1:${port + HA_ETCD_CLIENT_PORT_OFFSET}`;
-    expect(await etcdHealth(url, { cert: join(root, 'tls', 'etcd', 'metadata.pem'), key: join(root, 'tls', 'etcd', 'metadata.key') })).toBe('status 200');
+    const url = `https://127.0.0.1:${cluster.port + HA_ETCD_CLIENT_PORT_OFFSET}`;
+    expect(await etcdHealth(url, { cert: join(cluster.root, 'tls', 'etcd', 'metadata.pem'), key: join(cluster.root, 'tls', 'etcd', 'metadata.key') })).toBe('status 200');
     expect(await etcdHealth(url, undefined)).toMatch(/^error /);
-    expect(await etcdHealth(url, { cert: join(root, 'tls', 'node-0.pem'), key: join(root, 'tls', 'node-0.key') })).toMatch(/^error /);
+    expect(await etcdHealth(url, { cert: join(cluster.root, 'tls', 'node-0.pem'), key: join(cluster.root, 'tls', 'node-0.key') })).toMatch(/^error /);
   });
 
   it('restarts a SIGKILLed etcd member and finds it healthy over TLS', async () => {
-    const member = (await childrenOfUp()).find(({ args }) => args[0]?.endsWith('etcd') === true && valueOf(args, '--name') === 'etcd-1');
+    const member = (await cluster.up.children()).find(({ args }) => args[0]?.endsWith('etcd') === true && valueOf(args, '--name') === 'etcd-1');
     expect(member).toBeDefined();
     process.kill(member?.pid as number, 'SIGKILL');
-    await pollUntil('up to restart etcd-1', () => (upOutput.includes('etcd member etcd-1 restarted') ? true : undefined), 60_000, 100);
+    await pollUntil('up to restart etcd-1', () => (cluster.up.output().includes('etcd member etcd-1 restarted') ? true : undefined), 60_000, 100);
   }, 70_000);
 });
