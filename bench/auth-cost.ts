@@ -55,6 +55,7 @@ import { type ReadContext, scanOnce } from './client.js';
 import { positive } from './flags.js';
 import { machineInfo, mbps, mib, printTable, secondsSince } from './measure.js';
 import { COLUMNS, JOB_COLUMNS, LAYOUT_ORDER, type Scale, TABLE, jobPartitionFilter, jobPartitions, partitionBatches, partitionSpec } from './workload.js';
+import { Cleanups } from './cleanups.js';
 
 const NODES = 6;
 const DOMAINS = 3;
@@ -81,25 +82,7 @@ interface AuthCluster {
 }
 
 /** Everything started, so that any exit (error, Ctrl-C, SIGTERM) can stop and remove it. */
-const cleanups: (() => Promise<void>)[] = [];
-
-async function cleanUp(): Promise<void> {
-  const pending = cleanups.splice(0).reverse();
-  for (const step of pending) {
-    try {
-      await step();
-    } catch (error) {
-      console.error(`cleanup: ${(error as Error).message}`);
-    }
-  }
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping the clusters and removing their directories`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
+const cleanups = new Cleanups('stopping the clusters and removing their directories');
 
 /** `runAs`: the --auth the cluster really runs with (the control run starts both clusters off). */
 /** SIGTERM (a service then exits cleanly, writing its CPU profile if asked), SIGKILL after 10 s. */
@@ -663,7 +646,7 @@ try {
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nfigures written to ${file.pathname} (${((Date.parse(finishedAt) - Date.parse(startedAt)) / 1000).toFixed(0)} s)`);
 } finally {
-  await cleanUp();
+  await cleanups.run();
 }
 // A client's pools or a child's pipes must not keep the process up.
 process.exit(process.exitCode ?? 0);

@@ -45,6 +45,7 @@ import { seededRandom } from '../test/helpers/seeded-random.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
 import { positive } from './flags.js';
 import { machineInfo, printTable } from './measure.js';
+import { Cleanups } from './cleanups.js';
 
 type StoreKind = 'level' | 'etcd';
 const KINDS: readonly StoreKind[] = ['level', 'etcd'];
@@ -65,32 +66,15 @@ const BIG: Shape = { name: 'big', table: 'wide', columns: 500, stripes: 50 };
 
 // ---------------------------------------------------------------- services, cleaned up on every path
 
-const cleanups: (() => Promise<void>)[] = [];
-
-async function cleanUp(): Promise<void> {
-  for (const step of cleanups.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (error) {
-      console.error(`cleanup: ${(error as Error).message}`);
-    }
-  }
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping etcd and removing the temp dirs`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
+const cleanups = new Cleanups('stopping etcd and removing the temp dirs');
 
 /** The base URL of a service listening on loopback. */
 type Endpoint = string;
 
-/** A service over an open store, as test/helpers/metadata-app.ts builds one, without its own store. */
 /** Smaller than either table's manifest pieces (6.5 and 16 MB), so a scan misses on every piece. */
 const COLD_CACHE_BYTES = 5 * 1024 * 1024;
 
+/** A service over an open store, as test/helpers/metadata-app.ts builds one, without its own store. */
 async function serviceOn(db: MetadataDb, dir: string, manifestCacheBytes?: number): Promise<Endpoint> {
   const state = new MetadataState(db);
   await state.load();
@@ -312,5 +296,5 @@ try {
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`results: ${file.pathname}`);
 } finally {
-  await cleanUp();
+  await cleanups.run();
 }

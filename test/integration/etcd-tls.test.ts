@@ -19,7 +19,7 @@ import { LevelStore } from '../../metadata/store/level-store.js';
 import { openStore } from '../../metadata/store/open-store.js';
 import { GranaryError } from '../../protocol/index.js';
 import { startMetadataProcess } from '../helpers/cluster.js';
-import { type TestEtcd, startTestEtcd } from '../helpers/etcd.js';
+import { type TestEtcd, etcdContractSubject, startTestEtcd } from '../helpers/etcd.js';
 import { GRANARY_BIN, type GranaryProcess } from '../helpers/granary-process.js';
 import { replicaHealth } from '../helpers/ha-cluster.js';
 import { describeKvStoreContract } from '../helpers/kv-store-contract.js';
@@ -57,22 +57,10 @@ afterAll(async () => {
 const run = promisify(execFile);
 const prefix = (): string => `tls-${randomBytes(4).toString('hex')}`;
 
-describeKvStoreContract('EtcdStore over TLS with a client certificate', async () => {
-  const shared = prefix();
-  const opened: EtcdStore[] = [];
-  const open = (): EtcdStore => {
-    const store = new EtcdStore({ endpoints: etcd.etcd.clientUrls, prefix: shared, fenced: false, tls: loadEtcdTls(clientFiles) });
-    opened.push(store);
-    return store;
-  };
-  return {
-    store: open(),
-    reopen: async () => open(),
-    async cleanup() {
-      for (const store of opened) await store.close();
-    },
-  };
-});
+describeKvStoreContract(
+  'EtcdStore over TLS with a client certificate',
+  etcdContractSubject((shared) => new EtcdStore({ endpoints: etcd.etcd.clientUrls, prefix: shared, fenced: false, tls: loadEtcdTls(clientFiles) })),
+);
 
 /** The error a first read through `tls` ends with; fails the test if the read succeeds. */
 async function refusal(tlsOf: EtcdTls | undefined): Promise<GranaryError> {
