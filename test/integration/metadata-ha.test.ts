@@ -149,17 +149,30 @@ describe('replicated metadata', () => {
           30_000,
           100,
         );
-        // Writes go on meanwhile, on the successor.
-        await writeBatch(client, 'ds=2026-12-10', 'during-pause');
+        // Writes go on meanwhile, on the successor. The client names the live replicas, the
+        // successor first: a request that reaches the frozen replica, directly or forwarded by a
+        // follower that read the leader key just before the election, waits for its HTTP
+        // timeout (30 s), since a stopped process still accepts connections.
+        const live = new GranaryClient({
+          metadataUrl: [cluster.urls[successor] as string, ...cluster.urls.filter((_, i) => i !== leader && i !== successor)],
+          token: cluster.adminToken,
+        });
+        try {
+          await writeBatch(live, 'ds=2026-12-10', 'during-pause');
+        } finally {
+          await live.close();
+        }
         process.kill(replica.pid, 'SIGCONT');
         resumed = true;
         // The woken replica must not commit under its old term: the commit is refused with
-        // nothing changed, or (once it noticed) forwarded to the successor, which commits it once.
+        // nothing changed, or (once it noticed) forwarded to the successor, which commits it once
+        // or, if the session's lease ran out while its writer could renew only through the
+        // frozen replica, refuses it as closed.
         const outcome = await writer.commit().then(
           () => 'committed',
           (error: unknown) => (error instanceof GranaryError ? error.code : String(error)),
         );
-        expect(['committed', 'GRN_NOT_LEADER', 'GRN_NO_LEADER']).toContain(outcome);
+        expect(['committed', 'GRN_NOT_LEADER', 'GRN_NO_LEADER', 'GRN_SESSION_CLOSED']).toContain(outcome);
         const health = await pollUntil('the woken replica to follow', async () => {
           const answer = await replicaHealth(leaderUrl);
           return answer?.role === 'follower' ? answer : undefined;
