@@ -162,8 +162,8 @@ export async function startReplica(config: MetadataConfig & { readonly store: Et
     if (nextTerm !== undefined) return;
     nextTerm = (async () => {
       // Before the first leader made the key there is nothing to sign with: built at election.
-      const stored = await db.store.get(SECRETS_SPACE, CAPABILITY_KEY);
-      return stored === undefined ? undefined : buildTerm(createPrivateKey(Buffer.from(stored).toString('utf8')));
+      const key = await storedSigningKey(db);
+      return key === undefined ? undefined : buildTerm(key);
     })().catch((error: unknown) => {
       log.warn({ err: error }, 'metadata replica could not prepare its next term ahead; it will when elected');
       return undefined;
@@ -246,11 +246,17 @@ export async function startReplica(config: MetadataConfig & { readonly store: Et
  * reserved space (backups carry it, so a backup is a secret), created by the first leader.
  */
 async function sharedSigningKey(db: MetadataDb): Promise<KeyObject> {
-  const stored = await db.store.get(SECRETS_SPACE, CAPABILITY_KEY);
-  if (stored !== undefined) return createPrivateKey(Buffer.from(stored).toString('utf8'));
+  const stored = await storedSigningKey(db);
+  if (stored !== undefined) return stored;
   const { privateKey } = generateKeyPairSync('ed25519');
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
   // Fenced like every write: only the leader creates it, so two replicas never make two keys.
   await db.store.write([{ type: 'put', space: SECRETS_SPACE, key: CAPABILITY_KEY, value: Buffer.from(pem) }]);
   return privateKey;
+}
+
+/** The shared signing key if a leader has made it yet (read by followers preparing a term too). */
+async function storedSigningKey(db: MetadataDb): Promise<KeyObject | undefined> {
+  const stored = await db.store.get(SECRETS_SPACE, CAPABILITY_KEY);
+  return stored === undefined ? undefined : createPrivateKey(Buffer.from(stored).toString('utf8'));
 }

@@ -125,28 +125,33 @@ export class EtcdStore implements KvStore {
   async *range(space: string, options: KvRangeOptions = {}): AsyncGenerator<[string, Uint8Array]> {
     const base = this.spaceStart(space);
     const within = base + (options.prefix ?? '');
-    const end = Buffer.from(prefixEnd(within));
-    let start = options.after !== undefined && base + options.after >= within ? Buffer.from(`${base + options.after}\0`) : Buffer.from(within);
-    let left = options.limit ?? Number.POSITIVE_INFINITY;
-    // Pages read at the revision of the first one, so a range is one consistent view.
+    const start = options.after !== undefined && base + options.after >= within ? `${base + options.after}\0` : within;
+    for await (const kv of this.keyRange(Buffer.from(start), Buffer.from(prefixEnd(within)), options.limit)) {
+      yield [kv.key.subarray(base.length).toString('utf8'), kv.value];
+    }
+  }
+
+  /**
+   * Entries from `start` (inclusive) to `end` (exclusive) in key order, at most `limit`, in pages
+   * sized by bytes and read at the revision of the first page, so the whole walk is one view.
+   */
+  private async *keyRange(start: Buffer, end: Buffer, limit = Number.POSITIVE_INFINITY): AsyncGenerator<{ readonly key: Buffer; readonly value: Buffer }> {
+    let from = start;
+    let left = limit;
     let revision: string | undefined;
     let pageEntries = PAGE_ENTRIES_FIRST;
     while (left > 0) {
       const page = Math.min(left, pageEntries);
       const answer = await this.call(() =>
-        this.client.kv.range({ key: start, range_end: end, limit: page, ...(revision === undefined ? {} : { revision }) }),
+        this.client.kv.range({ key: from, range_end: end, limit: page, ...(revision === undefined ? {} : { revision }) }),
       );
       revision ??= answer.header.revision;
-      let bytes = 0;
-      for (const kv of answer.kvs) {
-        bytes += kv.value.length;
-        yield [kv.key.subarray(base.length).toString('utf8'), kv.value];
-      }
-      pageEntries = nextPageEntries(answer.kvs.length, bytes);
+      pageEntries = nextPageEntries(answer.kvs.length, answer.kvs.reduce((sum, kv) => sum + kv.value.length, 0));
       left -= answer.kvs.length;
+      yield* answer.kvs;
       const last = answer.kvs[answer.kvs.length - 1];
       if (!answer.more || last === undefined) return;
-      start = Buffer.concat([last.key, Buffer.from([0])]);
+      from = Buffer.concat([last.key, Buffer.from([0])]);
     }
   }
 
@@ -189,27 +194,12 @@ export class EtcdStore implements KvStore {
 
   async *snapshot(): AsyncGenerator<KvEntry> {
     const base = `${this.prefix}/`;
-    const end = Buffer.from(prefixEnd(base));
-    let start = Buffer.from(base);
-    let revision: string | undefined;
-    let pageEntries = PAGE_ENTRIES_FIRST;
-    for (;;) {
-      const limit = pageEntries;
-      const answer = await this.call(() =>
-        this.client.kv.range({ key: start, range_end: end, limit, ...(revision === undefined ? {} : { revision }) }),
-      );
-      revision ??= answer.header.revision;
-      pageEntries = nextPageEntries(answer.kvs.length, answer.kvs.reduce((sum, kv) => sum + kv.value.length, 0));
-      for (const kv of answer.kvs) {
-        const rest = kv.key.subarray(base.length).toString('utf8');
-        const slash = rest.indexOf('/');
-        // The leader key belongs to the running replicas, not to the catalog.
-        if (slash <= 0) continue;
-        yield { space: rest.slice(0, slash), key: rest.slice(slash + 1), value: kv.value };
-      }
-      const last = answer.kvs[answer.kvs.length - 1];
-      if (!answer.more || last === undefined) return;
-      start = Buffer.concat([last.key, Buffer.from([0])]);
+    for await (const kv of this.keyRange(Buffer.from(base), Buffer.from(prefixEnd(base)))) {
+      const rest = kv.key.subarray(base.length).toString('utf8');
+      const slash = rest.indexOf('/');
+      // The leader key belongs to the running replicas, not to the catalog.
+      if (slash <= 0) continue;
+      yield { space: rest.slice(0, slash), key: rest.slice(slash + 1), value: kv.value };
     }
   }
 
