@@ -15,6 +15,8 @@ import {
   GranaryError,
   STREAM_ENTRY_BYTES,
   encodeStreamEntry,
+  STREAM_ENCODINGS,
+  isKnownEncoding,
 } from '../protocol/index.js';
 import { outwardFloat } from './pruning.js';
 import type { BlockRecord, ColumnRecord, FileWithStripes, SessionRecord, StripeRecord, TableRecord } from './records.js';
@@ -190,8 +192,8 @@ export function checkCommit(
           throw bad(`${at} column ${col}: stream [${stream.offset}, +${stream.length}) is outside block ${stream.block} (${block.blockBytes} bytes)`);
         }
         if (stream.length > STREAM_BYTES_MAX) throw bad(`${at} column ${col}: a stream is at most ${STREAM_BYTES_MAX} bytes`);
-        if (!Number.isInteger(stream.encoding) || stream.encoding < 0 || stream.encoding > 0xffff) {
-          throw bad(`${at} column ${col}: encoding must be an integer 0..65535`);
+        if (!isKnownEncoding(stream.encoding)) {
+          throw bad(`${at} column ${col}: encoding ${String(stream.encoding)} is not one this service knows (${[...STREAM_ENCODINGS].join(', ')})`);
         }
         let checksum: bigint;
         try {

@@ -114,3 +114,4 @@ export {
 export { HTTP_DEFAULTS, type HttpOptions, HttpPools } from './http-pools.js';
 export { type ReadRangesOptions, putChunk, putRestoredChunk, readRanges } from './chunk-client.js';
 export { MSGPACK_LIMITS, type MsgpackLimits, checkMsgpack, decodeUntrustedMsgpack, msgpackLimitsForBody } from './safe-msgpack.js';
+export { ENCODING_PLAIN, STREAM_ENCODINGS, isKnownEncoding } from './stream-encodings.js';

@@ -4,7 +4,9 @@
  */
 export { FORMAT_INVALID, FormatError } from './format-error.js';
 export { type NamedColumn, arrowSchemaOf, arrowTypeMatches, arrowTypeOf, columnTypeOf } from './arrow-types.js';
-export { ENCODING_PLAIN, type EncodedStream, decodeStream, encodeStream, nullData } from './stream-codec.js';
+export { type EncodedStream, decodeStream, encodeStream, nullData } from './stream-codec.js';
+export { decodeStoredStream } from './stored-stream.js';
+export { ENCODING_PLAIN } from '../../protocol/index.js';
 export {
   SECTION_ALIGNMENT_BYTES,
   STREAM_HEADER_BYTES,

@@ -13,7 +13,7 @@
  */
 import * as arrow from 'apache-arrow';
 import { xxh64 } from '../../erasure/index.js';
-import { COLUMN_TYPES, type ColumnType } from '../../protocol/index.js';
+import { COLUMN_TYPES, type ColumnType, ENCODING_PLAIN } from '../../protocol/index.js';
 import { chunksOf, getBit, isValid, listChild, nullCountOf, setBit, validityOf, type Validity } from './arrow-access.js';
 import { arrowTypeMatches, arrowTypeOf } from './arrow-types.js';
 import { FormatError } from './format-error.js';
@@ -31,8 +31,6 @@ import {
   writeHeader,
 } from './stream-layout.js';
 
-/** Encoding id of the layout in stream-layout.ts (values as they are, no compression). */
-export const ENCODING_PLAIN = 1;
 
 /** A column stream ready to be placed in a block, with what the stripe manifest records about it. */
 export interface EncodedStream {

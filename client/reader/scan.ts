@@ -20,7 +20,7 @@ import {
   type ScanRequest,
   type StatsPredicate,
 } from '../../protocol/index.js';
-import { arrowSchemaOf, decodeStream, nullData } from '../format/index.js';
+import { arrowSchemaOf, decodeStoredStream, nullData } from '../format/index.js';
 import type { MetadataClient } from '../metadata-client.js';
 import { type FetchStats, Fetcher, newFetchStats } from './fetcher.js';
 import { COALESCING_DEFAULTS, type CoalescingOptions, type ShardRead, type StreamNeed, groupByNode, planReads } from './read-plan.js';
@@ -197,9 +197,9 @@ async function readGroup(group: Group, coalescing: CoalescingOptions, schema: ar
   const streams = assemble(needs, reads, data);
   // Every stream is hashed once, here; the decode below only asks which ones stayed bad.
   const stillBad = await repairMismatches(needs, checksums, reads, data, streams, fetcher);
-  return group.stripes.map((stripe, s) => {
+  return Promise.all(group.stripes.map(async (stripe, s) => {
     stats.stripes++;
-    const children = columns.map((column: ColumnInfo, c) => {
+    const children = await Promise.all(columns.map(async (column: ColumnInfo, c) => {
       const { entry, need } = (entries[s] as { entry: ReturnType<typeof decodeStreamEntry>; need: number }[])[c] as {
         entry: ReturnType<typeof decodeStreamEntry>;
         need: number;
@@ -213,11 +213,11 @@ async function readGroup(group: Group, coalescing: CoalescingOptions, schema: ar
           { details: { block: plan.blocks[entry.blockRef]?.blockId, column: column.name } },
         );
       }
-      return decodeStream(column.type, bytes, stripe.rows);
-    });
+      return decodeStoredStream(column.type, entry.encoding, bytes, stripe.rows);
+    }));
     const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: stripe.rows, nullCount: 0, children });
     return new arrow.RecordBatch(schema, struct);
-  });
+  }));
 }
 
 /** Combinations of served and rebuilt reads tried for one stream (2^sources, for up to this many sources). */

@@ -71,7 +71,7 @@ async function writeFile(partition: string, stripes: number, leaseMs?: number) {
         stripes: streams.map((columns) => ({
           rows: 10,
           streams: columns.map((bytes) => {
-            const entry = { block: placement.blockId, offset, length: bytes.length, checksum: checksumToHex(xxh64(bytes)), encoding: 0 };
+            const entry = { block: placement.blockId, offset, length: bytes.length, checksum: checksumToHex(xxh64(bytes)), encoding: 1 };
             offset += bytes.length;
             return entry;
           }),

@@ -115,7 +115,7 @@ export async function registerNodesWithTokens(
 /** A one-stream, one-block manifest for a 4+2 block (nodes registered without receipt keys). */
 export function oneBlockManifest(block: BlockPlacement, receipts?: readonly string[]): CommitManifest {
   return {
-    files: [{ columns: ['x'], stripes: [{ rows: 10, streams: [{ block: block.blockId, offset: 0, length: 4000, checksum: '0'.repeat(16), encoding: 0 }] }] }],
+    files: [{ columns: ['x'], stripes: [{ rows: 10, streams: [{ block: block.blockId, offset: 0, length: 4000, checksum: '0'.repeat(16), encoding: 1 }] }] }],
     blocks: [
       {
         blockId: block.blockId,

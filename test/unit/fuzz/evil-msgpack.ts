@@ -14,7 +14,7 @@ const sharedPackr = new Packr({ structuredClone: true });
  * schema validation to walk (the body that froze the metadata service for 57 s).
  */
 export function sharedReferenceCommitBomb(): Buffer {
-  const entry = { block: 'b'.repeat(24), offset: 0, length: 1, checksum: '0123456789abcdef', encoding: 0, stats: { nulls: 0 } };
+  const entry = { block: 'b'.repeat(24), offset: 0, length: 1, checksum: '0123456789abcdef', encoding: 1, stats: { nulls: 0 } };
   const stripe = { rows: 1, streams: new Array<unknown>(1_200).fill(entry) };
   const manifest = { files: [{ columns: ['c'], stripes: new Array<unknown>(1_200).fill(stripe) }], blocks: [] };
   return sharedPackr.pack(manifest);

@@ -170,6 +170,9 @@ describe('commit validation', () => {
       ['more nulls than rows', poisoned(good, (m) => {
         stream(m, 0, 1, 1).stats = { nulls: 101 };
       }), 400, /file 0 stripe 1 column age: nulls must be an integer in 0\.\.100 \(the stripe's rows\), got 101/],
+      ['an encoding no reader knows', poisoned(good, (m) => {
+        stream(m, 0, 2, 1).encoding = 999;
+      }), 400, /file 0 stripe 2 column age: encoding 999 is not one this service knows/],
       ['a stream of 4 GiB', poisoned(good, (m) => {
         stream(m, 0, 0, 0).length = 2 ** 32;
       }), 400, /streams\/0\/length must be <= 4294967295/],

@@ -52,7 +52,7 @@ async function commitBlock(partition: string): Promise<BlockPlacement> {
   const { sessionId } = await call<{ sessionId: string }>('POST', '/v1/tables/events/sessions', { partition });
   const block = await call<BlockPlacement>('POST', `/v1/sessions/${sessionId}/blocks`);
   const manifest: CommitManifest = {
-    files: [{ columns: ['x'], stripes: [{ rows: 1, streams: [{ block: block.blockId, offset: 0, length: 10, checksum: '0'.repeat(16), encoding: 0 }] }] }],
+    files: [{ columns: ['x'], stripes: [{ rows: 1, streams: [{ block: block.blockId, offset: 0, length: 10, checksum: '0'.repeat(16), encoding: 1 }] }] }],
     blocks: [{ blockId: block.blockId, blockBytes: 10, shardBytes: 8, codec: block.codec, shardChecksums: ['0'.repeat(16), '1'.repeat(16), '2'.repeat(16)] }],
   };
   await call('POST', `/v1/sessions/${sessionId}/commit`, manifest);

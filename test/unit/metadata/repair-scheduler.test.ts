@@ -34,7 +34,7 @@ async function commitBlock(partition: string): Promise<BlockPlacement> {
   const session = await call<{ sessionId: string }>('POST', '/v1/tables/events/sessions', { partition });
   const block = (await call<BlockPlacement>('POST', `/v1/sessions/${session.body.sessionId}/blocks`)).body;
   const manifest: CommitManifest = {
-    files: [{ columns: ['x'], stripes: [{ rows: 10, streams: [{ block: block.blockId, offset: 0, length: 4000, checksum: '0'.repeat(16), encoding: 0 }] }] }],
+    files: [{ columns: ['x'], stripes: [{ rows: 10, streams: [{ block: block.blockId, offset: 0, length: 4000, checksum: '0'.repeat(16), encoding: 1 }] }] }],
     blocks: [{ blockId: block.blockId, blockBytes: 4000, shardBytes: 1000, codec: block.codec, shardChecksums: Array.from({ length: 6 }, (_, i) => String(i).repeat(16)) }],
   };
   const commit = await call('POST', `/v1/sessions/${session.body.sessionId}/commit`, manifest);
