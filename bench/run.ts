@@ -8,7 +8,9 @@
  *   npm run bench -- --scale 40                    # 40x the rows per partition (~1M: Meta's size)
  *   npm run bench -- --rows-per-partition N --partitions P
  *
- * bench/repair.ts also runs alone (npx tsx bench/repair.ts, same scale flags).
+ * bench/repair.ts also runs alone (npx tsx bench/repair.ts, same scale flags), and so does
+ * bench/storage-bytes.ts (stored bytes against DuckDB zstd Parquet; here on one partition of the
+ * bench table, at most 25,000 rows, and the flights-like table).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -18,6 +20,7 @@ import { benchErasure } from './erasure.js';
 import { SCALE_OPTIONS, type ScaleChoice, scaleFromFlags } from './flags.js';
 import { benchPlanning } from './planning.js';
 import { benchRepair } from './repair.js';
+import { STORAGE_BYTES_DEFAULT, STORAGE_BYTES_QUICK, benchStorageBytes } from './storage-bytes.js';
 import { benchStorageNodeRead } from './storage-node-read.js';
 import { machineInfo } from './measure.js';
 import { checkTargets, printTargets } from './targets.js';
@@ -45,8 +48,14 @@ const duckdbPeer = await benchDuckdbPeer({
   seconds,
   granary: { ...client.read.coalesced, totals: client.read.totals },
 });
+// One partition is enough for bytes per column type; more than the default adds only minutes.
+const storageBase = quick ? STORAGE_BYTES_QUICK : STORAGE_BYTES_DEFAULT;
+const storageBytes = await benchStorageBytes({
+  ...storageBase,
+  recsys: { partitions: 1, rowsPerPartition: Math.min(scale.rowsPerPartition, STORAGE_BYTES_DEFAULT.recsys.rowsPerPartition) },
+});
 const repair = await benchRepair({ scale, seconds, quick });
-const targets = checkTargets(client, duckdbPeer, planning, repair);
+const targets = checkTargets({ erasure, client, duckdbPeer, planning, repair, storageBytes });
 printTargets(targets);
 
 const results = {
@@ -60,6 +69,7 @@ const results = {
   client,
   duckdbPeer,
   repair,
+  storageBytes,
   targets,
 };
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
