@@ -5,7 +5,11 @@
 export type ErasureErrorCode =
   | 'GRN_ERASURE_INVALID_ARGUMENT'
   | 'GRN_ERASURE_TOO_MANY_MISSING'
-  | 'GRN_ERASURE_CODEC_FAILURE';
+  | 'GRN_ERASURE_CODEC_FAILURE'
+  /** The SIMD kernel disagreed with the known-answer vectors at start-up: the process refuses to run. */
+  | 'GRN_ERASURE_SELF_TEST_FAILED'
+  /** GRANARY_ERASURE_KERNEL asked for a kernel this host cannot run, or named none we know. */
+  | 'GRN_ERASURE_KERNEL_UNAVAILABLE';
 
 export class ErasureError extends Error {
   readonly code: ErasureErrorCode;

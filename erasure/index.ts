@@ -10,7 +10,10 @@ export {
   validatePolicy,
 } from './policy.js';
 export { RsWasmCodec } from './rs-wasm-codec.js';
-export { DEFAULT_CODEC_ID, SHARD_BYTES_MAX, codecById, encodeParity, encodeParityInto, reconstructShards } from './reed-solomon.js';
+export { SimdRsCodec, type SimdRsCodecOptions, wasmSimdSupported } from './simd/simd-codec.js';
+export { type RsKernel, type RsKernelChoice, type RsKernelHost, type RsKernelSetting, chooseRsKernel, rsKernelSetting } from './rs-kernel.js';
+export { runKernelSelfTest } from './simd/self-test.js';
+export { DEFAULT_CODEC_ID, SHARD_BYTES_MAX, codecById, encodeParity, encodeParityInto, reconstructShards, rsWasmKernel } from './reed-solomon.js';
 export {
   type ContiguousLayout,
   type ShardPiece,

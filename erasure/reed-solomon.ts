@@ -9,12 +9,23 @@
 import type { ErasureCodec } from './codec.js';
 import { TooManyShardsMissingError, invalidArgument } from './errors.js';
 import { type ErasurePolicy, totalShards, validatePolicy } from './policy.js';
-import { RsWasmCodec } from './rs-wasm-codec.js';
+import { type RsKernel, chooseRsKernel } from './rs-kernel.js';
 
 /** Shards larger than this are refused: a block is at most a few hundred MiB. */
 export const SHARD_BYTES_MAX = 256 * 1024 * 1024;
 
-const codecs = new Map<string, () => ErasureCodec>([['rs-wasm-v1', () => new RsWasmCodec()]]);
+let rsWasmKernelInUse: RsKernel | undefined;
+
+const codecs = new Map<string, () => ErasureCodec>([
+  [
+    'rs-wasm-v1',
+    () => {
+      const choice = chooseRsKernel();
+      rsWasmKernelInUse = choice.kernel;
+      return choice.codec;
+    },
+  ],
+]);
 const instances = new Map<string, ErasureCodec>();
 
 /** The codec new blocks are written with. */
@@ -33,6 +44,16 @@ export function codecById(id: string = DEFAULT_CODEC_ID): ErasureCodec {
   }
   return codec;
 }
+
+/** What computes `rs-wasm-v1` in this process (see rs-kernel.ts and GRANARY_ERASURE_KERNEL). */
+export function rsWasmKernel(): RsKernel {
+  codecById('rs-wasm-v1');
+  return rsWasmKernelInUse as RsKernel;
+}
+
+// The default codec is built, and its kernel self-tested, as the erasure layer loads: a process
+// whose kernel disagrees with the known answers fails at start-up, not at its first write.
+codecById(DEFAULT_CODEC_ID);
 
 function checkShardLength(length: number, what: string): void {
   if (length > SHARD_BYTES_MAX) {
