@@ -3,7 +3,7 @@
  * max up) and every comparison is non-strict, so rounding can only keep a stripe that could have
  * been skipped, never skip one that holds a matching row. Pure.
  */
-import { GranaryError, SCALAR_NUMERIC_TYPES, type StatsPredicate } from '../protocol/index.js';
+import { type ColumnType, GranaryError, SCALAR_NUMERIC_TYPES, type StatsPredicate, temporalLiteral } from '../protocol/index.js';
 import type { ColumnRecord } from './records.js';
 
 /** A predicate resolved against the schema: bounds as float64. */
@@ -18,6 +18,18 @@ export function toFloat(value: number | string, what: string): number {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   if (typeof value === 'string' && /^-?\d{1,20}$/.test(value)) return Number(BigInt(value));
   throw new GranaryError('GRN_BAD_REQUEST', `${what} must be a finite number (or a decimal integer string), got ${JSON.stringify(value)}`);
+}
+
+/**
+ * A where value as a float64 bound. Timestamp and date columns also take their text forms
+ * (`'2026-11-20T00:00:00Z'`, `'2026-11-20'`), read as the microseconds or days the stats hold.
+ */
+function boundOf(type: ColumnType, value: number | string, what: string): number {
+  if (type !== 'timestamp' && type !== 'date') return toFloat(value, what);
+  const literal = temporalLiteral(type, value);
+  if (!literal.ok) throw new GranaryError('GRN_BAD_REQUEST', `${what}: ${literal.reason}`);
+  // Round to nearest, as toFloat does: stats bounds are rounded outward, so nothing is lost.
+  return Number(literal.value);
 }
 
 export function resolvePredicate(predicate: StatsPredicate, columns: ReadonlyMap<string, ColumnRecord>): ResolvedPredicate {
@@ -37,10 +49,10 @@ export function resolvePredicate(predicate: StatsPredicate, columns: ReadonlyMap
       throw new GranaryError('GRN_BAD_REQUEST', `${what} needs a [low, high] pair`);
     }
     const [low, high] = predicate.value as readonly [number | string, number | string];
-    return { cid: column.cid, low: toFloat(low, what), high: toFloat(high, what) };
+    return { cid: column.cid, low: boundOf(column.type, low, what), high: boundOf(column.type, high, what) };
   }
   if (Array.isArray(predicate.value)) throw new GranaryError('GRN_BAD_REQUEST', `${what} takes one value, not a list`);
-  const value = toFloat(predicate.value as number | string, what);
+  const value = boundOf(column.type, predicate.value as number | string, what);
   switch (predicate.op) {
     case '=':
       return { cid: column.cid, low: value, high: value };

@@ -24,11 +24,16 @@ export const COLUMN_TYPES = [
   'id_score_list',
   /** List of float32 (embeddings, fixed or variable length). */
   'float_list',
+  // Appended, never inserted: a type's index is its code in stored streams.
+  /** int64 microseconds since 1970-01-01T00:00:00Z (Arrow Timestamp<MICROSECOND, "UTC">). */
+  'timestamp',
+  /** int32 days since 1970-01-01 (Arrow Date32). */
+  'date',
 ] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
 
 /** Types whose stripes carry min/max stats, so predicates can prune them. */
-export const SCALAR_NUMERIC_TYPES: readonly ColumnType[] = ['float', 'double', 'int32', 'int64', 'bool'];
+export const SCALAR_NUMERIC_TYPES: readonly ColumnType[] = ['float', 'double', 'int32', 'int64', 'bool', 'timestamp', 'date'];
 
 /** Table, column and partition key names. */
 export const NAME_PATTERN = /^[a-z_][a-z0-9_]{0,127}$/;

@@ -115,3 +115,22 @@ export { HTTP_DEFAULTS, type HttpOptions, HttpPools } from './http-pools.js';
 export { type ReadRangesOptions, putChunk, putRestoredChunk, readRanges } from './chunk-client.js';
 export { MSGPACK_LIMITS, type MsgpackLimits, checkMsgpack, decodeUntrustedMsgpack, msgpackLimitsForBody } from './safe-msgpack.js';
 export { ENCODING_PLAIN, STREAM_ENCODINGS, isKnownEncoding } from './stream-encodings.js';
+export {
+  DATE_DAYS_MAX,
+  DATE_DAYS_MIN,
+  DATE_FORMS,
+  MICROS_PER_DAY,
+  TIMESTAMP_FORMS,
+  TIMESTAMP_MICROS_MAX,
+  TIMESTAMP_MICROS_MIN,
+  type TemporalParse,
+  civilFromDays,
+  daysFromCivil,
+  formatDate,
+  formatTimestamp,
+  parseDateText,
+  parseDateValue,
+  parseTimestampText,
+  parseTimestampValue,
+  temporalLiteral,
+} from './temporal.js';

@@ -90,21 +90,32 @@ function parseLineBytes(text: string): number {
   return bytes;
 }
 
-/** Parses `label = 1 and age between 18 and 30 and score >= 0.5`. */
+/**
+ * Parses `label = 1 and age between 18 and 30 and score >= 0.5`. A value in single quotes is
+ * text, for timestamp and date columns (`ts >= '2026-11-20T00:00:00Z'`, `day = '2026-11-20'`);
+ * an unquoted value that starts like a date (`2026-11-20...`) is taken as such text too. The
+ * service reads text against the column's type.
+ */
 export function parseWhere(text: string): StatsPredicate[] {
   const predicates: StatsPredicate[] = [];
   const value = (raw: string): number | string => {
+    if (raw.startsWith("'")) return raw.slice(1, -1);
+    if (/^[+-]?\d{4,7}-\d{2}-\d{2}(?:[Tt]\S*)?$/.test(raw)) return raw;
     if (/^-?\d{16,20}$/.test(raw)) return raw;
     const number = Number(raw);
     if (raw === '' || !Number.isFinite(number)) throw new GranaryError('GRN_BAD_REQUEST', `--where: "${raw}" is not a number`);
     return number;
   };
-  const pattern = /^\s*([a-z_][a-z0-9_]*)\s*(?:(between)\s+(\S+)\s+and\s+(\S+)|(<=|>=|=|<|>)\s*(\S+))\s*(?:\s+and\s+|$)/i;
+  const literal = "('[^']*'|[^\\s']+)";
+  const pattern = new RegExp(`^\\s*([a-z_][a-z0-9_]*)\\s*(?:(between)\\s+${literal}\\s+and\\s+${literal}|(<=|>=|=|<|>)\\s*${literal})\\s*(?:\\s+and\\s+|$)`, 'i');
   let rest = text;
   while (rest.trim().length > 0) {
     const match = pattern.exec(rest);
     if (match === null) {
-      throw new GranaryError('GRN_BAD_REQUEST', `--where: cannot read "${rest.trim()}"; write e.g. 'label = 1 and age between 18 and 30' (operators ${STATS_OPS.join(' ')})`);
+      throw new GranaryError(
+        'GRN_BAD_REQUEST',
+        `--where: cannot read "${rest.trim()}"; write e.g. 'label = 1 and age between 18 and 30' or "ts >= '2026-11-20T00:00:00Z'" (operators ${STATS_OPS.join(' ')})`,
+      );
     }
     const column = match[1] as string;
     if (match[2] !== undefined) predicates.push({ column, op: 'between', value: [value(match[3] as string), value(match[4] as string)] });
@@ -120,7 +131,7 @@ export function readCommand(): Command {
     .argument('<table>')
     .option('--partition <spec>', 'one partition, e.g. ds=2026-11-25 (default: all)')
     .option('--columns <names>', 'comma-separated columns (default: all)')
-    .option('--where <condition>', "e.g. 'label = 1 and age between 18 and 30'")
+    .option('--where <condition>', "e.g. 'label = 1 and age between 18 and 30', \"ts >= '2026-11-20T00:00:00Z'\"")
     .addOption(new Option('--format <format>', 'output format').choices(OUTPUT_FORMATS).default('jsonl'))
     .option('--out <file>', 'write to a file instead of stdout')
     .action(async (table: string, flags: { partition?: string; columns?: string; where?: string; format: OutputFormat; out?: string }, command: Command) => {

@@ -11,6 +11,8 @@ export const LIST_ITEM_FIELD = 'item';
 /** Field names of the struct inside an `id_score_list`. */
 export const ID_FIELD = 'id';
 export const SCORE_FIELD = 'score';
+/** Timestamps are instants: Arrow says so with a timezone, and UTC is the one they are kept in. */
+export const TIMESTAMP_TIMEZONE = 'UTC';
 
 export function arrowTypeOf(type: ColumnType): arrow.DataType {
   switch (type) {
@@ -43,6 +45,10 @@ export function arrowTypeOf(type: ColumnType): arrow.DataType {
       );
     case 'float_list':
       return new arrow.List(new arrow.Field(LIST_ITEM_FIELD, new arrow.Float32(), true));
+    case 'timestamp':
+      return new arrow.TimestampMicrosecond(TIMESTAMP_TIMEZONE);
+    case 'date':
+      return new arrow.DateDay();
     default:
       return assertNever(type);
   }
@@ -60,10 +66,15 @@ export function arrowSchemaOf(columns: readonly NamedColumn[]): arrow.Schema {
 /**
  * True when `actual` has the physical layout of `expected`: the same type ids, widths and
  * children. Field names and nullability are not compared (a list from Parquet may call its item
- * `element`; a struct child may be declared non-nullable).
+ * `element`; a struct child may be declared non-nullable). Nor is a timestamp's timezone: Arrow
+ * keeps a zoned timestamp as UTC instants, and a timezone-less one is taken as UTC, so the same
+ * microseconds mean the same instant whatever zone is named.
  */
 export function arrowTypeMatches(expected: arrow.DataType, actual: arrow.DataType): boolean {
   if (expected.typeId !== actual.typeId) return false;
+  if (arrow.DataType.isTimestamp(expected) || arrow.DataType.isDate(expected)) {
+    return expected.unit === (actual as arrow.Timestamp | arrow.Date_).unit;
+  }
   if (arrow.DataType.isInt(expected)) {
     const other = actual as arrow.Int;
     return expected.bitWidth === other.bitWidth && expected.isSigned === other.isSigned;

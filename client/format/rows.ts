@@ -8,10 +8,22 @@
  * Shapes: missing key or null = null; float, double: number; int32: integer; int64: safe integer,
  * decimal string or bigint (out: number when safe, else decimal string); bool: true/false;
  * string: string; bytes: Uint8Array or base64 string (out: base64); id_list: array of int64s;
- * id_score_list: array of [id, score] pairs; float_list: array of numbers.
+ * id_score_list: array of [id, score] pairs; float_list: array of numbers; timestamp: RFC 3339
+ * text (any offset; none = UTC) or integer microseconds as for int64 (out: RFC 3339 in UTC with 6
+ * fraction digits); date: `YYYY-MM-DD` or integer days (out: `YYYY-MM-DD`). See
+ * protocol/temporal.ts.
  */
 import * as arrow from 'apache-arrow';
-import { COLUMN_TYPES, type ColumnType } from '../../protocol/index.js';
+import {
+  COLUMN_TYPES,
+  type ColumnType,
+  DATE_FORMS,
+  TIMESTAMP_FORMS,
+  formatDate,
+  formatTimestamp,
+  parseDateValue,
+  parseTimestampValue,
+} from '../../protocol/index.js';
 import { getBit, isValid, listChild, setBit, validityOf } from './arrow-access.js';
 import { type NamedColumn, arrowSchemaOf, columnTypeOf } from './arrow-types.js';
 import { FormatError } from './format-error.js';
@@ -40,6 +52,8 @@ const EXPECTED: Readonly<Record<ColumnType, string>> = {
   id_list: 'an array of integers',
   id_score_list: 'an array of [id, score] pairs',
   float_list: 'an array of numbers',
+  timestamp: TIMESTAMP_FORMS,
+  date: DATE_FORMS,
 };
 
 const utf8Encoder = new TextEncoder();
@@ -121,6 +135,10 @@ class ColumnBuilder {
       case 'float_list':
       case 'id_score_list':
         return this.list(type as arrow.List);
+      case 'timestamp':
+        return arrow.makeData({ type: type as arrow.TimestampMicrosecond, ...validity, data: this.timestamps() });
+      case 'date':
+        return arrow.makeData({ type: type as arrow.DateDay, ...validity, data: this.dates() });
     }
   }
 
@@ -158,6 +176,34 @@ class ColumnBuilder {
       out[r] = parsed;
     });
     return out;
+  }
+
+  private timestamps(): BigInt64Array {
+    const out = new BigInt64Array(this.values.length);
+    this.values.forEach((value, r) => {
+      if (value === null || value === undefined) return;
+      const parsed = parseTimestampValue(value);
+      if (!parsed.ok) throw this.temporalFail(r, value, parsed.reason);
+      out[r] = parsed.value;
+    });
+    return out;
+  }
+
+  private dates(): Int32Array {
+    const out = new Int32Array(this.values.length);
+    this.values.forEach((value, r) => {
+      if (value === null || value === undefined) return;
+      const parsed = parseDateValue(value);
+      if (!parsed.ok) throw this.temporalFail(r, value, parsed.reason);
+      out[r] = parsed.value;
+    });
+    return out;
+  }
+
+  /** A text of the right kind but a wrong value says what is wrong with it; any other value, what was expected. */
+  private temporalFail(r: number, value: unknown, reason: string): FormatError {
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') return this.fail(r, value);
+    return new FormatError(`row ${r}, column ${this.name} (${this.type}): ${reason}`);
   }
 
   private bools(): Uint8Array {
@@ -384,6 +430,14 @@ function readColumn(type: ColumnType, data: arrow.Data, put: (row: number, value
           ? utf8Decoder.decode(bytes)
           : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
       });
+    }
+    case 'timestamp': {
+      const values = data.values as BigInt64Array;
+      return each((i) => formatTimestamp(values[i] as bigint));
+    }
+    case 'date': {
+      const values = data.values as Int32Array;
+      return each((i) => formatDate(values[i] as number));
     }
     case 'id_list':
     case 'float_list':

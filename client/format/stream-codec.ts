@@ -38,8 +38,9 @@ export interface EncodedStream {
   readonly encoding: number;
   readonly nulls: number;
   /**
-   * Smallest and largest non-null, non-NaN value, for float, double, int32, int64 and bool (as 0
-   * and 1); absent when there is none. An int64 beyond 2^53 in magnitude is a decimal string.
+   * Smallest and largest non-null, non-NaN value, for float, double, int32, int64, bool (as 0
+   * and 1), timestamp (microseconds) and date (days); absent when there is none. An int64 or
+   * timestamp beyond 2^53 in magnitude is a decimal string.
    */
   readonly min?: number | string;
   readonly max?: number | string;
@@ -95,7 +96,7 @@ export function encodeStream(type: ColumnType, data: arrow.Data | arrow.Vector, 
   if (nulls > 0) writeValidity(chunks, stream.subarray(layout.validity, layout.validity + layout.bitmapBytes));
   let stats: Stats = {};
   if (shape === 'fixed') {
-    stats = type === 'int64' ? writeInt64(chunks, stream, layout, rows) : writeNumbers(type, chunks, stream, layout, rows);
+    stats = type === 'int64' || type === 'timestamp' ? writeInt64(chunks, stream, layout, rows) : writeNumbers(type, chunks, stream, layout, rows);
   } else if (shape === 'bool') {
     stats = writeBool(chunks, stream.subarray(layout.main, layout.main + layout.mainBytes));
   } else {
@@ -365,7 +366,7 @@ export function decodeStream(type: ColumnType, bytes: Uint8Array, rows: number):
           ? section(Float32Array, bytes, layout.main, rows)
           : type === 'double'
             ? section(Float64Array, bytes, layout.main, rows)
-            : type === 'int32'
+            : type === 'int32' || type === 'date'
               ? section(Int32Array, bytes, layout.main, rows)
               : section(BigInt64Array, bytes, layout.main, rows);
     return arrow.makeData({ type: arrowType as arrow.Float32, length: rows, nullCount: nulls, nullBitmap, data: data as Float32Array });
@@ -469,8 +470,10 @@ export function nullData(type: ColumnType, rows: number): arrow.Data {
     case 'double':
       return arrow.makeData({ type: arrowType as arrow.Float64, length: rows, nullCount, nullBitmap, data: new Float64Array(rows) });
     case 'int32':
+    case 'date':
       return arrow.makeData({ type: arrowType as arrow.Int32, length: rows, nullCount, nullBitmap, data: new Int32Array(rows) });
     case 'int64':
+    case 'timestamp':
       return arrow.makeData({ type: arrowType as arrow.Int64, length: rows, nullCount, nullBitmap, data: new BigInt64Array(rows) });
     case 'bool':
       return arrow.makeData({ type: arrowType as arrow.Bool, length: rows, nullCount, nullBitmap, data: new Uint8Array(Math.ceil(rows / 8)) });

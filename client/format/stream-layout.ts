@@ -57,6 +57,9 @@ const TYPE_LAYOUTS: Readonly<Record<ColumnType, TypeLayout>> = {
   id_list: { shape: 'offsets', width: 8 },
   float_list: { shape: 'offsets', width: 4 },
   id_score_list: { shape: 'pairs', width: 8 },
+  // Exactly an int64 and an int32 stream under their own type codes.
+  timestamp: { shape: 'fixed', width: 8 },
+  date: { shape: 'fixed', width: 4 },
 };
 
 /** Bytes of one score of an id_score_list. */

@@ -2,12 +2,51 @@
  * Row filtering after stripe pruning: a stripe whose stats allow a match may still hold rows that
  * do not. Matching rows are found column by column on the decoded values, and the batch is cut
  * into zero-copy slices of consecutive matching rows.
+ *
+ * Timestamps and dates are compared as the microseconds and days they store (apache-arrow's
+ * `get` hands them out as float milliseconds, which loses microseconds), and their where values
+ * may be text (`'2026-11-20T00:00:00Z'`, `'2026-11-20'`), read as protocol/temporal.ts reads it.
  */
-import type * as arrow from 'apache-arrow';
-import { GranaryError, type StatsPredicate } from '../../protocol/index.js';
+import * as arrow from 'apache-arrow';
+import { GranaryError, type StatsPredicate, temporalLiteral } from '../../protocol/index.js';
+
+type Bound = (value: number | string) => number | bigint;
 
 function bound(value: number | string): number | bigint {
   return typeof value === 'string' ? BigInt(value) : value;
+}
+
+/** Which stored number a column's values and where values are compared as; undefined for the plain types. */
+function temporalKind(type: arrow.DataType): 'timestamp' | 'date' | undefined {
+  if (arrow.DataType.isTimestamp(type)) return 'timestamp';
+  if (arrow.DataType.isDate(type) && type.unit === arrow.DateUnit.DAY) return 'date';
+  return undefined;
+}
+
+function temporalBound(kind: 'timestamp' | 'date', column: string): Bound {
+  return (value) => {
+    const literal = temporalLiteral(kind, value);
+    if (!literal.ok) throw new GranaryError('GRN_BAD_REQUEST', `where ${column}: ${literal.reason}`);
+    return literal.value;
+  };
+}
+
+/** Row `row`'s value of `vector` as it is stored, or null; chunk by chunk, not through `get`. */
+function storedValues(vector: arrow.Vector): (row: number) => number | bigint | null {
+  const starts: number[] = [];
+  let base = 0;
+  for (const data of vector.data) {
+    starts.push(base);
+    base += data.length;
+  }
+  return (row) => {
+    let c = starts.length - 1;
+    while (c > 0 && (starts[c] as number) > row) c--;
+    const data = vector.data[c] as arrow.Data;
+    const i = row - (starts[c] as number);
+    if (!data.getValid(i)) return null;
+    return (data.values as BigInt64Array | Int32Array)[i] as number | bigint;
+  };
 }
 
 function compare(a: number | bigint, b: number | bigint): number {
@@ -15,7 +54,7 @@ function compare(a: number | bigint, b: number | bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function matcher(predicate: StatsPredicate): (value: number | bigint) => boolean {
+function matcher(predicate: StatsPredicate, bound: Bound): (value: number | bigint) => boolean {
   const { op, value } = predicate;
   if (op === 'between') {
     const [low, high] = (value as readonly [number | string, number | string]).map(bound) as [number | bigint, number | bigint];
@@ -45,10 +84,12 @@ export function filterRows(batch: arrow.RecordBatch, predicates: readonly StatsP
   for (const predicate of predicates) {
     const vector = batch.getChild(predicate.column);
     if (vector === null) throw new GranaryError('GRN_BAD_REQUEST', `where: column ${predicate.column} was not read`);
-    const test = matcher(predicate);
+    const kind = temporalKind(vector.type);
+    const test = matcher(predicate, kind === undefined ? bound : temporalBound(kind, predicate.column));
+    const get = kind === undefined ? (row: number) => vector.get(row) as number | bigint | boolean | null : storedValues(vector);
     for (let row = 0; row < batch.numRows; row++) {
       if (keep[row] === 0) continue;
-      const value = vector.get(row) as number | bigint | boolean | null;
+      const value = get(row);
       keep[row] = value !== null && test(typeof value === 'boolean' ? Number(value) : value) ? 1 : 0;
     }
   }

@@ -109,6 +109,14 @@ export const openSessionSchema = {
 } as const;
 
 const statsValue = { anyOf: [{ type: 'number' }, { type: 'string', maxLength: 21, pattern: '^-?[0-9]{1,20}$' }] } as const;
+/**
+ * A where value: a stats value, or the text of a timestamp or date (protocol/temporal.ts; the
+ * longest is an expanded-year timestamp with an 18-digit fraction and an offset). pruning.ts
+ * reads it against the column's type.
+ */
+const whereValue = {
+  anyOf: [{ type: 'number' }, { type: 'string', maxLength: 64, pattern: '^[-+0-9][-+0-9:.TtZz ]*$' }],
+} as const;
 
 export const commitSchema = {
   type: 'object',
@@ -224,7 +232,7 @@ export const scanSchema = {
         properties: {
           column: name,
           op: { type: 'string', enum: STATS_OPS },
-          value: { anyOf: [statsValue, { type: 'array', minItems: 2, maxItems: 2, items: statsValue }] },
+          value: { anyOf: [whereValue, { type: 'array', minItems: 2, maxItems: 2, items: whereValue }] },
         },
       },
     },

@@ -7,7 +7,8 @@
  * never copied. A column of a different but convertible type (Float64 into `float`, Int32 into
  * `int64`, LargeUtf8 or a dictionary of strings into `string`, List<Int32> into `id_list`, ...)
  * goes through row values and `rowsToRecordBatch`, which checks every value (an Int64 beyond the
- * int32 range stored into an `int32` column is an error, not a wrap-around).
+ * int32 range stored into an `int32` column is an error, not a wrap-around). Timestamps and dates
+ * of another unit are converted buffer to buffer, exactly (temporal-convert.ts).
  */
 import * as arrow from 'apache-arrow';
 import type { ColumnType } from '../../../protocol/index.js';
@@ -20,11 +21,13 @@ import {
   nullData,
   rowsToRecordBatch,
 } from '../../format/index.js';
+import { type DataConverter, temporalConverter } from './temporal-convert.js';
 
 /** How one table column is filled from a file. */
 type ColumnSource =
   | { readonly kind: 'same'; readonly index: number }
   | { readonly kind: 'convert'; readonly index: number; readonly value: (raw: unknown) => unknown }
+  | { readonly kind: 'data'; readonly index: number; readonly convert: DataConverter }
   | { readonly kind: 'null' };
 
 /** A checked mapping from one file schema to the table's columns, applied to every batch. */
@@ -65,6 +68,10 @@ export function planConform(fileSchema: arrow.Schema, columns: readonly NamedCol
     const tableType = arrowTypeOf(column.type);
     if (arrowTypeMatches(tableType, fileType)) return { kind: 'same', index };
     if (arrow.DataType.isNull(fileType)) return { kind: 'null' };
+    if (column.type === 'timestamp' || column.type === 'date') {
+      const convert = temporalConverter(column.type, fileType);
+      if (convert !== undefined) return { kind: 'data', index, convert };
+    }
     const value = converterOf(column.type, fileType);
     if (value === undefined) {
       problems.push(`column ${column.name} is ${String(fileType)} in the file, cannot convert it to the table's ${column.type} (${String(tableType)})`);
@@ -83,6 +90,7 @@ export function conformBatch(plan: ConformPlan, batch: arrow.RecordBatch, firstR
     const column = plan.columns[c] as NamedColumn;
     if (source.kind === 'null') return nullData(column.type, length);
     if (source.kind === 'same') return retype(columnData(batch, source.index), arrowTypeOf(column.type));
+    if (source.kind === 'data') return source.convert(columnData(batch, source.index), (r) => `${plan.label}: row ${firstRow + r}, column ${column.name}`);
     return undefined;
   });
   const converted = plan.sources.flatMap((source, c) => (source.kind === 'convert' ? [{ source, c }] : []));
@@ -258,6 +266,10 @@ function converterOf(type: ColumnType, fileType: arrow.DataType): ((raw: unknown
         arrow.DataType.isFixedSizeBinary(t)
         ? (raw) => raw
         : undefined;
+    case 'timestamp':
+    case 'date':
+      // Text is parsed as in JSON Lines; Arrow timestamps and dates are converted by temporal-convert.ts.
+      return arrow.DataType.isUtf8(t) || arrow.DataType.isLargeUtf8(t) || arrow.DataType.isUtf8View(t) ? (raw) => raw : undefined;
     case 'id_list': {
       const item = listItemType(t);
       return item !== undefined && isInteger(item) ? (raw) => listOf(raw, (id) => id) : undefined;

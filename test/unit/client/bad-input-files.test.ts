@@ -80,6 +80,10 @@ function granaryRows(type: ColumnType, nulls: boolean): Record<string, unknown>[
         return { c: Array.from({ length: (i % 4) + 1 }, (_, j) => j - 1.5) };
       case 'id_score_list':
         return { c: Array.from({ length: (i % 4) + 1 }, (_, j) => [i + j, j * 0.5]) };
+      case 'timestamp':
+        return { c: i * 86_400_000_123 - 3_000_000_000_000 };
+      case 'date':
+        return { c: i * 40 - 1000 };
     }
   });
 }

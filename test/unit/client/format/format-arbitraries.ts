@@ -1,7 +1,8 @@
 /**
  * Random column values in the JSON Lines shapes of docs/design.md, and canonical renderings that make
  * "the same value" precise: float32 after Math.fround, -0 and NaN kept distinct (Object.is),
- * int64 as bigint whatever shape it was written in, bytes as their byte values.
+ * int64 as bigint whatever shape it was written in, bytes as their byte values, timestamps as
+ * bigint microseconds and dates as days whatever text or number they were written as.
  */
 import * as arrow from 'apache-arrow';
 import fc from 'fast-check';
@@ -23,6 +24,51 @@ export const int64Input: fc.Arbitrary<number | string | bigint> = fc
     shape === 0 && value >= -(2n ** 53n) + 1n && value <= 2n ** 53n - 1n ? Number(value) : shape === 1 ? value.toString() : value,
   );
 
+/** Milliseconds JavaScript's Date can show (±100,000,000 days around the epoch). */
+const DATE_MS_MAX = 8.64e15;
+
+/**
+ * RFC 3339 text of `micros` at a UTC offset of `offsetMinutes`, built from Date#toISOString (an
+ * oracle independent of protocol/temporal.ts), the microsecond digits appended.
+ */
+export function isoText(micros: bigint, offsetMinutes: number): string {
+  const local = micros + BigInt(offsetMinutes) * 60_000_000n;
+  let ms = local / 1000n;
+  if (ms * 1000n > local) ms -= 1n;
+  const iso = new Date(Number(ms)).toISOString();
+  const extra = String(Number(local - ms * 1000n)).padStart(3, '0');
+  if (offsetMinutes === 0) return `${iso.slice(0, -1)}${extra}Z`;
+  const sign = offsetMinutes < 0 ? '-' : '+';
+  const abs = Math.abs(offsetMinutes);
+  const offset = `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+  return `${iso.slice(0, -1)}${extra}${offset}`;
+}
+
+const timestampMicros = fc.oneof(
+  fc.constantFrom(INT64_MIN, INT64_MAX, 0n, -1n, 1n, 2n ** 53n, -(2n ** 53n) - 1n, 951_782_400_000_000n /* 2000-02-29 */),
+  fc.bigInt({ min: INT64_MIN, max: INT64_MAX }),
+  fc.bigInt({ min: -62_135_596_800_000_000n /* 0001-01-01 */, max: 253_402_300_799_999_999n /* 9999-12-31T23:59:59.999999 */ }),
+);
+
+/** A timestamp as a user may write it: RFC 3339 text at some offset, or integer microseconds. */
+const timestampInput: fc.Arbitrary<number | string | bigint> = fc
+  .tuple(timestampMicros, fc.integer({ min: 0, max: 3 }), fc.integer({ min: -(23 * 60 + 59), max: 23 * 60 + 59 }))
+  .map(([micros, shape, offset]) => {
+    const textable = micros > -BigInt(DATE_MS_MAX) * 1000n + 86_400_000_000n && micros < BigInt(DATE_MS_MAX) * 1000n - 86_400_000_000n;
+    if (shape === 0 && textable) return isoText(micros, 0);
+    if (shape === 1 && textable) return isoText(micros, offset);
+    if (shape === 2 && micros >= -(2n ** 53n) + 1n && micros <= 2n ** 53n - 1n) return Number(micros);
+    return shape === 3 ? micros : micros.toString();
+  });
+
+/** A date as a user may write it: YYYY-MM-DD, or integer days. */
+const dateInput: fc.Arbitrary<number | string> = fc
+  .tuple(
+    fc.oneof(fc.constantFrom(-(2 ** 31), 2 ** 31 - 1, 0, -1, -719_162 /* 0001-01-01 */, 2_932_896 /* 9999-12-31 */, 11_016 /* 2000-02-29 */), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: -800_000, max: 3_000_000 })),
+    fc.boolean(),
+  )
+  .map(([days, text]) => (text && Math.abs(days) < 100_000_000 ? new Date(days * 86_400_000).toISOString().slice(0, -14) : days));
+
 const float32 = fc.oneof(fc.float(), fc.constantFrom(Number.NaN, -0, 0, Infinity, -Infinity, 0.1, -3.5e38));
 const float64 = fc.oneof(fc.double(), fc.constantFrom(Number.NaN, -0, 0, Infinity, -Infinity, 0.1, Number.MAX_VALUE));
 
@@ -41,6 +87,8 @@ export const VALUE_ARBITRARIES: Readonly<Record<ColumnType, fc.Arbitrary<unknown
   id_list: fc.array(int64Input, { maxLength: 8 }),
   id_score_list: fc.array(fc.tuple(int64Input, float32), { maxLength: 8 }),
   float_list: fc.array(float32, { maxLength: 8 }),
+  timestamp: timestampInput,
+  date: dateInput,
 };
 
 /** A value or a null (written as null or as a missing key). */
@@ -82,13 +130,41 @@ export function expectedCanon(type: ColumnType, value: unknown): string {
       return canon((value as [number | string | bigint, number][]).map(([id, score]) => [BigInt(id), Math.fround(score)]));
     case 'float_list':
       return canon((value as number[]).map((f) => Math.fround(f)));
+    case 'timestamp':
+      return canon(typeof value === 'string' && value.includes('-', 1) ? oracleMicros(value) : BigInt(value as number | string | bigint));
+    case 'date':
+      return canon(typeof value === 'string' && value.includes('-', 1) ? Date.parse(`${value}T00:00:00Z`) / 86_400_000 : Number(value));
     default:
       return canon(value);
   }
 }
 
+/** Microseconds of RFC 3339 text by Date.parse (milliseconds), the 4th-6th fraction digits added. */
+export function oracleMicros(text: string): bigint {
+  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(text);
+  if (match === null) throw new Error(`not a timestamp text: ${text}`);
+  const digits = (match[2] ?? '').padEnd(6, '0');
+  const ms = Date.parse(`${match[1]}.${digits.slice(0, 3)}${match[3]}`);
+  if (Number.isNaN(ms)) throw new Error(`Date.parse cannot read ${text}`);
+  return BigInt(ms) * 1000n + BigInt(digits.slice(3, 6));
+}
+
+/**
+ * Row `i` of a timestamp or date vector as stored (bigint microseconds, int32 days), or null:
+ * apache-arrow's `get` hands out float milliseconds.
+ */
+export function storedAt(vector: arrow.Vector, i: number): bigint | number | null {
+  let row = i;
+  for (const data of vector.data) {
+    if (row < data.length) return data.getValid(row) ? ((data.values as BigInt64Array | Int32Array)[row] as bigint | number) : null;
+    row -= data.length;
+  }
+  throw new Error(`row ${i} is beyond the vector's ${vector.length} rows`);
+}
+
 /** The canonical form of row `i` of `vector`, read through apache-arrow's own accessors. */
 export function actualCanon(type: ColumnType, vector: arrow.Vector, i: number): string {
+  if (type === 'timestamp' || type === 'date') return canon(storedAt(vector, i));
   const value: unknown = vector.get(i);
   if (value === null) return 'null';
   if (type === 'id_score_list') {

@@ -1,7 +1,7 @@
 import * as arrow from 'apache-arrow';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { COLUMN_TYPES, type ColumnType } from '../../../../protocol/index.js';
+import { COLUMN_TYPES, type ColumnType, formatDate, formatTimestamp } from '../../../../protocol/index.js';
 import {
   arrowSchemaOf,
   arrowTypeOf,
@@ -10,7 +10,7 @@ import {
   recordBatchToRows,
   rowsToRecordBatch,
 } from '../../../../client/format/index.js';
-import { INT64_MAX, INT64_MIN, canon, nullable } from './format-arbitraries.js';
+import { INT64_MAX, INT64_MIN, canon, expectedCanon, isoText, nullable, storedAt } from './format-arbitraries.js';
 import { expectFormatError } from './expect-format-error.js';
 
 const ALL_COLUMNS = COLUMN_TYPES.map((type) => ({ name: `c_${type}`, type }));
@@ -35,6 +35,15 @@ function outputShape(type: ColumnType, value: unknown): unknown {
       return (value as [number, number][]).map(([id, score]) => [int64(id), float32Number(Math.fround(score))]);
     case 'float_list':
       return (value as number[]).map((f) => float32Number(Math.fround(f)));
+    case 'timestamp': {
+      // Date#toISOString is the oracle where it reaches (±100,000,000 days), formatTimestamp beyond.
+      const micros = BigInt(expectedCanon('timestamp', value).slice(0, -1));
+      return micros > -8_639_999_000_000_000_000n && micros < 8_639_999_000_000_000_000n ? isoText(micros, 0) : formatTimestamp(micros);
+    }
+    case 'date': {
+      const days = Number(expectedCanon('date', value));
+      return Math.abs(days) < 100_000_000 ? new Date(days * 86_400_000).toISOString().slice(0, -14) : formatDate(days);
+    }
     default:
       return value;
   }
@@ -74,12 +83,15 @@ describe('rows <-> record batches', () => {
           const vector = batch.getChildAt(0) as arrow.Vector;
           expect(vector.nullCount).toBe(values.filter((v) => v === null || v === undefined).length);
           values.forEach((value, i) => {
-            const got: unknown = vector.get(i);
+            // apache-arrow's get makes float milliseconds of timestamps and dates (and throws
+            // beyond 2^53 of them): read what is stored.
+            const got: unknown = type === 'timestamp' || type === 'date' ? storedAt(vector, i) : vector.get(i);
             if (value === null || value === undefined) expect(got).toBeNull();
             else if (type === 'string' || type === 'bool' || type === 'int32') expect(got).toBe(value);
             else if (type === 'int64') expect(got).toBe(BigInt(value as string));
             else if (type === 'float') expect(Object.is(got, Math.fround(value as number))).toBe(true);
             else if (type === 'double') expect(Object.is(got, value)).toBe(true);
+            else if (type === 'timestamp' || type === 'date') expect(canon(got)).toBe(expectedCanon(type, value));
             else expect(got).not.toBeNull();
           });
         }),
@@ -239,6 +251,8 @@ describe('rows <-> record batches', () => {
         id_list: 1,
         id_score_list: [1],
         float_list: 'x',
+        timestamp: true,
+        date: [2026, 11, 20],
       };
       for (const [type, value] of Object.entries(wrong) as [ColumnType, unknown][]) {
         expectFormatError(() => rowsToRecordBatch([{ name: 'z', type }], [{ z: value }]), /^row 0, column z: expected /);

@@ -36,6 +36,8 @@ const FIXED_WIDTH: Partial<Record<ColumnType, { width: number; arrayType: string
   double: { width: 8, arrayType: 'Float64Array' },
   int32: { width: 4, arrayType: 'Int32Array' },
   int64: { width: 8, arrayType: 'BigInt64Array' },
+  timestamp: { width: 8, arrayType: 'BigInt64Array' },
+  date: { width: 4, arrayType: 'Int32Array' },
 };
 
 describe('column stream codec', () => {
@@ -247,6 +249,8 @@ describe('column stream codec', () => {
       ['double', [1.5, null, 2.5]],
       ['int32', [1, null, -3]],
       ['int64', ['9223372036854775807', null, -3]],
+      ['timestamp', ['2026-11-20T08:15:00.123456Z', null, -3]],
+      ['date', ['2026-11-20', null, -3]],
     ] as const) {
       it(`views the ${type} values of an aligned stream in place`, () => {
         const { bytes } = encodeStream(type, vectorOf(type, [...values]));
