@@ -5,8 +5,9 @@
  * of most event tables: a sorted timestamp, small skewed numbers, codes from a short list.
  *
  *   date         timestamp (int64 us before the `timestamp` type exists): sorted departure times
- *                at minute resolution over FLIGHTS_DAYS days, fewer at night (~23 flights a minute
- *                by day at 3M rows, so consecutive times are mostly equal or a minute apart)
+ *                at minute resolution, fewer at night; FLIGHTS_DAYS days at 3M rows, fewer days
+ *                for fewer rows, so the density (~30 flights a minute by day: consecutive times
+ *                mostly equal or a minute apart) is the same at any size
  *   delay        int32 minutes: 55% early (-1 to about -30), 30% a little late (geometric mean 8),
  *                15% a Pareto tail (alpha 1.3) capped at 1,500
  *   distance     int32 miles: the great-circle distance of the (origin, destination) route, so a
@@ -26,6 +27,7 @@ export const FLIGHTS_SEED = 20060101;
 /** Rows of the public data set. */
 export const FLIGHTS_ROWS = 3_000_000;
 export const FLIGHTS_AIRPORTS = 300;
+/** Days the FLIGHTS_ROWS rows span; a table of other size spans proportionally. */
 export const FLIGHTS_DAYS = 90;
 export const FLIGHTS_BATCH_ROWS = 65_536;
 const AIRPORT_ZIPF = 1.0;
@@ -125,8 +127,8 @@ export function* flightsBatches(rows: number, batchRows = FLIGHTS_BATCH_ROWS): G
   const timeRandom = seededRandom(FLIGHTS_SEED + 1);
   const delayRandom = seededRandom(FLIGHTS_SEED + 2);
   const routeRandom = seededRandom(FLIGHTS_SEED + 3);
-  // Mean gap between departures, so `rows` flights span about FLIGHTS_DAYS days.
-  const meanGapMinutes = (FLIGHTS_DAYS * 1440) / rows;
+  // Mean gap between departures: the density of FLIGHTS_ROWS flights in FLIGHTS_DAYS days.
+  const meanGapMinutes = (FLIGHTS_DAYS * 1440) / FLIGHTS_ROWS;
   const nightShare = 6 / 24;
   const dayGap = meanGapMinutes * (nightShare / DAY_OVER_NIGHT_RATE + (1 - nightShare));
   const nightGap = dayGap * DAY_OVER_NIGHT_RATE;

@@ -33,7 +33,7 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import { GranaryClient } from '../client/index.js';
-import { type ColumnSpec, type ColumnType, NO_BLOCK, decodeStreamEntry } from '../protocol/index.js';
+import { type ColumnSpec, type ColumnType, ENCODING_PLAIN, NO_BLOCK, decodeStreamEntry } from '../protocol/index.js';
 import { type Cluster, startCluster } from '../test/helpers/cluster.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
 import { Cleanups } from './cleanups.js';
@@ -63,6 +63,10 @@ export interface TypeBytes {
   /** Parquet column chunks' total_compressed_size. */
   readonly parquetBytes: number;
   readonly granaryOverParquet: number;
+  /** Granary streams per encoding (its stream entries' `encoding`, by name where known). */
+  readonly granaryEncodings: Readonly<Record<string, number>>;
+  /** Encodings DuckDB's column chunks list (parquet_metadata's `encodings`). */
+  readonly parquetEncodings: readonly string[];
 }
 
 export interface TableBytes {
@@ -76,8 +80,6 @@ export interface TableBytes {
     readonly ec: string;
     readonly stripes: number;
     readonly streams: number;
-    /** Streams per encoding id recorded in their entries. */
-    readonly encodings: Readonly<Record<string, number>>;
     /** Stream bytes x (k+m)/k. */
     readonly erasureCodedBytes: number;
     /** Shards of the blocks holding the table, parity and padding included: what the nodes store. */
@@ -142,17 +144,23 @@ async function writeGranary(client: GranaryClient, source: TableSource, arrowByt
 
 interface GranaryLayout {
   readonly streamBytes: Float64Array;
+  /** Per column: streams per encoding name. */
+  readonly encodings: readonly Record<string, number>[];
   readonly stripes: number;
   readonly streams: number;
-  readonly encodings: Record<string, number>;
   readonly chunkBytes: number;
+}
+
+/** A stream entry's encoding id as printed: the name of the ones this file knows, else the id. */
+function encodingName(id: number): string {
+  return id === ENCODING_PLAIN ? 'plain' : `encoding ${id}`;
 }
 
 /** Stream lengths per column from the plan of a scan of every column of every partition. */
 async function granaryLayout(client: GranaryClient, source: TableSource): Promise<GranaryLayout> {
   const names = source.columns.map((c) => c.name);
   const streamBytes = new Float64Array(names.length);
-  const encodings: Record<string, number> = {};
+  const encodings = names.map((): Record<string, number> => ({}));
   const blocks = new Map<string, number>();
   let stripes = 0;
   let streams = 0;
@@ -165,7 +173,9 @@ async function granaryLayout(client: GranaryClient, source: TableSource): Promis
         if (entry.blockRef === NO_BLOCK) continue;
         streams++;
         streamBytes[c] = (streamBytes[c] as number) + entry.length;
-        encodings[entry.encoding] = (encodings[entry.encoding] ?? 0) + 1;
+        const name = encodingName(entry.encoding);
+        const counts = encodings[c] as Record<string, number>;
+        counts[name] = (counts[name] ?? 0) + 1;
       }
     }
   }
@@ -218,6 +228,7 @@ const COPY_OPTIONS = 'FORMAT parquet, COMPRESSION zstd';
 
 interface ParquetLayout {
   readonly chunkBytes: Float64Array;
+  readonly encodings: readonly Set<string>[];
   readonly fileBytes: number;
   readonly rowGroups: number;
   readonly seconds: number;
@@ -226,6 +237,7 @@ interface ParquetLayout {
 async function writeParquet(connection: DuckDBConnection, dir: string, source: TableSource): Promise<ParquetLayout> {
   const index = new Map(source.columns.map((c, i) => [c.name, i]));
   const chunkBytes = new Float64Array(source.columns.length);
+  const encodings = source.columns.map(() => new Set<string>());
   let fileBytes = 0;
   let rowGroups = 0;
   const start = process.hrtime.bigint();
@@ -237,27 +249,49 @@ async function writeParquet(connection: DuckDBConnection, dir: string, source: T
     await rm(plain);
     const counted = (await connection.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(zstd)})`)).getRows()[0]?.[0];
     if (Number(counted) !== partition.rows) throw new Error(`DuckDB's ${zstd} holds ${String(counted)} rows, ${partition.rows} were written`);
-    const meta = (await connection.runAndReadAll(`SELECT row_group_id, path_in_schema, total_compressed_size FROM parquet_metadata(${sqlString(zstd)})`)).getRows();
+    const meta = (await connection.runAndReadAll(`SELECT row_group_id, path_in_schema, total_compressed_size, encodings FROM parquet_metadata(${sqlString(zstd)})`)).getRows();
     const groups = new Set<string>();
-    for (const [group, path, compressed] of meta) {
+    for (const [group, path, compressed, used] of meta) {
       groups.add(String(group));
       // A list's chunk is named by its leaf path ("ids_0, list, element"); the column is its head.
       const name = /^[A-Za-z0-9_]+/.exec(String(path))?.[0] ?? '';
       const c = index.get(name);
       if (c === undefined) throw new Error(`${zstd} has a column chunk ${String(path)} of no column of ${source.name}`);
       chunkBytes[c] = (chunkBytes[c] as number) + Number(compressed);
+      for (const encoding of String(used).split(/,\s*/)) encodings[c]?.add(encoding);
     }
     rowGroups += groups.size;
     fileBytes += (await stat(zstd)).size;
     await rm(zstd);
   }
-  return { chunkBytes, fileBytes, rowGroups, seconds: secondsSince(start) };
+  return { chunkBytes, encodings, fileBytes, rowGroups, seconds: secondsSince(start) };
 }
 
 // ---------------------------------------------------------------- figures
 
-function bytesOf(type: TypeBytes['type'], columns: number, arrowBytes: number, granaryBytes: number, parquetBytes: number): TypeBytes {
-  return { type, columns, arrowBytes, granaryBytes, parquetBytes, granaryOverParquet: granaryBytes / parquetBytes };
+type Counts = Readonly<Record<string, number>>;
+
+function addCounts(all: readonly Counts[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const counts of all) for (const [name, n] of Object.entries(counts)) sum[name] = (sum[name] ?? 0) + n;
+  return sum;
+}
+
+/** The figures of `columns` (one column, a type's columns, or all). */
+function bytesOf(type: TypeBytes['type'], columns: readonly TypeBytes[]): TypeBytes {
+  const total = (of: (c: TypeBytes) => number) => columns.reduce((sum, c) => sum + of(c), 0);
+  const granaryBytes = total((c) => c.granaryBytes);
+  const parquetBytes = total((c) => c.parquetBytes);
+  return {
+    type,
+    columns: total((c) => c.columns),
+    arrowBytes: total((c) => c.arrowBytes),
+    granaryBytes,
+    parquetBytes,
+    granaryOverParquet: granaryBytes / parquetBytes,
+    granaryEncodings: addCounts(columns.map((c) => c.granaryEncodings)),
+    parquetEncodings: [...new Set(columns.flatMap((c) => c.parquetEncodings))].sort(),
+  };
 }
 
 function tableBytes(
@@ -266,21 +300,24 @@ function tableBytes(
   granary: GranaryLayout & { readonly catalogBytes: number; readonly writeSeconds: number },
   pq: ParquetLayout,
 ): TableBytes {
-  const byColumn = source.columns.map((c, i) => ({
-    name: c.name,
-    ...bytesOf(c.type, 1, arrowBytes[i] as number, granary.streamBytes[i] as number, pq.chunkBytes[i] as number),
-  }));
-  const sum = (rows: readonly TypeBytes[], type: TypeBytes['type']) =>
-    bytesOf(
-      type,
-      rows.reduce((s, r) => s + r.columns, 0),
-      rows.reduce((s, r) => s + r.arrowBytes, 0),
-      rows.reduce((s, r) => s + r.granaryBytes, 0),
-      rows.reduce((s, r) => s + r.parquetBytes, 0),
-    );
+  const byColumn = source.columns.map((c, i) => {
+    const granaryBytes = granary.streamBytes[i] as number;
+    const parquetBytes = pq.chunkBytes[i] as number;
+    return {
+      name: c.name,
+      type: c.type,
+      columns: 1,
+      arrowBytes: arrowBytes[i] as number,
+      granaryBytes,
+      parquetBytes,
+      granaryOverParquet: granaryBytes / parquetBytes,
+      granaryEncodings: granary.encodings[i] ?? {},
+      parquetEncodings: [...(pq.encodings[i] ?? [])].sort(),
+    };
+  });
   const types = [...new Set(source.columns.map((c) => c.type))];
-  const byType = types.map((type) => sum(byColumn.filter((c) => c.type === type), type));
-  const total = sum(byType, 'total');
+  const byType = types.map((type) => bytesOf(type, byColumn.filter((c) => c.type === type)));
+  const total = bytesOf('total', byType);
   return {
     table: source.name,
     partitions: source.partitions.length,
@@ -292,7 +329,6 @@ function tableBytes(
       ec: `${EC.dataShards}+${EC.parityShards}`,
       stripes: granary.stripes,
       streams: granary.streams,
-      encodings: granary.encodings,
       erasureCodedBytes: (total.granaryBytes * (EC.dataShards + EC.parityShards)) / EC.dataShards,
       chunkBytes: granary.chunkBytes,
       catalogBytes: granary.catalogBytes,
@@ -300,6 +336,13 @@ function tableBytes(
     },
     parquet: { fileBytes: pq.fileBytes, rowGroups: pq.rowGroups, writeSeconds: pq.seconds },
   };
+}
+
+function encodingsText(b: TypeBytes): { granary: string; parquet: string } {
+  const granary = Object.entries(b.granaryEncodings)
+    .map(([name, n]) => `${name} ${n}`)
+    .join(', ');
+  return { granary, parquet: b.parquetEncodings.join(', ') };
 }
 
 function printTableBytes(t: TableBytes, duckdb: StorageBytesFigures['duckdb']): void {
@@ -313,27 +356,36 @@ function printTableBytes(t: TableBytes, duckdb: StorageBytesFigures['duckdb']): 
     `${b.granaryOverParquet.toFixed(2)}x`,
     `${(b.arrowBytes / b.granaryBytes).toFixed(2)}x`,
     `${(b.arrowBytes / b.parquetBytes).toFixed(2)}x`,
+    encodingsText(b).granary,
+    encodingsText(b).parquet,
   ];
-  const encodings = Object.entries(t.granary.encodings)
-    .map(([id, n]) => `${id}: ${n}`)
-    .join(', ');
+  const blank = (cells: readonly string[]) => [...cells, ...Array.from({ length: 10 - cells.length }, () => '')];
   printTable(
-    `Stored bytes: ${t.table}, ${t.partitions} partition(s), ${t.rows} rows; Granary RS ${t.granary.ec} (${t.granary.stripes} stripes, streams by encoding id ${encodings}) vs DuckDB ${duckdb.version} (${duckdb.copyOptions}, ${t.parquet.rowGroups} row groups)`,
+    `Stored bytes: ${t.table}, ${t.partitions} partition(s), ${t.rows} rows; Granary RS ${t.granary.ec} (${t.granary.stripes} stripes) vs DuckDB ${duckdb.version} (${duckdb.copyOptions}, ${t.parquet.rowGroups} row groups)`,
     [
-      ['type', 'columns', 'arrow (plain)', 'granary streams', 'parquet chunks', 'granary/parquet', 'arrow/granary', 'arrow/parquet'],
+      ['type', 'columns', 'arrow (plain)', 'granary streams', 'parquet chunks', 'granary/parquet', 'arrow/granary', 'arrow/parquet', 'granary streams by encoding', 'parquet encodings'],
       ...t.byType.map((b) => row(b.type, b)),
       row('total', t.total),
-      ['', '', '', '', '', '', '', ''],
-      [`granary ${ecFactor} (RS ${t.granary.ec})`, '', '', mib(t.granary.erasureCodedBytes), '', `${(t.granary.erasureCodedBytes / t.total.parquetBytes).toFixed(2)}x`, '', ''],
-      ['granary chunks on the nodes (padding incl.)', '', '', mib(t.granary.chunkBytes), '', '', '', ''],
-      ['granary catalog bytes (listPartitions)', '', '', mib(t.granary.catalogBytes), '', '', '', ''],
-      ['parquet files (footers incl.)', '', '', '', mib(t.parquet.fileBytes), `${(t.total.granaryBytes / t.parquet.fileBytes).toFixed(2)}x`, '', ''],
+      blank([]),
+      blank([`granary ${ecFactor} (RS ${t.granary.ec})`, '', '', mib(t.granary.erasureCodedBytes), '', `${(t.granary.erasureCodedBytes / t.total.parquetBytes).toFixed(2)}x`]),
+      blank(['granary chunks on the nodes (padding incl.)', '', '', mib(t.granary.chunkBytes)]),
+      blank(['granary catalog bytes (listPartitions)', '', '', mib(t.granary.catalogBytes)]),
+      blank(['parquet files (footers incl.)', '', '', '', mib(t.parquet.fileBytes), `${(t.total.granaryBytes / t.parquet.fileBytes).toFixed(2)}x`]),
     ],
   );
   if (t.byColumn.length <= 10) {
     printTable(`Stored bytes per column: ${t.table}`, [
-      ['column', 'type', 'arrow (plain)', 'granary streams', 'parquet chunks', 'granary/parquet'],
-      ...t.byColumn.map((c) => [c.name, c.type, mib(c.arrowBytes), mib(c.granaryBytes), mib(c.parquetBytes), `${c.granaryOverParquet.toFixed(2)}x`]),
+      ['column', 'type', 'arrow (plain)', 'granary streams', 'parquet chunks', 'granary/parquet', 'granary streams by encoding', 'parquet encodings'],
+      ...t.byColumn.map((c) => [
+        c.name,
+        c.type,
+        mib(c.arrowBytes),
+        mib(c.granaryBytes),
+        mib(c.parquetBytes),
+        `${c.granaryOverParquet.toFixed(2)}x`,
+        encodingsText(c).granary,
+        encodingsText(c).parquet,
+      ]),
     ]);
   }
 }
