@@ -114,7 +114,7 @@ export {
 export { HTTP_DEFAULTS, type HttpOptions, HttpPools } from './http-pools.js';
 export { type ReadRangesOptions, putChunk, putRestoredChunk, readRanges } from './chunk-client.js';
 export { MSGPACK_LIMITS, type MsgpackLimits, checkMsgpack, decodeUntrustedMsgpack, msgpackLimitsForBody } from './safe-msgpack.js';
-export { ENCODING_PLAIN, STREAM_ENCODINGS, isKnownEncoding } from './stream-encodings.js';
+export { ENCODING_PLAIN, ENCODING_SECTIONS, STREAM_ENCODINGS, isKnownEncoding } from './stream-encodings.js';
 export {
   DATE_DAYS_MAX,
   DATE_DAYS_MIN,

@@ -5,8 +5,9 @@
 export { FORMAT_INVALID, FormatError } from './format-error.js';
 export { type NamedColumn, arrowSchemaOf, arrowTypeMatches, arrowTypeOf, columnTypeOf } from './arrow-types.js';
 export { type EncodedStream, decodeStream, encodeStream, nullData } from './stream-codec.js';
-export { decodeStoredStream } from './stored-stream.js';
-export { ENCODING_PLAIN } from '../../protocol/index.js';
+export { type StoreOptions, type StoredStream, decodeStoredStream, encodeStoredStream, storePlain } from './stored-stream.js';
+export { ZSTD_LEVEL_DEFAULT, ZSTD_LEVEL_MAX, ZSTD_LEVEL_MIN } from './encodings/zstd.js';
+export { ENCODING_PLAIN, ENCODING_SECTIONS } from '../../protocol/index.js';
 export {
   SECTION_ALIGNMENT_BYTES,
   STREAM_HEADER_BYTES,

@@ -1,0 +1,179 @@
+/**
+ * Plain stream -> sections container, choosing per section. For each section the candidates
+ * that can win are built whole (stripes are small: a section is at most a stripe's column), each
+ * is tried with zstd, and the smallest stored form wins; zstd is kept only where it saves at
+ * least a sixteenth, so a reader does not pay a decompression for a few bytes. The container
+ * is kept only when it is smaller than the plain stream.
+ *
+ * Candidates per section:
+ *   validity, bool                 raw
+ *   integers (int32/int64, date,   frame of reference, delta (exact and byte-aligned widths:
+ *   timestamp, id_list ids)          zstd finds more in whole bytes), dictionary when a
+ *                                    sample of the first values shows few distinct ones
+ *   floats (float, double,         raw, byte split, dictionary (low cardinality)
+ *   float_list, scores)
+ *   offsets                        lengths, bit-packed (exact and byte-aligned)
+ *   string, bytes                  lengths + raw bytes, or a dictionary (low cardinality)
+ */
+import type { ColumnType } from '../../../protocol/index.js';
+import { FormatError } from '../format-error.js';
+import { STREAM_HEADER_BYTES, layoutOf, readHeader, typeLayoutOf, type StreamLayout } from '../stream-layout.js';
+import { Codec, Transform, type StoredSection, type TransformId, containerBytes, writeContainer } from './container.js';
+import { DECODED_STREAM_BYTES_MAX } from './decode.js';
+import {
+  type ValueBytes,
+  buildFixedDictionary,
+  encodeDelta,
+  encodeFixedDict,
+  encodeFor,
+  encodeSplit,
+  intRanges,
+} from './fixed-transforms.js';
+import { wordsOf } from './payload.js';
+import { buildStringDictionary, encodeLengths, encodeStringDictIndices, encodeStringDictValues, lengthsOf, lengthsWidth } from './var-transforms.js';
+import { zstdCompress } from './zstd.js';
+
+export interface SectionsOptions {
+  /** zstd level for the sections that compress. */
+  readonly level: number;
+}
+
+/** Values looked at to decide whether a dictionary could pay. */
+const DICT_SAMPLE_VALUES = 4096;
+/** A dictionary is tried when the sample has at most this share of distinct values. */
+const DICT_SAMPLE_DISTINCT_SHARE = 0.25;
+/** Payloads smaller than this are not worth a zstd frame (and a pool round trip to decode). */
+const ZSTD_MIN_PAYLOAD_BYTES = 256;
+/** zstd must save at least 1/ZSTD_MIN_SAVING_DIVISOR of a payload to be kept. */
+const ZSTD_MIN_SAVING_DIVISOR = 16;
+
+interface Candidate {
+  readonly transform: TransformId;
+  readonly payload: Uint8Array;
+}
+
+/** The container for a plain stream, or undefined when it would not be smaller. */
+export async function encodeSections(type: ColumnType, plain: Uint8Array, options: SectionsOptions): Promise<Uint8Array | undefined> {
+  if (plain.length > DECODED_STREAM_BYTES_MAX || plain.length < STREAM_HEADER_BYTES) return undefined;
+  const { rows, nulls } = readHeader(plain);
+  const { shape, width } = typeLayoutOf(type);
+  let childCount = 0;
+  if (shape === 'offsets' || shape === 'pairs') {
+    const main = layoutOf(type, rows, nulls, 0).main;
+    childCount = wordsOf(plain, main + 4 * rows, 1)[0] as number;
+  }
+  const layout = layoutOf(type, rows, nulls, childCount);
+  if (layout.end !== plain.length) throw new FormatError(`${type} plain stream of ${plain.length} bytes, its layout says ${layout.end}`);
+  const floating = type === 'float' || type === 'double';
+
+  const choices: Promise<StoredSection>[] = [];
+  if (nulls > 0) choices.push(best([raw(plain, layout.validity, layout.bitmapBytes)], options));
+  if (shape === 'fixed') {
+    const count = rows;
+    choices.push(best(floating ? floatCandidates(plain, layout.main, count, width as ValueBytes) : intCandidates(plain, layout.main, count, width as ValueBytes), options));
+  } else if (shape === 'bool') {
+    choices.push(best([raw(plain, layout.main, layout.mainBytes)], options));
+  } else {
+    const offsets = new Int32Array(wordsOf(plain, layout.main, rows + 1).buffer, 0, rows + 1);
+    const viewed = plain.byteOffset + layout.main;
+    const offsetsView = viewed % 4 === 0 ? new Int32Array(plain.buffer, viewed, rows + 1) : offsets;
+    const lengths = lengthsOf(offsetsView, rows);
+    const lengthCandidates = widthVariants(lengthsWidth(lengths)).map((w) => ({ transform: Transform.LENGTHS, payload: encodeLengths(lengths, w) }));
+    if (type === 'string' || type === 'bytes') {
+      const data = plain.subarray(layout.child, layout.child + childCount);
+      const [mainPlain, childPlain] = await Promise.all([best(lengthCandidates, options), best([raw(plain, layout.child, childCount)], options)]);
+      let main = mainPlain;
+      let child = childPlain;
+      if (mayDictionary(offsetsView, data, rows)) {
+        const dict = buildStringDictionary(offsetsView, data, rows, Math.max(1, Math.floor(rows * DICT_SAMPLE_DISTINCT_SHARE)));
+        if (dict !== undefined) {
+          const [dictMain, dictChild] = await Promise.all([
+            best([{ transform: Transform.STRING_DICT_INDICES, payload: encodeStringDictIndices(dict, rows) }], options),
+            best([{ transform: Transform.STRING_DICT_VALUES, payload: encodeStringDictValues(dict, data) }], options),
+          ]);
+          if (dictMain.stored.length + dictChild.stored.length < mainPlain.stored.length + childPlain.stored.length) {
+            main = dictMain;
+            child = dictChild;
+          }
+        }
+      }
+      choices.push(Promise.resolve(main), Promise.resolve(child));
+    } else {
+      choices.push(best(lengthCandidates, options));
+      choices.push(best(type === 'float_list' ? floatCandidates(plain, layout.child, childCount, 4) : intCandidates(plain, layout.child, childCount, 8), options));
+      if (shape === 'pairs') choices.push(best(floatCandidates(plain, layout.scores, childCount, 4), options));
+    }
+  }
+  const sections = await Promise.all(choices);
+  if (containerBytes(sections) >= plain.length) return undefined;
+  return writeContainer(type, { rows, nulls, childCount, sections });
+}
+
+function raw(plain: Uint8Array, offset: number, bytes: number): Candidate {
+  return { transform: Transform.RAW, payload: plain.subarray(offset, offset + bytes) };
+}
+
+/** The exact width and, when different, the next whole-byte width. */
+function widthVariants(width: number): number[] {
+  const aligned = Math.ceil(width / 8) * 8;
+  return aligned === width ? [width] : [width, aligned];
+}
+
+function section(plain: Uint8Array, offset: number, count: number, bytes: ValueBytes): Uint32Array {
+  return wordsOf(plain, offset, (count * bytes) / 4);
+}
+
+function intCandidates(plain: Uint8Array, offset: number, count: number, bytes: ValueBytes): Candidate[] {
+  const words = section(plain, offset, count, bytes);
+  const ranges = intRanges(words, count, bytes);
+  const candidates: Candidate[] = [];
+  // Frame of reference or delta, whichever packs narrower (delta wins on sorted values).
+  if (ranges.deltaWidth < ranges.forWidth) {
+    for (const w of widthVariants(ranges.deltaWidth)) candidates.push({ transform: Transform.DELTA, payload: encodeDelta(words, count, bytes, ranges, w) });
+  } else {
+    for (const w of widthVariants(ranges.forWidth)) candidates.push({ transform: Transform.FOR, payload: encodeFor(words, count, bytes, ranges.baseLow, ranges.baseHigh, w) });
+  }
+  const dict = dictionaryOf(words, count, bytes);
+  if (dict !== undefined) candidates.push(dict);
+  return candidates;
+}
+
+function floatCandidates(plain: Uint8Array, offset: number, count: number, bytes: ValueBytes): Candidate[] {
+  const candidates: Candidate[] = [raw(plain, offset, count * bytes), { transform: Transform.SPLIT, payload: encodeSplit(plain.subarray(offset, offset + count * bytes), count, bytes) }];
+  const dict = dictionaryOf(section(plain, offset, count, bytes), count, bytes);
+  if (dict !== undefined) candidates.push(dict);
+  return candidates;
+}
+
+function dictionaryOf(words: Uint32Array, count: number, bytes: ValueBytes): Candidate | undefined {
+  const sample = Math.min(count, DICT_SAMPLE_VALUES);
+  if (sample < 16) return undefined;
+  if (buildFixedDictionary(words, sample, bytes, Math.floor(sample * DICT_SAMPLE_DISTINCT_SHARE)) === undefined) return undefined;
+  const dict = buildFixedDictionary(words, count, bytes, Math.max(1, Math.floor(count * DICT_SAMPLE_DISTINCT_SHARE)));
+  return dict === undefined ? undefined : { transform: Transform.DICT, payload: encodeFixedDict(dict, count, bytes) };
+}
+
+function mayDictionary(offsets: Int32Array, data: Uint8Array, rows: number): boolean {
+  const sample = Math.min(rows, DICT_SAMPLE_VALUES);
+  if (sample < 16) return false;
+  return buildStringDictionary(offsets, data, sample, Math.floor(sample * DICT_SAMPLE_DISTINCT_SHARE)) !== undefined;
+}
+
+/** The smallest stored form among the candidates, each with and without zstd. */
+async function best(candidates: readonly Candidate[], options: SectionsOptions): Promise<StoredSection> {
+  const forms = await Promise.all(candidates.map((candidate) => stored(candidate, options)));
+  let winner = forms[0] as StoredSection;
+  for (const form of forms) if (form.stored.length < winner.stored.length) winner = form;
+  return winner;
+}
+
+async function stored(candidate: Candidate, options: SectionsOptions): Promise<StoredSection> {
+  const { transform, payload } = candidate;
+  const plainForm: StoredSection = { transform, codec: Codec.NONE, stored: payload, payloadBytes: payload.length };
+  if (payload.length < ZSTD_MIN_PAYLOAD_BYTES) return plainForm;
+  const compressed = await zstdCompress(payload, options.level);
+  if (compressed.length > payload.length - payload.length / ZSTD_MIN_SAVING_DIVISOR) return plainForm;
+  return { transform, codec: Codec.ZSTD, stored: compressed, payloadBytes: payload.length };
+}
+
+export type { StreamLayout };
