@@ -1,52 +1,145 @@
 /**
- * Erasure codec throughput for RS 6+3 and 10+4 over 1 MiB and 8 MiB shards, as a ratio to
- * Buffer.copy of the same data bytes measured in the same run.
+ * Erasure codec throughput on one core, codec rs-wasm-v1 computed two ways: the
+ * reed-solomon-erasure library (wasm, the reference) and the SIMD kernel (erasure/simd), each as a
+ * ratio to Buffer.copy of the same data bytes measured in the same run.
  *
- * encode: k data shards in, m parity shards out; reconstruct: m lost data shards rebuilt from
- * the survivors (the worst case a read meets). Throughput counts data bytes (k x shard).
+ * - encode: k data shards in, m parity shards out, into parity buffers reused from the previous
+ *   block (encodeParityInto, as the writer does);
+ * - range reconstruct: one lost data shard's range rebuilt from the same range of k survivors
+ *   (reconstructShards, as a degraded read does; it allocates the rebuilt range);
+ * - reconstruct m: m lost data shards rebuilt (the worst case a read meets).
+ * Throughput counts data bytes: k x shard (or range) bytes, the input of the operation.
+ *
+ * Alone: `npx tsx bench/erasure.ts [--quick]`. Headline figures (RS 6+3 over the ~10.7 MiB shards
+ * of a default 64 MiB block; the 1 MiB row, whose copy runs from cache, is printed beside it) are in the
+ * returned `simd` and `library` objects: encodeGBps, encodeOverMemcpy, reconstructGBps (range
+ * reconstruct of one shard), reconstructOverMemcpy, reconstructAllGBps (m lost); `speedup` is
+ * SIMD over library.
  */
-import { encodeParity, reconstructShards } from '../erasure/index.js';
+import { fileURLToPath } from 'node:url';
+import { type ErasureCodec, RsWasmCodec, SimdRsCodec, encodeParity, encodeParityInto, reconstructShards } from '../erasure/index.js';
 import { type Throughput, gbps, printTable, ratio, throughput } from './measure.js';
 
-export interface ErasureFigures {
-  readonly rows: readonly { policy: string; shardBytes: number; copy: Throughput; encode: Throughput; reconstruct: Throughput }[];
+type Kernel = 'library' | 'simd';
+
+export interface ErasureRow {
+  readonly policy: string;
+  readonly shardBytes: number;
+  readonly copy: Throughput;
+  readonly encode: Readonly<Record<Kernel, Throughput>>;
+  readonly rangeReconstruct: Readonly<Record<Kernel, Throughput>>;
+  readonly reconstruct: Readonly<Record<Kernel, Throughput>>;
 }
 
+export interface KernelFigures {
+  readonly encodeGBps: number;
+  readonly encodeOverMemcpy: number;
+  readonly reconstructGBps: number;
+  readonly reconstructOverMemcpy: number;
+  readonly reconstructAllGBps: number;
+  readonly reconstructAllOverMemcpy: number;
+}
+
+export interface ErasureFigures {
+  readonly rows: readonly ErasureRow[];
+  /** Buffer.copy of the headline row's data bytes, GB/s. */
+  readonly memcpyGBps: number;
+  readonly simd: KernelFigures;
+  readonly library: KernelFigures;
+  readonly speedup: { readonly encode: number; readonly reconstruct: number };
+}
+
+/** The shard of a default 64 MiB block under RS 6+3 (contiguousLayout rounds it up to 8 bytes). */
+const DEFAULT_BLOCK_SHARD_BYTES = Math.ceil((64 * 1024 * 1024) / 6 / 8) * 8;
+
+/** The first row is the headline: RS 6+3 over the shards of a default 64 MiB block. */
+const CASES = [
+  [6, 3, DEFAULT_BLOCK_SHARD_BYTES],
+  [6, 3, 1024 * 1024],
+  [10, 4, 1024 * 1024],
+] as const;
+
 export async function benchErasure(seconds = 2): Promise<ErasureFigures> {
-  const rows: ErasureFigures['rows'][number][] = [];
-  for (const [k, m] of [[6, 3], [10, 4]] as const) {
-    for (const shardBytes of [1024 * 1024, 8 * 1024 * 1024]) {
-      const policy = { dataShards: k, parityShards: m };
-      const data = Array.from({ length: k }, (_, i) => new Uint8Array(shardBytes).map((_, j) => (i * 31 + j * 7) & 255));
-      const dataBytes = k * shardBytes;
-      const source = Buffer.concat(data);
-      const target = Buffer.allocUnsafe(dataBytes);
-      const copy = await throughput('copy', () => source.copy(target), seconds);
-      const encode = await throughput('encode', async () => {
-        await encodeParity(policy, data);
+  const codecs: Record<Kernel, ErasureCodec> = { library: new RsWasmCodec(), simd: new SimdRsCodec() };
+  const rows: ErasureRow[] = [];
+  for (const [k, m, shardBytes] of CASES) {
+    const policy = { dataShards: k, parityShards: m };
+    const data = Array.from({ length: k }, (_, i) => new Uint8Array(shardBytes).map((_, j) => (i * 31 + j * 7) & 255));
+    const dataBytes = k * shardBytes;
+    const source = Buffer.concat(data);
+    const target = Buffer.allocUnsafe(dataBytes);
+    const copy = await throughput('copy', () => source.copy(target), seconds);
+    const parity = await encodeParity(policy, data, codecs.simd);
+    const all = [...data, ...parity];
+    const lostOne = all.map((shard, i) => (i === 0 ? null : shard));
+    const lostM = all.map((shard, i) => (i < m ? null : shard));
+    const wantedM = Array.from({ length: m }, (_, i) => i);
+    const spareParity = Array.from({ length: m }, () => new Uint8Array(shardBytes));
+    const measure = async (kernel: Kernel) => {
+      const codec = codecs[kernel];
+      const encode = await throughput(`${kernel} encode`, async () => {
+        await encodeParityInto(policy, data, spareParity, codec);
         return dataBytes;
       }, seconds);
-      const parity = await encodeParity(policy, data);
-      const lost = Array.from({ length: m }, (_, i) => i);
-      const damaged = [...data, ...parity].map((shard, i) => (lost.includes(i) ? null : shard));
-      const reconstruct = await throughput('reconstruct', async () => {
-        await reconstructShards(policy, damaged, lost);
+      const rangeReconstruct = await throughput(`${kernel} range reconstruct`, async () => {
+        await reconstructShards(policy, lostOne, [0], codec);
         return dataBytes;
       }, seconds);
-      rows.push({ policy: `${k}+${m}`, shardBytes, copy, encode, reconstruct });
-    }
+      const reconstruct = await throughput(`${kernel} reconstruct m`, async () => {
+        await reconstructShards(policy, lostM, wantedM, codec);
+        return dataBytes;
+      }, seconds);
+      return { encode, rangeReconstruct, reconstruct };
+    };
+    const library = await measure('library');
+    const simd = await measure('simd');
+    rows.push({
+      policy: `${k}+${m}`,
+      shardBytes,
+      copy,
+      encode: { library: library.encode, simd: simd.encode },
+      rangeReconstruct: { library: library.rangeReconstruct, simd: simd.rangeReconstruct },
+      reconstruct: { library: library.reconstruct, simd: simd.reconstruct },
+    });
   }
-  printTable('Erasure codec (rs-wasm-v1, one core) vs Buffer.copy of the same data bytes', [
-    ['policy', 'shard', 'Buffer.copy', 'encode', 'ratio', `reconstruct m`, 'ratio'],
+  const cell = (value: Throughput, copy: Throughput): string => `${gbps(value.bytesPerSecond)} ${ratio(value.bytesPerSecond, copy.bytesPerSecond)}`;
+  printTable('Erasure codec rs-wasm-v1 on one core: library vs SIMD kernel (GB/s of data bytes, ratio to Buffer.copy)', [
+    ['policy', 'shard', 'Buffer.copy', 'encode lib', 'encode SIMD', 'range rebuild 1 lib', 'range rebuild 1 SIMD', 'rebuild m lib', 'rebuild m SIMD'],
     ...rows.map((r) => [
       r.policy,
-      `${r.shardBytes / 1024 / 1024} MiB`,
+      `${(r.shardBytes / 1024 / 1024).toFixed(1)} MiB`,
       gbps(r.copy.bytesPerSecond),
-      gbps(r.encode.bytesPerSecond),
-      ratio(r.encode.bytesPerSecond, r.copy.bytesPerSecond),
-      gbps(r.reconstruct.bytesPerSecond),
-      ratio(r.reconstruct.bytesPerSecond, r.copy.bytesPerSecond),
+      cell(r.encode.library, r.copy),
+      cell(r.encode.simd, r.copy),
+      cell(r.rangeReconstruct.library, r.copy),
+      cell(r.rangeReconstruct.simd, r.copy),
+      cell(r.reconstruct.library, r.copy),
+      cell(r.reconstruct.simd, r.copy),
     ]),
   ]);
-  return { rows };
+  const headline = rows[0] as ErasureRow;
+  const memcpy = headline.copy.bytesPerSecond;
+  const figures = (kernel: Kernel): KernelFigures => ({
+    encodeGBps: headline.encode[kernel].bytesPerSecond / 1e9,
+    encodeOverMemcpy: headline.encode[kernel].bytesPerSecond / memcpy,
+    reconstructGBps: headline.rangeReconstruct[kernel].bytesPerSecond / 1e9,
+    reconstructOverMemcpy: headline.rangeReconstruct[kernel].bytesPerSecond / memcpy,
+    reconstructAllGBps: headline.reconstruct[kernel].bytesPerSecond / 1e9,
+    reconstructAllOverMemcpy: headline.reconstruct[kernel].bytesPerSecond / memcpy,
+  });
+  const simd = figures('simd');
+  const library = figures('library');
+  return {
+    rows,
+    memcpyGBps: memcpy / 1e9,
+    simd,
+    library,
+    speedup: { encode: simd.encodeGBps / library.encodeGBps, reconstruct: simd.reconstructGBps / library.reconstructGBps },
+  };
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const result = await benchErasure(process.argv.includes('--quick') ? 0.5 : 2);
+  const { rows: _rows, ...headline } = result;
+  console.log(JSON.stringify(headline, null, 2));
 }

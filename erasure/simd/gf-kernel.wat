@@ -20,10 +20,10 @@
         (loop $inputs
           (local.set $x0 (v128.load offset=0 (local.get $src)))
           (local.set $l0 (v128.and (local.get $x0) (local.get $mask)))
-          (local.set $h0 (i8x16.shr_u (local.get $x0) (i32.const 4)))
+          (local.set $h0 (v128.and (i16x8.shr_u (local.get $x0) (i32.const 4)) (local.get $mask)))
           (local.set $x1 (v128.load offset=16 (local.get $src)))
           (local.set $l1 (v128.and (local.get $x1) (local.get $mask)))
-          (local.set $h1 (i8x16.shr_u (local.get $x1) (i32.const 4)))
+          (local.set $h1 (v128.and (i16x8.shr_u (local.get $x1) (i32.const 4)) (local.get $mask)))
           (local.set $lo (v128.load offset=0 (local.get $t)))
           (local.set $hi (v128.load offset=16 (local.get $t)))
           (local.set $a0_0 (v128.xor (local.get $a0_0) (v128.xor
@@ -62,10 +62,10 @@
         (loop $inputs
           (local.set $x0 (v128.load offset=0 (local.get $src)))
           (local.set $l0 (v128.and (local.get $x0) (local.get $mask)))
-          (local.set $h0 (i8x16.shr_u (local.get $x0) (i32.const 4)))
+          (local.set $h0 (v128.and (i16x8.shr_u (local.get $x0) (i32.const 4)) (local.get $mask)))
           (local.set $x1 (v128.load offset=16 (local.get $src)))
           (local.set $l1 (v128.and (local.get $x1) (local.get $mask)))
-          (local.set $h1 (i8x16.shr_u (local.get $x1) (i32.const 4)))
+          (local.set $h1 (v128.and (i16x8.shr_u (local.get $x1) (i32.const 4)) (local.get $mask)))
           (local.set $lo (v128.load offset=0 (local.get $t)))
           (local.set $hi (v128.load offset=16 (local.get $t)))
           (local.set $a0_0 (v128.xor (local.get $a0_0) (v128.xor
@@ -118,10 +118,10 @@
         (loop $inputs
           (local.set $x0 (v128.load offset=0 (local.get $src)))
           (local.set $l0 (v128.and (local.get $x0) (local.get $mask)))
-          (local.set $h0 (i8x16.shr_u (local.get $x0) (i32.const 4)))
+          (local.set $h0 (v128.and (i16x8.shr_u (local.get $x0) (i32.const 4)) (local.get $mask)))
           (local.set $x1 (v128.load offset=16 (local.get $src)))
           (local.set $l1 (v128.and (local.get $x1) (local.get $mask)))
-          (local.set $h1 (i8x16.shr_u (local.get $x1) (i32.const 4)))
+          (local.set $h1 (v128.and (i16x8.shr_u (local.get $x1) (i32.const 4)) (local.get $mask)))
           (local.set $lo (v128.load offset=0 (local.get $t)))
           (local.set $hi (v128.load offset=16 (local.get $t)))
           (local.set $a0_0 (v128.xor (local.get $a0_0) (v128.xor
@@ -188,10 +188,10 @@
         (loop $inputs
           (local.set $x0 (v128.load offset=0 (local.get $src)))
           (local.set $l0 (v128.and (local.get $x0) (local.get $mask)))
-          (local.set $h0 (i8x16.shr_u (local.get $x0) (i32.const 4)))
+          (local.set $h0 (v128.and (i16x8.shr_u (local.get $x0) (i32.const 4)) (local.get $mask)))
           (local.set $x1 (v128.load offset=16 (local.get $src)))
           (local.set $l1 (v128.and (local.get $x1) (local.get $mask)))
-          (local.set $h1 (i8x16.shr_u (local.get $x1) (i32.const 4)))
+          (local.set $h1 (v128.and (i16x8.shr_u (local.get $x1) (i32.const 4)) (local.get $mask)))
           (local.set $lo (v128.load offset=0 (local.get $t)))
           (local.set $hi (v128.load offset=16 (local.get $t)))
           (local.set $a0_0 (v128.xor (local.get $a0_0) (v128.xor
