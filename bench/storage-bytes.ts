@@ -33,7 +33,7 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import { GranaryClient } from '../client/index.js';
-import { type ColumnSpec, type ColumnType, ENCODING_PLAIN, NO_BLOCK, decodeStreamEntry } from '../protocol/index.js';
+import { type ColumnSpec, type ColumnType, ENCODING_PLAIN, ENCODING_SECTIONS, NO_BLOCK, decodeStreamEntry } from '../protocol/index.js';
 import { type Cluster, startCluster } from '../test/helpers/cluster.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
 import { Cleanups } from './cleanups.js';
@@ -153,7 +153,7 @@ interface GranaryLayout {
 
 /** A stream entry's encoding id as printed: the name of the ones this file knows, else the id. */
 function encodingName(id: number): string {
-  return id === ENCODING_PLAIN ? 'plain' : `encoding ${id}`;
+  return id === ENCODING_PLAIN ? 'plain' : id === ENCODING_SECTIONS ? 'sections' : `encoding ${id}`;
 }
 
 /** Stream lengths per column from the plan of a scan of every column of every partition. */
