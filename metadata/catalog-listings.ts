@@ -60,6 +60,7 @@ export function partitionInfo(partition: PartitionRecord): PartitionInfo {
     stripes: partition.stripes,
     rows: partition.rows,
     bytes: partition.bytes,
+    rawBytes: partition.rawBytes ?? partition.bytes,
     createdAt: new Date(partition.createdAt).toISOString(),
   };
 }

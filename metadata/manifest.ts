@@ -69,6 +69,8 @@ export interface CheckedCommit {
   readonly unusedBlockIds: string[];
   readonly rows: number;
   readonly bytes: number;
+  /** Plain-layout bytes of the files' streams (`bytes` for a file that does not say). */
+  readonly rawBytes: number;
 }
 
 /** The largest block a table's writer can produce (see BLOCK_OVERSHOOT_FACTOR). */
@@ -155,6 +157,7 @@ export function checkCommit(
   const files: FileWithStripes[] = [];
   let rows = 0;
   let bytes = 0;
+  let rawBytes = 0;
   manifest.files.forEach((file, fileIndex) => {
     const where = `file ${fileIndex}`;
     if (file.columns.length === 0) throw bad(`${where} has no columns`);
@@ -223,6 +226,11 @@ export function checkCommit(
       stripes.push({ rows: stripe.rows, streams, stats: new Uint8Array(stats.buffer) });
       fileRows += stripe.rows;
     });
+    // A stream's plain layout is at most STREAM_BYTES_MAX too: a larger claim is not a size.
+    const rawBytesMax = STREAM_BYTES_MAX * file.columns.length * file.stripes.length;
+    if (file.rawBytes !== undefined && (!Number.isSafeInteger(file.rawBytes) || file.rawBytes < 0 || file.rawBytes > rawBytesMax)) {
+      throw bad(`${where}: rawBytes must be an integer in 0..${rawBytesMax}, got ${String(file.rawBytes)}`);
+    }
     files.push({
       fileId: `f${randomBytes(8).toString('hex')}`,
       tableId: table.id,
@@ -232,12 +240,14 @@ export function checkCommit(
       sequence: firstSequence + fileIndex,
       rows: fileRows,
       bytes: fileBytes,
+      ...(file.rawBytes === undefined ? {} : { rawBytes: file.rawBytes }),
       columnCids: cids,
       blockIds,
       stripes,
     });
     rows += fileRows;
     bytes += fileBytes;
+    rawBytes += file.rawBytes ?? fileBytes;
   });
 
   const committedBlocks: BlockRecord[] = [];
@@ -256,7 +266,7 @@ export function checkCommit(
     .filter((record) => record.sessionId === session.sessionId && record.state === 'allocated' && !used.has(record.blockId))
     .map((record) => record.blockId);
   assert(Number.isSafeInteger(rows) && Number.isSafeInteger(bytes), 'commit totals are exact');
-  return { files, committedBlocks, unusedBlockIds, rows, bytes };
+  return { files, committedBlocks, unusedBlockIds, rows, bytes, rawBytes };
 }
 
 /** Counts against the commit's ceilings before any per-stream work (or record) is made. */

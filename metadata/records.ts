@@ -5,7 +5,7 @@
  * bytes instead of building objects. Those stripes live in manifest pieces, not in the file
  * record, and are loaded on demand through a bounded cache (metadata/manifests/).
  */
-import type { ColumnType, CommitResult, PartitionValues, SessionState } from '../protocol/index.js';
+import type { ColumnType, CommitResult, PartitionValues, SessionState, TableEncoding } from '../protocol/index.js';
 import type { Role } from '../protocol/auth-types.js';
 
 export interface ColumnRecord {
@@ -30,6 +30,9 @@ export interface TableRecord {
   readonly stripeRows: number;
   readonly stripeBytes: number;
   readonly retentionDays: number | null;
+  /** Stream settings; absent in tables created before they existed (auto, level 3). */
+  readonly encoding?: TableEncoding;
+  readonly compressionLevel?: number;
   readonly schemaVersion: number;
   readonly createdAt: number;
 }
@@ -43,6 +46,8 @@ export interface PartitionRecord {
   readonly stripes: number;
   readonly rows: number;
   readonly bytes: number;
+  /** Plain-layout bytes of its files' streams; absent: equal to `bytes` (every stream plain). */
+  readonly rawBytes?: number;
 }
 
 export interface StripeRecord {
@@ -64,6 +69,8 @@ export interface FileHeader {
   readonly sequence: number;
   readonly rows: number;
   readonly bytes: number;
+  /** Its streams' plain-layout bytes, when the writer said (FileManifest.rawBytes). */
+  readonly rawBytes?: number;
   /** Column ids in stream order. */
   readonly columnCids: readonly number[];
   readonly blockIds: readonly string[];

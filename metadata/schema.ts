@@ -10,8 +10,11 @@ import {
   type ColumnSpec,
   GranaryError,
   NAME_PATTERN,
+  COMPRESSION_LEVEL_RANGE,
   TABLE_DEFAULTS,
+  TABLE_ENCODINGS,
   type TableAlteration,
+  type TableEncoding,
   type TableInfo,
   type TableSpec,
 } from '../protocol/index.js';
@@ -47,6 +50,19 @@ function inRange(what: string, value: number | undefined, fallback: number, [min
   const chosen = value ?? fallback;
   if (!Number.isSafeInteger(chosen) || chosen < min || chosen > max) throw bad(`${what} must be an integer in ${min}..${max}, got ${chosen}`);
   return chosen;
+}
+
+function checkEncoding(value: unknown): TableEncoding {
+  if (!(TABLE_ENCODINGS as readonly unknown[]).includes(value)) throw bad(`encoding must be one of ${TABLE_ENCODINGS.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as TableEncoding;
+}
+
+/** The stream settings of a new table, or of an altered one (only those given change). */
+function streamSettings(given: { encoding?: TableEncoding; compressionLevel?: number }, current: Pick<TableRecord, 'encoding' | 'compressionLevel'>): Pick<TableRecord, 'encoding' | 'compressionLevel'> {
+  return {
+    encoding: checkEncoding(given.encoding ?? current.encoding ?? TABLE_DEFAULTS.encoding),
+    compressionLevel: inRange('compressionLevel', given.compressionLevel ?? current.compressionLevel, TABLE_DEFAULTS.compressionLevel, COMPRESSION_LEVEL_RANGE),
+  };
 }
 
 export function parseRetentionDays(text: string | undefined): number | null {
@@ -116,6 +132,7 @@ export function newTableRecord(spec: TableSpec, now: number): TableRecord {
     stripeRows: inRange('stripeRows', spec.stripeRows, TABLE_DEFAULTS.stripeRows, STRIPE_ROWS_RANGE),
     stripeBytes: inRange('stripeBytes', spec.stripeBytes, TABLE_DEFAULTS.stripeBytes, STRIPE_BYTES_RANGE),
     retentionDays: parseRetentionDays(spec.retention),
+    ...streamSettings(spec, {}),
     schemaVersion: 1,
     createdAt: now,
   };
@@ -129,7 +146,12 @@ export function visibleColumns(table: TableRecord): ColumnRecord[] {
 export function alterTable(table: TableRecord, change: TableAlteration): TableRecord {
   const adds = change.addColumns ?? [];
   const drops = change.dropColumns ?? [];
-  if (adds.length === 0 && drops.length === 0) throw bad('nothing to change: give addColumns and/or dropColumns');
+  const settingsChange = change.encoding !== undefined || change.compressionLevel !== undefined;
+  if (adds.length === 0 && drops.length === 0) {
+    if (!settingsChange) throw bad('nothing to change: give addColumns, dropColumns, encoding and/or compressionLevel');
+    // Settings alone are no new schema: readers of older versions are unaffected.
+    return { ...table, ...streamSettings(change, table) };
+  }
   const version = table.schemaVersion + 1;
   const visible = new Map(visibleColumns(table).map((column) => [column.name, column]));
   const columns: ColumnRecord[] = [...table.columns];
@@ -161,7 +183,7 @@ export function alterTable(table: TableRecord, change: TableAlteration): TableRe
     if (spec.featureId !== undefined) featureIds.set(spec.featureId, spec.name);
   }
   if (columns.length > COLUMNS_MAX) throw bad(`table ${table.name} would have ${columns.length} columns; the limit is ${COLUMNS_MAX}`);
-  return { ...table, columns, nextCid, schemaVersion: version };
+  return { ...table, ...(settingsChange ? streamSettings(change, table) : {}), columns, nextCid, schemaVersion: version };
 }
 
 export function columnInfo(column: ColumnRecord): ColumnInfo {
@@ -184,6 +206,8 @@ export function tableInfo(table: TableRecord): TableInfo {
     stripeRows: table.stripeRows,
     stripeBytes: table.stripeBytes,
     retentionDays: table.retentionDays,
+    encoding: table.encoding ?? TABLE_DEFAULTS.encoding,
+    compressionLevel: table.compressionLevel ?? TABLE_DEFAULTS.compressionLevel,
     schemaVersion: table.schemaVersion,
     createdAt: new Date(table.createdAt).toISOString(),
   };

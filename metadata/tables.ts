@@ -230,6 +230,7 @@ export class Catalog {
         stripes: partition.stripes - file.stripeCount,
         rows: partition.rows - file.rows,
         bytes: partition.bytes - file.bytes,
+        rawBytes: (partition.rawBytes ?? partition.bytes) - (file.rawBytes ?? file.bytes),
       };
       assert(next.files >= 0 && next.stripes >= 0 && next.rows >= 0 && next.bytes >= 0, `partition ${canonical} counters stay non-negative`);
       const key = partitionKey(table.id, canonical);

@@ -14,6 +14,7 @@ import {
   type OpenSessionRequest,
   type SessionInfo,
   parsePartitionSpec,
+  TABLE_DEFAULTS,
 } from '../protocol/index.js';
 import { del, put } from './db.js';
 import { queueBlocks } from './gc.js';
@@ -201,6 +202,7 @@ export class WriteSessions {
               stripes: (existing?.stripes ?? 0) + stripes,
               rows: (existing?.rows ?? 0) + checked.rows,
               bytes: (existing?.bytes ?? 0) + checked.bytes,
+              rawBytes: (existing?.rawBytes ?? existing?.bytes ?? 0) + checked.rawBytes,
             };
       const closed: SessionRecord = { ...session, state: 'committed', result, closedAt: now, blocksAtClose: held.size };
       const gc = queueBlocks(this.state, checked.unusedBlockIds, `unused by commit of session ${sessionId}`, now);
@@ -343,6 +345,8 @@ export class WriteSessions {
       blockBytes: table?.blockBytes ?? 0,
       stripeRows: table?.stripeRows ?? 0,
       stripeBytes: table?.stripeBytes ?? 0,
+      encoding: table?.encoding ?? TABLE_DEFAULTS.encoding,
+      compressionLevel: table?.compressionLevel ?? TABLE_DEFAULTS.compressionLevel,
     };
   }
 }

@@ -60,7 +60,21 @@ export interface TableSpec {
   readonly stripeBytes?: number;
   /** Days partitions are kept, e.g. `90d`; absent = forever. */
   readonly retention?: string;
+  /** How writers store streams; default `auto`. */
+  readonly encoding?: TableEncoding;
+  /** zstd level of the sections writers compress (COMPRESSION_LEVEL_RANGE); default 3. */
+  readonly compressionLevel?: number;
 }
+
+/**
+ * How writers store a table's column streams: `auto` (each stream in the smallest form the writer
+ * finds: bit-packed, dictionary, zstd, or plain when nothing is smaller) or `plain` (every
+ * stream as the plain layout, no compression). A closed set.
+ */
+export type TableEncoding = 'auto' | 'plain';
+export const TABLE_ENCODINGS: readonly TableEncoding[] = ['auto', 'plain'];
+/** zstd levels a table may ask for. */
+export const COMPRESSION_LEVEL_RANGE = [1, 19] as const;
 
 export interface ColumnInfo extends ColumnSpec {
   /** Schema version that added the column. */
@@ -77,6 +91,8 @@ export interface TableInfo {
   readonly stripeRows: number;
   readonly stripeBytes: number;
   readonly retentionDays: number | null;
+  readonly encoding: TableEncoding;
+  readonly compressionLevel: number;
   readonly schemaVersion: number;
   readonly createdAt: string;
 }
@@ -102,7 +118,10 @@ export interface PartitionInfo {
   readonly files: number;
   readonly stripes: number;
   readonly rows: number;
+  /** Stream bytes as stored (encoded and compressed), before erasure coding. */
   readonly bytes: number;
+  /** The same streams in the plain layout (absent from older services: equal to `bytes`). */
+  readonly rawBytes?: number;
   readonly createdAt: string;
 }
 
@@ -142,6 +161,9 @@ export interface DroppedFile {
 export interface TableAlteration {
   readonly addColumns?: readonly ColumnSpec[];
   readonly dropColumns?: readonly string[];
+  /** New stream settings; they apply to files written from then on (no schema version). */
+  readonly encoding?: TableEncoding;
+  readonly compressionLevel?: number;
 }
 
 export const TABLE_DEFAULTS = {
@@ -150,4 +172,6 @@ export const TABLE_DEFAULTS = {
   blockBytes: 64 * 1024 * 1024,
   stripeRows: 65_536,
   stripeBytes: 64 * 1024 * 1024,
+  encoding: 'auto' as TableEncoding,
+  compressionLevel: 3,
 } as const;

@@ -11,7 +11,7 @@
  *   POST /v1/sessions/:id/commit                    CommitManifest     -> CommitResult
  *   POST /v1/sessions/:id/abort                                        -> SessionInfo
  */
-import type { ColumnInfo } from './catalog-types.js';
+import type { ColumnInfo, TableEncoding } from './catalog-types.js';
 
 /** A session's life; a closed set. */
 export const SESSION_STATES = [
@@ -50,6 +50,9 @@ export interface SessionInfo {
   readonly blockBytes: number;
   readonly stripeRows: number;
   readonly stripeBytes: number;
+  /** The table's stream settings (absent from older services: auto, level 3). */
+  readonly encoding?: TableEncoding;
+  readonly compressionLevel?: number;
   /** What one commit may hold (answered when a session opens): a writer stops before it passes them, not after uploading everything. */
   readonly limits?: CommitLimits;
 }
@@ -111,6 +114,11 @@ export interface FileManifest {
   /** Column names this file stores, in stream order. */
   readonly columns: readonly string[];
   readonly stripes: readonly StripeManifest[];
+  /**
+   * Bytes the file's streams take in the plain layout (before per-stream encodings and
+   * compression), for `granary stats`; absent: the streams' lengths (every stream plain).
+   */
+  readonly rawBytes?: number;
 }
 
 export interface BlockManifest {

@@ -1,10 +1,43 @@
 /** `granary table …` and `granary partition …`. */
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { COLUMN_TYPES, type ColumnSpec, type ColumnType, GranaryError, type TableSpec } from '../../protocol/index.js';
+import {
+  COLUMN_TYPES,
+  COMPRESSION_LEVEL_RANGE,
+  type ColumnSpec,
+  type ColumnType,
+  GranaryError,
+  TABLE_ENCODINGS,
+  type TableEncoding,
+  type TableSpec,
+} from '../../protocol/index.js';
 import { collect } from '../paging.js';
 import { formatBytes, printJson, printTable, withClient } from './context.js';
 import { type PageFlags, addPageOptions, onePage, printNextHint } from './page-flags.js';
+
+function parseEncoding(text: string): TableEncoding {
+  if (!(TABLE_ENCODINGS as readonly string[]).includes(text)) throw new GranaryError('GRN_BAD_REQUEST', `--encoding takes ${TABLE_ENCODINGS.join(' or ')}; got "${text}"`);
+  return text as TableEncoding;
+}
+
+function parseLevel(text: string): number {
+  const [min, max] = COMPRESSION_LEVEL_RANGE;
+  const level = Number(text);
+  if (!/^\d+$/.test(text) || level < min || level > max) throw new GranaryError('GRN_BAD_REQUEST', `--compression-level takes an integer in ${min}..${max} (zstd level); got "${text}"`);
+  return level;
+}
+
+interface StreamFlags {
+  readonly encoding?: TableEncoding;
+  readonly compressionLevel?: number;
+}
+
+function streamSettings(flags: StreamFlags): StreamFlags {
+  return {
+    ...(flags.encoding === undefined ? {} : { encoding: flags.encoding }),
+    ...(flags.compressionLevel === undefined ? {} : { compressionLevel: flags.compressionLevel }),
+  };
+}
 
 function parseColumn(text: string, previous: ColumnSpec[] = []): ColumnSpec[] {
   const [name, type, featureId] = text.split(':');
@@ -24,7 +57,9 @@ export function tableCommand(): Command {
     .option('--partition-by <keys>', 'comma-separated partition keys (default ds)')
     .option('--ec <k+m>', 'erasure policy (default 6+3)')
     .option('--retention <days>', 'e.g. 90d')
-    .action(async (name: string, flags: { schema: string; partitionBy?: string; ec?: string; retention?: string }, command: Command) => {
+    .option('--encoding <auto|plain>', 'how writers store column streams: auto (bit-packing, dictionaries, zstd, per stream) or plain (default auto)', parseEncoding)
+    .option('--compression-level <n>', 'zstd level of compressed streams, 1..19 (default 3)', parseLevel)
+    .action(async (name: string, flags: { schema: string; partitionBy?: string; ec?: string; retention?: string } & StreamFlags, command: Command) => {
       let schema: Partial<TableSpec>;
       try {
         schema = JSON.parse(await readFile(flags.schema, 'utf8')) as Partial<TableSpec>;
@@ -41,6 +76,7 @@ export function tableCommand(): Command {
         ...(flags.partitionBy === undefined ? {} : { partitionBy: flags.partitionBy.split(',').map((k) => k.trim()) }),
         ...(flags.ec === undefined ? {} : { ec: flags.ec }),
         ...(flags.retention === undefined ? {} : { retention: flags.retention }),
+        ...streamSettings(flags),
       };
       await withClient(command, async (client, { json }) => {
         const info = await client.metadata.createTable(spec);
@@ -67,19 +103,22 @@ export function tableCommand(): Command {
         if (json) return printJson(info);
         process.stdout.write(
           `table ${info.name}  (schema v${info.schemaVersion}, RS ${info.ec}, partitioned by ${info.partitionBy.join(', ')}, ` +
-            `blocks ${formatBytes(info.blockBytes)}, stripes ${info.stripeRows} rows, retention ${info.retentionDays === null ? 'forever' : `${info.retentionDays}d`})\n`,
+            `blocks ${formatBytes(info.blockBytes)}, stripes ${info.stripeRows} rows, retention ${info.retentionDays === null ? 'forever' : `${info.retentionDays}d`}, ` +
+            `encoding ${info.encoding ?? 'auto'}${info.encoding === 'plain' ? '' : ` (zstd level ${info.compressionLevel ?? 3})`})\n`,
         );
         printTable(['COLUMN', 'TYPE', 'FEATURE', 'SINCE'], info.columns.map((c) => [c.name, c.type, c.featureId ?? '', `v${c.addedInVersion}`]));
       });
     });
   table
     .command('alter <name>')
-    .description('add or drop columns')
+    .description('add or drop columns, or change how new files store their streams')
     .option('--add-column <name:type[:featureId]>', 'add a column (repeatable)', parseColumn, [] as ColumnSpec[])
     .option('--drop-column <name>', 'drop a column (repeatable)', (value: string, previous: string[] = []) => [...previous, value], [] as string[])
-    .action(async (name: string, flags: { addColumn: ColumnSpec[]; dropColumn: string[] }, command: Command) => {
+    .option('--encoding <auto|plain>', 'how files written from now on store column streams', parseEncoding)
+    .option('--compression-level <n>', 'zstd level for files written from now on, 1..19', parseLevel)
+    .action(async (name: string, flags: { addColumn: ColumnSpec[]; dropColumn: string[] } & StreamFlags, command: Command) => {
       await withClient(command, async (client, { json }) => {
-        const info = await client.metadata.alterTable(name, { addColumns: flags.addColumn, dropColumns: flags.dropColumn });
+        const info = await client.metadata.alterTable(name, { addColumns: flags.addColumn, dropColumns: flags.dropColumn, ...streamSettings(flags) });
         if (json) printJson(info);
         else process.stdout.write(`table ${info.name} is now schema v${info.schemaVersion} with ${info.columns.length} columns\n`);
       });

@@ -232,13 +232,17 @@ export function statsCommand(): Command {
           table,
           partitions: partitions.length,
           rows: partitions.reduce((sum, p) => sum + p.rows, 0),
+          // Stored (encoded, compressed) stream bytes before erasure coding, and the same
+          // streams in the plain layout.
           bytes: partitions.reduce((sum, p) => sum + p.bytes, 0),
+          rawBytes: partitions.reduce((sum, p) => sum + (p.rawBytes ?? p.bytes), 0),
           files: partitions.reduce((sum, p) => sum + p.files, 0),
           stripes: partitions.reduce((sum, p) => sum + p.stripes, 0),
           popularity: popularity.columns,
         };
         if (json) return printJson(stats);
-        process.stdout.write(`${table}: ${stats.partitions} partitions, ${stats.rows} rows, ${formatBytes(stats.bytes)} in ${stats.files} files, ${stats.stripes} stripes\n`);
+        const ratio = stats.bytes > 0 ? ` (${(stats.rawBytes / stats.bytes).toFixed(2)}x smaller than ${formatBytes(stats.rawBytes)} plain)` : '';
+        process.stdout.write(`${table}: ${stats.partitions} partitions, ${stats.rows} rows, ${formatBytes(stats.bytes)}${ratio} in ${stats.files} files, ${stats.stripes} stripes\n`);
         printTable(['COLUMN', 'FEATURE', 'SCANS'], popularity.columns.map((c) => [c.column, c.featureId ?? '', c.scans]));
       });
     });

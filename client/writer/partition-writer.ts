@@ -21,7 +21,16 @@ import {
   type SessionInfo,
   type StripeManifest,
 } from '../../protocol/index.js';
-import { type EncodedStream, arrowTypeMatches, arrowTypeOf, encodeStream, nullData, rowsToRecordBatch } from '../format/index.js';
+import {
+  type EncodedStream,
+  type StoreOptions,
+  arrowTypeMatches,
+  arrowTypeOf,
+  encodeStream,
+  nullData,
+  rowsToRecordBatch,
+  storePlain,
+} from '../format/index.js';
 import type { MetadataClient } from '../metadata-client.js';
 import { BlockBuilder, type EncodedStripe } from './block-builder.js';
 import { uploadBlock } from './block-uploader.js';
@@ -42,6 +51,8 @@ export interface WriterOptions {
   /** Overrides the table's block size target (mostly for tests). */
   readonly blockBytes?: number;
   readonly leaseMs?: number;
+  /** Overrides the table's encoding setting (`plain` stores every stream as the plain layout). */
+  readonly encoding?: 'auto' | 'plain';
 }
 
 export type WriterState = 'open' | 'committed' | 'aborted' | 'failed';
@@ -65,8 +76,12 @@ export class PartitionWriter {
   private pendingRows = 0;
   /** Arrow bytes in pendingBatches: estimates a stripe's size before it is encoded. */
   private pendingBytes = 0;
-  /** Encoded bytes per row of the last stripe; 0 before the first. */
+  /** Plain-layout bytes per row of the last stripe (what a stripe holds in memory); 0 before the first. */
   private bytesPerRow = 0;
+  /** Plain-layout bytes of every stream encoded so far: the file's rawBytes. */
+  private rawBytes = 0;
+  /** How streams are stored: the table's settings as the session saw them. */
+  private readonly store: StoreOptions;
   private readonly builder = new BlockBuilder();
   /** Stream memory of the stripes in `builder`, in the same order. */
   private readonly builderMemory: StripeMemory[] = [];
@@ -102,6 +117,7 @@ export class PartitionWriter {
     this.stripeRowsTarget = options.stripeRows ?? session.stripeRows;
     this.blockBytesTarget = options.blockBytes ?? session.blockBytes;
     this.blocksInFlight = Math.max(1, options.blocksInFlight ?? 2);
+    this.store = { encoding: options.encoding ?? session.encoding ?? 'auto', ...(session.compressionLevel === undefined ? {} : { compressionLevel: session.compressionLevel }) };
     this.policy = parsePolicy(session.ec);
     // About one block of stream memory and one space per block in flight are kept for reuse.
     this.slabs = new SlabPool(this.blockBytesTarget + 2 * SLAB_BYTES);
@@ -173,7 +189,7 @@ export class PartitionWriter {
       await Promise.all(this.uploads);
       this.throwIfFailed();
       const manifest = {
-        files: this.manifestStripes.length === 0 ? [] : [{ columns: this.columns.map((c) => c.name), stripes: this.manifestStripes }],
+        files: this.manifestStripes.length === 0 ? [] : [{ columns: this.columns.map((c) => c.name), stripes: this.manifestStripes, rawBytes: this.rawBytes }],
         blocks: this.blocks,
       };
       let result: CommitResult | undefined;
@@ -257,22 +273,36 @@ export class PartitionWriter {
     this.pendingBytes = this.pendingBatches.reduce((sum, batch) => sum + batch.data.byteLength, 0);
     const memory = new StripeMemory(this.slabs);
     let streams: EncodedStream[];
+    let rawBytes = 0;
     try {
-      streams = this.columns.map((column) => {
+      const plain = this.columns.map((column) => {
         const child = stripe.getChild(column.name);
         return encodeStream(column.type, child ?? nullData(column.type, rows), memory.alloc);
       });
+      for (const stream of plain) rawBytes += stream.bytes.length;
+      if (this.store.encoding === 'plain') {
+        streams = plain;
+      } else {
+        const stored = await Promise.all(plain.map((stream, c) => storePlain((this.columns[c] as ColumnInfo).type, stream, this.store)));
+        // Streams left plain still sit in the stripe's memory: copied out, the memory is free
+        // now instead of when the block is built (a block of compressed streams holds many
+        // stripes, whose plain memory would otherwise pile up).
+        streams = stored.map((stream, c) => (stream.bytes === (plain[c] as EncodedStream).bytes ? { ...stream, bytes: stream.bytes.slice() } : stream));
+        memory.release();
+      }
     } catch (error) {
       memory.release();
       throw error;
     }
     const encodedBytes = streams.reduce((sum, s) => sum + s.bytes.length, 0);
-    this.bytesPerRow = encodedBytes / rows;
+    this.rawBytes += rawBytes;
+    // The stripe's size in memory is its plain size: stripeBytes bounds that.
+    this.bytesPerRow = rawBytes / rows;
     this.rowsWritten += rows;
     const encoded: EncodedStripe = { rows, streams };
     if (this.builder.stripeCount > 0 && this.builder.bytes + encodedBytes > this.blockBytesTarget) await this.startBlock();
     this.builder.add(encoded);
-    this.builderMemory.push(memory);
+    if (this.store.encoding === 'plain') this.builderMemory.push(memory);
     if (this.builder.bytes >= this.blockBytesTarget) await this.startBlock();
   }
 

@@ -7,7 +7,7 @@
  */
 import { RECEIPT_TEXT_BYTES } from '../../protocol/receipt.js';
 import { DATA_SHARDS_MAX, PARITY_SHARDS_MAX, SHARD_BYTES_MAX } from '../../erasure/index.js';
-import { COLUMN_TYPES, STATS_OPS } from '../../protocol/index.js';
+import { COLUMN_TYPES, STATS_OPS, TABLE_ENCODINGS } from '../../protocol/index.js';
 import {
   FILES_PER_COMMIT_MAX,
   STREAM_BYTES_MAX,
@@ -86,6 +86,8 @@ export const tableSpecSchema = {
     stripeRows: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
     stripeBytes: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
     retention: { type: 'string', maxLength: 16 },
+    encoding: { type: 'string', enum: TABLE_ENCODINGS },
+    compressionLevel: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
   },
 } as const;
 
@@ -95,6 +97,8 @@ export const alterSchema = {
   properties: {
     addColumns: { type: 'array', maxItems: COLUMNS_MAX, items: columnSpecSchema },
     dropColumns: { type: 'array', maxItems: COLUMNS_MAX, items: name },
+    encoding: { type: 'string', enum: TABLE_ENCODINGS },
+    compressionLevel: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
   },
 } as const;
 
@@ -132,6 +136,7 @@ export const commitSchema = {
         additionalProperties: false,
         properties: {
           columns: { type: 'array', maxItems: COLUMNS_MAX, items: name },
+          rawBytes: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
           stripes: {
             type: 'array',
             maxItems: STRIPES_PER_FILE_MAX,
