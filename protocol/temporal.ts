@@ -29,6 +29,9 @@ export const DATE_DAYS_MAX = 2 ** 31 - 1;
 export const MICROS_PER_SECOND = 1_000_000;
 export const MICROS_PER_DAY = 86_400_000_000;
 const MICROS_PER_DAY_BIG = BigInt(MICROS_PER_DAY);
+const SAFE_MICROS = BigInt(Number.MAX_SAFE_INTEGER);
+/** Days whose microseconds, with a time of day and an offset of up to a day either way, stay below 2^53 (about years 1685..2255). */
+const SAFE_DAYS = Math.floor(Number.MAX_SAFE_INTEGER / MICROS_PER_DAY) - 3;
 
 /** A parsed value, or why the text is not one. */
 export type TemporalParse<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
@@ -123,7 +126,8 @@ export function parseTimestampText(text: string): TemporalParse<bigint> {
   const [, yearText, monthText, dayText, hourText, minuteText, secondText, fraction, offset] = match as unknown as (string | undefined)[];
   const days = civilDays(text, yearText as string, monthText as string, dayText as string);
   if (!days.ok) return days;
-  let micros = BigInt(days.value) * MICROS_PER_DAY_BIG;
+  let seconds = 0;
+  let fractionMicros = 0;
   if (hourText !== undefined) {
     const hour = Number(hourText);
     const minute = Number(minuteText);
@@ -132,7 +136,6 @@ export function parseTimestampText(text: string): TemporalParse<bigint> {
     if (minute > 59) return fail(`${quote(text)}: minute ${minuteText} is not 00..59`);
     if (second === 60) return fail(`${quote(text)}: leap seconds (:60) are not representable; Granary, like Unix time, has none`);
     if (second > 59) return fail(`${quote(text)}: second ${secondText} is not 00..59`);
-    let fractionMicros = 0;
     if (fraction !== undefined) {
       if (fraction.length > 6 && !/^0+$/.test(fraction.slice(6))) {
         return fail(`${quote(text)}: a timestamp holds whole microseconds (6 fraction digits); ${fraction.length} digits that are not zeros beyond the 6th would have to be rounded`);
@@ -146,9 +149,13 @@ export function parseTimestampText(text: string): TemporalParse<bigint> {
       if (offsetHours > 23 || offsetMins > 59) return fail(`${quote(text)}: offset ${offset} is not -23:59..+23:59`);
       offsetMinutes = (offset[0] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMins);
     }
-    const secondsOfDay = (hour * 60 + minute - offsetMinutes) * 60 + second;
-    micros += BigInt(secondsOfDay * MICROS_PER_SECOND + fractionMicros);
+    seconds = (hour * 60 + minute - offsetMinutes) * 60 + second;
   }
+  // Exact in doubles for days near the epoch (the common case); bigint arithmetic beyond.
+  const micros =
+    Math.abs(days.value) <= SAFE_DAYS
+      ? BigInt(days.value * MICROS_PER_DAY + seconds * MICROS_PER_SECOND + fractionMicros)
+      : BigInt(days.value) * MICROS_PER_DAY_BIG + BigInt(seconds * MICROS_PER_SECOND + fractionMicros);
   if (micros < TIMESTAMP_MICROS_MIN || micros > TIMESTAMP_MICROS_MAX) {
     return fail(`${quote(text)} is outside the timestamp range (int64 microseconds, about years -290308..294247)`);
   }
@@ -187,7 +194,10 @@ export function parseDateValue(value: unknown): TemporalParse<number> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Formatting
+// Formatting: on the output path of every row, so no objects per value, two-digit strings from a
+// table, and the date text of the last day formatted kept (event times come in runs of one day).
+
+const TWO_DIGITS: readonly string[] = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
 
 function pad(value: number, digits: number): string {
   return String(value).padStart(digits, '0');
@@ -198,21 +208,28 @@ function yearText(year: number): string {
   return `${year < 0 ? '-' : '+'}${pad(Math.abs(year), 6)}`;
 }
 
+let lastDays = Number.NaN;
+let lastDateText = '';
+
 /** `YYYY-MM-DD` of a day number. */
 export function formatDate(days: number): string {
+  if (days === lastDays) return lastDateText;
   const { year, month, day } = civilFromDays(days);
-  return `${yearText(year)}-${pad(month, 2)}-${pad(day, 2)}`;
+  const text = `${yearText(year)}-${TWO_DIGITS[month] as string}-${TWO_DIGITS[day] as string}`;
+  lastDays = days;
+  lastDateText = text;
+  return text;
 }
 
 /** The canonical text of a timestamp: `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
 export function formatTimestamp(micros: bigint): string {
   let days: number;
   let ofDay: number;
-  const asNumber = Number(micros);
-  if (Number.isSafeInteger(asNumber)) {
+  if (micros >= -SAFE_MICROS && micros <= SAFE_MICROS) {
     // The common case without bigint arithmetic: both products and the difference stay exact.
-    days = Math.floor(asNumber / MICROS_PER_DAY);
-    ofDay = asNumber - days * MICROS_PER_DAY;
+    const value = Number(micros);
+    days = Math.floor(value / MICROS_PER_DAY);
+    ofDay = value - days * MICROS_PER_DAY;
   } else {
     let quotient = micros / MICROS_PER_DAY_BIG;
     if (quotient * MICROS_PER_DAY_BIG > micros) quotient -= 1n;
@@ -222,8 +239,9 @@ export function formatTimestamp(micros: bigint): string {
   const seconds = Math.floor(ofDay / MICROS_PER_SECOND);
   const fraction = ofDay - seconds * MICROS_PER_SECOND;
   const hour = Math.floor(seconds / 3600);
-  const minute = Math.floor((seconds % 3600) / 60);
-  return `${formatDate(days)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(seconds % 60, 2)}.${pad(fraction, 6)}Z`;
+  const minute = Math.floor((seconds - hour * 3600) / 60);
+  const second = seconds - hour * 3600 - minute * 60;
+  return `${formatDate(days)}T${TWO_DIGITS[hour] as string}:${TWO_DIGITS[minute] as string}:${TWO_DIGITS[second] as string}.${String(MICROS_PER_SECOND + fraction).slice(1)}Z`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import { contiguousLayout } from '../../erasure/index.js';
 import type { BlockPlacement, CommitManifest } from '../../protocol/index.js';
 
 /** Min and max of a stream's values, or undefined for a stream without them. */
-export type StatsOf = (stripe: number, column: string) => { min: number; max: number } | undefined;
+export type StatsOf = (stripe: number, column: string) => { min: number | string; max: number | string } | undefined;
 
 export function manifestFor(block: BlockPlacement, columns: readonly string[], stripes: number, rows = 100, stats: StatsOf = () => undefined): CommitManifest {
   const streamBytes = 1000;
