@@ -120,6 +120,22 @@ describe('timestamp text', () => {
   });
 });
 
+describe('timestamp text near the 2^53 microsecond edge (where parsing leaves doubles for bigints)', () => {
+  it('reads every time of day at any offset exactly on both sides of it', () => {
+    const edgeDays = fc.oneof(fc.integer({ min: 104_230, max: 104_260 }), fc.integer({ min: -104_260, max: -104_230 }));
+    const ofDay = fc.integer({ min: 0, max: 86_400_000_000 - 1 });
+    const offset = fc.oneof(fc.constantFrom(-(23 * 60 + 59), 23 * 60 + 59), fc.integer({ min: -(23 * 60 + 59), max: 23 * 60 + 59 }));
+    fc.assert(
+      fc.property(edgeDays, ofDay, offset, (days, micros, minutes) => {
+        const value = BigInt(days) * 86_400_000_000n + BigInt(micros);
+        expect(parseTimestampText(isoText(value, minutes))).toEqual({ ok: true, value });
+        expect(parseTimestampText(formatTimestamp(value))).toEqual({ ok: true, value });
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
 describe('timestamp values', () => {
   it('takes integer microseconds as a safe number, a decimal string or a bigint', () => {
     expect(parseTimestampValue(1_795_162_500_000_000)).toEqual({ ok: true, value: 1_795_162_500_000_000n });
