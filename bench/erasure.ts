@@ -22,13 +22,27 @@ import { type Throughput, gbps, printTable, ratio, throughput } from './measure.
 
 type Kernel = 'library' | 'simd';
 
+/** A wall-clock measurement plus the process CPU time it took (this machine is often shared). */
+export interface Measured extends Throughput {
+  /** Bytes per second of process CPU time (user + system), warm-up included. */
+  readonly cpuBytesPerSecond: number;
+}
+
+async function measured(name: string, once: () => Promise<number> | number, seconds: number): Promise<Measured> {
+  const before = process.cpuUsage();
+  const result = await throughput(name, once, seconds);
+  const used = process.cpuUsage(before);
+  const cpuSeconds = (used.user + used.system) / 1e6;
+  return { ...result, cpuBytesPerSecond: result.bytes / cpuSeconds };
+}
+
 export interface ErasureRow {
   readonly policy: string;
   readonly shardBytes: number;
-  readonly copy: Throughput;
-  readonly encode: Readonly<Record<Kernel, Throughput>>;
-  readonly rangeReconstruct: Readonly<Record<Kernel, Throughput>>;
-  readonly reconstruct: Readonly<Record<Kernel, Throughput>>;
+  readonly copy: Measured;
+  readonly encode: Readonly<Record<Kernel, Measured>>;
+  readonly rangeReconstruct: Readonly<Record<Kernel, Measured>>;
+  readonly reconstruct: Readonly<Record<Kernel, Measured>>;
 }
 
 export interface KernelFigures {
@@ -38,6 +52,11 @@ export interface KernelFigures {
   readonly reconstructOverMemcpy: number;
   readonly reconstructAllGBps: number;
   readonly reconstructAllOverMemcpy: number;
+  /** The same per second of process CPU time: what one core does when the machine is shared. */
+  readonly encodeCpuGBps: number;
+  readonly reconstructCpuGBps: number;
+  readonly encodeOverMemcpyCpu: number;
+  readonly reconstructOverMemcpyCpu: number;
 }
 
 export interface ErasureFigures {
@@ -68,7 +87,7 @@ export async function benchErasure(seconds = 2): Promise<ErasureFigures> {
     const dataBytes = k * shardBytes;
     const source = Buffer.concat(data);
     const target = Buffer.allocUnsafe(dataBytes);
-    const copy = await throughput('copy', () => source.copy(target), seconds);
+    const copy = await measured('copy', () => source.copy(target), seconds);
     const parity = await encodeParity(policy, data, codecs.simd);
     const all = [...data, ...parity];
     const lostOne = all.map((shard, i) => (i === 0 ? null : shard));
@@ -77,15 +96,15 @@ export async function benchErasure(seconds = 2): Promise<ErasureFigures> {
     const spareParity = Array.from({ length: m }, () => new Uint8Array(shardBytes));
     const measure = async (kernel: Kernel) => {
       const codec = codecs[kernel];
-      const encode = await throughput(`${kernel} encode`, async () => {
+      const encode = await measured(`${kernel} encode`, async () => {
         await encodeParityInto(policy, data, spareParity, codec);
         return dataBytes;
       }, seconds);
-      const rangeReconstruct = await throughput(`${kernel} range reconstruct`, async () => {
+      const rangeReconstruct = await measured(`${kernel} range reconstruct`, async () => {
         await reconstructShards(policy, lostOne, [0], codec);
         return dataBytes;
       }, seconds);
-      const reconstruct = await throughput(`${kernel} reconstruct m`, async () => {
+      const reconstruct = await measured(`${kernel} reconstruct m`, async () => {
         await reconstructShards(policy, lostM, wantedM, codec);
         return dataBytes;
       }, seconds);
@@ -103,6 +122,7 @@ export async function benchErasure(seconds = 2): Promise<ErasureFigures> {
     });
   }
   const cell = (value: Throughput, copy: Throughput): string => `${gbps(value.bytesPerSecond)} ${ratio(value.bytesPerSecond, copy.bytesPerSecond)}`;
+  const cpuCell = (value: Measured, copy: Measured): string => `${gbps(value.cpuBytesPerSecond)} ${ratio(value.cpuBytesPerSecond, copy.cpuBytesPerSecond)}`;
   printTable('Erasure codec rs-wasm-v1 on one core: library vs SIMD kernel (GB/s of data bytes, ratio to Buffer.copy)', [
     ['policy', 'shard', 'Buffer.copy', 'encode lib', 'encode SIMD', 'range rebuild 1 lib', 'range rebuild 1 SIMD', 'rebuild m lib', 'rebuild m SIMD'],
     ...rows.map((r) => [
@@ -117,6 +137,20 @@ export async function benchErasure(seconds = 2): Promise<ErasureFigures> {
       cell(r.reconstruct.simd, r.copy),
     ]),
   ]);
+  printTable('The same per second of process CPU time (less sensitive to other processes on the machine)', [
+    ['policy', 'shard', 'Buffer.copy', 'encode lib', 'encode SIMD', 'range rebuild 1 lib', 'range rebuild 1 SIMD', 'rebuild m lib', 'rebuild m SIMD'],
+    ...rows.map((r) => [
+      r.policy,
+      `${(r.shardBytes / 1024 / 1024).toFixed(1)} MiB`,
+      gbps(r.copy.cpuBytesPerSecond),
+      cpuCell(r.encode.library, r.copy),
+      cpuCell(r.encode.simd, r.copy),
+      cpuCell(r.rangeReconstruct.library, r.copy),
+      cpuCell(r.rangeReconstruct.simd, r.copy),
+      cpuCell(r.reconstruct.library, r.copy),
+      cpuCell(r.reconstruct.simd, r.copy),
+    ]),
+  ]);
   const headline = rows[0] as ErasureRow;
   const memcpy = headline.copy.bytesPerSecond;
   const figures = (kernel: Kernel): KernelFigures => ({
@@ -126,6 +160,10 @@ export async function benchErasure(seconds = 2): Promise<ErasureFigures> {
     reconstructOverMemcpy: headline.rangeReconstruct[kernel].bytesPerSecond / memcpy,
     reconstructAllGBps: headline.reconstruct[kernel].bytesPerSecond / 1e9,
     reconstructAllOverMemcpy: headline.reconstruct[kernel].bytesPerSecond / memcpy,
+    encodeCpuGBps: headline.encode[kernel].cpuBytesPerSecond / 1e9,
+    reconstructCpuGBps: headline.rangeReconstruct[kernel].cpuBytesPerSecond / 1e9,
+    encodeOverMemcpyCpu: headline.encode[kernel].cpuBytesPerSecond / headline.copy.cpuBytesPerSecond,
+    reconstructOverMemcpyCpu: headline.rangeReconstruct[kernel].cpuBytesPerSecond / headline.copy.cpuBytesPerSecond,
   });
   const simd = figures('simd');
   const library = figures('library');

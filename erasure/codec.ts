@@ -18,8 +18,10 @@ export interface ErasureCodec {
 
   /**
    * Rebuilds, in place, every data shard (index < `dataShardCount`) whose `present` flag is false,
-   * from the present shards. `shards` holds all k+m buffers of one length, in shard order; at least
-   * `dataShardCount` are present. Parity shards are not rebuilt: callers re-encode them.
+   * from the present shards. `shards` holds all k+m buffers in shard order, the present ones and
+   * the absent data shards of one length; an absent parity shard may be an empty placeholder (it is
+   * neither read nor written). At least `dataShardCount` are present. Parity shards are not
+   * rebuilt: callers re-encode them.
    */
   reconstructData(
     shards: readonly Uint8Array[],

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   CodecThreadPool,
   RsWasmCodec,
+  SimdRsCodec,
   ThreadedCodec,
   closeCodecThreads,
   codecById,
@@ -65,6 +66,16 @@ describe('erasure codec threads', () => {
     const lost = [1, 4, 7];
     const rebuilt = await reconstructShards(policy, all.map((s, i) => (lost.includes(i) ? null : s)), lost, threaded);
     lost.forEach((index, position) => expect(Buffer.from(rebuilt[position] as Uint8Array).equals(Buffer.from(all[index] as Uint8Array))).toBe(true));
+  });
+
+  it('rebuilds one wanted data shard when parity shards are absent too (the degraded read shape)', async () => {
+    const data = randomShards(6, 70_001, 11);
+    const all = [...data, ...(await encodeParity(policy, data, codecById('rs-wasm-v1')))];
+    for (const codec of [new ThreadedCodec(new RsWasmCodec(), pool, 0), new ThreadedCodec(new SimdRsCodec(), pool, 0), new RsWasmCodec(), new SimdRsCodec()]) {
+      const ranges = all.map((shard, i) => (i === 2 || i === 7 || i === 8 ? undefined : shard.subarray(5, 60_005)));
+      const [rebuilt] = await reconstructShards(policy, ranges, [2], codec);
+      expect(Buffer.from(rebuilt as Uint8Array).equals(Buffer.from((data[2] as Uint8Array).subarray(5, 60_005)))).toBe(true);
+    }
   });
 
   it('is reached by id like the codec itself, and off with GRANARY_CODEC_THREADS=0', () => {
