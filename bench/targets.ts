@@ -43,45 +43,24 @@ export function storageBytesTargets(storage: StorageBytesFigures): Target[] {
   );
 }
 
-/** The codec figures the RS 6+3 targets read, in data bytes per second on one core. */
-export interface CodecTargetFigures {
-  /** What was measured, for the target's name. */
-  readonly label: string;
-  readonly encodeBytesPerSecond: number;
-  readonly reconstructBytesPerSecond: number;
-  readonly memcpyBytesPerSecond: number;
-}
-
-/**
- * RS 6+3 at the largest shard bench/erasure.ts measures (8 MiB: out of the caches, as a block's
- * shards are; at 1 MiB Buffer.copy runs from cache at several times memory speed and no codec
- * keeps a quarter of it). Reconstruct is m data shards rebuilt from the survivors, the worst a
- * read meets. The one place to point at other fields (a new kernel's rows, a range reconstruct)
- * when bench/erasure.ts reports them.
- */
-export function codecTargetFigures(erasure: ErasureFigures): CodecTargetFigures | undefined {
-  const row = erasure.rows.filter((r) => r.policy === '6+3').sort((a, b) => b.shardBytes - a.shardBytes)[0];
-  if (row === undefined) return undefined;
-  return {
-    label: `RS 6+3, ${row.shardBytes / 1024 / 1024} MiB shards`,
-    encodeBytesPerSecond: row.encode.bytesPerSecond,
-    reconstructBytesPerSecond: row.reconstruct.bytesPerSecond,
-    memcpyBytesPerSecond: row.copy.bytesPerSecond,
-  };
-}
-
 /** Issue 13's codec bounds: 3 GB/s of data on one core, and a quarter of memcpy. */
 const CODEC_GBPS_MIN = 3;
 const CODEC_MEMCPY_RATIO_MIN = 0.25;
 
+/**
+ * RS 6+3 on one core, as bench/erasure.ts reports its headline (the SIMD kernel; the row and
+ * shard size are its choice, printed in its table): encode, and range reconstruct (one lost data
+ * shard's range rebuilt from k survivors, as a degraded read does), each in GB/s of data and over
+ * Buffer.copy of the same bytes in the same run. The library's figures sit beside them in the
+ * results file, for the speedup.
+ */
 export function codecTargets(erasure: ErasureFigures): Target[] {
-  const codec = codecTargetFigures(erasure);
-  if (codec === undefined) return [target('RS 6+3 codec figures (none measured)', 0, '>=', CODEC_GBPS_MIN, 'GB/s')];
+  const codec = erasure.simd;
   return [
-    target(`${codec.label}: encode, one core`, codec.encodeBytesPerSecond / 1e9, '>=', CODEC_GBPS_MIN, 'GB/s'),
-    target(`${codec.label}: encode / memcpy`, codec.encodeBytesPerSecond / codec.memcpyBytesPerSecond, '>=', CODEC_MEMCPY_RATIO_MIN, 'x'),
-    target(`${codec.label}: reconstruct m shards, one core`, codec.reconstructBytesPerSecond / 1e9, '>=', CODEC_GBPS_MIN, 'GB/s'),
-    target(`${codec.label}: reconstruct / memcpy`, codec.reconstructBytesPerSecond / codec.memcpyBytesPerSecond, '>=', CODEC_MEMCPY_RATIO_MIN, 'x'),
+    target('RS 6+3 encode (SIMD kernel), one core', codec.encodeGBps, '>=', CODEC_GBPS_MIN, 'GB/s'),
+    target('RS 6+3 encode / memcpy', codec.encodeOverMemcpy, '>=', CODEC_MEMCPY_RATIO_MIN, 'x'),
+    target('RS 6+3 range reconstruct (SIMD kernel), one core', codec.reconstructGBps, '>=', CODEC_GBPS_MIN, 'GB/s'),
+    target('RS 6+3 range reconstruct / memcpy', codec.reconstructOverMemcpy, '>=', CODEC_MEMCPY_RATIO_MIN, 'x'),
   ];
 }
 
