@@ -9,7 +9,7 @@
  *              time is taken as UTC (as a timezone-less Parquet/Arrow timestamp is); a bare
  *              YYYY-MM-DD is its midnight UTC. A fraction has at most 6 significant digits: more
  *              digits are accepted only when they are zeros (`.123456000`), never rounded.
- *   date       YYYY-MM-DD
+ *   date       YYYY-MM-DD (JSON Lines also takes integer days as a number)
  * Years beyond 0000..9999 use ISO 8601's expanded form, a sign and 6 or 7 digits (`+012345`,
  * `-000001` = 2 BC), as JavaScript's Date does, so every stored value has a text form.
  * Leap seconds (`:60`) are refused: like Unix time, Granary has none.
@@ -46,7 +46,7 @@ const DECIMAL_INT = /^-?\d{1,20}$/;
 const QUOTE_CHARS_MAX = 60;
 
 export const TIMESTAMP_FORMS = 'RFC 3339 text such as 2026-11-20T08:15:00.123456Z or 2026-11-20T13:45:00+05:30, or integer microseconds since 1970-01-01T00:00:00Z';
-export const DATE_FORMS = 'a date such as 2026-11-20 (YYYY-MM-DD), or integer days since 1970-01-01';
+export const DATE_FORMS = 'a date such as 2026-11-20 (YYYY-MM-DD), or integer days since 1970-01-01 as a number';
 
 // ---------------------------------------------------------------------------------------------
 // Calendar (proleptic Gregorian, Howard Hinnant's days_from_civil / civil_from_days)
@@ -184,10 +184,17 @@ function int64Micros(micros: bigint, shown: string): TemporalParse<bigint> {
   return { ok: true, value: micros };
 }
 
-/** A `date` as a user may give it: `YYYY-MM-DD`, or integer days (a number or a decimal string). */
+/**
+ * A `date` as a user may give it: `YYYY-MM-DD`, or integer days as a number (or bigint). Not as
+ * digits in a string: every int32 fits a JSON number, and "20261120" (ISO 8601's basic format)
+ * must not become the year 57443.
+ */
 export function parseDateValue(value: unknown): TemporalParse<number> {
-  if (typeof value === 'string' && !DECIMAL_INT.test(value)) return parseDateText(value);
-  const days = typeof value === 'string' ? Number(value) : typeof value === 'bigint' ? Number(value) : value;
+  if (typeof value === 'string') {
+    if (/^\d{8}$/.test(value)) return fail(`${quote(value)} is not a date: write it as YYYY-MM-DD (or integer days as a number)`);
+    return parseDateText(value);
+  }
+  const days = typeof value === 'bigint' ? Number(value) : value;
   if (typeof days !== 'number' || !Number.isInteger(days)) return fail(`expected ${DATE_FORMS}`);
   if (days < DATE_DAYS_MIN || days > DATE_DAYS_MAX) return fail(`${String(value)} days is outside int32`);
   return { ok: true, value: days };

@@ -10,7 +10,7 @@
  *   id_list, id_score_list, float_list   the JSON Lines shape as JSON text: [1,2,3], [[1,0.5]]
  *   timestamp       RFC 3339 text (2026-11-20T08:15:00.123456Z; any offset; none = UTC) or
  *                   integer microseconds
- *   date            YYYY-MM-DD, or integer days
+ *   date            YYYY-MM-DD
  *
  * An empty cell is null. A quoted empty cell ("") is the empty string for `string` and empty
  * bytes for `bytes` (null for the other types), so the output writes empty strings quoted and
@@ -48,13 +48,14 @@ export function decodeCell(type: ColumnType, cell: CsvCell): unknown {
     case 'bytes':
       // bytes stay base64 text: rowsToRecordBatch decodes and checks it.
       return cell;
-    case 'timestamp':
-    case 'date': {
+    case 'timestamp': {
       // Kept as text (integers too, so microseconds beyond 2^53 stay exact): rowsToRecordBatch
       // parses and checks it.
       const text = cell.trim();
       return text.startsWith('+') && DECIMAL_INTEGER.test(text) ? text.slice(1) : text;
     }
+    case 'date':
+      return cell.trim();
     case 'float':
     case 'double': {
       const text = cell.trim();

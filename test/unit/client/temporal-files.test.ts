@@ -141,7 +141,7 @@ describe('JSON Lines and CSV', () => {
 
   it('CSV: reads text and integers, writes canonical text that reads back the same', async () => {
     const file = path('t.csv');
-    await writeFile(file, 'id,ts,day\n1,2026-11-20T13:45:00+05:30,2026-11-20\n2,,\n3,+1795162500123456,20777\n4, 1970-01-01T00:00:00Z ,1970-01-01\n');
+    await writeFile(file, 'id,ts,day\n1,2026-11-20T13:45:00+05:30,2026-11-20\n2,,\n3,+1795162500123456, 2026-11-20 \n4, 1970-01-01T00:00:00Z ,1970-01-01\n');
     const batches = throughStreams(await collect(readInput(file, 'csv', COLUMNS)), COLUMNS);
     expect(stored(batches, 'ts')).toEqual([1795162500000000n, null, 1795162500123456n, 0n]);
     expect(stored(batches, 'day')).toEqual([20777, null, 20777, 0]);
@@ -154,6 +154,8 @@ describe('JSON Lines and CSV', () => {
     expect(stored(again, 'ts')).toEqual(stored(batches, 'ts'));
     await writeFile(path('bad.csv'), 'id,ts\n1,2026-11-20T25:00:00Z\n');
     await expect(collect(readInput(path('bad.csv'), 'csv', COLUMNS))).rejects.toThrow(/bad\.csv:2: column ts \(timestamp\): .*hour 25/);
+    await writeFile(path('bad.csv'), 'id,day\n1,20261120\n');
+    await expect(collect(readInput(path('bad.csv'), 'csv', COLUMNS))).rejects.toThrow(/bad\.csv:2: column day \(date\): "20261120" is not a date: write it as YYYY-MM-DD/);
   });
 });
 

@@ -186,7 +186,10 @@ describe('date text', () => {
     }
     expect(parseDateValue(2 ** 31)).toMatchObject({ ok: false, reason: expect.stringMatching(/outside int32/) });
     expect(parseDateValue(1.5)).toMatchObject({ ok: false });
-    expect(parseDateValue('20777')).toEqual({ ok: true, value: 20_777 });
+    expect(parseDateValue(20_777)).toEqual({ ok: true, value: 20_777 });
+    expect(parseDateValue(20_777n)).toEqual({ ok: true, value: 20_777 });
+    expect(parseDateValue('20261120')).toMatchObject({ ok: false, reason: expect.stringMatching(/write it as YYYY-MM-DD/) });
+    expect(parseDateValue('20777')).toMatchObject({ ok: false, reason: expect.stringMatching(/expected YYYY-MM-DD/) });
   });
 
   it('agrees with Date.UTC on the calendar, and round-trips every int32 day', () => {
