@@ -31,7 +31,10 @@ function temporalBound(kind: 'timestamp' | 'date', column: string): Bound {
   };
 }
 
-/** Row `row`'s value of `vector` as it is stored, or null; chunk by chunk, not through `get`. */
+/**
+ * Row `row`'s value of `vector` as it is stored, or null; chunk by chunk, not through `get`. Rows
+ * are asked for in ascending order, so the chunk is found by moving forward from the last one.
+ */
 function storedValues(vector: arrow.Vector): (row: number) => number | bigint | null {
   const starts: number[] = [];
   let base = 0;
@@ -39,9 +42,10 @@ function storedValues(vector: arrow.Vector): (row: number) => number | bigint | 
     starts.push(base);
     base += data.length;
   }
+  let c = 0;
   return (row) => {
-    let c = starts.length - 1;
-    while (c > 0 && (starts[c] as number) > row) c--;
+    if (row < (starts[c] as number)) c = 0;
+    while (c + 1 < starts.length && (starts[c + 1] as number) <= row) c++;
     const data = vector.data[c] as arrow.Data;
     const i = row - (starts[c] as number);
     if (!data.getValid(i)) return null;
@@ -54,13 +58,13 @@ function compare(a: number | bigint, b: number | bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function matcher(predicate: StatsPredicate, bound: Bound): (value: number | bigint) => boolean {
+function matcher(predicate: StatsPredicate, literal: Bound): (value: number | bigint) => boolean {
   const { op, value } = predicate;
   if (op === 'between') {
-    const [low, high] = (value as readonly [number | string, number | string]).map(bound) as [number | bigint, number | bigint];
+    const [low, high] = (value as readonly [number | string, number | string]).map(literal) as [number | bigint, number | bigint];
     return (v) => compare(v, low) >= 0 && compare(v, high) <= 0;
   }
-  const target = bound(value as number | string);
+  const target = literal(value as number | string);
   switch (op) {
     case '=':
       return (v) => compare(v, target) === 0;
