@@ -104,12 +104,30 @@ export function pack32(src: Uint32Array, count: number, width: number, out: Uint
   writer.finish();
 }
 
-/** Unpacks `count` values of `width` bits (0..32) from `words` into `dst`. */
-export function unpack32(words: Uint32Array, count: number, width: number, dst: Uint32Array): void {
+/**
+ * Unpacks `count` values of `width` bits (0..32) from `words` into `dst` from index `at`. The
+ * decoders' hot loop: state in locals, one word load per 32 bits (a BitReader call per value
+ * measured about half as fast). The caller checked `words` holds packedWords(count, width).
+ */
+export function unpack32(words: Uint32Array, count: number, width: number, dst: Uint32Array, at = 0): void {
   if (width === 0) {
-    dst.fill(0, 0, count);
+    dst.fill(0, at, at + count);
     return;
   }
-  const reader = new BitReader(words);
-  for (let i = 0; i < count; i++) dst[i] = reader.get(width);
+  const mask = width === 32 ? -1 : (1 << width) - 1;
+  const last = words.length - 1;
+  let w = 0;
+  let bit = 0;
+  let cur = last >= 0 ? (words[0] as number) : 0;
+  for (let i = 0; i < count; i++) {
+    let v = cur >>> bit;
+    bit += width;
+    if (bit >= 32) {
+      w++;
+      cur = w <= last ? (words[w] as number) : 0;
+      bit -= 32;
+      if (bit > 0) v |= cur << (width - bit);
+    }
+    dst[at + i] = v & mask;
+  }
 }

@@ -2,8 +2,9 @@
  * Plain stream -> sections container, choosing per section. For each section the candidates
  * that can win are built whole (stripes are small: a section is at most a stripe's column), each
  * is tried with zstd, and the smallest stored form wins; zstd is kept only where it saves at
- * least a sixteenth, so a reader does not pay a decompression for a few bytes. The container
- * is kept only when it is smaller than the plain stream.
+ * least an eighth, so a reader does not pay a decompression (a pool round trip, 100-300 MB/s
+ * here) for a few bytes. The container is kept only when it saves at least an eighth of the
+ * plain stream too: a plain stream decodes in place, a container is rebuilt (a copy at least).
  *
  * Candidates per section:
  *   validity, bool                 raw
@@ -43,9 +44,11 @@ const DICT_SAMPLE_VALUES = 4096;
 /** A dictionary is tried when the sample has at most this share of distinct values. */
 const DICT_SAMPLE_DISTINCT_SHARE = 0.25;
 /** Payloads smaller than this are not worth a zstd frame (and a pool round trip to decode). */
-const ZSTD_MIN_PAYLOAD_BYTES = 256;
-/** zstd must save at least 1/ZSTD_MIN_SAVING_DIVISOR of a payload to be kept. */
-const ZSTD_MIN_SAVING_DIVISOR = 16;
+const ZSTD_MIN_PAYLOAD_BYTES = 512;
+/** zstd must save at least 1/ZSTD_MIN_SAVING_DIVISOR of a payload to be kept (recsys floats save ~1/10: kept plain, decoded in place). */
+const ZSTD_MIN_SAVING_DIVISOR = 8;
+/** The container must save at least 1/CONTAINER_MIN_SAVING_DIVISOR of the plain stream to be kept. */
+const CONTAINER_MIN_SAVING_DIVISOR = 8;
 
 interface Candidate {
   readonly transform: TransformId;
@@ -105,7 +108,7 @@ export async function encodeSections(type: ColumnType, plain: Uint8Array, option
     }
   }
   const sections = await Promise.all(choices);
-  if (containerBytes(sections) >= plain.length) return undefined;
+  if (containerBytes(sections) > plain.length - plain.length / CONTAINER_MIN_SAVING_DIVISOR) return undefined;
   return writeContainer(type, { rows, nulls, childCount, sections });
 }
 

@@ -13,7 +13,7 @@
  * A 4-byte section's base, first and minDelta have a zero high word.
  */
 import { FormatError } from '../format-error.js';
-import { BitReader, BitWriter, bitWidth32, bitWidth64, packedWords } from './bit-pack.js';
+import { BitReader, BitWriter, bitWidth32, bitWidth64, packedWords, unpack32 } from './bit-pack.js';
 import { checkZeros, wordsOf } from './payload.js';
 
 export type ValueBytes = 4 | 8;
@@ -182,8 +182,8 @@ export function decodeFor(payload: Uint8Array, count: number, bytes: ValueBytes,
       dst.fill(baseLow, 0, count);
       return;
     }
-    const reader = new BitReader(wordsOf(payload, FOR_HEADER_BYTES, packedWords(count, width)));
-    for (let i = 0; i < count; i++) dst[i] = (reader.get(width) + baseLow) >>> 0;
+    unpack32(wordsOf(payload, FOR_HEADER_BYTES, packedWords(count, width)), count, width, dst);
+    if (baseLow !== 0) for (let i = 0; i < count; i++) dst[i] = ((dst[i] as number) + baseLow) >>> 0;
     return;
   }
   if (width === 0) {
@@ -193,7 +193,20 @@ export function decodeFor(payload: Uint8Array, count: number, bytes: ValueBytes,
     }
     return;
   }
-  const reader = new BitReader(wordsOf(payload, FOR_HEADER_BYTES, packedWords(count, width)));
+  const packed = wordsOf(payload, FOR_HEADER_BYTES, packedWords(count, width));
+  if (width <= 32) {
+    // Values within 2^32 of the base (most int64 columns): one field per value.
+    const x = new Uint32Array(count);
+    unpack32(packed, count, width, x);
+    for (let i = 0; i < count; i++) {
+      const xLow = x[i] as number;
+      const low = (xLow + baseLow) >>> 0;
+      dst[2 * i] = low;
+      dst[2 * i + 1] = (baseHigh + (low < xLow ? 1 : 0)) >>> 0;
+    }
+    return;
+  }
+  const reader = new BitReader(packed);
   const lowBits = Math.min(32, width);
   const highBits = width - lowBits;
   for (let i = 0; i < count; i++) {
@@ -247,15 +260,17 @@ export function decodeDelta(payload: Uint8Array, count: number, bytes: ValueByte
   const expected = deltaPayloadBytes(count, width);
   if (payload.length !== expected) throw new FormatError(`${what}: ${count} values of ${width}-bit deltas take ${expected} payload bytes, got ${payload.length}`);
   if (count === 0) return;
-  const reader = new BitReader(wordsOf(payload, DELTA_HEADER_BYTES, packedWords(count - 1, width)));
+  const packed = wordsOf(payload, DELTA_HEADER_BYTES, packedWords(count - 1, width));
   if (bytes === 4) {
+    unpack32(packed, count - 1, width, dst, 1);
     dst[0] = low;
     for (let i = 1; i < count; i++) {
-      low = (low + reader.get(width) + mLow) >>> 0;
+      low = (low + (dst[i] as number) + mLow) >>> 0;
       dst[i] = low;
     }
     return;
   }
+  const reader = new BitReader(packed);
   dst[0] = low;
   dst[1] = high;
   const lowBits = Math.min(32, width);
@@ -349,12 +364,17 @@ export function decodeFixedDict(payload: Uint8Array, count: number, bytes: Value
     }
     return;
   }
-  const reader = new BitReader(wordsOf(payload, DICT_HEADER_BYTES + entries * bytes, packedWords(count, width)));
+  const indices = new Uint32Array(count);
+  unpack32(wordsOf(payload, DICT_HEADER_BYTES + entries * bytes, packedWords(count, width)), count, width, indices);
   for (let i = 0; i < count; i++) {
-    const index = reader.get(width);
+    const index = indices[i] as number;
     if (index >= entries) throw new FormatError(`${what}: value ${i} indexes entry ${index} of a ${entries}-entry dictionary`);
-    dst[i * per] = values[index * per] as number;
-    if (per === 2) dst[i * per + 1] = values[index * per + 1] as number;
+    if (per === 1) {
+      dst[i] = values[index] as number;
+    } else {
+      dst[2 * i] = values[2 * index] as number;
+      dst[2 * i + 1] = values[2 * index + 1] as number;
+    }
   }
 }
 

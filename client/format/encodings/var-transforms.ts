@@ -10,7 +10,7 @@
  * A null row is an empty value, as in the plain stream.
  */
 import { FormatError } from '../format-error.js';
-import { BitReader, BitWriter, packedWords } from './bit-pack.js';
+import { BitWriter, packedWords, unpack32 } from './bit-pack.js';
 import { FOR_HEADER_BYTES, decodeFor, encodeFor, forPayloadBytes, indexWidth, intRanges } from './fixed-transforms.js';
 import { checkZeros, wordsOf } from './payload.js';
 
@@ -179,11 +179,11 @@ export function decodeStringDict(
   if (indexPayload.length !== expected) throw new FormatError(`${what}: ${rows} indices of ${width} bits take ${expected} payload bytes, got ${indexPayload.length}`);
 
   const indices = new Uint32Array(rows);
-  const reader = new BitReader(wordsOf(indexPayload, STRING_DICT_INDEX_HEADER_BYTES, packedWords(rows, width)));
+  unpack32(wordsOf(indexPayload, STRING_DICT_INDEX_HEADER_BYTES, packedWords(rows, width)), rows, width, indices);
   let at = 0;
   offsets[0] = 0;
   for (let i = 0; i < rows; i++) {
-    const index = reader.get(width);
+    const index = indices[i] as number;
     if (index >= entries) throw new FormatError(`${what}: row ${i} indexes entry ${index} of a ${entries}-entry dictionary`);
     indices[i] = index;
     at += (entryOffsets[index + 1] as number) - (entryOffsets[index] as number);

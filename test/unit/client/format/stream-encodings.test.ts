@@ -21,7 +21,7 @@ import {
   type ValueBytes,
 } from '../../../../client/format/encodings/fixed-transforms.js';
 import { zstdCompress, zstdDecompress } from '../../../../client/format/encodings/zstd.js';
-import { INT64_MAX, INT64_MIN, actualCanon, columnValues, expectedCanon, rowsOf } from './format-arbitraries.js';
+import { INT64_MAX, INT64_MIN, VALUE_ARBITRARIES, actualCanon, columnValues, expectedCanon, rowsOf } from './format-arbitraries.js';
 
 const NAME = 'col';
 
@@ -106,7 +106,8 @@ describe('per-stream encodings', () => {
         // Low-cardinality shapes of a few thousand rows: the container always wins for them.
         let sample: unknown[] = [];
         let stored = await storePlain(type, encodeStream(type, vectorOf(type, [])));
-        for (const candidate of fc.sample(shapedValues(type), { numRuns: 60, seed: 7 })) {
+        const constant = fc.sample(VALUE_ARBITRARIES[type], { numRuns: 5, seed: 7 }).map((value) => new Array<unknown>(8000).fill(value));
+        for (const candidate of [...fc.sample(shapedValues(type), { numRuns: 60, seed: 7 }), ...constant]) {
           if (candidate.length < 200) continue;
           stored = await storePlain(type, encodeStream(type, vectorOf(type, candidate)), { compressionLevel: 1 });
           sample = candidate;
