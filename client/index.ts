@@ -61,6 +61,7 @@ export { PartitionWriter, type WriterOptions, type WriterState } from './writer/
 export { type ScanOptions, type ScanStats, newScanStats } from './reader/scan.js';
 export type { ScanSplit } from './reader/splits.js';
 export { DataUnavailableError } from './reader/fetcher.js';
+export { closeReadWorkers, defaultScanThreads, startReadWorkers } from './reader/read-workers.js';
 export { COALESCING_DEFAULTS, NO_COALESCING, type CoalescingOptions } from './reader/read-plan.js';
 export { MetadataClient } from './metadata-client.js';
 export { FAILOVER_DEFAULTS, type FailoverPolicy } from '../protocol/metadata-failover.js';

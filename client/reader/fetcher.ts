@@ -4,7 +4,7 @@
  * by rebuilding that range from the same range of k other shards of the block. More than m
  * shards unreadable is a DataUnavailable error naming the block, never guessed bytes.
  */
-import { reconstructShards, threadedCodecById } from '../../erasure/index.js';
+import { type ErasureCodec, reconstructShards, threadedCodecById } from '../../erasure/index.js';
 import { type Frame, GranaryError, type HttpPools, type PlannedBlock, type PlannedChunk, readRanges } from '../../protocol/index.js';
 import type { NodeRequest, ShardRead } from './read-plan.js';
 import { Semaphore } from './semaphore.js';
@@ -19,6 +19,11 @@ export interface FetchOptions {
   readonly hedgeAfterMs?: number;
   /** Batched requests in flight at once. */
   readonly concurrency: number;
+  /**
+   * The codec a block names, for rebuilding its ranges (default threadedCodecById: large rebuilds
+   * on the codec threads). A read worker passes codecById: it is already off the scan's thread.
+   */
+  readonly codecOf?: (id: string) => ErasureCodec;
 }
 
 export interface FetchStats {
@@ -191,7 +196,7 @@ export class Fetcher {
         const ranges = got[r] as (Uint8Array | undefined)[];
         if (ranges.filter((range) => range !== undefined).length < block.dataShards) return this.rebuildRead(read, why);
         this.stats.degradedReads++;
-        const [rebuilt] = await reconstructShards({ dataShards: block.dataShards, parityShards: block.parityShards }, ranges, [read.shard], threadedCodecById(block.codec));
+        const [rebuilt] = await reconstructShards({ dataShards: block.dataShards, parityShards: block.parityShards }, ranges, [read.shard], (this.options.codecOf ?? threadedCodecById)(block.codec));
         return rebuilt as Uint8Array;
       }),
     );
@@ -307,7 +312,7 @@ export class Fetcher {
       );
     }
     // Always the codec that wrote the block: codecs differ in the parity they compute.
-    const [rebuilt] = await reconstructShards({ dataShards: k, parityShards: block.parityShards }, ranges, [read.shard], threadedCodecById(block.codec));
+    const [rebuilt] = await reconstructShards({ dataShards: k, parityShards: block.parityShards }, ranges, [read.shard], (this.options.codecOf ?? threadedCodecById)(block.codec));
     return rebuilt as Uint8Array;
   }
 
