@@ -139,7 +139,8 @@ async function main(): Promise<void> {
   const level = positive('level', values.level, 3, true);
   const flightsRows = positive('flights-rows', values['flights-rows'], 262_144, true);
   const recsysRows = positive('recsys-rows', values['recsys-rows'], 8192, true);
-  console.log(`Granary encodings bench: zstd level ${level}; ${machineInfo()}`);
+  const machine = machineInfo();
+  console.log(`Granary encodings bench: zstd level ${level}; node ${machine.node}, ${machine.cpus} x ${machine.cpuModel}`);
   const memcpy = memcpyBytesPerSecond(64 * 1024 * 1024);
   console.log(`memcpy (64 MiB, warm): ${mbps(memcpy)}`);
   const recsys = stripesOf(partitionBatches(0, recsysRows), COLUMNS);

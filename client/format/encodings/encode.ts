@@ -14,7 +14,8 @@
  *   floats (float, double,         raw, byte split, dictionary (low cardinality)
  *   float_list, scores)
  *   offsets                        lengths, bit-packed (exact and byte-aligned)
- *   string, bytes                  lengths + raw bytes, or a dictionary (low cardinality)
+ *   string, bytes                  a dictionary when the sample shows few distinct values, else
+ *                                    lengths + raw bytes
  */
 import type { ColumnType } from '../../../protocol/index.js';
 import { FormatError } from '../format-error.js';
@@ -84,21 +85,18 @@ export async function encodeSections(type: ColumnType, plain: Uint8Array, option
     const lengthCandidates = widthVariants(lengthsWidth(lengths)).map((w) => ({ transform: Transform.LENGTHS, payload: encodeLengths(lengths, w) }));
     if (type === 'string' || type === 'bytes') {
       const data = plain.subarray(layout.child, layout.child + childCount);
-      const [mainPlain, childPlain] = await Promise.all([best(lengthCandidates, options), best([raw(plain, layout.child, childCount)], options)]);
-      let main = mainPlain;
-      let child = childPlain;
-      if (mayDictionary(offsetsView, data, rows)) {
-        const dict = buildStringDictionary(offsetsView, data, rows, Math.max(1, Math.floor(rows * DICT_SAMPLE_DISTINCT_SHARE)));
-        if (dict !== undefined) {
-          const [dictMain, dictChild] = await Promise.all([
-            best([{ transform: Transform.STRING_DICT_INDICES, payload: encodeStringDictIndices(dict, rows) }], options),
-            best([{ transform: Transform.STRING_DICT_VALUES, payload: encodeStringDictValues(dict, data) }], options),
-          ]);
-          if (dictMain.stored.length + dictChild.stored.length < mainPlain.stored.length + childPlain.stored.length) {
-            main = dictMain;
-            child = dictChild;
-          }
-        }
+      // Few distinct values in the sample: the dictionary (Parquet's and ORC's rule too) without
+      // also compressing the lengths and bytes to compare, which costs three zstd calls.
+      const dict = mayDictionary(offsetsView, data, rows) ? buildStringDictionary(offsetsView, data, rows, Math.max(1, Math.floor(rows * DICT_SAMPLE_DISTINCT_SHARE))) : undefined;
+      let main: StoredSection;
+      let child: StoredSection;
+      if (dict !== undefined) {
+        [main, child] = await Promise.all([
+          best([{ transform: Transform.STRING_DICT_INDICES, payload: encodeStringDictIndices(dict, rows) }], options),
+          best([{ transform: Transform.STRING_DICT_VALUES, payload: encodeStringDictValues(dict, data) }], options),
+        ]);
+      } else {
+        [main, child] = await Promise.all([best(lengthCandidates, options), best([raw(plain, layout.child, childCount)], options)]);
       }
       choices.push(Promise.resolve(main), Promise.resolve(child));
     } else {
