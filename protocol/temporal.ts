@@ -164,7 +164,7 @@ export function parseTimestampText(text: string): TemporalParse<bigint> {
 
 /**
  * A `timestamp` as a user may give it: RFC 3339 text, integer microseconds as a safe integer, a
- * bigint, or a decimal string (for values beyond 2^53).
+ * bigint, or a decimal string (for values beyond 2^53); or, from JavaScript, a Date.
  */
 export function parseTimestampValue(value: unknown): TemporalParse<bigint> {
   if (typeof value === 'string') {
@@ -176,6 +176,11 @@ export function parseTimestampValue(value: unknown): TemporalParse<bigint> {
     return { ok: true, value: BigInt(value) };
   }
   if (typeof value === 'bigint') return int64Micros(value, `${value}n`);
+  // For callers building rows in JavaScript: a Date is an instant, to the millisecond.
+  if (value instanceof Date) {
+    const ms = value.getTime();
+    return Number.isNaN(ms) ? fail('an invalid Date') : { ok: true, value: BigInt(ms) * 1000n };
+  }
   return fail(`expected ${TIMESTAMP_FORMS}`);
 }
 

@@ -9,8 +9,8 @@
  * decimal string or bigint (out: number when safe, else decimal string); bool: true/false;
  * string: string; bytes: Uint8Array or base64 string (out: base64); id_list: array of int64s;
  * id_score_list: array of [id, score] pairs; float_list: array of numbers; timestamp: RFC 3339
- * text (any offset; none = UTC) or integer microseconds as for int64 (out: RFC 3339 in UTC with 6
- * fraction digits); date: `YYYY-MM-DD` or integer days (out: `YYYY-MM-DD`). See
+ * text (any offset; none = UTC), integer microseconds as for int64, or a Date (out: RFC 3339 in
+ * UTC with 6 fraction digits); date: `YYYY-MM-DD` or integer days (out: `YYYY-MM-DD`). See
  * protocol/temporal.ts.
  */
 import * as arrow from 'apache-arrow';
@@ -202,7 +202,7 @@ class ColumnBuilder {
 
   /** A text of the right kind but a wrong value says what is wrong with it; any other value, what was expected. */
   private temporalFail(r: number, value: unknown, reason: string): FormatError {
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') return this.fail(r, value);
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint' && !(value instanceof Date)) return this.fail(r, value);
     return new FormatError(`row ${r}, column ${this.name} (${this.type}): ${reason}`);
   }
 

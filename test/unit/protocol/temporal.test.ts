@@ -144,6 +144,12 @@ describe('timestamp values', () => {
     expect(parseTimestampValue('2026-11-20T08:15:00Z')).toEqual({ ok: true, value: 1_795_162_500_000_000n });
   });
 
+  it('takes a JavaScript Date as its instant, to the millisecond', () => {
+    expect(parseTimestampValue(new Date('2026-11-20T08:15:00.123Z'))).toEqual({ ok: true, value: 1_795_162_500_123_000n });
+    expect(parseTimestampValue(new Date(-1))).toEqual({ ok: true, value: -1000n });
+    expect(parseTimestampValue(new Date(Number.NaN))).toMatchObject({ ok: false, reason: 'an invalid Date' });
+  });
+
   it('refuses unsafe numbers, fractions, int64 overflow and other shapes', () => {
     expect(parseTimestampValue(2 ** 53)).toMatchObject({ ok: false, reason: expect.stringMatching(/within 2\^53/) });
     expect(parseTimestampValue(1.5)).toMatchObject({ ok: false });
