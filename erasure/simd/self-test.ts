@@ -18,7 +18,11 @@ export interface SyncRsCodec {
 
 /** Shard i byte j of every vector (the known-answers test uses the same pattern). */
 export function vectorData(k: number, shardBytes: number): Uint8Array[] {
-  return Array.from({ length: k }, (_, i) => new Uint8Array(shardBytes).map((_, j) => (i * 251 + j * 13 + (j >> 8) * 7) & 255));
+  return Array.from({ length: k }, (_, i) => {
+    const shard = new Uint8Array(shardBytes);
+    for (let j = 0; j < shardBytes; j++) shard[j] = (i * 251 + j * 13 + (j >> 8) * 7) & 255;
+    return shard;
+  });
 }
 
 /** Parity shards in hex, one after another. */
