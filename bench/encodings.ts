@@ -100,6 +100,28 @@ async function measure(stripes: readonly Column[][], level: number): Promise<Map
   return byType;
 }
 
+/** Passes over the stripes; each timing is the fastest pass's, so one descheduling does not count. */
+const PASSES = 3;
+
+async function bestOf(stripes: readonly Column[][], level: number): Promise<Map<string, TypeFigures>> {
+  let best: Map<string, TypeFigures> | undefined;
+  for (let pass = 0; pass < PASSES; pass++) {
+    const figures = await measure(stripes, level);
+    if (best === undefined) {
+      best = figures;
+      continue;
+    }
+    for (const [type, f] of figures) {
+      const b = best.get(type) as TypeFigures;
+      b.plainEncodeSeconds = Math.min(b.plainEncodeSeconds, f.plainEncodeSeconds);
+      b.storeSeconds = Math.min(b.storeSeconds, f.storeSeconds);
+      b.plainDecodeSeconds = Math.min(b.plainDecodeSeconds, f.plainDecodeSeconds);
+      b.decodeSeconds = Math.min(b.decodeSeconds, f.decodeSeconds);
+    }
+  }
+  return best as Map<string, TypeFigures>;
+}
+
 /** memcpy of `bytes` within memory already touched: the ceiling the codec figures are read against. */
 function memcpyBytesPerSecond(bytes: number): number {
   const from = Buffer.alloc(bytes, 1);
@@ -148,8 +170,8 @@ async function main(): Promise<void> {
   // One pass to warm the JIT on every path, then the measured one.
   await measure(recsys.slice(0, 1), level);
   await measure(flights.slice(0, 1), level);
-  report(`recsys: ${recsysRows} rows in ${recsys.length} stripes`, await measure(recsys, level), memcpy);
-  report(`flights: ${flightsRows} rows in ${flights.length} stripes`, await measure(flights, level), memcpy);
+  report(`recsys: ${recsysRows} rows in ${recsys.length} stripes (best of ${PASSES} passes)`, await bestOf(recsys, level), memcpy);
+  report(`flights: ${flightsRows} rows in ${flights.length} stripes (best of ${PASSES} passes)`, await bestOf(flights, level), memcpy);
 }
 
 await main();

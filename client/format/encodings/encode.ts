@@ -54,6 +54,12 @@ const CONTAINER_MIN_SAVING_DIVISOR = 8;
 interface Candidate {
   readonly transform: TransformId;
   readonly payload: Uint8Array;
+  /**
+   * Whether zstd is tried on it. Not for the forms zstd is known to do worse on than a sibling
+   * (floats unsplit, integers at a width that is not whole bytes): a zstd call costs a pool
+   * round trip, and choosing is most of a writer's encoding time.
+   */
+  readonly tryZstd?: boolean;
 }
 
 /** The container for a plain stream, or undefined when it would not be smaller. */
@@ -82,7 +88,7 @@ export async function encodeSections(type: ColumnType, plain: Uint8Array, option
     const viewed = plain.byteOffset + layout.main;
     const offsetsView = viewed % 4 === 0 ? new Int32Array(plain.buffer, viewed, rows + 1) : offsets;
     const lengths = lengthsOf(offsetsView, rows);
-    const lengthCandidates = widthVariants(lengthsWidth(lengths)).map((w) => ({ transform: Transform.LENGTHS, payload: encodeLengths(lengths, w) }));
+    const lengthCandidates = widthVariants(lengthsWidth(lengths)).map((w) => ({ transform: Transform.LENGTHS, payload: encodeLengths(lengths, w), tryZstd: wholeBytes(w) }));
     if (type === 'string' || type === 'bytes') {
       const data = plain.subarray(layout.child, layout.child + childCount);
       // Few distinct values in the sample: the dictionary (Parquet's and ORC's rule too) without
@@ -114,10 +120,14 @@ function raw(plain: Uint8Array, offset: number, bytes: number): Candidate {
   return { transform: Transform.RAW, payload: plain.subarray(offset, offset + bytes) };
 }
 
-/** The exact width and, when different, the next whole-byte width. */
+/** The exact width and, when different, the next whole-byte width (the one zstd is tried on). */
 function widthVariants(width: number): number[] {
   const aligned = Math.ceil(width / 8) * 8;
   return aligned === width ? [width] : [width, aligned];
+}
+
+function wholeBytes(width: number): boolean {
+  return width % 8 === 0;
 }
 
 function section(plain: Uint8Array, offset: number, count: number, bytes: ValueBytes): Uint32Array {
@@ -130,9 +140,9 @@ function intCandidates(plain: Uint8Array, offset: number, count: number, bytes: 
   const candidates: Candidate[] = [];
   // Frame of reference or delta, whichever packs narrower (delta wins on sorted values).
   if (ranges.deltaWidth < ranges.forWidth) {
-    for (const w of widthVariants(ranges.deltaWidth)) candidates.push({ transform: Transform.DELTA, payload: encodeDelta(words, count, bytes, ranges, w) });
+    for (const w of widthVariants(ranges.deltaWidth)) candidates.push({ transform: Transform.DELTA, payload: encodeDelta(words, count, bytes, ranges, w), tryZstd: wholeBytes(w) });
   } else {
-    for (const w of widthVariants(ranges.forWidth)) candidates.push({ transform: Transform.FOR, payload: encodeFor(words, count, bytes, ranges.baseLow, ranges.baseHigh, w) });
+    for (const w of widthVariants(ranges.forWidth)) candidates.push({ transform: Transform.FOR, payload: encodeFor(words, count, bytes, ranges.baseLow, ranges.baseHigh, w), tryZstd: wholeBytes(w) });
   }
   const dict = dictionaryOf(words, count, bytes);
   if (dict !== undefined) candidates.push(dict);
@@ -140,7 +150,10 @@ function intCandidates(plain: Uint8Array, offset: number, count: number, bytes: 
 }
 
 function floatCandidates(plain: Uint8Array, offset: number, count: number, bytes: ValueBytes): Candidate[] {
-  const candidates: Candidate[] = [raw(plain, offset, count * bytes), { transform: Transform.SPLIT, payload: encodeSplit(plain.subarray(offset, offset + count * bytes), count, bytes) }];
+  const candidates: Candidate[] = [
+    { ...raw(plain, offset, count * bytes), tryZstd: false },
+    { transform: Transform.SPLIT, payload: encodeSplit(plain.subarray(offset, offset + count * bytes), count, bytes) },
+  ];
   const dict = dictionaryOf(section(plain, offset, count, bytes), count, bytes);
   if (dict !== undefined) candidates.push(dict);
   return candidates;
@@ -171,7 +184,7 @@ async function best(candidates: readonly Candidate[], options: SectionsOptions):
 async function stored(candidate: Candidate, options: SectionsOptions): Promise<StoredSection> {
   const { transform, payload } = candidate;
   const plainForm: StoredSection = { transform, codec: Codec.NONE, stored: payload, payloadBytes: payload.length };
-  if (payload.length < ZSTD_MIN_PAYLOAD_BYTES) return plainForm;
+  if (payload.length < ZSTD_MIN_PAYLOAD_BYTES || candidate.tryZstd === false) return plainForm;
   const compressed = await zstdCompress(payload, options.level);
   if (compressed.length > payload.length - payload.length / ZSTD_MIN_SAVING_DIVISOR) return plainForm;
   return { transform, codec: Codec.ZSTD, stored: compressed, payloadBytes: payload.length };
