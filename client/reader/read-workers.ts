@@ -145,6 +145,16 @@ export class ReadWorkerPool {
     }
   }
 
+  /** Groups handed to workers and not answered yet, over every scan (for tests and diagnostics). */
+  get pendingGroups(): number {
+    return this.groups.size;
+  }
+
+  /** The running workers (for tests and diagnostics). */
+  get workers(): readonly Worker[] {
+    return this.slots.map((slot) => slot.worker);
+  }
+
   async close(): Promise<void> {
     const slots = this.slots.splice(0);
     for (const slot of slots) slot.dead = true;
