@@ -29,6 +29,7 @@ import {
   encodeFixedDict,
   encodeFor,
   encodeSplit,
+  indexWidth,
   intRanges,
 } from './fixed-transforms.js';
 import { wordsOf } from './payload.js';
@@ -98,7 +99,7 @@ export async function encodeSections(type: ColumnType, plain: Uint8Array, option
       let child: StoredSection;
       if (dict !== undefined) {
         [main, child] = await Promise.all([
-          best([{ transform: Transform.STRING_DICT_INDICES, payload: encodeStringDictIndices(dict, rows) }], options),
+          best(widthVariants(indexWidth(dict.entries)).map((w) => ({ transform: Transform.STRING_DICT_INDICES, payload: encodeStringDictIndices(dict, rows, w), tryZstd: wholeBytes(w) })), options),
           best([{ transform: Transform.STRING_DICT_VALUES, payload: encodeStringDictValues(dict, data) }], options),
         ]);
       } else {
@@ -144,8 +145,7 @@ function intCandidates(plain: Uint8Array, offset: number, count: number, bytes: 
   } else {
     for (const w of widthVariants(ranges.forWidth)) candidates.push({ transform: Transform.FOR, payload: encodeFor(words, count, bytes, ranges.baseLow, ranges.baseHigh, w), tryZstd: wholeBytes(w) });
   }
-  const dict = dictionaryOf(words, count, bytes);
-  if (dict !== undefined) candidates.push(dict);
+  candidates.push(...dictionaryOf(words, count, bytes));
   return candidates;
 }
 
@@ -154,17 +154,18 @@ function floatCandidates(plain: Uint8Array, offset: number, count: number, bytes
     { ...raw(plain, offset, count * bytes), tryZstd: false },
     { transform: Transform.SPLIT, payload: encodeSplit(plain.subarray(offset, offset + count * bytes), count, bytes) },
   ];
-  const dict = dictionaryOf(section(plain, offset, count, bytes), count, bytes);
-  if (dict !== undefined) candidates.push(dict);
+  candidates.push(...dictionaryOf(section(plain, offset, count, bytes), count, bytes));
   return candidates;
 }
 
-function dictionaryOf(words: Uint32Array, count: number, bytes: ValueBytes): Candidate | undefined {
+/** Dictionary candidates (exact and whole-byte index widths), none when the sample has many distinct values. */
+function dictionaryOf(words: Uint32Array, count: number, bytes: ValueBytes): Candidate[] {
   const sample = Math.min(count, DICT_SAMPLE_VALUES);
-  if (sample < 16) return undefined;
-  if (buildFixedDictionary(words, sample, bytes, Math.floor(sample * DICT_SAMPLE_DISTINCT_SHARE)) === undefined) return undefined;
+  if (sample < 16) return [];
+  if (buildFixedDictionary(words, sample, bytes, Math.floor(sample * DICT_SAMPLE_DISTINCT_SHARE)) === undefined) return [];
   const dict = buildFixedDictionary(words, count, bytes, Math.max(1, Math.floor(count * DICT_SAMPLE_DISTINCT_SHARE)));
-  return dict === undefined ? undefined : { transform: Transform.DICT, payload: encodeFixedDict(dict, count, bytes) };
+  if (dict === undefined) return [];
+  return widthVariants(indexWidth(dict.entries)).map((w) => ({ transform: Transform.DICT, payload: encodeFixedDict(dict, count, bytes, w), tryZstd: wholeBytes(w) }));
 }
 
 function mayDictionary(offsets: Int32Array, data: Uint8Array, rows: number): boolean {

@@ -123,8 +123,15 @@ export function deltaPayloadBytes(count: number, width: number): number {
   return DELTA_HEADER_BYTES + 4 * packedWords(Math.max(0, count - 1), width);
 }
 
-export function dictPayloadBytes(count: number, entries: number, bytes: ValueBytes): number {
-  return DICT_HEADER_BYTES + entries * bytes + 4 * packedWords(count, indexWidth(entries));
+export function dictPayloadBytes(count: number, entries: number, bytes: ValueBytes, width = indexWidth(entries)): number {
+  return DICT_HEADER_BYTES + entries * bytes + 4 * packedWords(count, width);
+}
+
+/** Index widths a dictionary of `entries` may use: the least, up to 32 (whole bytes help zstd). */
+export function checkIndexWidth(width: number, entries: number, what: string): void {
+  if (width < indexWidth(entries) || width > 32) {
+    throw new FormatError(`${what}: ${entries} dictionary entries take ${indexWidth(entries)}- to 32-bit indices, the payload says ${width}`);
+  }
 }
 
 export function indexWidth(entries: number): number {
@@ -333,9 +340,9 @@ export function buildFixedDictionary(words: Uint32Array, count: number, bytes: V
   return { values: values.subarray(0, entries * per), entries, indices };
 }
 
-export function encodeFixedDict(dict: FixedDictionary, count: number, bytes: ValueBytes): Uint8Array {
-  const width = indexWidth(dict.entries);
-  const { payload, out } = header(dictPayloadBytes(count, dict.entries, bytes), [dict.entries], width, 4);
+/** `width` at least indexWidth(entries); a whole-byte width is what zstd is tried on. */
+export function encodeFixedDict(dict: FixedDictionary, count: number, bytes: ValueBytes, width = indexWidth(dict.entries)): Uint8Array {
+  const { payload, out } = header(dictPayloadBytes(count, dict.entries, bytes, width), [dict.entries], width, 4);
   out.set(dict.values, DICT_HEADER_BYTES / 4);
   if (width > 0) {
     const writer = new BitWriter(out, DICT_HEADER_BYTES / 4 + dict.values.length);
@@ -352,8 +359,8 @@ export function decodeFixedDict(payload: Uint8Array, count: number, bytes: Value
   checkZeros(payload, 5, DICT_HEADER_BYTES, what);
   if (entries > FIXED_DICT_ENTRIES_MAX) throw new FormatError(`${what}: a dictionary holds at most ${FIXED_DICT_ENTRIES_MAX} entries, this one claims ${entries}`);
   if (count > 0 && entries === 0) throw new FormatError(`${what}: ${count} values index an empty dictionary`);
-  if (width !== indexWidth(entries)) throw new FormatError(`${what}: ${entries} dictionary entries take ${indexWidth(entries)}-bit indices, the payload says ${width}`);
-  const expected = dictPayloadBytes(count, entries, bytes);
+  checkIndexWidth(width, entries, what);
+  const expected = dictPayloadBytes(count, entries, bytes, width);
   if (payload.length !== expected) throw new FormatError(`${what}: ${count} indices into ${entries} entries take ${expected} payload bytes, got ${payload.length}`);
   const per = bytes / 4;
   const values = wordsOf(payload, DICT_HEADER_BYTES, entries * per);

@@ -11,7 +11,7 @@
  */
 import { FormatError } from '../format-error.js';
 import { BitWriter, packedWords, unpack32 } from './bit-pack.js';
-import { FOR_HEADER_BYTES, decodeFor, encodeFor, forPayloadBytes, indexWidth, intRanges } from './fixed-transforms.js';
+import { FOR_HEADER_BYTES, checkIndexWidth, decodeFor, encodeFor, forPayloadBytes, indexWidth, intRanges } from './fixed-transforms.js';
 import { checkZeros, wordsOf } from './payload.js';
 
 export const STRING_DICT_INDEX_HEADER_BYTES = 8;
@@ -104,13 +104,13 @@ function sameBytes(data: Uint8Array, a: number, b: number, length: number): bool
   return true;
 }
 
-export function stringDictIndexBytes(rows: number, entries: number): number {
-  return STRING_DICT_INDEX_HEADER_BYTES + 4 * packedWords(rows, indexWidth(entries));
+export function stringDictIndexBytes(rows: number, width: number): number {
+  return STRING_DICT_INDEX_HEADER_BYTES + 4 * packedWords(rows, width);
 }
 
-export function encodeStringDictIndices(dict: StringDictionary, rows: number): Uint8Array {
-  const width = indexWidth(dict.entries);
-  const payload = new Uint8Array(stringDictIndexBytes(rows, dict.entries));
+/** `width` at least indexWidth(entries); a whole-byte width is what zstd is tried on. */
+export function encodeStringDictIndices(dict: StringDictionary, rows: number, width = indexWidth(dict.entries)): Uint8Array {
+  const payload = new Uint8Array(stringDictIndexBytes(rows, width));
   const out = new Uint32Array(payload.buffer);
   out[0] = dict.entries;
   payload[4] = width;
@@ -174,8 +174,8 @@ export function decodeStringDict(
   const width = indexPayload[4] as number;
   checkZeros(indexPayload, 5, STRING_DICT_INDEX_HEADER_BYTES, what);
   if (indexEntries !== entries) throw new FormatError(`${what}: indices are into ${indexEntries} entries, the dictionary holds ${entries}`);
-  if (width !== indexWidth(entries)) throw new FormatError(`${what}: ${entries} dictionary entries take ${indexWidth(entries)}-bit indices, the payload says ${width}`);
-  const expected = stringDictIndexBytes(rows, entries);
+  checkIndexWidth(width, entries, what);
+  const expected = stringDictIndexBytes(rows, width);
   if (indexPayload.length !== expected) throw new FormatError(`${what}: ${rows} indices of ${width} bits take ${expected} payload bytes, got ${indexPayload.length}`);
 
   const indices = new Uint32Array(rows);

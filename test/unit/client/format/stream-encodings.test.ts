@@ -240,6 +240,9 @@ describe('per-stream encodings', () => {
             out.fill(0);
             decodeFixedDict(encodeFixedDict(dict, count, bytes), count, bytes, out, 'test');
             expect(out).toEqual(words);
+            out.fill(0);
+            decodeFixedDict(encodeFixedDict(dict, count, bytes, 32), count, bytes, out, 'test');
+            expect(out).toEqual(words);
             const raw = new Uint8Array(words.buffer);
             const back = new Uint8Array(raw.length);
             decodeSplit(encodeSplit(raw, count, bytes), count, bytes, back, 'test');
@@ -281,7 +284,7 @@ describe('per-stream encodings', () => {
       await expectFormatErrorAsync(decode(outOfRange), /indexes entry 7 of a 5-entry dictionary/);
       const width = bytes.slice();
       width[at + 4] = 40;
-      await expectFormatErrorAsync(decode(width), /take 3-bit indices, the payload says 40/);
+      await expectFormatErrorAsync(decode(width), /take 3- to 32-bit indices, the payload says 40/);
       const entries = bytes.slice();
       entries[at] = 0;
       await expectFormatErrorAsync(decode(entries), /empty dictionary/);
