@@ -19,7 +19,7 @@ import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import * as arrow from 'apache-arrow';
 import { xxh64 } from '../erasure/index.js';
-import { type CoalescingOptions, GranaryClient, NO_COALESCING, type ScanStats, newScanStats } from '../client/index.js';
+import { type CoalescingOptions, GranaryClient, NO_COALESCING, type ScanStats, defaultScanThreads, newScanStats } from '../client/index.js';
 import { type CommitResult, NO_BLOCK, type PlannedBlock, decodeStreamEntry } from '../protocol/index.js';
 import { type Cluster, startCluster } from '../test/helpers/cluster.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
@@ -134,6 +134,10 @@ export interface ClientFigures {
   };
   readonly write: WriteFigures;
   readonly read: {
+    /** Read worker threads of every scan (ScanOptions.threads; 0 or 1: the calling thread). */
+    readonly threads: number;
+    /** ScanOptions.reuse of every scan. */
+    readonly reuse: boolean;
     readonly totals: ScanTotals;
     readonly coalesced: HealthyRead;
     readonly uncoalesced: HealthyRead;
@@ -148,6 +152,10 @@ export interface BenchClientOptions {
   readonly scale: Scale;
   /** Minimum seconds per read measurement and per ceiling. */
   readonly seconds: number;
+  /** Read worker threads per scan (default: the scan's default, GRANARY_SCAN_THREADS or one per core). */
+  readonly threads?: number;
+  /** Scans with reuse: true (default: GRANARY_SCAN_REUSE=1). */
+  readonly reuse?: boolean;
 }
 
 // ---------------------------------------------------------------- write
@@ -306,6 +314,9 @@ export interface ReadContext {
   readonly scale: Scale;
   readonly seconds: number;
   readonly expectedRows: number;
+  /** ScanOptions.threads and reuse; the scan's defaults when absent. */
+  readonly threads?: number;
+  readonly reuse?: boolean;
 }
 
 export async function scanOnce(context: ReadContext, coalescing: Partial<CoalescingOptions> | undefined, digest?: ScanDigest): Promise<ScanStats> {
@@ -316,6 +327,8 @@ export async function scanOnce(context: ReadContext, coalescing: Partial<Coalesc
     partitions: jobPartitionFilter(context.scale),
     stats,
     concurrency: CONCURRENCY,
+    ...(context.threads === undefined ? {} : { threads: context.threads }),
+    ...(context.reuse === undefined ? {} : { reuse: context.reuse }),
     ...(coalescing === undefined ? {} : { coalescing }),
   });
   for await (const batch of batches) {
@@ -450,7 +463,8 @@ function printRead(f: ClientFigures): void {
   const healthyVs = (x: HealthyRead) => [ratio(x.ratioToHttpCeiling, 1), ratio(x.ratioToFileRead, 1), ratio(x.ratioToMemcpy, 1), ''];
   const degradedVs = (x: DegradedRead) => [ratio(x.usefulBytesPerSecond, f.ceilings.http.bytesPerSecond), '', '', ratio(x.ratioToHealthy, 1)];
   const killedShare = (n: number) => pct(r.killed.slice(0, n).reduce((sum, k) => sum + k.shareOfHealthyReadBytes, 0), 1);
-  printTable(`Selective read: the job via scan(), Arrow batches to the consumer, ${CONCURRENCY} requests in flight; ratios of useful bytes/s`, [
+  const threads = r.threads <= 1 ? 'on the calling thread' : `on ${r.threads} read worker threads`;
+  printTable(`Selective read: the job via scan() ${threads}${r.reuse ? ', reuse: true' : ''}, Arrow batches to the consumer, ${CONCURRENCY} requests in flight; ratios of useful bytes/s`, [
     ['case', 'needed/scan', 'scans', 'useful', 'vs http', 'vs file read', 'vs memcpy', 'vs healthy', 'requests/scan', 'fetched/needed', 'degraded reads/scan'],
     row('coalesced (default)', r.coalesced, healthyVs(r.coalesced)),
     row('no coalescing', r.uncoalesced, healthyVs(r.uncoalesced)),
@@ -488,7 +502,9 @@ export async function benchClient(options: BenchClientOptions): Promise<ClientFi
     const write = writeFigures(written, wallSeconds, fileWriteFsync);
 
     const expectedRows = scale.rowsPerPartition * jobPartitions(scale).length;
-    const context: ReadContext = { client, scale, seconds, expectedRows };
+    const threads = options.threads ?? defaultScanThreads();
+    const reuse = options.reuse ?? process.env.GRANARY_SCAN_REUSE === '1';
+    const context: ReadContext = { client, scale, seconds, expectedRows, threads, reuse };
     // Warm-up (JIT, connections), so the first variant measured is not the slowest by accident.
     const warmUntil = Date.now() + seconds * 1000;
     while (Date.now() < warmUntil) await scanOnce(context, undefined);
@@ -544,6 +560,8 @@ export async function benchClient(options: BenchClientOptions): Promise<ClientFi
       ceilings,
       write,
       read: {
+        threads,
+        reuse,
         totals: coalesced.digest.totals(),
         coalesced: healthy(coalesced.figures, ceilings),
         uncoalesced: healthy(uncoalesced.figures, ceilings),
