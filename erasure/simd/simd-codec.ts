@@ -8,7 +8,7 @@
  * 48 x 16 KiB) stays in L2 between the copies and the passes.
  */
 import type { ErasureCodec } from '../codec.js';
-import { ErasureError } from '../errors.js';
+import { ErasureError, invalidArgument } from '../errors.js';
 import { type CodingPlan, decodePlan, encodePlan, writeNibbleTables } from '../gf256.js';
 import { DATA_SHARDS_MAX, PARITY_SHARDS_MAX } from '../policy.js';
 import { GF_KERNEL_WASM_BASE64 } from './gf-kernel-bytes.js';
@@ -111,6 +111,10 @@ export class SimdRsCodec implements ErasureCodec {
     const memory = this.memory;
     const inCount = inputs.length;
     const outCount = outputs.length;
+    // Kernel memory is laid out for the policy bounds; past them, regions would overlap.
+    if (inCount > DATA_SHARDS_MAX || outCount > PARITY_SHARDS_MAX) {
+      throw invalidArgument(`the SIMD erasure kernel codes at most ${DATA_SHARDS_MAX} inputs into ${PARITY_SHARDS_MAX} outputs, got ${inCount} into ${outCount}`);
+    }
     const tables = this.tablesOf(plan);
     if (this.loadedTables !== tables) {
       memory.set(tables, 0);

@@ -62,6 +62,11 @@ describe('SIMD erasure kernel vs the reed-solomon-erasure library', () => {
     expect(parity.map((p) => p.length)).toEqual([0, 0]);
   });
 
+  it('refuses more shards than its memory is laid out for, rather than overlap them', async () => {
+    const data = Array.from({ length: DATA_SHARDS_MAX + 1 }, () => new Uint8Array(64));
+    await expect(simd.encodeParity(data, [new Uint8Array(64)])).rejects.toMatchObject({ code: 'GRN_ERASURE_INVALID_ARGUMENT' });
+  });
+
   it('encodes shards that are views at odd offsets of larger buffers', async () => {
     const random = seededRandom(7);
     const [backing] = randomBytes(random, 1, 6 * 5003 + 11);
