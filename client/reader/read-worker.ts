@@ -24,6 +24,7 @@ interface PageState {
   readonly fetcher: Fetcher;
   readonly schema: arrow.Schema;
   readonly columns: number[] | undefined;
+  readonly httpKey: string;
   /** Counts not yet sent; sent with the next result of this page. */
   readonly stats: ScanStats;
 }
@@ -31,7 +32,12 @@ interface PageState {
 const port = parentPort;
 if (port === null) throw new Error('read-worker runs as a worker thread only');
 /** Connections by the scan's HTTP options (one set per client, in practice). */
-const httpPools = new Map<string, HttpPools>();
+const httpPools = new Map<string, { readonly http: HttpPools; pages: number; idle?: NodeJS.Timeout }>();
+/**
+ * Connections outlive a scan by this long, so that back-to-back scans (a training loop, splits)
+ * reuse them, and are closed after: an idle worker holds no sockets to nodes that may go away.
+ */
+const CONNECTIONS_IDLE_MS = 1000;
 const pages = new Map<string, PageState>();
 const spareArenas: ArrayBuffer[] = [];
 
@@ -56,11 +62,14 @@ function recycle(arena: ArrayBuffer): void {
 }
 
 function openPage(scanId: number, pageId: number, page: ScanPlan, settings: ScanSettings, httpOf: { key: string; options: HttpOptions }): void {
-  let http = httpPools.get(httpOf.key);
-  if (http === undefined) {
-    http = new HttpPools(httpOf.options);
-    httpPools.set(httpOf.key, http);
+  let connections = httpPools.get(httpOf.key);
+  if (connections === undefined) {
+    connections = { http: new HttpPools(httpOf.options), pages: 0 };
+    httpPools.set(httpOf.key, connections);
   }
+  clearTimeout(connections.idle);
+  connections.pages++;
+  const http = connections.http;
   const stats = newScanStats();
   const report = (chunk: PlannedChunk, reason: string, missing: boolean): void => send({ type: 'corrupt', scanId, chunk, reason, missing });
   const fetchOptions = {
@@ -70,7 +79,21 @@ function openPage(scanId: number, pageId: number, page: ScanPlan, settings: Scan
   };
   const schema = arrowSchemaOf(page.columns);
   const fetcher = new Fetcher(http, page.blocks, fetchOptions, stats, report);
-  pages.set(keyOf(scanId, pageId), { page, settings, stats, fetcher, schema, columns: outputColumns(schema, settings.outputNames) });
+  pages.set(keyOf(scanId, pageId), { page, settings, stats, fetcher, schema, columns: outputColumns(schema, settings.outputNames), httpKey: httpOf.key });
+}
+
+function closePage(key: string): void {
+  const state = pages.get(key);
+  if (state === undefined) return;
+  pages.delete(key);
+  const connections = httpPools.get(state.httpKey);
+  if (connections === undefined || --connections.pages > 0) return;
+  connections.idle = setTimeout(() => {
+    httpPools.delete(state.httpKey);
+    // Idle pools: a close that fails leaves nothing a scan waits for.
+    connections.http.close().catch(() => undefined);
+  }, CONNECTIONS_IDLE_MS);
+  connections.idle.unref();
 }
 
 async function readJob(state: PageState, from: number, to: number): Promise<arrow.RecordBatch[]> {
@@ -100,10 +123,10 @@ port.on('message', (message: ToWorker) => {
       openPage(message.scanId, message.pageId, message.page, message.settings, message.http);
       return;
     case 'drop':
-      pages.delete(keyOf(message.scanId, message.pageId));
+      closePage(keyOf(message.scanId, message.pageId));
       return;
     case 'cancel':
-      for (const key of [...pages.keys()]) if (key.startsWith(`${message.scanId}/`)) pages.delete(key);
+      for (const key of [...pages.keys()]) if (key.startsWith(`${message.scanId}/`)) closePage(key);
       return;
     case 'recycle':
       recycle(message.arena);
