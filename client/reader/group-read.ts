@@ -36,6 +36,13 @@ export function outputBatches(batch: arrow.RecordBatch, where: readonly StatsPre
   return out;
 }
 
+/** Bytes of the streams a page's stripes hold. */
+export function streamBytesOf(plan: ScanPlan): number {
+  let bytes = 0;
+  for (const stripe of plan.stripes) for (let c = 0; c < plan.columns.length; c++) bytes += decodeStreamEntry(stripe.streams, c).length;
+  return bytes;
+}
+
 /** The page's stripes cut into groups of about `groupBytes` of streams: [from, to) index ranges. */
 export function groupStripes(plan: ScanPlan, groupBytes: number): [number, number][] {
   const groups: [number, number][] = [];

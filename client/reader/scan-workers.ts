@@ -8,17 +8,21 @@
 import type * as arrow from 'apache-arrow';
 import type { HttpOptions, PlannedChunk, ScanPlan } from '../../protocol/index.js';
 import { unpackBatches } from './batch-transfer.js';
-import { groupStripes, outputColumns } from './group-read.js';
+import { groupStripes, outputColumns, streamBytesOf } from './group-read.js';
 import type { ScanSettings } from './read-worker-protocol.js';
 import type { GroupResult, ReadWorkerPool, WorkerScan } from './read-workers.js';
 import { type ScanStats, addScanStats } from './scan-stats.js';
 
 export interface WorkerScanOptions {
-  readonly groupBytes: number;
+  /** Bytes of streams per group; by default a page's bytes over 2 groups per thread, at most 32 MiB. */
+  readonly groupBytes: number | undefined;
+  readonly threads: number;
   /** Groups handed out and not yet taken by the consumer, at most. */
   readonly window: number;
   readonly ordered: boolean;
 }
+
+const GROUP_BYTES_MAX = 32 * 1024 * 1024;
 
 interface Job {
   readonly result: Promise<GroupResult>;
@@ -60,7 +64,9 @@ export async function* scanOnWorkers(
     for await (const page of pages) {
       // The page's own count, held while the plan is on it.
       openGroups.set(pageId, (openGroups.get(pageId) ?? 0) + 1);
-      for (const [from, to] of groupStripes(page, options.groupBytes)) yield { page, pageId, from, to };
+      // A scan of a few stripes is still cut into enough groups to keep every worker busy.
+      const groupBytes = options.groupBytes ?? Math.max(1, Math.min(GROUP_BYTES_MAX, Math.ceil(streamBytesOf(page) / (2 * options.threads))));
+      for (const [from, to] of groupStripes(page, groupBytes)) yield { page, pageId, from, to };
       // Past the page: once its last group is read the workers can forget it.
       finishGroup(pageId);
       pageId++;

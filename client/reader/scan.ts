@@ -32,9 +32,10 @@ export interface ScanOptions {
   /** Batched requests in flight at once, over all read threads (default 16). */
   readonly concurrency?: number;
   /**
-   * Bytes of streams read per group (default 32 MiB on the calling thread, 8 MiB with read
-   * workers, so that a scan of a few stripes still keeps every worker busy); groups are the unit
-   * of prefetch and of work handed to a read worker. A group holds at least one stripe.
+   * Bytes of streams read per group (default 32 MiB on the calling thread; with read workers, a
+   * plan page's bytes over 2 groups per worker, at most 32 MiB, so that a scan of a few stripes
+   * still keeps every worker busy); groups are the unit of prefetch and of work handed to a read
+   * worker. A group holds at least one stripe.
    */
   readonly groupBytes?: number;
   /**
@@ -131,7 +132,8 @@ export async function* scanTable(
   const schema = arrowSchemaOf(first.columns);
   if (threads > 1) {
     yield* scanOnWorkers(readWorkerPool(), threads, http.options, everyPage(), schema, settings, stats, reportCorrupt, {
-      groupBytes: options.groupBytes ?? 8 * 1024 * 1024,
+      groupBytes: options.groupBytes,
+      threads,
       window: Math.max(options.prefetchGroups ?? 2, 2 * threads),
       ordered: options.ordered !== false,
     });
