@@ -48,10 +48,10 @@ const CODEC_GBPS_MIN = 3;
 const CODEC_MEMCPY_RATIO_MIN = 0.25;
 
 /**
- * RS 6+3 on one core, as bench/erasure.ts reports its headline (the SIMD kernel over the ~10.7 MiB
- * shards of a default 64 MiB block): encode, and range reconstruct (one lost data shard's range
- * rebuilt from k survivors, as a degraded read does), each in GB/s of data (wall clock) and over
- * Buffer.copy of the same bytes in the same run. The library's figures, and both per CPU-second
+ * RS 6+3 on one core, as bench/erasure.ts reports its headline (the SIMD kernel): encode of a
+ * default 64 MiB block's shards, and range reconstruct (one lost data shard's range rebuilt from
+ * k survivors, as a degraded read or a repair window does; its rows say which range size), each
+ * in GB/s of data (wall clock) and over Buffer.copy of the same bytes in the same run. The library's figures, and both per CPU-second
  * (what one core does on a shared machine), sit beside them in the results file.
  */
 export function codecTargets(erasure: ErasureFigures): Target[] {
