@@ -3,7 +3,8 @@
  * that can win are built whole (stripes are small: a section is at most a stripe's column), each
  * is tried with zstd, and the smallest stored form wins; zstd is kept only where it saves at
  * least an eighth, so a reader does not pay a decompression (a pool round trip, 100-300 MB/s
- * here) for a few bytes. The container is kept only when it saves at least an eighth of the
+ * here) for a few bytes, and where it saves at least 1/64 of the whole stream (the lengths of a
+ * large list stream are not worth a round trip). The container is kept only when it saves at least an eighth of the
  * plain stream too: a plain stream decodes in place, a container is rebuilt (a copy at least).
  *
  * Candidates per section:
@@ -39,6 +40,8 @@ import { zstdCompress } from './zstd.js';
 export interface SectionsOptions {
   /** zstd level for the sections that compress. */
   readonly level: number;
+  /** The plain stream's length (set by encodeSections). */
+  readonly streamBytes?: number;
 }
 
 /** Values looked at to decide whether a dictionary could pay. */
@@ -49,6 +52,11 @@ const DICT_SAMPLE_DISTINCT_SHARE = 0.25;
 const ZSTD_MIN_PAYLOAD_BYTES = 512;
 /** zstd must save at least 1/ZSTD_MIN_SAVING_DIVISOR of a payload to be kept (recsys floats save ~1/10: kept plain, decoded in place). */
 const ZSTD_MIN_SAVING_DIVISOR = 8;
+/**
+ * zstd must also save at least 1/ZSTD_MIN_STREAM_SAVING_DIVISOR of the whole plain stream: the
+ * lengths of a 1 MiB id_list stream (4 KiB) are not worth a pool round trip on every read.
+ */
+const ZSTD_MIN_STREAM_SAVING_DIVISOR = 64;
 /** The container must save at least 1/CONTAINER_MIN_SAVING_DIVISOR of the plain stream to be kept. */
 const CONTAINER_MIN_SAVING_DIVISOR = 8;
 
@@ -76,6 +84,7 @@ export async function encodeSections(type: ColumnType, plain: Uint8Array, option
   const layout = layoutOf(type, rows, nulls, childCount);
   if (layout.end !== plain.length) throw new FormatError(`${type} plain stream of ${plain.length} bytes, its layout says ${layout.end}`);
   const floating = type === 'float' || type === 'double';
+  options = { ...options, streamBytes: plain.length };
 
   const choices: Promise<StoredSection>[] = [];
   if (nulls > 0) choices.push(best([raw(plain, layout.validity, layout.bitmapBytes)], options));
@@ -185,9 +194,11 @@ async function best(candidates: readonly Candidate[], options: SectionsOptions):
 async function stored(candidate: Candidate, options: SectionsOptions): Promise<StoredSection> {
   const { transform, payload } = candidate;
   const plainForm: StoredSection = { transform, codec: Codec.NONE, stored: payload, payloadBytes: payload.length };
-  if (payload.length < ZSTD_MIN_PAYLOAD_BYTES || candidate.tryZstd === false) return plainForm;
+  const streamSavingMin = (options.streamBytes ?? 0) / ZSTD_MIN_STREAM_SAVING_DIVISOR;
+  if (payload.length < ZSTD_MIN_PAYLOAD_BYTES || payload.length <= streamSavingMin || candidate.tryZstd === false) return plainForm;
   const compressed = await zstdCompress(payload, options.level);
-  if (compressed.length > payload.length - payload.length / ZSTD_MIN_SAVING_DIVISOR) return plainForm;
+  const saved = payload.length - compressed.length;
+  if (saved < payload.length / ZSTD_MIN_SAVING_DIVISOR || saved < streamSavingMin) return plainForm;
   return { transform, codec: Codec.ZSTD, stored: compressed, payloadBytes: payload.length };
 }
 
