@@ -159,12 +159,43 @@ function intCandidates(plain: Uint8Array, offset: number, count: number, bytes: 
 }
 
 function floatCandidates(plain: Uint8Array, offset: number, count: number, bytes: ValueBytes): Candidate[] {
+  const split = encodeSplit(plain.subarray(offset, offset + count * bytes), count, bytes);
   const candidates: Candidate[] = [
     { ...raw(plain, offset, count * bytes), tryZstd: false },
-    { transform: Transform.SPLIT, payload: encodeSplit(plain.subarray(offset, offset + count * bytes), count, bytes) },
+    { transform: Transform.SPLIT, payload: split, tryZstd: entropySaving(split, count, bytes) >= 1 / ZSTD_MIN_SAVING_DIVISOR },
   ];
   candidates.push(...dictionaryOf(section(plain, offset, count, bytes), count, bytes));
   return candidates;
+}
+
+/** Byte planes' values sampled per plane for the entropy estimate. */
+const ENTROPY_SAMPLE_BYTES = 16384;
+
+/**
+ * The share of a byte-split section an order-0 entropy coder would save, plane by plane (from
+ * a sample of each): noisy floats (random mantissas) come out near 0, and zstd is not tried on
+ * them. zstd's matches can do better than order 0 only on repeats, which a dictionary catches.
+ */
+function entropySaving(split: Uint8Array, count: number, bytes: ValueBytes): number {
+  if (count === 0) return 0;
+  const sample = Math.min(count, ENTROPY_SAMPLE_BYTES);
+  const histogram = new Uint32Array(256);
+  let bits = 0;
+  for (let plane = 0; plane < bytes; plane++) {
+    histogram.fill(0);
+    const base = plane * count;
+    for (let i = 0; i < sample; i++) {
+      const value = split[base + i] as number;
+      histogram[value] = (histogram[value] as number) + 1;
+    }
+    let entropy = 0;
+    for (let v = 0; v < 256; v++) {
+      const n = histogram[v] as number;
+      if (n > 0) entropy -= (n / sample) * Math.log2(n / sample);
+    }
+    bits += entropy;
+  }
+  return 1 - bits / (8 * bytes);
 }
 
 /** Dictionary candidates (exact and whole-byte index widths), none when the sample has many distinct values. */
