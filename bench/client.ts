@@ -152,7 +152,7 @@ export interface BenchClientOptions {
   readonly scale: Scale;
   /** Minimum seconds per read measurement and per ceiling. */
   readonly seconds: number;
-  /** Read worker threads per scan (default: the scan's default, GRANARY_SCAN_THREADS or one per core). */
+  /** Read worker threads per scan (default: the scan's default, GRANARY_SCAN_THREADS or cores - 1). */
   readonly threads?: number;
   /** Scans with reuse: true (default: GRANARY_SCAN_REUSE=1). */
   readonly reuse?: boolean;

@@ -53,7 +53,8 @@ export interface ScanOptions {
   /**
    * Worker threads reading groups (fetch, checksums, repair, decode, row filter), each with its
    * own connections, handing finished batches over without copying their bytes. 0 or 1: all on
-   * the calling thread. Default: `GRANARY_SCAN_THREADS`, else one per core (at most 8).
+   * the calling thread. Default: `GRANARY_SCAN_THREADS`, else one fewer than the cores (at most
+   * 8; so 1, the calling thread, on a 2-core host).
    */
   readonly threads?: number;
   /**
