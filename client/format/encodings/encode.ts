@@ -20,7 +20,7 @@
  */
 import type { ColumnType } from '../../../protocol/index.js';
 import { FormatError } from '../format-error.js';
-import { STREAM_HEADER_BYTES, layoutOf, readHeader, typeLayoutOf, type StreamLayout } from '../stream-layout.js';
+import { STREAM_HEADER_BYTES, layoutOf, readHeader, typeLayoutOf } from '../stream-layout.js';
 import { Codec, Transform, type StoredSection, type TransformId, containerBytes, writeContainer } from './container.js';
 import { DECODED_STREAM_BYTES_MAX } from './decode.js';
 import {
@@ -94,9 +94,8 @@ export async function encodeSections(type: ColumnType, plain: Uint8Array, option
   } else if (shape === 'bool') {
     choices.push(best([raw(plain, layout.main, layout.mainBytes)], options));
   } else {
-    const offsets = new Int32Array(wordsOf(plain, layout.main, rows + 1).buffer, 0, rows + 1);
-    const viewed = plain.byteOffset + layout.main;
-    const offsetsView = viewed % 4 === 0 ? new Int32Array(plain.buffer, viewed, rows + 1) : offsets;
+    const offsetWords = wordsOf(plain, layout.main, rows + 1);
+    const offsetsView = new Int32Array(offsetWords.buffer, offsetWords.byteOffset, rows + 1);
     const lengths = lengthsOf(offsetsView, rows);
     const lengthCandidates = widthVariants(lengthsWidth(lengths)).map((w) => ({ transform: Transform.LENGTHS, payload: encodeLengths(lengths, w), tryZstd: wholeBytes(w) }));
     if (type === 'string' || type === 'bytes') {
@@ -233,4 +232,3 @@ async function stored(candidate: Candidate, options: SectionsOptions): Promise<S
   return { transform, codec: Codec.ZSTD, stored: compressed, payloadBytes: payload.length };
 }
 
-export type { StreamLayout };

@@ -134,6 +134,27 @@ describe('per-stream encodings', () => {
     });
   }
 
+  it('decodes a container at an unaligned offset, and encodes an unaligned plain stream alike', async () => {
+    const random = lcg(5);
+    const lists = Array.from({ length: 3000 }, (_, i) => (i % 10 === 0 ? null : Array.from({ length: i % 7 }, () => BigInt(random() % 1000))));
+    for (const [type, values] of [['id_list', lists], ['string', lists.map((l) => (l === null ? null : `k${l.length}`))]] as const) {
+      const plain = encodeStream(type, vectorOf(type, values));
+      const stored = await storePlain(type, plain, { compressionLevel: 1 });
+      expect(stored.encoding).toBe(ENCODING_SECTIONS);
+      const shifted = new Uint8Array(stored.bytes.length + 1).subarray(1);
+      shifted.set(stored.bytes);
+      expectSameValues(type, await decodeStoredStream(type, ENCODING_SECTIONS, shifted, values.length), values);
+      const plainShifted = new Uint8Array(plain.bytes.length + 4).subarray(4);
+      plainShifted.set(plain.bytes);
+      const oddPlain = new Uint8Array(plain.bytes.length + 3).subarray(3);
+      oddPlain.set(plain.bytes);
+      for (const input of [plainShifted, oddPlain]) {
+        const again = await storePlain(type, { ...plain, bytes: input }, { compressionLevel: 1 });
+        expect(again.bytes).toEqual(stored.bytes);
+      }
+    }
+  });
+
   it('keeps int64 extremes, alternating min and max, exact', async () => {
     const values = Array.from({ length: 4000 }, (_, i) => (i % 2 === 0 ? INT64_MIN : INT64_MAX));
     for (const type of ['int64', 'id_list'] as const) {
