@@ -7,13 +7,13 @@
  * one waits), so the MB/s are per core; MB are plain-layout bytes.
  *
  *   npx tsx bench/encodings.ts                 # recsys 1 x 8,192 rows (2 stripes), flights 262,144 rows (4 stripes)
- *   npx tsx bench/encodings.ts --level 1       # another zstd level (default 3)
+ *   npx tsx bench/encodings.ts --level 3       # another zstd level (default: the tables' default, 1)
  *   npx tsx bench/encodings.ts --flights-rows N --recsys-rows N
  */
 import { parseArgs } from 'node:util';
 import type * as arrow from 'apache-arrow';
 import { type ColumnType, ENCODING_SECTIONS } from '../protocol/index.js';
-import { type StoredStream, decodeStoredStream, decodeStream, encodeStream, storePlain } from '../client/format/index.js';
+import { type StoredStream, ZSTD_LEVEL_DEFAULT, decodeStoredStream, decodeStream, encodeStream, storePlain } from '../client/format/index.js';
 import { readContainer } from '../client/format/encodings/container.js';
 import { positive } from './flags.js';
 import { FLIGHTS_COLUMNS, flightsBatches } from './flights-table.js';
@@ -158,7 +158,7 @@ function report(title: string, figures: Map<string, TypeFigures>, memcpy: number
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { level: { type: 'string' }, 'flights-rows': { type: 'string' }, 'recsys-rows': { type: 'string' } } });
-  const level = positive('level', values.level, 3, true);
+  const level = positive('level', values.level, ZSTD_LEVEL_DEFAULT, true);
   const flightsRows = positive('flights-rows', values['flights-rows'], 262_144, true);
   const recsysRows = positive('recsys-rows', values['recsys-rows'], 8192, true);
   const machine = machineInfo();

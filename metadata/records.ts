@@ -30,7 +30,7 @@ export interface TableRecord {
   readonly stripeRows: number;
   readonly stripeBytes: number;
   readonly retentionDays: number | null;
-  /** Stream settings; absent in tables created before they existed (auto, level 3). */
+  /** Stream settings; absent in tables created before they existed (auto, level 1). */
   readonly encoding?: TableEncoding;
   readonly compressionLevel?: number;
   readonly schemaVersion: number;

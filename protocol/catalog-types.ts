@@ -62,7 +62,7 @@ export interface TableSpec {
   readonly retention?: string;
   /** How writers store streams; default `auto`. */
   readonly encoding?: TableEncoding;
-  /** zstd level of the sections writers compress (COMPRESSION_LEVEL_RANGE); default 3. */
+  /** zstd level of the sections writers compress (COMPRESSION_LEVEL_RANGE); default 1. */
   readonly compressionLevel?: number;
 }
 
@@ -173,5 +173,5 @@ export const TABLE_DEFAULTS = {
   stripeRows: 65_536,
   stripeBytes: 64 * 1024 * 1024,
   encoding: 'auto' as TableEncoding,
-  compressionLevel: 3,
+  compressionLevel: 1,
 } as const;

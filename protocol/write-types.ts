@@ -50,7 +50,7 @@ export interface SessionInfo {
   readonly blockBytes: number;
   readonly stripeRows: number;
   readonly stripeBytes: number;
-  /** The table's stream settings (absent from older services: auto, level 3). */
+  /** The table's stream settings (absent from older services: auto, level 1). */
   readonly encoding?: TableEncoding;
   readonly compressionLevel?: number;
   /** What one commit may hold (answered when a session opens): a writer stops before it passes them, not after uploading everything. */

@@ -58,7 +58,7 @@ export function tableCommand(): Command {
     .option('--ec <k+m>', 'erasure policy (default 6+3)')
     .option('--retention <days>', 'e.g. 90d')
     .option('--encoding <auto|plain>', 'how writers store column streams: auto (bit-packing, dictionaries, zstd, per stream) or plain (default auto)', parseEncoding)
-    .option('--compression-level <n>', 'zstd level of compressed streams, 1..19 (default 3)', parseLevel)
+    .option('--compression-level <n>', 'zstd level of compressed streams, 1..19 (default 1)', parseLevel)
     .action(async (name: string, flags: { schema: string; partitionBy?: string; ec?: string; retention?: string } & StreamFlags, command: Command) => {
       let schema: Partial<TableSpec>;
       try {
@@ -104,7 +104,7 @@ export function tableCommand(): Command {
         process.stdout.write(
           `table ${info.name}  (schema v${info.schemaVersion}, RS ${info.ec}, partitioned by ${info.partitionBy.join(', ')}, ` +
             `blocks ${formatBytes(info.blockBytes)}, stripes ${info.stripeRows} rows, retention ${info.retentionDays === null ? 'forever' : `${info.retentionDays}d`}, ` +
-            `encoding ${info.encoding ?? 'auto'}${info.encoding === 'plain' ? '' : ` (zstd level ${info.compressionLevel ?? 3})`})\n`,
+            `encoding ${info.encoding ?? 'auto'}${info.encoding === 'plain' ? '' : ` (zstd level ${info.compressionLevel ?? 1})`})\n`,
         );
         printTable(['COLUMN', 'TYPE', 'FEATURE', 'SINCE'], info.columns.map((c) => [c.name, c.type, c.featureId ?? '', `v${c.addedInVersion}`]));
       });

@@ -54,11 +54,11 @@ function manifest(block: BlockPlacement, rawBytes: number | undefined): CommitMa
 }
 
 describe('table stream settings', () => {
-  it('defaults to auto at zstd level 3, refuses unknown encodings and levels outside 1..19', async () => {
+  it('defaults to auto at zstd level 1, refuses unknown encodings and levels outside 1..19', async () => {
     await start();
     const created = await call<TableInfo>('POST', '/v1/tables', SCHEMA);
     expect(created.status).toBe(201);
-    expect([created.body.encoding, created.body.compressionLevel]).toEqual(['auto', 3]);
+    expect([created.body.encoding, created.body.compressionLevel]).toEqual(['auto', 1]);
     for (const bad of [{ encoding: 'zip' }, { compressionLevel: 0 }, { compressionLevel: 20 }, { compressionLevel: 2.5 }]) {
       const refused = await call<{ error: { message: string } }>('POST', '/v1/tables', { ...SCHEMA, name: 'other', ...bad });
       expect(refused.status, JSON.stringify(bad)).toBe(400);
