@@ -3,10 +3,12 @@
  * table (timestamps, low-cardinality strings, skewed integers, lists) written with the table's
  * `auto` encoding reads back value for value, its stream entries record the sections encoding,
  * and `granary stats --json` reports stored bytes below the plain bytes; a `plain` table stores
- * exactly the plain layout. Table settings are validated and can be altered.
+ * exactly the plain layout. Table settings are validated and can be altered, by the client and
+ * by the CLI's create/alter flags.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dirname } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { GranaryClient, float32Number, recordBatchToRows } from '../../client/index.js';
 import { ENCODING_PLAIN, ENCODING_SECTIONS, GranaryError, decodeStreamEntry } from '../../protocol/index.js';
 import { type Cluster, startCluster } from '../helpers/cluster.js';
@@ -75,9 +77,13 @@ async function encodingsOf(table: string): Promise<number[]> {
   return plan.stripes.flatMap((stripe) => COLUMNS.map((_, c) => decodeStreamEntry(stripe.streams, c).encoding));
 }
 
-async function statsOf(table: string): Promise<{ bytes: number; rawBytes: number; rows: number }> {
+async function granary(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = { ...process.env, GRANARY_METADATA: cluster.metadata.url, GRANARY_TOKEN: cluster.adminToken };
-  const result = await runGranary(['stats', table, '--json'], { cwd: dirname(cluster.root), env, maxBuffer: 16 * 1024 * 1024 });
+  return runGranary(args, { cwd: dirname(cluster.root), env, maxBuffer: 16 * 1024 * 1024 });
+}
+
+async function statsOf(table: string): Promise<{ bytes: number; rawBytes: number; rows: number }> {
+  const result = await granary(['stats', table, '--json']);
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);
   return JSON.parse(result.stdout) as { bytes: number; rawBytes: number; rows: number };
@@ -133,5 +139,20 @@ describe('per-stream encodings on a cluster', () => {
     expect([altered.encoding, altered.compressionLevel, altered.schemaVersion]).toEqual(['plain', 9, info.schemaVersion]);
     await expect(client.metadata.alterTable('flights', { compressionLevel: 20 })).rejects.toThrow(/compressionLevel must be an integer in 1..19/);
     await expect(client.metadata.createTable({ name: 'bad', columns: COLUMNS, encoding: 'zip' as 'auto' })).rejects.toBeInstanceOf(GranaryError);
+  });
+
+  it('takes the settings as CLI flags and shows them', async () => {
+    const schema = join(cluster.root, 'encodings-schema.json');
+    await writeFile(schema, JSON.stringify({ columns: [{ name: 'x', type: 'int64' }], ec: '2+1' }));
+    const created = await granary(['table', 'create', 'cli_table', '--schema', schema, '--encoding', 'plain', '--compression-level', '5', '--json']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ encoding: 'plain', compressionLevel: 5 });
+    expect((await granary(['table', 'describe', 'cli_table'])).stdout).toMatch(/encoding plain\)/);
+    expect((await granary(['table', 'alter', 'cli_table', '--encoding', 'auto', '--compression-level', '7'])).code).toBe(0);
+    expect((await granary(['table', 'describe', 'cli_table'])).stdout).toMatch(/encoding auto \(zstd level 7\)/);
+    const refused = await granary(['table', 'alter', 'cli_table', '--compression-level', '25']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/--compression-level takes an integer in 1..19/);
+    expect((await granary(['table', 'create', 'cli_bad', '--schema', schema, '--encoding', 'zip'])).stderr).toMatch(/--encoding takes auto or plain/);
   });
 });
