@@ -131,19 +131,6 @@ describe('scans on read worker threads', () => {
     expect((await readAll('events', ONE_STRIPE_PER_GROUP)).length).toBe(ROWS_COUNT);
   });
 
-  it('fails the scan with a clear error when a worker dies, and the next scan starts a new one', async () => {
-    const pool = readWorkerPool();
-    const scan = client.scan('events', { ...ONE_STRIPE_PER_GROUP, prefetchGroups: 8 });
-    const first = await scan.next();
-    expect(first.done).toBe(false);
-    await Promise.all(pool.workers.map((worker) => worker.terminate()));
-    const drain = async (): Promise<void> => {
-      for (;;) if ((await scan.next()).done === true) return;
-    };
-    await expect(drain()).rejects.toMatchObject({ code: 'GRN_INTERNAL', message: expect.stringMatching(/read worker thread exited/) });
-    expect((await readAll('events', ONE_STRIPE_PER_GROUP)).length).toBe(ROWS_COUNT);
-  });
-
   it('loads the built worker in a plain node process (dist/), which exits when done', async () => {
     const script = `
       import { GranaryClient, recordBatchToRows } from ${JSON.stringify(DIST_CLIENT)};
@@ -160,7 +147,12 @@ describe('scans on read worker threads', () => {
   });
 
   it('repairs and reports a stream whose node serves wrong bytes that pass its own page checksums', async () => {
-    const plan = await client.metadata.plan('events', { columns: ['ids'] });
+    // A table of its own, never read before: the nodes hold no open handle on its chunk files.
+    await client.metadata.createTable({ name: 'lying', columns: COLUMNS, ec: '6+3', stripeRows: 500, blockBytes: 1024 * 1024 });
+    const writer = await client.openWriter('lying', 'ds=2026-11-25');
+    await writer.write(ROWS);
+    await writer.commit();
+    const plan = await client.metadata.plan('lying', { columns: ['ids'] });
     const entry = decodeStreamEntry((plan.stripes[3] as ScanPlan['stripes'][number]).streams, 0);
     const block = plan.blocks[entry.blockRef] as ScanPlan['blocks'][number];
     const shard = Math.floor(entry.offset / block.shardBytes);
@@ -176,7 +168,7 @@ describe('scans on read worker threads', () => {
     await writeFile(path, Buffer.concat([data, table, encodeFooter({ ...footer, dataChecksum: xxh64(data), pageTableChecksum: xxh64(table) })]));
     // Read on the workers first: the report that brings repair can only have come from them.
     const stats = newScanStats();
-    const expected = await readAll('events', { columns: ['ids'], ...ONE_STRIPE_PER_GROUP, stats });
+    const expected = await readAll('lying', { columns: ['ids'], ...ONE_STRIPE_PER_GROUP, stats });
     expect(expected.map((row) => row.ids)).toEqual(ROWS.map((row) => row.ids));
     expect(stats.degradedReads).toBeGreaterThan(0);
     // The report went from the worker to the service: repair restores the chunk, and reads are direct again.
@@ -184,7 +176,7 @@ describe('scans on read worker threads', () => {
       'a clean read after repair',
       async () => {
         const clean = newScanStats();
-        expect(await readAll('events', { columns: ['ids'], ...ONE_STRIPE_PER_GROUP, stats: clean })).toEqual(expected);
+        expect(await readAll('lying', { columns: ['ids'], ...ONE_STRIPE_PER_GROUP, stats: clean })).toEqual(expected);
         return clean.degradedReads === 0 ? true : undefined;
       },
       60_000,
@@ -210,4 +202,18 @@ describe('scans on read worker threads', () => {
     expect(rows).toEqual(inline);
     expect(stats.degradedReads).toBeGreaterThan(0);
   });
+
+  it('fails the scan with a clear error when a worker dies, and the next scan starts a new one (last: it cuts requests off mid-answer)', async () => {
+    const pool = readWorkerPool();
+    const scan = client.scan('events', { ...ONE_STRIPE_PER_GROUP, prefetchGroups: 8 });
+    const first = await scan.next();
+    expect(first.done).toBe(false);
+    await Promise.all(pool.workers.map((worker) => worker.terminate()));
+    const drain = async (): Promise<void> => {
+      for (;;) if ((await scan.next()).done === true) return;
+    };
+    await expect(drain()).rejects.toMatchObject({ code: 'GRN_INTERNAL', message: expect.stringMatching(/read worker thread exited/) });
+    expect((await readAll('events', ONE_STRIPE_PER_GROUP)).length).toBe(ROWS_COUNT);
+  });
+
 });
