@@ -165,6 +165,9 @@ export class DiskChunkStore implements ChunkStore {
       // Renaming over a rotten copy replaces it atomically; readers holding it open are let go.
       await this.openChunks.evict(id);
       await rename(tmpPath, this.dir.chunkPath(id));
+      // A read between the eviction and the rename opened the old file and cached it: without a
+      // second eviction every later read would be served the replaced bytes until it aged out.
+      await this.openChunks.evict(id);
       await fsyncDir(this.dir.chunkDir(id));
       this.forget(id);
       this.remember(id, position + table.length + footer.length);

@@ -119,6 +119,27 @@ describe('disk chunk store on-disk behaviour', () => {
     }
   });
 
+  it('serves the new copy after a replace that raced reads of the old one', async () => {
+    const { store } = await openStore();
+    const old = Buffer.alloc(5000, 1);
+    const fresh = Buffer.alloc(5000, 2);
+    for (let round = 0; round < 10; round++) {
+      const id = `swap.${round}`;
+      await store.put(id, piecesOf(old), { expectedChecksum: xxh64(old) });
+      // Reads keep loading the chunk while the replacing put evicts and renames, as a scan's
+      // reads of a chunk being repaired in place do.
+      let replaced = false;
+      const readers = Array.from({ length: 4 }, async () => {
+        while (!replaced) await store.readRange(id, 0, 10);
+      });
+      await store.put(id, piecesOf(fresh), { expectedChecksum: xxh64(fresh), replace: true });
+      replaced = true;
+      await Promise.all(readers);
+      expect((await store.readRange(id, 0, 5000)).equals(fresh)).toBe(true);
+      expect((await store.info(id)).checksum).toBe(xxh64(fresh));
+    }
+  });
+
   it('reports a chunk it cannot read as corrupt and goes on verifying the others', async () => {
     const { store } = await openStore();
     for (const id of ['a.0', 'b.0', 'c.0']) await store.put(id, piecesOf(bytesOf(3000)), { expectedChecksum: xxh64(bytesOf(3000)) });
