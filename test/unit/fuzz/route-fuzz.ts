@@ -443,31 +443,33 @@ export async function fuzzRoutes(
     const line: RouteReport = { route: key, cases: 0, statuses: {}, slowestCpuMs: 0, slowestCase: '', elapsedMs: 0 };
     report.routes.push(line);
     const seed = options.seed ^ hash(key);
-    await fc.assert(
-      fc.asyncProperty(caseArb(route, target), async (fuzzCase) => {
-        const cpuBefore = process.cpuUsage();
-        let status: string;
-        try {
-          const response = await inject(target, route, fuzzCase);
-          status = `${Math.floor(response.statusCode / 100)}xx`;
-          if (response.statusCode >= 500) recordFailure(report, `${target.name}: ${response.statusCode} ${response.payload.slice(0, 300)} <- ${describeCase(route, fuzzCase)} (seed ${seed})`);
-        } catch (error) {
-          status = 'threw';
-          recordFailure(report, `${target.name}: inject threw ${(error as Error).message} <- ${describeCase(route, fuzzCase)} (seed ${seed})`);
-        }
-        const cpu = process.cpuUsage(cpuBefore);
-        const cpuMs = (cpu.user + cpu.system) / 1000;
-        if (cpuMs > CASE_CPU_MS_MAX) recordFailure(report, `${target.name}: took ${cpuMs.toFixed(0)} ms of CPU <- ${describeCase(route, fuzzCase)} (seed ${seed})`);
-        if (cpuMs > line.slowestCpuMs) {
-          line.slowestCpuMs = cpuMs;
-          line.slowestCase = describeCase(route, fuzzCase);
-        }
-        line.statuses[status] = (line.statuses[status] ?? 0) + 1;
-        line.cases++;
-        if (line.cases % BATCH_CASES === 0) await probeHealth(target, report, `case ${line.cases} of ${key}`);
-      }),
-      { seed, numRuns: 1_000_000_000, interruptAfterTimeLimit: msPerRoute, markInterruptAsFailure: false, endOnFailure: true },
-    );
+    const property = fc.asyncProperty(caseArb(route, target), async (fuzzCase) => {
+      const cpuBefore = process.cpuUsage();
+      let status: string;
+      try {
+        const response = await inject(target, route, fuzzCase);
+        status = `${Math.floor(response.statusCode / 100)}xx`;
+        if (response.statusCode >= 500) recordFailure(report, `${target.name}: ${response.statusCode} ${response.payload.slice(0, 300)} <- ${describeCase(route, fuzzCase)} (seed ${seed})`);
+      } catch (error) {
+        status = 'threw';
+        recordFailure(report, `${target.name}: inject threw ${(error as Error).message} <- ${describeCase(route, fuzzCase)} (seed ${seed})`);
+      }
+      const cpu = process.cpuUsage(cpuBefore);
+      const cpuMs = (cpu.user + cpu.system) / 1000;
+      if (cpuMs > CASE_CPU_MS_MAX) recordFailure(report, `${target.name}: took ${cpuMs.toFixed(0)} ms of CPU <- ${describeCase(route, fuzzCase)} (seed ${seed})`);
+      if (cpuMs > line.slowestCpuMs) {
+        line.slowestCpuMs = cpuMs;
+        line.slowestCase = describeCase(route, fuzzCase);
+      }
+      line.statuses[status] = (line.statuses[status] ?? 0) + 1;
+      line.cases++;
+      if (line.cases % BATCH_CASES === 0) await probeHealth(target, report, `case ${line.cases} of ${key}`);
+    });
+    const details = await fc.check(property, { seed, numRuns: 1_000_000_000, interruptAfterTimeLimit: msPerRoute, markInterruptAsFailure: false, endOnFailure: true });
+    // On a loaded machine a route's share of time can pass before its first case ends, which
+    // fast-check counts as a failure: every route still gets at least one case, without a limit.
+    if (details.interrupted && details.numRuns === 0) await fc.assert(property, { seed, numRuns: 1 });
+    else if (details.failed) throw new Error(fc.defaultReportMessage(details) ?? `fuzzing ${key} failed (seed ${seed})`);
     await probeHealth(target, report, `the last case of ${key}`);
     line.elapsedMs = performance.now() - routeStarted;
     options.onProgress?.(`${target.name}: ${key}: ${line.cases} cases in ${line.elapsedMs.toFixed(0)} ms`);
