@@ -21,7 +21,7 @@
  * passes the Granary figures; otherwise the Parquet files' uncompressed sizes of those columns.
  * With the Granary figures, DuckDB's rows, list values and float sum must equal the scan's.
  */
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import bindings from '@duckdb/node-bindings';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
@@ -30,6 +30,7 @@ import * as parquet from 'parquet-wasm';
 import { TABLE_DEFAULTS } from '../protocol/index.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
 import type { ScanTotals } from './client.js';
+import { writeParquetFile } from './parquet-file.js';
 import { mbps, mib, printTable, secondsSince, timedItems } from './measure.js';
 import { COLUMNS, JOB_COLUMNS, type Scale, jobPartitions, partitionBatches, partitionSpec } from './workload.js';
 
@@ -102,45 +103,13 @@ function writerProperties(): parquet.WriterProperties {
     .build();
 }
 
-/** apache-arrow batch -> parquet-wasm batches (through Arrow IPC: the two share no memory). */
-function toWasmBatches(batch: arrow.RecordBatch): parquet.RecordBatch[] {
-  const table = parquet.Table.fromIPCStream(arrow.tableToIPC(new arrow.Table([batch]), 'stream'));
-  try {
-    return table.recordBatches();
-  } finally {
-    table.free();
-  }
-}
-
-/** Streams `batches` into a Parquet file; the encoder pulls, so at most about a row group is in memory. */
-async function writeParquetFile(path: string, batches: Iterator<arrow.RecordBatch>): Promise<void> {
-  const source = new ReadableStream<parquet.RecordBatch>(
-    {
-      pull(controller) {
-        const next = batches.next();
-        if (next.done === true) controller.close();
-        else for (const wasmBatch of toWasmBatches(next.value)) controller.enqueue(wasmBatch);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  const output = (await parquet.transformParquetStream(source, writerProperties())) as ReadableStream<Uint8Array>;
-  const reader = output.getReader();
-  const file = await open(path, 'w');
-  try {
-    for (let next = await reader.read(); !next.done; next = await reader.read()) await file.write(next.value);
-  } finally {
-    await file.close();
-  }
-}
-
 async function writeParquetFiles(dir: string, scale: Scale): Promise<{ files: string[]; seconds: number; generateSeconds: number }> {
   const start = process.hrtime.bigint();
   const generation = { seconds: 0 };
   const files: string[] = [];
   for (let p = 0; p < scale.partitions; p++) {
     const file = join(dir, `${partitionSpec(p)}.parquet`);
-    await writeParquetFile(file, timedItems(partitionBatches(p, scale.rowsPerPartition), generation));
+    await writeParquetFile(file, timedItems(partitionBatches(p, scale.rowsPerPartition), generation), writerProperties());
     files.push(file);
   }
   return { files, seconds: secondsSince(start), generateSeconds: generation.seconds };

@@ -24,7 +24,7 @@
  *   npx tsx bench/storage-bytes.ts --quick                     # 1 x 5,000 rows; flights 300,000 rows
  *   npx tsx bench/storage-bytes.ts --flights-rows N --recsys-rows N --recsys-partitions P
  */
-import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,7 @@ import { type ColumnSpec, type ColumnType, ENCODING_PLAIN, ENCODING_SECTIONS, NO
 import { type Cluster, startCluster } from '../test/helpers/cluster.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
 import { Cleanups } from './cleanups.js';
+import { writeParquetFile } from './parquet-file.js';
 import { positive } from './flags.js';
 import { FLIGHTS_COLUMNS, FLIGHTS_ROWS, FLIGHTS_TABLE, flightsBatches } from './flights-table.js';
 import { machineInfo, mib, printTable, secondsSince } from './measure.js';
@@ -194,36 +195,6 @@ function plainWriterProperties(): parquet.WriterProperties {
     .build();
 }
 
-/** Streams `batches` into a Parquet file through parquet-wasm (via Arrow IPC: the two share no memory). */
-async function writePlainParquet(path: string, batches: Iterator<arrow.RecordBatch>): Promise<void> {
-  const source = new ReadableStream<parquet.RecordBatch>(
-    {
-      pull(controller) {
-        const next = batches.next();
-        if (next.done === true) {
-          controller.close();
-          return;
-        }
-        const table = parquet.Table.fromIPCStream(arrow.tableToIPC(new arrow.Table([next.value]), 'stream'));
-        try {
-          for (const wasmBatch of table.recordBatches()) controller.enqueue(wasmBatch);
-        } finally {
-          table.free();
-        }
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  const output = (await parquet.transformParquetStream(source, plainWriterProperties())) as ReadableStream<Uint8Array>;
-  const reader = output.getReader();
-  const file = await open(path, 'w');
-  try {
-    for (let next = await reader.read(); !next.done; next = await reader.read()) await file.write(next.value);
-  } finally {
-    await file.close();
-  }
-}
-
 const COPY_OPTIONS = 'FORMAT parquet, COMPRESSION zstd';
 
 interface ParquetLayout {
@@ -244,7 +215,7 @@ async function writeParquet(connection: DuckDBConnection, dir: string, source: T
   for (const partition of source.partitions) {
     const plain = join(dir, `${source.name}-${partition.spec}-plain.parquet`);
     const zstd = join(dir, `${source.name}-${partition.spec}.parquet`);
-    await writePlainParquet(plain, partition.batches());
+    await writeParquetFile(plain, partition.batches(), plainWriterProperties());
     await connection.run(`COPY (SELECT * FROM read_parquet(${sqlString(plain)})) TO ${sqlString(zstd)} (${COPY_OPTIONS})`);
     await rm(plain);
     const counted = (await connection.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(zstd)})`)).getRows()[0]?.[0];
