@@ -25,7 +25,6 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import bindings from '@duckdb/node-bindings';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import { TABLE_DEFAULTS } from '../protocol/index.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
