@@ -17,6 +17,7 @@ import { FOOTER_BYTES, decodeFooter, encodeFooter, encodePageTable } from '../..
 import { fanoutOf } from '../../storage-node/data-dir.js';
 import { type Cluster, startCluster } from '../helpers/cluster.js';
 import { pollUntil } from '../helpers/poll.js';
+import { EVERY_TYPE_COLUMNS } from '../helpers/every-type-columns.js';
 
 const run = promisify(execFile);
 const DIST_CLIENT = new URL('../../dist/client/index.js', import.meta.url).href;
@@ -24,18 +25,7 @@ const DIST_CLIENT = new URL('../../dist/client/index.js', import.meta.url).href;
 let cluster: Cluster;
 let client: GranaryClient;
 
-const COLUMNS = [
-  { name: 'label', type: 'float' },
-  { name: 'weight', type: 'double' },
-  { name: 'age', type: 'int32' },
-  { name: 'user_id', type: 'int64' },
-  { name: 'clicked', type: 'bool' },
-  { name: 'country', type: 'string' },
-  { name: 'blob', type: 'bytes' },
-  { name: 'ids', type: 'id_list', featureId: 2001 },
-  { name: 'scored', type: 'id_score_list', featureId: 3001 },
-  { name: 'embedding', type: 'float_list', featureId: 4001 },
-] as const;
+const COLUMNS = EVERY_TYPE_COLUMNS;
 
 /** Deterministic rows in the JSON Lines shapes, with nulls and empty lists. */
 function makeRows(count: number, seed: number): Record<string, unknown>[] {

@@ -9,19 +9,9 @@ import * as arrow from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { type PackedBatches, TRANSFER_WHOLE_MIN_BYTES, packBatches, unpackBatches } from '../../../client/reader/batch-transfer.js';
 import { decodeStoredStream, encodeStream, recordBatchToRows, rowsToRecordBatch } from '../../../client/format/index.js';
+import { EVERY_TYPE_COLUMNS } from '../../helpers/every-type-columns.js';
 
-const COLUMNS = [
-  { name: 'label', type: 'float' },
-  { name: 'weight', type: 'double' },
-  { name: 'age', type: 'int32' },
-  { name: 'user_id', type: 'int64' },
-  { name: 'clicked', type: 'bool' },
-  { name: 'country', type: 'string' },
-  { name: 'blob', type: 'bytes' },
-  { name: 'ids', type: 'id_list', featureId: 1 },
-  { name: 'scored', type: 'id_score_list', featureId: 2 },
-  { name: 'embedding', type: 'float_list', featureId: 3 },
-] as const;
+const COLUMNS = EVERY_TYPE_COLUMNS;
 
 function makeRows(count: number): Record<string, unknown>[] {
   return Array.from({ length: count }, (_, i) => {
