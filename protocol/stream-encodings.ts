@@ -2,7 +2,7 @@
  * Encoding ids a stream entry may carry (the `encoding` field of a stripe manifest's streams).
  * Writers record how they stored each stream, readers decode by it, and the metadata service
  * refuses a commit naming an id no reader knows, so an unreadable stream can never be committed.
- * How each encoding lays out its bytes: docs/design.md, "Column streams and their encodings".
+ * How each encoding lays out its bytes: docs/design.md, "Column streams: types, encodings and compression".
  */
 
 /** The stream layout of client/format/stream-layout.ts, values as they are. */
