@@ -5,17 +5,16 @@
  * chunk, and reads through 1, 3 and 4 dead nodes.
  */
 import { execFile } from 'node:child_process';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataUnavailableError, GranaryClient, type ScanOptions, float32Number, newScanStats, recordBatchToRows } from '../../client/index.js';
 import { type RepairStatus, type ScanPlan, decodeStreamEntry } from '../../protocol/index.js';
-import { pageChecksums, xxh64 } from '../../erasure/index.js';
-import { FOOTER_BYTES, decodeFooter, encodeFooter, encodePageTable } from '../../storage-node/chunk-format.js';
 import { fanoutOf } from '../../storage-node/data-dir.js';
 import { type Cluster, startCluster } from '../helpers/cluster.js';
+import { makeChunkLie } from '../helpers/lying-chunk.js';
 import { pollUntil } from '../helpers/poll.js';
 import { EVERY_TYPE_COLUMNS } from '../helpers/every-type-columns.js';
 
@@ -252,22 +251,7 @@ describe('client library on a 9-node cluster', () => {
     const writer = await client.openWriter('lying', 'ds=2026-11-25');
     await writer.write(ROWS.slice(0, 500));
     await writer.commit();
-    const plan = await client.metadata.plan('lying', { columns: ['ids'] });
-    const entry = decodeStreamEntry((plan.stripes[0] as ScanPlan['stripes'][number]).streams, 0);
-    const block = plan.blocks[entry.blockRef] as ScanPlan['blocks'][number];
-    const shard = Math.floor(entry.offset / block.shardBytes);
-    const chunk = block.chunks[shard] as ScanPlan['blocks'][number]['chunks'][number];
-    // Rewrite the chunk file with one data byte changed and every checksum recomputed, as a node
-    // whose memory flipped a bit before it checksummed would have written it.
-    const path = join(cluster.root, chunk.nodeId, 'chunks', fanoutOf(chunk.chunkId), chunk.chunkId);
-    const file = await readFile(path);
-    const footer = decodeFooter(file.subarray(file.length - FOOTER_BYTES), file.length);
-    if (typeof footer === 'string') throw new Error(footer);
-    const data = Buffer.from(file.subarray(0, footer.dataBytes));
-    const at = entry.offset - shard * block.shardBytes + 20;
-    data[at] = (data[at] as number) ^ 0x10;
-    const table = encodePageTable(pageChecksums(data, footer.pageBytes));
-    await writeFile(path, Buffer.concat([data, table, encodeFooter({ ...footer, dataChecksum: xxh64(data), pageTableChecksum: xxh64(table) })]));
+    await makeChunkLie(client, cluster.root, 'lying', 'ids', 0);
     const stats = newScanStats();
     expect(await readAll('lying', { columns: ['ids'], stats })).toEqual(expected(ROWS.slice(0, 500), ['ids']));
     expect(stats.degradedReads).toBeGreaterThan(0);

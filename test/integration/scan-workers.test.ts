@@ -7,18 +7,13 @@
  * loading in a plain node process; and a node SIGKILLed mid-scan read around.
  */
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type * as arrow from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GranaryClient, type ScanOptions, closeReadWorkers, newScanStats, recordBatchToRows } from '../../client/index.js';
 import { readWorkerPool } from '../../client/reader/read-workers.js';
-import { pageChecksums, xxh64 } from '../../erasure/index.js';
-import { type ScanPlan, decodeStreamEntry } from '../../protocol/index.js';
-import { FOOTER_BYTES, decodeFooter, encodeFooter, encodePageTable } from '../../storage-node/chunk-format.js';
-import { fanoutOf } from '../../storage-node/data-dir.js';
 import { type Cluster, startCluster } from '../helpers/cluster.js';
+import { makeChunkLie } from '../helpers/lying-chunk.js';
 import { pollUntil } from '../helpers/poll.js';
 
 const run = promisify(execFile);
@@ -152,20 +147,7 @@ describe('scans on read worker threads', () => {
     const writer = await client.openWriter('lying', 'ds=2026-11-25');
     await writer.write(ROWS);
     await writer.commit();
-    const plan = await client.metadata.plan('lying', { columns: ['ids'] });
-    const entry = decodeStreamEntry((plan.stripes[3] as ScanPlan['stripes'][number]).streams, 0);
-    const block = plan.blocks[entry.blockRef] as ScanPlan['blocks'][number];
-    const shard = Math.floor(entry.offset / block.shardBytes);
-    const chunk = block.chunks[shard] as ScanPlan['blocks'][number]['chunks'][number];
-    const path = join(cluster.root, chunk.nodeId, 'chunks', fanoutOf(chunk.chunkId), chunk.chunkId);
-    const original = await readFile(path);
-    const footer = decodeFooter(original.subarray(original.length - FOOTER_BYTES), original.length);
-    if (typeof footer === 'string') throw new Error(footer);
-    const data = Buffer.from(original.subarray(0, footer.dataBytes));
-    const at = entry.offset - shard * block.shardBytes + 20;
-    data[at] = (data[at] as number) ^ 0x10;
-    const table = encodePageTable(pageChecksums(data, footer.pageBytes));
-    await writeFile(path, Buffer.concat([data, table, encodeFooter({ ...footer, dataChecksum: xxh64(data), pageTableChecksum: xxh64(table) })]));
+    await makeChunkLie(client, cluster.root, 'lying', 'ids', 3);
     // Read on the workers first: the report that brings repair can only have come from them.
     const stats = newScanStats();
     const expected = await readAll('lying', { columns: ['ids'], ...ONE_STRIPE_PER_GROUP, stats });
