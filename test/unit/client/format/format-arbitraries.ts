@@ -6,6 +6,8 @@
  */
 import * as arrow from 'apache-arrow';
 import fc from 'fast-check';
+import { expect } from 'vitest';
+import { rowsToRecordBatch } from '../../../../client/format/index.js';
 import type { ColumnType } from '../../../../protocol/index.js';
 
 export const INT64_MIN = -(2n ** 63n);
@@ -191,4 +193,17 @@ export function canon(value: unknown): string {
     return `[${Array.from(value as ArrayLike<unknown>, canon).join(',')}]`;
   }
   throw new Error(`no canonical form for ${Object.prototype.toString.call(value)}`);
+}
+
+/** `values` as one column of `type`, through the JSON Lines row contract. */
+export function vectorOf(type: ColumnType, values: readonly unknown[]): arrow.Vector {
+  const batch = rowsToRecordBatch([{ name: 'col', type }], rowsOf('col', values));
+  return batch.getChildAt(0) as arrow.Vector;
+}
+
+/** Decoded `data` holds exactly `values`, compared in their canonical text forms. */
+export function expectSameValues(type: ColumnType, data: arrow.Data, values: readonly unknown[]): void {
+  expect(data.length).toBe(values.length);
+  const vector = new arrow.Vector([data]);
+  expect(values.map((_, i) => actualCanon(type, vector, i))).toEqual(values.map((value) => expectedCanon(type, value)));
 }

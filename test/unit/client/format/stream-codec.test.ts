@@ -12,24 +12,10 @@ import {
   decodeStream,
   encodeStream,
   nullData,
-  rowsToRecordBatch,
 } from '../../../../client/format/index.js';
-import { INT64_MAX, INT64_MIN, actualCanon, columnValues, expectedCanon, rowsOf } from './format-arbitraries.js';
+import { INT64_MAX, INT64_MIN, actualCanon, columnValues, expectSameValues, vectorOf } from './format-arbitraries.js';
 import { expectFormatError } from './expect-format-error.js';
 
-const NAME = 'col';
-
-function vectorOf(type: ColumnType, values: readonly unknown[]): arrow.Vector {
-  const batch = rowsToRecordBatch([{ name: NAME, type }], rowsOf(NAME, values));
-  return batch.getChildAt(0) as arrow.Vector;
-}
-
-function expectSameValues(type: ColumnType, data: arrow.Data, values: readonly unknown[]): void {
-  expect(data.length).toBe(values.length);
-  const vector = new arrow.Vector([data]);
-  const actual = values.map((_, i) => actualCanon(type, vector, i));
-  expect(actual).toEqual(values.map((value) => expectedCanon(type, value)));
-}
 
 const FIXED_WIDTH: Partial<Record<ColumnType, { width: number; arrayType: string }>> = {
   float: { width: 4, arrayType: 'Float32Array' },

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { xxh64 } from '../../../../erasure/index.js';
 import { COLUMN_TYPES, type ColumnType, ENCODING_PLAIN, ENCODING_SECTIONS } from '../../../../protocol/index.js';
-import { FormatError, decodeStoredStream, encodeStream, rowsToRecordBatch, storePlain } from '../../../../client/format/index.js';
+import { FormatError, decodeStoredStream, encodeStream, storePlain } from '../../../../client/format/index.js';
 import { CONTAINER_HEADER_BYTES, Codec, SECTION_ENTRY_BYTES, Transform, readContainer, sectionKinds, writeContainer } from '../../../../client/format/encodings/container.js';
 import { rebuildPlain } from '../../../../client/format/encodings/decode.js';
 import {
@@ -21,29 +21,9 @@ import {
   type ValueBytes,
 } from '../../../../client/format/encodings/fixed-transforms.js';
 import { zstdCompress, zstdDecompress } from '../../../../client/format/encodings/zstd.js';
-import { INT64_MAX, INT64_MIN, VALUE_ARBITRARIES, actualCanon, columnValues, expectedCanon, rowsOf } from './format-arbitraries.js';
+import { seededRandom } from '../../../helpers/seeded-random.js';
+import { INT64_MAX, INT64_MIN, VALUE_ARBITRARIES, columnValues, expectSameValues, vectorOf } from './format-arbitraries.js';
 
-const NAME = 'col';
-
-/** A seeded pseudo-random source of 31-bit integers: data zstd cannot shrink, reproducibly. */
-function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
-    return state >>> 1;
-  };
-}
-
-function vectorOf(type: ColumnType, values: readonly unknown[]): arrow.Vector {
-  const batch = rowsToRecordBatch([{ name: NAME, type }], rowsOf(NAME, values));
-  return batch.getChildAt(0) as arrow.Vector;
-}
-
-function expectSameValues(type: ColumnType, data: arrow.Data, values: readonly unknown[]): void {
-  expect(data.length).toBe(values.length);
-  const vector = new arrow.Vector([data]);
-  expect(values.map((_, i) => actualCanon(type, vector, i))).toEqual(values.map((value) => expectedCanon(type, value)));
-}
 
 async function expectFormatErrorAsync(run: () => Promise<unknown>, message?: RegExp): Promise<void> {
   let caught: unknown;
@@ -135,8 +115,8 @@ describe('per-stream encodings', () => {
   }
 
   it('decodes a container at an unaligned offset, and encodes an unaligned plain stream alike', async () => {
-    const random = lcg(5);
-    const lists = Array.from({ length: 3000 }, (_, i) => (i % 10 === 0 ? null : Array.from({ length: i % 7 }, () => BigInt(random() % 1000))));
+    const random = seededRandom(5);
+    const lists = Array.from({ length: 3000 }, (_, i) => (i % 10 === 0 ? null : Array.from({ length: i % 7 }, () => BigInt(Math.floor(random() * 1000)))));
     for (const [type, values] of [['id_list', lists], ['string', lists.map((l) => (l === null ? null : `k${l.length}`))]] as const) {
       const plain = encodeStream(type, vectorOf(type, values));
       const stored = await storePlain(type, plain, { compressionLevel: 1 });
@@ -199,8 +179,8 @@ describe('per-stream encodings', () => {
 
     it('picks a dictionary for low-cardinality strings', async () => {
       const airports = ['ATL', 'ORD', 'DFW', 'DEN', 'LAX', 'SFO', 'SEA', 'JFK', 'BOS', 'MIA'];
-      const random = lcg(1);
-      const values = Array.from({ length: 50_000 }, () => airports[random() % airports.length]);
+      const random = seededRandom(1);
+      const values = Array.from({ length: 50_000 }, () => airports[Math.floor(random() * airports.length)]);
       const { plain, stored, encoding } = await roundTrip('string', vectorOf('string', values), values.length);
       expect(encoding).toBe(ENCODING_SECTIONS);
       expect(transformsOf('string', stored, values.length)).toEqual([Transform.STRING_DICT_INDICES, Transform.STRING_DICT_VALUES]);
@@ -277,8 +257,8 @@ describe('per-stream encodings', () => {
 
   describe('malformed containers', () => {
     const rows = 5000;
-    const random = lcg(3);
-    const values = Int32Array.from({ length: rows }, () => [0, 1000, 2000, 5000, 9999][(random() >>> 8) % 5] as number);
+    const random = seededRandom(3);
+    const values = Int32Array.from({ length: rows }, () => [0, 1000, 2000, 5000, 9999][Math.floor(random() * 5)] as number);
     const words = new Uint32Array(values.buffer);
     /** A hand-made container with one uncompressed main section. */
     function container(transform: number, payload: Uint8Array): Uint8Array {
