@@ -16,3 +16,4 @@ export {
   STREAM_VERSION,
 } from './stream-layout.js';
 export { float32Number, recordBatchToRows, rowsToRecordBatch } from './rows.js';
+export { type NullListElement, findNullListElement } from './list-elements.js';

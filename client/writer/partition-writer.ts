@@ -34,6 +34,7 @@ import {
 import type { MetadataClient } from '../metadata-client.js';
 import { BlockBuilder, type EncodedStripe } from './block-builder.js';
 import { uploadBlock } from './block-uploader.js';
+import { assertNoNullListElements } from './list-check.js';
 import { BlockSpacePool, SLAB_BYTES, SlabPool, StripeMemory } from './write-memory.js';
 
 export interface WriterOptions {
@@ -248,6 +249,7 @@ export class PartitionWriter {
       }
     }
     if (batch.numRows === 0) return;
+    assertNoNullListElements(batch);
     this.pendingBatches.push(batch);
     this.pendingRows += batch.numRows;
     this.pendingBytes += batch.data.byteLength;
