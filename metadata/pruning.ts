@@ -3,7 +3,7 @@
  * max up) and every comparison is non-strict, so rounding can only keep a stripe that could have
  * been skipped, never skip one that holds a matching row. Pure.
  */
-import { type ColumnType, GranaryError, SCALAR_NUMERIC_TYPES, type StatsPredicate, temporalLiteral } from '../protocol/index.js';
+import { type ColumnType, GranaryError, SCALAR_NUMERIC_TYPES, type StatsPredicate, decimalLiteral, hasStripeStats, kindOf, temporalLiteral } from '../protocol/index.js';
 import type { ColumnRecord } from './records.js';
 
 /** A predicate resolved against the schema: bounds as float64. */
@@ -25,6 +25,12 @@ export function toFloat(value: number | string, what: string): number {
  * (`'2026-11-20T00:00:00Z'`, `'2026-11-20'`), read as the microseconds or days the stats hold.
  */
 function boundOf(type: ColumnType, value: number | string, what: string): number {
+  if (kindOf(type) === 'decimal') {
+    // Decimal stats are doubles rounded outward; the literal's nearest double keeps every match.
+    const literal = decimalLiteral(value);
+    if (!literal.ok) throw new GranaryError('GRN_BAD_REQUEST', `${what}: ${literal.reason}`);
+    return typeof value === 'number' ? value : Number(value.trim());
+  }
   if (type !== 'timestamp' && type !== 'date') return toFloat(value, what);
   const literal = temporalLiteral(type, value);
   if (!literal.ok) throw new GranaryError('GRN_BAD_REQUEST', `${what}: ${literal.reason}`);
@@ -37,10 +43,10 @@ export function resolvePredicate(predicate: StatsPredicate, columns: ReadonlyMap
   if (column === undefined) {
     throw new GranaryError('GRN_BAD_REQUEST', `where: unknown column ${predicate.column}`);
   }
-  if (!SCALAR_NUMERIC_TYPES.includes(column.type)) {
+  if (!hasStripeStats(column.type)) {
     throw new GranaryError(
       'GRN_BAD_REQUEST',
-      `where: column ${predicate.column} is ${column.type}; stripe stats exist only for ${SCALAR_NUMERIC_TYPES.join(', ')}`,
+      `where: column ${predicate.column} is ${column.type}; stripe stats exist only for ${SCALAR_NUMERIC_TYPES.join(', ')}, decimal(p,s)`,
     );
   }
   const what = `where ${predicate.column} ${predicate.op}`;

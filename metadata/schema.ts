@@ -5,14 +5,15 @@
 import { randomBytes } from 'node:crypto';
 import { SHARD_BYTES_MAX, parsePolicy } from '../erasure/index.js';
 import {
-  COLUMN_TYPES,
   type ColumnInfo,
+  type ColumnType,
   type ColumnSpec,
   GranaryError,
   NAME_PATTERN,
   COMPRESSION_LEVEL_RANGE,
   TABLE_DEFAULTS,
   TABLE_ENCODINGS,
+  readColumnType,
   type TableAlteration,
   type TableEncoding,
   type TableInfo,
@@ -36,14 +37,17 @@ export function checkName(kind: string, name: unknown): string {
   return name;
 }
 
-function checkColumn(spec: ColumnSpec): void {
+/** Checks a column spec; answers its type in canonical form (`DECIMAL(12, 2)` is stored as `decimal(12,2)`). */
+function checkColumn(spec: ColumnSpec): ColumnType {
   checkName('column', spec.name);
-  if (!(COLUMN_TYPES as readonly string[]).includes(spec.type)) {
-    throw bad(`column ${spec.name} has unknown type ${JSON.stringify(spec.type)}; types are ${COLUMN_TYPES.join(', ')}`);
+  const type = typeof spec.type === 'string' ? readColumnType(spec.type) : undefined;
+  if (type === undefined || !type.ok) {
+    throw bad(`column ${spec.name}: ${type?.reason ?? `type must be a string, got ${JSON.stringify(spec.type)}`}`);
   }
   if (spec.featureId !== undefined && (!Number.isSafeInteger(spec.featureId) || spec.featureId < 0)) {
     throw bad(`column ${spec.name}: featureId must be a non-negative integer, got ${JSON.stringify(spec.featureId)}`);
   }
+  return type.type;
 }
 
 function inRange(what: string, value: number | undefined, fallback: number, [min, max]: readonly [number, number]): number {
@@ -79,8 +83,9 @@ export function newTableRecord(spec: TableSpec, now: number): TableRecord {
   if (spec.columns.length > COLUMNS_MAX) throw bad(`table ${name} has ${spec.columns.length} columns; the limit is ${COLUMNS_MAX}`);
   const seen = new Set<string>();
   const featureIds = new Map<number, string>();
+  const types: ColumnType[] = [];
   for (const column of spec.columns) {
-    checkColumn(column);
+    types.push(checkColumn(column));
     if (seen.has(column.name)) throw bad(`column ${column.name} is declared twice`);
     seen.add(column.name);
     if (column.featureId !== undefined) {
@@ -120,7 +125,7 @@ export function newTableRecord(spec: TableSpec, now: number): TableRecord {
     columns: spec.columns.map((column, cid) => ({
       cid,
       name: column.name,
-      type: column.type,
+      type: types[cid] as ColumnType,
       ...(column.featureId === undefined ? {} : { featureId: column.featureId }),
       addedInVersion: 1,
     })),
@@ -165,7 +170,7 @@ export function alterTable(table: TableRecord, change: TableAlteration): TableRe
   const featureIds = new Map([...visible.values()].flatMap((c) => (c.featureId === undefined ? [] : [[c.featureId, c.name] as const])));
   let nextCid = table.nextCid;
   for (const spec of adds) {
-    checkColumn(spec);
+    const type = checkColumn(spec);
     if (visible.has(spec.name)) throw bad(`column ${spec.name} already exists in table ${table.name}`);
     if (table.partitionBy.includes(spec.name)) throw bad(`${spec.name} is a partition key of table ${table.name}`);
     if (spec.featureId !== undefined && featureIds.has(spec.featureId)) {
@@ -174,7 +179,7 @@ export function alterTable(table: TableRecord, change: TableAlteration): TableRe
     const column: ColumnRecord = {
       cid: nextCid++,
       name: spec.name,
-      type: spec.type,
+      type,
       ...(spec.featureId === undefined ? {} : { featureId: spec.featureId }),
       addedInVersion: version,
     };

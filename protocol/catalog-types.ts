@@ -8,6 +8,7 @@
  *   PATCH  /v1/tables/:name                 TableAlteration  -> TableInfo
  *   DELETE /v1/tables/:name                                  -> { table, partitions, blocksQueued }
  */
+import { type DecimalType, decimalParamsOf, readDecimalType } from './decimal.js';
 
 /** Column types, recommendation data first. Every column is nullable. */
 export const COLUMN_TYPES = [
@@ -29,11 +30,51 @@ export const COLUMN_TYPES = [
   'timestamp',
   /** int32 days since 1970-01-01 (Arrow Date32). */
   'date',
+  /**
+   * The kind of every `decimal(p,s)` column (protocol/decimal.ts): 128-bit unscaled integers
+   * (Arrow Decimal128). Never a column's type by itself: a column says its p and s.
+   */
+  'decimal',
+  /** List of strings (categorical tokens; Arrow List<Utf8>). */
+  'string_list',
 ] as const;
-export type ColumnType = (typeof COLUMN_TYPES)[number];
+/** What a stream's type code names: a column type without its parameters. */
+export type TypeKind = (typeof COLUMN_TYPES)[number];
+/** A column's type: a kind, or `decimal(p,s)` for the decimal kind. */
+export type ColumnType = Exclude<TypeKind, 'decimal'> | DecimalType;
 
-/** Types whose stripes carry min/max stats, so predicates can prune them. */
+/** The column types as a message lists them. */
+export const COLUMN_TYPE_NAMES = COLUMN_TYPES.map((kind) => (kind === 'decimal' ? 'decimal(p,s)' : kind)).join(', ');
+
+/** The kind (stream type code) of a column type. */
+export function kindOf(type: ColumnType): TypeKind {
+  return decimalParamsOf(type) === undefined ? (type as Exclude<TypeKind, 'decimal'>) : 'decimal';
+}
+
+/** Whether `text` is a column type in its canonical form (`decimal(12,2)`, not `DECIMAL(12, 2)`). */
+export function isColumnType(text: string): text is ColumnType {
+  if (text === 'decimal') return false;
+  return (COLUMN_TYPES as readonly string[]).includes(text) || decimalParamsOf(text) !== undefined;
+}
+
+/**
+ * A column type as users write it, in canonical form; a reason when it is not one. Decimal types
+ * are read in any case and spacing (`DECIMAL(12, 2)`), other types as they are listed.
+ */
+export function readColumnType(text: string): { readonly ok: true; readonly type: ColumnType } | { readonly ok: false; readonly reason: string } {
+  const decimal = readDecimalType(text);
+  if (decimal !== undefined) return decimal;
+  if (isColumnType(text)) return { ok: true, type: text };
+  return { ok: false, reason: `unknown type ${JSON.stringify(text)}; types are ${COLUMN_TYPE_NAMES}` };
+}
+
+/** Types whose stripes carry min/max stats, so predicates can prune them (and every decimal(p,s)). */
 export const SCALAR_NUMERIC_TYPES: readonly ColumnType[] = ['float', 'double', 'int32', 'int64', 'bool', 'timestamp', 'date'];
+
+/** Whether stripes of a column of `type` carry min/max stats. */
+export function hasStripeStats(type: ColumnType): boolean {
+  return SCALAR_NUMERIC_TYPES.includes(type) || kindOf(type) === 'decimal';
+}
 
 /** Table, column and partition key names. */
 export const NAME_PATTERN = /^[a-z_][a-z0-9_]{0,127}$/;

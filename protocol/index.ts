@@ -59,6 +59,7 @@ export {
 } from './repair-types.js';
 export {
   COLUMN_TYPES,
+  COLUMN_TYPE_NAMES,
   type ColumnInfo,
   type ColumnSpec,
   type ColumnType,
@@ -68,6 +69,11 @@ export {
   COMPRESSION_LEVEL_RANGE,
   SCALAR_NUMERIC_TYPES,
   TABLE_DEFAULTS,
+  type TypeKind,
+  hasStripeStats,
+  isColumnType,
+  kindOf,
+  readColumnType,
   TABLE_ENCODINGS,
   type TableAlteration,
   type TableEncoding,
@@ -117,6 +123,25 @@ export {
 export { HTTP_DEFAULTS, type HttpOptions, HttpPools } from './http-pools.js';
 export { type ReadRangesOptions, putChunk, putRestoredChunk, readRanges } from './chunk-client.js';
 export { MSGPACK_LIMITS, type MsgpackLimits, checkMsgpack, decodeUntrustedMsgpack, msgpackLimitsForBody } from './safe-msgpack.js';
+export {
+  DECIMAL_FORMS,
+  DECIMAL_NUMBER_DIGITS_MAX,
+  DECIMAL_PRECISION_MAX,
+  type DecimalLiteral,
+  type DecimalParams,
+  type DecimalParse,
+  type DecimalType,
+  compareDecimals,
+  decimalFromNumber,
+  decimalLiteral,
+  decimalParamsOf,
+  decimalTypeOf,
+  formatDecimal,
+  parseDecimalText,
+  parseDecimalValue,
+  pow10,
+  readDecimalType,
+} from './decimal.js';
 export { ENCODING_PLAIN, ENCODING_SECTIONS, STREAM_ENCODINGS, isKnownEncoding } from './stream-encodings.js';
 export {
   DATE_DAYS_MAX,

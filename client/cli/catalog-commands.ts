@@ -2,14 +2,14 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import {
-  COLUMN_TYPES,
+  COLUMN_TYPE_NAMES,
   COMPRESSION_LEVEL_RANGE,
   type ColumnSpec,
-  type ColumnType,
   GranaryError,
   TABLE_ENCODINGS,
   type TableEncoding,
   type TableSpec,
+  readColumnType,
 } from '../../protocol/index.js';
 import { collect } from '../paging.js';
 import { formatBytes, printJson, printTable, withClient } from './context.js';
@@ -40,11 +40,13 @@ function streamSettings(flags: StreamFlags): StreamFlags {
 }
 
 function parseColumn(text: string, previous: ColumnSpec[] = []): ColumnSpec[] {
-  const [name, type, featureId] = text.split(':');
-  if (name === undefined || type === undefined || !(COLUMN_TYPES as readonly string[]).includes(type)) {
-    throw new GranaryError('GRN_BAD_REQUEST', `--add-column takes name:type[:featureId] with a type among ${COLUMN_TYPES.join(', ')}; got "${text}"`);
+  const [name, typeText, featureId] = text.split(':');
+  const type = typeText === undefined ? undefined : readColumnType(typeText);
+  if (name === undefined || type === undefined || !type.ok) {
+    const why = type !== undefined && !type.ok ? `: ${type.reason}` : '';
+    throw new GranaryError('GRN_BAD_REQUEST', `--add-column takes name:type[:featureId] with a type among ${COLUMN_TYPE_NAMES}; got "${text}"${why}`);
   }
-  const column: ColumnSpec = { name, type: type as ColumnType, ...(featureId === undefined ? {} : { featureId: Number(featureId) }) };
+  const column: ColumnSpec = { name, type: type.type, ...(featureId === undefined ? {} : { featureId: Number(featureId) }) };
   return [...previous, column];
 }
 

@@ -4,7 +4,7 @@
  * else. Every field is nullable (every Granary column is).
  */
 import * as arrow from 'apache-arrow';
-import { COLUMN_TYPES, type ColumnType } from '../../protocol/index.js';
+import { COLUMN_TYPES, type ColumnType, decimalParamsOf, decimalTypeOf, kindOf } from '../../protocol/index.js';
 
 /** The Arrow field name of a list's elements (the Arrow / Parquet convention). */
 export const LIST_ITEM_FIELD = 'item';
@@ -14,8 +14,16 @@ export const SCORE_FIELD = 'score';
 /** Timestamps are instants: Arrow says so with a timezone, and UTC is the one they are kept in. */
 export const TIMESTAMP_TIMEZONE = 'UTC';
 
+/** Bits of a decimal value in Arrow (Decimal128). */
+export const DECIMAL_BIT_WIDTH = 128;
+
 export function arrowTypeOf(type: ColumnType): arrow.DataType {
-  switch (type) {
+  const kind = kindOf(type);
+  if (kind === 'decimal') {
+    const { precision, scale } = decimalParamsOf(type) as { precision: number; scale: number };
+    return new arrow.Decimal(scale, precision, DECIMAL_BIT_WIDTH);
+  }
+  switch (kind) {
     case 'float':
       return new arrow.Float32();
     case 'double':
@@ -49,8 +57,10 @@ export function arrowTypeOf(type: ColumnType): arrow.DataType {
       return new arrow.TimestampMicrosecond(TIMESTAMP_TIMEZONE);
     case 'date':
       return new arrow.DateDay();
+    case 'string_list':
+      return new arrow.List(new arrow.Field(LIST_ITEM_FIELD, new arrow.Utf8(), true));
     default:
-      return assertNever(type);
+      return assertNever(kind);
   }
 }
 
@@ -82,19 +92,26 @@ export function arrowTypeMatches(expected: arrow.DataType, actual: arrow.DataTyp
   if (arrow.DataType.isFloat(expected)) {
     return expected.precision === (actual as arrow.Float).precision;
   }
+  if (arrow.DataType.isDecimal(expected)) {
+    const other = actual as arrow.Decimal;
+    return expected.precision === other.precision && expected.scale === other.scale && expected.bitWidth === other.bitWidth;
+  }
   const expectedChildren = expected.children ?? [];
   const actualChildren = actual.children ?? [];
   if (expectedChildren.length !== actualChildren.length) return false;
   return expectedChildren.every((child, i) => arrowTypeMatches(child.type, (actualChildren[i] as arrow.Field).type));
 }
 
-const ARROW_TYPES: readonly (readonly [ColumnType, arrow.DataType])[] = COLUMN_TYPES.map((type) => [
-  type,
-  arrowTypeOf(type),
-]);
+const ARROW_TYPES: readonly (readonly [ColumnType, arrow.DataType])[] = COLUMN_TYPES.flatMap((kind) =>
+  kind === 'decimal' ? [] : [[kind, arrowTypeOf(kind)] as const],
+);
 
 /** The column type whose Arrow layout `type` has, or undefined when Granary has no such column type. */
 export function columnTypeOf(type: arrow.DataType): ColumnType | undefined {
+  if (arrow.DataType.isDecimal(type)) {
+    const decimal = decimalTypeOf(type.precision, type.scale);
+    return type.bitWidth === DECIMAL_BIT_WIDTH && decimalParamsOf(decimal) !== undefined ? decimal : undefined;
+  }
   return ARROW_TYPES.find(([, arrowType]) => arrowTypeMatches(arrowType, type))?.[0];
 }
 

@@ -11,13 +11,23 @@
  * id_score_list: array of [id, score] pairs; float_list: array of numbers; timestamp: RFC 3339
  * text (any offset; none = UTC), integer microseconds as for int64, or a Date (out: RFC 3339 in
  * UTC with 6 fraction digits); date: `YYYY-MM-DD` or integer days (out: `YYYY-MM-DD`). See
- * protocol/temporal.ts.
+ * protocol/temporal.ts. decimal(p,s): a string such as "123.45", or a number of at most 15
+ * significant digits (out: always a string with s fraction digits, since a JSON number is read
+ * as a double by most readers, which keeps 15-17 digits; protocol/decimal.ts); string_list: an
+ * array of strings.
  */
 import * as arrow from 'apache-arrow';
 import {
-  COLUMN_TYPES,
   type ColumnType,
   DATE_FORMS,
+  DECIMAL_FORMS,
+  type DecimalParams,
+  type TypeKind,
+  decimalParamsOf,
+  formatDecimal,
+  isColumnType,
+  kindOf,
+  parseDecimalValue,
   TIMESTAMP_FORMS,
   formatDate,
   formatTimestamp,
@@ -25,6 +35,7 @@ import {
   parseTimestampValue,
 } from '../../protocol/index.js';
 import { getBit, isValid, listChild, setBit, validityOf } from './arrow-access.js';
+import { DECIMAL_WORDS, decimalAt, setDecimal } from './decimal128.js';
 import { type NamedColumn, arrowSchemaOf, columnTypeOf } from './arrow-types.js';
 import { FormatError } from './format-error.js';
 
@@ -41,7 +52,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 /** How much of a bad value an error message quotes. */
 const QUOTE_CHARS_MAX = 60;
 
-const EXPECTED: Readonly<Record<ColumnType, string>> = {
+const EXPECTED: Readonly<Record<TypeKind, string>> = {
   float: 'a number',
   double: 'a number',
   int32: `an integer in ${INT32_MIN}..${INT32_MAX}`,
@@ -54,6 +65,8 @@ const EXPECTED: Readonly<Record<ColumnType, string>> = {
   float_list: 'an array of numbers',
   timestamp: TIMESTAMP_FORMS,
   date: DATE_FORMS,
+  decimal: DECIMAL_FORMS,
+  string_list: 'an array of strings',
 };
 
 const utf8Encoder = new TextEncoder();
@@ -69,7 +82,7 @@ export function rowsToRecordBatch(
   const names = new Set<string>();
   for (const column of columns) {
     if (names.has(column.name)) throw new FormatError(`column ${column.name} appears twice`);
-    if (!(COLUMN_TYPES as readonly string[]).includes(column.type)) {
+    if (!isColumnType(column.type)) {
       throw new FormatError(`column ${column.name}: unknown type ${String(column.type)}`);
     }
     names.add(column.name);
@@ -112,7 +125,7 @@ class ColumnBuilder {
   build(type: arrow.DataType): arrow.Data {
     const length = this.values.length;
     const validity = { length, nullCount: this.nullCount, nullBitmap: this.nullBitmap };
-    switch (this.type) {
+    switch (kindOf(this.type)) {
       case 'float':
         return arrow.makeData({ type: type as arrow.Float32, ...validity, data: this.numbers(new Float32Array(length)) });
       case 'double':
@@ -134,16 +147,33 @@ class ColumnBuilder {
       case 'id_list':
       case 'float_list':
       case 'id_score_list':
+      case 'string_list':
         return this.list(type as arrow.List);
       case 'timestamp':
         return arrow.makeData({ type: type as arrow.TimestampMicrosecond, ...validity, data: this.timestamps() });
       case 'date':
         return arrow.makeData({ type: type as arrow.DateDay, ...validity, data: this.dates() });
+      case 'decimal':
+        return arrow.makeData({ type: type as arrow.Decimal, ...validity, data: this.decimals(decimalParamsOf(this.type) as DecimalParams) });
     }
   }
 
   private fail(r: number, value: unknown, detail = ''): FormatError {
-    return new FormatError(`row ${r}, column ${this.name}: expected ${EXPECTED[this.type]}, got ${describe(value)}${detail}`);
+    return new FormatError(`row ${r}, column ${this.name}: expected ${EXPECTED[kindOf(this.type)]}, got ${describe(value)}${detail}`);
+  }
+
+  private decimals(params: DecimalParams): Uint32Array {
+    const out = new Uint32Array(this.values.length * DECIMAL_WORDS);
+    this.values.forEach((value, r) => {
+      if (value === null || value === undefined) return;
+      const parsed = parseDecimalValue(value, params);
+      if (!parsed.ok) {
+        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') throw this.fail(r, value);
+        throw new FormatError(`row ${r}, column ${this.name} (${this.type}): ${parsed.reason}`);
+      }
+      setDecimal(out, r, parsed.value);
+    });
+    return out;
   }
 
   private numbers<T extends Float32Array | Float64Array>(out: T): T {
@@ -277,6 +307,8 @@ class ColumnBuilder {
         ids[at] = id;
       });
       child = arrow.makeData({ type: type.valueType as arrow.Int64, length: total, nullCount: 0, data: ids });
+    } else if (this.type === 'string_list') {
+      child = this.listStrings(type, valueOffsets, total);
     } else if (this.type === 'float_list') {
       const floats = new Float32Array(total);
       this.fillList(valueOffsets, (element, at, r, index) => {
@@ -314,6 +346,24 @@ class ColumnBuilder {
       valueOffsets,
       child,
     });
+  }
+
+  /** The strings of a string_list column as one Utf8 child. */
+  private listStrings(type: arrow.List, valueOffsets: Int32Array, total: number): arrow.Data {
+    let bytes = 0;
+    this.fillList(valueOffsets, (element, _at, r, index) => {
+      if (typeof element !== 'string') throw this.fail(r, element, ` at index ${index}`);
+      bytes += Buffer.byteLength(element, 'utf8');
+    });
+    this.checkChildCount(bytes);
+    const data = new Uint8Array(bytes);
+    const stringOffsets = new Int32Array(total + 1);
+    let next = 0;
+    this.fillList(valueOffsets, (element, at) => {
+      next += utf8Encoder.encodeInto(element as string, data.subarray(next)).written;
+      stringOffsets[at + 1] = next;
+    });
+    return arrow.makeData({ type: type.valueType as arrow.Utf8, length: total, nullCount: 0, valueOffsets: stringOffsets, data });
   }
 
   /** Walks every list element, handing each its position in the child; fills the offsets. */
@@ -402,7 +452,8 @@ function readColumn(type: ColumnType, data: arrow.Data, put: (row: number, value
   const each = (value: (i: number) => unknown): void => {
     for (let i = 0; i < data.length; i++) put(i, isValid(validity, i) ? value(i) : null);
   };
-  switch (type) {
+  const kind = kindOf(type);
+  switch (kind) {
     case 'float': {
       const values = data.values as Float32Array;
       return each((i) => float32Number(values[i] as number));
@@ -426,7 +477,7 @@ function readColumn(type: ColumnType, data: arrow.Data, put: (row: number, value
       const values = data.values as Uint8Array;
       return each((i) => {
         const bytes = values.subarray(offsets[i] as number, offsets[i + 1] as number);
-        return type === 'string'
+        return kind === 'string'
           ? utf8Decoder.decode(bytes)
           : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
       });
@@ -439,9 +490,15 @@ function readColumn(type: ColumnType, data: arrow.Data, put: (row: number, value
       const values = data.values as Int32Array;
       return each((i) => formatDate(values[i] as number));
     }
+    case 'decimal': {
+      const values = data.values as Uint32Array;
+      const { scale } = decimalParamsOf(type) as DecimalParams;
+      return each((i) => formatDecimal(BigInt(decimalAt(values, i)), scale));
+    }
     case 'id_list':
     case 'float_list':
-    case 'id_score_list': {
+    case 'id_score_list':
+    case 'string_list': {
       const offsets = data.valueOffsets as Int32Array;
       const element = listElementReader(type, listChild(data));
       return each((i) => {
@@ -461,6 +518,11 @@ function listElementReader(type: ColumnType, child: arrow.Data): (j: number) => 
   if (type === 'float_list') {
     const floats = child.values as Float32Array;
     return (j) => float32Number(floats[j] as number);
+  }
+  if (type === 'string_list') {
+    const offsets = child.valueOffsets as Int32Array;
+    const bytes = child.values as Uint8Array;
+    return (j) => utf8Decoder.decode(bytes.subarray(offsets[j] as number, offsets[j + 1] as number));
   }
   const ids = (child.children[0] as arrow.Data).values as BigInt64Array;
   const scores = (child.children[1] as arrow.Data).values as Float32Array;

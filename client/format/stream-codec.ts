@@ -13,9 +13,10 @@
  */
 import * as arrow from 'apache-arrow';
 import { xxh64 } from '../../erasure/index.js';
-import { COLUMN_TYPES, type ColumnType, ENCODING_PLAIN } from '../../protocol/index.js';
+import { COLUMN_TYPES, type ColumnType, ENCODING_PLAIN, type DecimalParams, decimalParamsOf, formatDecimal, pow10 } from '../../protocol/index.js';
 import { chunksOf, getBit, isValid, listChild, nullCountOf, setBit, validityOf, type Validity } from './arrow-access.js';
 import { arrowTypeMatches, arrowTypeOf } from './arrow-types.js';
+import { DECIMAL_WORDS, decimalAt, withinBound } from './decimal128.js';
 import { FormatError } from './format-error.js';
 import {
   STREAM_CHILD_COUNT_MAX,
@@ -39,8 +40,9 @@ export interface EncodedStream {
   readonly nulls: number;
   /**
    * Smallest and largest non-null, non-NaN value, for float, double, int32, int64, bool (as 0
-   * and 1), timestamp (microseconds) and date (days); absent when there is none. An int64 or
-   * timestamp beyond 2^53 in magnitude is a decimal string.
+   * and 1), timestamp (microseconds), date (days) and decimal (the value as a double rounded
+   * outward: min down, max up, so pruning never skips a match); absent when there is none. An
+   * int64 or timestamp beyond 2^53 in magnitude is a decimal string.
    */
   readonly min?: number | string;
   readonly max?: number | string;
@@ -86,19 +88,25 @@ export function encodeStream(type: ColumnType, data: arrow.Data | arrow.Vector, 
     throw new FormatError(`a stream holds at most ${STREAM_ROWS_MAX} rows, got ${rows}`);
   }
   const { shape } = typeLayoutOf(type);
-  const childCount = shape === 'offsets' || shape === 'pairs' ? countChildren(chunks) : 0;
-  if (childCount > STREAM_CHILD_COUNT_MAX) {
-    throw new FormatError(`${type} stream: at most ${STREAM_CHILD_COUNT_MAX} values fit, got ${childCount}`);
+  const childCount = shape === 'offsets' || shape === 'pairs' || shape === 'strings' ? countChildren(chunks) : 0;
+  const dataCount = shape === 'strings' ? countListStringBytes(chunks) : 0;
+  if (childCount > STREAM_CHILD_COUNT_MAX || dataCount > STREAM_CHILD_COUNT_MAX) {
+    throw new FormatError(`${type} stream: at most ${STREAM_CHILD_COUNT_MAX} values fit, got ${Math.max(childCount, dataCount)}`);
   }
-  const layout = layoutOf(type, rows, nulls, childCount);
+  const layout = layoutOf(type, rows, nulls, childCount, dataCount);
   const stream = alloc(layout.end);
   writeHeader(stream, typeCodeOf(type), rows, nulls);
   if (nulls > 0) writeValidity(chunks, stream.subarray(layout.validity, layout.validity + layout.bitmapBytes));
   let stats: Stats = {};
-  if (shape === 'fixed') {
+  const decimal = decimalParamsOf(type);
+  if (decimal !== undefined) {
+    stats = writeDecimals(type, decimal, chunks, stream, layout, rows);
+  } else if (shape === 'fixed') {
     stats = type === 'int64' || type === 'timestamp' ? writeInt64(chunks, stream, layout, rows) : writeNumbers(type, chunks, stream, layout, rows);
   } else if (shape === 'bool') {
     stats = writeBool(chunks, stream.subarray(layout.main, layout.main + layout.mainBytes));
+  } else if (shape === 'strings') {
+    writeStringLists(chunks, stream, layout, rows, childCount);
   } else {
     writeOffsetsAndChildren(type, chunks, stream, layout, rows, childCount);
   }
@@ -185,6 +193,50 @@ function writeNumbers(
   return seen ? { min, max } : {};
 }
 
+/**
+ * Decimal128 values as they are, null slots zeroed. Each value is checked against the column's
+ * precision: a writer handed Arrow data of another p's range (a library user's batch) must not
+ * store a value the column's type cannot hold.
+ */
+function writeDecimals(type: ColumnType, { precision, scale }: DecimalParams, chunks: readonly arrow.Data[], stream: Uint8Array, layout: StreamLayout, rows: number): Stats {
+  const out = new Uint32Array(stream.buffer, stream.byteOffset + layout.main, rows * DECIMAL_WORDS);
+  const bound = pow10(precision);
+  let min: number | bigint | undefined;
+  let max: number | bigint | undefined;
+  let base = 0;
+  for (const chunk of chunks) {
+    const values = chunk.values as Uint32Array;
+    const validity = validityOf(chunk);
+    for (let i = 0; i < chunk.length; i++) {
+      if (!isValid(validity, i)) continue;
+      const value = decimalAt(values, i);
+      if (!withinBound(value, bound)) {
+        throw new FormatError(`${type} value at row ${base + i} has ${String(value).replace('-', '').length} digits (unscaled ${String(value)}), more than the column's precision ${precision}`);
+      }
+      out.set(values.subarray(i * DECIMAL_WORDS, (i + 1) * DECIMAL_WORDS), (base + i) * DECIMAL_WORDS);
+      if (min === undefined || value < min) min = value;
+      if (max === undefined || value > max) max = value;
+    }
+    base += chunk.length;
+  }
+  if (min === undefined || max === undefined) return {};
+  return { min: decimalStat(min, scale, 'down'), max: decimalStat(max, scale, 'up') };
+}
+
+/**
+ * A decimal as a double one step outward from the nearest: Number() of its text is the nearest
+ * double, off by less than one step, so the next one out is a bound on the safe side.
+ */
+function decimalStat(value: number | bigint, scale: number, direction: 'down' | 'up'): number {
+  const nearest = Number(formatDecimal(BigInt(value), scale));
+  const bits = new Float64Array([nearest]);
+  const word = new BigInt64Array(bits.buffer);
+  if (nearest === 0) return direction === 'down' ? -Number.MIN_VALUE : Number.MIN_VALUE;
+  const away = (nearest > 0) === (direction === 'up');
+  word[0] = (word[0] as bigint) + (away ? 1n : -1n);
+  return bits[0] as number;
+}
+
 function writeBool(chunks: readonly arrow.Data[], bits: Uint8Array): Stats {
   let sawTrue = false;
   let sawFalse = false;
@@ -222,6 +274,55 @@ function countChildren(chunks: readonly arrow.Data[]): number {
     }
   }
   return count;
+}
+
+/** Bytes of the strings of the non-null rows of string_list chunks. */
+function countListStringBytes(chunks: readonly arrow.Data[]): number {
+  let bytes = 0;
+  for (const chunk of chunks) {
+    const offsets = chunk.valueOffsets as Int32Array;
+    const stringOffsets = listChild(chunk).valueOffsets as Int32Array;
+    const validity = validityOf(chunk);
+    for (let i = 0; i < chunk.length; i++) {
+      if (!isValid(validity, i)) continue;
+      bytes += (stringOffsets[offsets[i + 1] as number] as number) - (stringOffsets[offsets[i] as number] as number);
+    }
+  }
+  return bytes;
+}
+
+/**
+ * string_list rows: list offsets rebased and null rows emptied, string offsets rebased to the
+ * stream's bytes, and each row's strings copied as one run (a row's strings are contiguous).
+ */
+function writeStringLists(chunks: readonly arrow.Data[], stream: Uint8Array, layout: StreamLayout, rows: number, childCount: number): void {
+  const listOffsets = new Int32Array(stream.buffer, stream.byteOffset + layout.main, rows + 1);
+  const stringOffsets = new Int32Array(stream.buffer, stream.byteOffset + layout.child, childCount + 1);
+  const out = stream.subarray(layout.data, layout.data + layout.dataBytes);
+  let row = 0;
+  let next = 0;
+  let at = 0;
+  for (const chunk of chunks) {
+    const offsets = chunk.valueOffsets as Int32Array;
+    const strings = listChild(chunk);
+    const inOffsets = strings.valueOffsets as Int32Array;
+    const bytes = strings.values as Uint8Array;
+    const validity = validityOf(chunk);
+    for (let i = 0; i < chunk.length; i++, row++) {
+      if (isValid(validity, i)) {
+        const first = offsets[i] as number;
+        const end = offsets[i + 1] as number;
+        assertNoNulls(strings, first, end - first, 'string_list string');
+        const from = inOffsets[first] as number;
+        for (let j = first; j < end; j++) stringOffsets[++next] = at + (inOffsets[j + 1] as number) - from;
+        const to = inOffsets[end] as number;
+        out.set(bytes.subarray(from, to), at);
+        at += to - from;
+      }
+      listOffsets[row + 1] = next;
+    }
+  }
+  if (next !== childCount || at !== layout.dataBytes) throw new Error(`copied ${next} strings of ${at} bytes, counted ${childCount} of ${layout.dataBytes}`);
 }
 
 /** Copies `count` child values from input position `from` to output position `to`. */
@@ -368,12 +469,15 @@ export function decodeStream(type: ColumnType, bytes: Uint8Array, rows: number):
             ? section(Float64Array, bytes, layout.main, rows)
             : type === 'int32' || type === 'date'
               ? section(Int32Array, bytes, layout.main, rows)
-              : section(BigInt64Array, bytes, layout.main, rows);
+              : arrow.DataType.isDecimal(arrowType)
+                ? section(Uint32Array, bytes, layout.main, rows * DECIMAL_WORDS)
+                : section(BigInt64Array, bytes, layout.main, rows);
     return arrow.makeData({ type: arrowType as arrow.Float32, length: rows, nullCount: nulls, nullBitmap, data: data as Float32Array });
   }
 
   const valueOffsets = section(Int32Array, bytes, layout.main, rows + 1);
   const childCount = checkOffsets(type, valueOffsets, rows);
+  if (shape === 'strings') return decodeStringLists(type, bytes, rows, nulls, nullBitmap, valueOffsets, childCount);
   layout = layoutOf(type, rows, nulls, childCount);
   if (bytes.length !== layout.end) throw wrongLength(type, rows, nulls, layout.end, bytes.length, '');
 
@@ -394,6 +498,34 @@ export function decodeStream(type: ColumnType, bytes: Uint8Array, rows: number):
     const scores = arrow.makeData({ type: scoreField.type, length: childCount, nullCount: 0, data: section(Float32Array, bytes, layout.scores, childCount) });
     child = arrow.makeData({ type: pairType, length: childCount, nullCount: 0, children: [ids, scores] });
   }
+  return arrow.makeData({ type: listType, length: rows, nullCount: nulls, nullBitmap, valueOffsets, child });
+}
+
+/** The string offsets and bytes of a string_list stream, both checked before they are viewed. */
+function decodeStringLists(
+  type: ColumnType,
+  bytes: Uint8Array,
+  rows: number,
+  nulls: number,
+  nullBitmap: Uint8Array | undefined,
+  valueOffsets: Int32Array,
+  childCount: number,
+): arrow.Data {
+  let layout = layoutOf(type, rows, nulls, childCount);
+  const stringsEnd = layout.child + layout.childBytes;
+  if (bytes.length < stringsEnd) throw wrongLength(type, rows, nulls, stringsEnd, bytes.length, 'at least ');
+  const stringOffsets = section(Int32Array, bytes, layout.child, childCount + 1);
+  const dataCount = checkOffsets(type, stringOffsets, childCount);
+  layout = layoutOf(type, rows, nulls, childCount, dataCount);
+  if (bytes.length !== layout.end) throw wrongLength(type, rows, nulls, layout.end, bytes.length, '');
+  const listType = arrowTypeOf(type) as arrow.List<arrow.Utf8>;
+  const child = arrow.makeData({
+    type: listType.valueType,
+    length: childCount,
+    nullCount: 0,
+    valueOffsets: stringOffsets,
+    data: bytes.subarray(layout.data, layout.data + dataCount),
+  });
   return arrow.makeData({ type: listType, length: rows, nullCount: nulls, nullBitmap, valueOffsets, child });
 }
 
@@ -464,6 +596,9 @@ export function nullData(type: ColumnType, rows: number): arrow.Data {
   const arrowType = arrowTypeOf(type);
   const nullBitmap = new Uint8Array(Math.ceil(rows / 8));
   const nullCount = rows;
+  if (arrow.DataType.isDecimal(arrowType)) {
+    return arrow.makeData({ type: arrowType, length: rows, nullCount, nullBitmap, data: new Uint32Array(rows * DECIMAL_WORDS) });
+  }
   switch (type) {
     case 'float':
       return arrow.makeData({ type: arrowType as arrow.Float32, length: rows, nullCount, nullBitmap, data: new Float32Array(rows) });
@@ -502,6 +637,9 @@ export function nullData(type: ColumnType, rows: number): arrow.Data {
 }
 
 function emptyData(type: arrow.DataType): arrow.Data {
+  if (arrow.DataType.isUtf8(type)) {
+    return arrow.makeData({ type, length: 0, nullCount: 0, valueOffsets: new Int32Array(1), data: new Uint8Array(0) });
+  }
   if (arrow.DataType.isStruct(type)) {
     return arrow.makeData({ type, length: 0, nullCount: 0, children: type.children.map((field) => emptyData(field.type)) });
   }

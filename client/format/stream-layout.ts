@@ -10,14 +10,19 @@
  *   main       fixed width: rows values | bool: ceil(rows / 8) bytes of bits |
  *              string, bytes and lists: rows + 1 int32 offsets
  *   child      string, bytes: the bytes | id_list: int64 ids | float_list: float32 values |
- *              id_score_list: int64 ids
+ *              id_score_list: int64 ids | string_list: strings + 1 int32 offsets into the data
  *   scores     id_score_list only: float32 scores
+ *   data       string_list only: the strings' bytes
+ *
+ * A decimal(p,s) stream is fixed width, 16 bytes a row: Arrow's Decimal128 (the unscaled value,
+ * two's complement, little-endian), so it decodes in place. Its type code names the decimal kind
+ * only: p and s are the column's (a column's type never changes; a re-added name is a new column).
  *
  * Every section starts at a multiple of 8 bytes from the start of the stream, and the stream's
  * length is a multiple of 8 too: streams laid back to back in a block stay aligned, so a reader
  * that fetched several of them in one read can still view their values in place.
  */
-import { COLUMN_TYPES, type ColumnType } from '../../protocol/index.js';
+import { COLUMN_TYPES, type ColumnType, type TypeKind, kindOf } from '../../protocol/index.js';
 
 export const STREAM_MAGIC = 0x4752534d;
 export const STREAM_VERSION = 1;
@@ -28,6 +33,8 @@ export const STREAM_ROWS_MAX = 0xffff_ffff;
 /** Offsets are int32: at most this many bytes or elements in a stream's child section. */
 export const STREAM_CHILD_COUNT_MAX = 0x7fff_ffff;
 export const OFFSET_BYTES = 4;
+/** Bytes of one decimal value (Decimal128). */
+export const DECIMAL_BYTES = 16;
 
 /** How a column type lays out its values. */
 export type StreamShape =
@@ -38,15 +45,17 @@ export type StreamShape =
   /** Offsets, then a child section of bytes or elements. */
   | 'offsets'
   /** Offsets, then ids, then scores (id_score_list). */
-  | 'pairs';
+  | 'pairs'
+  /** Offsets into a list of strings, the strings' offsets, then their bytes (string_list). */
+  | 'strings';
 
 export interface TypeLayout {
   readonly shape: StreamShape;
-  /** Bytes per row value (fixed) or per child element (offsets, pairs: the id); 0 for bool. */
+  /** Bytes per row value (fixed) or per child element (offsets, pairs: the id; strings: its offset); 0 for bool. */
   readonly width: number;
 }
 
-const TYPE_LAYOUTS: Readonly<Record<ColumnType, TypeLayout>> = {
+const TYPE_LAYOUTS: Readonly<Record<TypeKind, TypeLayout>> = {
   float: { shape: 'fixed', width: 4 },
   double: { shape: 'fixed', width: 8 },
   int32: { shape: 'fixed', width: 4 },
@@ -60,17 +69,19 @@ const TYPE_LAYOUTS: Readonly<Record<ColumnType, TypeLayout>> = {
   // Exactly an int64 and an int32 stream under their own type codes.
   timestamp: { shape: 'fixed', width: 8 },
   date: { shape: 'fixed', width: 4 },
+  decimal: { shape: 'fixed', width: DECIMAL_BYTES },
+  string_list: { shape: 'strings', width: OFFSET_BYTES },
 };
 
 /** Bytes of one score of an id_score_list. */
 export const SCORE_BYTES = 4;
 
 export function typeLayoutOf(type: ColumnType): TypeLayout {
-  return TYPE_LAYOUTS[type];
+  return TYPE_LAYOUTS[kindOf(type)];
 }
 
 export function typeCodeOf(type: ColumnType): number {
-  return COLUMN_TYPES.indexOf(type);
+  return COLUMN_TYPES.indexOf(kindOf(type));
 }
 
 /** Byte offsets of a stream's sections; -1 for a section the stream does not have. */
@@ -83,6 +94,8 @@ export interface StreamLayout {
   readonly childBytes: number;
   readonly scores: number;
   readonly scoresBytes: number;
+  readonly data: number;
+  readonly dataBytes: number;
   /** The stream's length. */
   readonly end: number;
 }
@@ -93,10 +106,12 @@ export function alignUp(bytes: number): number {
 
 /**
  * The layout of a stream of `rows` rows, `nulls` of them null, whose child section (string and
- * list types) holds `childCount` bytes or elements. The main section's place depends only on
- * `rows` and `nulls`, so a decoder can find the offsets before it knows `childCount`.
+ * list types) holds `childCount` bytes or elements (string_list: strings, whose bytes are
+ * `dataCount`). The main section's place depends only on `rows` and `nulls`, so a decoder can find
+ * the offsets before it knows `childCount`, and a string_list's child section's place only on
+ * those and `childCount`.
  */
-export function layoutOf(type: ColumnType, rows: number, nulls: number, childCount: number): StreamLayout {
+export function layoutOf(type: ColumnType, rows: number, nulls: number, childCount: number, dataCount = 0): StreamLayout {
   const { shape, width } = typeLayoutOf(type);
   const bitmapBytes = Math.ceil(rows / 8);
   let cursor = STREAM_HEADER_BYTES;
@@ -112,9 +127,9 @@ export function layoutOf(type: ColumnType, rows: number, nulls: number, childCou
   let childBytes = 0;
   let scores = -1;
   let scoresBytes = 0;
-  if (shape === 'offsets' || shape === 'pairs') {
+  if (shape === 'offsets' || shape === 'pairs' || shape === 'strings') {
     child = cursor;
-    childBytes = childCount * width;
+    childBytes = shape === 'strings' ? (childCount + 1) * OFFSET_BYTES : childCount * width;
     cursor = alignUp(child + childBytes);
   }
   if (shape === 'pairs') {
@@ -122,7 +137,14 @@ export function layoutOf(type: ColumnType, rows: number, nulls: number, childCou
     scoresBytes = childCount * SCORE_BYTES;
     cursor = alignUp(scores + scoresBytes);
   }
-  return { validity, bitmapBytes, main, mainBytes, child, childBytes, scores, scoresBytes, end: cursor };
+  let data = -1;
+  let dataBytes = 0;
+  if (shape === 'strings') {
+    data = cursor;
+    dataBytes = dataCount;
+    cursor = alignUp(data + dataBytes);
+  }
+  return { validity, bitmapBytes, main, mainBytes, child, childBytes, scores, scoresBytes, data, dataBytes, end: cursor };
 }
 
 export interface StreamHeader {

@@ -6,9 +6,13 @@
  * Timestamps and dates are compared as the microseconds and days they store (apache-arrow's
  * `get` hands them out as float milliseconds, which loses microseconds), and their where values
  * may be text (`'2026-11-20T00:00:00Z'`, `'2026-11-20'`), read as protocol/temporal.ts reads it.
+ * Decimals are compared exactly too: the stored unscaled value against the literal scaled to the
+ * column's scale (a literal with more fraction digits compares as the rational it is), never as
+ * doubles.
  */
 import * as arrow from 'apache-arrow';
-import { GranaryError, type StatsPredicate, temporalLiteral } from '../../protocol/index.js';
+import { type DecimalLiteral, GranaryError, type StatsPredicate, decimalLiteral, pow10, temporalLiteral } from '../../protocol/index.js';
+import { decimalAt } from '../format/decimal128.js';
 
 type Bound = (value: number | string) => number | bigint;
 
@@ -53,6 +57,55 @@ function storedValues(vector: arrow.Vector): (row: number) => number | bigint | 
   };
 }
 
+/** The where values of a predicate, one or two. */
+function literalsOf(predicate: StatsPredicate): readonly (number | string)[] {
+  return Array.isArray(predicate.value) ? (predicate.value as readonly (number | string)[]) : [predicate.value as number | string];
+}
+
+/**
+ * A decimal column is compared at one scale: the column's, or a literal's when it has more
+ * fraction digits (`price < 12.345` on a scale-2 column). Both sides are integers there, so the
+ * comparison is exact.
+ */
+function decimalComparison(predicate: StatsPredicate, type: arrow.Decimal, vector: arrow.Vector): { bound: Bound; get: (row: number) => number | bigint | null } {
+  const literals = literalsOf(predicate).map((value) => {
+    const parsed = decimalLiteral(value);
+    if (!parsed.ok) throw new GranaryError('GRN_BAD_REQUEST', `where ${predicate.column}: ${parsed.reason}`);
+    return parsed.literal;
+  });
+  const scale = Math.max(type.scale, ...literals.map((literal) => literal.scale));
+  const factor = pow10(scale - type.scale);
+  const stored = decimalValues(vector);
+  return {
+    bound: (value) => {
+      const { literal } = decimalLiteral(value) as { literal: DecimalLiteral };
+      return literal.value * pow10(scale - literal.scale);
+    },
+    get: factor === 1n ? stored : (row) => {
+      const value = stored(row);
+      return value === null ? null : BigInt(value) * factor;
+    },
+  };
+}
+
+function decimalValues(vector: arrow.Vector): (row: number) => number | bigint | null {
+  const starts: number[] = [];
+  let base = 0;
+  for (const data of vector.data) {
+    starts.push(base);
+    base += data.length;
+  }
+  let c = 0;
+  return (row) => {
+    if (row < (starts[c] as number)) c = 0;
+    while (c + 1 < starts.length && (starts[c + 1] as number) <= row) c++;
+    const data = vector.data[c] as arrow.Data;
+    const i = row - (starts[c] as number);
+    if (!data.getValid(i)) return null;
+    return decimalAt(data.values as Uint32Array, i);
+  };
+}
+
 function compare(a: number | bigint, b: number | bigint): number {
   // Mixed number/bigint comparisons are exact in JS.
   return a < b ? -1 : a > b ? 1 : 0;
@@ -89,8 +142,9 @@ export function filterRows(batch: arrow.RecordBatch, predicates: readonly StatsP
     const vector = batch.getChild(predicate.column);
     if (vector === null) throw new GranaryError('GRN_BAD_REQUEST', `where: column ${predicate.column} was not read`);
     const kind = temporalKind(vector.type);
-    const test = matcher(predicate, kind === undefined ? bound : temporalBound(kind, predicate.column));
-    const get = kind === undefined ? (row: number) => vector.get(row) as number | bigint | boolean | null : storedValues(vector);
+    const decimal = arrow.DataType.isDecimal(vector.type) ? decimalComparison(predicate, vector.type, vector) : undefined;
+    const test = matcher(predicate, decimal?.bound ?? (kind === undefined ? bound : temporalBound(kind, predicate.column)));
+    const get = decimal?.get ?? (kind === undefined ? (row: number) => vector.get(row) as number | bigint | boolean | null : storedValues(vector));
     for (let row = 0; row < batch.numRows; row++) {
       if (keep[row] === 0) continue;
       const value = get(row);

@@ -11,12 +11,14 @@
  *   timestamp       RFC 3339 text (2026-11-20T08:15:00.123456Z; any offset; none = UTC) or
  *                   integer microseconds
  *   date            YYYY-MM-DD
+ *   decimal(p,s)    decimal text (123.45), kept as text so it is read exactly
+ *   string_list     a JSON array of strings, as id_list: ["a","b"]
  *
  * An empty cell is null. A quoted empty cell ("") is the empty string for `string` and empty
  * bytes for `bytes` (null for the other types), so the output writes empty strings quoted and
  * nulls as nothing.
  */
-import type { ColumnType } from '../../../protocol/index.js';
+import { type ColumnType, kindOf } from '../../../protocol/index.js';
 
 /** What the CSV parser hands over for a quoted empty cell (`""`), as opposed to an empty one. */
 export const QUOTED_EMPTY: unique symbol = Symbol('csv quoted empty cell');
@@ -43,7 +45,8 @@ const QUOTE_CHARS_MAX = 60;
 export function decodeCell(type: ColumnType, cell: CsvCell): unknown {
   if (cell === QUOTED_EMPTY) return type === 'string' || type === 'bytes' ? '' : null;
   if (cell === '') return null;
-  switch (type) {
+  const kind = kindOf(type);
+  switch (kind) {
     case 'string':
     case 'bytes':
       // bytes stay base64 text: rowsToRecordBatch decodes and checks it.
@@ -55,6 +58,8 @@ export function decodeCell(type: ColumnType, cell: CsvCell): unknown {
       return text.startsWith('+') && DECIMAL_INTEGER.test(text) ? text.slice(1) : text;
     }
     case 'date':
+    case 'decimal':
+      // rowsToRecordBatch reads decimal text exactly, and says why when it would round.
       return cell.trim();
     case 'float':
     case 'double': {
@@ -82,12 +87,14 @@ export function decodeCell(type: ColumnType, cell: CsvCell): unknown {
     }
     case 'id_list':
     case 'id_score_list':
-    case 'float_list': {
+    case 'float_list':
+    case 'string_list': {
       let value: unknown;
       try {
         value = JSON.parse(cell);
       } catch {
-        throw new CellError(`expected a JSON array such as ${type === 'id_score_list' ? '[[1,0.5]]' : '[1,2,3]'}, got ${quote(cell)}`);
+        const example = kind === 'id_score_list' ? '[[1,0.5]]' : kind === 'string_list' ? '["a","b"]' : '[1,2,3]';
+        throw new CellError(`expected a JSON array such as ${example}, got ${quote(cell)}`);
       }
       if (!Array.isArray(value)) throw new CellError(`expected a JSON array, got ${quote(cell)}`);
       return value;

@@ -12,9 +12,11 @@
  *              length is a multiple of 8
  *
  * The sections are those of the plain stream, in its order: validity (only with nulls), main,
- * child (string, bytes, lists), scores (id_score_list).
+ * child (string, bytes, lists; string_list: the strings' offsets), scores (id_score_list), data
+ * (string_list: the strings' bytes). A string_list's child count is its strings; the count of
+ * their bytes is the data section's (raw) or what the dictionary's indices add up to.
  */
-import { COLUMN_TYPES, type ColumnType } from '../../../protocol/index.js';
+import { COLUMN_TYPES, type ColumnType, kindOf } from '../../../protocol/index.js';
 import { FormatError } from '../format-error.js';
 import { STREAM_CHILD_COUNT_MAX, STREAM_ROWS_MAX, alignUp, typeCodeOf, typeLayoutOf } from '../stream-layout.js';
 import { checkZeros } from './payload.js';
@@ -42,6 +44,14 @@ export const Transform = {
   STRING_DICT_INDICES: 6,
   /** String and bytes child: the dictionary's values. */
   STRING_DICT_VALUES: 7,
+  /**
+   * 128-bit integers (decimal) whose high 64 bits are the sign extension of the low 64: the low
+   * 64 bits as a FOR, DELTA or DICT payload of 8-byte values. Prices, amounts and rates of up to
+   * 18 digits are such values, and pack like int64s.
+   */
+  NARROW_FOR: 8,
+  NARROW_DELTA: 9,
+  NARROW_DICT: 10,
 } as const;
 export type TransformId = (typeof Transform)[keyof typeof Transform];
 
@@ -52,7 +62,7 @@ export const Codec = {
 } as const;
 export type CodecId = (typeof Codec)[keyof typeof Codec];
 
-export type SectionKind = 'validity' | 'main' | 'child' | 'scores';
+export type SectionKind = 'validity' | 'main' | 'child' | 'scores' | 'data';
 
 export interface StoredSection {
   readonly transform: TransformId;
@@ -74,8 +84,9 @@ export interface Container {
 export function sectionKinds(type: ColumnType, nulls: number): SectionKind[] {
   const { shape } = typeLayoutOf(type);
   const kinds: SectionKind[] = nulls > 0 ? ['validity', 'main'] : ['main'];
-  if (shape === 'offsets' || shape === 'pairs') kinds.push('child');
+  if (shape === 'offsets' || shape === 'pairs' || shape === 'strings') kinds.push('child');
   if (shape === 'pairs') kinds.push('scores');
+  if (shape === 'strings') kinds.push('data');
   return kinds;
 }
 
@@ -84,6 +95,12 @@ export function allowedTransforms(type: ColumnType, kind: SectionKind): readonly
   const { shape } = typeLayoutOf(type);
   const floating = type === 'float' || type === 'double';
   if (kind === 'validity') return [Transform.RAW];
+  if (kindOf(type) === 'decimal') return [Transform.RAW, Transform.SPLIT, Transform.NARROW_FOR, Transform.NARROW_DELTA, Transform.NARROW_DICT];
+  if (shape === 'strings') {
+    if (kind === 'main') return [Transform.RAW, Transform.LENGTHS];
+    if (kind === 'child') return [Transform.RAW, Transform.LENGTHS, Transform.STRING_DICT_INDICES];
+    return [Transform.RAW, Transform.STRING_DICT_VALUES];
+  }
   if (kind === 'main') {
     if (shape === 'bool') return [Transform.RAW];
     if (shape === 'fixed') return floating ? [Transform.RAW, Transform.SPLIT, Transform.DICT] : [Transform.RAW, Transform.FOR, Transform.DELTA, Transform.DICT];
@@ -148,7 +165,7 @@ export function readContainer(type: ColumnType, bytes: Uint8Array, rows: number)
   if (nulls > rows) throw new FormatError(`${what}: it claims ${nulls} nulls in ${rows} rows`);
   const childCount = view.getUint32(16, true);
   const { shape } = typeLayoutOf(type);
-  if (shape !== 'offsets' && shape !== 'pairs' && childCount !== 0) throw new FormatError(`${what}: a ${type} stream has no child values, it claims ${childCount}`);
+  if (shape !== 'offsets' && shape !== 'pairs' && shape !== 'strings' && childCount !== 0) throw new FormatError(`${what}: a ${type} stream has no child values, it claims ${childCount}`);
   if (childCount > STREAM_CHILD_COUNT_MAX) throw new FormatError(`${what}: at most ${STREAM_CHILD_COUNT_MAX} child values fit, it claims ${childCount}`);
   const kinds = sectionKinds(type, nulls);
   const count = bytes[20] as number;
@@ -179,8 +196,10 @@ export function readContainer(type: ColumnType, bytes: Uint8Array, rows: number)
     at = end;
   }
   if (at !== bytes.length) throw new FormatError(`${what}: ${bytes.length - at} bytes after its last section`);
-  const dictMain = sections[kinds.indexOf('main')]?.transform === Transform.STRING_DICT_INDICES;
-  const dictChild = kinds.includes('child') && sections[kinds.indexOf('child')]?.transform === Transform.STRING_DICT_VALUES;
+  // Indices and values of a string dictionary: main and child (string, bytes), child and data (string_list).
+  const [indicesKind, valuesKind]: readonly [SectionKind, SectionKind] = shape === 'strings' ? ['child', 'data'] : ['main', 'child'];
+  const dictMain = sections[kinds.indexOf(indicesKind)]?.transform === Transform.STRING_DICT_INDICES;
+  const dictChild = kinds.includes(valuesKind) && sections[kinds.indexOf(valuesKind)]?.transform === Transform.STRING_DICT_VALUES;
   if (dictMain !== dictChild) throw new FormatError(`${what}: dictionary indices and dictionary values come together, it has only one`);
   return { rows, nulls, childCount, sections };
 }

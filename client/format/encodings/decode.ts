@@ -5,13 +5,14 @@
  * sizes are checked before anything is allocated or decompressed.
  */
 import type * as arrow from 'apache-arrow';
-import type { ColumnType } from '../../../protocol/index.js';
+import { type ColumnType, kindOf } from '../../../protocol/index.js';
 import { FormatError } from '../format-error.js';
 import { decodeStream } from '../stream-codec.js';
 import { type StreamLayout, layoutOf, typeCodeOf, typeLayoutOf, writeHeader } from '../stream-layout.js';
-import { Codec, Transform, readContainer, sectionKinds, type SectionKind, type StoredSection } from './container.js';
+import { Codec, type Container, Transform, readContainer, sectionKinds, type SectionKind, type StoredSection } from './container.js';
 import { type ValueBytes, decodeDelta, decodeFixedDict, decodeFor, decodeSplit } from './fixed-transforms.js';
-import { decodeLengths, decodeStringDict } from './var-transforms.js';
+import { widen128 } from './narrow128.js';
+import { decodeLengths, decodeStringDict, decodeStringDictAnySize } from './var-transforms.js';
 import { zstdDecompress } from './zstd.js';
 
 /**
@@ -30,6 +31,7 @@ export async function rebuildPlain(type: ColumnType, bytes: Uint8Array, rows: nu
   const container = readContainer(type, bytes, rows);
   const { nulls, childCount } = container;
   const what = `${type} stream (sections encoding)`;
+  if (typeLayoutOf(type).shape === 'strings') return rebuildStringLists(type, container, rows, what);
   const layout = layoutOf(type, rows, nulls, childCount);
   if (layout.end > DECODED_STREAM_BYTES_MAX) {
     throw new FormatError(`${what}: ${rows} rows and ${childCount} child values make a ${layout.end}-byte stream, above the ${DECODED_STREAM_BYTES_MAX} a reader rebuilds`);
@@ -56,7 +58,9 @@ export async function rebuildPlain(type: ColumnType, bytes: Uint8Array, rows: nu
   }
   const { shape, width } = typeLayoutOf(type);
   const main = at('main');
-  if (shape === 'fixed') {
+  if (kindOf(type) === 'decimal') {
+    decimalInto(main.section.transform, main.payload, plain, layout.main, rows, `${what} main section`);
+  } else if (shape === 'fixed') {
     fixedInto(main.section.transform, main.payload, plain, layout.main, rows, width as ValueBytes, `${what} main section`);
   } else if (shape === 'bool') {
     rawInto(plain, layout.main, layout.mainBytes, main.payload, `${what} main section`);
@@ -77,6 +81,67 @@ export async function rebuildPlain(type: ColumnType, bytes: Uint8Array, rows: nu
     }
   }
   return plain;
+}
+
+/**
+ * A string_list container: the strings (offsets and bytes) are rebuilt first, since their byte
+ * count is recorded nowhere else, then laid out with the lists' offsets as the plain stream.
+ */
+async function rebuildStringLists(type: ColumnType, container: Container, rows: number, what: string): Promise<Uint8Array> {
+  const { nulls, childCount } = container;
+  const kinds = sectionKinds(type, nulls);
+  let claimed = 0;
+  for (const section of container.sections) claimed += section.payloadBytes;
+  if (claimed > DECODED_STREAM_BYTES_MAX) throw new FormatError(`${what}: sections claim ${claimed} payload bytes, above the ${DECODED_STREAM_BYTES_MAX} a reader rebuilds`);
+  const payloads = await Promise.all(
+    container.sections.map((section, i) =>
+      section.codec === Codec.ZSTD ? zstdDecompress(section.stored, section.payloadBytes, `${what} ${kinds[i]} section`) : Promise.resolve(section.stored),
+    ),
+  );
+  const at = (kind: SectionKind): { section: StoredSection; payload: Uint8Array } => {
+    const i = kinds.indexOf(kind);
+    return { section: container.sections[i] as StoredSection, payload: payloads[i] as Uint8Array };
+  };
+  const main = at('main');
+  const strings = at('child');
+  const data = at('data');
+  const stringOffsets = new Int32Array(childCount + 1);
+  let bytes: Uint8Array;
+  if (strings.section.transform === Transform.STRING_DICT_INDICES) {
+    bytes = decodeStringDictAnySize(strings.payload, data.payload, childCount, DECODED_STREAM_BYTES_MAX, stringOffsets, `${what} dictionary`);
+  } else {
+    bytes = data.payload;
+    if (strings.section.transform === Transform.LENGTHS) decodeLengths(strings.payload, childCount, bytes.length, stringOffsets, `${what} child section`);
+    else rawInto(new Uint8Array(stringOffsets.buffer), 0, stringOffsets.byteLength, strings.payload, `${what} child section`);
+  }
+  const layout = layoutOf(type, rows, nulls, childCount, bytes.length);
+  if (layout.end > DECODED_STREAM_BYTES_MAX) {
+    throw new FormatError(`${what}: ${rows} rows, ${childCount} strings and ${bytes.length} bytes make a ${layout.end}-byte stream, above the ${DECODED_STREAM_BYTES_MAX} a reader rebuilds`);
+  }
+  const plain = new Uint8Array(layout.end);
+  writeHeader(plain, typeCodeOf(type), rows, nulls);
+  if (nulls > 0) rawInto(plain, layout.validity, layout.bitmapBytes, at('validity').payload, `${what} validity section`);
+  const offsets = new Int32Array(plain.buffer, layout.main, rows + 1);
+  if (main.section.transform === Transform.LENGTHS) decodeLengths(main.payload, rows, childCount, offsets, `${what} main section`);
+  else rawInto(plain, layout.main, layout.mainBytes, main.payload, `${what} main section`);
+  plain.set(new Uint8Array(stringOffsets.buffer), layout.child);
+  // A raw offsets section may claim other bytes than the data section holds: the plain decoder
+  // would then read a wrong length; say which section is wrong instead.
+  if (stringOffsets[childCount] !== bytes.length) throw new FormatError(`${what}: the strings' offsets end at ${stringOffsets[childCount]}, the data section holds ${bytes.length} bytes`);
+  plain.set(bytes, layout.data);
+  return plain;
+}
+
+/** Decimal values: raw, split, or narrowed to 64 bits and widened back. */
+function decimalInto(transform: number, payload: Uint8Array, plain: Uint8Array, offset: number, count: number, what: string): void {
+  const bytes = count * 16;
+  if (transform === Transform.RAW) return rawInto(plain, offset, bytes, payload, what);
+  if (transform === Transform.SPLIT) return decodeSplit(payload, count, 16, plain.subarray(offset, offset + bytes), what);
+  const base = transform === Transform.NARROW_FOR ? Transform.FOR : transform === Transform.NARROW_DELTA ? Transform.DELTA : transform === Transform.NARROW_DICT ? Transform.DICT : undefined;
+  if (base === undefined) throw new FormatError(`${what}: transform ${transform} does not apply here`);
+  const narrow = new Uint8Array(count * 8);
+  fixedInto(base, payload, narrow, 0, count, 8, what);
+  widen128(new Uint32Array(narrow.buffer), count, new Uint32Array(plain.buffer, plain.byteOffset + offset, count * 4));
 }
 
 function rawInto(plain: Uint8Array, offset: number, bytes: number, payload: Uint8Array, what: string): void {

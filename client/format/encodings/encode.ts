@@ -17,8 +17,11 @@
  *   offsets                        lengths, bit-packed (exact and byte-aligned)
  *   string, bytes                  a dictionary when the sample shows few distinct values, else
  *                                    lengths + raw bytes
+ *   decimal                        the integer candidates over the low 64 bits when every value
+ *                                    fits them (narrow128.ts), else raw and byte split
+ *   string_list                    lengths for the lists; its strings as a string column's
  */
-import type { ColumnType } from '../../../protocol/index.js';
+import { type ColumnType, kindOf } from '../../../protocol/index.js';
 import { FormatError } from '../format-error.js';
 import { STREAM_HEADER_BYTES, layoutOf, readHeader, typeLayoutOf } from '../stream-layout.js';
 import { Codec, Transform, type StoredSection, type TransformId, containerBytes, writeContainer } from './container.js';
@@ -33,6 +36,7 @@ import {
   indexWidth,
   intRanges,
 } from './fixed-transforms.js';
+import { narrow128 } from './narrow128.js';
 import { wordsOf } from './payload.js';
 import { buildStringDictionary, encodeLengths, encodeStringDictIndices, encodeStringDictValues, lengthsOf, lengthsWidth } from './var-transforms.js';
 import { zstdCompress } from './zstd.js';
@@ -77,18 +81,25 @@ export async function encodeSections(type: ColumnType, plain: Uint8Array, option
   const { rows, nulls } = readHeader(plain);
   const { shape, width } = typeLayoutOf(type);
   let childCount = 0;
-  if (shape === 'offsets' || shape === 'pairs') {
+  let dataCount = 0;
+  if (shape === 'offsets' || shape === 'pairs' || shape === 'strings') {
     const main = layoutOf(type, rows, nulls, 0).main;
     childCount = wordsOf(plain, main + 4 * rows, 1)[0] as number;
   }
-  const layout = layoutOf(type, rows, nulls, childCount);
+  if (shape === 'strings') {
+    const child = layoutOf(type, rows, nulls, childCount).child;
+    dataCount = wordsOf(plain, child + 4 * childCount, 1)[0] as number;
+  }
+  const layout = layoutOf(type, rows, nulls, childCount, dataCount);
   if (layout.end !== plain.length) throw new FormatError(`${type} plain stream of ${plain.length} bytes, its layout says ${layout.end}`);
   const floating = type === 'float' || type === 'double';
   options = { ...options, streamBytes: plain.length };
 
   const choices: Promise<StoredSection>[] = [];
   if (nulls > 0) choices.push(best([raw(plain, layout.validity, layout.bitmapBytes)], options));
-  if (shape === 'fixed') {
+  if (kindOf(type) === 'decimal') {
+    choices.push(best(decimalCandidates(plain, layout.main, rows), options));
+  } else if (shape === 'fixed') {
     const count = rows;
     choices.push(best(floating ? floatCandidates(plain, layout.main, count, width as ValueBytes) : intCandidates(plain, layout.main, count, width as ValueBytes), options));
   } else if (shape === 'bool') {
@@ -100,20 +111,14 @@ export async function encodeSections(type: ColumnType, plain: Uint8Array, option
     const lengthCandidates = widthVariants(lengthsWidth(lengths)).map((w) => ({ transform: Transform.LENGTHS, payload: encodeLengths(lengths, w), tryZstd: wholeBytes(w) }));
     if (type === 'string' || type === 'bytes') {
       const data = plain.subarray(layout.child, layout.child + childCount);
-      // Few distinct values in the sample: the dictionary (Parquet's and ORC's rule too) without
-      // also compressing the lengths and bytes to compare, which costs three zstd calls.
-      const dict = mayDictionary(offsetsView, data, rows) ? buildStringDictionary(offsetsView, data, rows, Math.max(1, Math.floor(rows * DICT_SAMPLE_DISTINCT_SHARE))) : undefined;
-      let main: StoredSection;
-      let child: StoredSection;
-      if (dict !== undefined) {
-        [main, child] = await Promise.all([
-          best(widthVariants(indexWidth(dict.entries)).map((w) => ({ transform: Transform.STRING_DICT_INDICES, payload: encodeStringDictIndices(dict, rows, w), tryZstd: wholeBytes(w) })), options),
-          best([{ transform: Transform.STRING_DICT_VALUES, payload: encodeStringDictValues(dict, data) }], options),
-        ]);
-      } else {
-        [main, child] = await Promise.all([best(lengthCandidates, options), best([raw(plain, layout.child, childCount)], options)]);
-      }
-      choices.push(Promise.resolve(main), Promise.resolve(child));
+      choices.push(...(await stringSections(offsetsView, data, rows, lengthCandidates, options)));
+    } else if (shape === 'strings') {
+      choices.push(best(lengthCandidates, options));
+      const stringWords = wordsOf(plain, layout.child, childCount + 1);
+      const stringOffsets = new Int32Array(stringWords.buffer, stringWords.byteOffset, childCount + 1);
+      const stringLengths = lengthsOf(stringOffsets, childCount);
+      const stringLengthCandidates = widthVariants(lengthsWidth(stringLengths)).map((w) => ({ transform: Transform.LENGTHS, payload: encodeLengths(stringLengths, w), tryZstd: wholeBytes(w) }));
+      choices.push(...(await stringSections(stringOffsets, plain.subarray(layout.data, layout.data + dataCount), childCount, stringLengthCandidates, options)));
     } else {
       choices.push(best(lengthCandidates, options));
       choices.push(best(type === 'float_list' ? floatCandidates(plain, layout.child, childCount, 4) : intCandidates(plain, layout.child, childCount, 8), options));
@@ -123,6 +128,47 @@ export async function encodeSections(type: ColumnType, plain: Uint8Array, option
   const sections = await Promise.all(choices);
   if (containerBytes(sections) > plain.length - plain.length / CONTAINER_MIN_SAVING_DIVISOR) return undefined;
   return writeContainer(type, { rows, nulls, childCount, sections });
+}
+
+/**
+ * The offsets and bytes sections of `count` strings: few distinct values in the sample make a
+ * dictionary (Parquet's and ORC's rule too), chosen without also compressing the lengths and
+ * bytes to compare, which costs three zstd calls; else lengths and the raw bytes.
+ */
+async function stringSections(offsets: Int32Array, data: Uint8Array, count: number, lengthCandidates: readonly Candidate[], options: SectionsOptions): Promise<Promise<StoredSection>[]> {
+  const dict = mayDictionary(offsets, data, count) ? buildStringDictionary(offsets, data, count, Math.max(1, Math.floor(count * DICT_SAMPLE_DISTINCT_SHARE))) : undefined;
+  let indices: StoredSection;
+  let values: StoredSection;
+  if (dict !== undefined) {
+    [indices, values] = await Promise.all([
+      best(widthVariants(indexWidth(dict.entries)).map((w) => ({ transform: Transform.STRING_DICT_INDICES, payload: encodeStringDictIndices(dict, count, w), tryZstd: wholeBytes(w) })), options),
+      best([{ transform: Transform.STRING_DICT_VALUES, payload: encodeStringDictValues(dict, data) }], options),
+    ]);
+  } else {
+    [indices, values] = await Promise.all([best(lengthCandidates, options), best([{ transform: Transform.RAW, payload: data }], options)]);
+  }
+  return [Promise.resolve(indices), Promise.resolve(values)];
+}
+
+/** Transform of a narrowed decimal section for each 8-byte integer transform. */
+const NARROWED: Readonly<Partial<Record<TransformId, TransformId>>> = {
+  [Transform.FOR]: Transform.NARROW_FOR,
+  [Transform.DELTA]: Transform.NARROW_DELTA,
+  [Transform.DICT]: Transform.NARROW_DICT,
+};
+
+/** Decimal values: as int64s when they all fit 64 bits, else raw and byte split (which zstd may take). */
+function decimalCandidates(plain: Uint8Array, offset: number, count: number): Candidate[] {
+  const bytes = count * 16;
+  const narrow = narrow128(wordsOf(plain, offset, count * 4), count);
+  if (narrow !== undefined) {
+    const narrowBytes = new Uint8Array(narrow.buffer);
+    return intCandidates(narrowBytes, 0, count, 8).map((candidate) => ({ ...candidate, transform: NARROWED[candidate.transform] as TransformId }));
+  }
+  return [
+    { ...raw(plain, offset, bytes), tryZstd: false },
+    { transform: Transform.SPLIT, payload: encodeSplit(plain.subarray(offset, offset + bytes), count, 16) },
+  ];
 }
 
 function raw(plain: Uint8Array, offset: number, bytes: number): Candidate {

@@ -386,7 +386,7 @@ export function decodeFixedDict(payload: Uint8Array, count: number, bytes: Value
 }
 
 /** Byte split (Parquet's BYTE_STREAM_SPLIT): helps a compressor see floats' exponent bytes together. */
-export function encodeSplit(section: Uint8Array, count: number, bytes: ValueBytes): Uint8Array {
+export function encodeSplit(section: Uint8Array, count: number, bytes: ValueBytes | 16): Uint8Array {
   const out = new Uint8Array(count * bytes);
   for (let b = 0; b < bytes; b++) {
     const base = b * count;
@@ -395,7 +395,7 @@ export function encodeSplit(section: Uint8Array, count: number, bytes: ValueByte
   return out;
 }
 
-export function decodeSplit(payload: Uint8Array, count: number, bytes: ValueBytes, dst: Uint8Array, what: string): void {
+export function decodeSplit(payload: Uint8Array, count: number, bytes: ValueBytes | 16, dst: Uint8Array, what: string): void {
   if (payload.length !== count * bytes) throw new FormatError(`${what}: ${count} split values take ${count * bytes} bytes, got ${payload.length}`);
   for (let b = 0; b < bytes; b++) {
     const base = b * count;

@@ -139,19 +139,15 @@ export function encodeStringDictValues(dict: StringDictionary, data: Uint8Array)
   return payload;
 }
 
-/**
- * Rebuilds the plain offsets and child bytes of `rows` rows from the two dictionary payloads;
- * the values must add up to exactly `childCount` bytes.
- */
-export function decodeStringDict(
-  indexPayload: Uint8Array,
-  valuesPayload: Uint8Array,
-  rows: number,
-  childCount: number,
-  offsets: Int32Array,
-  child: Uint8Array,
-  what: string,
-): void {
+/** A string dictionary's two payloads, checked, with its indices unpacked. */
+interface ReadDictionary {
+  readonly entries: number;
+  readonly entryOffsets: Int32Array;
+  readonly values: Uint8Array;
+  readonly indices: Uint32Array;
+}
+
+function readStringDict(indexPayload: Uint8Array, valuesPayload: Uint8Array, rows: number, what: string): ReadDictionary {
   if (valuesPayload.length < STRING_DICT_VALUES_HEADER_BYTES + FOR_HEADER_BYTES) throw new FormatError(`${what}: dictionary values payload of ${valuesPayload.length} bytes is shorter than its headers`);
   const head = new DataView(valuesPayload.buffer, valuesPayload.byteOffset, STRING_DICT_VALUES_HEADER_BYTES);
   const entries = head.getUint32(0, true);
@@ -180,17 +176,26 @@ export function decodeStringDict(
 
   const indices = new Uint32Array(rows);
   unpack32(wordsOf(indexPayload, STRING_DICT_INDEX_HEADER_BYTES, packedWords(rows, width)), rows, width, indices);
+  return { entries, entryOffsets, values, indices };
+}
+
+/** Fills `rows + 1` offsets from the indices; they may add up to at most `bytesMax`. Returns the total. */
+function dictOffsets(dict: ReadDictionary, rows: number, offsets: Int32Array, bytesMax: number, what: string): number {
+  const { entries, entryOffsets, indices } = dict;
   let at = 0;
   offsets[0] = 0;
   for (let i = 0; i < rows; i++) {
     const index = indices[i] as number;
     if (index >= entries) throw new FormatError(`${what}: row ${i} indexes entry ${index} of a ${entries}-entry dictionary`);
-    indices[i] = index;
     at += (entryOffsets[index + 1] as number) - (entryOffsets[index] as number);
-    if (at > childCount) throw new FormatError(`${what}: dictionary values add up past the ${childCount} bytes the container holds`);
+    if (at > bytesMax) throw new FormatError(`${what}: dictionary values add up past the ${bytesMax} bytes the container holds`);
     offsets[i + 1] = at;
   }
-  if (at !== childCount) throw new FormatError(`${what}: dictionary values add up to ${at} bytes, the container holds ${childCount}`);
+  return at;
+}
+
+function dictValuesInto(dict: ReadDictionary, rows: number, offsets: Int32Array, child: Uint8Array): void {
+  const { entryOffsets, values, indices } = dict;
   for (let i = 0; i < rows; i++) {
     const index = indices[i] as number;
     let from = entryOffsets[index] as number;
@@ -202,4 +207,34 @@ export function decodeStringDict(
     }
     while (from < to) child[out++] = values[from++] as number;
   }
+}
+
+/**
+ * Rebuilds the plain offsets and child bytes of `rows` rows from the two dictionary payloads;
+ * the values must add up to exactly `childCount` bytes.
+ */
+export function decodeStringDict(
+  indexPayload: Uint8Array,
+  valuesPayload: Uint8Array,
+  rows: number,
+  childCount: number,
+  offsets: Int32Array,
+  child: Uint8Array,
+  what: string,
+): void {
+  const dict = readStringDict(indexPayload, valuesPayload, rows, what);
+  const at = dictOffsets(dict, rows, offsets, childCount, what);
+  if (at !== childCount) throw new FormatError(`${what}: dictionary values add up to ${at} bytes, the container holds ${childCount}`);
+  dictValuesInto(dict, rows, offsets, child);
+}
+
+/**
+ * The same where nothing records how many bytes the values add up to (a string_list's strings):
+ * fills `rows + 1` offsets and returns the bytes, refusing more than `bytesMax`.
+ */
+export function decodeStringDictAnySize(indexPayload: Uint8Array, valuesPayload: Uint8Array, rows: number, bytesMax: number, offsets: Int32Array, what: string): Uint8Array {
+  const dict = readStringDict(indexPayload, valuesPayload, rows, what);
+  const child = new Uint8Array(dictOffsets(dict, rows, offsets, bytesMax, what));
+  dictValuesInto(dict, rows, offsets, child);
+  return child;
 }

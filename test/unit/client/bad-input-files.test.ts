@@ -84,6 +84,11 @@ function granaryRows(type: ColumnType, nulls: boolean): Record<string, unknown>[
         return { c: i * 86_400_000_123 - 3_000_000_000_000 };
       case 'date':
         return { c: i * 40 - 1000 };
+      case 'string_list':
+        return { c: Array.from({ length: i % 4 }, (_, j) => `t${i + j}`) };
+      default:
+        // decimal(p,s)
+        return { c: `${i * 3 - 50}.25` };
     }
   });
 }

@@ -8,7 +8,7 @@ import * as arrow from 'apache-arrow';
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import { rowsToRecordBatch } from '../../../../client/format/index.js';
-import type { ColumnType } from '../../../../protocol/index.js';
+import { COLUMN_TYPES, type ColumnType } from '../../../../protocol/index.js';
 
 export const INT64_MIN = -(2n ** 63n);
 export const INT64_MAX = 2n ** 63n - 1n;
@@ -74,7 +74,42 @@ const dateInput: fc.Arbitrary<number | string> = fc
 const float32 = fc.oneof(fc.float(), fc.constantFrom(Number.NaN, -0, 0, Infinity, -Infinity, 0.1, -3.5e38));
 const float64 = fc.oneof(fc.double(), fc.constantFrom(Number.NaN, -0, 0, Infinity, -Infinity, 0.1, Number.MAX_VALUE));
 
-export const VALUE_ARBITRARIES: Readonly<Record<ColumnType, fc.Arbitrary<unknown>>> = {
+/** The decimal types the suites draw: a narrow one (values fit 64 bits) and Decimal128's widest. */
+export const TEST_DECIMAL_TYPES = ['decimal(9,2)', 'decimal(38,6)'] as const satisfies readonly ColumnType[];
+
+/** Every column type the suites run over: each kind, decimal as TEST_DECIMAL_TYPES. */
+export const TEST_COLUMN_TYPES: readonly ColumnType[] = COLUMN_TYPES.flatMap((kind): ColumnType[] => (kind === 'decimal' ? [...TEST_DECIMAL_TYPES] : [kind]));
+
+/** p and s of a decimal test type, read without protocol/decimal.ts. */
+export function testDecimalParams(type: string): { precision: number; scale: number } | undefined {
+  const match = /^decimal\((\d+),(\d+)\)$/.exec(type);
+  return match === null ? undefined : { precision: Number(match[1]), scale: Number(match[2]) };
+}
+
+/** The text of unscaled `value` at `scale`, built digit by digit (an oracle independent of protocol/decimal.ts). */
+export function decimalText(value: bigint, scale: number): string {
+  const digits = (value < 0n ? -value : value).toString().padStart(scale + 1, '0');
+  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+  return value < 0n ? `-${text}` : text;
+}
+
+/** A decimal as a user may write it: its text (sometimes with extra trailing zeros), or a number when it has at most 15 digits. */
+function decimalInput(precision: number, scale: number): fc.Arbitrary<string | number> {
+  const bound = 10n ** BigInt(precision) - 1n;
+  return fc
+    .tuple(fc.oneof(fc.constantFrom(bound, -bound, 0n, 1n, -1n), fc.bigInt({ min: -bound, max: bound }), fc.bigInt({ min: -99_999n, max: 99_999n })), fc.integer({ min: 0, max: 2 }))
+    .map(([value, shape]) => {
+      const text = decimalText(value, scale);
+      if (shape === 1 && (value < 0n ? -value : value) < 10n ** 15n && scale <= 6) return Number(text);
+      if (shape === 2 && scale > 0) return `${text}00`;
+      return text;
+    });
+}
+
+export const VALUE_ARBITRARIES: Readonly<Record<string, fc.Arbitrary<unknown>>> = {
+  'decimal(9,2)': decimalInput(9, 2),
+  'decimal(38,6)': decimalInput(38, 6),
+  string_list: fc.array(fc.oneof(fc.string({ unit: 'grapheme', maxLength: 8 }), fc.constantFrom('', 'héllo', '🧪')), { maxLength: 6 }),
   float: float32,
   double: float64,
   int32: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
@@ -98,7 +133,7 @@ export function nullable(type: ColumnType): fc.Arbitrary<unknown> {
   return fc.oneof(
     { arbitrary: fc.constant(null), weight: 1 },
     { arbitrary: fc.constant(undefined), weight: 1 },
-    { arbitrary: VALUE_ARBITRARIES[type], weight: 6 },
+    { arbitrary: VALUE_ARBITRARIES[type] as fc.Arbitrary<unknown>, weight: 6 },
   );
 }
 
@@ -119,6 +154,8 @@ export function rowsOf(name: string, values: readonly unknown[]): Record<string,
 /** The canonical form of an input value of `type`. */
 export function expectedCanon(type: ColumnType, value: unknown): string {
   if (value === null || value === undefined) return 'null';
+  const decimal = testDecimalParams(type);
+  if (decimal !== undefined) return canon(unscaledOf(value as string | number, decimal.scale));
   switch (type) {
     case 'float':
       return canon(Math.fround(value as number));
@@ -139,6 +176,30 @@ export function expectedCanon(type: ColumnType, value: unknown): string {
     default:
       return canon(value);
   }
+}
+
+/** The unscaled value of a decimal input: text digit by digit, a number (at most 15 digits) by rounding value * 10^scale. */
+export function unscaledOf(value: string | number, scale: number): bigint {
+  if (typeof value === 'number') return BigInt(Math.round(value * 10 ** scale));
+  const [whole = '', fraction = ''] = value.replace(/^[+-]/, '').split('.');
+  const digits = BigInt(`${whole}${fraction.padEnd(scale, '0').slice(0, scale)}` || '0');
+  return value.startsWith('-') ? -digits : digits;
+}
+
+/** Row `i` of a Decimal128 vector as a bigint, from its four words (not through decimal128.ts). */
+export function decimalAtOracle(vector: arrow.Vector, i: number): bigint | null {
+  let row = i;
+  for (const data of vector.data) {
+    if (row < data.length) {
+      if (!data.getValid(row)) return null;
+      const words = data.values as Uint32Array;
+      let value = 0n;
+      for (let w = 3; w >= 0; w--) value = (value << 32n) | BigInt(words[row * 4 + w] as number);
+      return BigInt.asIntN(128, value);
+    }
+    row -= data.length;
+  }
+  throw new Error(`row ${i} is beyond the vector's ${vector.length} rows`);
 }
 
 /** Microseconds of RFC 3339 text by Date.parse (milliseconds), the 4th-6th fraction digits added. */
@@ -167,6 +228,7 @@ export function storedAt(vector: arrow.Vector, i: number): bigint | number | nul
 /** The canonical form of row `i` of `vector`, read through apache-arrow's own accessors. */
 export function actualCanon(type: ColumnType, vector: arrow.Vector, i: number): string {
   if (type === 'timestamp' || type === 'date') return canon(storedAt(vector, i));
+  if (testDecimalParams(type) !== undefined) return canon(decimalAtOracle(vector, i));
   const value: unknown = vector.get(i);
   if (value === null) return 'null';
   if (type === 'id_score_list') {
@@ -178,7 +240,7 @@ export function actualCanon(type: ColumnType, vector: arrow.Vector, i: number): 
     }
     return canon(out);
   }
-  if (type === 'id_list' || type === 'float_list') return canon((value as arrow.Vector).toArray());
+  if (type === 'id_list' || type === 'float_list' || type === 'string_list') return canon(Array.from((value as arrow.Vector).toArray() as ArrayLike<unknown>));
   return canon(value);
 }
 

@@ -1,7 +1,7 @@
 import * as arrow from 'apache-arrow';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { COLUMN_TYPES, type ColumnType, formatDate, formatTimestamp } from '../../../../protocol/index.js';
+import { type ColumnType, formatDate, formatTimestamp } from '../../../../protocol/index.js';
 import {
   arrowSchemaOf,
   arrowTypeOf,
@@ -10,10 +10,10 @@ import {
   recordBatchToRows,
   rowsToRecordBatch,
 } from '../../../../client/format/index.js';
-import { INT64_MAX, INT64_MIN, canon, expectedCanon, isoText, nullable, storedAt } from './format-arbitraries.js';
+import { INT64_MAX, INT64_MIN, canon, expectedCanon, isoText, nullable, storedAt , TEST_COLUMN_TYPES, decimalText, testDecimalParams, unscaledOf } from './format-arbitraries.js';
 import { expectFormatError } from './expect-format-error.js';
 
-const ALL_COLUMNS = COLUMN_TYPES.map((type) => ({ name: `c_${type}`, type }));
+const ALL_COLUMNS = TEST_COLUMN_TYPES.map((type) => ({ name: `c_${type.replace(/\W/g, '_')}`, type }));
 
 /** The JSON Lines shape `recordBatchToRows` gives for an input value. */
 function outputShape(type: ColumnType, value: unknown): unknown {
@@ -22,6 +22,8 @@ function outputShape(type: ColumnType, value: unknown): unknown {
     const big = BigInt(v);
     return big >= -(2n ** 53n - 1n) && big <= 2n ** 53n - 1n ? Number(big) : big.toString();
   };
+  const decimal = testDecimalParams(type);
+  if (decimal !== undefined) return decimalText(unscaledOf(value as string | number, decimal.scale), decimal.scale);
   switch (type) {
     case 'float':
       return float32Number(Math.fround(value as number));
@@ -76,7 +78,7 @@ describe('rows <-> record batches', () => {
   });
 
   it('reads value for value what apache-arrow reads', () => {
-    for (const type of COLUMN_TYPES) {
+    for (const type of TEST_COLUMN_TYPES) {
       fc.assert(
         fc.property(fc.array(nullable(type), { maxLength: 50 }), (values) => {
           const batch = rowsToRecordBatch([{ name: 'x', type }], values.map((v) => (v === undefined ? {} : { x: v })));
@@ -240,7 +242,9 @@ describe('rows <-> record batches', () => {
     });
 
     it('rejects a value of another shape for every column type', () => {
-      const wrong: Record<ColumnType, unknown> = {
+      const wrong: Record<string, unknown> = {
+        'decimal(9,2)': true,
+        string_list: [1],
         float: 'x',
         double: '1',
         int32: 'x',
@@ -267,7 +271,7 @@ describe('rows <-> record batches', () => {
   });
 
   it('maps every column type to an Arrow type and back', () => {
-    for (const type of COLUMN_TYPES) expect(columnTypeOf(arrowTypeOf(type))).toBe(type);
+    for (const type of TEST_COLUMN_TYPES) expect(columnTypeOf(arrowTypeOf(type))).toBe(type);
     expect(columnTypeOf(new arrow.Uint64())).toBeUndefined();
     expect(columnTypeOf(new arrow.List(new arrow.Field('element', new arrow.Int64(), false)))).toBe('id_list');
     expect(String(arrowTypeOf('id_score_list'))).toBe('List<Struct<{id:Int64, score:Float32}>>');
