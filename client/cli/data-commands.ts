@@ -6,6 +6,10 @@ import { arrowSchemaOf } from '../format/index.js';
 import { newScanStats } from '../index.js';
 import { DEFAULT_BATCH_ROWS, type InputFormat, LINE_BYTES_MAX, formatFromPath, readInput } from './formats/input.js';
 import { type OutputFormat, openOutput } from './formats/output.js';
+import { describeAdded, featureColumnsToAdd } from './formats/shape/add-features.js';
+import { FeatureTally, type UnknownFeatures } from './formats/shape/feature-tally.js';
+import { parseRenames } from './formats/shape/names.js';
+import type { ShapeOptions } from './formats/shape/options.js';
 import { printJson, withClient } from './context.js';
 
 const INPUT_FORMATS: readonly InputFormat[] = ['jsonl', 'csv', 'parquet', 'arrow'];
@@ -40,16 +44,35 @@ export function ingestCommand(): Command {
       'popularity',
     )
     .option('--max-line-bytes <bytes>', 'longest JSON Lines line or CSV record accepted', parseLineBytes, LINE_BYTES_MAX)
+    .option('--rename <pairs>', "file column names to table column names: 'File Name=file_name' (repeatable, or pairs separated by commas)", collectRenames, [] as string[])
+    .option('--normalize-names', 'lower-case file column names, other characters to _ (Customer ID: customer_id, 2nd: _2nd)')
+    .option('--flatten', 'spread struct columns and JSON objects into parent_child columns')
+    .option('--add-features', 'add a column f_<id> for each feature of a map column the table has none for (the files are read twice)')
     .action(
       async (
         table: string,
         files: string[],
-        flags: { partition: string; format?: InputFormat; columnOrder: string; maxLineBytes: number },
+        flags: { partition: string; format?: InputFormat; columnOrder: string; maxLineBytes: number } & ShapeFlags,
         command: Command,
       ) => {
         await withClient(command, async (client, { json }) => {
-          const info = await client.metadata.describeTable(table);
+          let info = await client.metadata.describeTable(table);
           const formats = files.map((file) => flags.format ?? formatFromPath(file));
+          const features = new FeatureTally();
+          const shape: ShapeOptions = { renames: parseRenames(flags.rename), normalizeNames: flags.normalizeNames === true, flatten: flags.flatten === true, features };
+          let added = '';
+          if (flags.addFeatures === true) {
+            const columns = info.columns;
+            const addColumns = await featureColumnsToAdd(columns, shape, async (firstPass) => {
+              for (const [i, file] of files.entries()) {
+                for await (const batch of readInput(file, formats[i] as InputFormat, columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes, shape: firstPass })) void batch;
+              }
+            });
+            if (addColumns.length > 0) {
+              info = await client.metadata.alterTable(table, { addColumns });
+              added = `; added ${addColumns.length} feature column${addColumns.length === 1 ? '' : 's'}: ${describeAdded(addColumns)}`;
+            }
+          }
           const columnOrder = flags.columnOrder === 'popularity' || flags.columnOrder === 'schema' ? flags.columnOrder : flags.columnOrder.split(',').map((name) => name.trim());
           const writer = await client.openWriter(table, flags.partition, { columnOrder });
           const bar = progress(`ingest ${table} ${flags.partition}`);
@@ -57,7 +80,7 @@ export function ingestCommand(): Command {
           try {
             let rows = 0;
             for (const [i, file] of files.entries()) {
-              for await (const batch of readInput(file, formats[i] as InputFormat, info.columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes })) {
+              for await (const batch of readInput(file, formats[i] as InputFormat, info.columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes, shape })) {
                 await writer.write(batch);
                 rows += batch.numRows;
                 bar.update(rows);
@@ -65,8 +88,9 @@ export function ingestCommand(): Command {
             }
             const result = await writer.commit();
             bar.done();
-            if (json) printJson(result);
-            else process.stdout.write(`ingested ${result.rows} rows (${result.bytes} bytes) into ${table} ${result.partition}\n`);
+            const unknownFeatures = features.report();
+            if (json) printJson({ ...result, unknownFeatures });
+            else process.stdout.write(`ingested ${result.rows} rows (${result.bytes} bytes) into ${table} ${result.partition}${added}${describeUnknown(unknownFeatures)}\n`);
           } catch (error) {
             failed = true;
             // The error line starts on a line of its own, not after the progress counter.
@@ -82,6 +106,30 @@ export function ingestCommand(): Command {
         });
       },
     );
+}
+
+interface ShapeFlags {
+  readonly rename: readonly string[];
+  readonly normalizeNames?: boolean;
+  readonly flatten?: boolean;
+  readonly addFeatures?: boolean;
+}
+
+/** `--rename`'s values, each checked as it is given. */
+function collectRenames(text: string, previous: readonly string[]): string[] {
+  try {
+    parseRenames([text]);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
+  return [...previous, text];
+}
+
+/** The ingest line's account of map features the table has no column for (none: nothing). */
+function describeUnknown(unknown: UnknownFeatures): string {
+  if (unknown.distinct === 0) return '';
+  const more = unknown.distinct > unknown.sampleIds.length ? ', ...' : '';
+  return `; ${unknown.values} values of ${unknown.distinct} feature${unknown.distinct === 1 ? '' : 's'} the table has no column for were not stored (ids ${unknown.sampleIds.join(', ')}${more}; --add-features adds them)`;
 }
 
 function parseLineBytes(text: string): number {

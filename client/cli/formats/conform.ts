@@ -22,6 +22,8 @@ import {
   rowsToRecordBatch,
 } from '../../format/index.js';
 import { converterOf } from './convert-values.js';
+import { type ShapePlan, fileColumnsRead, planShape, shapeBatch, spreadBatch } from './shape/arrow-shape.js';
+import type { ShapeOptions, TableColumn } from './shape/options.js';
 import { type DataConverter, temporalConverter } from './temporal-convert.js';
 
 /** How one table column is filled from a file. */
@@ -37,14 +39,20 @@ export interface ConformPlan {
   readonly schema: arrow.Schema;
   readonly sources: readonly ColumnSource[];
   readonly label: string;
+  /** How file batches are flattened, renamed and spread before their columns are fitted. */
+  readonly shape: ShapePlan;
 }
 
 /**
  * Checks a file's schema against the table's columns. Throws a FormatError naming the file
  * (`label`) for a column the table does not have, a column present twice, or a column whose type
- * cannot be converted. A table column absent from the file is read as nulls.
+ * cannot be converted. A table column absent from the file is read as nulls, unless a feature map
+ * of the file fills it (shape/feature-maps.ts). `shape` flattens and renames the file's columns
+ * first (shape/arrow-shape.ts).
  */
-export function planConform(fileSchema: arrow.Schema, columns: readonly NamedColumn[], label: string): ConformPlan {
+export function planConform(schemaOfFile: arrow.Schema, columns: readonly TableColumn[], label: string, shapeOptions: ShapeOptions = {}): ConformPlan {
+  const shape = planShape(schemaOfFile, columns, shapeOptions, label);
+  const fileSchema = shape.schema;
   const byName = new Map<string, number>();
   const duplicates = new Set<string>();
   fileSchema.fields.forEach((field, i) => {
@@ -75,17 +83,26 @@ export function planConform(fileSchema: arrow.Schema, columns: readonly NamedCol
     }
     const value = converterOf(column.type, fileType);
     if (value === undefined) {
-      problems.push(`column ${column.name} is ${String(fileType)} in the file, cannot convert it to the table's ${column.type} (${String(tableType)})`);
+      problems.push(`column ${shape.names.describe(column.name)} is ${String(fileType)} in the file, cannot convert it to the table's ${column.type} (${String(tableType)})`);
       return { kind: 'null' };
     }
     return { kind: 'convert', index, value };
   });
   if (problems.length > 0) throw new FormatError(`${label}: ${problems.join('; ')}`);
-  return { columns, schema: arrowSchemaOf(columns), sources, label };
+  return { columns, schema: arrowSchemaOf(columns), sources, label, shape };
+}
+
+/** The file's top-level columns a plan reads: check these before using a batch (arrow-validate.ts). */
+export function usedColumns(plan: ConformPlan): number[] {
+  return fileColumnsRead(
+    plan.shape,
+    plan.sources.flatMap((source) => (source.kind === 'null' ? [] : [source.index])),
+  );
 }
 
 /** One file batch as a batch of the table's columns, in the table's order and Arrow types. */
-export function conformBatch(plan: ConformPlan, batch: arrow.RecordBatch, firstRow = 0): arrow.RecordBatch {
+export function conformBatch(plan: ConformPlan, fileBatch: arrow.RecordBatch, firstRow = 0): arrow.RecordBatch {
+  const batch = shapeBatch(plan.shape, fileBatch);
   const length = batch.numRows;
   const children: (arrow.Data | undefined)[] = plan.sources.map((source, c) => {
     const column = plan.columns[c] as NamedColumn;
@@ -109,6 +126,7 @@ export function conformBatch(plan: ConformPlan, batch: arrow.RecordBatch, firstR
       children[c] = built.data.children[i];
     });
   }
+  for (const spread of spreadBatch(plan.shape, fileBatch, firstRow)) children[spread.column] = spread.data;
   return makeBatch(plan.schema, length, children as arrow.Data[]);
 }
 

@@ -8,6 +8,7 @@
  * reader library's own error is wrapped), so the CLI prints one line and never a stack trace.
  * Lines are bounded (`LINE_BYTES_MAX`) and Arrow batches are checked before use (arrow-validate.ts).
  */
+import { isUtf8 } from 'node:buffer';
 import { type FileHandle, open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { pipeline } from 'node:stream';
@@ -16,9 +17,13 @@ import { type Info, parse as parseCsv } from 'csv-parse';
 import type { ColumnType } from '../../../protocol/index.js';
 import { FormatError, type NamedColumn } from '../../format/index.js';
 import { ColumnLengthError, assertBatchIntact, checkColumnLengths } from './arrow-validate.js';
-import { buildRecordBatch, conformBatch, planConform } from './conform.js';
+import { buildRecordBatch, conformBatch, planConform, usedColumns } from './conform.js';
 import { CellError, type CsvCell, QUOTED_EMPTY, decodeCell } from './csv-cells.js';
 import { readParquet } from './parquet-input.js';
+import { JsonRowShaper } from './shape/json-rows.js';
+import { NameMapper } from './shape/names.js';
+import type { ShapeOptions, TableColumn } from './shape/options.js';
+import { invalidUtf8Error, utf8Checker } from './utf8-check.js';
 
 export type InputFormat = 'jsonl' | 'csv' | 'parquet' | 'arrow';
 
@@ -34,6 +39,8 @@ export const LINE_BYTES_MAX = 64 * 1024 * 1024;
 export interface ReadInputOptions {
   /** Longest line (JSON Lines) or record (CSV) accepted, in bytes; default `LINE_BYTES_MAX`. */
   readonly lineBytesMax?: number;
+  /** Renaming, flattening and feature maps (shape/); default: columns as the file has them. */
+  readonly shape?: ShapeOptions;
 }
 
 const FORMAT_NAMES: Readonly<Record<InputFormat, string>> = {
@@ -79,7 +86,7 @@ export function formatFromPath(path: string): InputFormat {
 export async function* readInput(
   path: string,
   format: InputFormat,
-  columns: readonly NamedColumn[],
+  columns: readonly TableColumn[],
   batchRows = DEFAULT_BATCH_ROWS,
   options: ReadInputOptions = {},
 ): AsyncGenerator<arrow.RecordBatch> {
@@ -90,16 +97,17 @@ export async function* readInput(
   if (!Number.isSafeInteger(lineBytesMax) || lineBytesMax < 1) {
     throw new FormatError(`lineBytesMax must be a positive integer, got ${lineBytesMax}`);
   }
+  const shape = options.shape ?? {};
   try {
     switch (format) {
       case 'jsonl':
-        return yield* readJsonLines(path, columns, batchRows, lineBytesMax);
+        return yield* readJsonLines(path, columns, batchRows, lineBytesMax, shape);
       case 'csv':
-        return yield* readCsv(path, columns, batchRows, lineBytesMax);
+        return yield* readCsv(path, columns, batchRows, lineBytesMax, shape);
       case 'parquet':
-        return yield* readParquet(path, columns, batchRows);
+        return yield* readParquet(path, columns, batchRows, shape);
       case 'arrow':
-        return yield* readArrow(path, columns);
+        return yield* readArrow(path, columns, shape);
       default:
         throw new FormatError(`unknown input format ${String(format)}; one of jsonl, csv, parquet, arrow`);
     }
@@ -115,11 +123,12 @@ export async function* readInput(
 
 async function* readJsonLines(
   path: string,
-  columns: readonly NamedColumn[],
+  columns: readonly TableColumn[],
   batchRows: number,
   lineBytesMax: number,
+  shape: ShapeOptions,
 ): AsyncGenerator<arrow.RecordBatch> {
-  const known = new Set(columns.map((column) => column.name));
+  const shaper = new JsonRowShaper(columns, shape, path);
   const handle = await openFile(path);
   const input = handle.createReadStream();
   const batcher = new RowBatcher(path, columns);
@@ -138,10 +147,7 @@ async function* readJsonLines(
       if (typeof row !== 'object' || row === null || Array.isArray(row)) {
         throw new FormatError(`${path}:${lineNumber}: expected a JSON object, got ${excerpt(line)}`);
       }
-      for (const key of Object.keys(row)) {
-        if (!known.has(key)) throw new FormatError(`${path}:${lineNumber}: the table has no column ${JSON.stringify(key)}`);
-      }
-      batcher.push(row as Record<string, unknown>, lineNumber);
+      batcher.push(shaper.shape(row as Record<string, unknown>, lineNumber), lineNumber);
       if (batcher.size >= batchRows) yield batcher.flush();
     }
     if (batcher.size > 0) yield batcher.flush();
@@ -154,7 +160,8 @@ async function* readJsonLines(
 /**
  * The lines of a byte stream as UTF-8 text, without their `\n` or `\r\n`. A line is split on
  * bytes (a `\n` byte is never part of a multi-byte character) and decoded once whole; one longer
- * than `lineBytesMax` is an error naming its line number, raised before more of it is held.
+ * than `lineBytesMax` is an error naming its line number, raised before more of it is held, and
+ * so is one that is not UTF-8 (decoding would replace its bad bytes with U+FFFD unseen).
  */
 async function* splitLines(input: AsyncIterable<Buffer>, path: string, lineBytesMax: number): AsyncGenerator<string> {
   let parts: Buffer[] = [];
@@ -167,7 +174,9 @@ async function* splitLines(input: AsyncIterable<Buffer>, path: string, lineBytes
   const text = (last: Buffer): string => {
     const whole = parts.length === 0 ? last : Buffer.concat([...parts, last]);
     const end = whole.length > 0 && whole[whole.length - 1] === 0x0d ? whole.length - 1 : whole.length;
-    return whole.toString('utf8', 0, end);
+    const bytes = whole.subarray(0, end);
+    if (!isUtf8(bytes)) throw invalidUtf8Error(`${path}:${lineNumber}`, bytes);
+    return bytes.toString('utf8');
   };
   for await (const chunk of input) {
     let start = 0;
@@ -234,6 +243,7 @@ async function* readCsv(
   columns: readonly NamedColumn[],
   batchRows: number,
   lineBytesMax: number,
+  shape: ShapeOptions,
 ): AsyncGenerator<arrow.RecordBatch> {
   const types = new Map<string, ColumnType>(columns.map((column) => [column.name, column.type]));
   const handle = await openFile(path);
@@ -246,7 +256,8 @@ async function* readCsv(
     cast: (value, context) => (value === '' && context.quoting ? QUOTED_EMPTY : value),
   });
   const input = handle.createReadStream();
-  pipeline(input, parser, () => {
+  // csv-parse decodes with replacement: bytes that are not UTF-8 are refused before it sees them.
+  pipeline(input, utf8Checker(path), parser, () => {
     // Errors reach the loop below through the parser's async iterator.
   });
   let header: { name: string; type: ColumnType }[] | undefined;
@@ -255,7 +266,7 @@ async function* readCsv(
     for await (const item of parserRecords(parser, path, lineBytesMax)) {
       const { record, info } = item;
       if (header === undefined) {
-        header = readHeader(path, record, types, columns);
+        header = readHeader(path, record, types, columns, new NameMapper(shape, path));
         continue;
       }
       const row = Object.create(null) as Record<string, unknown>;
@@ -304,12 +315,14 @@ function readHeader(
   record: readonly CsvCell[],
   types: ReadonlyMap<string, ColumnType>,
   columns: readonly NamedColumn[],
+  mapper: NameMapper,
 ): { name: string; type: ColumnType }[] {
-  const names = record.map((cell) => (cell === QUOTED_EMPTY ? '' : cell.trim()));
-  const unknown = names.filter((name) => !types.has(name));
+  const fileNames = record.map((cell) => (cell === QUOTED_EMPTY ? '' : cell.trim()));
+  const names = fileNames.map((name) => mapper.map(name));
+  const unknown = names.flatMap((name, i) => (types.has(name) ? [] : [name === fileNames[i] ? JSON.stringify(name) : `${JSON.stringify(name)} (file column ${JSON.stringify(fileNames[i])})`]));
   if (unknown.length > 0) {
     throw new FormatError(
-      `${path}:1: the header names column ${unknown.map((name) => JSON.stringify(name)).join(', ')}, which the table does not have (table columns: ${columns.map((c) => c.name).join(', ')})`,
+      `${path}:1: the header names column ${unknown.join(', ')}, which the table does not have (table columns: ${columns.map((c) => c.name).join(', ')})`,
     );
   }
   const seen = new Set<string>();
@@ -326,7 +339,7 @@ function readHeader(
 const ARROW_FILE_MAGIC = Buffer.from('ARROW1');
 const IPC_CONTINUATION = 0xffffffff;
 
-async function* readArrow(path: string, columns: readonly NamedColumn[]): AsyncGenerator<arrow.RecordBatch> {
+async function* readArrow(path: string, columns: readonly TableColumn[], shape: ShapeOptions): AsyncGenerator<arrow.RecordBatch> {
   const handle = await openFile(path);
   try {
     const head = Buffer.alloc(8);
@@ -348,8 +361,8 @@ async function* readArrow(path: string, columns: readonly NamedColumn[]): AsyncG
       throw new FormatError(`${path}: cannot read it as Arrow IPC ${isFile ? 'file' : 'stream'}: ${messageOf(error)}`, { cause: error });
     }
     checkColumnLengths(reader);
-    const plan = planConform(reader.schema, columns, path);
-    const used = plan.sources.flatMap((source) => (source.kind === 'null' ? [] : [source.index]));
+    const plan = planConform(reader.schema, columns, path, shape);
+    const used = usedColumns(plan);
     let firstRow = 0;
     let batchIndex = 0;
     const batches = reader.isFile() ? fileBatches(reader) : reader[Symbol.asyncIterator]();

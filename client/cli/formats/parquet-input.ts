@@ -8,9 +8,10 @@
  */
 import { Worker } from 'node:worker_threads';
 import * as arrow from 'apache-arrow';
-import { FormatError, type NamedColumn } from '../../format/index.js';
+import { FormatError } from '../../format/index.js';
 import { assertBatchIntact } from './arrow-validate.js';
-import { conformBatch, planConform } from './conform.js';
+import { conformBatch, planConform, usedColumns } from './conform.js';
+import type { ShapeOptions, TableColumn } from './shape/options.js';
 
 /** What the thread is started with. */
 export interface ParquetWorkerData {
@@ -36,8 +37,9 @@ const WORKER_STDERR_BYTES_MAX = 4096;
 
 export async function* readParquet(
   path: string,
-  columns: readonly NamedColumn[],
+  columns: readonly TableColumn[],
   batchRows: number,
+  shape: ShapeOptions = {},
 ): AsyncGenerator<arrow.RecordBatch> {
   const thread = new ParquetThread({ path, batchRows });
   try {
@@ -49,8 +51,8 @@ export async function* readParquet(
     } catch (error) {
       throw new FormatError(`${path}: cannot read the Parquet schema: ${messageOf(error)}`, { cause: error });
     }
-    const plan = planConform(fileSchema, columns, path);
-    const used = plan.sources.flatMap((source) => (source.kind === 'null' ? [] : [source.index]));
+    const plan = planConform(fileSchema, columns, path, shape);
+    const used = usedColumns(plan);
     let firstRow = 0;
     let batchIndex = 0;
     thread.request();
