@@ -24,7 +24,8 @@ import {
 import { converterOf } from './convert-values.js';
 import { type ShapePlan, fileColumnsRead, planShape, shapeBatch, spreadBatch } from './shape/arrow-shape.js';
 import type { ShapeOptions, TableColumn } from './shape/options.js';
-import { type DataConverter, temporalConverter } from './temporal-convert.js';
+import { dataConverterOf } from './data-convert.js';
+import type { DataConverter } from './temporal-convert.js';
 
 /** How one table column is filled from a file. */
 type ColumnSource =
@@ -75,12 +76,12 @@ export function planConform(schemaOfFile: arrow.Schema, columns: readonly TableC
     if (index === undefined) return { kind: 'null' };
     const fileType = (fileSchema.fields[index] as arrow.Field).type;
     const tableType = arrowTypeOf(column.type);
-    if (arrowTypeMatches(tableType, fileType)) return { kind: 'same', index };
     if (arrow.DataType.isNull(fileType)) return { kind: 'null' };
-    if (column.type === 'timestamp' || column.type === 'date') {
-      const convert = temporalConverter(column.type, fileType);
-      if (convert !== undefined) return { kind: 'data', index, convert };
-    }
+    // Buffer-to-buffer conversions first (data-convert.ts): a decimal of the column's own type is
+    // checked there too, every other matching layout is taken as it is.
+    const convert = dataConverterOf(column.type, fileType);
+    if (convert !== undefined) return { kind: 'data', index, convert };
+    if (arrowTypeMatches(tableType, fileType)) return { kind: 'same', index };
     const value = converterOf(column.type, fileType);
     if (value === undefined) {
       problems.push(`column ${shape.names.describe(column.name)} is ${String(fileType)} in the file, cannot convert it to the table's ${column.type} (${String(tableType)})`);

@@ -6,13 +6,17 @@
  * stored into an `int32` column is an error, not a wrap-around).
  */
 import * as arrow from 'apache-arrow';
-import type { ColumnType } from '../../../protocol/index.js';
+import { type ColumnType, kindOf } from '../../../protocol/index.js';
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 
 function valueType(type: arrow.DataType): arrow.DataType {
   return arrow.DataType.isDictionary(type) ? type.dictionary : type;
+}
+
+function isText(type: arrow.DataType): boolean {
+  return arrow.DataType.isUtf8(type) || arrow.DataType.isLargeUtf8(type) || arrow.DataType.isUtf8View(type);
 }
 
 function isInteger(type: arrow.DataType): boolean {
@@ -50,7 +54,15 @@ function listOf(value: unknown, element: (item: unknown) => unknown): unknown {
 /** How to turn a value of Arrow type `fileType` into a `type` value, or undefined if it cannot be. */
 export function converterOf(type: ColumnType, fileType: arrow.DataType): ((raw: unknown) => unknown) | undefined {
   const t = valueType(fileType);
-  switch (type) {
+  switch (kindOf(type)) {
+    case 'decimal':
+      // Text is read exactly as in JSON Lines; a double only as its shortest text of at most 15
+      // digits (protocol/decimal.ts). Decimals and integers are converted by decimal-convert.ts.
+      return isText(t) || (arrow.DataType.isFloat(t) && t.precision === arrow.Precision.DOUBLE) ? (raw) => raw : undefined;
+    case 'string_list': {
+      const item = listItemType(t);
+      return item !== undefined && isText(valueType(item)) ? (raw) => listOf(raw, (s) => s) : undefined;
+    }
     case 'float':
     case 'double':
       return isNumeric(t) ? toNumber : undefined;
