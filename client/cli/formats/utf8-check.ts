@@ -9,11 +9,12 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { FormatError } from '../../format/index.js';
 
 /**
- * The length of the longest prefix of `bytes` that is valid UTF-8, perhaps ending inside a
- * character (`bytes` is not valid UTF-8 when this is less than its length, or when the end cuts a
- * character). Monotone in the prefix length, so a binary search over a fatal streaming decode finds it.
+ * Where `bytes` stops being UTF-8: the index of the first byte of the first sequence that is
+ * invalid or cut off by the end, or `bytes.length` when it is all UTF-8. Whether a prefix decodes
+ * (a cut character at its end allowed) is monotone in its length, so a binary search over a fatal
+ * streaming decode finds the longest such prefix; a cut character at its end is where it fails.
  */
-export function validUtf8PrefixBytes(bytes: Uint8Array): number {
+export function firstInvalidUtf8Byte(bytes: Uint8Array): number {
   const validPrefix = (length: number): boolean => {
     try {
       new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, length), { stream: true });
@@ -29,12 +30,13 @@ export function validUtf8PrefixBytes(bytes: Uint8Array): number {
     if (validPrefix(middle)) good = middle;
     else bad = middle;
   }
-  return good;
+  if (good === bytes.length && isUtf8(bytes)) return bytes.length;
+  return good - incompleteTail(bytes.subarray(0, good));
 }
 
 /** `<where>: invalid UTF-8 at byte B of the line (column C)`: C counts characters before it, from 1. */
 export function invalidUtf8Error(where: string, line: Uint8Array): FormatError {
-  const at = Math.min(validUtf8PrefixBytes(line), line.length);
+  const at = firstInvalidUtf8Byte(line);
   const column = [...Buffer.from(line.subarray(0, at)).toString('utf8')].length + 1;
   return new FormatError(`${where}: invalid UTF-8 at byte ${at + 1} of the line (column ${column}: ${hexOf(line.subarray(at, at + 4))}); the file must be UTF-8 text`);
 }
@@ -58,7 +60,7 @@ export function utf8Checker(path: string): Transform {
   let lineBytes = 0;
   let carry: Buffer = Buffer.alloc(0);
   const fail = (bytes: Buffer): FormatError => {
-    const at = validUtf8PrefixBytes(bytes);
+    const at = firstInvalidUtf8Byte(bytes);
     const lastNewline = bytes.subarray(0, at).lastIndexOf(0x0a);
     let newlines = 0;
     for (let i = bytes.indexOf(0x0a); i >= 0 && i < at; i = bytes.indexOf(0x0a, i + 1)) newlines++;
