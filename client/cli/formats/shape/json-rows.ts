@@ -5,8 +5,10 @@
  * under a key that is not a table column, spread into the feature columns by featureId. A row
  * whose keys need none of this is passed on as it is.
  *
- * JSON.parse keeps the last of two equal keys, so a feature given twice with the same spelling
- * cannot be seen; two spellings of one id ("7" and "07") are an error.
+ * A key that is not a table column and holds null is read as a null feature map when the table
+ * has feature columns (nothing is lost: it carries no value). JSON.parse keeps the last of two
+ * equal keys, so a feature given twice with the same spelling cannot be seen; two spellings of one
+ * id ("7" and "07") are an error.
  */
 import { FormatError } from '../../../format/index.js';
 import { type FeatureEvidence, FeatureTally } from './feature-tally.js';
@@ -88,6 +90,8 @@ export class JsonRowShaper {
           `${this.path}:${line}: key ${JSON.stringify(raw)} holds a JSON object and the table has no column ${JSON.stringify(name)}; --flatten spreads it into ${raw}${FLATTEN_SEPARATOR}<key> columns`,
         );
       }
+      // A null map (a row without features, as a map column writes it) carries nothing to spread.
+      if (value === null && this.byFeature.size > 0) continue;
       const mapped = name === raw ? '' : ` (key ${JSON.stringify(raw)})`;
       throw new FormatError(`${this.path}:${line}: the table has no column ${JSON.stringify(name)}${mapped}`);
     }
