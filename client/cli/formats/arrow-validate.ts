@@ -8,13 +8,16 @@
  * as long as the batch, the validity bitmap covers every row and agrees with the null count,
  * fixed-width values cover every row, value offsets are one more than the rows, start at or after
  * 0, never go down, and end inside the data (or the list child), struct and fixed-size-list
- * children are long enough, dictionary indices point into the dictionary, and view entries point
- * into their buffers. The checks are linear in the rows and allocate nothing.
+ * children are long enough, dictionary indices point into the dictionary, view entries point
+ * into their buffers, and strings are UTF-8 (apache-arrow would decode bad bytes to U+FFFD, and
+ * the stored value would silently differ from the file's). The checks are linear in the rows and
+ * allocate nothing.
  *
  * Indexing follows apache-arrow's own (see client/format/arrow-access.ts): the validity bitmap and
  * bool bits are indexed from `data.offset`; fixed-width values, views and value offsets are already
  * cut to the slice; a list's child is not cut.
  */
+import { isUtf8 } from 'node:buffer';
 import * as arrow from 'apache-arrow';
 import { FormatError } from '../../format/index.js';
 
@@ -72,12 +75,11 @@ function valuesProblem(data: arrow.Data, type: arrow.DataType): string | undefin
     const needBytes = Math.ceil((data.offset + length) / 8);
     return bytes < needBytes ? `the values hold ${bytes} bytes of bits, ${needBytes} needed for ${length} rows` : undefined;
   }
-  if (
-    arrow.DataType.isUtf8(type) ||
-    arrow.DataType.isBinary(type) ||
-    arrow.DataType.isLargeUtf8(type) ||
-    arrow.DataType.isLargeBinary(type)
-  ) {
+  if (arrow.DataType.isUtf8(type) || arrow.DataType.isLargeUtf8(type)) {
+    const bytes = (data.values as Uint8Array | undefined)?.length ?? 0;
+    return offsetsProblem(data, bytes, 'data bytes') ?? utf8Problem(data);
+  }
+  if (arrow.DataType.isBinary(type) || arrow.DataType.isLargeBinary(type)) {
     const bytes = (data.values as Uint8Array | undefined)?.length ?? 0;
     return offsetsProblem(data, bytes, 'data bytes');
   }
@@ -154,6 +156,38 @@ function offsetsProblem(data: arrow.Data, available: number, what: string): stri
   }
   if (previous > available) return `the last offset is ${previous} but there are ${available} ${what}`;
   return undefined;
+}
+
+/**
+ * Strings are UTF-8 (once `offsetsProblem` has passed). The fast path checks the bytes of all
+ * values at once (node's `isUtf8`, simdutf) and that no value starts inside a character (the
+ * bytes of two invalid values can join into valid ones); only when that fails are values checked
+ * one by one, skipping nulls (whose bytes mean nothing), to name the first bad row.
+ */
+function utf8Problem(data: arrow.Data): string | undefined {
+  const values = data.values as Uint8Array | undefined;
+  const offsets = data.valueOffsets as Int32Array | BigInt64Array | undefined;
+  if (values === undefined || offsets === undefined || data.length === 0) return undefined;
+  const start = Number(offsets[0]);
+  const end = Number(offsets[data.length]);
+  if (isUtf8(values.subarray(start, end)) && !startsInsideCharacter(values, offsets, data.length, end)) return undefined;
+  const validity = checkedValidity(data);
+  for (let i = 0; i < data.length; i++) {
+    if (!isSet(validity, data.offset + i)) continue;
+    const value = values.subarray(Number(offsets[i]), Number(offsets[i + 1]));
+    if (isUtf8(value)) continue;
+    return `row ${i} (${value.length} bytes) is not valid UTF-8; a string column holds UTF-8 text (binary data belongs in a bytes column)`;
+  }
+  return undefined;
+}
+
+/** Some value other than the first starts with a UTF-8 continuation byte (10xxxxxx). */
+function startsInsideCharacter(values: Uint8Array, offsets: Int32Array | BigInt64Array, length: number, end: number): boolean {
+  for (let i = 1; i < length; i++) {
+    const at = Number(offsets[i]);
+    if (at < end && ((values[at] as number) & 0xc0) === 0x80) return true;
+  }
+  return false;
 }
 
 /** Every index of a valid row points into the dictionary, which is itself intact. */

@@ -1,20 +1,34 @@
 /**
- * Entry of the Parquet reading thread (parquet-input.ts). parquet-wasm traps (`RuntimeError:
- * unreachable`) on some corrupt files, from a task no caller can catch: on the CLI's own thread
- * that ended the process with a stack trace. Here it ends this thread only, and the reader turns
- * that into an error naming the file.
+ * Entry of the Parquet reading thread (parquet/reading-thread.ts). parquet-wasm traps
+ * (`RuntimeError: unreachable`) on some corrupt files, from a task no caller can catch: on the
+ * CLI's own thread that ended the process with a stack trace. Here it ends this thread only.
+ *
+ * Before parquet-wasm sees the file, the footer is read here too (parquet/footer.ts), repaired
+ * when other readers would read what arrow-rs refuses (parquet/footer-repair.ts), and the file is
+ * streamed one row group at a time, each checked before it is decoded: its batches fit the
+ * decoder (parquet/decode-limits.ts) and its page CRCs match (parquet/page-checksums.ts). So a
+ * failure is always within a known row group.
  *
  * Protocol: the schema first, then one batch (or the end, or an error) per `next` request, each
- * batch as Arrow IPC stream bytes whose buffer is transferred.
+ * batch as Arrow IPC stream bytes whose buffer is transferred. In probe mode (workerData.probe)
+ * the thread reads one column of one row group to the end and answers the end or an error.
  */
-import { openAsBlob } from 'node:fs';
+import { closeSync, fstatSync, openAsBlob, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as parquet from 'parquet-wasm';
-import type { ParquetWorkerData, ParquetWorkerMessage, ParquetWorkerRequest } from './parquet-input.js';
+import { FormatError } from '../../format/index.js';
+import { assertRowGroupDecodable } from './parquet/decode-limits.js';
+import { type ParquetFooter, decoderBlob, describeDropped, readFooter } from './parquet/footer.js';
+import { verifyRowGroupPages } from './parquet/page-checksums.js';
+import type { ParquetWorkerData, ParquetWorkerMessage, ParquetWorkerRequest } from './parquet/reading-thread.js';
 
 const port = parentPort;
 if (port === null) throw new Error('parquet-worker runs as a worker thread only');
-const { path, batchRows } = workerData as ParquetWorkerData;
+const data = workerData as ParquetWorkerData;
+const { path, batchRows } = data;
+
+/** Dropped fields named in a message; the rest are counted. */
+const REPAIRS_NAMED_MAX = 3;
 
 function send(message: ParquetWorkerMessage): void {
   if (message.kind !== 'schema' && message.kind !== 'batch') {
@@ -32,46 +46,129 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function open(): Promise<ReadableStreamDefaultReader<parquet.RecordBatch> | undefined> {
-  let file: parquet.ParquetFile;
+/** Granary's own refusals are whole messages; anything else is the decoder's. */
+function sendFailure(error: unknown, stage: 'open' | 'schema' | 'read'): void {
+  if (error instanceof FormatError) send({ kind: 'refused', message: error.message });
+  else send({ kind: 'error', stage, message: messageOf(error) });
+}
+
+interface Opened {
+  readonly footer: ParquetFooter;
+  readonly file: parquet.ParquetFile;
+}
+
+function repairNote(footer: ParquetFooter): string | undefined {
+  if (footer.dropped.length === 0) return undefined;
+  const named = describeDropped({ ...footer, dropped: footer.dropped.slice(0, REPAIRS_NAMED_MAX) });
+  const more = footer.dropped.length - REPAIRS_NAMED_MAX;
+  return more > 0 ? `${named}; and ${more} more` : named;
+}
+
+/**
+ * `use` of the file open by descriptor, closed after: the thread may be terminated at any await,
+ * and a descriptor held across one would outlive it (descriptors are the process's).
+ */
+function withFile<T>(use: (fd: number) => T): T {
+  const fd = openSync(path, 'r');
   try {
-    file = await parquet.ParquetFile.fromFile(await openAsBlob(path));
-  } catch (error) {
-    send({ kind: 'error', stage: 'open', message: messageOf(error) });
-    return undefined;
+    return use(fd);
+  } finally {
+    closeSync(fd);
   }
+}
+
+async function open(): Promise<Opened | undefined> {
   try {
-    send({ kind: 'schema', ipc: file.schema().intoIPCStream() });
+    const footer = withFile((fd) => readFooter(fd, fstatSync(fd).size, path));
+    let file: parquet.ParquetFile;
+    try {
+      file = await parquet.ParquetFile.fromFile(decoderBlob(await openAsBlob(path), footer, path));
+    } catch (error) {
+      const note = repairNote(footer);
+      const message = note === undefined ? messageOf(error) : `${messageOf(error)} (with the footer read as other readers read it, without ${note})`;
+      send({ kind: 'error', stage: 'open', message });
+      return undefined;
+    }
+    if (data.probe === undefined) {
+      send({
+        kind: 'schema',
+        ipc: file.schema().intoIPCStream(),
+        rowGroups: footer.rowGroups.map(({ rows, firstRow }) => ({ rows, firstRow })),
+        repaired: repairNote(footer),
+      });
+    }
+    return { footer, file };
   } catch (error) {
-    send({ kind: 'error', stage: 'schema', message: messageOf(error) });
-    return undefined;
-  }
-  try {
-    const stream = (await file.stream({ batchSize: batchRows })) as ReadableStream<parquet.RecordBatch>;
-    return stream.getReader();
-  } catch (error) {
-    send({ kind: 'error', stage: 'read', message: messageOf(error) });
+    sendFailure(error, 'open');
     return undefined;
   }
 }
 
-async function next(reader: ReadableStreamDefaultReader<parquet.RecordBatch>): Promise<void> {
+/** The row group being read and its stream. */
+let group = 0;
+let reader: ReadableStreamDefaultReader<parquet.RecordBatch> | undefined;
+
+async function next({ footer, file }: Opened): Promise<void> {
   try {
-    const item = await reader.read();
-    if (item.done) send({ kind: 'end' });
-    else send({ kind: 'batch', ipc: item.value.intoIPCStream() });
+    for (;;) {
+      if (reader === undefined) {
+        const info = footer.rowGroups[group];
+        if (info === undefined) {
+          send({ kind: 'end' });
+          return;
+        }
+        if (info.rows === 0) {
+          group++;
+          continue;
+        }
+        send({ kind: 'rowGroup', index: group });
+        assertRowGroupDecodable(path, group, info, batchRows);
+        if (data.verifyPageChecksums) withFile((fd) => verifyRowGroupPages(fd, path, group, info));
+        const stream = (await file.stream({ batchSize: batchRows, rowGroups: [group] })) as ReadableStream<parquet.RecordBatch>;
+        reader = stream.getReader();
+      }
+      const item = await reader.read();
+      if (item.done) {
+        reader = undefined;
+        group++;
+        continue;
+      }
+      send({ kind: 'batch', ipc: item.value.intoIPCStream() });
+      return;
+    }
   } catch (error) {
-    send({ kind: 'error', stage: 'read', message: messageOf(error) });
+    sendFailure(error, 'read');
+  }
+}
+
+/** Probe mode: does this one column of this one row group read? */
+async function probe({ file }: Opened, rowGroup: number, column: string): Promise<void> {
+  try {
+    const stream = (await file.stream({ batchSize: batchRows, rowGroups: [rowGroup], columns: [column] })) as ReadableStream<parquet.RecordBatch>;
+    const probeReader = stream.getReader();
+    for (;;) {
+      const item = await probeReader.read();
+      if (item.done) break;
+      item.value.free();
+    }
+    send({ kind: 'end' });
+  } catch (error) {
+    sendFailure(error, 'read');
   }
 }
 
 const opened = open();
-// Requests are served one after another, in order.
-let served: Promise<void> = Promise.resolve();
-port.on('message', (request: ParquetWorkerRequest) => {
-  if (request !== 'next') return;
-  served = served.then(async () => {
-    const reader = await opened;
-    if (reader !== undefined) await next(reader);
+if (data.probe !== undefined) {
+  const { rowGroup, column } = data.probe;
+  void opened.then((file) => (file === undefined ? undefined : probe(file, rowGroup, column)));
+} else {
+  // Requests are served one after another, in order.
+  let served: Promise<void> = Promise.resolve();
+  port.on('message', (request: ParquetWorkerRequest) => {
+    if (request !== 'next') return;
+    served = served.then(async () => {
+      const file = await opened;
+      if (file !== undefined) await next(file);
+    });
   });
-});
+}
