@@ -33,46 +33,87 @@ export async function* readParquet(
   shape: ShapeOptions = {},
   options: ParquetReadOptions = {},
 ): AsyncGenerator<arrow.RecordBatch> {
-  const thread = new ParquetThread({ path, batchRows, verifyPageChecksums: options.verifyPageChecksums ?? true });
+  const file = await ParquetFileReader.open(path, batchRows, options);
   try {
-    const head = await thread.receive();
-    if (head.kind !== 'schema') throw headError(path, head);
-    let fileSchema: arrow.Schema;
-    try {
-      fileSchema = arrow.tableFromIPC(head.ipc).schema;
-    } catch (error) {
-      throw new FormatError(`${path}: cannot read the Parquet schema: ${messageOf(error)}`, { cause: error });
-    }
-    const plan = planConform(fileSchema, columns, path, shape);
+    const plan = planConform(file.schema, columns, path, shape);
     const used = usedColumns(plan);
-    const failure = new FailureReport(path, head.rowGroups, fileSchema.fields.map((field) => field.name), batchRows);
+    for await (const { batch, rowGroup, firstRow } of file.batches()) {
+      assertBatchIntact(batch, `${path}: row group ${rowGroup} (rows from ${firstRow})`, used);
+      yield conformBatch(plan, batch, firstRow);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+/** A batch of the file as parquet-wasm decoded it, and where it is in the file. */
+export interface ParquetFileBatch {
+  readonly batch: arrow.RecordBatch;
+  readonly rowGroup: number;
+  /** The batch's first row in the file. */
+  readonly firstRow: number;
+}
+
+/** A Parquet file's schema and batches, as decoded on the reading thread, every failure located. */
+export class ParquetFileReader {
+  private constructor(
+    private readonly path: string,
+    private readonly thread: ParquetThread,
+    readonly schema: arrow.Schema,
+    private readonly failure: FailureReport,
+  ) {}
+
+  static async open(path: string, batchRows: number, options: ParquetReadOptions = {}): Promise<ParquetFileReader> {
+    const thread = new ParquetThread({ path, batchRows, verifyPageChecksums: options.verifyPageChecksums ?? true });
+    try {
+      const head = await thread.receive();
+      if (head.kind !== 'schema') throw headError(path, head);
+      let schema: arrow.Schema;
+      try {
+        schema = arrow.tableFromIPC(head.ipc).schema;
+      } catch (error) {
+        throw new FormatError(`${path}: cannot read the Parquet schema: ${messageOf(error)}`, { cause: error });
+      }
+      const failure = new FailureReport(path, head.rowGroups, schema.fields.map((field) => field.name), batchRows);
+      return new ParquetFileReader(path, thread, schema, failure);
+    } catch (error) {
+      await thread.close();
+      throw error;
+    }
+  }
+
+  /** The file's batches (none empty), in order; once. */
+  async *batches(): AsyncGenerator<ParquetFileBatch> {
     let firstRow = 0;
     let rowGroup: number | undefined;
-    thread.request();
+    this.thread.request();
     for (;;) {
-      const message = await thread.receive();
-      if (message.kind === 'end') break;
+      const message = await this.thread.receive();
+      if (message.kind === 'end') return;
       if (message.kind === 'rowGroup') {
         rowGroup = message.index;
         continue;
       }
-      if (message.kind !== 'batch') throw await failure.of(message, firstRow, rowGroup);
-      thread.request();
+      if (message.kind !== 'batch' || rowGroup === undefined) {
+        throw await this.failure.of(message.kind === 'batch' ? { kind: 'error', stage: 'read', message: 'a batch before its row group' } : message, firstRow, rowGroup);
+      }
+      this.thread.request();
       let table: arrow.Table;
       try {
         table = arrow.tableFromIPC(message.ipc);
       } catch (error) {
-        throw new FormatError(`${path}: Parquet read failed after row ${firstRow}${failure.inGroup(rowGroup)}: ${messageOf(error)}`, { cause: error });
+        throw new FormatError(`${this.path}: Parquet read failed after row ${firstRow}${this.failure.inGroup(rowGroup)}: ${messageOf(error)}`, { cause: error });
       }
       for (const batch of table.batches) {
         if (batch.numRows === 0) continue;
-        assertBatchIntact(batch, `${path}: row group ${rowGroup ?? '?'} (rows from ${firstRow})`, used);
-        yield conformBatch(plan, batch, firstRow);
+        yield { batch, rowGroup, firstRow };
         firstRow += batch.numRows;
       }
     }
-  } finally {
-    await thread.close();
+  }
+
+  async close(): Promise<void> {
+    await this.thread.close();
   }
 }
 
@@ -81,18 +122,9 @@ export async function* readParquet(
  * thread of its own like the rows; no page is decoded.
  */
 export async function readParquetSchema(path: string): Promise<arrow.Schema> {
-  const thread = new ParquetThread({ path, batchRows: 1, verifyPageChecksums: false });
-  try {
-    const head = await thread.receive();
-    if (head.kind !== 'schema') throw headError(path, head);
-    try {
-      return arrow.tableFromIPC(head.ipc).schema;
-    } catch (error) {
-      throw new FormatError(`${path}: cannot read the Parquet schema: ${messageOf(error)}`, { cause: error });
-    }
-  } finally {
-    await thread.close();
-  }
+  const file = await ParquetFileReader.open(path, 1, { verifyPageChecksums: false });
+  await file.close();
+  return file.schema;
 }
 
 /** Turns what the thread answered instead of a batch into one line with a location. */
