@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { benchClient } from './client.js';
 import { benchDuckdbPeer } from './duckdb-peer.js';
 import { benchErasure } from './erasure.js';
+import { FEATURE_MAPS_DEFAULT, FEATURE_MAPS_QUICK, benchFeatureMaps } from './feature-maps.js';
 import { SCALE_OPTIONS, type ScaleChoice, scaleFromFlags } from './flags.js';
 import { benchPlanning } from './planning.js';
 import { benchRepair } from './repair.js';
@@ -55,6 +56,7 @@ const storageBytes = await benchStorageBytes({
   recsys: { partitions: 1, rowsPerPartition: Math.min(scale.rowsPerPartition, STORAGE_BYTES_DEFAULT.recsys.rowsPerPartition) },
 });
 const repair = await benchRepair({ scale, seconds, quick });
+const featureMaps = await benchFeatureMaps(quick ? FEATURE_MAPS_QUICK : FEATURE_MAPS_DEFAULT);
 const targets = checkTargets({ erasure, client, duckdbPeer, planning, repair, storageBytes });
 printTargets(targets);
 
@@ -70,6 +72,7 @@ const results = {
   duckdbPeer,
   repair,
   storageBytes,
+  featureMaps,
   targets,
 };
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });

@@ -107,7 +107,8 @@ export function conformBatch(plan: ConformPlan, fileBatch: arrow.RecordBatch, fi
   const length = batch.numRows;
   const children: (arrow.Data | undefined)[] = plan.sources.map((source, c) => {
     const column = plan.columns[c] as NamedColumn;
-    if (source.kind === 'null') return nullData(column.type, length);
+    // A column a feature map fills is left to spreadBatch below: no nulls to build and drop.
+    if (source.kind === 'null') return plan.shape.spreadColumns.has(c) ? undefined : nullData(column.type, length);
     if (source.kind === 'same') return retype(columnData(batch, source.index), arrowTypeOf(column.type));
     if (source.kind === 'data') return source.convert(columnData(batch, source.index), (r) => `${plan.label}: row ${firstRow + r}, column ${column.name}`);
     return undefined;

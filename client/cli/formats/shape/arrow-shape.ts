@@ -21,6 +21,8 @@ export interface ShapePlan {
   /** Batches are used as they are (nothing flattened, renamed or spread). */
   readonly identity: boolean;
   readonly spreader: FeatureSpreader | undefined;
+  /** Indices of the table columns the spreader fills (in every batch). */
+  readonly spreadColumns: ReadonlySet<number>;
   readonly names: NameMapper;
 }
 
@@ -58,7 +60,7 @@ export function planShape(fileSchema: arrow.Schema, columns: readonly TableColum
     maps.length === 0 ? undefined : new FeatureSpreader(maps, columns, new Set(plainNames), label, options.features ?? new FeatureTally());
   const identity = maps.length === 0 && plain.every((leaf, i) => leaf.childPath.length === 0 && leaf.fileIndex === i && leaf.name === plainNames[i]) && plain.length === fileSchema.fields.length;
   const schema = new arrow.Schema(plain.map((leaf, i) => new arrow.Field(plainNames[i] as string, leaf.type, true)));
-  return { schema, leaves: plain, identity, spreader, names };
+  return { schema, leaves: plain, identity, spreader, spreadColumns: new Set(spreader?.columns ?? []), names };
 }
 
 function hint(options: ShapeOptions, count: number): string {

@@ -109,6 +109,8 @@ export class FeatureSpreader {
   private readonly owner: Int16Array;
   private readonly implied: readonly ReturnType<typeof impliedColumnType>[];
   private slots = new Int32Array(0);
+  /** Keys of a batch's map as numbers, reused from batch to batch. */
+  private keyBuffer = new Float64Array(0);
 
   constructor(
     private readonly maps: readonly MapColumn[],
@@ -146,6 +148,11 @@ export class FeatureSpreader {
     maps.forEach((map, m) => targets.forEach((target, t) => (this.fitTable[m * targets.length + t] = fits(map.value, target.type) ? 1 : 0)));
     this.owner = new Int16Array(targets.length).fill(-1);
     this.implied = maps.map((map) => impliedColumnType(map.value));
+  }
+
+  /** Indices of the table columns this spreader fills. */
+  get columns(): number[] {
+    return this.targets.map((target) => target.column);
   }
 
   /** Index of the file columns the maps come from (to check them before they are read). */
@@ -194,36 +201,41 @@ export class FeatureSpreader {
     const values = entries.children[map.valueIndex] as arrow.Data;
     const offsets = data.valueOffsets as Int32Array;
     const mapBits = data.nullCount > 0 ? (data.nullBitmap as Uint8Array) : null;
-    const readKey = keyReader(map.key, keys.values as ArrayBufferView & { length: number });
-    const checkEntry = entries.nullCount > 0 || keys.nullCount > 0 ? entryChecker(entries, keys) : undefined;
-    const targetCount = this.targets.length;
+    const first = rows === 0 ? 0 : (offsets[0] as number);
+    const last = rows === 0 ? 0 : (offsets[rows] as number);
+    if (this.keyBuffer.length < last - first) this.keyBuffer = new Float64Array(last - first);
+    const ids = keyNumbers(map.key, keys.values as ArrayBufferView & { length: number }, first, last, this.keyBuffer);
+    if (entries.nullCount > 0 || keys.nullCount > 0) this.checkEntries(map, data, entries, keys, rows, firstRow);
     const dense = this.dense;
+    const sparse = this.sparse;
     const min = this.lookupMin;
     const span = dense?.length ?? 0;
     const slots = this.slots;
-    const fitBase = m * targetCount;
+    const owner = this.owner;
+    const fitTable = this.fitTable;
+    const fitBase = m * this.targets.length;
     const evidence = this.implied[m] as ReturnType<typeof impliedColumnType>;
     for (let r = 0; r < rows; r++) {
       if (mapBits !== null && ((mapBits[(data.offset + r) >> 3] as number) & (1 << ((data.offset + r) & 7))) === 0) continue;
       const end = offsets[r + 1] as number;
       for (let e = offsets[r] as number; e < end; e++) {
-        if (checkEntry !== undefined) {
-          const problem = checkEntry(e);
-          if (problem !== undefined) throw new FormatError(`${this.label}: row ${firstRow + r}, map column ${map.name}: entry ${e - (offsets[r] as number)} ${problem}`);
-        }
-        const id = readKey(e);
+        const id = ids[e - first] as number;
         let t: number;
         if (dense !== undefined) {
           const d = id - min;
           t = d >= 0 && d < span ? (dense[d] as number) : UNKNOWN;
         } else {
-          t = (this.sparse as Map<number, number>).get(id) ?? UNKNOWN;
+          t = (sparse as Map<number, number>).get(id) ?? UNKNOWN;
         }
         if (t >= 0) {
+          // The first value of a feature in this file decides which map gives it, and whether it fits.
+          if (owner[t] !== m) {
+            if (owner[t] !== -1) throw this.twice(m, t, id, r, firstRow);
+            if (fitTable[fitBase + t] === 0) throw this.misfit(m, t, r, firstRow);
+            owner[t] = m;
+          }
           const cell = t * rows + r;
-          if ((slots[cell] as number) !== -1 || (this.owner[t] !== m && this.owner[t] !== -1)) throw this.twice(m, t, id, r, firstRow);
-          if (this.fitTable[fitBase + t] === 0) throw this.misfit(m, t, r, firstRow);
-          this.owner[t] = m;
+          if ((slots[cell] as number) !== -1) throw this.twice(m, t, id, r, firstRow);
           slots[cell] = e;
           counts[t] = (counts[t] as number) + 1;
         } else if (t === PLAIN) {
@@ -243,6 +255,20 @@ export class FeatureSpreader {
       }
     }
     return values;
+  }
+
+  /** Maps must not hold null entries or null keys: the first one is an error naming its row. */
+  private checkEntries(map: MapColumn, data: arrow.Data, entries: arrow.Data, keys: arrow.Data, rows: number, firstRow: number): void {
+    const check = entryChecker(entries, keys);
+    const offsets = data.valueOffsets as Int32Array;
+    const mapBits = data.nullCount > 0 ? (data.nullBitmap as Uint8Array) : null;
+    for (let r = 0; r < rows; r++) {
+      if (mapBits !== null && ((mapBits[(data.offset + r) >> 3] as number) & (1 << ((data.offset + r) & 7))) === 0) continue;
+      for (let e = offsets[r] as number; e < (offsets[r + 1] as number); e++) {
+        const problem = check(e);
+        if (problem !== undefined) throw new FormatError(`${this.label}: row ${firstRow + r}, map column ${map.name}: entry ${e - (offsets[r] as number)} ${problem}`);
+      }
+    }
   }
 
   private twice(m: number, t: number, id: number, r: number, firstRow: number): FormatError {
@@ -266,14 +292,18 @@ export class FeatureSpreader {
   }
 }
 
-/** Reads key `e` as a number: exact up to 2^53 in magnitude (feature ids are safe integers). */
-function keyReader(key: Scalar, array: ArrayBufferView & { length: number }): (e: number) => number {
+/**
+ * Keys `start..end` as numbers, exact up to 2^53 in magnitude (feature ids are safe integers; a
+ * key beyond is refused where it is met), int64 keys read as two 32-bit words (no BigInt per key).
+ */
+function keyNumbers(key: Scalar, array: ArrayBufferView & { length: number }, start: number, end: number, out: Float64Array): Float64Array {
   if (key === 'i64') {
     const words = new Int32Array(array.buffer, array.byteOffset, array.length * 2);
-    return (e) => (words[2 * e + 1] as number) * 4294967296 + ((words[2 * e] as number) >>> 0);
+    for (let e = start; e < end; e++) out[e - start] = (words[2 * e + 1] as number) * 4294967296 + ((words[2 * e] as number) >>> 0);
+  } else {
+    out.set((array as unknown as Int32Array).subarray(start, end));
   }
-  const typed = array as unknown as ArrayLike<number>;
-  return (e) => typed[e] as number;
+  return out;
 }
 
 /** For maps with null entries or keys (never valid in a map): what is wrong with entry e. */

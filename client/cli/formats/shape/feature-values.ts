@@ -157,53 +157,74 @@ function numberReader(scalar: Scalar, array: ArrayBufferView & { length: number 
 }
 
 function gatherScalar(scalar: Scalar, values: arrow.Data, type: ColumnType, arrowType: arrow.DataType, at: Slots, where: RowLabel): arrow.Data {
+  const kind = kindOf(type);
+  const source = values.values as ArrayBufferView & { length: number };
+  if ((kind === 'float' && scalar === 'f32') || (kind === 'int32' && scalar === 'i32') || (kind === 'double' && scalar === 'f64') || (kind === 'int64' && scalar === 'i64')) {
+    return copyScalarBits(values, kind === 'double' || kind === 'int64' ? 2 : 1, arrowType, at);
+  }
   const { slots, base, rows } = at;
   const { nullBitmap, nullCount } = presentRows(values, at);
-  const source = values.values as ArrayBufferView & { length: number };
-  const kind = kindOf(type);
+  const read = numberReader(scalar, source);
   let data: ArrayBufferView;
-  if ((kind === 'float' && scalar === 'f32') || (kind === 'int32' && scalar === 'i32')) {
-    // Same width and type: the bits are copied, so NaN payloads and -0 survive.
-    const from = new Int32Array(source.buffer, source.byteOffset, source.length);
-    const out = new Int32Array(rows);
-    for (let r = 0; r < rows; r++) if (isSet(nullBitmap, r)) out[r] = from[slots[base + r] as number] as number;
-    data = kind === 'float' ? new Float32Array(out.buffer) : out;
-  } else if ((kind === 'double' && scalar === 'f64') || (kind === 'int64' && scalar === 'i64')) {
-    const from = words(source, source.length);
+  if (kind === 'float' || kind === 'double' || kind === 'int32') {
+    const out = kind === 'float' ? new Float32Array(rows) : kind === 'double' ? new Float64Array(rows) : new Int32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      if (!isSet(nullBitmap, r)) continue;
+      const value = read(slots[base + r] as number);
+      if (kind === 'int32' && (value < -2147483648 || value > 2147483647)) {
+        throw new FormatError(`${where(r)}: ${value} does not fit the int32 column`);
+      }
+      out[r] = value;
+    }
+    data = out;
+  } else {
+    // int64 from a narrower integer: sign-extended into two words.
     const out = new Int32Array(rows * 2);
     for (let r = 0; r < rows; r++) {
       if (!isSet(nullBitmap, r)) continue;
-      const s = slots[base + r] as number;
+      const value = read(slots[base + r] as number);
+      out[2 * r] = value | 0;
+      out[2 * r + 1] = value < 0 ? -1 : 0;
+    }
+    data = new BigInt64Array(out.buffer);
+  }
+  return arrow.makeData({ type: arrowType as arrow.Float32, length: rows, nullCount, nullBitmap, data: data as Float32Array });
+}
+
+/**
+ * A column of the map values' own type, gathered as 32-bit words (`words` per value): the bits
+ * are copied, so NaN payloads and -0 survive. One pass: validity and values together.
+ */
+function copyScalarBits(values: arrow.Data, words: 1 | 2, arrowType: arrow.DataType, at: Slots): arrow.Data {
+  const { slots, base, rows } = at;
+  const source = values.values as ArrayBufferView & { length: number };
+  const from = new Int32Array(source.buffer, source.byteOffset, source.length * words);
+  const out = new Int32Array(rows * words);
+  const nullBitmap = new Uint8Array(Math.ceil(rows / 8));
+  const valueBits = values.nullCount > 0 ? (values.nullBitmap as Uint8Array) : null;
+  const offset = values.offset;
+  let present = 0;
+  for (let r = 0; r < rows; r++) {
+    const s = slots[base + r] as number;
+    if (s < 0) continue;
+    if (valueBits !== null && ((valueBits[(offset + s) >> 3] as number) & (1 << ((offset + s) & 7))) === 0) continue;
+    if (words === 1) {
+      out[r] = from[s] as number;
+    } else {
       out[2 * r] = from[2 * s] as number;
       out[2 * r + 1] = from[2 * s + 1] as number;
     }
-    data = kind === 'double' ? new Float64Array(out.buffer) : new BigInt64Array(out.buffer);
-  } else {
-    const read = numberReader(scalar, source);
-    if (kind === 'float' || kind === 'double' || kind === 'int32') {
-      const out = kind === 'float' ? new Float32Array(rows) : kind === 'double' ? new Float64Array(rows) : new Int32Array(rows);
-      for (let r = 0; r < rows; r++) {
-        if (!isSet(nullBitmap, r)) continue;
-        const value = read(slots[base + r] as number);
-        if (kind === 'int32' && (value < -2147483648 || value > 2147483647)) {
-          throw new FormatError(`${where(r)}: ${value} does not fit the int32 column`);
-        }
-        out[r] = value;
-      }
-      data = out;
-    } else {
-      // int64 from a narrower integer: sign-extended into two words.
-      const out = new Int32Array(rows * 2);
-      for (let r = 0; r < rows; r++) {
-        if (!isSet(nullBitmap, r)) continue;
-        const value = read(slots[base + r] as number);
-        out[2 * r] = value | 0;
-        out[2 * r + 1] = value < 0 ? -1 : 0;
-      }
-      data = new BigInt64Array(out.buffer);
-    }
+    nullBitmap[r >> 3] = (nullBitmap[r >> 3] as number) | (1 << (r & 7));
+    present++;
   }
-  return arrow.makeData({ type: arrowType as arrow.Float32, length: rows, nullCount, nullBitmap, data: data as Float32Array });
+  const data = arrow.DataType.isFloat(arrowType)
+    ? words === 1
+      ? new Float32Array(out.buffer)
+      : new Float64Array(out.buffer)
+    : words === 1
+      ? out
+      : new BigInt64Array(out.buffer);
+  return arrow.makeData({ type: arrowType as arrow.Float32, length: rows, nullCount: rows - present, nullBitmap, data: data as Float32Array });
 }
 
 /** Offsets of the gathered lists (or strings) and their total length; `span(s)`: entry s's elements. */
