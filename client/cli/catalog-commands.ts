@@ -12,6 +12,7 @@ import {
   readColumnType,
 } from '../../protocol/index.js';
 import { collect } from '../paging.js';
+import { type TableLike, columnsLike } from './formats/table-like.js';
 import { formatBytes, printJson, printTable, withClient } from './context.js';
 import { type PageFlags, addPageOptions, onePage, printNextHint } from './page-flags.js';
 
@@ -50,23 +51,59 @@ function parseColumn(text: string, previous: ColumnSpec[] = []): ColumnSpec[] {
   return [...previous, column];
 }
 
+interface LikeFlags {
+  readonly like?: string;
+  readonly format?: string;
+  readonly normalizeNames?: boolean;
+  readonly flatten?: boolean;
+}
+
+/** The columns of `--like FILE`, and what ingest will still check value by value. */
+async function likeColumns(path: string, flags: LikeFlags): Promise<TableLike> {
+  if (flags.format !== undefined && flags.format !== 'parquet' && flags.format !== 'arrow') {
+    throw new GranaryError('GRN_BAD_REQUEST', `--format takes parquet or arrow (the --like file's format); got "${flags.format}"`);
+  }
+  return columnsLike(path, {
+    ...(flags.format === undefined ? {} : { format: flags.format }),
+    normalizeNames: flags.normalizeNames === true,
+    flatten: flags.flatten === true,
+  });
+}
+
+function printNotes(like: TableLike | undefined): void {
+  for (const { column, note } of like?.notes ?? []) process.stderr.write(`note: column ${JSON.stringify(column)}: ${note}\n`);
+}
+
 export function tableCommand(): Command {
   const table = new Command('table').description('create, list, describe, alter and drop tables');
   table
     .command('create <name>')
-    .description('create a table from a schema file ({"columns":[{"name","type","featureId"?}], "partitionBy"?, "ec"?})')
-    .requiredOption('--schema <file>', 'JSON schema file')
+    .description('create a table from a schema file ({"columns":[{"name","type","featureId"?}], "partitionBy"?, "ec"?}), or like a Parquet or Arrow IPC file (--like)')
+    .option('--schema <file>', 'JSON schema file')
+    .option('--like <file>', 'take the columns of a Parquet or Arrow IPC file, widened as ingest widens them (int16 -> int32, uint32 -> int64, ...); a column Granary cannot hold is refused with the reason')
+    .option('--format <parquet|arrow>', 'the --like file\'s format, when its extension does not say')
+    .option('--normalize-names', 'with --like: lower-case the file\'s names and replace other characters with _, as ingest --normalize-names does')
+    .option('--flatten', 'with --like: a column per struct field, named parent_child, as ingest --flatten does')
+    .option('--dry-run', 'print the schema file the table would be created from, and create nothing')
     .option('--partition-by <keys>', 'comma-separated partition keys (default ds)')
     .option('--ec <k+m>', 'erasure policy (default 6+3)')
     .option('--retention <days>', 'e.g. 90d')
     .option('--encoding <auto|plain>', 'how writers store column streams: auto (bit-packing, dictionaries, zstd, per stream) or plain (default auto)', parseEncoding)
     .option('--compression-level <n>', 'zstd level of compressed streams, 1..19 (default 1)', parseLevel)
-    .action(async (name: string, flags: { schema: string; partitionBy?: string; ec?: string; retention?: string } & StreamFlags, command: Command) => {
+    .action(async (name: string, flags: { schema?: string; partitionBy?: string; ec?: string; retention?: string; dryRun?: boolean } & LikeFlags & StreamFlags, command: Command) => {
+      if ((flags.schema === undefined) === (flags.like === undefined)) {
+        throw new GranaryError('GRN_BAD_REQUEST', 'table create takes one of --schema FILE.json and --like FILE (a Parquet or Arrow IPC file)');
+      }
       let schema: Partial<TableSpec>;
-      try {
-        schema = JSON.parse(await readFile(flags.schema, 'utf8')) as Partial<TableSpec>;
-      } catch (error) {
-        throw new GranaryError('GRN_BAD_REQUEST', `cannot read schema file ${flags.schema}: ${(error as Error).message}`);
+      const like = flags.like === undefined ? undefined : await likeColumns(flags.like, flags);
+      if (like !== undefined) {
+        schema = { columns: [...like.columns] };
+      } else {
+        try {
+          schema = JSON.parse(await readFile(flags.schema as string, 'utf8')) as Partial<TableSpec>;
+        } catch (error) {
+          throw new GranaryError('GRN_BAD_REQUEST', `cannot read schema file ${flags.schema}: ${(error as Error).message}`);
+        }
       }
       if (typeof schema !== 'object' || schema === null || !Array.isArray(schema.columns)) {
         throw new GranaryError('GRN_BAD_REQUEST', `schema file ${flags.schema} must be an object with a "columns" array`);
@@ -80,10 +117,17 @@ export function tableCommand(): Command {
         ...(flags.retention === undefined ? {} : { retention: flags.retention }),
         ...streamSettings(flags),
       };
+      if (flags.dryRun === true) {
+        const { name: _name, ...schemaFile } = spec;
+        printNotes(like);
+        return printJson(schemaFile);
+      }
       await withClient(command, async (client, { json }) => {
         const info = await client.metadata.createTable(spec);
-        if (json) printJson(info);
-        else process.stdout.write(`created table ${info.name}: ${info.columns.length} columns, partitioned by ${info.partitionBy.join(', ')}, RS ${info.ec}\n`);
+        // With --like, the JSON answer carries the notes too (`[]` when there are none).
+        if (json) return printJson(like === undefined ? info : { ...info, notes: like.notes });
+        process.stdout.write(`created table ${info.name}: ${info.columns.length} columns, partitioned by ${info.partitionBy.join(', ')}, RS ${info.ec}\n`);
+        printNotes(like);
       });
     });
   addPageOptions(table.command('list').description('list tables'), 'tables').action(async (flags: PageFlags, command: Command) => {

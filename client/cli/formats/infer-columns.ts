@@ -62,6 +62,8 @@ export interface ColumnNote {
 export interface InferredColumns {
   /** The table's columns, in the file's order (a flattened struct's fields where the struct was). */
   readonly columns: readonly ColumnSpec[];
+  /** Where each column comes from in the file, parallel to `columns`: its name, or a struct field's path. */
+  readonly sources: readonly (readonly string[])[];
   /** Empty when the table can take every column. */
   readonly refused: readonly RefusedColumn[];
   readonly notes: readonly ColumnNote[];
@@ -112,6 +114,7 @@ export function inferColumns(schema: arrow.Schema, options: InferOptions = {}): 
 
   // Names last: a refused column's name is not worth a second complaint.
   const columns: ColumnSpec[] = [];
+  const sources: (readonly string[])[] = [];
   const byName = new Map<string, string>();
   for (const { path, type, fileType } of found) {
     // Ingest's names: flattened first (its `parent_child`), then normalized (shape/names.ts).
@@ -136,8 +139,9 @@ export function inferColumns(schema: arrow.Schema, options: InferOptions = {}): 
     }
     byName.set(name, column);
     columns.push({ name, type });
+    sources.push(path);
   }
-  return { columns, refused, notes };
+  return { columns, sources, refused, notes };
 }
 
 /** One line naming every refused column and why, for an error message. */

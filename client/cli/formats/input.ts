@@ -339,19 +339,46 @@ function readHeader(
 const ARROW_FILE_MAGIC = Buffer.from('ARROW1');
 const IPC_CONTINUATION = 0xffffffff;
 
+/**
+ * Whether `handle` holds the Arrow IPC file format (true) or the stream format (false); throws
+ * for anything else, and for a file whose footer cannot be where it says.
+ */
+async function checkArrowHead(handle: FileHandle, path: string): Promise<boolean> {
+  const head = Buffer.alloc(8);
+  const { bytesRead } = await handle.read(head, 0, 8, 0);
+  const isFile = bytesRead >= ARROW_FILE_MAGIC.length && head.subarray(0, ARROW_FILE_MAGIC.length).equals(ARROW_FILE_MAGIC);
+  const isStream = bytesRead >= 4 && head.readUInt32LE(0) === IPC_CONTINUATION;
+  if (!isFile && !isStream) {
+    throw new FormatError(
+      `${path}: not an Arrow IPC file (it would start with ARROW1) or stream (it would start with 0xFFFFFFFF)${bytesRead === 0 ? '; the file is empty' : ''}`,
+    );
+  }
+  if (isFile) await checkArrowFileTail(handle, path);
+  return isFile;
+}
+
+/** The schema of an Arrow IPC file or stream (`table create --like`), checked as readArrow checks it. */
+export async function readArrowSchema(path: string): Promise<arrow.Schema> {
+  const handle = await openFile(path);
+  try {
+    const isFile = await checkArrowHead(handle, path);
+    try {
+      const reader = await (await arrow.RecordBatchReader.from(handle)).open();
+      const { schema } = reader;
+      await reader.cancel();
+      return schema;
+    } catch (error) {
+      throw new FormatError(`${path}: cannot read it as Arrow IPC ${isFile ? 'file' : 'stream'}: ${messageOf(error)}`, { cause: error });
+    }
+  } finally {
+    await closeQuietly(handle);
+  }
+}
+
 async function* readArrow(path: string, columns: readonly TableColumn[], shape: ShapeOptions): AsyncGenerator<arrow.RecordBatch> {
   const handle = await openFile(path);
   try {
-    const head = Buffer.alloc(8);
-    const { bytesRead } = await handle.read(head, 0, 8, 0);
-    const isFile = bytesRead >= ARROW_FILE_MAGIC.length && head.subarray(0, ARROW_FILE_MAGIC.length).equals(ARROW_FILE_MAGIC);
-    const isStream = bytesRead >= 4 && head.readUInt32LE(0) === IPC_CONTINUATION;
-    if (!isFile && !isStream) {
-      throw new FormatError(
-        `${path}: not an Arrow IPC file (it would start with ARROW1) or stream (it would start with 0xFFFFFFFF)${bytesRead === 0 ? '; the file is empty' : ''}`,
-      );
-    }
-    if (isFile) await checkArrowFileTail(handle, path);
+    const isFile = await checkArrowHead(handle, path);
     // From a file handle apache-arrow reads the file format by random access (footer, then one
     // batch at a time) and the stream format sequentially; neither loads the whole file.
     let reader: arrow.AsyncRecordBatchFileReader | arrow.AsyncRecordBatchStreamReader;

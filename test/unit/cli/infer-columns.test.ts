@@ -140,6 +140,7 @@ describe('inferColumns', () => {
       { name: 'stats_inner_x', type: 'double' },
       { name: 'last', type: 'string' },
     ]);
+    expect(flat.sources).toEqual([['id'], ['stats', 'min'], ['stats', 'count'], ['stats', 'inner', 'x'], ['last']]);
     expect(flat.refused).toEqual([{ column: 'stats.inner.t', fileType: 'Time32<SECOND>', reason: REASONS.time }]);
     expect(flat.notes).toEqual([{ column: 'stats.count', note: UINT64_NOTE }]);
   });
