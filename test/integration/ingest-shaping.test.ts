@@ -22,6 +22,8 @@ const FLOAT_FEATURES = 200;
 const FIRST_FEATURE = 1000;
 const LIST_FEATURES = [5000, 5001];
 const UNKNOWN_FEATURES = [9001, 9002];
+/** Eleven CLI runs over 1,000 rows of 203 columns: 85 s on a loaded 2-core host, more when busier. */
+const FEATURES_TEST_TIMEOUT_MS = 400_000;
 /** Real-world files with names other engines allow (apache/parquet-testing, Apache-2.0). */
 const CORPUS = new URL('../fixtures/parquet-testing-names/', import.meta.url).pathname;
 
@@ -146,7 +148,7 @@ describe('ingest shaping through the CLI', () => {
     const added = byId(jsonLines(await ok(['read', 'features', '--partition', 'ds=2026-12-04'])));
     expect(added).toEqual(source.map((row) => expectedRow(Number(row['id']), row['feats'] as Entries, row['lists'] as Entries | null, UNKNOWN_FEATURES)));
     expect(added.filter((row) => row['f_9001'] !== null)).toHaveLength(ROWS / 10);
-  });
+  }, FEATURES_TEST_TIMEOUT_MS);
 
   it('refuses a struct column without --flatten and spreads it into parent_child columns with it', async () => {
     const files = cluster.dir;
