@@ -8,7 +8,7 @@
  * could not store it anyway (1 GiB is also the largest stream a stripe holds,
  * client/format/encodings/decode.ts).
  */
-import { FormatError } from '../../../format/index.js';
+import { FormatError } from '../../../format/format-error.js';
 import type { RowGroupInfo } from './footer.js';
 
 export const DECODED_BATCH_COLUMN_BYTES_MAX = 1024 * 1024 * 1024;

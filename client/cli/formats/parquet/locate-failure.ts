@@ -1,16 +1,16 @@
 /**
  * Which columns of a row group the decoder fails on. parquet-wasm's errors and traps name no
  * column ("Parquet error: ...", `RuntimeError: unreachable`), and the reader streams all columns
- * together, so when a row group fails the columns are read again one at a time, each in a fresh
- * thread of its own (a probe may trap as the read did), and those that fail are the answer. The
- * probing is bounded: at most PROBE_COLUMNS_MAX columns, PROBE_THREADS_MAX threads at a time, and
- * PROBE_TIME_MS_MAX in all; a probe still running then is terminated, and the answer says the
- * search was cut short.
+ * together, so when a row group fails its columns are read again one at a time, on a thread of
+ * their own: a column that errs is named and the next one is read; a column that traps ends the
+ * thread, is named, and a fresh thread goes on with the rest. The probing is bounded: at most
+ * PROBE_COLUMNS_MAX columns, PROBE_THREADS_MAX threads (one at a time) and PROBE_TIME_MS_MAX in
+ * all; when a bound is hit the thread is terminated and the answer says the search was cut short.
  */
-import { ParquetThread, type ThreadAnswer } from './reading-thread.js';
+import { ParquetThread } from './reading-thread.js';
 
 export const PROBE_COLUMNS_MAX = 64;
-export const PROBE_THREADS_MAX = 2;
+export const PROBE_THREADS_MAX = 8;
 export const PROBE_TIME_MS_MAX = 20_000;
 
 export interface FailureLocation {
@@ -19,8 +19,8 @@ export interface FailureLocation {
   /** Columns probed, of `total`. */
   readonly probed: number;
   readonly total: number;
-  /** The time bound ended the search. */
-  readonly timedOut: boolean;
+  /** Why the search stopped early, if it did. */
+  readonly cutShort: string | undefined;
 }
 
 export async function locateFailingColumns(
@@ -29,47 +29,65 @@ export async function locateFailingColumns(
   columns: readonly string[],
   batchRows: number,
 ): Promise<FailureLocation> {
-  const candidates = columns.slice(0, PROBE_COLUMNS_MAX);
   const failing = new Set<string>();
   const deadline = Date.now() + PROBE_TIME_MS_MAX;
+  let left = columns.slice(0, PROBE_COLUMNS_MAX);
   let probed = 0;
-  let timedOut = false;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < candidates.length && !timedOut) {
-      const column = candidates[next++] as string;
-      const outcome = await probeColumn({ path, batchRows, verifyPageChecksums: false, probe: { rowGroup, column } }, deadline);
-      if (outcome === 'timeout') {
-        timedOut = true;
-        return;
-      }
-      probed++;
-      if (outcome.kind !== 'end') failing.add(column);
+  let cutShort: string | undefined = columns.length > PROBE_COLUMNS_MAX ? `the first ${PROBE_COLUMNS_MAX} probed` : undefined;
+  let threads = 0;
+  while (left.length > 0) {
+    if (threads === PROBE_THREADS_MAX) {
+      cutShort = `${PROBE_THREADS_MAX} probing threads used`;
+      break;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(PROBE_THREADS_MAX, candidates.length) }, worker));
-  return { failing: columns.filter((column) => failing.has(column)), probed, total: columns.length, timedOut };
-}
-
-async function probeColumn(data: ConstructorParameters<typeof ParquetThread>[0], deadline: number): Promise<ThreadAnswer | 'timeout'> {
-  const thread = new ParquetThread(data);
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const late = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
+    threads++;
+    const thread = new ParquetThread({ path, batchRows, verifyPageChecksums: false, probe: { rowGroup, columns: left } });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
     });
-    return await Promise.race([thread.receive(), late]);
-  } finally {
-    clearTimeout(timer);
-    await thread.close();
+    try {
+      for (;;) {
+        const answer = await Promise.race([thread.receive(), late]);
+        if (answer === 'late') {
+          cutShort = `the ${PROBE_TIME_MS_MAX / 1000} s probing limit reached`;
+          left = [];
+          break;
+        }
+        if (answer.kind === 'probed') {
+          probed++;
+          if (answer.failed) failing.add(answer.column);
+          left = left.filter((column) => column !== answer.column);
+          continue;
+        }
+        if (answer.kind === 'crash') {
+          // The thread died reading the first column it had not answered for.
+          const column = left[0];
+          if (column !== undefined) {
+            probed++;
+            failing.add(column);
+            left = left.slice(1);
+          }
+          break;
+        }
+        // The end, or a failure to open the file at all: nothing more to learn from this thread.
+        if (answer.kind !== 'end') cutShort = 'the file did not open for probing';
+        left = [];
+        break;
+      }
+    } finally {
+      clearTimeout(timer);
+      await thread.close();
+    }
   }
+  return { failing: columns.filter((column) => failing.has(column)), probed, total: columns.length, cutShort };
 }
 
-/** The location in words: `column name, comment_col`, or why no column could be named. */
+/** The location in words: `column name`, `columns name, comment_col`, or why none is named. */
 export function describeLocation(location: FailureLocation): string {
-  const { failing, probed, total, timedOut } = location;
-  const cut = probed < total ? ` (${probed} of ${total} columns probed${timedOut ? ` before the ${PROBE_TIME_MS_MAX / 1000} s probing limit` : ''})` : '';
+  const { failing, probed, total, cutShort } = location;
+  const cut = cutShort === undefined ? '' : ` (${probed} of ${total} columns probed: ${cutShort})`;
   if (failing.length === 1) return `column ${failing[0]}${cut}`;
   if (failing.length > 1) return `columns ${failing.join(', ')}${cut}`;
-  return probed === total ? 'no column fails when read alone (the columns disagree with each other)' : `column unknown${cut}`;
+  return cutShort === undefined ? 'no column fails when read alone (the columns disagree with each other)' : `column unknown${cut}`;
 }

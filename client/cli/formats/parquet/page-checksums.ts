@@ -12,7 +12,7 @@
  * READ_BYTES_MAX, so a page of any size costs that much memory.
  */
 import { crc32 } from 'node:zlib';
-import { FormatError } from '../../../format/index.js';
+import { FormatError } from '../../../format/format-error.js';
 import { type ColumnChunkInfo, type RowGroupInfo, intValue, readAt, readInto } from './footer.js';
 import { type ThriftStruct, ThriftType, fieldOf, readThriftStruct } from './thrift-tree.js';
 

@@ -18,8 +18,11 @@ export interface ParquetWorkerData {
   readonly batchRows: number;
   /** Check page CRCs (page-checksums.ts) before each row group is decoded. */
   readonly verifyPageChecksums: boolean;
-  /** Instead of streaming the file: read one column of one row group, and say whether it reads. */
-  readonly probe?: { readonly rowGroup: number; readonly column: string };
+  /**
+   * Instead of streaming the file: read each of these columns of one row group alone, in turn,
+   * answering 'probed' for each (then 'end'); a trap ends the thread at the column being read.
+   */
+  readonly probe?: { readonly rowGroup: number; readonly columns: readonly string[] };
 }
 
 /** The one request: read the next batch. */
@@ -40,6 +43,8 @@ export type ParquetWorkerMessage =
   | { readonly kind: 'rowGroup'; readonly index: number }
   | { readonly kind: 'batch'; readonly ipc: Uint8Array }
   | { readonly kind: 'end' }
+  /** Probe mode: whether a column of the row group reads alone. */
+  | { readonly kind: 'probed'; readonly column: string; readonly failed: boolean }
   /** Refused by Granary's own checks: the message is whole (file, row group, column, page). */
   | { readonly kind: 'refused'; readonly message: string }
   /** The decoder's own error, with no location. */
