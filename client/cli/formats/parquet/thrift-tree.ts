@@ -75,7 +75,18 @@ export function readThriftStruct(bytes: Uint8Array): { struct: ThriftStruct; byt
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const transport = new TFramedTransport(buffer);
   const protocol = new TCompactProtocol(transport);
-  const struct = readStruct(protocol, 0);
+  let struct: ThriftStruct;
+  try {
+    struct = readStruct(protocol, 0);
+  } catch (error) {
+    // The library's underrun error has no message; its name is kept for callers to tell it apart.
+    if (error instanceof Error && error.name === 'InputBufferUnderrunError') {
+      const ended = new Error(`thrift: the ${bytes.byteLength} bytes end inside the struct`, { cause: error });
+      ended.name = error.name;
+      throw ended;
+    }
+    throw error;
+  }
   const bytesRead = (transport as unknown as { readPos?: unknown }).readPos;
   if (typeof bytesRead !== 'number' || bytesRead < 0 || bytesRead > bytes.byteLength) {
     throw new Error('thrift: the transport does not say how many bytes it read');
