@@ -19,6 +19,7 @@ import * as parquet from 'parquet-wasm';
 import { FormatError } from '../../format/index.js';
 import { assertRowGroupDecodable } from './parquet/decode-limits.js';
 import { type ParquetFooter, decoderBlob, describeDropped, readFooter } from './parquet/footer.js';
+import { Int96Batches } from './parquet/int96-batches.js';
 import { verifyRowGroupPages } from './parquet/page-checksums.js';
 import type { ParquetWorkerData, ParquetWorkerMessage, ParquetWorkerRequest } from './parquet/reading-thread.js';
 
@@ -55,6 +56,8 @@ function sendFailure(error: unknown, stage: 'open' | 'schema' | 'read'): void {
 interface Opened {
   readonly footer: ParquetFooter;
   readonly file: parquet.ParquetFile;
+  /** The INT96 columns' conversion, when the file has any (decoded as bytes: parquet/int96.ts). */
+  readonly int96: Int96Batches | undefined;
 }
 
 function repairNote(footer: ParquetFooter): string | undefined {
@@ -89,15 +92,17 @@ async function open(): Promise<Opened | undefined> {
       send({ kind: 'error', stage: 'open', message });
       return undefined;
     }
+    const int96 = footer.int96Columns.length === 0 ? undefined : new Int96Batches(footer.int96Columns);
     if (data.probe === undefined) {
+      const schema = file.schema().intoIPCStream();
       send({
         kind: 'schema',
-        ipc: file.schema().intoIPCStream(),
+        ipc: int96 === undefined ? schema : int96.schema(schema),
         rowGroups: footer.rowGroups.map(({ rows, firstRow }) => ({ rows, firstRow })),
         repaired: repairNote(footer),
       });
     }
-    return { footer, file };
+    return { footer, file, int96 };
   } catch (error) {
     sendFailure(error, 'open');
     return undefined;
@@ -107,8 +112,10 @@ async function open(): Promise<Opened | undefined> {
 /** The row group being read and its stream. */
 let group = 0;
 let reader: ReadableStreamDefaultReader<parquet.RecordBatch> | undefined;
+/** Rows of the row group sent so far. */
+let groupRows = 0;
 
-async function next({ footer, file }: Opened): Promise<void> {
+async function next({ footer, file, int96 }: Opened): Promise<void> {
   try {
     for (;;) {
       if (reader === undefined) {
@@ -126,6 +133,7 @@ async function next({ footer, file }: Opened): Promise<void> {
         if (data.verifyPageChecksums) withFile((fd) => verifyRowGroupPages(fd, path, group, info));
         const stream = (await file.stream({ batchSize: batchRows, rowGroups: [group] })) as ReadableStream<parquet.RecordBatch>;
         reader = stream.getReader();
+        groupRows = 0;
       }
       const item = await reader.read();
       if (item.done) {
@@ -133,7 +141,15 @@ async function next({ footer, file }: Opened): Promise<void> {
         group++;
         continue;
       }
-      send({ kind: 'batch', ipc: item.value.intoIPCStream() });
+      const rows = item.value.numRows;
+      const ipc = item.value.intoIPCStream();
+      if (int96 === undefined) {
+        send({ kind: 'batch', ipc });
+      } else {
+        const firstRow = (footer.rowGroups[group]?.firstRow ?? 0) + groupRows;
+        send({ kind: 'batch', ipc: int96.batch(ipc, (column, index) => `${path}: row group ${group}, row ${firstRow + index}, column ${column}`) });
+      }
+      groupRows += rows;
       return;
     }
   } catch (error) {

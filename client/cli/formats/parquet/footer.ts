@@ -10,6 +10,7 @@
 import { readSync } from 'node:fs';
 import { FormatError } from '../../../format/index.js';
 import { type DroppedField, repairFooterTree } from './footer-repair.js';
+import { int96AsFixedBytes } from './int96-footer.js';
 import {
   type ThriftField,
   type ThriftList,
@@ -58,6 +59,11 @@ export interface ParquetFooter {
   readonly tree: ThriftStruct;
   /** What the repair removed; empty when the footer is read as stored. */
   readonly dropped: readonly DroppedField[];
+  /**
+   * INT96 columns (paths below the root) the decoder's footer declares FIXED_LEN_BYTE_ARRAY(12),
+   * so it hands out their bytes for an exact conversion (int96-footer.ts, int96.ts).
+   */
+  readonly int96Columns: readonly (readonly string[])[];
   readonly rowGroups: readonly RowGroupInfo[];
 }
 
@@ -86,7 +92,9 @@ export function readFooter(fd: number, fileBytes: number, path: string): Parquet
   } catch (error) {
     throw new FormatError(`${path}: the Parquet footer is not a valid FileMetaData struct: ${messageOf(error)}`, { cause: error });
   }
-  const { tree, dropped } = repairFooterTree(stored);
+  const repaired = repairFooterTree(stored);
+  const { dropped } = repaired;
+  const { tree, columns: int96Columns } = int96AsFixedBytes(repaired.tree);
   const rowGroups: RowGroupInfo[] = [];
   let firstRow = 0;
   for (const [index, item] of listOf(tree, 4, 'FileMetaData.row_groups', path, true).entries()) {
@@ -105,7 +113,7 @@ export function readFooter(fd: number, fileBytes: number, path: string): Parquet
     rowGroups.push({ rows, firstRow, columns });
     firstRow += rows;
   }
-  return { fileBytes, footerOffset, tree, dropped, rowGroups };
+  return { fileBytes, footerOffset, tree, dropped, int96Columns, rowGroups };
 }
 
 function columnChunk(chunk: ThriftStruct, where: string, path: string): ColumnChunkInfo {
@@ -144,12 +152,12 @@ function columnChunk(chunk: ThriftStruct, where: string, path: string): ColumnCh
 }
 
 /**
- * The file for the decoder: `file` itself, or, when the footer was repaired, the file's bytes up
- * to the footer (a slice: still read from disk on demand) followed by the repaired footer, its
- * length and the magic.
+ * The file for the decoder: `file` itself, or, when the footer was repaired or declares INT96
+ * columns as bytes, the file's bytes up to the footer (a slice: still read from disk on demand)
+ * followed by the decoder's footer, its length and the magic.
  */
 export function decoderBlob(file: Blob, footer: ParquetFooter, path: string): Blob {
-  if (footer.dropped.length === 0) return file;
+  if (footer.dropped.length === 0 && footer.int96Columns.length === 0) return file;
   let bytes: Buffer;
   try {
     bytes = writeThriftStruct(footer.tree);

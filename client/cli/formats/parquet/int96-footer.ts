@@ -1,0 +1,151 @@
+/**
+ * The footer given to the decoder declares INT96 columns FIXED_LEN_BYTE_ARRAY(12), so parquet-wasm
+ * hands out each value's 12 raw bytes instead of nanoseconds it computes with wrapping int64
+ * arithmetic (int96.ts converts the bytes exactly). The pages need no change: PLAIN INT96 and
+ * PLAIN FIXED_LEN_BYTE_ARRAY(12) are the same bytes, and so are their dictionary pages.
+ *
+ * Changed per INT96 column: SchemaElement.type and type_length, ColumnMetaData.type, and the
+ * statistics' min and max dropped (INT96 has no defined order, and compared as bytes they would
+ * be wrong), as is the chunk's column index (per-page min and max, the same bytes). Columns under
+ * a repeated field (lists, maps) are left as they are: Granary has no column type for a list of
+ * timestamps, so those are refused by type anyway.
+ */
+import { type ThriftField, type ThriftList, type ThriftStruct, type ThriftValue, ThriftType, fieldOf } from './thrift-tree.js';
+
+/** Parquet's physical Type values. */
+const TYPE_INT96 = 3;
+const TYPE_FIXED_LEN_BYTE_ARRAY = 7;
+const INT96_BYTES = 12;
+/** FieldRepetitionType.REPEATED */
+const REPEATED = 2;
+
+// Field ids of parquet.thrift.
+const FILE_SCHEMA = 2;
+const FILE_ROW_GROUPS = 4;
+const ROW_GROUP_COLUMNS = 1;
+const CHUNK_META_DATA = 3;
+const CHUNK_COLUMN_INDEX_OFFSET = 6;
+const CHUNK_COLUMN_INDEX_LENGTH = 7;
+const ELEMENT_TYPE = 1;
+const ELEMENT_TYPE_LENGTH = 2;
+const ELEMENT_REPETITION = 3;
+const ELEMENT_NAME = 4;
+const ELEMENT_CHILDREN = 5;
+const META_TYPE = 1;
+const META_PATH = 3;
+const META_STATISTICS = 12;
+/** Statistics: max, min (deprecated), max_value, min_value, is_max_value_exact, is_min_value_exact. */
+const STATISTICS_BOUNDS = new Set([1, 2, 5, 6, 7, 8]);
+
+/** `tree` (a FileMetaData) with its INT96 columns declared FIXED_LEN_BYTE_ARRAY(12), and their paths. */
+export function int96AsFixedBytes(tree: ThriftStruct): { tree: ThriftStruct; columns: readonly (readonly string[])[] } {
+  const schema = fieldOf(tree, FILE_SCHEMA);
+  if (schema === undefined || schema.type !== ThriftType.LIST) return { tree, columns: [] };
+  const elements = (schema.value as ThriftList).items;
+  const columns: string[][] = [];
+  const rewritten = new Set<number>();
+  walkSchema(elements, (element, index, path, repeated) => {
+    if (repeated || intField(element, ELEMENT_TYPE) !== TYPE_INT96) return;
+    columns.push(path);
+    rewritten.add(index);
+  });
+  if (columns.length === 0) return { tree, columns: [] };
+  const keys = new Set(columns.map(pathKey));
+  const fields = tree.fields.map((field): ThriftField => {
+    if (field === schema) {
+      const items = elements.map((element, i) => (rewritten.has(i) ? asFixedElement(element as ThriftStruct) : element));
+      return { ...field, value: { ...(field.value as ThriftList), items } };
+    }
+    if (field.id === FILE_ROW_GROUPS && field.type === ThriftType.LIST) {
+      const groups = field.value as ThriftList;
+      return { ...field, value: { ...groups, items: groups.items.map((group) => rowGroup(group, keys)) } };
+    }
+    return field;
+  });
+  return { tree: { kind: 'struct', fields }, columns };
+}
+
+/**
+ * Calls `leaf` for every leaf SchemaElement (depth first, as the list stores them) with its path
+ * below the root and whether it or an ancestor is repeated. The walk trusts num_children only
+ * as far as the list goes: a footer that lies is the decoder's to refuse.
+ */
+function walkSchema(elements: readonly unknown[], leaf: (element: ThriftStruct, index: number, path: string[], repeated: boolean) => void): void {
+  let next = 1;
+  const visit = (count: number, path: string[], repeated: boolean): void => {
+    for (let c = 0; c < count && next < elements.length; c++) {
+      const index = next++;
+      const element = elements[index] as ThriftStruct;
+      const name = fieldOf(element, ELEMENT_NAME)?.value;
+      const here = [...path, Buffer.isBuffer(name) ? name.toString('utf8') : ''];
+      const isRepeated = repeated || intField(element, ELEMENT_REPETITION) === REPEATED;
+      const children = intField(element, ELEMENT_CHILDREN) ?? 0;
+      if (children > 0) visit(children, here, isRepeated);
+      else leaf(element, index, here, isRepeated);
+    }
+  };
+  const root = elements[0] as ThriftStruct | undefined;
+  if (root !== undefined) visit(intField(root, ELEMENT_CHILDREN) ?? 0, [], false);
+}
+
+function asFixedElement(element: ThriftStruct): ThriftStruct {
+  const fields: ThriftField[] = [];
+  for (const field of element.fields) {
+    if (field.id === ELEMENT_TYPE_LENGTH) continue;
+    if (field.id === ELEMENT_TYPE) {
+      fields.push({ ...field, value: TYPE_FIXED_LEN_BYTE_ARRAY });
+      fields.push({ id: ELEMENT_TYPE_LENGTH, type: ThriftType.I32, value: INT96_BYTES });
+    } else {
+      fields.push(field);
+    }
+  }
+  return { kind: 'struct', fields };
+}
+
+function rowGroup(group: ThriftValue, keys: ReadonlySet<string>): ThriftValue {
+  const struct = group as ThriftStruct;
+  if (typeof group !== 'object' || struct.kind !== 'struct') return group;
+  return {
+    kind: 'struct',
+    fields: struct.fields.map((field) => {
+      if (field.id !== ROW_GROUP_COLUMNS || field.type !== ThriftType.LIST) return field;
+      const chunks = field.value as ThriftList;
+      return { ...field, value: { ...chunks, items: chunks.items.map((chunk) => columnChunk(chunk as ThriftStruct, keys)) } };
+    }),
+  };
+}
+
+function columnChunk(chunk: ThriftStruct, keys: ReadonlySet<string>): ThriftStruct {
+  const meta = fieldOf(chunk, CHUNK_META_DATA);
+  if (chunk.kind !== 'struct' || meta === undefined || meta.type !== ThriftType.STRUCT) return chunk;
+  const metadata = meta.value as ThriftStruct;
+  if (intField(metadata, META_TYPE) !== TYPE_INT96) return chunk;
+  const path = fieldOf(metadata, META_PATH)?.value;
+  if (path === undefined || (path as ThriftList).kind !== 'list') return chunk;
+  const names = (path as ThriftList).items.map((name) => (Buffer.isBuffer(name) ? name.toString('utf8') : ''));
+  if (!keys.has(pathKey(names))) return chunk;
+  const metaFields = metadata.fields.map((field): ThriftField => {
+    if (field.id === META_TYPE) return { ...field, value: TYPE_FIXED_LEN_BYTE_ARRAY };
+    if (field.id === META_STATISTICS && field.type === ThriftType.STRUCT) {
+      const statistics = field.value as ThriftStruct;
+      return { ...field, value: { kind: 'struct', fields: statistics.fields.filter((stat) => !STATISTICS_BOUNDS.has(stat.id)) } };
+    }
+    return field;
+  });
+  return {
+    kind: 'struct',
+    fields: chunk.fields
+      .filter((field) => field.id !== CHUNK_COLUMN_INDEX_OFFSET && field.id !== CHUNK_COLUMN_INDEX_LENGTH)
+      .map((field) => (field === meta ? { ...field, value: { kind: 'struct', fields: metaFields } } : field)),
+  };
+}
+
+function intField(struct: ThriftStruct, id: number): number | undefined {
+  const value = fieldOf(struct, id)?.value;
+  return typeof value === 'number' ? value : undefined;
+}
+
+/** A path as one string; NUL is not in column names Granary reads, so paths do not collide. */
+export function pathKey(path: readonly string[]): string {
+  return path.join('\u0000');
+}
