@@ -7,7 +7,7 @@
 import * as arrow from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { conformBatch, planConform, usedColumns } from '../../../client/cli/formats/conform.js';
-import { leafData, leavesOf } from '../../../client/cli/formats/shape/flatten.js';
+import { type Leaf, leafData, leavesOf } from '../../../client/cli/formats/shape/flatten.js';
 import { FormatError, recordBatchToRows } from '../../../client/format/index.js';
 import { batchOf } from './shape-batches.js';
 
@@ -55,9 +55,9 @@ describe('--flatten', () => {
     const [a, c] = leavesOf(batch.schema, true, 'f');
     const top = batch.data.children[0] as arrow.Data;
     const childA = top.children[0] as arrow.Data;
-    expect(leafData(top, a as never)).toBe(childA);
-    expect(leafData(top, c as never)).toBe((top.children[1] as arrow.Data).children[0]);
-    expect(leafData(top, a as never).nullCount).toBe(1);
+    expect(leafData(top, a as Leaf)).toBe(childA);
+    expect(leafData(top, c as Leaf)).toBe((top.children[1] as arrow.Data).children[0]);
+    expect(leafData(top, a as Leaf).nullCount).toBe(1);
   });
 
   it('merges nulls of a sliced batch at its offset', () => {
