@@ -24,10 +24,10 @@ const cluster = await startCorpusCluster();
 try {
   const work = join(cluster.dir, 'corpus');
   await mkdir(work, { recursive: true });
-  const units = [...(await parquetTestingUnits()), ...(await generatedUnits(work))].filter((unit) => only === undefined || only.test(unit.id));
+  const units = [...(await generatedUnits(work)), ...(await parquetTestingUnits()).reverse()].filter((unit) => only === undefined || only.test(unit.id));
   const outcomes = await runCorpus(cluster.cli, units, work, {
     concurrency: Number(values.concurrency),
-    onOutcome: (outcome) => process.stderr.write(`${outcome.status} ${outcome.file}\n`),
+    onOutcome: (outcome) => process.stderr.write(`${outcome.status} ${outcome.file}: ${outcome.detail}\n`),
   });
   const counts = tally(outcomes);
   const rows = CATEGORIES.map((category) => {
