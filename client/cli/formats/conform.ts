@@ -18,6 +18,7 @@ import {
   arrowSchemaOf,
   arrowTypeMatches,
   arrowTypeOf,
+  findNullListElement,
   nullData,
   rowsToRecordBatch,
 } from '../../format/index.js';
@@ -109,7 +110,7 @@ export function conformBatch(plan: ConformPlan, fileBatch: arrow.RecordBatch, fi
     const column = plan.columns[c] as NamedColumn;
     // A column a feature map fills is left to spreadBatch below: no nulls to build and drop.
     if (source.kind === 'null') return plan.shape.spreadColumns.has(c) ? undefined : nullData(column.type, length);
-    if (source.kind === 'same') return retype(columnData(batch, source.index), arrowTypeOf(column.type));
+    if (source.kind === 'same') return sameColumn(columnData(batch, source.index), column, (r) => `${plan.label}: row ${firstRow + r}, column ${column.name}`);
     if (source.kind === 'data') return source.convert(columnData(batch, source.index), (r) => `${plan.label}: row ${firstRow + r}, column ${column.name}`);
     return undefined;
   });
@@ -210,6 +211,21 @@ function columnData(batch: arrow.RecordBatch, index: number): arrow.Data {
   const data = batch.data.children[index];
   if (data === undefined) throw new FormatError(`the batch has no data for column ${index}`);
   return data;
+}
+
+/**
+ * A file column taken as it is, under the table's type. A list holding a null element is refused
+ * here, where the file's row is known (the writer would name only its batch's row).
+ */
+function sameColumn(data: arrow.Data, column: NamedColumn, where: (row: number) => string): arrow.Data {
+  const type = arrowTypeOf(column.type);
+  if (arrow.DataType.isList(type)) {
+    const found = findNullListElement(data);
+    if (found !== undefined) {
+      throw new FormatError(`${where(found.row)}: ${found.what} ${found.element} of the list is null; Granary lists hold no null elements`);
+    }
+  }
+  return retype(data, type);
 }
 
 /** The same buffers under `type` (same layout, possibly other field names or nullability). */
