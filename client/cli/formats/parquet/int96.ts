@@ -93,10 +93,9 @@ function describe(julianDay: number, nanos: number): string {
  */
 export function int96ToTimestamp(data: arrow.Data<arrow.FixedSizeBinary>, label: Int96Label): arrow.Data<arrow.TimestampMicrosecond> {
   const bytes = data.values;
-  // A sliced Data's values start at its parent's first value; data.offset counts values.
+  // apache-arrow slices a sliced Data's values (data.offset applies to its validity bits only).
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const first = data.offset * INT96_BYTES;
-  if (first + data.length * INT96_BYTES > bytes.byteLength) {
+  if (data.length * INT96_BYTES > bytes.byteLength) {
     throw new FormatError(`${label(0)}: the decoder handed out ${bytes.byteLength} bytes for ${data.length} INT96 values`);
   }
   const out = new BigInt64Array(data.length);
@@ -110,7 +109,7 @@ export function int96ToTimestamp(data: arrow.Data<arrow.FixedSizeBinary>, label:
     }
     // Re-based to bit 0: a sliced Data indexes its parent's bitmap.
     if (validity !== null) nullBitmap[i >> 3] = (nullBitmap[i >> 3] as number) | (1 << (i & 7));
-    out[i] = int96Micros(view, first + i * INT96_BYTES, () => label(i));
+    out[i] = int96Micros(view, i * INT96_BYTES, () => label(i));
   }
   return arrow.makeData({
     type: arrowTypeOf('timestamp') as arrow.TimestampMicrosecond,
