@@ -11,12 +11,14 @@
  *
  * Protocol: the schema first, then one batch (or the end, or an error) per `next` request, each
  * batch as Arrow IPC stream bytes whose buffer is transferred. In probe mode (workerData.probe)
- * the thread reads one column of one row group to the end and answers the end or an error.
+ * the thread reads columns of one row group one at a time and says of each whether it reads.
  */
 import { closeSync, fstatSync, openAsBlob, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as parquet from 'parquet-wasm';
-import { FormatError } from '../../format/index.js';
+// The error class alone, not the format's index: every module imported here loads again in each
+// thread, and a failure starts probing threads (parquet/locate-failure.ts).
+import { FormatError } from '../../format/format-error.js';
 import { assertRowGroupDecodable } from './parquet/decode-limits.js';
 import { type ParquetFooter, decoderBlob, describeDropped, readFooter } from './parquet/footer.js';
 import { Int96Batches } from './parquet/int96-batches.js';
@@ -157,26 +159,30 @@ async function next({ footer, file, int96 }: Opened): Promise<void> {
   }
 }
 
-/** Probe mode: does this one column of this one row group read? */
-async function probe({ file }: Opened, rowGroup: number, column: string): Promise<void> {
-  try {
-    const stream = (await file.stream({ batchSize: batchRows, rowGroups: [rowGroup], columns: [column] })) as ReadableStream<parquet.RecordBatch>;
-    const probeReader = stream.getReader();
-    for (;;) {
-      const item = await probeReader.read();
-      if (item.done) break;
-      item.value.free();
+/** Probe mode: does each column of the row group read alone? */
+async function probe({ file }: Opened, rowGroup: number, columns: readonly string[]): Promise<void> {
+  for (const column of columns) {
+    try {
+      const stream = (await file.stream({ batchSize: batchRows, rowGroups: [rowGroup], columns: [column] })) as ReadableStream<parquet.RecordBatch>;
+      const probeReader = stream.getReader();
+      for (;;) {
+        const item = await probeReader.read();
+        if (item.done) break;
+        item.value.free();
+      }
+      send({ kind: 'probed', column, failed: false });
+    } catch {
+      // The decoder's error, without a column: the column is the answer.
+      send({ kind: 'probed', column, failed: true });
     }
-    send({ kind: 'end' });
-  } catch (error) {
-    sendFailure(error, 'read');
   }
+  send({ kind: 'end' });
 }
 
 const opened = open();
 if (data.probe !== undefined) {
-  const { rowGroup, column } = data.probe;
-  void opened.then((file) => (file === undefined ? undefined : probe(file, rowGroup, column)));
+  const { rowGroup, columns } = data.probe;
+  void opened.then((file) => (file === undefined ? undefined : probe(file, rowGroup, columns)));
 } else {
   // Requests are served one after another, in order.
   let served: Promise<void> = Promise.resolve();

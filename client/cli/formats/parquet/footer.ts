@@ -8,7 +8,7 @@
  * anyone seeks by them.
  */
 import { readSync } from 'node:fs';
-import { FormatError } from '../../../format/index.js';
+import { FormatError } from '../../../format/format-error.js';
 import { type DroppedField, repairFooterTree } from './footer-repair.js';
 import { int96AsFixedBytes } from './int96-footer.js';
 import {
@@ -227,6 +227,8 @@ export function readInto(fd: number, out: Buffer, length: number, position: numb
   }
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** An error's message; thrift's protocol errors may carry none, only a name. */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message === '' || error.message === undefined ? error.name || 'an error without a message' : error.message;
+  return String(error);
 }
