@@ -41,6 +41,8 @@ export interface ReadInputOptions {
   readonly lineBytesMax?: number;
   /** Renaming, flattening and feature maps (shape/); default: columns as the file has them. */
   readonly shape?: ShapeOptions;
+  /** Check the CRCs of Parquet pages that carry one (default true; `--no-page-checksums`). */
+  readonly verifyPageChecksums?: boolean;
 }
 
 const FORMAT_NAMES: Readonly<Record<InputFormat, string>> = {
@@ -105,7 +107,7 @@ export async function* readInput(
       case 'csv':
         return yield* readCsv(path, columns, batchRows, lineBytesMax, shape);
       case 'parquet':
-        return yield* readParquet(path, columns, batchRows, shape);
+        return yield* readParquet(path, columns, batchRows, shape, { verifyPageChecksums: options.verifyPageChecksums ?? true });
       case 'arrow':
         return yield* readArrow(path, columns, shape);
       default:
