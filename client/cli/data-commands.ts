@@ -44,6 +44,7 @@ export function ingestCommand(): Command {
       'popularity',
     )
     .option('--max-line-bytes <bytes>', 'longest JSON Lines line or CSV record accepted', parseLineBytes, LINE_BYTES_MAX)
+    .option('--no-page-checksums', 'read Parquet pages without checking their CRCs (a page whose CRC does not match is refused by default)')
     .option('--rename <pairs>', "file column names to table column names: 'File Name=file_name' (repeatable, or pairs separated by commas)", collectRenames, [] as string[])
     .option('--normalize-names', 'lower-case file column names, other characters to _ (Customer ID: customer_id, 2nd: _2nd)')
     .option('--flatten', 'spread struct columns and JSON objects into parent_child columns')
@@ -52,7 +53,7 @@ export function ingestCommand(): Command {
       async (
         table: string,
         files: string[],
-        flags: { partition: string; format?: InputFormat; columnOrder: string; maxLineBytes: number } & ShapeFlags,
+        flags: { partition: string; format?: InputFormat; columnOrder: string; maxLineBytes: number; pageChecksums: boolean } & ShapeFlags,
         command: Command,
       ) => {
         await withClient(command, async (client, { json }) => {
@@ -65,7 +66,7 @@ export function ingestCommand(): Command {
             const columns = info.columns;
             const addColumns = await featureColumnsToAdd(columns, shape, async (firstPass) => {
               for (const [i, file] of files.entries()) {
-                for await (const batch of readInput(file, formats[i] as InputFormat, columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes, shape: firstPass })) void batch;
+                for await (const batch of readInput(file, formats[i] as InputFormat, columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes, shape: firstPass, verifyPageChecksums: flags.pageChecksums })) void batch;
               }
             });
             if (addColumns.length > 0) {
@@ -80,7 +81,7 @@ export function ingestCommand(): Command {
           try {
             let rows = 0;
             for (const [i, file] of files.entries()) {
-              for await (const batch of readInput(file, formats[i] as InputFormat, info.columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes, shape })) {
+              for await (const batch of readInput(file, formats[i] as InputFormat, info.columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes, shape, verifyPageChecksums: flags.pageChecksums })) {
                 await writer.write(batch);
                 rows += batch.numRows;
                 bar.update(rows);
