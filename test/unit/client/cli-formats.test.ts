@@ -308,7 +308,7 @@ describe('readInput conversions', () => {
     const table = new arrow.Table({ i32: arrow.vectorFromArray([1n, 2n, 5_000_000_000n], new arrow.Int64()) });
     await writeFile(file, arrow.tableToIPC(table, 'stream'));
     await expect(collect(readInput(file, 'arrow', [{ name: 'i32', type: 'int32' }]))).rejects.toThrow(
-      /overflow\.arrows: row 2: column i32: expected an integer in -2147483648\.\.2147483647, got 5000000000n/,
+      /overflow\.arrows: row 2, column i32: int64 5000000000 is outside int32's range -2147483648\.\.2147483647/,
     );
   });
 });
@@ -383,7 +383,7 @@ describe('readInput errors', () => {
     await expect(collect(readInput(file, 'arrow', COLUMNS))).rejects.toThrow(/not-arrow\.arrow: not an Arrow IPC file/);
     const notParquet = path('not.parquet');
     await writeFile(notParquet, 'hello, this is text');
-    await expect(collect(readInput(notParquet, 'parquet', COLUMNS))).rejects.toThrow(/not\.parquet: cannot read it as Parquet/);
+    await expect(collect(readInput(notParquet, 'parquet', COLUMNS))).rejects.toThrow(/not\.parquet: not a Parquet file \(it does not end with PAR1\)/);
     await expect(collect(readInput(path('missing.jsonl'), 'jsonl', COLUMNS))).rejects.toThrow(/missing\.jsonl: cannot open it: ENOENT/);
   });
 });
