@@ -66,3 +66,10 @@ export { COALESCING_DEFAULTS, NO_COALESCING, type CoalescingOptions } from './re
 export { MetadataClient } from './metadata-client.js';
 export { FAILOVER_DEFAULTS, type FailoverPolicy } from '../protocol/metadata-failover.js';
 export * from './format/index.js';
+// Reading users' files (JSON Lines, CSV, Parquet, Arrow IPC) as batches fitted to a table, as
+// `granary ingest` does; the Parquet decoder runs on a thread of its own, so a damaged file is a
+// FormatError, never a crash of the caller's process. See docs/design.md, "Ingest".
+export { DEFAULT_BATCH_ROWS, type InputFormat, type ReadInputOptions, formatFromPath, readInput } from './cli/formats/input.js';
+export { type TableLike, columnsLike, readFileSchema } from './cli/formats/table-like.js';
+export type { ShapeOptions, TableColumn } from './cli/formats/shape/options.js';
+export { FeatureTally } from './cli/formats/shape/feature-tally.js';

@@ -1,6 +1,6 @@
 /**
  * The crash of issue 16 as a program using the client library meets it: a long-running node
- * process (not vitest's) imports the built library (dist/), reads damaged Parquet files through
+ * process (not vitest's) imports the built library (dist/client, the package's `granary/client`), reads damaged Parquet files through
  * the same readInput the CLI ingests with, catches each FormatError, then reads a valid file. The
  * decoder traps on the damaged pages (nation.dict-malformed.parquet with page checks off traps
  * parquet-wasm itself); the process must survive, print one line per bad file naming the file, row
@@ -28,14 +28,12 @@ afterAll(async () => {
 
 /** The program: read each file as `[path, verifyPageChecksums]`, one line per outcome. */
 const PROGRAM = `
-import { readInput } from ${JSON.stringify(pathToFileURL(join(DIST, 'client/cli/formats/input.js')).href)};
-import { readParquetSchema } from ${JSON.stringify(pathToFileURL(join(DIST, 'client/cli/formats/parquet-input.js')).href)};
-import { FormatError, columnTypeOf } from ${JSON.stringify(pathToFileURL(join(DIST, 'client/format/index.js')).href)};
+import { FormatError, columnTypeOf, readFileSchema, readInput } from ${JSON.stringify(pathToFileURL(join(DIST, 'client/index.js')).href)};
 
 const files = JSON.parse(process.argv[2]);
 for (const [path, verifyPageChecksums] of files) {
   try {
-    const schema = await readParquetSchema(path).catch(() => undefined);
+    const schema = await readFileSchema(path, 'parquet').catch(() => undefined);
     const columns = (schema?.fields ?? []).flatMap((field) => {
       const type = columnTypeOf(field.type);
       return type === undefined ? [] : [{ name: field.name, type }];
