@@ -108,7 +108,7 @@ const DATA_RULES: Readonly<Record<string, FileRule>> = {
   // Damaged: checksums that do not match their pages, a malformed dictionary.
   'datapage_v1-corrupt-checksum.parquet': { expect: refused('ingest', CRC_MISMATCH) },
   'rle-dict-uncompressed-corrupt-checksum.parquet': { expect: refused('ingest', CRC_MISMATCH) },
-  'nation.dict-malformed.parquet': { expect: refused('ingest', UNREADABLE) },
+  'nation.dict-malformed.parquet': { expect: refused('ingest', /row group 0, column/) },
 };
 
 /** parquet-testing bad_data/: every file is refused, at whichever stage first sees the damage. */
