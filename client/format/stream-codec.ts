@@ -190,7 +190,9 @@ function writeNumbers(
     }
     base += chunk.length;
   }
-  return seen ? { min, max } : {};
+  // Stats travel as JSON numbers, which have no infinities: a stripe holding one keeps no min/max
+  // (it is then never pruned, which is always correct).
+  return seen && Number.isFinite(min) && Number.isFinite(max) ? { min, max } : {};
 }
 
 /**

@@ -291,7 +291,8 @@ describe('column stream codec', () => {
               const numbers = present
                 .map((v) => (type === 'bool' ? (v ? 1 : 0) : type === 'float' ? Math.fround(v as number) : (v as number)))
                 .filter((v) => !Number.isNaN(v));
-              if (numbers.length > 0) {
+              // Stats are JSON numbers: a stripe holding an infinity keeps none.
+              if (numbers.length > 0 && numbers.every(Number.isFinite)) {
                 expectedMin = Math.min(...numbers);
                 expectedMax = Math.max(...numbers);
               }
@@ -316,6 +317,16 @@ describe('column stream codec', () => {
       const safe = encodeStream('int64', vectorOf('int64', [2n ** 53n, -(2n ** 53n), 0]));
       expect(safe.min).toBe(-(2 ** 53));
       expect(safe.max).toBe(2 ** 53);
+    });
+
+    it('leaves min/max out of a float stripe holding an infinity (JSON has none to send)', () => {
+      for (const type of ['float', 'double'] as const) {
+        for (const values of [[1.5, Number.POSITIVE_INFINITY], [Number.NEGATIVE_INFINITY, null, 2]]) {
+          const encoded = encodeStream(type, vectorOf(type, values));
+          expect(encoded.min).toBeUndefined();
+          expect(encoded.max).toBeUndefined();
+        }
+      }
     });
 
     it('leaves min/max out for NaN-only floats and for non-scalar columns', () => {
