@@ -155,6 +155,15 @@ describe('damaged files: one line naming the file, row group and column', () => 
     expect(error.message).toMatch(says);
   });
 
+  it('a file whose first bytes are not PAR1 is refused before anything is decoded', async () => {
+    const bytes = await readFile(data('alltypes_plain.parquet'));
+    bytes.write('PAR0', 0);
+    const path = join(dir, 'head-magic.parquet');
+    await writeFile(path, bytes);
+    const error = await failure(readRaw(path));
+    expect(error.message).toBe(`${path}: not a Parquet file (it does not start with PAR1): damaged, or another format`);
+  });
+
   it('decoder failures with no column of their own are located by probing, with checks off too', async () => {
     const path = data('nation.dict-malformed.parquet');
     const error = await failure(readAll(path, await columnsOf(path), false));

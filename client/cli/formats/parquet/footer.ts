@@ -75,6 +75,11 @@ export function readFooterBytes(fd: number, fileBytes: number, path: string): { 
   const magic = tail.subarray(4);
   if (magic.equals(ENCRYPTED_MAGIC)) throw new FormatError(`${path}: an encrypted Parquet file (its footer is encrypted); Granary reads plaintext Parquet only`);
   if (!magic.equals(PARQUET_MAGIC)) throw new FormatError(`${path}: not a Parquet file (it does not end with PAR1): truncated, or another format`);
+  // Readers that seek to the footer never look at the head; a file whose first bytes are not the
+  // magic was damaged or cut and pasted, and its pages cannot be trusted either.
+  if (!readAt(fd, 0, PARQUET_MAGIC.length).equals(PARQUET_MAGIC)) {
+    throw new FormatError(`${path}: not a Parquet file (it does not start with PAR1): damaged, or another format`);
+  }
   const footerBytes = tail.readUInt32LE(0);
   if (footerBytes === 0 || footerBytes > fileBytes - minimum || footerBytes > FOOTER_BYTES_MAX) {
     throw new FormatError(`${path}: the Parquet footer claims ${footerBytes} bytes, the file has room for ${Math.min(fileBytes - minimum, FOOTER_BYTES_MAX)}`);
