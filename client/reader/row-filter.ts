@@ -40,6 +40,11 @@ function temporalBound(kind: 'timestamp' | 'date', column: string): Bound {
  * are asked for in ascending order, so the chunk is found by moving forward from the last one.
  */
 function storedValues(vector: arrow.Vector): (row: number) => number | bigint | null {
+  return chunkValues(vector, (data, i) => (data.values as BigInt64Array | Int32Array)[i] as number | bigint);
+}
+
+/** Row `row`'s value of `vector` read by `at` from its chunk, or null; rows asked for in ascending order. */
+function chunkValues(vector: arrow.Vector, at: (data: arrow.Data, index: number) => number | bigint): (row: number) => number | bigint | null {
   const starts: number[] = [];
   let base = 0;
   for (const data of vector.data) {
@@ -53,7 +58,7 @@ function storedValues(vector: arrow.Vector): (row: number) => number | bigint | 
     const data = vector.data[c] as arrow.Data;
     const i = row - (starts[c] as number);
     if (!data.getValid(i)) return null;
-    return (data.values as BigInt64Array | Int32Array)[i] as number | bigint;
+    return at(data, i);
   };
 }
 
@@ -89,21 +94,7 @@ function decimalComparison(predicate: StatsPredicate, type: arrow.Decimal, vecto
 }
 
 function decimalValues(vector: arrow.Vector): (row: number) => number | bigint | null {
-  const starts: number[] = [];
-  let base = 0;
-  for (const data of vector.data) {
-    starts.push(base);
-    base += data.length;
-  }
-  let c = 0;
-  return (row) => {
-    if (row < (starts[c] as number)) c = 0;
-    while (c + 1 < starts.length && (starts[c + 1] as number) <= row) c++;
-    const data = vector.data[c] as arrow.Data;
-    const i = row - (starts[c] as number);
-    if (!data.getValid(i)) return null;
-    return decimalAt(data.values as Uint32Array, i);
-  };
+  return chunkValues(vector, (data, i) => decimalAt(data.values as Uint32Array, i));
 }
 
 function compare(a: number | bigint, b: number | bigint): number {
