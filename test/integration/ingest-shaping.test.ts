@@ -8,15 +8,12 @@
  * names like `c_customer_sk:` and `String` ingested with --normalize-names and --rename.
  */
 import { writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
 import { normalizeName } from '../../client/cli/formats/shape/names.js';
-import { type CliResult, runGranary, useUpCluster } from '../helpers/up-process.js';
+import { jsonLines, useCliCluster } from '../helpers/cli-cluster.js';
 
-const NODES = 3;
-const READY_DEADLINE_MS = 150_000;
-const STOP_DEADLINE_MS = 30_000;
 const ROWS = 1000;
 const FLOAT_FEATURES = 200;
 const FIRST_FEATURE = 1000;
@@ -27,18 +24,8 @@ const FEATURES_TEST_TIMEOUT_MS = 400_000;
 /** Real-world files with names other engines allow (apache/parquet-testing, Apache-2.0). */
 const CORPUS = new URL('../fixtures/parquet-testing-names/', import.meta.url).pathname;
 
-const cluster = useUpCluster({
-  name: 'ingest-shaping',
-  nodes: NODES,
-  args: (root, port) => ['--data', root, '--port', String(port), '--nodes', String(NODES), '--ec', '2+1', '--no-sample'],
-  readyDeadlineMs: READY_DEADLINE_MS,
-  stopDeadlineMs: STOP_DEADLINE_MS,
-});
-
-async function granary(args: readonly string[]): Promise<CliResult> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'GRANARY_TOKEN' && key !== 'GRANARY_TOKEN_FILE'));
-  return runGranary(args, { maxBuffer: 256 * 1024 * 1024, cwd: dirname(cluster.root), env: { ...env, GRANARY_METADATA: `http://127.0.0.1:${cluster.port}` } });
-}
+// Its own `ok`: ingest reports unknown features on stderr, which is not an error here.
+const { cluster, granary } = useCliCluster('ingest-shaping', { maxBuffer: 256 * 1024 * 1024 });
 
 async function ok(args: readonly string[]): Promise<string> {
   const result = await granary(args);
@@ -50,13 +37,6 @@ async function refused(args: readonly string[]): Promise<string> {
   const result = await granary(args);
   expect(result.code, `${args.join(' ')} succeeded: ${result.stdout}`).not.toBe(0);
   return result.stderr;
-}
-
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 /** Runs SQL in a fresh in-memory DuckDB; returns the rows of the last statement as JSON values. */

@@ -7,55 +7,16 @@
  * message naming the file, row and column, and nothing of it is stored.
  */
 import { writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CliResult, runGranary, useUpCluster } from '../helpers/up-process.js';
+import { useCliCluster, duck, jsonLines } from '../helpers/cli-cluster.js';
 
-const NODES = 3;
-const READY_DEADLINE_MS = 150_000;
-const STOP_DEADLINE_MS = 30_000;
 
-const cluster = useUpCluster({
-  name: 'temporal-cli',
-  nodes: NODES,
-  args: (root, port) => ['--data', root, '--port', String(port), '--nodes', String(NODES), '--ec', '2+1', '--no-sample'],
-  readyDeadlineMs: READY_DEADLINE_MS,
-  stopDeadlineMs: STOP_DEADLINE_MS,
-});
+const { cluster, granary, ok } = useCliCluster('temporal-cli');
 
-async function granary(args: readonly string[]): Promise<CliResult> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'GRANARY_TOKEN' && key !== 'GRANARY_TOKEN_FILE'));
-  return runGranary(args, { maxBuffer: 64 * 1024 * 1024, cwd: dirname(cluster.root), env: { ...env, GRANARY_METADATA: `http://127.0.0.1:${cluster.port}` } });
-}
 
-async function ok(args: readonly string[]): Promise<string> {
-  const result = await granary(args);
-  expect(result.stderr, args.join(' ')).not.toMatch(/error|GRN_/i);
-  expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
-  return result.stdout;
-}
 
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
 
-/** Runs SQL in a fresh in-memory DuckDB; returns the rows of the last statement. */
-async function duck(...statements: string[]): Promise<unknown[][]> {
-  const instance = await DuckDBInstance.create(':memory:');
-  const connection = await instance.connect();
-  try {
-    let rows: unknown[][] = [];
-    for (const sql of statements) rows = (await connection.runAndReadAll(sql)).getRows();
-    return rows;
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
-  }
-}
 
 describe('timestamp and date columns through the CLI', () => {
   it('ingests JSON Lines and DuckDB Parquet, filters with --where on timestamps and dates, writes Parquet DuckDB reads', async () => {
