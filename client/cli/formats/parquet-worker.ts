@@ -21,6 +21,7 @@ import * as parquet from 'parquet-wasm';
 import { FormatError } from '../../format/format-error.js';
 import { assertRowGroupDecodable } from './parquet/decode-limits.js';
 import { type ParquetFooter, decoderBlob, describeDropped, readFooter } from './parquet/footer.js';
+import { Int32DeltaBatches } from './parquet/int32-delta-batches.js';
 import { Int96Batches } from './parquet/int96-batches.js';
 import { verifyRowGroupPages } from './parquet/page-checksums.js';
 import type { ParquetWorkerData, ParquetWorkerMessage, ParquetWorkerRequest } from './parquet/reading-thread.js';
@@ -60,6 +61,8 @@ interface Opened {
   readonly file: parquet.ParquetFile;
   /** The INT96 columns' conversion, when the file has any (decoded as bytes: parquet/int96.ts). */
   readonly int96: Int96Batches | undefined;
+  /** The INT32 delta columns' narrowing, when the file has any (decoded as Int64: parquet/int32-delta-footer.ts). */
+  readonly int32Delta: Int32DeltaBatches | undefined;
 }
 
 function repairNote(footer: ParquetFooter): string | undefined {
@@ -95,8 +98,10 @@ async function open(): Promise<Opened | undefined> {
       return undefined;
     }
     const int96 = footer.int96Columns.length === 0 ? undefined : new Int96Batches(footer.int96Columns);
+    const int32Delta = footer.int32DeltaColumns.length === 0 ? undefined : new Int32DeltaBatches(footer.int32DeltaColumns, path);
     if (data.probe === undefined) {
-      const schema = file.schema().intoIPCStream();
+      const decoded = file.schema().intoIPCStream();
+      const schema = int32Delta === undefined ? decoded : int32Delta.schema(decoded);
       send({
         kind: 'schema',
         ipc: int96 === undefined ? schema : int96.schema(schema),
@@ -104,7 +109,7 @@ async function open(): Promise<Opened | undefined> {
         repaired: repairNote(footer),
       });
     }
-    return { footer, file, int96 };
+    return { footer, file, int96, int32Delta };
   } catch (error) {
     sendFailure(error, 'open');
     return undefined;
@@ -117,7 +122,7 @@ let reader: ReadableStreamDefaultReader<parquet.RecordBatch> | undefined;
 /** Rows of the row group sent so far. */
 let groupRows = 0;
 
-async function next({ footer, file, int96 }: Opened): Promise<void> {
+async function next({ footer, file, int96, int32Delta }: Opened): Promise<void> {
   try {
     for (;;) {
       if (reader === undefined) {
@@ -144,7 +149,8 @@ async function next({ footer, file, int96 }: Opened): Promise<void> {
         continue;
       }
       const rows = item.value.numRows;
-      const ipc = item.value.intoIPCStream();
+      const decoded = item.value.intoIPCStream();
+      const ipc = int32Delta === undefined ? decoded : int32Delta.batch(decoded);
       if (int96 === undefined) {
         send({ kind: 'batch', ipc });
       } else {

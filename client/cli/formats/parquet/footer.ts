@@ -10,6 +10,7 @@
 import { readSync } from 'node:fs';
 import { FormatError } from '../../../format/format-error.js';
 import { type DroppedField, repairFooterTree } from './footer-repair.js';
+import { type Int32DeltaColumn, int32DeltaAsInt64 } from './int32-delta-footer.js';
 import { int96AsFixedBytes } from './int96-footer.js';
 import {
   type ThriftField,
@@ -64,6 +65,11 @@ export interface ParquetFooter {
    * so it hands out their bytes for an exact conversion (int96-footer.ts, int96.ts).
    */
   readonly int96Columns: readonly (readonly string[])[];
+  /**
+   * INT32 columns whose pages are all DELTA_BINARY_PACKED, which the decoder's footer declares
+   * INT64 and the reading thread narrows back (int32-delta-footer.ts).
+   */
+  readonly int32DeltaColumns: readonly Int32DeltaColumn[];
   readonly rowGroups: readonly RowGroupInfo[];
 }
 
@@ -118,7 +124,8 @@ export function readFooter(fd: number, fileBytes: number, path: string): Parquet
     rowGroups.push({ rows, firstRow, columns });
     firstRow += rows;
   }
-  return { fileBytes, footerOffset, tree, dropped, int96Columns, rowGroups };
+  const int32Delta = int32DeltaAsInt64(tree, rowGroups, fd, path);
+  return { fileBytes, footerOffset, tree: int32Delta.tree, dropped, int96Columns, int32DeltaColumns: int32Delta.columns, rowGroups };
 }
 
 function columnChunk(chunk: ThriftStruct, where: string, path: string): ColumnChunkInfo {
@@ -158,11 +165,11 @@ function columnChunk(chunk: ThriftStruct, where: string, path: string): ColumnCh
 
 /**
  * The file for the decoder: `file` itself, or, when the footer was repaired or declares INT96
- * columns as bytes, the file's bytes up to the footer (a slice: still read from disk on demand)
+ * columns as bytes or INT32 delta columns as INT64, the file's bytes up to the footer (a slice: still read from disk on demand)
  * followed by the decoder's footer, its length and the magic.
  */
 export function decoderBlob(file: Blob, footer: ParquetFooter, path: string): Blob {
-  if (footer.dropped.length === 0 && footer.int96Columns.length === 0) return file;
+  if (footer.dropped.length === 0 && footer.int96Columns.length === 0 && footer.int32DeltaColumns.length === 0) return file;
   let bytes: Buffer;
   try {
     bytes = writeThriftStruct(footer.tree);

@@ -70,7 +70,7 @@ export function int96AsFixedBytes(tree: ThriftStruct): { tree: ThriftStruct; col
  * below the root and whether it or an ancestor is repeated. The walk trusts num_children only
  * as far as the list goes: a footer that lies is the decoder's to refuse.
  */
-function walkSchema(elements: readonly unknown[], leaf: (element: ThriftStruct, index: number, path: string[], repeated: boolean) => void): void {
+export function walkSchema(elements: readonly unknown[], leaf: (element: ThriftStruct, index: number, path: string[], repeated: boolean) => void): void {
   let next = 1;
   const visit = (count: number, path: string[], repeated: boolean): void => {
     for (let c = 0; c < count && next < elements.length; c++) {
