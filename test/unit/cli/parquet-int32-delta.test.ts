@@ -6,7 +6,7 @@
  * and a file whose writer did the arithmetic in 32 bits (arrow-rs) reads exactly too, though its
  * 64-bit decode leaves the int32 range.
  */
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import * as parquet from 'parquet-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParquetFileReader } from '../../../client/cli/formats/parquet-input.js';
 import { FOOTER_TAIL_BYTES, PARQUET_MAGIC, decoderBlob, readFooter } from '../../../client/cli/formats/parquet/footer.js';
-import { type ThriftStruct, readThriftStruct, writeThriftStruct } from '../../../client/cli/formats/parquet/thrift-tree.js';
+import { type ThriftStruct, fieldOf, readThriftStruct, writeThriftStruct } from '../../../client/cli/formats/parquet/thrift-tree.js';
 
 const ROWS = 5000;
 const INT32_MIN = -2147483648;
@@ -39,7 +39,7 @@ beforeAll(async () => {
       CASE WHEN i % 5 = 2 THEN NULL WHEN i % 2 = 0 THEN DATE '1970-01-01' - 2000000000 + (hash(i) % 1000000)::INTEGER ELSE DATE '1970-01-01' + 2000000000 - (hash(i) % 1000000)::INTEGER END AS d
       FROM range(${ROWS}) t(i)`;
     for (const [path, version] of [[v1, 'V1'], [v2, 'V2']] as const) {
-      await run(`COPY (${select}) TO '${path}' (FORMAT parquet, ROW_GROUP_SIZE 2048, COMPRESSION zstd, PARQUET_VERSION ${version})`);
+      await run(`COPY (${select}) TO '${path}' (FORMAT parquet, ROW_GROUP_SIZE 2048, COMPRESSION uncompressed, PARQUET_VERSION ${version})`);
     }
   });
 });
@@ -110,6 +110,11 @@ describe('DuckDB V2 INT32 delta columns', () => {
     expect(int32DeltaColumns(v1)).toEqual([]);
   });
 
+  it('have miniblocks wider than 32 bits, on which the decoder traps (the bug)', () => {
+    expect(Math.max(...firstMiniblockWidths(v2, 'i32'))).toBe(33);
+    expect(Math.max(...firstMiniblockWidths(v2, 'u32'))).toBe(33);
+  });
+
   it('read every value as DuckDB reads it, with the 32-bit types', async () => {
     const expected = await duckdbValues(v2);
     expect(expected).toHaveLength(ROWS);
@@ -161,6 +166,39 @@ describe('a 32-bit delta writer (arrow-rs)', () => {
     expect(out).toEqual([...values]);
   });
 });
+
+/**
+ * The bit widths of the first block's miniblocks in the first page of top-level optional
+ * `column` of uncompressed `path`: a data page v1 (DuckDB's, for V2 too) whose definition levels
+ * come first, 4-byte length prefixed, then the DELTA_BINARY_PACKED header (block size, miniblocks
+ * per block, value count, first value, then the block's min delta and one width byte a miniblock).
+ */
+function firstMiniblockWidths(path: string, column: string): number[] {
+  const fd = openSync(path, 'r');
+  try {
+    const footer = readFooter(fd, fstatSync(fd).size, path);
+    const chunk = footer.rowGroups[0]!.columns.find((c) => c.path === column)!;
+    const bytes = Buffer.alloc(chunk.totalCompressedBytes);
+    readSync(fd, bytes, 0, bytes.length, chunk.firstPageOffset);
+    const { struct: header, bytesRead } = readThriftStruct(bytes);
+    expect(fieldOf(header, 1)?.value).toBe(0);
+    expect(fieldOf(fieldOf(header, 5)!.value as ThriftStruct, 2)?.value).toBe(5);
+    let at = bytesRead;
+    at += 4 + bytes.readUInt32LE(at);
+    const varint = (): void => {
+      while ((bytes[at++] as number) & 0x80);
+    };
+    varint();
+    const miniblocks = bytes[at] as number;
+    varint();
+    varint();
+    varint();
+    varint();
+    return [...bytes.subarray(at, at + miniblocks)];
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** `file` with its footer's key-value metadata (ARROW:schema) removed. */
 function withoutArrowSchema(file: Buffer): Buffer {
