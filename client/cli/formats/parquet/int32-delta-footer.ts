@@ -5,8 +5,10 @@
  * Why: DuckDB (PARQUET_VERSION V2) computes an INT32 column's deltas in 64-bit arithmetic, so two
  * neighbours -2^31 and 2^31-1 give a delta of 2^32-1 and miniblocks 33 bits wide. arrow-rs's i32
  * delta decoder panics on a width above 32 (a wasm trap in parquet-wasm); its i64 decoder reads the
- * same bytes. The spec lets a writer do the arithmetic either way: "overflow should be allowed and
- * handled as wrapping around in 2's complement notation". The low 32 bits of the 64-bit decode are
+ * same bytes. The spec (Encodings.md) now says INT32 data "must not use more than 32 bits", so
+ * such files break it, but DuckDB writes them and reads them back, and a user has them. The spec
+ * lets a writer do the arithmetic in 32 bits: "overflow should be allowed and handled as wrapping
+ * around in 2's complement notation". The low 32 bits of the 64-bit decode are
  * exactly the 32-bit decode, whichever the writer did: every step of the decode (first value plus
  * min delta plus packed value, repeated) is an addition, and addition modulo 2^64 reduces to
  * addition modulo 2^32. A 64-bit writer's values are int32 values, so the 64-bit decode gives them
