@@ -27,9 +27,8 @@ import { useUpCluster } from '../helpers/up-process.js';
 const CORPUS_DEADLINE_MS = 900_000;
 /**
  * The whole collection takes 10-35 minutes on a 2-core machine (four CLI processes a file), past
- * what CI may spend, and DuckDB's V2 files still trap the decoder: it runs with
- * `npm run test:conformance` (GRANARY_CONFORMANCE=1) until both are fixed; the `--like` test
- * below always runs.
+ * what CI may spend: it runs with `npm run test:conformance` (GRANARY_CONFORMANCE=1) until it runs
+ * in process; the `--like` test below always runs.
  */
 const RUN_CORPUS = process.env.GRANARY_CONFORMANCE === '1';
 
