@@ -168,7 +168,7 @@ describe('damaged files: one line naming the file, row group and column', () => 
     const path = data('nation.dict-malformed.parquet');
     const error = await failure(readAll(path, await columnsOf(path), false));
     expect(error.message).toMatch(
-      new RegExp(`^${escape(path)}: Parquet read failed after row 0: the Parquet decoder crashed \\(RuntimeError: unreachable\\), in row group 0 \\(rows 0-24\\), columns name, comment_col; `),
+      new RegExp(`^${escape(path)}: Parquet read failed after row 0: the Parquet decoder crashed \\(.*\\), in row group 0 \\(rows 0-24\\), columns name, comment_col; `),
     );
   });
 });
