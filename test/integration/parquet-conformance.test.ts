@@ -106,7 +106,8 @@ describe('Parquet conformance', () => {
       user_id: arrow.vectorFromArray([1n, 2n, 3n], new arrow.Int64()),
       score: arrow.vectorFromArray([0.5, 0.75, 1.25], new arrow.Float32()),
       tags: arrow.vectorFromArray([['a'], [], ['b', 'c']], new arrow.List(new arrow.Field('item', new arrow.Utf8(), true))),
-      day: arrow.vectorFromArray([20_000, 20_001, null], new arrow.DateDay()),
+      // apache-arrow builds DateDay values from Dates (a number would be taken as milliseconds).
+      day: arrow.vectorFromArray([new Date('2024-10-04T00:00:00Z'), new Date('2024-10-05T00:00:00Z'), null], new arrow.DateDay()),
     });
     await writeFile(ipc, arrow.tableToIPC(table, 'file'));
     await ok(['table', 'create', 'like_ipc', '--like', ipc, '--ec', '2+1']);
