@@ -28,7 +28,8 @@
  */
 import { FormatError } from '../../../format/format-error.js';
 import { type RowGroupInfo, intValue, readAt } from './footer.js';
-import { pathKey, walkSchema } from './int96-footer.js';
+import { walkSchema } from './int96-footer.js';
+import { intField, pathKey, retypeRowGroup } from './retype-chunks.js';
 import { PAGE_HEADER_BYTES_MAX } from './page-checksums.js';
 import { type ThriftField, type ThriftList, type ThriftStruct, type ThriftValue, ThriftType, fieldOf, readThriftStruct } from './thrift-tree.js';
 
@@ -60,8 +61,6 @@ const FILE_ROW_GROUPS = 4;
 const FILE_KEY_VALUE_METADATA = 5;
 const ROW_GROUP_COLUMNS = 1;
 const CHUNK_META_DATA = 3;
-const CHUNK_COLUMN_INDEX_OFFSET = 6;
-const CHUNK_COLUMN_INDEX_LENGTH = 7;
 const ELEMENT_TYPE = 1;
 const ELEMENT_CONVERTED_TYPE = 6;
 const ELEMENT_LOGICAL_TYPE = 10;
@@ -69,8 +68,6 @@ const LOGICAL_DATE = 6;
 const LOGICAL_INTEGER = 10;
 const META_TYPE = 1;
 const META_ENCODINGS = 2;
-const META_STATISTICS = 12;
-const STATISTICS_BOUNDS = new Set([1, 2, 5, 6, 7, 8]);
 const PAGE_TYPE = 1;
 const PAGE_COMPRESSED_SIZE = 3;
 const PAGE_DATA_HEADER = 5;
@@ -127,7 +124,7 @@ export function int32DeltaAsInt64(
     }
     if (field.id === FILE_ROW_GROUPS && field.type === ThriftType.LIST) {
       const groups = field.value as ThriftList;
-      return { ...field, value: { ...groups, items: groups.items.map((group) => rowGroup(group, keys)) } };
+      return { ...field, value: { ...groups, items: groups.items.map((group) => retypeRowGroup(group, keys, TYPE_INT32, TYPE_INT64)) } };
     }
     return field;
   });
@@ -237,45 +234,3 @@ function asInt64Element(element: ThriftStruct): ThriftStruct {
   return { kind: 'struct', fields };
 }
 
-function rowGroup(group: ThriftValue, keys: ReadonlySet<string>): ThriftValue {
-  const struct = group as ThriftStruct;
-  if (typeof group !== 'object' || struct.kind !== 'struct') return group;
-  return {
-    kind: 'struct',
-    fields: struct.fields.map((field) => {
-      if (field.id !== ROW_GROUP_COLUMNS || field.type !== ThriftType.LIST) return field;
-      const chunks = field.value as ThriftList;
-      return { ...field, value: { ...chunks, items: chunks.items.map((chunk) => columnChunk(chunk as ThriftStruct, keys)) } };
-    }),
-  };
-}
-
-function columnChunk(chunk: ThriftStruct, keys: ReadonlySet<string>): ThriftStruct {
-  const meta = fieldOf(chunk, CHUNK_META_DATA);
-  if (chunk.kind !== 'struct' || meta === undefined || meta.type !== ThriftType.STRUCT) return chunk;
-  const metadata = meta.value as ThriftStruct;
-  if (intField(metadata, META_TYPE) !== TYPE_INT32) return chunk;
-  const path = fieldOf(metadata, 3)?.value;
-  if (path === undefined || (path as ThriftList).kind !== 'list') return chunk;
-  const names = (path as ThriftList).items.map((name) => (Buffer.isBuffer(name) ? name.toString('utf8') : ''));
-  if (!keys.has(pathKey(names))) return chunk;
-  const metaFields = metadata.fields.map((field): ThriftField => {
-    if (field.id === META_TYPE) return { ...field, value: TYPE_INT64 };
-    if (field.id === META_STATISTICS && field.type === ThriftType.STRUCT) {
-      const statistics = field.value as ThriftStruct;
-      return { ...field, value: { kind: 'struct', fields: statistics.fields.filter((stat) => !STATISTICS_BOUNDS.has(stat.id)) } };
-    }
-    return field;
-  });
-  return {
-    kind: 'struct',
-    fields: chunk.fields
-      .filter((field) => field.id !== CHUNK_COLUMN_INDEX_OFFSET && field.id !== CHUNK_COLUMN_INDEX_LENGTH)
-      .map((field) => (field === meta ? { ...field, value: { kind: 'struct', fields: metaFields } } : field)),
-  };
-}
-
-function intField(struct: ThriftStruct, id: number): number | undefined {
-  const value = fieldOf(struct, id)?.value;
-  return typeof value === 'number' ? value : undefined;
-}

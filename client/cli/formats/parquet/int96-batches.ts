@@ -7,7 +7,7 @@
 import * as arrow from 'apache-arrow';
 import { arrowTypeOf } from '../../../format/arrow-types.js';
 import { type Int96Label, int96ToTimestamp, isInt96Bytes } from './int96.js';
-import { pathKey } from './int96-footer.js';
+import { pathKey } from './retype-chunks.js';
 
 /** Names the place of value `index` of the column at `path` (file, row group, row and column). */
 export type Int96Where = (column: string, index: number) => string;

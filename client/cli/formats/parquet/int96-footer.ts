@@ -10,7 +10,8 @@
  * a repeated field (lists, maps) are left as they are: Granary has no column type for a list of
  * timestamps, so those are refused by type anyway.
  */
-import { type ThriftField, type ThriftList, type ThriftStruct, type ThriftValue, ThriftType, fieldOf } from './thrift-tree.js';
+import { intField, pathKey, retypeRowGroup } from './retype-chunks.js';
+import { type ThriftField, type ThriftList, type ThriftStruct, ThriftType, fieldOf } from './thrift-tree.js';
 
 /** Parquet's physical Type values. */
 const TYPE_INT96 = 3;
@@ -22,20 +23,11 @@ const REPEATED = 2;
 // Field ids of parquet.thrift.
 const FILE_SCHEMA = 2;
 const FILE_ROW_GROUPS = 4;
-const ROW_GROUP_COLUMNS = 1;
-const CHUNK_META_DATA = 3;
-const CHUNK_COLUMN_INDEX_OFFSET = 6;
-const CHUNK_COLUMN_INDEX_LENGTH = 7;
 const ELEMENT_TYPE = 1;
 const ELEMENT_TYPE_LENGTH = 2;
 const ELEMENT_REPETITION = 3;
 const ELEMENT_NAME = 4;
 const ELEMENT_CHILDREN = 5;
-const META_TYPE = 1;
-const META_PATH = 3;
-const META_STATISTICS = 12;
-/** Statistics: max, min (deprecated), max_value, min_value, is_max_value_exact, is_min_value_exact. */
-const STATISTICS_BOUNDS = new Set([1, 2, 5, 6, 7, 8]);
 
 /** `tree` (a FileMetaData) with its INT96 columns declared FIXED_LEN_BYTE_ARRAY(12), and their paths. */
 export function int96AsFixedBytes(tree: ThriftStruct): { tree: ThriftStruct; columns: readonly (readonly string[])[] } {
@@ -58,7 +50,7 @@ export function int96AsFixedBytes(tree: ThriftStruct): { tree: ThriftStruct; col
     }
     if (field.id === FILE_ROW_GROUPS && field.type === ThriftType.LIST) {
       const groups = field.value as ThriftList;
-      return { ...field, value: { ...groups, items: groups.items.map((group) => rowGroup(group, keys)) } };
+      return { ...field, value: { ...groups, items: groups.items.map((group) => retypeRowGroup(group, keys, TYPE_INT96, TYPE_FIXED_LEN_BYTE_ARRAY)) } };
     }
     return field;
   });
@@ -102,50 +94,3 @@ function asFixedElement(element: ThriftStruct): ThriftStruct {
   return { kind: 'struct', fields };
 }
 
-function rowGroup(group: ThriftValue, keys: ReadonlySet<string>): ThriftValue {
-  const struct = group as ThriftStruct;
-  if (typeof group !== 'object' || struct.kind !== 'struct') return group;
-  return {
-    kind: 'struct',
-    fields: struct.fields.map((field) => {
-      if (field.id !== ROW_GROUP_COLUMNS || field.type !== ThriftType.LIST) return field;
-      const chunks = field.value as ThriftList;
-      return { ...field, value: { ...chunks, items: chunks.items.map((chunk) => columnChunk(chunk as ThriftStruct, keys)) } };
-    }),
-  };
-}
-
-function columnChunk(chunk: ThriftStruct, keys: ReadonlySet<string>): ThriftStruct {
-  const meta = fieldOf(chunk, CHUNK_META_DATA);
-  if (chunk.kind !== 'struct' || meta === undefined || meta.type !== ThriftType.STRUCT) return chunk;
-  const metadata = meta.value as ThriftStruct;
-  if (intField(metadata, META_TYPE) !== TYPE_INT96) return chunk;
-  const path = fieldOf(metadata, META_PATH)?.value;
-  if (path === undefined || (path as ThriftList).kind !== 'list') return chunk;
-  const names = (path as ThriftList).items.map((name) => (Buffer.isBuffer(name) ? name.toString('utf8') : ''));
-  if (!keys.has(pathKey(names))) return chunk;
-  const metaFields = metadata.fields.map((field): ThriftField => {
-    if (field.id === META_TYPE) return { ...field, value: TYPE_FIXED_LEN_BYTE_ARRAY };
-    if (field.id === META_STATISTICS && field.type === ThriftType.STRUCT) {
-      const statistics = field.value as ThriftStruct;
-      return { ...field, value: { kind: 'struct', fields: statistics.fields.filter((stat) => !STATISTICS_BOUNDS.has(stat.id)) } };
-    }
-    return field;
-  });
-  return {
-    kind: 'struct',
-    fields: chunk.fields
-      .filter((field) => field.id !== CHUNK_COLUMN_INDEX_OFFSET && field.id !== CHUNK_COLUMN_INDEX_LENGTH)
-      .map((field) => (field === meta ? { ...field, value: { kind: 'struct', fields: metaFields } } : field)),
-  };
-}
-
-function intField(struct: ThriftStruct, id: number): number | undefined {
-  const value = fieldOf(struct, id)?.value;
-  return typeof value === 'number' ? value : undefined;
-}
-
-/** A path as one string; NUL is not in column names Granary reads, so paths do not collide. */
-export function pathKey(path: readonly string[]): string {
-  return path.join('\u0000');
-}
