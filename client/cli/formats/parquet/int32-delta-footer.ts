@@ -26,12 +26,11 @@
  * types removed (so the decoder gives plain Int64), ColumnMetaData.type, the statistics' min and max
  * and the chunk's column index dropped (4-byte values the decoder would read as 8).
  */
-import { FormatError } from '../../../format/format-error.js';
 import { type RowGroupInfo, intValue, readAt } from './footer.js';
 import { walkSchema } from './int96-footer.js';
 import { intField, pathKey, retypeRowGroup } from './retype-chunks.js';
-import { PAGE_HEADER_BYTES_MAX } from './page-checksums.js';
-import { type ThriftField, type ThriftList, type ThriftStruct, type ThriftValue, ThriftType, fieldOf, readThriftStruct } from './thrift-tree.js';
+import { readPageHeader } from './page-checksums.js';
+import { type ThriftField, type ThriftList, type ThriftStruct, type ThriftValue, ThriftType, fieldOf } from './thrift-tree.js';
 
 /** A rewritten column: its leaf position, its path and the 32-bit type it is narrowed to. */
 export interface Int32DeltaColumn {
@@ -191,7 +190,7 @@ function pagesAllDelta(fd: number, start: number, bytes: number, where: string):
   const end = start + bytes;
   let position = start;
   while (position < end) {
-    const { header, headerBytes } = readPageHeader(fd, position, end - position, where);
+    const { header, headerBytes } = readPageHeader(fd, position, end - position, where, HEADER_READ_BYTES);
     const type = intField(header, PAGE_TYPE);
     const size = fieldOf(header, PAGE_COMPRESSED_SIZE);
     if (size === undefined) return false;
@@ -202,24 +201,6 @@ function pagesAllDelta(fd: number, start: number, bytes: number, where: string):
     position += headerBytes + intValue(size, 'PageHeader.compressed_page_size', where);
   }
   return position === end;
-}
-
-function readPageHeader(fd: number, position: number, room: number, where: string): { header: ThriftStruct; headerBytes: number } {
-  let window = Math.min(HEADER_READ_BYTES, room);
-  for (;;) {
-    try {
-      const { struct, bytesRead } = readThriftStruct(readAt(fd, position, window));
-      return { header: struct, headerBytes: bytesRead };
-    } catch (error) {
-      const limit = Math.min(room, PAGE_HEADER_BYTES_MAX);
-      if (error instanceof Error && error.name === 'InputBufferUnderrunError' && window < limit) {
-        window = Math.min(window * 16, limit);
-        continue;
-      }
-      const message = error instanceof Error ? error.message || error.name : String(error);
-      throw new FormatError(`${where}: not a valid page header at byte ${position}: ${message}`, { cause: error });
-    }
-  }
 }
 
 function subInt(struct: ThriftStruct, id: number, subId: number): number | undefined {

@@ -92,9 +92,18 @@ function verifyChunkPages(fd: number, where: string, chunk: ColumnChunkInfo): Pa
   return { pages, pagesWithCrc };
 }
 
-/** The page header at `position`, read with at most `room` bytes (what is left of its chunk). */
-function readPageHeader(fd: number, position: number, room: number, where: string): { header: ThriftStruct; headerBytes: number } {
-  let window = Math.min(HEADER_READ_BYTES, room);
+/**
+ * The page header at `position`, read with at most `room` bytes (what is left of its chunk),
+ * starting with a read of `firstRead` bytes (a walk of headers alone reads less at a time).
+ */
+export function readPageHeader(
+  fd: number,
+  position: number,
+  room: number,
+  where: string,
+  firstRead = HEADER_READ_BYTES,
+): { header: ThriftStruct; headerBytes: number } {
+  let window = Math.min(firstRead, room);
   for (;;) {
     try {
       const { struct, bytesRead } = readThriftStruct(readAt(fd, position, window));
