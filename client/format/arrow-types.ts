@@ -118,3 +118,22 @@ export function columnTypeOf(type: arrow.DataType): ColumnType | undefined {
 function assertNever(value: never): never {
   throw new Error(`unknown column type ${String(value)}`);
 }
+
+/**
+ * The child of an `id_score_list` column (`type`, as arrowTypeOf gives it): `length` pairs of
+ * `ids` and `scores`, no nulls (Granary lists hold no null elements).
+ */
+export function idScorePairsData(type: arrow.List, ids: BigInt64Array, scores: Float32Array): arrow.Data {
+  const pairType = type.valueType as arrow.Struct;
+  const [idField, scoreField] = pairType.children as [arrow.Field<arrow.Int64>, arrow.Field<arrow.Float32>];
+  const length = ids.length;
+  return arrow.makeData({
+    type: pairType,
+    length,
+    nullCount: 0,
+    children: [
+      arrow.makeData({ type: idField.type, length, nullCount: 0, data: ids }),
+      arrow.makeData({ type: scoreField.type, length, nullCount: 0, data: scores }),
+    ],
+  });
+}

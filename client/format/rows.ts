@@ -36,7 +36,7 @@ import {
 } from '../../protocol/index.js';
 import { getBit, isValid, listChild, setBit, validityOf } from './arrow-access.js';
 import { DECIMAL_WORDS, decimalAt, setDecimal } from './decimal128.js';
-import { type NamedColumn, arrowSchemaOf, columnTypeOf } from './arrow-types.js';
+import { type NamedColumn, arrowSchemaOf, columnTypeOf, idScorePairsData } from './arrow-types.js';
 import { FormatError } from './format-error.js';
 
 const INT64_MIN = -(2n ** 63n);
@@ -326,17 +326,7 @@ class ColumnBuilder {
         ids[at] = id;
         scores[at] = score;
       });
-      const pairType = type.valueType as arrow.Struct;
-      const [idField, scoreField] = pairType.children as [arrow.Field<arrow.Int64>, arrow.Field<arrow.Float32>];
-      child = arrow.makeData({
-        type: pairType,
-        length: total,
-        nullCount: 0,
-        children: [
-          arrow.makeData({ type: idField.type, length: total, nullCount: 0, data: ids }),
-          arrow.makeData({ type: scoreField.type, length: total, nullCount: 0, data: scores }),
-        ],
-      });
+      child = idScorePairsData(type, ids, scores);
     }
     return arrow.makeData({
       type,

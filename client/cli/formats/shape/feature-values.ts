@@ -8,7 +8,7 @@
  */
 import * as arrow from 'apache-arrow';
 import { type ColumnType, kindOf } from '../../../../protocol/index.js';
-import { FormatError } from '../../../format/index.js';
+import { FormatError, idScorePairsData } from '../../../format/index.js';
 import type { FeatureColumnType } from './options.js';
 
 /** Primitive Arrow types a map value (or a list element) may have. */
@@ -318,17 +318,7 @@ function gatherPairs(source: Extract<ValueSource, { kind: 'pairs' }>, values: ar
     copyElements(source.id, idData.values as BigInt64Array, start, end - start, 'i64', ids, to);
     copyElements(source.score, scoreData.values as Float32Array, start, end - start, 'f32', scores, to);
   }
-  const pairType = arrowType.valueType as arrow.Struct;
-  const [idField, scoreField] = pairType.children as [arrow.Field<arrow.Int64>, arrow.Field<arrow.Float32>];
-  const child = arrow.makeData({
-    type: pairType,
-    length: total,
-    nullCount: 0,
-    children: [
-      arrow.makeData({ type: idField.type, length: total, nullCount: 0, data: ids }),
-      arrow.makeData({ type: scoreField.type, length: total, nullCount: 0, data: scores }),
-    ],
-  });
+  const child = idScorePairsData(arrowType, ids, scores);
   return arrow.makeData({ type: arrowType, length: rows, nullCount, nullBitmap, valueOffsets: offsets, child });
 }
 
