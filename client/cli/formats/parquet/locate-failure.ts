@@ -2,11 +2,12 @@
  * Which columns of a row group the decoder fails on. parquet-wasm's errors and traps name no
  * column ("Parquet error: ...", `RuntimeError: unreachable`), and the reader streams all columns
  * together, so when a row group fails its columns are read again one at a time, on a thread of
- * their own: a column that errs is named and the next one is read; a column that traps ends the
- * thread, is named, and a fresh thread goes on with the rest. The probing is bounded: at most
+ * their own: a column that errs or traps is named, and a fresh thread goes on with the rest (a
+ * decoder that failed once cannot be trusted with the next column). The probing is bounded: at most
  * PROBE_COLUMNS_MAX columns, PROBE_THREADS_MAX threads (one at a time) and PROBE_TIME_MS_MAX in
  * all; when a bound is hit the thread is terminated and the answer says the search was cut short.
  */
+import { decoderModule } from './decoder-module.js';
 import { ParquetThread } from './reading-thread.js';
 
 export const PROBE_COLUMNS_MAX = 64;
@@ -41,7 +42,7 @@ export async function locateFailingColumns(
       break;
     }
     threads++;
-    const thread = new ParquetThread({ path, batchRows, verifyPageChecksums: false, probe: { rowGroup, columns: left } });
+    const thread = new ParquetThread({ decoder: await decoderModule(), path, batchRows, verifyPageChecksums: false, probe: { rowGroup, columns: left } });
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
@@ -56,9 +57,13 @@ export async function locateFailingColumns(
         }
         if (answer.kind === 'probed') {
           probed++;
-          if (answer.failed) failing.add(answer.column);
           left = left.filter((column) => column !== answer.column);
-          continue;
+          if (!answer.failed) continue;
+          // A decoder that failed may be left unusable (a wasm-bindgen instance after a panic
+          // fails every later call), so the next column gets a thread of its own, or every
+          // column after the first failing one would be blamed too.
+          failing.add(answer.column);
+          break;
         }
         if (answer.kind === 'crash') {
           // The thread died reading the first column it had not answered for.

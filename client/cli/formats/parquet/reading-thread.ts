@@ -5,6 +5,7 @@
  * thread, and its end is one more answer ('crash').
  */
 import { Worker } from 'node:worker_threads';
+import type { CompiledDecoder } from './decoder-module.js';
 
 /** A row group's place in the file. */
 export interface RowGroupRows {
@@ -14,6 +15,8 @@ export interface RowGroupRows {
 
 /** What a thread is started with. */
 export interface ParquetWorkerData {
+  /** parquet-wasm compiled once for the process (decoder-module.ts). */
+  readonly decoder: CompiledDecoder;
   readonly path: string;
   readonly batchRows: number;
   /** Check page CRCs (page-checksums.ts) before each row group is decoded. */
@@ -65,12 +68,19 @@ export class ParquetThread {
   private ended = false;
   private closing = false;
   private stderr = '';
+  /** The thread's uncaught error, reported when it has exited. */
+  private crash: string | undefined;
 
   constructor(data: ParquetWorkerData) {
     this.worker = startWorker(data);
     this.worker.on('message', (message: ParquetWorkerMessage) => this.deliver(message));
-    this.worker.on('error', (error: unknown) => this.end(describeCrash(error)));
-    this.worker.on('exit', (code) => this.end(`the reading thread exited with code ${code}`));
+    // The crash is answered at 'exit', not at 'error': an uncaught error is reported as soon as
+    // it is thrown, ahead of answers the thread posted before it, while 'exit' comes after they
+    // are all delivered. Answered at 'error', a probe blamed the column before the one that trapped.
+    this.worker.on('error', (error: unknown) => {
+      this.crash ??= describeCrash(error);
+    });
+    this.worker.on('exit', (code) => this.end(this.crash ?? `the reading thread exited with code ${code}`));
     // The thread's output is not the caller's: keep a little of stderr for the message, drop the rest.
     this.worker.stdout.resume();
     this.worker.stderr.setEncoding('utf8');
