@@ -4,7 +4,10 @@
  * else. Every field is nullable (every Granary column is).
  */
 import * as arrow from 'apache-arrow';
-import { COLUMN_TYPES, type ColumnType, decimalParamsOf, decimalTypeOf, kindOf } from '../../protocol/index.js';
+// The two protocol modules, not its index: this module loads in every Parquet reading thread,
+// and the index brings the wire and erasure modules with it (a quarter second of CPU a thread).
+import { COLUMN_TYPES, type ColumnType, kindOf } from '../../protocol/catalog-types.js';
+import { decimalParamsOf, decimalTypeOf } from '../../protocol/decimal.js';
 
 /** The Arrow field name of a list's elements (the Arrow / Parquet convention). */
 export const LIST_ITEM_FIELD = 'item';

@@ -16,6 +16,7 @@ import { FormatError } from '../../format/index.js';
 import { assertBatchIntact } from './arrow-validate.js';
 import { conformBatch, planConform, usedColumns } from './conform.js';
 import { describeLocation, locateFailingColumns } from './parquet/locate-failure.js';
+import { decoderModule } from './parquet/decoder-module.js';
 import { ParquetThread, type RowGroupRows, type ThreadAnswer } from './parquet/reading-thread.js';
 import type { ShapeOptions, TableColumn } from './shape/options.js';
 
@@ -64,7 +65,7 @@ export class ParquetFileReader {
   ) {}
 
   static async open(path: string, batchRows: number, options: ParquetReadOptions = {}): Promise<ParquetFileReader> {
-    const thread = new ParquetThread({ path, batchRows, verifyPageChecksums: options.verifyPageChecksums ?? true });
+    const thread = new ParquetThread({ decoder: await decoderModule(), path, batchRows, verifyPageChecksums: options.verifyPageChecksums ?? true });
     try {
       const head = await thread.receive();
       if (head.kind !== 'schema') throw headError(path, head);

@@ -15,14 +15,17 @@
  */
 import { closeSync, fstatSync, openAsBlob, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import * as parquet from 'parquet-wasm';
+// The build that takes a compiled module: the Node build compiles its own in every thread.
+import * as parquet from 'parquet-wasm/esm';
 // The error class alone, not the format's index: every module imported here loads again in each
 // thread, and a failure starts probing threads (parquet/locate-failure.ts).
 import { FormatError } from '../../format/format-error.js';
 import { assertRowGroupDecodable } from './parquet/decode-limits.js';
 import { type ParquetFooter, decoderBlob, describeDropped, readFooter } from './parquet/footer.js';
-import { Int32DeltaBatches } from './parquet/int32-delta-batches.js';
-import { Int96Batches } from './parquet/int96-batches.js';
+// Types only: the converters (and apache-arrow under them, a quarter second of CPU to load) are
+// imported when a file has such columns, since every file read starts a thread of its own.
+import type { Int32DeltaBatches } from './parquet/int32-delta-batches.js';
+import type { Int96Batches } from './parquet/int96-batches.js';
 import { verifyRowGroupPages } from './parquet/page-checksums.js';
 import type { ParquetWorkerData, ParquetWorkerMessage, ParquetWorkerRequest } from './parquet/reading-thread.js';
 
@@ -30,6 +33,7 @@ const port = parentPort;
 if (port === null) throw new Error('parquet-worker runs as a worker thread only');
 const data = workerData as ParquetWorkerData;
 const { path, batchRows } = data;
+parquet.initSync({ module: data.decoder });
 
 /** Dropped fields named in a message; the rest are counted. */
 const REPAIRS_NAMED_MAX = 3;
@@ -97,8 +101,9 @@ async function open(): Promise<Opened | undefined> {
       send({ kind: 'error', stage: 'open', message });
       return undefined;
     }
-    const int96 = footer.int96Columns.length === 0 ? undefined : new Int96Batches(footer.int96Columns);
-    const int32Delta = footer.int32DeltaColumns.length === 0 ? undefined : new Int32DeltaBatches(footer.int32DeltaColumns, path);
+    const int96 = footer.int96Columns.length === 0 ? undefined : new (await import('./parquet/int96-batches.js')).Int96Batches(footer.int96Columns);
+    const int32Delta =
+      footer.int32DeltaColumns.length === 0 ? undefined : new (await import('./parquet/int32-delta-batches.js')).Int32DeltaBatches(footer.int32DeltaColumns, path);
     if (data.probe === undefined) {
       const decoded = file.schema().intoIPCStream();
       const schema = int32Delta === undefined ? decoded : int32Delta.schema(decoded);
