@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { failureLine, stackWithCauses } from '../client/cli/failure-line.js';
 import { cliCommands } from '../client/cli/index.js';
 import { metadataCommand } from './metadata-command.js';
 import { storageNodeCommand } from './storage-node-command.js';
@@ -28,24 +29,9 @@ for (const command of cli) program.addCommand(command);
 /** GRANARY_DEBUG=1: errors come with their stack and causes, for a bug report. */
 const debug = process.env.GRANARY_DEBUG === '1';
 
-/**
- * The one line a failed command prints: `granary: <code>: <message>`, on one line however the
- * message was written (a library's multi-line message, say).
- */
 function reportFailure(error: unknown): void {
-  const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ').trim();
-  const code = (error as { code?: unknown } | null)?.code;
-  process.stderr.write(`granary: ${typeof code === 'string' && code.startsWith('GRN_') ? `${code}: ` : ''}${message}\n`);
+  process.stderr.write(`${failureLine(error)}\n`);
   if (debug) process.stderr.write(`${stackWithCauses(error)}\n`);
-}
-
-function stackWithCauses(error: unknown): string {
-  const lines: string[] = [];
-  for (let e: unknown = error, depth = 0; e !== undefined && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
-    lines.push(`${depth === 0 ? '' : 'caused by: '}${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    if (!(e instanceof Error)) break;
-  }
-  return lines.join('\n');
 }
 
 // The user commands (not the services, whose logs say what killed them) end with one line even

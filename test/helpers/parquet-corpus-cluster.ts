@@ -1,12 +1,14 @@
 /**
- * The `granary` CLI pointed at one local `granary up` cluster, as the conformance suite and bench
- * run it: three storage nodes, RS 2+1, no sample table, the CLI run from the cluster's directory
- * (where `up` left the admin token) with the metadata URL in the environment.
+ * The `granary` commands pointed at one local `granary up` cluster, as the conformance suite and
+ * bench run them: three storage nodes, RS 2+1, no sample table, the commands run in process
+ * (in-process-cli.ts: a fresh process per command made the collection take 10-35 minutes on two
+ * cores) with the admin token `up` left in the cluster's directory.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Cli } from './parquet-corpus-run.js';
+import { type InProcessCli, inProcessCli } from './in-process-cli.js';
 import { makeTempDir } from './temp-dir.js';
-import { type CliResult, runGranary, startUp } from './up-process.js';
+import { startUp } from './up-process.js';
 import { freeUpPortRange } from './up-ports.js';
 
 export const CORPUS_NODES = 3;
@@ -18,27 +20,30 @@ export function corpusUpArgs(root: string, port: number): string[] {
   return ['--data', root, '--port', String(port), '--nodes', String(CORPUS_NODES), '--ec', '2+1', '--no-sample'];
 }
 
-/** Runs the CLI from `dir` against the metadata service on `port` (a user's token variables ignored). */
-export function corpusCli(dir: string, port: number): Cli {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'GRANARY_TOKEN' && key !== 'GRANARY_TOKEN_FILE'));
-  return (args: readonly string[]): Promise<CliResult> =>
-    runGranary(args, { maxBuffer: 256 * 1024 * 1024, cwd: dir, env: { ...env, GRANARY_METADATA: `http://127.0.0.1:${port}` } });
+/** Runs commands against the metadata service on `port` with the admin token `up` wrote under `root`. */
+export async function corpusCli(root: string, port: number): Promise<InProcessCli> {
+  const token = (await readFile(join(root, 'admin.token'), 'utf8')).trim();
+  return inProcessCli(`http://127.0.0.1:${port}`, token);
 }
 
 /** A cluster of its own in a temporary directory (the bench's; the test uses useUpCluster). */
-export async function startCorpusCluster(): Promise<{ readonly cli: Cli; readonly dir: string; stop(): Promise<void> }> {
+export async function startCorpusCluster(): Promise<{ readonly cli: InProcessCli; readonly dir: string; stop(): Promise<void> }> {
   const dir = await makeTempDir('parquet-conformance');
   const port = await freeUpPortRange(CORPUS_NODES);
-  const up = startUp(corpusUpArgs(join(dir.path, 'data'), port), dir.path);
+  const root = join(dir.path, 'data');
+  const up = startUp(corpusUpArgs(root, port), dir.path);
+  let cli: InProcessCli | undefined;
   const stop = async (): Promise<void> => {
+    cli?.close();
     await up.stop(CORPUS_STOP_DEADLINE_MS);
     await dir.remove();
   };
   try {
     await up.ready(CORPUS_READY_DEADLINE_MS);
+    cli = await corpusCli(root, port);
   } catch (error) {
     await stop();
     throw error;
   }
-  return { cli: corpusCli(dir.path, port), dir: dir.path, stop };
+  return { cli, dir: dir.path, stop };
 }

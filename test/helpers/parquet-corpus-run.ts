@@ -9,8 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import * as arrow from 'apache-arrow';
-import { inferColumns } from '../../client/cli/formats/infer-columns.js';
-import { readFileSchema } from '../../client/cli/formats/table-like.js';
+import { builtInferColumns, builtTableLike } from './built-modules.js';
 import type { Category, CorpusUnit } from './parquet-corpus.js';
 import { type CanonicalColumn, type CanonicalKind, arrowColumns, canonicalKindOf, duckdbColumns, firstDifference } from './parquet-corpus-values.js';
 import type { CliResult } from './up-process.js';
@@ -169,6 +168,7 @@ async function referenceColumns(
   names: readonly string[],
   kinds: readonly CanonicalKind[],
 ): Promise<(CanonicalColumn | undefined)[]> {
+  const [{ inferColumns }, { readFileSchema }] = await Promise.all([builtInferColumns(), builtTableLike()]);
   const inferred = inferColumns(await readFileSchema(unit.like), { normalizeNames: unit.normalizeNames === true, flatten: unit.flatten === true });
   if (inferred.columns.map((column) => column.name).join(',') !== names.join(',')) {
     throw new Error(`the table's columns ${names.join(',')} are not the file's ${inferred.columns.map((c) => c.name).join(',')}`);

@@ -2,8 +2,10 @@
  * The Parquet conformance suite: every file of the collection (test/helpers/parquet-corpus.ts:
  * apache/parquet-testing's data/ and bad_data/, the corpus table written by DuckDB and by
  * parquet-wasm with every compression, page version, encoding, statistics level and dictionary
- * setting they offer, hand-damaged files) goes through the real `granary` binary against one
- * local cluster: `table create --like`, `ingest`, `read --format arrow` and `--format parquet`.
+ * setting they offer, hand-damaged files) goes through the `granary` commands against one local
+ * `granary up` cluster: `table create --like`, `ingest`, `read --format arrow` and `--format
+ * parquet`. The commands run in this process (test/helpers/in-process-cli.ts), which keeps the
+ * whole collection within a few minutes; the binary's own process behaviour is tested elsewhere.
  * What comes back must equal DuckDB's reading of the original, every value (floats bit for bit);
  * what must be refused is refused with exactly one `granary: ...` line naming the reason, a
  * non-zero exit and nothing committed. A file expected to be refused for a type Granary lacks
@@ -16,21 +18,16 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as arrow from 'apache-arrow';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REASONS, UINT64_NOTE } from '../../client/cli/formats/infer-columns.js';
 import { FIXTURES, generatedUnits, parquetTestingUnits } from '../helpers/parquet-corpus.js';
+import type { InProcessCli } from '../helpers/in-process-cli.js';
 import { CORPUS_NODES, CORPUS_READY_DEADLINE_MS, CORPUS_STOP_DEADLINE_MS, corpusCli, corpusUpArgs } from '../helpers/parquet-corpus-cluster.js';
 import { type Outcome, runCorpus, tally } from '../helpers/parquet-corpus-run.js';
 import { useUpCluster } from '../helpers/up-process.js';
 
-/** The whole collection on a loaded 2-core machine: about 140 CLI runs, three at a time. */
+/** The whole collection on a loaded 2-core machine: about 140 command runs, three at a time. */
 const CORPUS_DEADLINE_MS = 900_000;
-/**
- * The whole collection takes 10-35 minutes on a 2-core machine (four CLI processes a file), past
- * what CI may spend: it runs with `npm run test:conformance` (GRANARY_CONFORMANCE=1) until it runs
- * in process; the `--like` test below always runs.
- */
-const RUN_CORPUS = process.env.GRANARY_CONFORMANCE === '1';
 
 const cluster = useUpCluster({
   name: 'parquet-conformance',
@@ -40,19 +37,29 @@ const cluster = useUpCluster({
   stopDeadlineMs: CORPUS_STOP_DEADLINE_MS,
 });
 
+let cli: InProcessCli | undefined;
+beforeAll(async () => {
+  cli = await corpusCli(cluster.root, cluster.port);
+});
+afterAll(() => cli?.close());
+
+function commands(): InProcessCli {
+  if (cli === undefined) throw new Error('the cluster is not ready (read in a test?)');
+  return cli;
+}
+
 function describeOutcome(outcome: Outcome): string {
   return `${outcome.file}: ${outcome.status}: ${outcome.detail}`;
 }
 
 describe('Parquet conformance', () => {
-  it.runIf(RUN_CORPUS)(
+  it(
     'takes every file exactly or refuses it with one line and the reason, committing nothing',
     async () => {
-      const cli = corpusCli(cluster.dir, cluster.port);
       const work = join(cluster.dir, 'corpus');
       await mkdir(work, { recursive: true });
       const units = [...(await parquetTestingUnits()), ...(await generatedUnits(work))];
-      const outcomes = await runCorpus(cli, units, work);
+      const outcomes = await runCorpus(commands(), units, work);
       const wrong = outcomes.filter((outcome) => outcome.status !== (outcome.unit.expect.kind === 'exact' ? 'exact' : 'refused'));
       expect(wrong.map(describeOutcome)).toEqual([]);
       // Every category holds files, and nothing came back different.
@@ -64,7 +71,7 @@ describe('Parquet conformance', () => {
   );
 
   it('table create --like: dry run, notes, names, Arrow IPC input', async () => {
-    const cli = corpusCli(cluster.dir, cluster.port);
+    const cli = commands();
     const ok = async (args: readonly string[]): Promise<{ stdout: string; stderr: string }> => {
       const result = await cli(args);
       expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
