@@ -172,7 +172,7 @@ export class MetadataClient {
     return this.call('DELETE', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}/files/${encodeURIComponent(fileId)}`);
   }
 
-  popularity(table: string): Promise<{ columns: { column: string; featureId?: number; scans: number }[] }> {
+  popularity(table: string): Promise<{ columns: { column: string; featureId?: number; bytes: number; scans: number }[]; jobs: { job: string; bytes: number; scans: number; lastAt: string }[] }> {
     return this.call('GET', `/v1/tables/${encodeURIComponent(table)}/popularity`);
   }
 

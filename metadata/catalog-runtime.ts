@@ -32,6 +32,7 @@ export type CatalogRuntimeConfig = Pick<
   | 'auth'
   | 'quotas'
   | 'manifestCacheBytes'
+  | 'popularityHalfLifeMs'
 >;
 
 export interface CatalogRuntimeOptions {
@@ -90,6 +91,7 @@ export async function prepareCatalogRuntime(options: CatalogRuntimeOptions): Pro
       inventory: { intervalMs: config.inventoryIntervalMs, orphanGraceMs: config.orphanGraceMs },
       ...(config.quotas === undefined ? {} : { quotas: config.quotas }),
       ...(config.manifestCacheBytes === undefined ? {} : { manifestCacheBytes: config.manifestCacheBytes }),
+      ...(config.popularityHalfLifeMs === undefined ? {} : { popularityHalfLifeMs: config.popularityHalfLifeMs }),
       auth: config.auth,
       capabilities: options.capabilities,
       ...(nodeAgent === undefined ? {} : { nodeDispatcher: nodeAgent }),

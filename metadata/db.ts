@@ -68,7 +68,8 @@ export class MetadataDb {
   readonly nodes: Records<NodeRecord>;
   readonly gc: Records<GcRecord>;
   readonly corrupt: Records<CorruptRecord>;
-  readonly popularity: Records<Record<string, number>>;
+  /** Per table id: StoredPopularity (metadata/popularity.ts), or the first format's counts by column id. */
+  readonly popularity: Records<unknown>;
   readonly repairs: Records<RepairTaskRecord>;
   readonly tokens: Records<TokenRecord>;
   /** Immutable pieces of files' manifests (metadata/manifests/pieces.ts), `${fileId}/${piece}`. */

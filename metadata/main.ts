@@ -70,6 +70,8 @@ export interface MetadataConfig {
    * per-file and per-block records, what bounds the service's heap however large the catalog.
    */
   readonly manifestCacheBytes?: number;
+  /** Half-life of column popularity (metadata/popularity.ts). */
+  readonly popularityHalfLifeMs?: number;
   /** Serve HTTPS with this PEM certificate and key (both or neither); plain HTTP without. */
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;

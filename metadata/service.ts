@@ -37,6 +37,8 @@ export interface ServiceConfig {
   readonly nodeDispatcher?: Dispatcher;
   /** Bytes of decoded manifest pieces kept in memory (manifests/cache.ts); MANIFEST_CACHE_BYTES_DEFAULT when not given. */
   readonly manifestCacheBytes?: number;
+  /** Half-life of column popularity (metadata/popularity.ts); POPULARITY_HALF_LIFE_MS_DEFAULT when not given. */
+  readonly popularityHalfLifeMs?: number;
 }
 
 export class MetadataService {
@@ -61,7 +63,7 @@ export class MetadataService {
     this.nodes = new NodeRegistry(state, config.liveness, startedAt);
     this.catalog = new Catalog(state, this.nodes, { ...QUOTA_DEFAULTS, ...config.quotas });
     this.writes = new WriteSessions(state, this.catalog, this.nodes, random);
-    this.scans = new Scans(state, this.catalog, this.nodes, new ManifestCache(state.db.manifests, config.manifestCacheBytes ?? MANIFEST_CACHE_BYTES_DEFAULT));
+    this.scans = new Scans(state, this.catalog, this.nodes, new ManifestCache(state.db.manifests, config.manifestCacheBytes ?? MANIFEST_CACHE_BYTES_DEFAULT), config.popularityHalfLifeMs);
     this.repair = new RepairScheduler(state, this.nodes, config.repair ?? REPAIR_DEFAULTS, random);
     this.inventory = new Inventory(state, config.inventory ?? INVENTORY_DEFAULTS);
     this.tokens = new TokenStore(state.db);

@@ -13,6 +13,7 @@ import { GcQueueMap } from './gc-queue-map.js';
 import { PartitionMap } from './partition-map.js';
 import { SortedKeys } from './sorted-keys.js';
 import { SortedMap } from './sorted-map.js';
+import { type TablePopularity, fromStored } from './popularity.js';
 import type {
   BlockRecord,
   CorruptRecord,
@@ -68,7 +69,7 @@ export class MetadataState {
   /** blockId -> the task restoring it (one task per block at a time). */
   readonly repairingBlocks = new Map<string, string>();
   /** tableId -> column id -> scans that read it. */
-  readonly popularity = new Map<string, Map<number, number>>();
+  readonly popularity = new Map<string, TablePopularity>();
   /** Plan pages share it; removals of files wait for them (plan-gate.ts). */
   readonly plans = new PlanGate();
   private tail: Promise<unknown> = Promise.resolve();
@@ -101,9 +102,8 @@ export class MetadataState {
     for (const record of await readAll(this.db.corrupt)) this.corrupt.set(record.chunkId, record);
     for (const record of await readAll(this.db.gc)) this.putGc(record);
     for (const task of await readAll(this.db.repairs)) this.putRepairTask(task);
-    for await (const [tableId, counts] of this.db.popularity.entries()) {
-      this.popularity.set(tableId, new Map(Object.entries(counts).map(([cid, count]) => [Number(cid), count])));
-    }
+    const loadedAt = Date.now();
+    for await (const [tableId, stored] of this.db.popularity.entries()) this.popularity.set(tableId, fromStored(stored, loadedAt));
   }
 
   /** Runs `work` after every mutation before it has finished. */

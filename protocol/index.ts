@@ -100,7 +100,11 @@ export {
   type StripeManifest,
 } from './write-types.js';
 export {
+  EPOCH_MAX,
+  JOB_ID_PATTERN,
   NO_BLOCK,
+  SCAN_PURPOSES,
+  type ScanPurpose,
   type PartitionPredicate,
   type PlannedBlock,
   type PlannedChunk,

@@ -38,7 +38,22 @@ export interface ScanRequest {
   readonly stripes?: { readonly from?: number; readonly to?: number };
   /** All must hold; stripes whose stats rule any out are skipped. */
   readonly where?: readonly StatsPredicate[];
+  /**
+   * The reading job (JOB_ID_PATTERN): popularity counts a job's epoch once, however many workers,
+   * splits and plan pages read it. Default: one anonymous job.
+   */
+  readonly job?: string;
+  /** Which pass of the job over the data (0 when not given). */
+  readonly epoch?: number;
+  /** Only `training` reads (the default) count toward popularity; exports and maintenance do not. */
+  readonly purpose?: ScanPurpose;
 }
+
+export const SCAN_PURPOSES = ['training', 'export', 'maintenance'] as const;
+export type ScanPurpose = (typeof SCAN_PURPOSES)[number];
+/** A job id: letters, digits and `._:@/-`, 1-128 characters. */
+export const JOB_ID_PATTERN = '^[A-Za-z0-9._:@/-]{1,128}$';
+export const EPOCH_MAX = 2 ** 31 - 1;
 
 export interface PlannedChunk {
   readonly shard: number;

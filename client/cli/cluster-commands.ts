@@ -239,11 +239,17 @@ export function statsCommand(): Command {
           files: partitions.reduce((sum, p) => sum + p.files, 0),
           stripes: partitions.reduce((sum, p) => sum + p.stripes, 0),
           popularity: popularity.columns,
+          jobs: popularity.jobs,
         };
         if (json) return printJson(stats);
         const ratio = stats.bytes > 0 ? ` (${(stats.rawBytes / stats.bytes).toFixed(2)}x smaller than ${formatBytes(stats.rawBytes)} plain)` : '';
         process.stdout.write(`${table}: ${stats.partitions} partitions, ${stats.rows} rows, ${formatBytes(stats.bytes)}${ratio} in ${stats.files} files, ${stats.stripes} stripes\n`);
-        printTable(['COLUMN', 'FEATURE', 'SCANS'], popularity.columns.map((c) => [c.column, c.featureId ?? '', c.scans]));
+        // Decayed figures: bytes read long ago weigh less (the service's --popularity-half-life).
+        printTable(['COLUMN', 'FEATURE', 'READ (DECAYED)', 'SCANS'], popularity.columns.map((c) => [c.column, c.featureId ?? '', formatBytes(c.bytes), c.scans]));
+        if (popularity.jobs.length > 0) {
+          process.stdout.write('\n');
+          printTable(['JOB', 'READ', 'EPOCHS', 'LAST SEEN'], popularity.jobs.map((j) => [j.job, formatBytes(j.bytes), j.scans, j.lastAt]));
+        }
       });
     });
 }

@@ -201,7 +201,7 @@ export function readCommand(): Command {
         const stats = newScanStats();
         const bar = progress(`read ${table}`);
         try {
-          for await (const batch of client.scan(table, { columns: names, ...(partitions === undefined ? {} : { partitions }), ...(where === undefined ? {} : { where }), stats })) {
+          for await (const batch of client.scan(table, { purpose: 'export', columns: names, ...(partitions === undefined ? {} : { partitions }), ...(where === undefined ? {} : { where }), stats })) {
             await output.write(batch);
             bar.update(stats.rows);
           }

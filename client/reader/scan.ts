@@ -6,8 +6,9 @@
  * checksum, decodes stripes into Arrow record batches, and filters rows. With `threads` > 1 the
  * groups are read on worker threads (scan-workers.ts); otherwise on the calling thread.
  */
+import { hostname } from 'node:os';
 import type * as arrow from 'apache-arrow';
-import { GranaryError, type HttpPools, type PartitionPredicate, type PlannedChunk, type ScanPlan, type ScanRequest, type StatsPredicate } from '../../protocol/index.js';
+import { GranaryError, type HttpPools, JOB_ID_PATTERN, type PartitionPredicate, type PlannedChunk, type ScanPlan, type ScanPurpose, type ScanRequest, type StatsPredicate } from '../../protocol/index.js';
 import { arrowSchemaOf } from '../format/index.js';
 import type { MetadataClient } from '../metadata-client.js';
 import { Fetcher } from './fetcher.js';
@@ -74,6 +75,27 @@ export interface ScanOptions {
   readonly reuse?: boolean;
   /** Filled in as the scan runs. */
   readonly stats?: ScanStats;
+  /**
+   * The training job this scan is part of: column popularity counts a job's epoch once however
+   * many workers and splits read it. Default `GRANARY_JOB`, else one id for this process.
+   */
+  readonly job?: string;
+  /** The job's pass over the data (default 0): each epoch counts once. */
+  readonly epoch?: number;
+  /** `training` (default) counts toward popularity; `export` and `maintenance` reads do not. */
+  readonly purpose?: ScanPurpose;
+}
+
+/** One job id per process when neither the scan nor GRANARY_JOB names one. */
+const PROCESS_JOB = `${hostname()}:${process.pid}:${Date.now().toString(36)}`;
+
+/** The job a scan reports: the option, else GRANARY_JOB, else this process's. */
+export function scanJob(job: string | undefined): string {
+  const chosen = job ?? process.env.GRANARY_JOB ?? PROCESS_JOB;
+  if (!new RegExp(JOB_ID_PATTERN).test(chosen)) {
+    throw new GranaryError('GRN_BAD_REQUEST', `job "${chosen.slice(0, 200)}" is not a job id: 1-128 letters, digits and . _ : @ / -`);
+  }
+  return chosen;
 }
 
 export async function* scanTable(
@@ -92,6 +114,9 @@ export async function* scanTable(
     ...(fetchColumns === undefined ? {} : { columns: fetchColumns }),
     ...(options.stripes === undefined ? {} : { stripes: options.stripes }),
     ...(options.where === undefined ? {} : { where: options.where }),
+    job: scanJob(options.job),
+    ...(options.epoch === undefined ? {} : { epoch: options.epoch }),
+    ...(options.purpose === undefined ? {} : { purpose: options.purpose }),
   };
   // The plan comes a page at a time, the next asked for while this one is read: the scan holds
   // about two pages of plan, whatever the size of the table.

@@ -60,7 +60,7 @@ export async function catalogRoutes(app: FastifyInstance, options: { readonly se
     async (request) => catalog.dropFile(request.params.name, request.params.partition, request.params.fileId),
   );
 
-  app.get<Named>('/v1/tables/:name/popularity', async (request) => ({ columns: scans.popularity(request.params.name) }));
+  app.get<Named>('/v1/tables/:name/popularity', async (request) => ({ columns: scans.popularity(request.params.name), jobs: scans.jobs(request.params.name) }));
 
   // One page of the plan per call; a page with `next` is continued with `?after=<next>` and the same body.
   app.post<Named & { Body: ScanRequest; Querystring: { format?: 'msgpack' | 'json'; after?: string; limit?: number } }>(

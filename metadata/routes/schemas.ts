@@ -7,7 +7,7 @@
  */
 import { RECEIPT_TEXT_BYTES } from '../../protocol/receipt.js';
 import { DATA_SHARDS_MAX, PARITY_SHARDS_MAX, SHARD_BYTES_MAX } from '../../erasure/index.js';
-import { STATS_OPS, TABLE_ENCODINGS } from '../../protocol/index.js';
+import { EPOCH_MAX, JOB_ID_PATTERN, SCAN_PURPOSES, STATS_OPS, TABLE_ENCODINGS } from '../../protocol/index.js';
 import {
   FILES_PER_COMMIT_MAX,
   STREAM_BYTES_MAX,
@@ -225,6 +225,9 @@ export const scanSchema = {
   properties: {
     partitions: { type: 'object', maxProperties: PARTITION_KEYS_MAX, propertyNames: name, additionalProperties: partitionPredicate },
     columns: { type: 'array', maxItems: COLUMNS_MAX, items: name },
+    job: { type: 'string', pattern: JOB_ID_PATTERN },
+    epoch: { type: 'integer', minimum: 0, maximum: EPOCH_MAX },
+    purpose: { type: 'string', enum: SCAN_PURPOSES },
     stripes: {
       type: 'object',
       additionalProperties: false,

@@ -205,7 +205,7 @@ describe('client library on a 9-node cluster', () => {
     });
   });
 
-  it('lets two worker processes share a scan through splits, reading every row once', async () => {
+  it('lets two worker processes share a scan through splits, reading every row once, counted as one scan of their job', async () => {
     const options = { partitions: { ds: { eq: '2026-11-25' } }, columns: ['user_id', 'country'] };
     const splits = await client.splits('events', options, 2);
     expect(splits.length).toBeGreaterThan(2);
@@ -220,12 +220,21 @@ describe('client library on a 9-node cluster', () => {
       await client.close();
       process.stdout.write(JSON.stringify(rows));
     `;
-    const outputs = await Promise.all(halves.map((mine) => run(process.execPath, ['--input-type=module', '-e', worker(mine)], { maxBuffer: 64 * 1024 * 1024 })));
+    // Both processes are one job (GRANARY_JOB), in its first epoch.
+    const env = { ...process.env, GRANARY_JOB: 'split-share' };
+    const outputs = await Promise.all(halves.map((mine) => run(process.execPath, ['--input-type=module', '-e', worker(mine)], { maxBuffer: 64 * 1024 * 1024, env })));
     const [a, b] = outputs.map((o) => JSON.parse(o.stdout) as Record<string, unknown>[]);
     expect((a as unknown[]).length).toBeGreaterThan(0);
     expect((b as unknown[]).length).toBeGreaterThan(0);
     const key = (r: Record<string, unknown>) => JSON.stringify(r);
     expect([...(a ?? []), ...(b ?? [])].map(key).sort()).toEqual(expected(ROWS, ['user_id', 'country']).map(key).sort());
+    // Popularity: one scan of the job, with the stream bytes both workers read (a maintenance
+    // plan of the same columns, which counts nothing, says how many).
+    const whole = await client.metadata.plan('events', { ...options, purpose: 'maintenance' });
+    expect(whole.next).toBeUndefined();
+    const streamBytes = whole.stripes.reduce((sum, stripe) => sum + decodeStreamEntry(stripe.streams, 0).length + decodeStreamEntry(stripe.streams, 1).length, 0);
+    const { jobs } = await client.metadata.popularity('events');
+    expect(jobs.filter((job) => job.job === 'split-share').map(({ job, bytes, scans }) => ({ job, bytes, scans }))).toEqual([{ job: 'split-share', bytes: streamBytes, scans: 1 }]);
   });
 
   it('reads correct data around a rotten chunk and reports it', async () => {

@@ -248,16 +248,35 @@ describe('scan planning', () => {
     expect(badKey.body.message).toMatch(/partitioned by ds/);
   });
 
-  it('counts column popularity per scan', async () => {
+  it('counts column popularity by bytes read and once per job and epoch, never for exports', async () => {
     await writePartition('ds=2026-11-25');
-    await scan({ columns: ['label'] });
-    await scan({ columns: ['label', 'age'] });
-    const popularity = (await call<{ columns: { column: string; scans: number }[] }>('GET', '/v1/tables/events/popularity')).body.columns;
-    expect(popularity).toEqual([
-      { column: 'label', featureId: 1, scans: 2 },
-      { column: 'age', featureId: 2, scans: 1 },
-      { column: 'ids', featureId: 3, scans: 0 },
+    const bytesOf = (plan: ScanPlan, c: number): number => plan.stripes.reduce((sum, stripe) => sum + decodeStreamEntry(stripe.streams, c).length, 0);
+    // Two workers of one job's epoch (the same plan twice): one scan, both workers' bytes.
+    const first = await scan({ columns: ['label'], job: 'ctr-v7', epoch: 0 });
+    await scan({ columns: ['label'], job: 'ctr-v7', epoch: 0 });
+    // Its next epoch, and another job reading two columns: one scan each.
+    await scan({ columns: ['label'], job: 'ctr-v7', epoch: 1 });
+    const other = await scan({ columns: ['age', 'label'], job: 'ranker' });
+    // An export and a maintenance read count nothing.
+    await scan({ columns: ['ids'], purpose: 'export' });
+    await scan({ columns: ['ids'], job: 'fsck', purpose: 'maintenance' });
+    const label = bytesOf(first, 0);
+    const age = bytesOf(other, 0);
+    expect(label).toBeGreaterThan(0);
+    const answer = (await call<{ columns: { column: string; bytes: number; scans: number }[]; jobs: { job: string; bytes: number; scans: number }[] }>('GET', '/v1/tables/events/popularity')).body;
+    // Decayed over milliseconds of a week's half-life: equal to the byte, rounded.
+    expect(answer.columns).toEqual([
+      { column: 'label', featureId: 1, bytes: 4 * label, scans: 3 },
+      { column: 'age', featureId: 2, bytes: age, scans: 1 },
+      { column: 'ids', featureId: 3, bytes: 0, scans: 0 },
+    ].sort((a, b) => b.bytes - a.bytes));
+    expect(answer.jobs.map(({ job, bytes, scans }) => ({ job, bytes, scans }))).toEqual([
+      { job: 'ranker', bytes: age + label, scans: 1 },
+      { job: 'ctr-v7', bytes: 3 * label, scans: 2 },
     ]);
+    // A job id that is not one is refused, and counts nothing.
+    expect((await call('POST', '/v1/tables/events/scan', { columns: ['ids'], job: 'no spaces' })).status).toBe(400);
+    expect((await call('POST', '/v1/tables/events/scan', { columns: ['ids'], epoch: -1 })).status).toBe(400);
   });
 
   it('drops partitions past the table retention, by the date in ds', async () => {
