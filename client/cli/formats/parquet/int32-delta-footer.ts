@@ -28,9 +28,9 @@
  */
 import { type RowGroupInfo, intValue, readAt } from './footer.js';
 import { walkSchema } from './int96-footer.js';
-import { intField, pathKey, retypeRowGroup } from './retype-chunks.js';
+import { intField, pathKey, retypeFooter } from './retype-chunks.js';
 import { readPageHeader } from './page-checksums.js';
-import { type ThriftField, type ThriftList, type ThriftStruct, type ThriftValue, ThriftType, fieldOf } from './thrift-tree.js';
+import { type ThriftList, type ThriftStruct, ThriftType, fieldOf } from './thrift-tree.js';
 
 /** A rewritten column: its leaf position, its path and the 32-bit type it is narrowed to. */
 export interface Int32DeltaColumn {
@@ -114,21 +114,15 @@ export function int32DeltaAsInt64(
     }
   }
   if (candidates.size === 0) return { tree, columns: [] };
-  const rewrittenElements = new Set([...candidates.values()].map((candidate) => candidate.index));
-  const keys = new Set([...candidates.values()].map((candidate) => pathKey(candidate.path)));
-  const fields = tree.fields.map((field): ThriftField => {
-    if (field === schema) {
-      const items = elements.map((element, i) => (rewrittenElements.has(i) ? asInt64Element(element as ThriftStruct) : element));
-      return { ...field, value: { ...(field.value as ThriftList), items } };
-    }
-    if (field.id === FILE_ROW_GROUPS && field.type === ThriftType.LIST) {
-      const groups = field.value as ThriftList;
-      return { ...field, value: { ...groups, items: groups.items.map((group) => retypeRowGroup(group, keys, TYPE_INT32, TYPE_INT64)) } };
-    }
-    return field;
-  });
+  const retyping = {
+    elements: new Set([...candidates.values()].map((candidate) => candidate.index)),
+    element: asInt64Element,
+    keys: new Set([...candidates.values()].map((candidate) => pathKey(candidate.path))),
+    from: TYPE_INT32,
+    to: TYPE_INT64,
+  };
   const columns = [...candidates.values()].map(({ leaf: at, path: leafPath, target }) => ({ leaf: at, path: leafPath, target }));
-  return { tree: { kind: 'struct', fields }, columns: columns.sort((a, b) => a.leaf - b.leaf) };
+  return { tree: retypeFooter(tree, retyping), columns: columns.sort((a, b) => a.leaf - b.leaf) };
 }
 
 /** The 32-bit type of an INT32 leaf this rewrite handles; undefined for others (decimals, times, 8/16-bit). */

@@ -10,7 +10,7 @@
  * a repeated field (lists, maps) are left as they are: Granary has no column type for a list of
  * timestamps, so those are refused by type anyway.
  */
-import { intField, pathKey, retypeRowGroup } from './retype-chunks.js';
+import { intField, pathKey, retypeFooter } from './retype-chunks.js';
 import { type ThriftField, type ThriftList, type ThriftStruct, ThriftType, fieldOf } from './thrift-tree.js';
 
 /** Parquet's physical Type values. */
@@ -22,7 +22,6 @@ const REPEATED = 2;
 
 // Field ids of parquet.thrift.
 const FILE_SCHEMA = 2;
-const FILE_ROW_GROUPS = 4;
 const ELEMENT_TYPE = 1;
 const ELEMENT_TYPE_LENGTH = 2;
 const ELEMENT_REPETITION = 3;
@@ -42,19 +41,8 @@ export function int96AsFixedBytes(tree: ThriftStruct): { tree: ThriftStruct; col
     rewritten.add(index);
   });
   if (columns.length === 0) return { tree, columns: [] };
-  const keys = new Set(columns.map(pathKey));
-  const fields = tree.fields.map((field): ThriftField => {
-    if (field === schema) {
-      const items = elements.map((element, i) => (rewritten.has(i) ? asFixedElement(element as ThriftStruct) : element));
-      return { ...field, value: { ...(field.value as ThriftList), items } };
-    }
-    if (field.id === FILE_ROW_GROUPS && field.type === ThriftType.LIST) {
-      const groups = field.value as ThriftList;
-      return { ...field, value: { ...groups, items: groups.items.map((group) => retypeRowGroup(group, keys, TYPE_INT96, TYPE_FIXED_LEN_BYTE_ARRAY)) } };
-    }
-    return field;
-  });
-  return { tree: { kind: 'struct', fields }, columns };
+  const retyping = { elements: rewritten, element: asFixedElement, keys: new Set(columns.map(pathKey)), from: TYPE_INT96, to: TYPE_FIXED_LEN_BYTE_ARRAY };
+  return { tree: retypeFooter(tree, retyping), columns };
 }
 
 /**

@@ -6,7 +6,9 @@
  */
 import { type ThriftField, type ThriftList, type ThriftStruct, type ThriftValue, ThriftType, fieldOf } from './thrift-tree.js';
 
-// RowGroup, ColumnChunk and ColumnMetaData field ids (parquet.thrift).
+// FileMetaData, RowGroup, ColumnChunk and ColumnMetaData field ids (parquet.thrift).
+const FILE_SCHEMA = 2;
+const FILE_ROW_GROUPS = 4;
 const ROW_GROUP_COLUMNS = 1;
 const CHUNK_META_DATA = 3;
 const CHUNK_COLUMN_INDEX_OFFSET = 6;
@@ -17,8 +19,35 @@ const META_STATISTICS = 12;
 /** Statistics: max, min (deprecated), max_value, min_value, is_max_value_exact, is_min_value_exact. */
 const STATISTICS_BOUNDS = new Set([1, 2, 5, 6, 7, 8]);
 
+/** What one rewrite re-declares: schema elements (by index in FileMetaData.schema) and their chunks. */
+export interface Retyping {
+  readonly elements: ReadonlySet<number>;
+  /** The element as the decoder is to see it. */
+  readonly element: (element: ThriftStruct) => ThriftStruct;
+  /** The columns' paths (pathKey), whose chunks of type `from` are declared `to`. */
+  readonly keys: ReadonlySet<string>;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** The footer `tree` (FileMetaData) with `retyping`'s schema elements and column chunks re-declared. */
+export function retypeFooter(tree: ThriftStruct, retyping: Retyping): ThriftStruct {
+  const fields = tree.fields.map((field): ThriftField => {
+    if (field.type !== ThriftType.LIST) return field;
+    const list = field.value as ThriftList;
+    if (field.id === FILE_SCHEMA) {
+      return { ...field, value: { ...list, items: list.items.map((element, i) => (retyping.elements.has(i) ? retyping.element(element as ThriftStruct) : element)) } };
+    }
+    if (field.id === FILE_ROW_GROUPS) {
+      return { ...field, value: { ...list, items: list.items.map((group) => retypeRowGroup(group, retyping.keys, retyping.from, retyping.to)) } };
+    }
+    return field;
+  });
+  return { kind: 'struct', fields };
+}
+
 /** `group` (a RowGroup) with the chunks of the columns at `keys` (pathKey) of type `from` declared `to`. */
-export function retypeRowGroup(group: ThriftValue, keys: ReadonlySet<string>, from: number, to: number): ThriftValue {
+function retypeRowGroup(group: ThriftValue, keys: ReadonlySet<string>, from: number, to: number): ThriftValue {
   const struct = group as ThriftStruct;
   if (typeof group !== 'object' || struct.kind !== 'struct') return group;
   return {
