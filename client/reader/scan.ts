@@ -86,13 +86,14 @@ export interface ScanOptions {
   readonly purpose?: ScanPurpose;
 }
 
+const JOB_ID = new RegExp(JOB_ID_PATTERN);
 /** One job id per process when neither the scan nor GRANARY_JOB names one. */
 const PROCESS_JOB = `${hostname()}:${process.pid}:${Date.now().toString(36)}`;
 
 /** The job a scan reports: the option, else GRANARY_JOB, else this process's. */
 export function scanJob(job: string | undefined): string {
   const chosen = job ?? process.env.GRANARY_JOB ?? PROCESS_JOB;
-  if (!new RegExp(JOB_ID_PATTERN).test(chosen)) {
+  if (!JOB_ID.test(chosen)) {
     throw new GranaryError('GRN_BAD_REQUEST', `job "${chosen.slice(0, 200)}" is not a job id: 1-128 letters, digits and . _ : @ / -`);
   }
   return chosen;

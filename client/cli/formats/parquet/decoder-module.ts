@@ -16,13 +16,16 @@ let compiled: Promise<CompiledDecoder> | undefined;
 
 /** The decoder's module; the first call compiles it (off the main thread, in V8's background tasks). */
 export function decoderModule(): Promise<CompiledDecoder> {
-  compiled ??= (async () => {
-    const path = createRequire(import.meta.url).resolve('parquet-wasm/esm/parquet_wasm_bg.wasm');
-    return WebAssemblyApi.compile(await readFile(path));
-  })();
-  // A failed compile (a damaged install) is reported to this caller and tried again by the next.
-  compiled.catch(() => {
-    compiled = undefined;
-  });
+  if (compiled === undefined) {
+    const compiling = (async () => {
+      const path = createRequire(import.meta.url).resolve('parquet-wasm/esm/parquet_wasm_bg.wasm');
+      return WebAssemblyApi.compile(await readFile(path));
+    })();
+    compiled = compiling;
+    // A failed compile (a damaged install) is reported to its callers and tried again by the next.
+    compiling.catch(() => {
+      if (compiled === compiling) compiled = undefined;
+    });
+  }
   return compiled;
 }
