@@ -4,7 +4,7 @@
  * node dies, bad input, and the data still there after `up` restarts.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as arrow from 'apache-arrow';
@@ -176,7 +176,13 @@ describe('granary CLI against `granary up`', () => {
     expect(JSON.parse(healthy.stdout)).toMatchObject({ underReplicated: 0, degraded: 0, unavailable: 0 });
     const nodes = JSON.parse((await granary(['node', 'list', '--json'])).stdout) as { nodeId: string; url: string }[];
     expect(nodes).toHaveLength(9);
-    const pids = (await execFileAsync('pgrep', ['-P', String(cluster.up.pid), '-f', '--', `--data ${join(cluster.root, 'node-0')}`])).stdout.trim().split('\n').map(Number);
+    const dataDir = join(cluster.root, 'node-0');
+    const pids = (await execFileAsync('pgrep', ['-P', String(cluster.up.pid), '-f', '--', `--data ${dataDir}`])).stdout.trim().split('\n').map(Number);
+    // `up` restarts a dead node after a second, which a loaded machine's fsck can take to start:
+    // a file where the node's data directory was keeps it from starting until the test puts the
+    // directory back, so fsck sees the node dead however slowly it runs.
+    await rename(dataDir, `${dataDir}.away`);
+    await writeFile(dataDir, 'not a directory');
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     const fsck = await granary(['fsck', 'events']);
     expect(fsck.code).toBe(2);
@@ -185,6 +191,8 @@ describe('granary CLI against `granary up`', () => {
     const repair = await granary(['repair', 'status']);
     expect(repair.code).toBe(0);
     expect(repair.stdout).toMatch(/^blocks +\d+ total/m);
+    await rm(dataDir);
+    await rename(`${dataDir}.away`, dataDir);
     expect(await cluster.up.stop(STOP_DEADLINE_MS)).toBe(0);
     await cluster.restart();
     expect(cluster.up.output()).not.toMatch(/creating the sample table/);
