@@ -28,6 +28,7 @@ import { FAILOVER_DEFAULTS, type FailoverPolicy, MetadataEndpoints, type Replay,
 import type { DroppedFile, PartitionFile } from '../protocol/catalog-types.js';
 import type { BlockPage, FilePage, GcEntry, GcStatus, NodePage, PartitionPage, TablePage } from '../protocol/page-types.js';
 import { type PageOptions, collect, followPages, pageQuery } from './paging.js';
+import type { JobDetail, JobList, JobReadReport } from '../protocol/job-types.js';
 import type { CapabilityAnswer, CreateTokenRequest, CreatedToken, TokenInfo } from '../protocol/auth-types.js';
 
 /** Mutations that may run twice (see CallOptions.replay). */
@@ -325,6 +326,21 @@ export class MetadataClient {
   /** A short-lived capability for a storage node's admin routes (`*`: every node). */
   adminCapability(nodeId: string): Promise<CapabilityAnswer> {
     return this.call('POST', '/v1/capabilities', { nodeId }, SAFE);
+  }
+
+  /** A reader's counts since its previous report; sent once (a report counted twice would inflate the job). */
+  reportReads(table: string, report: JobReadReport): Promise<void> {
+    return this.call('POST', `/v1/tables/${encodeURIComponent(table)}/reads`, report);
+  }
+
+  /** Recent jobs, most recently seen first (admin). */
+  jobs(limit?: number): Promise<JobList> {
+    return this.call('GET', `/v1/jobs${limit === undefined ? '' : `?limit=${limit}`}`);
+  }
+
+  /** One job with its read-size histogram and its tables (admin). */
+  job(job: string): Promise<JobDetail> {
+    return this.call('GET', `/v1/jobs/${encodeURIComponent(job)}`);
   }
 
   reportCorrupt(nodeId: string, report: CorruptChunkReport): Promise<{ accepted: number }> {

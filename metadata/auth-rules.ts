@@ -42,6 +42,11 @@ export const METADATA_AUTH_RULES: Readonly<Record<string, AuthRule>> = {
   'DELETE /v1/tables/:name/partitions/:partition/files/:fileId': { roles: ADMIN },
   'GET /v1/tables/:name/popularity': { roles: READ, table: 'name' },
   'POST /v1/tables/:name/scan': { roles: ['admin', 'reader'], table: 'name' },
+  // Readers report what their scans cost; the figures are advisory, like popularity.
+  'POST /v1/tables/:name/reads': { roles: ['admin', 'reader'], table: 'name' },
+  // Jobs span tables: only admins see them all.
+  'GET /v1/jobs': { roles: ADMIN },
+  'GET /v1/jobs/:job': { roles: ADMIN },
 
   'POST /v1/tables/:name/sessions': { roles: ['admin', 'writer'], table: 'name' },
   'GET /v1/sessions/:id': { roles: ['admin', 'writer'], table: 'session' },

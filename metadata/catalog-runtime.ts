@@ -33,6 +33,7 @@ export type CatalogRuntimeConfig = Pick<
   | 'quotas'
   | 'manifestCacheBytes'
   | 'popularityHalfLifeMs'
+  | 'jobRetentionMs'
 >;
 
 export interface CatalogRuntimeOptions {
@@ -92,6 +93,7 @@ export async function prepareCatalogRuntime(options: CatalogRuntimeOptions): Pro
       ...(config.quotas === undefined ? {} : { quotas: config.quotas }),
       ...(config.manifestCacheBytes === undefined ? {} : { manifestCacheBytes: config.manifestCacheBytes }),
       ...(config.popularityHalfLifeMs === undefined ? {} : { popularityHalfLifeMs: config.popularityHalfLifeMs }),
+      ...(config.jobRetentionMs === undefined ? {} : { jobRetentionMs: config.jobRetentionMs }),
       auth: config.auth,
       capabilities: options.capabilities,
       ...(nodeAgent === undefined ? {} : { nodeDispatcher: nodeAgent }),
@@ -145,7 +147,10 @@ function startBackground(
       if (count > 0) app.log.info({ count }, 'write sessions expired');
     }, logError);
   }, config.leaseCheckIntervalMs);
-  const flushTimer = setInterval(() => service.scans.flush().catch(logError), POPULARITY_FLUSH_INTERVAL_MS);
+  const flushTimer = setInterval(() => {
+    service.scans.flush().catch(logError);
+    service.flushJobs().catch(logError);
+  }, POPULARITY_FLUSH_INTERVAL_MS);
   const gcWorker = new GcWorker(state, service.nodes, {
     intervalMs: config.gcIntervalMs,
     recordsPerPass: GC_RECORDS_PER_PASS,
@@ -183,6 +188,7 @@ function startBackground(
         await app.close();
         // The last counts of a deposed leader are refused by the fence: popularity is advisory.
         await service.scans.flush().catch((error: unknown) => app.log.warn({ err: error }, 'column popularity not flushed'));
+        await service.flushJobs().catch((error: unknown) => app.log.warn({ err: error }, 'job accounting not flushed'));
       })();
       return stopping;
     },

@@ -76,6 +76,8 @@ export class MetadataDb {
   readonly manifests: Records<ManifestPieceRecord>;
   /** Dropped files whose pieces are still being deleted (metadata/manifests/drops.ts). */
   readonly manifestDrops: Records<ManifestDropRecord>;
+  /** Per job id: StoredJobAccount (metadata/job-accounts.ts). */
+  readonly jobs: Records<unknown>;
 
   /** A LevelDB directory (opened by `open()`), or a store already open. */
   constructor(private readonly source: string | KvStore) {
@@ -94,6 +96,7 @@ export class MetadataDb {
     this.tokens = sub('tokens');
     this.manifests = sub('manifests');
     this.manifestDrops = sub('manifestDrops');
+    this.jobs = sub('jobs');
   }
 
   get store(): KvStore {

@@ -72,6 +72,8 @@ export interface MetadataConfig {
   readonly manifestCacheBytes?: number;
   /** Half-life of column popularity (metadata/popularity.ts). */
   readonly popularityHalfLifeMs?: number;
+  /** How long a job's read accounting is kept after its last read (metadata/job-accounts.ts). */
+  readonly jobRetentionMs?: number;
   /** Serve HTTPS with this PEM certificate and key (both or neither); plain HTTP without. */
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;

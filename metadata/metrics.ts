@@ -8,6 +8,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { NODE_STATES, type RepairCounters } from '../protocol/index.js';
 import type { MetadataService } from './service.js';
+import type { Counts } from './job-accounts.js';
+import { READ_SIZE_BUCKET_BOUNDS } from '../protocol/job-types.js';
+
+/** Reported reads of the tables that still exist (a dropped table's figures leave the metrics). */
+function liveTableTotals(service: MetadataService): [string, Counts][] {
+  return [...service.jobs.tableTotals].filter(([table]) => service.state.tablesByName.has(table));
+}
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
@@ -120,6 +127,40 @@ export class MetadataMetrics {
         this.set({ kind: 'pieces' }, cache.pieces);
         this.set({ kind: 'bytes' }, cache.bytes);
         this.set({ kind: 'bytes_max' }, cache.bytesMax);
+      },
+    });
+    // Per table, never per job: job ids are unbounded, tables are bounded by the catalog quota.
+    new Gauge({
+      name: 'granary_table_reads',
+      help: 'What readers reported reading per table since the service started: requests, bytes needed and fetched, degraded reads, rebuild bytes, rows',
+      labelNames: ['table', 'kind'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [table, counts] of liveTableTotals(service)) {
+          this.set({ table, kind: 'requests' }, counts.requests);
+          this.set({ table, kind: 'bytes_needed' }, counts.bytesNeeded);
+          this.set({ table, kind: 'bytes_fetched' }, counts.bytesFetched);
+          this.set({ table, kind: 'degraded_reads' }, counts.degradedReads);
+          this.set({ table, kind: 'rebuild_bytes' }, counts.rebuildBytes);
+          this.set({ table, kind: 'rows' }, counts.rows);
+        }
+      },
+    });
+    new Gauge({
+      name: 'granary_table_reads_by_size',
+      help: 'Reads readers reported per table by size (cumulative, le in bytes), since the service started',
+      labelNames: ['table', 'le'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [table, counts] of liveTableTotals(service)) {
+          let cumulative = 0;
+          counts.readSizes.forEach((count, bucket) => {
+            cumulative += count;
+            this.set({ table, le: bucket < READ_SIZE_BUCKET_BOUNDS.length ? String(READ_SIZE_BUCKET_BOUNDS[bucket]) : '+Inf' }, cumulative);
+          });
+        }
       },
     });
     collectDefaultMetrics({ register: this.registry });

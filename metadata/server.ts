@@ -11,6 +11,7 @@ import { catalogRoutes } from './routes/catalog-routes.js';
 import { nodeRoutes } from './routes/node-routes.js';
 import { writeRoutes } from './routes/write-routes.js';
 import { tokenRoutes } from './routes/token-routes.js';
+import { jobRoutes } from './routes/job-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { installAuth } from './auth.js';
 import type { MetadataService } from './service.js';
@@ -103,5 +104,6 @@ export async function buildMetadataServer(
   await app.register(nodeRoutes, { service });
   await app.register(tokenRoutes, { service });
   await app.register(adminRoutes, { service });
+  await app.register(jobRoutes, { service });
   return app;
 }

@@ -10,6 +10,9 @@ import type { Random } from './placement.js';
 import { REPAIR_DEFAULTS, type RepairConfig, RepairScheduler } from './repair.js';
 import { MANIFEST_CACHE_BYTES_DEFAULT, ManifestCache } from './manifests/cache.js';
 import { Scans } from './scans.js';
+import { type JobAccount, JobAccounts, fromStoredJob, toStoredJob } from './job-accounts.js';
+import { del, put } from './db.js';
+import type { JobReadReport } from '../protocol/job-types.js';
 import type { MetadataState } from './state.js';
 import { Catalog, QUOTA_DEFAULTS, type Quotas } from './tables.js';
 import { WriteSessions } from './writes.js';
@@ -39,6 +42,8 @@ export interface ServiceConfig {
   readonly manifestCacheBytes?: number;
   /** Half-life of column popularity (metadata/popularity.ts); POPULARITY_HALF_LIFE_MS_DEFAULT when not given. */
   readonly popularityHalfLifeMs?: number;
+  /** How long a job's read accounting is kept after it was last seen (metadata/job-accounts.ts). */
+  readonly jobRetentionMs?: number;
 }
 
 export class MetadataService {
@@ -48,6 +53,8 @@ export class MetadataService {
   readonly scans: Scans;
   readonly repair: RepairScheduler;
   readonly inventory: Inventory;
+  /** Per-job read accounting; loaded by `load()`. */
+  readonly jobs: JobAccounts;
   /** Loaded by `load()`, with the rest of what the service keeps outside MetadataState. */
   readonly tokens: TokenStore;
   readonly capabilities: CapabilityIssuer;
@@ -66,15 +73,36 @@ export class MetadataService {
     this.scans = new Scans(state, this.catalog, this.nodes, new ManifestCache(state.db.manifests, config.manifestCacheBytes ?? MANIFEST_CACHE_BYTES_DEFAULT), config.popularityHalfLifeMs);
     this.repair = new RepairScheduler(state, this.nodes, config.repair ?? REPAIR_DEFAULTS, random);
     this.inventory = new Inventory(state, config.inventory ?? INVENTORY_DEFAULTS);
+    this.jobs = new JobAccounts(config.jobRetentionMs);
     this.tokens = new TokenStore(state.db);
     this.capabilities = config.capabilities ?? CapabilityIssuer.ephemeral();
     this.auth = config.auth ?? 'on';
     this.nodeDispatcher = config.nodeDispatcher;
   }
 
-  /** Loads the tokens (the catalog itself is loaded by MetadataState.load). */
+  /** Loads the tokens and the jobs' accounting (the catalog itself is loaded by MetadataState.load). */
   async load(): Promise<void> {
     await this.tokens.load();
+    const accounts: JobAccount[] = [];
+    for await (const [, stored] of this.state.db.jobs.entries()) {
+      const account = fromStoredJob(stored);
+      if (account !== undefined) accounts.push(account);
+    }
+    this.jobs.restore(accounts, Date.now());
+  }
+
+  /** A reader's counts since its previous report, for a table it may read. */
+  reportJob(tableName: string, report: JobReadReport): void {
+    this.jobs.addReport(this.catalog.table(tableName).name, report, Date.now());
+  }
+
+  /**
+   * Writes the jobs changed since the last flush, and deletes the ones forgotten. Like
+   * popularity, losing the last seconds of counts in a crash is harmless.
+   */
+  async flushJobs(): Promise<void> {
+    const { changed, forgotten } = this.jobs.takeChanges();
+    await this.state.db.write([...changed.map((account) => put(this.state.db.jobs, account.job, toStoredJob(account))), ...forgotten.map((job) => del(this.state.db.jobs, job))]);
   }
 
   async register(registration: NodeRegistration): Promise<RegistrationAnswer> {
@@ -94,6 +122,7 @@ export class MetadataService {
       wakeGcFor(this.state, nodeId);
     }
     this.repair.extend(nodeId, heartbeat.repairsRunning ?? []);
+    if (heartbeat.jobs !== undefined) this.jobs.addNodeCounts(heartbeat.jobs, Date.now());
     const repairs = (await this.repair.assign(nodeId, heartbeat.repairSlotsFree ?? 0)).map((task) => this.withCapabilities(task));
     const inventoryRound = info.state === 'alive' || info.state === 'draining' ? this.inventory.maybeOpen(nodeId) : undefined;
     return { ...info, ...(repairs.length === 0 ? {} : { repairs }), ...(inventoryRound === undefined ? {} : { inventoryRound }) };

@@ -43,6 +43,8 @@ export interface BatchReadRequest {
   readonly verifyPages?: boolean;
   /** Read capabilities covering every range's block (protocol/capability.ts), one per block. */
   readonly capabilities?: readonly string[];
+  /** The reading job (JOB_ID_PATTERN), for the node's per-job counts (protocol/job-types.ts). */
+  readonly job?: string;
 }
 
 /** Bounds a node enforces on one batch request. */

@@ -98,6 +98,8 @@ export interface ReadRangesOptions {
   readonly verifyPages?: boolean;
   /** Read capabilities covering the ranges' blocks (one per block; protocol/capability.ts). */
   readonly capabilities?: readonly string[];
+  /** The reading job (JOB_ID_PATTERN): the node counts what it serves per job. */
+  readonly job?: string;
 }
 
 /** An error answer's body is kept up to this size for its message; a longer one is cut off. */
@@ -118,6 +120,7 @@ export function readRanges(http: HttpPools, nodeUrl: string, ranges: readonly Ra
     ranges,
     ...(options.verifyPages === false ? { verifyPages: false } : {}),
     ...(options.capabilities === undefined || options.capabilities.length === 0 ? {} : { capabilities: options.capabilities }),
+    ...(options.job === undefined ? {} : { job: options.job }),
   };
   return new Promise((resolve, reject) => {
     const decoder = new FrameDecoder(

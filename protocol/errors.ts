@@ -38,6 +38,8 @@ export const ERROR_STATUS = {
   GRN_FILE_NOT_FOUND: 404,
   /** No token with that id exists. */
   GRN_TOKEN_NOT_FOUND: 404,
+  /** No job with that id read anything within the job retention (`granary jobs` lists the recent ones). */
+  GRN_JOB_NOT_FOUND: 404,
   /** A configured limit (tables, columns, sessions, blocks) would be exceeded. */
   GRN_QUOTA_EXCEEDED: 429,
   /** No write session with that id exists. */

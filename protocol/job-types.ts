@@ -2,17 +2,17 @@
  * Per-job read accounting (docs/design.md, "Jobs"): what each reading job asked for and what it
  * cost, so an operator can see which jobs read what, at what amplification, and which suffer.
  *
- *   POST /v1/jobs/reports          JobReadReport (a client's counts since its last report) -> 204
- *   GET  /v1/jobs[?limit=N]        -> JobList: recent jobs, most recently seen first
- *   GET  /v1/jobs/:job             -> JobDetail (404 GRN_JOB_NOT_FOUND)
+ *   POST /v1/tables/:name/reads    JobReadReport (a reader's counts since its last report) -> 204
+ *   GET  /v1/jobs[?limit=N]        -> JobList: recent jobs, most recently seen first (admin)
+ *   GET  /v1/jobs/:job             -> JobDetail (404 GRN_JOB_NOT_FOUND) (admin)
  *
  * Storage nodes add what they served per job with their heartbeats (NodeJobCounts), from the job
- * header readers send with every chunk read. Kept by the metadata service in bounded memory: the
- * most recent jobs, each forgotten a retention time after it was last seen.
+ * readers name in every batch read (BatchReadRequest.job). Kept by the metadata service in
+ * bounded memory: the most recent jobs, each forgotten a retention time after it was last seen.
  */
 
-/** Sent by readers with every chunk read, so nodes can count what they serve per job. */
-export const JOB_HEADER = 'x-granary-job';
+/** Jobs listed by GET /v1/jobs at most (and by default). */
+export const JOBS_LIST_MAX = 1_000;
 
 /**
  * Upper bounds (bytes, inclusive) of the read-size histogram's buckets; the last bucket holds
@@ -49,10 +49,10 @@ export interface JobReadCounts {
   readonly readSizes: readonly number[];
 }
 
+/** The body of POST /v1/tables/:name/reads: the table is the route's. */
 export interface JobReadReport extends JobReadCounts {
   /** JOB_ID_PATTERN (scan-types.ts). */
   readonly job: string;
-  readonly table: string;
   /** Scans this report finishes (0 for a report sent while a scan runs). */
   readonly scansFinished: number;
 }

@@ -9,6 +9,7 @@
  *   POST /v1/nodes/:id/remove         {}                     -> { nodeId, removed } (refused while it holds needed chunks)
  *   GET  /v1/nodes[?limit=&after=]                           -> NodePage (protocol/page-types.ts)
  */
+import type { NodeJobCounts } from './job-types.js';
 
 /** A node's liveness as the metadata service sees it; a closed set. */
 export const NODE_STATES = [
@@ -53,6 +54,8 @@ export interface NodeHeartbeat extends NodeLoad {
   readonly repairSlotsFree?: number;
   /** Ids of the repair tasks it is running: their leases are extended. */
   readonly repairsRunning?: readonly string[];
+  /** What it served per job since its previous heartbeat (at most NODE_JOB_COUNTS_MAX jobs). */
+  readonly jobs?: readonly NodeJobCounts[];
 }
 
 export interface NodeInfo extends NodeRegistration {

@@ -22,6 +22,7 @@ import { type ScrubEstimate, describeScrubEstimate } from './scrub-estimate.js';
 import { Scrubber } from './scrubber.js';
 import { READ_MEMORY_DEFAULTS } from './routes/batch-read-route.js';
 import { buildStorageServer } from './server.js';
+import { JobCounts } from './job-counts.js';
 
 export interface StorageNodeConfig {
   readonly dataDir: string;
@@ -132,7 +133,8 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     const learntKeyFile = join(config.dataDir, LEARNT_KEY_FILE);
     const learnt = config.metadataUrl === undefined ? undefined : await readFile(learntKeyFile, 'utf8').catch(() => undefined);
     if (learnt !== undefined) guard.learn(publicKeyFromText(learnt, learntKeyFile));
-    const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger, readMemory, guard, receiptKey, ...(https === undefined ? {} : { https }) });
+    const jobCounts = new JobCounts();
+    const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger, readMemory, guard, receiptKey, jobCounts, ...(https === undefined ? {} : { https }) });
     logError = (error) => app.log.error({ err: error }, 'storage node background error');
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
@@ -140,7 +142,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     let link: LinkedWork | undefined;
     try {
-      link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app, ca, guard, receiptKey, learntKeyFile });
+      link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app, ca, guard, receiptKey, learntKeyFile, jobCounts });
     } catch (error) {
       await app.close();
       throw error;
@@ -197,9 +199,10 @@ function metadataLink(
     readonly ca: Buffer | undefined;
     readonly guard: CapabilityGuard;
     readonly receiptKey: KeyObject;
+    readonly jobCounts: JobCounts;
   },
 ): LinkedWork {
-  const { nodeId, url, store, app, ca, guard, receiptKey, learntKeyFile } = node;
+  const { nodeId, url, store, app, ca, guard, receiptKey, learntKeyFile, jobCounts } = node;
   if (config.advertiseUrl === undefined && WILDCARD_HOSTS.has(config.host)) {
     app.log.warn({ url }, 'listening on a wildcard address, which clients cannot dial; set --advertise-url');
   }
@@ -235,6 +238,7 @@ function metadataLink(
     corruptChunks: () => store.corruptChunks(),
     logger: app.log,
     heartbeatExtras: () => ({ repairSlotsFree: runner.slotsFree(), repairsRunning: runner.runningIds() }),
+    jobCounts,
     ...(config.token === undefined ? {} : { token: config.token }),
     receiptKey: publicKeyToText(createPublicKey(receiptKey)),
     onRegistered: (answer) => {

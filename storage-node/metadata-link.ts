@@ -14,6 +14,7 @@
  * is not the leader (protocol/metadata-failover.ts), one pass over the list per call by default;
  * the next tick is the pause before the next pass.
  */
+import type { JobCounts } from './job-counts.js';
 import { Agent, request } from 'undici';
 import {
   type CorruptChunkReport,
@@ -63,6 +64,8 @@ export interface MetadataLinkOptions {
   readonly logger: LinkLogger;
   /** Upper bound on one HTTP call; default REQUEST_TIMEOUT_MS_DEFAULT. */
   readonly requestTimeoutMs?: number;
+  /** What the node served per job since the last heartbeat: sent with each one, given back if it fails. */
+  readonly jobCounts?: JobCounts;
   /** What the node adds to each heartbeat (free repair slots, tasks running). */
   readonly heartbeatExtras?: () => Pick<NodeHeartbeat, 'repairSlotsFree' | 'repairsRunning'>;
   /** The work a heartbeat answer carries (repair tasks, an inventory round). */
@@ -218,11 +221,13 @@ export class MetadataLink {
   }
 
   private async heartbeat(): Promise<void> {
-    const heartbeat: NodeHeartbeat = { ...loadOf(await this.options.load()), ...this.options.heartbeatExtras?.() };
+    const jobs = this.options.jobCounts?.take() ?? [];
+    const heartbeat: NodeHeartbeat = { ...loadOf(await this.options.load()), ...this.options.heartbeatExtras?.(), ...(jobs.length === 0 ? {} : { jobs }) };
     try {
       const answer = (await this.post(`${this.nodePath()}/heartbeat`, heartbeat)) as HeartbeatAnswer;
       this.options.onHeartbeatAnswer?.(answer);
     } catch (error) {
+      this.options.jobCounts?.giveBack(jobs);
       if (!isNodeNotFound(error)) throw error;
       this.registered = false;
       this.options.logger.info({ nodeId: this.options.nodeId }, 'metadata service does not know this node; registering again');

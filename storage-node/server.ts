@@ -12,6 +12,7 @@ import type { ServerTls } from '../protocol/tls.js';
 import type { ChunkStore } from './chunk-store.js';
 import type { NodeMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin-routes.js';
+import type { JobCounts } from './job-counts.js';
 import { type BatchAnswerFaults, type ReadMemoryOptions, batchReadRoute } from './routes/batch-read-route.js';
 import { chunkRoutes } from './routes/chunk-routes.js';
 import type { Scrubber } from './scrubber.js';
@@ -32,6 +33,8 @@ export interface StorageServerDeps {
   readonly readMemory?: Partial<ReadMemoryOptions>;
   /** Serve HTTPS with this certificate and key (protocol/tls.ts); plain HTTP without. */
   readonly https?: ServerTls;
+  /** Counts batch reads per job for the heartbeats (storage-node/job-counts.ts). */
+  readonly jobCounts?: JobCounts;
 }
 
 /** `refuse`: every request is answered 503; `reset`: its connection is destroyed unanswered. */
@@ -85,7 +88,7 @@ export async function buildStorageServer(deps: StorageServerDeps): Promise<Fasti
 
   const onError = (error: unknown): void => app.log.error({ err: error }, 'storage node error');
   await app.register(chunkRoutes, { store: deps.store, metrics: deps.metrics, receiptKey: deps.receiptKey });
-  await app.register(batchReadRoute, { store: deps.store, metrics: deps.metrics, onError, ...(faults === undefined ? {} : { faults }), ...(deps.readMemory === undefined ? {} : { readMemory: deps.readMemory }) });
+  await app.register(batchReadRoute, { store: deps.store, metrics: deps.metrics, onError, ...(faults === undefined ? {} : { faults }), ...(deps.readMemory === undefined ? {} : { readMemory: deps.readMemory }), ...(deps.jobCounts === undefined ? {} : { jobCounts: deps.jobCounts }) });
   await app.register(adminRoutes, { ...deps, startedAt });
   return app;
 }

@@ -24,6 +24,8 @@ export interface FetchOptions {
    * on the codec threads). A read worker passes codecById: it is already off the scan's thread.
    */
   readonly codecOf?: (id: string) => ErasureCodec;
+  /** The reading job, named in every batch read so nodes can count what they serve it. */
+  readonly job?: string;
 }
 
 export interface FetchStats {
@@ -31,6 +33,8 @@ export interface FetchStats {
   bytesFetched: number;
   degradedReads: number;
   hedgedRequests: number;
+  /** Bytes fetched to rebuild ranges from other shards (included in bytesFetched). */
+  rebuildBytes: number;
   /** Read sizes, for the histogram. */
   readonly readSizes: number[];
   /** Bytes asked of each storage node, by node id. */
@@ -38,7 +42,7 @@ export interface FetchStats {
 }
 
 export function newFetchStats(): FetchStats {
-  return { requests: 0, bytesFetched: 0, degradedReads: 0, hedgedRequests: 0, readSizes: [], bytesByNode: {} };
+  return { requests: 0, bytesFetched: 0, degradedReads: 0, hedgedRequests: 0, rebuildBytes: 0, readSizes: [], bytesByNode: {} };
 }
 
 export class DataUnavailableError extends GranaryError {
@@ -212,7 +216,7 @@ export class Fetcher {
     });
     try {
       // Unchecked by the node: the scan checks every stream against its writer's checksum.
-      return await readRanges(this.http, request.nodeUrl, ranges, { verifyPages: false, capabilities: this.capabilitiesOf(request.reads) });
+      return await readRanges(this.http, request.nodeUrl, ranges, { verifyPages: false, capabilities: this.capabilitiesOf(request.reads), ...this.jobOption() });
     } catch (error) {
       this.downNodes.add(request.nodeUrl);
       const failure = error instanceof Error ? error : new Error(String(error));
@@ -231,13 +235,13 @@ export class Fetcher {
           const part = items.slice(start, start + REBUILD_RANGES_PER_REQUEST);
           const ranges = part.map(({ read, chunk }) => {
             const shardRead = reads[read] as ShardRead;
-            this.count(chunk, shardRead.length);
+            this.count(chunk, shardRead.length, true);
             return { chunk: chunk.chunkId, offset: shardRead.offset, length: shardRead.length };
           });
           const frames = await this.slots.run(async () => {
             this.stats.requests++;
             try {
-              return await readRanges(this.http, url, ranges, { capabilities: this.capabilitiesOf(part.map(({ read }) => reads[read] as ShardRead)) });
+              return await readRanges(this.http, url, ranges, { capabilities: this.capabilitiesOf(part.map(({ read }) => reads[read] as ShardRead)), ...this.jobOption() });
             } catch {
               // Marked down; the next round reads these ranges from other shards.
               this.downNodes.add(url);
@@ -255,7 +259,13 @@ export class Fetcher {
     );
   }
 
-  private count(chunk: PlannedChunk, bytes: number): void {
+  private jobOption(): { job?: string } {
+    return this.options.job === undefined ? {} : { job: this.options.job };
+  }
+
+  /** `rebuild`: read to rebuild another shard's range. */
+  private count(chunk: PlannedChunk, bytes: number, rebuild = false): void {
+    if (rebuild) this.stats.rebuildBytes += bytes;
     this.stats.readSizes.push(bytes);
     this.stats.bytesFetched += bytes;
     this.stats.bytesByNode[chunk.nodeId] = (this.stats.bytesByNode[chunk.nodeId] ?? 0) + bytes;
@@ -362,10 +372,11 @@ export class Fetcher {
   private async readOne(chunk: PlannedChunk, read: ShardRead): Promise<Uint8Array | string> {
     return this.slots.run(async () => {
       this.stats.requests++;
-      this.count(chunk, read.length);
+      this.count(chunk, read.length, true);
       try {
         const [frame] = await readRanges(this.http, chunk.url, [{ chunk: chunk.chunkId, offset: read.offset, length: read.length }], {
           capabilities: this.capabilitiesOf([read]),
+          ...this.jobOption(),
         });
         if (frame?.status === 'ok') return frame.data;
         if (frame !== undefined) this.reportDamage(chunk, frame);

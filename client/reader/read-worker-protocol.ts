@@ -20,6 +20,8 @@ export interface ScanSettings {
   readonly hedgeAfterMs?: number;
   /** Every byte of a group's batches copied to a recycled arena (ScanOptions.reuse). */
   readonly reuse: boolean;
+  /** The reading job, named to the nodes in every read. */
+  readonly job?: string;
 }
 
 export type ToWorker =

@@ -76,6 +76,7 @@ function openPage(scanId: number, pageId: number, page: ScanPlan, settings: Scan
     concurrency: settings.concurrency,
     codecOf: codecById,
     ...(settings.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: settings.hedgeAfterMs }),
+    ...(settings.job === undefined ? {} : { job: settings.job }),
   };
   const schema = arrowSchemaOf(page.columns);
   const fetcher = new Fetcher(http, page.blocks, fetchOptions, stats, report);

@@ -18,6 +18,7 @@ export function addScanStats(into: ScanStats, delta: ScanStats): void {
   into.bytesFetched += delta.bytesFetched;
   into.degradedReads += delta.degradedReads;
   into.hedgedRequests += delta.hedgedRequests;
+  into.rebuildBytes += delta.rebuildBytes;
   for (const size of delta.readSizes) into.readSizes.push(size);
   for (const [node, bytes] of Object.entries(delta.bytesByNode)) into.bytesByNode[node] = (into.bytesByNode[node] ?? 0) + bytes;
   into.stripes += delta.stripes;
@@ -32,6 +33,7 @@ export function takeScanStats(stats: ScanStats): ScanStats {
   stats.bytesFetched = 0;
   stats.degradedReads = 0;
   stats.hedgedRequests = 0;
+  stats.rebuildBytes = 0;
   stats.stripes = 0;
   stats.rows = 0;
   stats.bytesNeeded = 0;

@@ -17,6 +17,7 @@ import { COALESCING_DEFAULTS, type CoalescingOptions } from './read-plan.js';
 import { defaultScanThreads, readWorkerPool } from './read-workers.js';
 import { type ScanSettings } from './read-worker-protocol.js';
 import { type ScanStats, newScanStats } from './scan-stats.js';
+import { JobReporter } from './job-report.js';
 import { scanOnWorkers } from './scan-workers.js';
 
 export { type ScanStats, newScanStats } from './scan-stats.js';
@@ -109,13 +110,14 @@ export async function* scanTable(
   if (!Number.isInteger(threads) || threads < 0) throw new GranaryError('GRN_BAD_REQUEST', `threads must be a whole number >= 0, got ${threads}`);
   const output = options.columns;
   const whereColumns = (options.where ?? []).map((p) => p.column);
+  const job = scanJob(options.job);
   const fetchColumns = output === undefined ? undefined : [...new Set([...output, ...whereColumns])];
   const request: ScanRequest = {
     ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
     ...(fetchColumns === undefined ? {} : { columns: fetchColumns }),
     ...(options.stripes === undefined ? {} : { stripes: options.stripes }),
     ...(options.where === undefined ? {} : { where: options.where }),
-    job: scanJob(options.job),
+    job,
     ...(options.epoch === undefined ? {} : { epoch: options.epoch }),
     ...(options.purpose === undefined ? {} : { purpose: options.purpose }),
   };
@@ -155,8 +157,31 @@ export async function* scanTable(
     concurrency: options.concurrency ?? 16,
     ...(options.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: options.hedgeAfterMs }),
     reuse: options.reuse === true,
+    job,
   };
-  const schema = arrowSchemaOf(first.columns);
+  const reporter = new JobReporter((name, report) => metadata.reportReads(name, report), table, job, stats, Date.now());
+  try {
+    for await (const batch of readBatches(http, options, first.columns, everyPage, settings, stats, reportCorrupt, threads)) {
+      reporter.tick(Date.now());
+      yield batch;
+    }
+  } finally {
+    reporter.finish(Date.now());
+  }
+}
+
+/** The batches of every page's stripes: on read workers when `threads` > 1, else on this thread. */
+async function* readBatches(
+  http: HttpPools,
+  options: ScanOptions,
+  planColumns: ScanPlan['columns'],
+  everyPage: () => AsyncGenerator<ScanPlan>,
+  settings: ScanSettings,
+  stats: ScanStats,
+  reportCorrupt: (chunk: PlannedChunk, reason: string, missing: boolean) => void,
+  threads: number,
+): AsyncGenerator<arrow.RecordBatch> {
+  const schema = arrowSchemaOf(planColumns);
   if (threads > 1) {
     yield* scanOnWorkers(readWorkerPool(), threads, http.options, everyPage(), schema, settings, stats, reportCorrupt, {
       groupBytes: options.groupBytes,
@@ -167,7 +192,11 @@ export async function* scanTable(
     return;
   }
 
-  const fetchOptions = { concurrency: settings.concurrency, ...(settings.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: settings.hedgeAfterMs }) };
+  const fetchOptions = {
+    concurrency: settings.concurrency,
+    ...(settings.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: settings.hedgeAfterMs }),
+    ...(settings.job === undefined ? {} : { job: settings.job }),
+  };
   const groupBytes = options.groupBytes ?? 32 * 1024 * 1024;
   async function* groupsOfEveryPage(): AsyncGenerator<Group> {
     for await (const page of everyPage()) {

@@ -23,7 +23,7 @@ export async function nodeRoutes(app: FastifyInstance, options: { readonly servi
   app.post<{ Body: NodeRegistration }>('/v1/nodes/register', { schema: { body: registrationSchema }, bodyLimit: BODY_BYTES_MAX.node }, async (request) =>
     service.register(request.body),
   );
-  app.post<Node & { Body: NodeHeartbeat }>('/v1/nodes/:id/heartbeat', { schema: { body: heartbeatSchema }, bodyLimit: BODY_BYTES_MAX.node }, async (request) =>
+  app.post<Node & { Body: NodeHeartbeat }>('/v1/nodes/:id/heartbeat', { schema: { body: heartbeatSchema }, bodyLimit: BODY_BYTES_MAX.heartbeat }, async (request) =>
     service.heartbeat(request.params.id, request.body),
   );
   app.post<Node & { Body: CorruptChunkReport }>('/v1/nodes/:id/corrupt', { schema: { body: corruptReportSchema }, bodyLimit: BODY_BYTES_MAX.corruptReport }, async (request) => {

@@ -7,6 +7,7 @@
  */
 import { RECEIPT_TEXT_BYTES } from '../../protocol/receipt.js';
 import { DATA_SHARDS_MAX, PARITY_SHARDS_MAX, SHARD_BYTES_MAX } from '../../erasure/index.js';
+import { NODE_JOB_COUNTS_MAX, READ_SIZE_BUCKETS } from '../../protocol/job-types.js';
 import { EPOCH_MAX, JOB_ID_PATTERN, SCAN_PURPOSES, STATS_OPS, TABLE_ENCODINGS } from '../../protocol/index.js';
 import {
   FILES_PER_COMMIT_MAX,
@@ -36,6 +37,9 @@ export const BODY_BYTES_MAX = {
   commit: 64 * MiB,
   scan: 4 * MiB,
   node: 64 * KiB,
+  /** A heartbeat with NODE_JOB_COUNTS_MAX jobs of the longest ids. */
+  heartbeat: 256 * KiB,
+  jobReport: 4 * KiB,
   /** INVENTORY_CHUNKS_PER_PAGE chunk ids of up to 128 characters. */
   inventory: 2 * MiB,
   /** CORRUPT_REPORT_CHUNKS_MAX chunks with their longest ids and reasons. */
@@ -60,6 +64,8 @@ const ID_CHARS_MAX = 64;
 const PARTITION_VALUE_CHARS_MAX = 128;
 
 const name = { type: 'string', minLength: 1, maxLength: 128 } as const;
+/** A count a client or node reports: a whole number a double holds exactly. */
+const COUNT = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 /** A column type's text as written (`DECIMAL( 38 , 10 )` with some spaces to spare). */
 const DECIMAL_TYPE_CHARS_MAX = 32;
 const partitionValue = { type: 'string', maxLength: PARTITION_VALUE_CHARS_MAX } as const;
@@ -277,6 +283,42 @@ export const heartbeatSchema = {
     chunkCount: { type: 'integer', minimum: 0 },
     repairSlotsFree: { type: 'integer', minimum: 0, maximum: 64 },
     repairsRunning: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
+    jobs: {
+      type: 'array',
+      maxItems: NODE_JOB_COUNTS_MAX,
+      items: {
+        type: 'object',
+        required: ['job', 'requests', 'bytesServed', 'cacheHits', 'cacheBytes'],
+        additionalProperties: false,
+        properties: {
+          job: { type: 'string', pattern: JOB_ID_PATTERN },
+          requests: COUNT,
+          bytesServed: COUNT,
+          cacheHits: COUNT,
+          cacheBytes: COUNT,
+        },
+      },
+    },
+  },
+} as const;
+
+/** A reader's counts since its previous report (protocol/job-types.ts JobReadReport). */
+export const jobReadReportSchema = {
+  type: 'object',
+  required: ['job', 'requests', 'bytesNeeded', 'bytesFetched', 'degradedReads', 'rebuildBytes', 'rows', 'stripes', 'readMs', 'readSizes', 'scansFinished'],
+  additionalProperties: false,
+  properties: {
+    job: { type: 'string', pattern: JOB_ID_PATTERN },
+    requests: COUNT,
+    bytesNeeded: COUNT,
+    bytesFetched: COUNT,
+    degradedReads: COUNT,
+    rebuildBytes: COUNT,
+    rows: COUNT,
+    stripes: COUNT,
+    readMs: COUNT,
+    scansFinished: COUNT,
+    readSizes: { type: 'array', minItems: READ_SIZE_BUCKETS, maxItems: READ_SIZE_BUCKETS, items: COUNT },
   },
 } as const;
 

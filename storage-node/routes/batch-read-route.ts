@@ -24,6 +24,8 @@ import {
 } from '../../protocol/index.js';
 import { FRAME_MESSAGE_BYTES_MAX } from '../../protocol/batch-read.js';
 import type { ChunkStore } from '../chunk-store.js';
+import type { JobCounts } from '../job-counts.js';
+import { JOB_ID_PATTERN } from '../../protocol/scan-types.js';
 import type { NodeMetrics } from '../metrics.js';
 import { type BudgetRefusal, ReadBudget, ReadBufferPool } from '../read-buffers.js';
 
@@ -93,6 +95,7 @@ const bodySchema = {
     checksums: { type: 'boolean' },
     verifyPages: { type: 'boolean' },
     capabilities: { type: 'array', maxItems: BATCH_CAPABILITIES_MAX, items: { type: 'string', minLength: 1, maxLength: CAPABILITY_TEXT_MAX } },
+    job: { type: 'string', pattern: JOB_ID_PATTERN },
   },
 } as const;
 
@@ -123,6 +126,7 @@ export async function batchReadRoute(
     readonly onError: (error: unknown) => void;
     readonly faults?: BatchAnswerFaults;
     readonly readMemory?: Partial<ReadMemoryOptions>;
+    readonly jobCounts?: JobCounts;
   },
 ): Promise<void> {
   const { store, metrics } = options;
@@ -334,8 +338,9 @@ export async function batchReadRoute(
     '/v1/chunks/read',
     { schema: { body: bodySchema }, bodyLimit: REQUEST_BODY_BYTES_MAX },
     async (request, reply) => {
-      validateBatchRequest(request.body);
+      const bytesAsked = validateBatchRequest(request.body);
       const ranges = request.body.ranges;
+      if (request.body.job !== undefined) options.jobCounts?.served(request.body.job, bytesAsked);
       const largest = ranges.reduce((most, range) => Math.max(most, range.length), 0);
       if (largest > memory.bytesMax) {
         refused('too_large');

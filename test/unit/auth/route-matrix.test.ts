@@ -105,6 +105,13 @@ function metadataCases(f: MetadataFixture): Record<string, RouteCase> {
     },
     'GET /v1/tables/:name/popularity': { url: '/v1/tables/alpha/popularity', allowed: { token: reader, status: 200 } },
     'POST /v1/tables/:name/scan': { url: '/v1/tables/alpha/scan', body: {}, allowed: { token: reader, status: 200 } },
+    'POST /v1/tables/:name/reads': {
+      url: '/v1/tables/alpha/reads',
+      body: { job: 'matrix', requests: 1, bytesNeeded: 1, bytesFetched: 1, degradedReads: 0, rebuildBytes: 0, rows: 1, stripes: 1, readMs: 1, readSizes: [1, 0, 0, 0, 0, 0, 0, 0], scansFinished: 1 },
+      allowed: { token: reader, status: 204 },
+    },
+    'GET /v1/jobs': { url: '/v1/jobs', allowed: { token: f.admin, status: 200 } },
+    'GET /v1/jobs/:job': { url: '/v1/jobs/matrix', allowed: { token: f.admin, status: 404, url: '/v1/jobs/nosuch' } },
     'POST /v1/tables/:name/sessions': { url: '/v1/tables/alpha/sessions', body: { partition: 'ds=2' }, allowed: { token: writer, status: 201 } },
     'GET /v1/sessions/:id': { url: session, allowed: { token: writer, status: 200 } },
     'POST /v1/sessions/:id/renew': { url: `${session}/renew`, allowed: { token: writer, status: 200 } },
@@ -335,7 +342,7 @@ describe('metadata route matrix', () => {
     for (const [key, routeCase] of Object.entries(cases)) {
       const { allowed } = routeCase;
       const answer = await call(meta.app, methodOf(key), allowed.url ?? routeCase.url, { token: allowed.token, body: allowed.body ?? routeCase.body });
-      expect(answer.status, `${key}: ${JSON.stringify(answer.body).slice(0, 300)}`).toBe(allowed.status);
+      expect(answer.status, `${key}: ${String(JSON.stringify(answer.body)).slice(0, 300)}`).toBe(allowed.status);
     }
   });
 });

@@ -1,0 +1,33 @@
+/** Per-job read accounting: readers' reports in, the recent jobs out (protocol/job-types.ts). */
+import type { FastifyInstance } from 'fastify';
+import { GranaryError } from '../../protocol/index.js';
+import { JOBS_LIST_MAX, type JobDetail, type JobList, type JobReadReport } from '../../protocol/job-types.js';
+import type { MetadataService } from '../service.js';
+import { BODY_BYTES_MAX, jobReadReportSchema } from './schemas.js';
+
+export async function jobRoutes(app: FastifyInstance, options: { readonly service: MetadataService }): Promise<void> {
+  const { service } = options;
+
+  app.post<{ Params: { name: string }; Body: JobReadReport }>(
+    '/v1/tables/:name/reads',
+    { schema: { body: jobReadReportSchema }, bodyLimit: BODY_BYTES_MAX.jobReport },
+    async (request, reply) => {
+      service.reportJob(request.params.name, request.body);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number } }>(
+    '/v1/jobs',
+    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: JOBS_LIST_MAX } } } } },
+    async (request): Promise<JobList> => ({ jobs: service.jobs.list(Date.now(), request.query.limit ?? JOBS_LIST_MAX), retentionMs: service.jobs.retentionMs }),
+  );
+
+  app.get<{ Params: { job: string } }>('/v1/jobs/:job', async (request): Promise<JobDetail> => {
+    const detail = service.jobs.detail(request.params.job, Date.now());
+    if (detail === undefined) {
+      throw new GranaryError('GRN_JOB_NOT_FOUND', `no job "${request.params.job.slice(0, 200)}" read anything in the last ${Math.round(service.jobs.retentionMs / 3600_000)} h (granary jobs lists the recent ones)`);
+    }
+    return detail;
+  });
+}
