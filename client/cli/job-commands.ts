@@ -7,7 +7,9 @@ import { formatBytes, printJson, printTable, withClient } from './context.js';
 const HISTOGRAM_BAR_CHARS = 40;
 
 export function jobsCommand(): Command {
-  const jobs = new Command('jobs')
+  const jobs = new Command('jobs').description('per-job read accounting: `granary jobs` lists the recent jobs, `granary jobs show JOB` shows one');
+  // `granary jobs` alone lists: the default subcommand, so it takes the common options too.
+  const list = new Command('list')
     .description('recent reading jobs: requests, bytes needed and fetched, amplification, degraded reads')
     .addOption(new Option('--limit <n>', `jobs to list, most recently seen first (at most ${JOBS_LIST_MAX})`).argParser(parseJobsLimit))
     .action(async (flags: { limit?: number }, command: Command) => {
@@ -35,6 +37,7 @@ export function jobsCommand(): Command {
         );
       });
     });
+  jobs.addCommand(list, { isDefault: true });
   jobs.addCommand(
     new Command('show')
       .description('one job: its tables, read-size histogram, amplification, degraded reads and what nodes served it')

@@ -30,11 +30,11 @@ const cluster = useUpCluster({
   stopDeadlineMs: STOP_DEADLINE_MS,
 });
 
-async function granary(args: readonly string[]): Promise<CliResult> {
+async function granary(args: readonly string[], extraEnv: Readonly<Record<string, string>> = {}): Promise<CliResult> {
   // Run from the directory holding `up`'s data directory, as a user would: the CLI then finds
   // the admin token `up` wrote (./data/admin.token) with no token given.
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'GRANARY_TOKEN' && key !== 'GRANARY_TOKEN_FILE'));
-  return runGranary(args, { maxBuffer: 256 * 1024 * 1024, cwd: dirname(cluster.root), env: { ...env, GRANARY_METADATA: `http://127.0.0.1:${cluster.port}` } });
+  return runGranary(args, { maxBuffer: 256 * 1024 * 1024, cwd: dirname(cluster.root), env: { ...env, ...extraEnv, GRANARY_METADATA: `http://127.0.0.1:${cluster.port}` } });
 }
 
 const COLUMNS = [
@@ -163,6 +163,37 @@ describe('granary CLI against `granary up`', () => {
     const gone = await granary(['table', 'describe', 'scratch']);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/GRN_TABLE_NOT_FOUND: no table named scratch/);
+  });
+
+  it('lists the jobs that read, with their amplification and read-size histogram', async () => {
+    expect((await granary(['read', 'events', '--columns', 'user_id,ids'], { GRANARY_JOB: 'cli-accounting' })).code).toBe(0);
+    interface Listed {
+      job: string;
+      requests: number;
+      bytesNeeded: number;
+      bytesFetched: number;
+      scansFinished: number;
+    }
+    const job = await pollUntil('the read accounted', async () => {
+      const listed = JSON.parse((await granary(['jobs', '--json'])).stdout) as Listed[];
+      const found = listed.find((j) => j.job === 'cli-accounting');
+      return found?.scansFinished === 1 ? found : undefined;
+    }, 30_000, 200);
+    expect(job.requests).toBeGreaterThan(0);
+    expect(job.bytesNeeded).toBeGreaterThan(0);
+    expect(job.bytesFetched).toBeGreaterThanOrEqual(job.bytesNeeded);
+    const table = await granary(['jobs']);
+    expect(table.stdout).toMatch(/^JOB +TABLES +SCANS +REQUESTS +NEEDED +FETCHED +AMPLIFICATION/m);
+    expect(table.stdout).toMatch(/^cli-accounting +events +1 /m);
+    const shown = await granary(['jobs', 'show', 'cli-accounting']);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^bytes fetched .*\(amplification \d+\.\d\dx\)/m);
+    expect(shown.stdout).toMatch(/^read sizes$/m);
+    expect(shown.stdout).toMatch(/^<= 4.0 KiB +\d+/m);
+    const missing = await granary(['jobs', 'show', 'nosuch']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toMatch(/GRN_JOB_NOT_FOUND: no job "nosuch"/);
   });
 
   it('finds under-replicated blocks with fsck after a node dies, and keeps everything across a restart', async () => {

@@ -237,6 +237,30 @@ describe('client library on a 9-node cluster', () => {
     expect(jobs.filter((job) => job.job === 'split-share').map(({ job, bytes, scans }) => ({ job, bytes, scans }))).toEqual([{ job: 'split-share', bytes: streamBytes, scans: 1 }]);
   });
 
+  it('accounts each job\'s reads: what the scan counted, what the nodes served, on this thread and on read workers', async () => {
+    const options = { partitions: { ds: { eq: '2026-11-25' } }, columns: ['ids', 'label', 'country'] } as const;
+    for (const [job, threads] of [['acct-calling-thread', 0], ['acct-read-workers', 2]] as const) {
+      const stats = newScanStats();
+      expect(await readAll('events', { ...options, job, threads, stats })).toEqual(expected(ROWS, ['ids', 'label', 'country']));
+      expect(stats.requests).toBeGreaterThan(0);
+      // The scan's report goes out as it ends, the nodes' counts with their next heartbeats.
+      const detail = await pollUntil(
+        `${job} accounted by the scan and by every node it read from`,
+        async () => {
+          const answer = await client.metadata.job(job).catch(() => undefined);
+          return answer !== undefined && answer.scansFinished === 1 && answer.nodeBytesServed === stats.bytesFetched ? answer : undefined;
+        },
+        30_000,
+        100,
+      );
+      expect(detail).toMatchObject({ tables: ['events'], requests: stats.requests, bytesNeeded: stats.bytesNeeded, bytesFetched: stats.bytesFetched, rows: 5000, degradedReads: 0, rebuildBytes: 0 });
+      expect(detail.readSizes.reduce((sum, n) => sum + n, 0)).toBe(stats.readSizes.length);
+      expect(detail.amplification).toBeCloseTo(stats.bytesFetched / stats.bytesNeeded, 9);
+    }
+    const listed = (await client.metadata.jobs()).jobs.map((j) => j.job);
+    expect(listed.slice(0, 2)).toEqual(['acct-read-workers', 'acct-calling-thread']);
+  });
+
   it('reads correct data around a rotten chunk and reports it', async () => {
     const plan = await client.metadata.plan('events', { partitions: { ds: { eq: '2026-11-25' } }, columns: ['ids'] });
     const block = plan.blocks[0] as ScanPlan['blocks'][number];
@@ -248,8 +272,12 @@ describe('client library on a 9-node cluster', () => {
     await handle.write(Buffer.from([(byte[0] as number) ^ 0xff]), 0, 1, 100);
     await handle.close();
     const stats = newScanStats();
-    expect(await readAll('events', { partitions: { ds: { eq: '2026-11-25' } }, columns: ['ids'], stats })).toEqual(expected(ROWS, ['ids']));
+    expect(await readAll('events', { partitions: { ds: { eq: '2026-11-25' } }, columns: ['ids'], stats, job: 'acct-degraded' })).toEqual(expected(ROWS, ['ids']));
     expect(stats.degradedReads).toBeGreaterThan(0);
+    // The job's accounting shows the degraded reads and what rebuilding them fetched.
+    const degraded = await pollUntil('the degraded scan accounted', async () => (await client.metadata.job('acct-degraded').catch(() => undefined))?.scansFinished === 1 ? client.metadata.job('acct-degraded') : undefined, 30_000, 100);
+    expect(degraded).toMatchObject({ degradedReads: stats.degradedReads, rebuildBytes: stats.rebuildBytes });
+    expect(degraded.rebuildBytes).toBeGreaterThan(0);
     // Reported, and rewritten by repair (nine nodes for nine shards: in place), so the next tests
     // lose shards only to dead nodes: reads are direct again.
     await expectRepairedByReads('events', { partitions: { ds: { eq: '2026-11-25' } }, columns: ['ids'] }, expected(ROWS, ['ids']));
