@@ -1,17 +1,9 @@
 /** Parsers for command-line values, shared by every `granary` command. */
-import bytes from 'bytes';
 import { InvalidArgumentError } from 'commander';
 import { DOMAIN_PATTERN, GranaryError } from '../protocol/index.js';
 import { parseMetadataUrls } from '../protocol/metadata-endpoints.js';
 
-/** "64KiB", "256MB", "1gb" or a plain number of bytes (binary units: 1 KB = 1024 bytes). */
-export function parseByteSize(text: string): number {
-  const value = bytes.parse(text.replace(/ib$/i, 'b'));
-  if (value === null || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidArgumentError(`"${text}" is not a size; write e.g. 65536, 64KiB, 256MiB or 1GiB`);
-  }
-  return value;
-}
+export { parseByteSize } from '../client/cli/byte-size.js';
 
 export function parsePort(text: string): number {
   const value = Number(text);

@@ -5,6 +5,7 @@ import { METADATA_DEFAULTS } from '../metadata/main.js';
 import { MANIFEST_CACHE_BYTES_DEFAULT } from '../metadata/manifests/cache.js';
 import { POPULARITY_HALF_LIFE_MS_DEFAULT } from '../metadata/popularity.js';
 import { JOB_RETENTION_MS_DEFAULT } from '../metadata/job-accounts.js';
+import { RELAYOUT_GRACE_MS_DEFAULT } from '../metadata/relayout.js';
 import { QUOTA_DEFAULTS, type Quotas } from '../metadata/tables.js';
 import { metadataBackupCommand, metadataRestoreCommand } from './metadata-backup-commands.js';
 import { etcdTlsFiles, refuseEtcdTlsFlags } from './etcd-tls-flags.js';
@@ -32,6 +33,7 @@ interface MetadataFlags {
   manifestCacheBytes: number;
   popularityHalfLife: number;
   jobRetention: number;
+  relayoutGrace: number;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
@@ -75,6 +77,7 @@ export function metadataCommand(): Command {
     .addOption(new Option('--stripes-per-commit-max <n>', 'quota: stripes one commit may add').env('GRANARY_STRIPES_PER_COMMIT_MAX').argParser(parsePositiveInteger).default(q.stripesPerCommitMax))
     .addOption(new Option('--manifest-cache-bytes <size>', 'memory for manifest pieces (stream locations) of recently planned stripes, e.g. 256MiB').env('GRANARY_MANIFEST_CACHE_BYTES').argParser(parseByteSize).default(MANIFEST_CACHE_BYTES_DEFAULT, '256MiB'))
     .addOption(new Option('--popularity-half-life <duration>', 'how fast column popularity fades: bytes read this long ago weigh half (e.g. 7d, 12h)').env('GRANARY_POPULARITY_HALF_LIFE').argParser(parseDurationMs).default(POPULARITY_HALF_LIFE_MS_DEFAULT, '7d'))
+    .addOption(new Option('--relayout-grace <duration>', 'how long the old blocks of a re-laid-out file stay readable for scans planned before the swap (e.g. 10m)').env('GRANARY_RELAYOUT_GRACE').argParser(parseDurationMs).default(RELAYOUT_GRACE_MS_DEFAULT, '10m'))
     .addOption(new Option('--job-retention <duration>', 'how long granary jobs keeps a job\'s read accounting after its last read (e.g. 7d, 12h)').env('GRANARY_JOB_RETENTION').argParser(parseDurationMs).default(JOB_RETENTION_MS_DEFAULT, '7d'))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .addOption(new Option('--auth <on|off>', 'check bearer tokens and chunk capabilities (off: anyone who reaches a port can do anything)').env('GRANARY_AUTH').choices(['on', 'off']).default(d.auth))
@@ -123,6 +126,7 @@ export function metadataCommand(): Command {
         manifestCacheBytes: flags.manifestCacheBytes,
         popularityHalfLifeMs: flags.popularityHalfLife,
         jobRetentionMs: flags.jobRetention,
+        relayoutGraceMs: flags.relayoutGrace,
         quotas: {
           tablesMax: flags.tablesMax,
           columnsPerTableMax: flags.columnsPerTableMax,

@@ -14,6 +14,7 @@ import { MetadataClient } from './metadata-client.js';
 import { type ScanSplit, planSplits } from './reader/splits.js';
 import { type ScanOptions, scanTable } from './reader/scan.js';
 import { PartitionWriter, type WriterOptions } from './writer/partition-writer.js';
+import { type RelayoutRun, type RelayoutTableOptions, relayoutTable } from './relayout/relayout-table.js';
 
 export interface ClientOptions {
   /**
@@ -52,6 +53,14 @@ export class GranaryClient {
     return planSplits(this.metadata, table, options, stripesPerSplit);
   }
 
+  /**
+   * Re-lays out the table's files whose rewrite in the current popularity order pays (admin
+   * token): each file read, laid out again and committed in place of the old one.
+   */
+  relayout(table: string, options?: RelayoutTableOptions): Promise<RelayoutRun> {
+    return relayoutTable(this.http, this.metadata, table, options);
+  }
+
   async close(): Promise<void> {
     await this.http.close();
   }
@@ -73,3 +82,4 @@ export { DEFAULT_BATCH_ROWS, type InputFormat, type ReadInputOptions, formatFrom
 export { type TableLike, columnsLike, readFileSchema } from './cli/formats/table-like.js';
 export type { ShapeOptions, TableColumn } from './cli/formats/shape/options.js';
 export { FeatureTally } from './cli/formats/shape/feature-tally.js';
+export type { RelayoutRun, RelayoutTableOptions } from './relayout/relayout-table.js';

@@ -29,6 +29,7 @@ import type { DroppedFile, PartitionFile } from '../protocol/catalog-types.js';
 import type { BlockPage, FilePage, GcEntry, GcStatus, NodePage, PartitionPage, TablePage } from '../protocol/page-types.js';
 import { type PageOptions, collect, followPages, pageQuery } from './paging.js';
 import type { JobDetail, JobList, JobReadReport } from '../protocol/job-types.js';
+import type { FileLayout, RelayoutCommit, RelayoutPlan, RelayoutResult } from '../protocol/relayout-types.js';
 import type { CapabilityAnswer, CreateTokenRequest, CreatedToken, TokenInfo } from '../protocol/auth-types.js';
 
 /** Mutations that may run twice (see CallOptions.replay). */
@@ -326,6 +327,21 @@ export class MetadataClient {
   /** A short-lived capability for a storage node's admin routes (`*`: every node). */
   adminCapability(nodeId: string): Promise<CapabilityAnswer> {
     return this.call('POST', '/v1/capabilities', { nodeId }, SAFE);
+  }
+
+  /** Which files of the table (or of one partition) a re-layout would pay for (admin). */
+  relayoutPlan(table: string, partition?: string): Promise<RelayoutPlan> {
+    return this.call('GET', `/v1/tables/${encodeURIComponent(table)}/relayout${partition === undefined ? '' : `?partition=${encodeURIComponent(partition)}`}`);
+  }
+
+  /** A file's blocks and streams, for rewriting it (admin). */
+  fileLayout(table: string, partition: string, fileId: string): Promise<FileLayout> {
+    return this.call('GET', `/v1/tables/${encodeURIComponent(table)}/partitions/${encodeURIComponent(partition)}/files/${encodeURIComponent(fileId)}/layout`);
+  }
+
+  commitRelayout(sessionId: string, commit: RelayoutCommit): Promise<RelayoutResult> {
+    // A retried commit answers the stored result with `alreadyCommitted: true` (metadata/relayout.ts).
+    return this.call('POST', `/v1/sessions/${sessionId}/relayout`, commit, { msgpackBody: true, replay: 'safe' });
   }
 
   /** A reader's counts since its previous report; sent once (a report counted twice would inflate the job). */

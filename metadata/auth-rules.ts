@@ -41,6 +41,10 @@ export const METADATA_AUTH_RULES: Readonly<Record<string, AuthRule>> = {
   'DELETE /v1/tables/:name/partitions/:partition': { roles: ADMIN },
   'DELETE /v1/tables/:name/partitions/:partition/files/:fileId': { roles: ADMIN },
   'GET /v1/tables/:name/popularity': { roles: READ, table: 'name' },
+  // Re-layout reads whole files and rewrites them: admins only (the worker runs with an admin token).
+  'GET /v1/tables/:name/relayout': { roles: ADMIN },
+  'GET /v1/tables/:name/partitions/:partition/files/:fileId/layout': { roles: ADMIN },
+  'POST /v1/sessions/:id/relayout': { roles: ADMIN },
   'POST /v1/tables/:name/scan': { roles: ['admin', 'reader'], table: 'name' },
   // Readers report what their scans cost; the figures are advisory, like popularity.
   'POST /v1/tables/:name/reads': { roles: ['admin', 'reader'], table: 'name' },

@@ -34,6 +34,7 @@ export type CatalogRuntimeConfig = Pick<
   | 'manifestCacheBytes'
   | 'popularityHalfLifeMs'
   | 'jobRetentionMs'
+  | 'relayoutGraceMs'
 >;
 
 export interface CatalogRuntimeOptions {
@@ -94,6 +95,7 @@ export async function prepareCatalogRuntime(options: CatalogRuntimeOptions): Pro
       ...(config.manifestCacheBytes === undefined ? {} : { manifestCacheBytes: config.manifestCacheBytes }),
       ...(config.popularityHalfLifeMs === undefined ? {} : { popularityHalfLifeMs: config.popularityHalfLifeMs }),
       ...(config.jobRetentionMs === undefined ? {} : { jobRetentionMs: config.jobRetentionMs }),
+      ...(config.relayoutGraceMs === undefined ? {} : { relayoutGraceMs: config.relayoutGraceMs }),
       auth: config.auth,
       capabilities: options.capabilities,
       ...(nodeAgent === undefined ? {} : { nodeDispatcher: nodeAgent }),

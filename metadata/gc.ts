@@ -9,7 +9,8 @@ import { type PageRequest, cutPage } from './paging.js';
 import type { GcRecord } from './records.js';
 import type { MetadataState } from './state.js';
 
-export function queueBlocks(state: MetadataState, blockIds: readonly string[], reason: string, now: number): { operations: Operation[]; apply: () => void } {
+/** `notBefore`: the chunks are left alone until then (readers may still hold plans naming them). */
+export function queueBlocks(state: MetadataState, blockIds: readonly string[], reason: string, now: number, notBefore?: number): { operations: Operation[]; apply: () => void } {
   const records: GcRecord[] = [];
   for (const blockId of blockIds) {
     const block = state.blocks.get(blockId);
@@ -22,6 +23,7 @@ export function queueBlocks(state: MetadataState, blockIds: readonly string[], r
       ],
       reason,
       queuedAt: now,
+      ...(notBefore === undefined ? {} : { nextAttemptAt: notBefore }),
     });
   }
   // Corrupt reports about these chunks are moot once the block is garbage.

@@ -74,6 +74,8 @@ export interface MetadataConfig {
   readonly popularityHalfLifeMs?: number;
   /** How long a job's read accounting is kept after its last read (metadata/job-accounts.ts). */
   readonly jobRetentionMs?: number;
+  /** How long re-laid-out blocks stay readable before GC (metadata/relayout.ts). */
+  readonly relayoutGraceMs?: number;
   /** Serve HTTPS with this PEM certificate and key (both or neither); plain HTTP without. */
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;

@@ -312,7 +312,8 @@ function resume(sources: PlanSources, partitions: readonly PartitionRecord[], af
   let fileFirstStripe = 0;
   for (let file = 0; file < files.length; file++) {
     const record = (files[file] as LoadedFile).record;
-    if (record.fileId === cursor.fileId) {
+    // A file re-laid out since the page was planned holds the same stripes in the same place.
+    if (record.fileId === cursor.fileId || record.replaces?.includes(cursor.fileId) === true) {
       // A file removed before this one renumbers every stripe after it, and with them the
       // `stripes` ranges splits were cut by.
       if (fileFirstStripe + cursor.stripeInFile !== cursor.stripe || cursor.stripeInFile >= record.stripeCount) {

@@ -74,6 +74,11 @@ export interface FileHeader {
   /** Column ids in stream order. */
   readonly columnCids: readonly number[];
   readonly blockIds: readonly string[];
+  /**
+   * Files this one took the place of when it was re-laid out (metadata/relayout.ts), latest first,
+   * at most RELAYOUT_REPLACED_MAX: a scan cursor naming one of them resumes here.
+   */
+  readonly replaces?: readonly string[];
 }
 
 /**

@@ -12,6 +12,7 @@ import { nodeRoutes } from './routes/node-routes.js';
 import { writeRoutes } from './routes/write-routes.js';
 import { tokenRoutes } from './routes/token-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
+import { relayoutRoutes } from './routes/relayout-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { installAuth } from './auth.js';
 import type { MetadataService } from './service.js';
@@ -105,5 +106,6 @@ export async function buildMetadataServer(
   await app.register(tokenRoutes, { service });
   await app.register(adminRoutes, { service });
   await app.register(jobRoutes, { service });
+  await app.register(relayoutRoutes, { service });
   return app;
 }

@@ -10,6 +10,7 @@ import type { Random } from './placement.js';
 import { REPAIR_DEFAULTS, type RepairConfig, RepairScheduler } from './repair.js';
 import { MANIFEST_CACHE_BYTES_DEFAULT, ManifestCache } from './manifests/cache.js';
 import { Scans } from './scans.js';
+import { Relayouts } from './relayout.js';
 import { type JobAccount, JobAccounts, fromStoredJob, toStoredJob } from './job-accounts.js';
 import { del, put } from './db.js';
 import type { JobReadReport } from '../protocol/job-types.js';
@@ -44,6 +45,8 @@ export interface ServiceConfig {
   readonly popularityHalfLifeMs?: number;
   /** How long a job's read accounting is kept after it was last seen (metadata/job-accounts.ts). */
   readonly jobRetentionMs?: number;
+  /** How long re-laid-out blocks stay readable before GC (metadata/relayout.ts); RELAYOUT_GRACE_MS_DEFAULT when not given. */
+  readonly relayoutGraceMs?: number;
 }
 
 export class MetadataService {
@@ -55,6 +58,7 @@ export class MetadataService {
   readonly inventory: Inventory;
   /** Per-job read accounting; loaded by `load()`. */
   readonly jobs: JobAccounts;
+  readonly relayouts: Relayouts;
   /** Loaded by `load()`, with the rest of what the service keeps outside MetadataState. */
   readonly tokens: TokenStore;
   readonly capabilities: CapabilityIssuer;
@@ -74,6 +78,15 @@ export class MetadataService {
     this.repair = new RepairScheduler(state, this.nodes, config.repair ?? REPAIR_DEFAULTS, random);
     this.inventory = new Inventory(state, config.inventory ?? INVENTORY_DEFAULTS);
     this.jobs = new JobAccounts(config.jobRetentionMs);
+    this.relayouts = new Relayouts({
+      state,
+      catalog: this.catalog,
+      writes: this.writes,
+      manifests: this.scans.manifests,
+      plannedBlock: (blockId, now) => this.plannedBlock(blockId, now),
+      ...(config.popularityHalfLifeMs === undefined ? {} : { popularityHalfLifeMs: config.popularityHalfLifeMs }),
+      ...(config.relayoutGraceMs === undefined ? {} : { graceMs: config.relayoutGraceMs }),
+    });
     this.tokens = new TokenStore(state.db);
     this.capabilities = config.capabilities ?? CapabilityIssuer.ephemeral();
     this.auth = config.auth ?? 'on';
@@ -157,22 +170,26 @@ export class MetadataService {
     const ids = options.table === undefined ? this.state.committedIds : this.state.committedIdsByTable.get(this.catalog.table(options.table).id);
     const now = Date.now();
     const { keys: page, next } = cutPage(ids?.after(options.after, options.limit + 1) ?? [], options.limit);
-    const blocks = page.map((blockId): PlannedBlock => {
-      const block = this.state.blocks.get(blockId) as NonNullable<ReturnType<typeof this.state.blocks.get>>;
-      return {
-        blockId,
-        dataShards: block.dataShards,
-        parityShards: block.parityShards,
-        codec: block.codec,
-        blockBytes: block.blockBytes,
-        shardBytes: block.shardBytes,
-        capability: this.capabilities.read(blockId, now),
-        chunks: block.nodes.map((nodeId, shard) => {
-          const node = this.state.nodes.get(nodeId);
-          return { shard, chunkId: `${blockId}.${shard}`, nodeId, url: node?.url ?? '', nodeState: node === undefined ? 'removed' : this.nodes.stateOf(node, now) };
-        }),
-      };
-    });
+    const blocks = page.map((blockId) => this.plannedBlock(blockId, now));
     return { blocks, next };
+  }
+
+  /** A committed block with its chunk locations and a read capability, as plans give them. */
+  plannedBlock(blockId: string, now: number): PlannedBlock {
+    const block = this.state.blocks.get(blockId);
+    if (block === undefined) throw new GranaryError('GRN_INTERNAL', `catalog names block ${blockId}, which has no record`);
+    return {
+      blockId,
+      dataShards: block.dataShards,
+      parityShards: block.parityShards,
+      codec: block.codec,
+      blockBytes: block.blockBytes,
+      shardBytes: block.shardBytes,
+      capability: this.capabilities.read(blockId, now),
+      chunks: block.nodes.map((nodeId, shard) => {
+        const node = this.state.nodes.get(nodeId);
+        return { shard, chunkId: `${blockId}.${shard}`, nodeId, url: node?.url ?? '', nodeState: node === undefined ? 'removed' : this.nodes.stateOf(node, now) };
+      }),
+    };
   }
 }

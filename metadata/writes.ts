@@ -24,7 +24,7 @@ import { splitFile } from './manifests/pieces.js';
 import type { NodeRegistry } from './nodes.js';
 import { type Random, placeShards } from './placement.js';
 import { loadFile } from './planner.js';
-import type { BlockRecord, PartitionRecord, SessionRecord } from './records.js';
+import type { BlockRecord, PartitionRecord, SessionRecord, TableRecord } from './records.js';
 import { columnInfo } from './schema.js';
 import { type MetadataState, fileKey, partitionKey } from './state.js';
 import { type Catalog, quotaExceeded } from './tables.js';
@@ -226,6 +226,18 @@ export class WriteSessions {
       this.state.putSession(closed);
       return result;
     });
+  }
+
+  /**
+   * A session about to commit something other than new files (a re-layout, metadata/relayout.ts),
+   * under MetadataState.exclusive: its record and table, and the blocks it may name; or its
+   * stored result when it committed already (a retried commit).
+   */
+  claim(sessionId: string): { readonly committed: CommitResult } | { readonly session: SessionRecord; readonly table: TableRecord; readonly held: Map<string, BlockRecord> } {
+    const session = this.session(sessionId);
+    if (session.state === 'committed' && session.result !== undefined) return { committed: session.result };
+    this.assertOpen(session);
+    return { session, table: this.tableOf(session), held: this.sessionBlocks(sessionId) };
   }
 
   abort(sessionId: string): Promise<SessionInfo> {

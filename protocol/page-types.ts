@@ -52,7 +52,7 @@ export interface BlockPage extends Paged {
 export interface GcBacklog {
   readonly records: number;
   readonly chunks: number;
-  /** Records that failed a pass and wait out a back-off before the next try. */
+  /** Records not tried before a later time: failed a pass and backing off, or a re-layout's old blocks waiting out its grace. */
   readonly backingOff: number;
 }
 

@@ -15,7 +15,7 @@ const GC_RECORDS_SHOWN_DEFAULT = 20;
 export function gcCommand(): Command {
   const gc = new Command('gc').description('the garbage-collection queue: chunks of dropped data still to delete');
   gc.command('status')
-    .description('GC backlog (records, chunks, records waiting to retry) and the queued records by key')
+    .description('GC backlog (records, chunks, records waiting to retry or out a grace time) and the queued records by key')
     .option('--limit <n>', `records to list (0..${PAGE_LIMIT_MAX})`, gcLimitOption, GC_RECORDS_SHOWN_DEFAULT)
     .option('--after <cursor>', 'list the records after this key (the `next` a page before printed)')
     .option('--all', 'list every queued record, page by page')
@@ -30,7 +30,7 @@ export function gcCommand(): Command {
         const next = flags.all === true || flags.limit === 0 ? null : first.next;
         const shown = { records: first.records, chunks: first.chunks, backingOff: first.backingOff, blocks: records, next };
         if (json) return printJson(shown);
-        process.stdout.write(`gc        ${shown.records} records queued, ${shown.chunks} chunks to delete, ${shown.backingOff} waiting to retry (their nodes did not answer)\n`);
+        process.stdout.write(`gc        ${shown.records} records queued, ${shown.chunks} chunks to delete, ${shown.backingOff} waiting (to retry where nodes did not answer, or out a re-layout's grace for readers still on the old blocks)\n`);
         if (records.length > 0) {
           printTable(
             ['RECORD', 'CHUNKS', 'NODES', 'REASON', 'QUEUED', 'ATTEMPTS', 'NEXT TRY'],

@@ -9,13 +9,14 @@ import { FAILOVER_DEFAULTS } from '../../protocol/metadata-failover.js';
 import { DEFAULT_METADATA_URL, failoverMsOption, metadataUrlsOption } from './context.js';
 import { partitionCommand, tableCommand } from './catalog-commands.js';
 import { jobsCommand } from './job-commands.js';
+import { relayoutCommand } from './relayout-command.js';
 import { fsckCommand, nodeCommand, repairCommand, statsCommand, statusCommand } from './cluster-commands.js';
 import { ingestCommand, readCommand } from './data-commands.js';
 import { gcCommand } from './gc-commands.js';
 import { tokenCommand } from './token-commands.js';
 
 export function cliCommands(): Command[] {
-  const commands = [statusCommand(), tableCommand(), partitionCommand(), ingestCommand(), readCommand(), nodeCommand(), repairCommand(), gcCommand(), fsckCommand(), statsCommand(), jobsCommand(), tokenCommand()];
+  const commands = [statusCommand(), tableCommand(), partitionCommand(), ingestCommand(), readCommand(), nodeCommand(), repairCommand(), gcCommand(), fsckCommand(), statsCommand(), jobsCommand(), relayoutCommand(), tokenCommand()];
   for (const command of commands) addCommonOptions(command);
   return commands;
 }

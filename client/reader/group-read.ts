@@ -6,7 +6,7 @@
  */
 import * as arrow from 'apache-arrow';
 import { xxh64 } from '../../erasure/index.js';
-import { type ColumnInfo, decodeStreamEntry, GranaryError, NO_BLOCK, type PlannedStripe, type ScanPlan, type StatsPredicate } from '../../protocol/index.js';
+import { type ColumnInfo, decodeStreamEntry, GranaryError, NO_BLOCK, type PlannedBlock, type PlannedStripe, type ScanPlan, type StatsPredicate } from '../../protocol/index.js';
 import { decodeStoredStream, nullData } from '../format/index.js';
 import type { Fetcher } from './fetcher.js';
 import { type CoalescingOptions, type ShardRead, type StreamNeed, groupByNode, planReads } from './read-plan.js';
@@ -77,11 +77,7 @@ export async function readGroup(group: Group, coalescing: CoalescingOptions, sch
       return { entry, need: needs.length - 1 };
     }),
   );
-  const reads = planReads(plan.blocks, needs, coalescing);
-  const data = await fetcher.fetch(groupByNode(plan.blocks, reads, coalescing));
-  const streams = assemble(needs, reads, data);
-  // Every stream is hashed once, here; the decode below only asks which ones stayed bad.
-  const stillBad = await repairMismatches(needs, checksums, reads, data, streams, fetcher);
+  const { streams, stillBad } = await fetchStreams(plan.blocks, needs, checksums, coalescing, fetcher);
   return Promise.all(group.stripes.map(async (stripe, s) => {
     stats.stripes++;
     const children = await Promise.all(columns.map(async (column: ColumnInfo, c) => {
@@ -103,6 +99,25 @@ export async function readGroup(group: Group, coalescing: CoalescingOptions, sch
     const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: stripe.rows, nullCount: 0, children });
     return new arrow.RecordBatch(schema, struct);
   }));
+}
+
+/**
+ * The bytes of `needs` (streams of `blocks`), coalesced into reads, fetched (around dead, slow and
+ * lying nodes) and checked against `checksums`: a stream that does not match is read again from
+ * parity; the ones that never matched are in `stillBad`. Every stream is hashed once, here.
+ */
+export async function fetchStreams(
+  blocks: readonly PlannedBlock[],
+  needs: readonly StreamNeed[],
+  checksums: readonly bigint[],
+  coalescing: CoalescingOptions,
+  fetcher: Fetcher,
+): Promise<{ readonly streams: Uint8Array[]; readonly stillBad: Set<number> }> {
+  const reads = planReads(blocks, needs, coalescing);
+  const data = await fetcher.fetch(groupByNode(blocks, reads, coalescing));
+  const streams = assemble(needs, reads, data);
+  const stillBad = await repairMismatches(needs, checksums, reads, data, streams, fetcher);
+  return { streams, stillBad };
 }
 
 /** Combinations of served and rebuilt reads tried for one stream (2^sources, for up to this many sources). */

@@ -6,6 +6,7 @@
  * 8-byte boundaries so readers can view fixed-width values without copying. Pure.
  */
 import type { EncodedStream } from '../format/index.js';
+import { alignStream, layoutBlock } from '../../protocol/block-layout.js';
 
 export interface EncodedStripe {
   readonly rows: number;
@@ -18,8 +19,6 @@ export interface BuiltBlock {
   /** offsets[stripe][column]: where each stream starts in the block. */
   readonly offsets: readonly (readonly number[])[];
 }
-
-const ALIGN = 8;
 
 export class BlockBuilder {
   private readonly stripes: EncodedStripe[] = [];
@@ -36,7 +35,7 @@ export class BlockBuilder {
 
   add(stripe: EncodedStripe): void {
     this.stripes.push(stripe);
-    for (const stream of stripe.streams) this.bytesSoFar += alignUp(stream.bytes.length);
+    for (const stream of stripe.streams) this.bytesSoFar += alignStream(stream.bytes.length);
   }
 
   /**
@@ -46,55 +45,21 @@ export class BlockBuilder {
    */
   build(columnOrder: readonly number[], target?: Uint8Array, dataShards = 1): { block: BuiltBlock; stripes: EncodedStripe[] } {
     const stripes = this.stripes.splice(0);
-    columnOrder = spreadOverShards(columnOrder, stripes, dataShards);
-    const total = Math.max(this.bytesSoFar, 1);
     this.bytesSoFar = 0;
+    const layout = layoutBlock(
+      stripes.map((stripe) => stripe.streams.map((stream) => stream.bytes.length)),
+      columnOrder,
+      dataShards,
+    );
+    const total = layout.bytes;
     if (target !== undefined && target.length < total) throw new RangeError(`block needs ${total} bytes, the target holds ${target.length}`);
     const space = target ?? new Uint8Array(total);
     const bytes = space.subarray(0, total);
-    const offsets = stripes.map((stripe) => new Array<number>(stripe.streams.length).fill(0));
-    let at = 0;
-    for (const column of columnOrder) {
-      stripes.forEach((stripe, s) => {
-        const stream = stripe.streams[column];
-        if (stream === undefined) return;
-        (offsets[s] as number[])[column] = at;
-        bytes.set(stream.bytes, at);
-        const end = alignUp(stream.bytes.length) + at;
-        // Reused space holds old bytes; blocks are canonical (alignment gaps are zero).
-        if (target !== undefined) space.fill(0, at + stream.bytes.length, end);
-        at = end;
-      });
-    }
-    if (target !== undefined) space.fill(0, at);
-    return { block: { bytes, offsets }, stripes };
+    // Reused space holds old bytes; blocks are canonical (alignment gaps are zero).
+    if (target !== undefined) space.fill(0);
+    stripes.forEach((stripe, s) => {
+      stripe.streams.forEach((stream, column) => bytes.set(stream.bytes, (layout.offsets[s] as number[])[column] as number));
+    });
+    return { block: { bytes, offsets: layout.offsets }, stripes };
   }
-}
-
-/**
- * The order to lay columns out in so that the first (most read) columns are spread over the k
- * data shards instead of all landing in shard 0: columns, in `order`, each go to the shard
- * (bin) with the fewest bytes so far, and bins are laid out one after another. Each bin then
- * starts near a shard boundary with popular columns, so a job reading a few popular columns
- * reads every data shard of a block (k nodes in parallel), and a dead node costs it 1/k of the
- * block, not all or nothing.
- */
-function spreadOverShards(order: readonly number[], stripes: readonly EncodedStripe[], dataShards: number): readonly number[] {
-  if (dataShards <= 1) return order;
-  const bins = Array.from({ length: dataShards }, () => ({ bytes: 0, columns: [] as number[] }));
-  for (const column of order) {
-    let bytes = 0;
-    for (const stripe of stripes) {
-      const stream = stripe.streams[column];
-      if (stream !== undefined) bytes += alignUp(stream.bytes.length);
-    }
-    const bin = bins.reduce((least, candidate) => (candidate.bytes < least.bytes ? candidate : least));
-    bin.columns.push(column);
-    bin.bytes += bytes;
-  }
-  return bins.flatMap((bin) => bin.columns);
-}
-
-function alignUp(bytes: number): number {
-  return Math.ceil(bytes / ALIGN) * ALIGN;
 }
