@@ -3,7 +3,7 @@ import { InvalidArgumentError } from 'commander';
 import { DOMAIN_PATTERN, GranaryError } from '../protocol/index.js';
 import { parseMetadataUrls } from '../protocol/metadata-endpoints.js';
 
-export { parseByteSize } from '../client/cli/byte-size.js';
+export { parseByteSize, parseDurationMs } from '../client/cli/cli-values.js';
 
 export function parsePort(text: string): number {
   const value = Number(text);
@@ -23,18 +23,6 @@ export function parseLogLevel(text: string): string {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(text)) throw new InvalidArgumentError(`log level must be one of ${levels.join(', ')}`);
   return text;
-}
-
-const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "500ms", "15s", "10m", "1h", "2d" or a plain number of milliseconds; positive. */
-export function parseDurationMs(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  const value = match === null ? Number.NaN : Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? 'ms'] as number);
-  if (!Number.isSafeInteger(Math.round(value)) || value <= 0) {
-    throw new InvalidArgumentError(`"${text}" is not a duration; write e.g. 15s, 10m, 1h or a number of milliseconds`);
-  }
-  return Math.round(value);
 }
 
 export function parsePositiveInteger(text: string): number {

@@ -77,6 +77,11 @@ const DOMAINS = 3;
 /** Late heartbeats make a node suspect after this long at most (less when dead-after is short). */
 const SUSPECT_AFTER_MS_MAX = 10_000;
 
+/** The re-layout worker `up` runs (client/relayout/relayout-watch.ts): its name, rounds and pace. */
+const RELAYOUT_WORKER = 'relayout';
+const RELAYOUT_INTERVAL = '10m';
+const RELAYOUT_RATE = '32MiB';
+
 interface Child {
   readonly name: string;
   readonly process: ChildProcess;
@@ -174,7 +179,13 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     return entry;
   };
   const describe = (name: string): string =>
-    name === 'metadata' ? 'metadata service' : name.startsWith('metadata-') ? `metadata replica ${name}` : `storage node ${name}`;
+    name === 'metadata'
+      ? 'metadata service'
+      : name.startsWith('metadata-')
+        ? `metadata replica ${name}`
+        : name === RELAYOUT_WORKER
+          ? 'the re-layout worker'
+          : `storage node ${name}`;
   /** A child that was serving died (or its restart failed): start it again after its back-off, or give up on it. */
   const restartLater = (dead: Child, args: readonly string[], readyMessage: string, what: string): void => {
     const logFile = join(logDir, `${dead.name}.log`);
@@ -309,6 +320,17 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         options.say(`creating the sample table ${SAMPLE_TABLE}`);
         sampleCreated = await createSampleTable(client, options.ec);
       }
+      // Last: it plans against the tables and reads through the nodes.
+      await launch(RELAYOUT_WORKER, [
+        'relayout',
+        '--watch',
+        '--interval', RELAYOUT_INTERVAL,
+        '--rate', RELAYOUT_RATE,
+        '--metadata', metadataUrl,
+        '--token-file', adminTokenFile,
+        ...(tls === undefined ? [] : ['--tls-ca', tls.caFile]),
+      ], 'relayout worker ready');
+      options.say(`re-layout worker: every ${RELAYOUT_INTERVAL}, at most ${RELAYOUT_RATE}/s, rewrites the blocks whose column order no longer fits how they are read (log ${join(logDir, `${RELAYOUT_WORKER}.log`)})`);
       return {
         metadataUrl,
         metadataUrls,

@@ -2,10 +2,14 @@
 import { Command, Option } from 'commander';
 import type { RelayoutPlan } from '../../protocol/relayout-types.js';
 import { chosenFiles } from '../relayout/relayout-table.js';
-import { parseByteSize } from './byte-size.js';
+import { GranaryError } from '../../protocol/index.js';
+import { watchRelayout } from '../relayout/relayout-watch.js';
+import { parseByteSize, parseDurationMs } from './cli-values.js';
 import { formatBytes, printJson, printTable, withClient } from './context.js';
 
 interface RelayoutFlags {
+  readonly watch?: boolean;
+  readonly interval: number;
   readonly partition?: string;
   readonly dryRun?: boolean;
   readonly force?: boolean;
@@ -15,13 +19,36 @@ interface RelayoutFlags {
 export function relayoutCommand(): Command {
   return new Command('relayout')
     .description('rewrite the blocks of existing partitions in the order columns are read now, where it pays (admin)')
-    .argument('<table>')
+    .argument('[table]', 'the table (with --watch: default every table)')
+    .option('--watch', 'keep going: every --interval, re-lay out what pays, until stopped (what granary up runs)')
+    .addOption(new Option('--interval <duration>', 'with --watch: time between rounds (e.g. 10m)').argParser(parseDurationMs).default(DEFAULT_INTERVAL_MS, '10m'))
     .option('--partition <spec>', 'only this partition (ds=2026-11-25)')
     .option('--dry-run', 'show what each file would cost and save, change nothing')
     .option('--force', 'also rewrite files whose rewrite saves reads but does not pay for itself yet')
     .addOption(new Option('--rate <size>', 'bytes per second the rewrite may move (read and write), e.g. 64MiB').argParser(parseByteSize))
-    .action(async (table: string, flags: RelayoutFlags, command: Command) => {
+    .action(async (table: string | undefined, flags: RelayoutFlags, command: Command) => {
       await withClient(command, async (client, { json }) => {
+        if (flags.watch === true) {
+          const stop = new AbortController();
+          const onSignal = (): void => stop.abort();
+          process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
+          const say = (line: string): boolean => process.stdout.write(`${line}\n`);
+          say(`relayout worker ready: ${table ?? 'every table'}, every ${flags.interval / 1000} s${flags.rate === undefined ? '' : `, at most ${formatBytes(flags.rate)}/s`}`);
+          try {
+            await watchRelayout({
+              tables: async () => (table === undefined ? (await client.metadata.listTables()).map((t) => t.name) : [table]),
+              relayout: (name, options) => client.relayout(name, { ...options, ...(flags.force === undefined ? {} : { force: flags.force }) }),
+              intervalMs: flags.interval,
+              ...(flags.rate === undefined ? {} : { rateBytesPerSecond: flags.rate }),
+              say,
+              signal: stop.signal,
+            });
+          } finally {
+            process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
+          }
+          return;
+        }
+        if (table === undefined) throw new GranaryError('GRN_BAD_REQUEST', 'name the table to re-lay out (only --watch goes over every table)');
         if (flags.dryRun === true) {
           const plan = await client.metadata.relayoutPlan(table, flags.partition);
           if (json) return printJson(plan);
@@ -42,6 +69,8 @@ export function relayoutCommand(): Command {
       });
     });
 }
+
+const DEFAULT_INTERVAL_MS = 10 * 60_000;
 
 function nothingReason(plan: RelayoutPlan): string {
   if (plan.files.length === 0) return 'the table has no files';
