@@ -110,6 +110,16 @@ function metadataCases(f: MetadataFixture): Record<string, RouteCase> {
       body: { job: 'matrix', requests: 1, bytesNeeded: 1, bytesFetched: 1, degradedReads: 0, rebuildBytes: 0, rows: 1, stripes: 1, readMs: 1, readSizes: [1, 0, 0, 0, 0, 0, 0, 0], scansFinished: 1 },
       allowed: { token: reader, status: 204 },
     },
+    'GET /v1/tables/:name/relayout': { url: '/v1/tables/alpha/relayout', allowed: { token: f.admin, status: 200 } },
+    'GET /v1/tables/:name/partitions/:partition/files/:fileId/layout': {
+      url: `/v1/tables/alpha/partitions/ds=0/files/${f.fileId}/layout`,
+      allowed: { token: f.admin, status: 404, url: '/v1/tables/alpha/partitions/ds=0/files/nosuch/layout' },
+    },
+    'POST /v1/sessions/:id/relayout': {
+      url: `${session}/relayout`,
+      body: { fileId: f.fileId, blocks: [{ replaces: 'bnosuch', block: { blockId: 'bnosuch', blockBytes: 1, shardBytes: 8, codec: 'x', shardChecksums: [] }, offsets: [] }] },
+      allowed: { token: f.admin, status: 404, url: '/v1/sessions/snosuch/relayout' },
+    },
     'GET /v1/jobs': { url: '/v1/jobs', allowed: { token: f.admin, status: 200 } },
     'GET /v1/jobs/:job': { url: '/v1/jobs/matrix', allowed: { token: f.admin, status: 404, url: '/v1/jobs/nosuch' } },
     'POST /v1/tables/:name/sessions': { url: '/v1/tables/alpha/sessions', body: { partition: 'ds=2' }, allowed: { token: writer, status: 201 } },
