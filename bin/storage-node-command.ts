@@ -1,4 +1,5 @@
 /** `granary storage-node`: flags and environment variables of the chunk server. */
+import { HOT_CACHE_POLICIES, type HotCachePolicy } from '../storage-node/hot-cache.js';
 import { Command, Option } from 'commander';
 import { readSecretFile } from '../protocol/secret-files.js';
 import bytes from 'bytes';
@@ -35,6 +36,8 @@ interface StorageNodeFlags {
   tlsKey?: string;
   tlsCa?: string;
   readMemoryMax: number;
+  hotCacheBytes: number;
+  hotCachePolicy: HotCachePolicy;
   token?: string;
   tokenFile?: string;
   capabilityKey?: string;
@@ -69,6 +72,8 @@ export function storageNodeCommand(): Command {
     .addOption(new Option('--token-file <file>', 'file holding the node token').env('GRANARY_TOKEN_FILE'))
     .addOption(new Option('--capability-key <file>', 'pin the metadata service\'s capability public key (base64 SPKI, as the registration answer carries it) instead of learning it at registration').env('GRANARY_CAPABILITY_KEY'))
     .addOption(new Option('--read-memory-max <size>', 'batch-read bytes held ahead of sockets across all requests; beyond it reads wait, then get 503').env('GRANARY_READ_MEMORY_MAX').argParser(parseByteSize).default(d.readMemoryBytesMax, size(d.readMemoryBytesMax)))
+    .addOption(new Option('--hot-cache-bytes <size>', 'memory for the hot-column cache: ranges of the columns training jobs declared, served from memory in later epochs (0: none)').env('GRANARY_HOT_CACHE_BYTES').argParser(parseByteSize).default(d.hotCacheBytes, size(d.hotCacheBytes)))
+    .addOption(new Option('--hot-cache-policy <policy>', 'what the hot-column cache admits: declared (ranges of declared jobs, kept by column popularity) or lru (every read, for comparison)').env('GRANARY_HOT_CACHE_POLICY').choices(HOT_CACHE_POLICIES).default(d.hotCachePolicy))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default(d.logLevel))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate to serve HTTPS with (needs --tls-key; the node then advertises https://)').env('GRANARY_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('GRANARY_TLS_KEY'))
@@ -97,6 +102,8 @@ export function storageNodeCommand(): Command {
         ...(flags.tlsKey === undefined ? {} : { tlsKeyFile: flags.tlsKey }),
         ...(flags.tlsCa === undefined ? {} : { tlsCaFile: flags.tlsCa }),
         readMemoryBytesMax: Math.max(1, Math.floor(flags.readMemoryMax)),
+        hotCacheBytes: Math.floor(flags.hotCacheBytes),
+        hotCachePolicy: flags.hotCachePolicy,
         ...nodeCredentials(flags),
       });
       runUntilSignalled('storage node', node);

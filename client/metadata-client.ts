@@ -29,6 +29,7 @@ import type { DroppedFile, PartitionFile } from '../protocol/catalog-types.js';
 import type { BlockPage, FilePage, GcEntry, GcStatus, NodePage, PartitionPage, TablePage } from '../protocol/page-types.js';
 import { type PageOptions, collect, followPages, pageQuery } from './paging.js';
 import type { JobDetail, JobList, JobReadReport } from '../protocol/job-types.js';
+import type { DeclaredJob, JobDeclaration } from '../protocol/hot-cache-types.js';
 import type { FileLayout, RelayoutCommit, RelayoutPlan, RelayoutResult } from '../protocol/relayout-types.js';
 import type { CapabilityAnswer, CreateTokenRequest, CreatedToken, TokenInfo } from '../protocol/auth-types.js';
 
@@ -347,6 +348,17 @@ export class MetadataClient {
   /** A reader's counts since its previous report; sent once (a report counted twice would inflate the job). */
   reportReads(table: string, report: JobReadReport): Promise<void> {
     return this.call('POST', `/v1/tables/${encodeURIComponent(table)}/reads`, report);
+  }
+
+  /** Declares what a job will read of a table, for the nodes' hot-column caches. */
+  declareJob(table: string, declaration: Omit<JobDeclaration, 'table'>): Promise<DeclaredJob> {
+    // Declaring again renews the declaration: safe to send twice.
+    return this.call('POST', `/v1/tables/${encodeURIComponent(table)}/declarations`, declaration, SAFE);
+  }
+
+  /** The live declarations, most recent first (admin). */
+  async declarations(): Promise<DeclaredJob[]> {
+    return (await this.call<{ declarations: DeclaredJob[] }>('GET', '/v1/declarations')).declarations;
   }
 
   /** Recent jobs, most recently seen first (admin). */

@@ -48,6 +48,9 @@ export const METADATA_AUTH_RULES: Readonly<Record<string, AuthRule>> = {
   'POST /v1/tables/:name/scan': { roles: ['admin', 'reader'], table: 'name' },
   // Readers report what their scans cost; the figures are advisory, like popularity.
   'POST /v1/tables/:name/reads': { roles: ['admin', 'reader'], table: 'name' },
+  // A reader declares what it will read of a table it may read (the hot-column cache).
+  'POST /v1/tables/:name/declarations': { roles: ['admin', 'reader'], table: 'name' },
+  'GET /v1/declarations': { roles: ADMIN },
   // Jobs span tables: only admins see them all.
   'GET /v1/jobs': { roles: ADMIN },
   'GET /v1/jobs/:job': { roles: ADMIN },

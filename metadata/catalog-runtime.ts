@@ -107,6 +107,7 @@ export async function prepareCatalogRuntime(options: CatalogRuntimeOptions): Pro
     ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
     health: options.health,
   });
+  service.onBackgroundError = (error) => app.log.error({ err: error }, 'metadata background work failed');
   let started = false;
   return {
     app,

@@ -41,6 +41,8 @@ const READ_AHEAD_CACHE_BYTES_MIN = 4 * (READ_AHEAD_PIECES + 1) * PIECE_BYTES_TAR
 export class Scans {
   private dirty = new Set<string>();
   private readonly counted = new CountedScans();
+  /** Told of the first plan of each (table, job, epoch) of a training scan: the hot-column cache declares the job from it. */
+  onTrainingScan: ((table: string, job: string, request: ScanRequest) => void) | undefined;
 
   constructor(
     private readonly state: MetadataState,
@@ -99,6 +101,7 @@ export class Scans {
     }
     addReads(figures, bytesByColumn(plan, columnCids), newScan, job, Date.now(), this.halfLifeMs);
     this.dirty.add(table.id);
+    if (newScan && request.job !== undefined) this.onTrainingScan?.(table.name, request.job, request);
     return plan;
   }
 
@@ -120,6 +123,14 @@ export class Scans {
         };
       })
       .sort((a, b) => b.bytes - a.bytes || b.scans - a.scans || (a.column < b.column ? -1 : 1));
+  }
+
+  /** A column's decayed bytes read (0 when never read, or no such column). */
+  columnBytes(tableName: string, columnName: string): number {
+    const table = this.catalog.table(tableName);
+    const column = table.columns.find((c) => c.name === columnName && c.droppedInVersion === undefined);
+    const score = column === undefined ? undefined : this.state.popularity.get(table.id)?.columns.get(column.cid);
+    return score === undefined ? 0 : scoreAt(score, Date.now(), this.halfLifeMs).bytes;
   }
 
   /** The recent jobs whose training scans read the table, most recently seen first. */

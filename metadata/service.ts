@@ -11,6 +11,7 @@ import { REPAIR_DEFAULTS, type RepairConfig, RepairScheduler } from './repair.js
 import { MANIFEST_CACHE_BYTES_DEFAULT, ManifestCache } from './manifests/cache.js';
 import { Scans } from './scans.js';
 import { Relayouts } from './relayout.js';
+import { HotSets } from './hot-sets.js';
 import { type JobAccount, JobAccounts, fromStoredJob, toStoredJob } from './job-accounts.js';
 import { del, put } from './db.js';
 import type { JobReadReport } from '../protocol/job-types.js';
@@ -59,6 +60,10 @@ export class MetadataService {
   /** Per-job read accounting; loaded by `load()`. */
   readonly jobs: JobAccounts;
   readonly relayouts: Relayouts;
+  /** What each node keeps in its hot-column cache. */
+  readonly hotSets: HotSets;
+  /** Where work off any request path reports failures; the runtime points it at its log. */
+  onBackgroundError: (error: unknown) => void = (error) => console.error(error);
   /** Loaded by `load()`, with the rest of what the service keeps outside MetadataState. */
   readonly tokens: TokenStore;
   readonly capabilities: CapabilityIssuer;
@@ -78,6 +83,25 @@ export class MetadataService {
     this.repair = new RepairScheduler(state, this.nodes, config.repair ?? REPAIR_DEFAULTS, random);
     this.inventory = new Inventory(state, config.inventory ?? INVENTORY_DEFAULTS);
     this.jobs = new JobAccounts(config.jobRetentionMs);
+    this.hotSets = new HotSets({
+      plan: (table, request, after) => this.scans.plan(table, request, after === undefined ? {} : { after }),
+      check: (declaration) => {
+        const table = this.catalog.table(declaration.table);
+        for (const name of declaration.columns ?? []) {
+          if (!table.columns.some((c) => c.name === name && c.droppedInVersion === undefined)) {
+            throw new GranaryError('GRN_BAD_REQUEST', `table ${table.name} has no column ${name}; \`granary table describe ${table.name}\` lists them`);
+          }
+        }
+      },
+      columnBytes: (table, column) => this.scans.columnBytes(table, column),
+      onError: (error) => this.onBackgroundError(error),
+    });
+    // A training job's first plan declares what it reads, unless the job declared it already.
+    this.scans.onTrainingScan = (table, job, request) => {
+      const now = Date.now();
+      if (this.hotSets.declared(job, table, now)) return;
+      this.hotSets.declare({ job, table, ...(request.columns === undefined ? {} : { columns: request.columns }), ...(request.partitions === undefined ? {} : { partitions: request.partitions }) }, 'first-epoch', now);
+    };
     this.relayouts = new Relayouts({
       state,
       catalog: this.catalog,
@@ -136,9 +160,10 @@ export class MetadataService {
     }
     this.repair.extend(nodeId, heartbeat.repairsRunning ?? []);
     if (heartbeat.jobs !== undefined) this.jobs.addNodeCounts(heartbeat.jobs, Date.now());
+    const hot = this.hotSets.forNode(nodeId, heartbeat.hotVersion, Date.now());
     const repairs = (await this.repair.assign(nodeId, heartbeat.repairSlotsFree ?? 0)).map((task) => this.withCapabilities(task));
     const inventoryRound = info.state === 'alive' || info.state === 'draining' ? this.inventory.maybeOpen(nodeId) : undefined;
-    return { ...info, ...(repairs.length === 0 ? {} : { repairs }), ...(inventoryRound === undefined ? {} : { inventoryRound }) };
+    return { ...info, ...(repairs.length === 0 ? {} : { repairs }), ...(inventoryRound === undefined ? {} : { inventoryRound }), ...(hot === undefined ? {} : { hot }) };
   }
 
   /** A task carries what its node needs to do it: reading the block, and replacing each restored chunk. */

@@ -56,6 +56,8 @@ export interface NodeHeartbeat extends NodeLoad {
   readonly repairsRunning?: readonly string[];
   /** What it served per job since its previous heartbeat (at most NODE_JOB_COUNTS_MAX jobs). */
   readonly jobs?: readonly NodeJobCounts[];
+  /** The version of the hot set it holds (protocol/hot-cache-types.ts); absent: none yet. */
+  readonly hotVersion?: number;
 }
 
 export interface NodeInfo extends NodeRegistration {

@@ -11,6 +11,7 @@
  *   POST /v1/nodes/:id/remove                                                  -> { nodeId, removed }
  */
 import type { NodeInfo } from './node-types.js';
+import type { HotSet } from './hot-cache-types.js';
 
 /** How a lost or misplaced shard is restored; a closed set. */
 export const RESTORE_MODES = [
@@ -105,6 +106,8 @@ export interface HeartbeatAnswer extends NodeInfo {
   readonly repairs?: readonly RepairTask[];
   /** Asks for the node's chunk inventory under this round id (see InventoryPage). */
   readonly inventoryRound?: string;
+  /** The node's hot extents, when they changed since the version it reported. */
+  readonly hot?: HotSet;
 }
 
 /**

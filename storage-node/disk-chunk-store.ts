@@ -44,6 +44,8 @@ export interface DiskChunkStoreOptions {
   readonly openFilesMax: number;
   /** Called with errors that happen off any request path (closing an evicted file). */
   readonly onBackgroundError: (error: unknown) => void;
+  /** Told of every chunk whose bytes changed or went (stored, replaced, deleted, found corrupt): copies of it are stale. */
+  readonly onChunkChanged?: (id: string) => void;
 }
 
 /** Uploads are written in pieces of about this size (fewer syscalls than one per network read). */
@@ -168,6 +170,7 @@ export class DiskChunkStore implements ChunkStore {
       // A read between the eviction and the rename opened the old file and cached it: without a
       // second eviction every later read would be served the replaced bytes until it aged out.
       await this.openChunks.evict(id);
+      this.options.onChunkChanged?.(id);
       await fsyncDir(this.dir.chunkDir(id));
       this.forget(id);
       this.remember(id, position + table.length + footer.length);
@@ -246,6 +249,7 @@ export class DiskChunkStore implements ChunkStore {
     this.uploading.add(id);
     try {
       await this.openChunks.evict(id);
+      this.options.onChunkChanged?.(id);
       try {
         await unlink(this.dir.chunkPath(id));
       } catch (error) {
@@ -359,6 +363,7 @@ export class DiskChunkStore implements ChunkStore {
     if (!this.corrupt.has(id)) this.corrupt.set(id, { id, reason, detectedAt: new Date().toISOString() });
     // Reload the table next time: a damaged cached entry must not keep answering.
     this.openChunks.evict(id).catch(this.options.onBackgroundError);
+    this.options.onChunkChanged?.(id);
   }
 
   private remember(id: string, fileBytes: number): void {

@@ -43,6 +43,14 @@ export class JobCounts {
     return busiest.map(([job, counts]) => ({ job, ...counts }));
   }
 
+  /** A read of `bytes` for `job` answered from the hot-column cache (its bytes were counted by `served`). */
+  cached(job: string, bytes: number): void {
+    const counts = this.jobs.get(job) ?? this.jobs.get(UNTRACKED_JOB);
+    if (counts === undefined) return;
+    counts.cacheHits++;
+    counts.cacheBytes += bytes;
+  }
+
   /** Counts taken for a heartbeat that did not arrive: kept for the next one. */
   giveBack(counts: readonly NodeJobCounts[]): void {
     for (const entry of counts) {

@@ -23,6 +23,7 @@ import { Scrubber } from './scrubber.js';
 import { READ_MEMORY_DEFAULTS } from './routes/batch-read-route.js';
 import { buildStorageServer } from './server.js';
 import { JobCounts } from './job-counts.js';
+import { HotCache, type HotCachePolicy } from './hot-cache.js';
 
 export interface StorageNodeConfig {
   readonly dataDir: string;
@@ -53,6 +54,9 @@ export interface StorageNodeConfig {
   readonly repairSlots: number;
   /** Batch-read bytes held ahead of sockets across all requests (READ_MEMORY_DEFAULTS.bytesMax when not given). */
   readonly readMemoryBytesMax?: number;
+  /** Memory for the hot-column cache (storage-node/hot-cache.ts; 0: none), and its admission policy. */
+  readonly hotCacheBytes?: number;
+  readonly hotCachePolicy?: HotCachePolicy;
   /** Serve HTTPS with this PEM certificate and key (both or neither); plain HTTP without. */
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;
@@ -81,6 +85,8 @@ export const STORAGE_NODE_DEFAULTS = {
   heartbeatIntervalMs: 2_000,
   repairSlots: 2,
   readMemoryBytesMax: READ_MEMORY_DEFAULTS.bytesMax,
+  hotCacheBytes: 128 * 1024 * 1024,
+  hotCachePolicy: 'declared',
 } as const;
 
 export interface RunningStorageNode {
@@ -104,6 +110,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
   }
   const logger = { level: config.logLevel };
   let logError: (error: unknown) => void = (error) => console.error(error);
+  const hotCache = new HotCache(config.hotCacheBytes ?? STORAGE_NODE_DEFAULTS.hotCacheBytes, config.hotCachePolicy ?? STORAGE_NODE_DEFAULTS.hotCachePolicy);
   const { store, removedTemporaries } = await DiskChunkStore.open({
     dataDir: config.dataDir,
     pageBytes: config.pageBytes,
@@ -111,10 +118,12 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     reserveBytes: config.reserveBytes,
     openFilesMax: config.openFilesMax,
     onBackgroundError: (error) => logError(error),
+    onChunkChanged: (id) => hotCache.evictChunk(id),
   });
   try {
     const nodeId = await store.dataDir.nodeId(config.nodeId);
     const metrics = new NodeMetrics(store);
+    metrics.hotCacheSource = hotCache;
     const scrubber = new Scrubber(store, metrics, {
       rateBytesPerSecond: config.scrubRateBytesPerSecond,
       intervalMs: config.scrubIntervalMs,
@@ -134,7 +143,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     const learnt = config.metadataUrl === undefined ? undefined : await readFile(learntKeyFile, 'utf8').catch(() => undefined);
     if (learnt !== undefined) guard.learn(publicKeyFromText(learnt, learntKeyFile));
     const jobCounts = new JobCounts();
-    const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger, readMemory, guard, receiptKey, jobCounts, ...(https === undefined ? {} : { https }) });
+    const app = await buildStorageServer({ nodeId, store, metrics, scrubber, logger, readMemory, guard, receiptKey, jobCounts, hotCache, ...(https === undefined ? {} : { https }) });
     logError = (error) => app.log.error({ err: error }, 'storage node background error');
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
@@ -142,7 +151,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     let link: LinkedWork | undefined;
     try {
-      link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app, ca, guard, receiptKey, learntKeyFile, jobCounts });
+      link = config.metadataUrl === undefined ? undefined : metadataLink(config, config.metadataUrl, { nodeId, url, store, app, ca, guard, receiptKey, learntKeyFile, jobCounts, hotCache });
     } catch (error) {
       await app.close();
       throw error;
@@ -200,9 +209,10 @@ function metadataLink(
     readonly guard: CapabilityGuard;
     readonly receiptKey: KeyObject;
     readonly jobCounts: JobCounts;
+    readonly hotCache: HotCache;
   },
 ): LinkedWork {
-  const { nodeId, url, store, app, ca, guard, receiptKey, learntKeyFile, jobCounts } = node;
+  const { nodeId, url, store, app, ca, guard, receiptKey, learntKeyFile, jobCounts, hotCache } = node;
   if (config.advertiseUrl === undefined && WILDCARD_HOSTS.has(config.host)) {
     app.log.warn({ url }, 'listening on a wildcard address, which clients cannot dial; set --advertise-url');
   }
@@ -237,7 +247,7 @@ function metadataLink(
     },
     corruptChunks: () => store.corruptChunks(),
     logger: app.log,
-    heartbeatExtras: () => ({ repairSlotsFree: runner.slotsFree(), repairsRunning: runner.runningIds() }),
+    heartbeatExtras: () => ({ repairSlotsFree: runner.slotsFree(), repairsRunning: runner.runningIds(), ...(hotCache.version === undefined ? {} : { hotVersion: hotCache.version }) }),
     jobCounts,
     ...(config.token === undefined ? {} : { token: config.token }),
     receiptKey: publicKeyToText(createPublicKey(receiptKey)),
@@ -256,6 +266,7 @@ function metadataLink(
     onHeartbeatAnswer: (answer) => {
       if (answer.repairs !== undefined) runner.start(answer.repairs);
       if (answer.inventoryRound !== undefined) inventory.start(answer.inventoryRound);
+      if (answer.hot !== undefined) hotCache.setHot(answer.hot.version, answer.hot.extents);
     },
   });
   const started = link;

@@ -67,7 +67,7 @@ export interface MetadataLinkOptions {
   /** What the node served per job since the last heartbeat: sent with each one, given back if it fails. */
   readonly jobCounts?: JobCounts;
   /** What the node adds to each heartbeat (free repair slots, tasks running). */
-  readonly heartbeatExtras?: () => Pick<NodeHeartbeat, 'repairSlotsFree' | 'repairsRunning'>;
+  readonly heartbeatExtras?: () => Pick<NodeHeartbeat, 'repairSlotsFree' | 'repairsRunning' | 'hotVersion'>;
   /** The work a heartbeat answer carries (repair tasks, an inventory round). */
   readonly onHeartbeatAnswer?: (answer: HeartbeatAnswer) => void;
   /** The node token (role node, for this node id) sent with every call; none when the service runs with auth off. */

@@ -3,6 +3,7 @@
  * several nodes can live in one test process. The read-size histogram is first-class: tiny reads
  * are what sinks a selective-read workload, and this is where they show.
  */
+import type { HotCache } from './hot-cache.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ChunkStore } from './chunk-store.js';
 
@@ -34,6 +35,32 @@ export class NodeMetrics {
     name: 'granary_storage_read_bytes_total',
     help: 'Chunk bytes returned to readers',
     registers: [this.registry],
+  });
+  readonly hotCacheHitBytes = new Counter({
+    name: 'granary_storage_hot_cache_hit_bytes_total',
+    help: 'Chunk bytes returned to readers from the hot-column cache instead of disk',
+    registers: [this.registry],
+  });
+  /** The node's hot-column cache, read when scraped. */
+  hotCacheSource: HotCache | undefined;
+  readonly hotCache = new Gauge({
+    name: 'granary_storage_hot_cache',
+    help: 'Hot-column cache: bytes held and allowed, ranges hit, missed, admitted, rejected (outside the hot set or worth less than what is held), evicted',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const cache = this.hotCacheSource;
+      if (cache === undefined) return;
+      this.hotCache.set({ kind: 'bytes' }, cache.bytes);
+      this.hotCache.set({ kind: 'bytes_max' }, cache.bytesMax);
+      const { hits, hitBytes, misses, admitted, rejected, evicted } = cache.counters;
+      this.hotCache.set({ kind: 'hits' }, hits);
+      this.hotCache.set({ kind: 'hit_bytes' }, hitBytes);
+      this.hotCache.set({ kind: 'misses' }, misses);
+      this.hotCache.set({ kind: 'admitted' }, admitted);
+      this.hotCache.set({ kind: 'rejected' }, rejected);
+      this.hotCache.set({ kind: 'evicted' }, evicted);
+    },
   });
   readonly rangesRead = new Counter({
     name: 'granary_storage_read_ranges_total',

@@ -13,6 +13,7 @@ import type { ChunkStore } from './chunk-store.js';
 import type { NodeMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import type { JobCounts } from './job-counts.js';
+import type { HotCache } from './hot-cache.js';
 import { type BatchAnswerFaults, type ReadMemoryOptions, batchReadRoute } from './routes/batch-read-route.js';
 import { chunkRoutes } from './routes/chunk-routes.js';
 import type { Scrubber } from './scrubber.js';
@@ -35,6 +36,8 @@ export interface StorageServerDeps {
   readonly https?: ServerTls;
   /** Counts batch reads per job for the heartbeats (storage-node/job-counts.ts). */
   readonly jobCounts?: JobCounts;
+  /** Serves and keeps hot ranges in memory (storage-node/hot-cache.ts). */
+  readonly hotCache?: HotCache;
 }
 
 /** `refuse`: every request is answered 503; `reset`: its connection is destroyed unanswered. */
@@ -88,7 +91,7 @@ export async function buildStorageServer(deps: StorageServerDeps): Promise<Fasti
 
   const onError = (error: unknown): void => app.log.error({ err: error }, 'storage node error');
   await app.register(chunkRoutes, { store: deps.store, metrics: deps.metrics, receiptKey: deps.receiptKey });
-  await app.register(batchReadRoute, { store: deps.store, metrics: deps.metrics, onError, ...(faults === undefined ? {} : { faults }), ...(deps.readMemory === undefined ? {} : { readMemory: deps.readMemory }), ...(deps.jobCounts === undefined ? {} : { jobCounts: deps.jobCounts }) });
+  await app.register(batchReadRoute, { store: deps.store, metrics: deps.metrics, onError, ...(faults === undefined ? {} : { faults }), ...(deps.readMemory === undefined ? {} : { readMemory: deps.readMemory }), ...(deps.jobCounts === undefined ? {} : { jobCounts: deps.jobCounts }), ...(deps.hotCache === undefined ? {} : { hotCache: deps.hotCache }) });
   await app.register(adminRoutes, { ...deps, startedAt });
   return app;
 }

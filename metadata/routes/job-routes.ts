@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { GranaryError } from '../../protocol/index.js';
 import { JOBS_LIST_MAX, type JobDetail, type JobList, type JobReadReport } from '../../protocol/job-types.js';
 import type { MetadataService } from '../service.js';
-import { BODY_BYTES_MAX, jobReadReportSchema } from './schemas.js';
+import { BODY_BYTES_MAX, jobDeclarationSchema, jobReadReportSchema } from './schemas.js';
+import type { DeclaredJob, JobDeclaration } from '../../protocol/hot-cache-types.js';
 
 export async function jobRoutes(app: FastifyInstance, options: { readonly service: MetadataService }): Promise<void> {
   const { service } = options;
@@ -16,6 +17,18 @@ export async function jobRoutes(app: FastifyInstance, options: { readonly servic
       return reply.code(204).send();
     },
   );
+
+  app.post<{ Params: { name: string }; Body: Omit<JobDeclaration, 'table'> }>(
+    '/v1/tables/:name/declarations',
+    { schema: { body: jobDeclarationSchema }, bodyLimit: BODY_BYTES_MAX.scan },
+    async (request, reply): Promise<DeclaredJob> => {
+      const declared = service.hotSets.declare({ ...request.body, table: request.params.name }, 'register', Date.now());
+      reply.code(201);
+      return declared;
+    },
+  );
+
+  app.get('/v1/declarations', async (): Promise<{ declarations: DeclaredJob[] }> => ({ declarations: service.hotSets.list(Date.now()) }));
 
   app.get<{ Querystring: { limit?: number } }>(
     '/v1/jobs',

@@ -8,6 +8,7 @@
 import { RECEIPT_TEXT_BYTES } from '../../protocol/receipt.js';
 import { DATA_SHARDS_MAX, PARITY_SHARDS_MAX, SHARD_BYTES_MAX } from '../../erasure/index.js';
 import { NODE_JOB_COUNTS_MAX, READ_SIZE_BUCKETS } from '../../protocol/job-types.js';
+import { JOB_DECLARATION_TTL_MS_MAX } from '../../protocol/hot-cache-types.js';
 import { EPOCH_MAX, JOB_ID_PATTERN, SCAN_PURPOSES, STATS_OPS, TABLE_ENCODINGS } from '../../protocol/index.js';
 import {
   FILES_PER_COMMIT_MAX,
@@ -225,6 +226,19 @@ const partitionPredicate = {
   },
 } as const;
 
+/** A job's declaration of what it will read (protocol/hot-cache-types.ts JobDeclaration, the table from the route). */
+export const jobDeclarationSchema = {
+  type: 'object',
+  required: ['job'],
+  additionalProperties: false,
+  properties: {
+    job: { type: 'string', pattern: JOB_ID_PATTERN },
+    partitions: { type: 'object', maxProperties: PARTITION_KEYS_MAX, propertyNames: name, additionalProperties: partitionPredicate },
+    columns: { type: 'array', minItems: 1, maxItems: COLUMNS_MAX, items: name },
+    ttlMs: { type: 'integer', minimum: 1, maximum: JOB_DECLARATION_TTL_MS_MAX },
+  },
+} as const;
+
 export const scanSchema = {
   type: 'object',
   additionalProperties: false,
@@ -283,6 +297,7 @@ export const heartbeatSchema = {
     chunkCount: { type: 'integer', minimum: 0 },
     repairSlotsFree: { type: 'integer', minimum: 0, maximum: 64 },
     repairsRunning: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
+    hotVersion: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
     jobs: {
       type: 'array',
       maxItems: NODE_JOB_COUNTS_MAX,

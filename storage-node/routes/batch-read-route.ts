@@ -25,6 +25,7 @@ import {
 import { FRAME_MESSAGE_BYTES_MAX } from '../../protocol/batch-read.js';
 import type { ChunkStore } from '../chunk-store.js';
 import type { JobCounts } from '../job-counts.js';
+import type { HotCache } from '../hot-cache.js';
 import { JOB_ID_PATTERN } from '../../protocol/scan-types.js';
 import type { NodeMetrics } from '../metrics.js';
 import { type BudgetRefusal, ReadBudget, ReadBufferPool } from '../read-buffers.js';
@@ -108,8 +109,10 @@ export interface BatchAnswerFaults {
 interface ReadOutcome {
   readonly header: Buffer;
   readonly payload: Buffer;
-  /** The payload is the range's bytes (a pooled buffer), not an error message. */
+  /** The payload is the range's bytes, not an error message. */
   readonly ok: boolean;
+  /** The payload is a buffer of the read pool, given back once the socket took it (not a cached range). */
+  readonly pooled: boolean;
 }
 
 /** A reason as a frame payload, cut to FRAME_MESSAGE_BYTES_MAX (possibly mid-character). */
@@ -127,6 +130,8 @@ export async function batchReadRoute(
     readonly faults?: BatchAnswerFaults;
     readonly readMemory?: Partial<ReadMemoryOptions>;
     readonly jobCounts?: JobCounts;
+    /** Unchecked reads are served from and offered to it (storage-node/hot-cache.ts). */
+    readonly hotCache?: HotCache;
   },
 ): Promise<void> {
   const { store, metrics } = options;
@@ -150,13 +155,23 @@ export async function batchReadRoute(
     }
   });
 
-  async function readOne(range: RangeRequest, checksums: boolean, verifyPages: boolean): Promise<ReadOutcome> {
+  async function readOne(range: RangeRequest, checksums: boolean, verifyPages: boolean, job: string | undefined): Promise<ReadOutcome> {
+    // Page-checked reads (rebuild inputs) always go to disk: the cache holds unchecked bytes.
+    const cache = verifyPages ? undefined : options.hotCache;
+    const cached = cache?.lookup(range.chunk, range.offset, range.length);
+    if (cached !== undefined) {
+      metrics.hotCacheHitBytes.inc(cached.length);
+      metrics.rangesRead.inc({ status: 'ok' });
+      if (job !== undefined) options.jobCounts?.cached(job, cached.length);
+      return { header: encodeFrameHeader('ok', cached, checksums), payload: cached, ok: true, pooled: false };
+    }
     try {
       const data = await store.readRange(range.chunk, range.offset, range.length, { verifyPages, alloc: buffers.take });
       metrics.bytesRead.inc(data.length);
       metrics.readSize.observe(data.length);
       metrics.rangesRead.inc({ status: 'ok' });
-      return { header: encodeFrameHeader('ok', data, checksums), payload: data, ok: true };
+      cache?.offer(range.chunk, range.offset, data);
+      return { header: encodeFrameHeader('ok', data, checksums), payload: data, ok: true, pooled: true };
     } catch (error) {
       const code = error instanceof GranaryError ? error.code : 'GRN_INTERNAL';
       const status = STATUS_BY_ERROR[code] ?? 'error';
@@ -164,7 +179,7 @@ export async function batchReadRoute(
       metrics.rangesRead.inc({ status });
       metrics.errors.inc({ code });
       const message = messagePayload(error instanceof Error ? error.message : String(error));
-      return { header: encodeFrameHeader(status, message, checksums), payload: message, ok: false };
+      return { header: encodeFrameHeader(status, message, checksums), payload: message, ok: false, pooled: false };
     }
   }
 
@@ -175,7 +190,7 @@ export async function batchReadRoute(
    * payload, the payload turned out to be an error message, or the connection closed; the
    * payload's buffer then goes back to the pool.
    */
-  async function writeFrames(response: ServerResponse, ranges: readonly RangeRequest[], checksums: boolean, verifyPages: boolean): Promise<void> {
+  async function writeFrames(response: ServerResponse, ranges: readonly RangeRequest[], checksums: boolean, verifyPages: boolean, job: string | undefined): Promise<void> {
     const inFlight: { readonly range: RangeRequest; readonly outcome: Promise<ReadOutcome> }[] = [];
     let inFlightBytes = 0;
     let next = 0;
@@ -199,7 +214,7 @@ export async function batchReadRoute(
       response.on('error', stop);
     });
     const start = (range: RangeRequest): void => {
-      inFlight.push({ range, outcome: readOne(range, checksums, verifyPages) });
+      inFlight.push({ range, outcome: readOne(range, checksums, verifyPages, job) });
       inFlightBytes += range.length;
       next++;
     };
@@ -242,12 +257,12 @@ export async function batchReadRoute(
         fill();
       }
       const head = inFlight.shift() as { range: RangeRequest; outcome: Promise<ReadOutcome> };
-      const { header, payload, ok } = await head.outcome;
+      const { header, payload, ok, pooled } = await head.outcome;
       inFlightBytes -= head.range.length;
       if (gone || !ok) {
         budget.give(head.range.length);
         if (gone) {
-          if (ok) buffers.give(payload);
+          if (pooled) buffers.give(payload);
           continue;
         }
       }
@@ -274,7 +289,7 @@ export async function batchReadRoute(
         taken = new Promise<void>((resolve) =>
           response.write(payload, () => {
             settle(write);
-            if (ok) buffers.give(payload);
+            if (pooled) buffers.give(payload);
             resolve();
           }),
         );
@@ -363,7 +378,7 @@ export async function batchReadRoute(
       // and the write callbacks say when a payload's buffer can be reused.
       reply.hijack();
       reply.raw.writeHead(200, { 'content-type': FRAMES_CONTENT_TYPE, 'x-granary-frames': String(ranges.length) });
-      await writeFrames(reply.raw, ranges, request.body.checksums === true, request.body.verifyPages !== false);
+      await writeFrames(reply.raw, ranges, request.body.checksums === true, request.body.verifyPages !== false, request.body.job);
     },
   );
 }

@@ -120,6 +120,8 @@ function metadataCases(f: MetadataFixture): Record<string, RouteCase> {
       body: { fileId: f.fileId, blocks: [{ replaces: 'bnosuch', block: { blockId: 'bnosuch', blockBytes: 1, shardBytes: 8, codec: 'x', shardChecksums: [] }, offsets: [] }] },
       allowed: { token: f.admin, status: 404, url: '/v1/sessions/snosuch/relayout' },
     },
+    'POST /v1/tables/:name/declarations': { url: '/v1/tables/alpha/declarations', body: { job: 'matrix', columns: ['x'] }, allowed: { token: reader, status: 201 } },
+    'GET /v1/declarations': { url: '/v1/declarations', allowed: { token: f.admin, status: 200 } },
     'GET /v1/jobs': { url: '/v1/jobs', allowed: { token: f.admin, status: 200 } },
     'GET /v1/jobs/:job': { url: '/v1/jobs/matrix', allowed: { token: f.admin, status: 404, url: '/v1/jobs/nosuch' } },
     'POST /v1/tables/:name/sessions': { url: '/v1/tables/alpha/sessions', body: { partition: 'ds=2' }, allowed: { token: writer, status: 201 } },
