@@ -29,7 +29,7 @@ import type { DroppedFile, PartitionFile } from '../protocol/catalog-types.js';
 import type { BlockPage, FilePage, GcEntry, GcStatus, NodePage, PartitionPage, TablePage } from '../protocol/page-types.js';
 import { type PageOptions, collect, followPages, pageQuery } from './paging.js';
 import type { JobDetail, JobList, JobReadReport } from '../protocol/job-types.js';
-import type { DeclaredJob, JobDeclaration } from '../protocol/hot-cache-types.js';
+import type { DeclaredJob, Declarations, JobDeclaration } from '../protocol/hot-cache-types.js';
 import type { FileLayout, RelayoutCommit, RelayoutPlan, RelayoutResult } from '../protocol/relayout-types.js';
 import type { CapabilityAnswer, CreateTokenRequest, CreatedToken, TokenInfo } from '../protocol/auth-types.js';
 
@@ -357,8 +357,8 @@ export class MetadataClient {
   }
 
   /** The live declarations, most recent first (admin). */
-  async declarations(): Promise<DeclaredJob[]> {
-    return (await this.call<{ declarations: DeclaredJob[] }>('GET', '/v1/declarations')).declarations;
+  declarations(): Promise<Declarations> {
+    return this.call('GET', '/v1/declarations');
   }
 
   /** Recent jobs, most recently seen first (admin). */

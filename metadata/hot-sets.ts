@@ -76,6 +76,11 @@ export class HotSets {
     return (this.declarations.get(`${job}\u0000${table}`)?.expiresAt ?? 0) > now;
   }
 
+  /** The version of the sets computed last, and whether a newer one is being computed or due. */
+  state(): { readonly version: number; readonly pending: boolean } {
+    return { version: this.version, pending: this.dirty || this.computing !== undefined };
+  }
+
   list(now: number): DeclaredJob[] {
     this.expire(now);
     return [...this.declarations.values()].reverse().map(described);

@@ -5,8 +5,8 @@
  * and the columns' decayed popularity, never recency alone: a one-off scan of other columns
  * cannot flush it.
  *
- *   POST /v1/jobs/declarations   JobDeclaration -> DeclaredJob (also made by a job's first training plan)
- *   GET  /v1/jobs/declarations   -> { declarations: DeclaredJob[] }
+ *   POST /v1/tables/:name/declarations   JobDeclaration (without table) -> DeclaredJob (also made by a job's first training plan)
+ *   GET  /v1/declarations        -> Declarations
  *
  * The service turns the declarations into each node's hot extents and hands them out with
  * heartbeat answers (HeartbeatAnswer.hot) whenever they changed (NodeHeartbeat.hotVersion).
@@ -30,6 +30,15 @@ export interface DeclaredJob extends JobDeclaration {
   readonly source: 'register' | 'first-epoch';
   readonly declaredAt: string;
   readonly expiresAt: string;
+}
+
+/** GET /v1/declarations. */
+export interface Declarations {
+  readonly declarations: readonly DeclaredJob[];
+  /** The version of the hot sets computed last (nodes report the one they hold as granary_storage_hot_cache{kind="version"}). */
+  readonly hotVersion: number;
+  /** A newer version is being computed, or due. */
+  readonly hotPending: boolean;
 }
 
 export const JOB_DECLARATION_TTL_MS_DEFAULT = 24 * 3600_000;

@@ -45,7 +45,7 @@ export class NodeMetrics {
   hotCacheSource: HotCache | undefined;
   readonly hotCache = new Gauge({
     name: 'granary_storage_hot_cache',
-    help: 'Hot-column cache: bytes held and allowed, ranges hit, missed, admitted, rejected (outside the hot set or worth less than what is held), evicted',
+    help: 'Hot-column cache: bytes held and allowed, ranges hit, missed, admitted, rejected (outside the hot set or worth less than what is held), evicted, and the version of the hot set held',
     labelNames: ['kind'] as const,
     registers: [this.registry],
     collect: () => {
@@ -60,6 +60,8 @@ export class NodeMetrics {
       this.hotCache.set({ kind: 'admitted' }, admitted);
       this.hotCache.set({ kind: 'rejected' }, rejected);
       this.hotCache.set({ kind: 'evicted' }, evicted);
+      // The hot set it holds, as the metadata service numbered it (-1: none yet).
+      this.hotCache.set({ kind: 'version' }, cache.version ?? -1);
     },
   });
   readonly rangesRead = new Counter({

@@ -71,7 +71,7 @@ export function jobsCommand(): Command {
       .description('what jobs declared they will read (registered, or from their first training plan)')
       .action(async (_flags: unknown, command: Command) => {
         await withClient(command, async (client, { json }) => {
-          const declarations = await client.metadata.declarations();
+          const { declarations } = await client.metadata.declarations();
           if (json) return printJson(declarations);
           printTable(
             ['JOB', 'TABLE', 'COLUMNS', 'PARTITIONS', 'SOURCE', 'EXPIRES'],

@@ -4,7 +4,7 @@ import { GranaryError } from '../../protocol/index.js';
 import { JOBS_LIST_MAX, type JobDetail, type JobList, type JobReadReport } from '../../protocol/job-types.js';
 import type { MetadataService } from '../service.js';
 import { BODY_BYTES_MAX, jobDeclarationSchema, jobReadReportSchema } from './schemas.js';
-import type { DeclaredJob, JobDeclaration } from '../../protocol/hot-cache-types.js';
+import type { DeclaredJob, Declarations, JobDeclaration } from '../../protocol/hot-cache-types.js';
 
 export async function jobRoutes(app: FastifyInstance, options: { readonly service: MetadataService }): Promise<void> {
   const { service } = options;
@@ -28,7 +28,11 @@ export async function jobRoutes(app: FastifyInstance, options: { readonly servic
     },
   );
 
-  app.get('/v1/declarations', async (): Promise<{ declarations: DeclaredJob[] }> => ({ declarations: service.hotSets.list(Date.now()) }));
+  app.get('/v1/declarations', async (): Promise<Declarations> => {
+    const declarations = service.hotSets.list(Date.now());
+    const { version, pending } = service.hotSets.state();
+    return { declarations, hotVersion: version, hotPending: pending };
+  });
 
   app.get<{ Querystring: { limit?: number } }>(
     '/v1/jobs',
