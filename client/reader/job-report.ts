@@ -3,7 +3,7 @@
  * scan's ScanStats gathered since the previous report, every JOB_REPORT_INTERVAL_MS while the
  * scan runs and once when it ends, so `granary jobs` shows long scans as they go.
  */
-import { type JobReadReport, READ_SIZE_BUCKETS, readSizeBucket } from '../../protocol/job-types.js';
+import { type JobReadCounts, type JobReadReport, READ_SIZE_BUCKETS, readSizeBucket } from '../../protocol/job-types.js';
 import type { ScanStats } from './scan-stats.js';
 
 export const JOB_REPORT_INTERVAL_MS = 10_000;
@@ -11,16 +11,8 @@ export const JOB_REPORT_INTERVAL_MS = 10_000;
 /** Where reports go: MetadataClient.reportReads. */
 export type ReportSender = (table: string, report: JobReadReport) => Promise<void>;
 
-interface Mark {
-  readonly requests: number;
-  readonly bytesNeeded: number;
-  readonly bytesFetched: number;
-  readonly degradedReads: number;
-  readonly rebuildBytes: number;
-  readonly rows: number;
-  readonly stripes: number;
-  readonly readSizes: number;
-}
+/** The counts at the last report; read sizes by how many there were. */
+type Mark = Omit<JobReadCounts, 'readMs' | 'readSizes'> & { readonly readSizes: number };
 
 function markOf(stats: ScanStats): Mark {
   const { requests, bytesNeeded, bytesFetched, degradedReads, rebuildBytes, rows, stripes } = stats;
