@@ -20,7 +20,7 @@ const HOT = ['c_3', 'c_11', 'c_19', 'c_27', 'c_35'];
 const PARTITIONS = ['ds=2026-01-01', 'ds=2026-01-02'];
 const ROWS_PER_PARTITION = 20_000;
 /** Long enough for a scan in flight to finish its page on the old blocks on a loaded machine. */
-const GRACE = '5s';
+const GRACE = '10s';
 
 let cluster: Cluster;
 let client: GranaryClient;
