@@ -62,6 +62,12 @@ export class HotSets {
     const existing = this.declarations.get(key);
     if (source === 'first-epoch' && existing?.source === 'register' && existing.expiresAt > now) return described(existing);
     const record: Declaration = { ...declaration, ttlMs, source, declaredAt: now, expiresAt: now + ttlMs };
+    if (existing !== undefined && existing.expiresAt > now && sameReads(existing, record)) {
+      // Renewed: the sets the nodes hold are still the right ones.
+      this.declarations.delete(key);
+      this.declarations.set(key, { ...record, declaredAt: existing.declaredAt });
+      return described(record);
+    }
     this.declarations.delete(key);
     this.declarations.set(key, record);
     while (this.declarations.size > JOB_DECLARATIONS_MAX) this.declarations.delete(this.declarations.keys().next().value as string);
@@ -201,6 +207,11 @@ function merged(chunkId: string, list: [number, number, number][]): HotExtent[] 
   }
   if (current !== undefined) out.push({ chunkId, offset: current[0], length: current[1] - current[0], priority: current[2] });
   return out;
+}
+
+/** The same table, columns and partitions (what the hot sets are computed from). */
+function sameReads(a: JobDeclaration, b: JobDeclaration): boolean {
+  return a.table === b.table && JSON.stringify(a.columns ?? null) === JSON.stringify(b.columns ?? null) && JSON.stringify(a.partitions ?? null) === JSON.stringify(b.partitions ?? null);
 }
 
 function described(declaration: Declaration): DeclaredJob {

@@ -12,6 +12,7 @@ import { MANIFEST_CACHE_BYTES_DEFAULT, ManifestCache } from './manifests/cache.j
 import { Scans } from './scans.js';
 import { Relayouts } from './relayout.js';
 import { HotSets } from './hot-sets.js';
+import { JOB_DECLARATION_FIRST_EPOCH_TTL_MS } from '../protocol/hot-cache-types.js';
 import { type JobAccount, JobAccounts, fromStoredJob, toStoredJob } from './job-accounts.js';
 import { del, put } from './db.js';
 import type { JobReadReport } from '../protocol/job-types.js';
@@ -96,11 +97,20 @@ export class MetadataService {
       columnBytes: (table, column) => this.scans.columnBytes(table, column),
       onError: (error) => this.onBackgroundError(error),
     });
-    // A training job's first plan declares what it reads, unless the job declared it already.
+    // A training job's first plan of each epoch declares (or renews) what it reads, unless the
+    // job registered a declaration (which wins).
     this.scans.onTrainingScan = (table, job, request) => {
-      const now = Date.now();
-      if (this.hotSets.declared(job, table, now)) return;
-      this.hotSets.declare({ job, table, ...(request.columns === undefined ? {} : { columns: request.columns }), ...(request.partitions === undefined ? {} : { partitions: request.partitions }) }, 'first-epoch', now);
+      this.hotSets.declare(
+        {
+          job,
+          table,
+          ...(request.columns === undefined ? {} : { columns: request.columns }),
+          ...(request.partitions === undefined ? {} : { partitions: request.partitions }),
+          ttlMs: JOB_DECLARATION_FIRST_EPOCH_TTL_MS,
+        },
+        'first-epoch',
+        Date.now(),
+      );
     };
     this.relayouts = new Relayouts({
       state,

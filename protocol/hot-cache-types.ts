@@ -42,6 +42,11 @@ export interface Declarations {
 }
 
 export const JOB_DECLARATION_TTL_MS_DEFAULT = 24 * 3600_000;
+/**
+ * A declaration a job's first training plan made holds this long, renewed by each later epoch's
+ * first plan: an ad-hoc training scan does not keep its columns hot for a day.
+ */
+export const JOB_DECLARATION_FIRST_EPOCH_TTL_MS = 3600_000;
 export const JOB_DECLARATION_TTL_MS_MAX = 30 * 24 * 3600_000;
 /** Declarations kept at once (the oldest forgotten first). */
 export const JOB_DECLARATIONS_MAX = 256;

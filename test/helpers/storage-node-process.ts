@@ -13,7 +13,10 @@ export async function startNodeProcess(
   nodeArgs: readonly string[] = [],
 ): Promise<NodeProcess> {
   const started = await startGranaryProcess(
-    ['storage-node', '--data', dataDir, '--port', '0', '--scrub-interval-hours', '0', ...extraArgs],
+    // No hot-column cache unless a test asks for one (a later --hot-cache-bytes wins): the fault
+    // tests damage chunk files under a node and expect its reads to show it, which a range the
+    // node holds in memory would hide.
+    ['storage-node', '--data', dataDir, '--port', '0', '--scrub-interval-hours', '0', '--hot-cache-bytes', '0', ...extraArgs],
     'storage node ready',
     nodeArgs,
   );
