@@ -7,9 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-
-/** Where the console is served; `granary status` prints this path after the metadata URL. */
-export const CONSOLE_PATH = '/ui';
+import { CONSOLE_PATH } from '../../protocol/metadata-endpoints.js';
 
 /** One file of the console and the routes that serve it. */
 export interface ConsoleFile {
