@@ -5,8 +5,9 @@
  * own figures (nodes by state and domain, the sample table and its partitions, a popularity bar
  * for a column the scan read, the scan's job with its amplification and read-size histogram),
  * with no console or page errors and GET requests only. A screenshot of the whole page is saved
- * and checked to be a real PNG of it. The jobs panel's empty and failed answers are checked with
- * the browser's request interception, and must leave the other panels drawn.
+ * and checked to be a real PNG of it. A reader's token sees its table and is told, panel by panel,
+ * what only admins see. The jobs panel's empty and failed answers are checked with the browser's
+ * request interception, and must leave the other panels drawn.
  *
  * Chromium missing is a failure, not a skip: CI installs it (.ci/run), so a skip would hide a
  * broken setup. GRANARY_CONSOLE_SCREENSHOT_DIR keeps the screenshot there instead of in the
@@ -137,6 +138,9 @@ describe('web console in headless Chromium', () => {
       const notice = await waitForText(page, '#auth-message', /paste one above/);
       expect(notice).toMatch(/asks for a token/);
       expect(await waitForText(page, '#nodes .body', /GRN_UNAUTHENTICATED/)).toMatch(/GRN_UNAUTHENTICATED/);
+      // /health needs no token: the health panel still counts the nodes.
+      expect(await textOf(page, '#figure-nodes')).toBe('9 alive, 0 suspect, 0 dead, 0 draining (9 total)');
+      expect(await textOf(page, '#cluster-state')).toBe('health unknown');
       expect(log.pageErrors).toEqual([]);
       // Chromium logs each refused fetch as a failed resource load; nothing else may appear.
       expect(log.consoleErrors.filter((line) => !/status of 401/.test(line))).toEqual([]);
@@ -145,10 +149,10 @@ describe('web console in headless Chromium', () => {
 
       await page.fill('#token', adminToken);
       await page.click('#token-form button[type=submit]');
-      expect(await waitForText(page, '#figure-nodes', /9 alive/)).toBe('9 alive, 0 suspect, 0 dead, 0 draining (9 total)');
+      expect(await waitForText(page, '#figure-data', /rows/)).toBe('1 tables, 3 partitions, 15,000 rows');
+      expect(await textOf(page, '#figure-nodes')).toBe('9 alive, 0 suspect, 0 dead, 0 draining (9 total)');
       expect(await page.locator('#auth-message').isHidden()).toBe(true);
       expect(await textOf(page, '#cluster-state')).toBe('HEALTHY');
-      expect(await textOf(page, '#figure-data')).toBe('1 tables, 3 partitions, 15,000 rows');
       expect(await page.locator('#nodes h3[data-domain]').count()).toBe(DOMAINS);
       expect(await page.locator('#nodes tbody tr').count()).toBe(NODES);
       expect(await textOf(page, '#tables-list')).toContain('samples');
@@ -213,6 +217,28 @@ describe('web console in headless Chromium', () => {
       } finally {
         await context.close();
       }
+    }
+  });
+
+  it("with a reader's token shows its table and popularity, and says the admin-only panels are refused", async () => {
+    const client = new GranaryClient({ metadataUrl: base, token: adminToken });
+    const reader = await client.metadata.createToken({ role: 'reader', tables: ['samples'] }).finally(() => client.close());
+    const { context, page, log } = await openPage();
+    try {
+      await page.goto(`${base}/ui`);
+      await page.fill('#token', reader.token);
+      await page.click('#token-form button[type=submit]');
+      await page.locator('#popularity-chart rect.bar[data-label="label"]').waitFor({ state: 'attached', timeout: PAGE_DEADLINE_MS });
+      expect(await textOf(page, '#figure-data')).toBe('1 tables, 3 partitions, 15,000 rows');
+      expect(await waitForText(page, '#nodes .body', /GRN_FORBIDDEN/)).toMatch(/role reader\) may not do this: this needs the role admin/);
+      expect(await textOf(page, '#jobs .body')).toMatch(/GRN_FORBIDDEN/);
+      expect(await textOf(page, '#repair .body')).toMatch(/GRN_FORBIDDEN/);
+      expect(await textOf(page, '#figure-nodes')).toBe('9 alive, 0 suspect, 0 dead, 0 draining (9 total)');
+      expect(await page.locator('#auth-message').isHidden()).toBe(true);
+      expect(log.pageErrors).toEqual([]);
+      expect(log.consoleErrors.filter((line) => !/status of (401|403)/.test(line))).toEqual([]);
+    } finally {
+      await context.close();
     }
   });
 });

@@ -24,7 +24,7 @@
 /**
  * GET /health (metadata/server.ts). A follower's carries no counts, so figures come from the
  * node list as `granary status` takes them.
- * @typedef {{ status: string, startedAt: string, role?: 'leader' | 'follower', leader?: string | null, store?: string }} Health
+ * @typedef {{ status: string, startedAt: string, role?: 'leader' | 'follower', leader?: string | null, store?: string, tables?: number, blocks?: number, nodes?: { total: number, alive: number, suspect: number, dead: number, draining: number } }} Health
  */
 /**
  * GET /v1/tables/:name/popularity (metadata/scans.ts ColumnPopularity, JobPopularity).
@@ -321,37 +321,62 @@ function stackedBar(parts, size) {
 
 /**
  * Cluster health, as `granary status` counts it (client/cli/cluster-commands.ts statusCommand).
- * @param {Health} health
- * @param {NodePage} nodePage
- * @param {TablePage} tablePage
- * @param {RepairStatus} repair
+ * Each figure comes from the call that knows it best and falls back to /health's counters, which
+ * need no token: a reader's token, or none, still sees how many nodes are alive.
+ * @param {PromiseSettledResult<Health>} health
+ * @param {PromiseSettledResult<NodePage>} nodePage
+ * @param {PromiseSettledResult<TablePage>} tablePage
+ * @param {PromiseSettledResult<RepairStatus>} repair
  */
 function healthPanel(health, nodePage, tablePage, repair) {
-  const nodes = nodePage.nodes;
-  const count = (/** @type {string} */ state) => nodes.filter((node) => node.state === state).length;
-  const capacity = nodes.reduce((sum, node) => sum + node.capacityBytes, 0);
-  const used = nodes.reduce((sum, node) => sum + node.usedBytes, 0);
-  const tables = tablePage.tables;
-  const { blocks } = repair;
+  const counters = health.status === 'fulfilled' ? health.value : undefined;
   const more = (/** @type {string | null} */ next) => (next === null ? '' : ' (first page)');
-  return [
-    figures([
-      ['metadata', `${location.origin}${health.role === undefined ? '' : ` (${health.role}${health.store === undefined ? '' : `, ${health.store} store`})`}`],
-      ['nodes', h('span', { id: 'figure-nodes' }, `${count('alive')} alive, ${count('suspect')} suspect, ${count('dead')} dead, ${count('draining')} draining (${nodes.length} total)${more(nodePage.next)}`)],
-      ['capacity', [`${formatBytes(used)} used of ${formatBytes(capacity)}`, stackedBar([{ value: used, cls: 'bar', label: `used ${formatBytes(used)}` }, { value: Math.max(0, capacity - used), cls: 'track', label: `free ${formatBytes(capacity - used)}` }], { width: 240, height: 8, title: 'capacity used' })]],
+  /** @type {[string, Child | Child[]][]} */
+  const rows = [];
+  if (counters === undefined) rows.push(['metadata', failure(health.status === 'rejected' ? health.reason : undefined, 'span')]);
+  else rows.push(['metadata', `${location.origin}${counters.role === undefined ? '' : ` (${counters.role}${counters.store === undefined ? '' : `, ${counters.store} store`})`}`]);
+
+  if (nodePage.status === 'fulfilled') {
+    const nodes = nodePage.value.nodes;
+    const count = (/** @type {string} */ state) => nodes.filter((node) => node.state === state).length;
+    const capacity = nodes.reduce((sum, node) => sum + node.capacityBytes, 0);
+    const used = nodes.reduce((sum, node) => sum + node.usedBytes, 0);
+    rows.push(['nodes', h('span', { id: 'figure-nodes' }, `${count('alive')} alive, ${count('suspect')} suspect, ${count('dead')} dead, ${count('draining')} draining (${nodes.length} total)${more(nodePage.value.next)}`)]);
+    rows.push([
+      'capacity',
       [
-        'data',
-        h(
-          'span',
-          { id: 'figure-data' },
-          `${tables.length} tables, ${formatCount(tables.reduce((sum, t) => sum + t.partitions, 0))} partitions, ${formatCount(tables.reduce((sum, t) => sum + t.rows, 0))} rows${more(tablePage.next)}`,
-        ),
+        `${formatBytes(used)} used of ${formatBytes(capacity)}`,
+        stackedBar([{ value: used, cls: 'bar', label: `used ${formatBytes(used)}` }, { value: Math.max(0, capacity - used), cls: 'track', label: `free ${formatBytes(capacity - used)}` }], { width: 240, height: 8, title: 'capacity used' }),
       ],
-      ['blocks', `${formatCount(blocks.healthy)} healthy, ${formatCount(blocks.underReplicated)} under-replicated, ${formatCount(blocks.unavailable)} unavailable${blocks.moving > 0 ? `, ${formatCount(blocks.moving)} moving off draining nodes` : ''}`],
-      ['repair', describeRepair(repair)],
-      ['up since', `${health.startedAt} (${ago(health.startedAt)})`],
-    ]),
-  ];
+    ]);
+  } else if (counters?.nodes !== undefined) {
+    const n = counters.nodes;
+    rows.push(['nodes', h('span', { id: 'figure-nodes' }, `${n.alive} alive, ${n.suspect} suspect, ${n.dead} dead, ${n.draining} draining (${n.total} total)`)]);
+    rows.push(['capacity', failure(nodePage.reason, 'span')]);
+  } else {
+    rows.push(['nodes', failure(nodePage.reason, 'span')]);
+  }
+
+  if (tablePage.status === 'fulfilled') {
+    const tables = tablePage.value.tables;
+    const partitions = formatCount(tables.reduce((sum, t) => sum + t.partitions, 0));
+    const rowCount = formatCount(tables.reduce((sum, t) => sum + t.rows, 0));
+    rows.push(['data', h('span', { id: 'figure-data' }, `${tables.length} tables, ${partitions} partitions, ${rowCount} rows${more(tablePage.value.next)}`)]);
+  } else if (counters?.tables !== undefined) {
+    rows.push(['data', [`${formatCount(counters.tables)} tables; `, failure(tablePage.reason, 'span')]]);
+  } else {
+    rows.push(['data', failure(tablePage.reason, 'span')]);
+  }
+
+  if (repair.status === 'fulfilled') {
+    const { blocks } = repair.value;
+    rows.push(['blocks', `${formatCount(blocks.healthy)} healthy, ${formatCount(blocks.underReplicated)} under-replicated, ${formatCount(blocks.unavailable)} unavailable${blocks.moving > 0 ? `, ${formatCount(blocks.moving)} moving off draining nodes` : ''}`]);
+    rows.push(['repair', describeRepair(repair.value)]);
+  } else {
+    rows.push(['blocks', counters?.blocks === undefined ? failure(repair.reason, 'span') : [`${formatCount(counters.blocks)} committed; `, failure(repair.reason, 'span')]]);
+  }
+  if (counters !== undefined) rows.push(['up since', `${counters.startedAt} (${ago(counters.startedAt)})`]);
+  return [figures(rows)];
 }
 
 /** @param {RepairStatus} repair */
@@ -588,15 +613,19 @@ function jobDetailView(detail) {
 /** Whether the last refresh was refused for want of a (valid) token. */
 let unauthenticated = false;
 
-/** @param {unknown} error */
-function failure(error) {
+/**
+ * An error as the panel shows it: the API's code and message, or this page's own fault.
+ * @param {unknown} error
+ * @param {'p' | 'span'} [tag]
+ */
+function failure(error, tag = 'p') {
   if (error instanceof ApiError) {
     if (error.status === 401) unauthenticated = true;
-    return h('p', { class: 'error' }, `${error.code}: ${error.message}`);
+    return h(tag, { class: 'error' }, `${error.code}: ${error.message}`);
   }
   // Not an answer of the service: a fault of this page, which the browser's console should show.
   console.error(error);
-  return h('p', { class: 'error' }, `the console failed to draw this: ${error instanceof Error ? error.message : String(error)}`);
+  return h(tag, { class: 'error' }, `the console failed to draw this: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 /**
@@ -615,41 +644,37 @@ function settled(result, draw) {
 }
 
 /**
+ * A settled call's value, or its error thrown.
  * @template T
- * @param {string} id
  * @param {PromiseSettledResult<T>} result
- * @param {(value: T) => Node[] | Promise<Node[]>} draw
+ * @returns {T}
  */
-async function fill(id, result, draw) {
-  const body = panelBody(id);
-  body.classList.remove('muted');
-  try {
-    if (result.status === 'rejected') throw result.reason;
-    body.replaceChildren(...(await draw(result.value)));
-  } catch (error) {
-    body.replaceChildren(failure(error));
-  }
+function value(result) {
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
 }
 
 /**
- * The first failure among `results`, or their values.
- * @template {readonly unknown[]} T
- * @param {{ [K in keyof T]: PromiseSettledResult<T[K]> }} results
- * @returns {PromiseSettledResult<T>}
+ * Draws a panel anew; whatever fails, from a refused call to a fault in the drawing, is shown in
+ * that panel alone.
+ * @param {string} id
+ * @param {() => Node[] | Promise<Node[]>} draw
  */
-function all(results) {
-  const values = [];
-  for (const result of results) {
-    if (result.status === 'rejected') return result;
-    values.push(result.value);
+async function fill(id, draw) {
+  const body = panelBody(id);
+  body.classList.remove('muted');
+  try {
+    body.replaceChildren(...(await draw()));
+  } catch (error) {
+    body.replaceChildren(failure(error));
   }
-  return { status: 'fulfilled', value: /** @type {T} */ (/** @type {unknown} */ (values)) };
 }
 
 let refreshing = false;
 let refreshAgain = false;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let nextRefresh;
+let refreshWhenShown = false;
 
 async function refresh() {
   if (refreshing) {
@@ -658,7 +683,6 @@ async function refresh() {
   }
   refreshing = true;
   clearTimeout(nextRefresh);
-  unauthenticated = false;
   try {
     const [health, nodes, tables, repair, gc, jobs] = await Promise.allSettled([
       api('/health'),
@@ -668,6 +692,10 @@ async function refresh() {
       api(`/v1/gc?limit=${GC_RECORDS_SHOWN_MAX}`),
       api(`/v1/jobs?limit=${JOBS_SHOWN_MAX}`),
     ]);
+    // Said before the panels are drawn (the jobs panel waits for a second call), so the notice
+    // never lags behind figures that a new token already shows.
+    unauthenticated = [health, nodes, tables, repair, gc, jobs].some((r) => r.status === 'rejected' && r.reason instanceof ApiError && r.reason.status === 401);
+    showAuthMessage();
     const badge = document.getElementById('cluster-state');
     if (badge !== null) {
       const state = repair.status === 'fulfilled' ? clusterState(/** @type {RepairStatus} */ (repair.value)) : { state: 'unknown', text: 'health unknown' };
@@ -675,11 +703,18 @@ async function refresh() {
       badge.textContent = state.text;
     }
     await Promise.all([
-      fill('health', all([health, nodes, tables, repair]), ([h1, n, t, r]) => healthPanel(/** @type {Health} */ (h1), /** @type {NodePage} */ (n), /** @type {TablePage} */ (t), /** @type {RepairStatus} */ (r))),
-      fill('repair', all([repair, gc]), ([r, g]) => repairPanel(/** @type {RepairStatus} */ (r), /** @type {GcStatus} */ (g))),
-      fill('nodes', nodes, (n) => nodesPanel(/** @type {NodePage} */ (n))),
-      fill('tables', tables, (t) => tablesPanel(/** @type {TablePage} */ (t))),
-      fill('jobs', jobs, (j) => jobsPanel(/** @type {JobList} */ (j))),
+      fill('health', () =>
+        healthPanel(
+          /** @type {PromiseSettledResult<Health>} */ (health),
+          /** @type {PromiseSettledResult<NodePage>} */ (nodes),
+          /** @type {PromiseSettledResult<TablePage>} */ (tables),
+          /** @type {PromiseSettledResult<RepairStatus>} */ (repair),
+        ),
+      ),
+      fill('repair', () => repairPanel(/** @type {RepairStatus} */ (value(repair)), /** @type {GcStatus} */ (value(gc)))),
+      fill('nodes', () => nodesPanel(/** @type {NodePage} */ (value(nodes)))),
+      fill('tables', () => tablesPanel(/** @type {TablePage} */ (value(tables)))),
+      fill('jobs', () => jobsPanel(/** @type {JobList} */ (value(jobs)))),
     ]);
     showAuthMessage();
     const updated = document.getElementById('updated');
@@ -690,7 +725,11 @@ async function refresh() {
       refreshAgain = false;
       void refresh();
     } else {
-      nextRefresh = setTimeout(() => void refresh(), REFRESH_INTERVAL_MS);
+      nextRefresh = setTimeout(() => {
+        // A tab nobody looks at costs the service nothing; it catches up when shown again.
+        if (document.hidden) refreshWhenShown = true;
+        else void refresh();
+      }, REFRESH_INTERVAL_MS);
     }
   }
 }
@@ -735,6 +774,11 @@ function start() {
     void refresh();
   });
   if (storedToken() !== '') input.placeholder = 'token kept for this tab';
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden || !refreshWhenShown) return;
+    refreshWhenShown = false;
+    void refresh();
+  });
   void refresh();
 }
 
