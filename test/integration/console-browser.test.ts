@@ -119,7 +119,7 @@ async function waitForText(page: Page, selector: string, pattern: RegExp): Promi
 }
 
 describe('web console in headless Chromium', () => {
-  it('granary status prints the console URL, as text and in --json', async () => {
+  it('granary status prints the console URL, as text and in --json, and granary up names it', async () => {
     const env = { ...process.env, GRANARY_METADATA: base, GRANARY_TOKEN: adminToken };
     const options = { cwd: cluster.dir, env, maxBuffer: 1 << 20 };
     const text = await runGranary(['status'], options);
@@ -127,6 +127,7 @@ describe('web console in headless Chromium', () => {
     expect(text.stdout).toContain(`console   ${base}/ui\n`);
     const json = await runGranary(['status', '--json'], options);
     expect(JSON.parse(json.stdout)).toMatchObject({ console: `${base}/ui`, nodes: { total: NODES } });
+    expect(cluster.up.output()).toContain(`web console: ${base}/ui `);
   });
 
   it('asks for a token, then shows the cluster, its table, popularity and jobs without errors; screenshot', async () => {
