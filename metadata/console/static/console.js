@@ -35,7 +35,11 @@
 const TOKEN_KEY = 'granary-console-token';
 /** Figures are fetched again this long after the previous refresh ended (never two at once). */
 const REFRESH_INTERVAL_MS = 5_000;
-/** Rows each listing shows; the API is asked for no more, so a huge catalog costs one page. */
+/**
+ * Rows each listing shows. Partitions, jobs, blocks and GC records are asked for no more; tables
+ * and nodes come in one default page of the API (1,000), which the health figures sum, so a huge
+ * catalog costs one page per refresh, never a walk of every page as `granary status` does.
+ */
 const TABLES_SHOWN_MAX = 200;
 const PARTITIONS_SHOWN_MAX = 50;
 const COLUMNS_CHARTED_MAX = 25;
