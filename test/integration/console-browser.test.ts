@@ -21,7 +21,8 @@ import { GranaryClient } from '../../client/index.js';
 import { pollUntil } from '../helpers/poll.js';
 import { runGranary, useUpCluster } from '../helpers/up-process.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's package puts it here; GRANARY_CHROMIUM names another build (e.g. on a developer's Mac). */
+const CHROMIUM = process.env.GRANARY_CHROMIUM ?? '/usr/bin/chromium';
 const NODES = 9;
 /** `granary up` spreads its nodes over this many failure domains (deploy/local-cluster.ts). */
 const DOMAINS = 3;
