@@ -26,6 +26,7 @@ export function upCommand(): Command {
     .addOption(new Option('--ha', 'replicated metadata: a local 3-member etcd in DATA/etcd (ports port+10.., port+20..) and 3 metadata replicas on port..port+2, one elected leader (needs etcd on the PATH: apt-get install etcd-server)'))
     .action(async (flags: UpFlags) => {
       const { startLocalCluster } = await import('../deploy/local-cluster.js');
+      const { consoleUrl } = await import('../protocol/metadata-endpoints.js');
       const say = (line: string): void => {
         process.stdout.write(`granary up: ${line}\n`);
       };
@@ -48,6 +49,8 @@ export function upCommand(): Command {
       const metadataFlag = cluster.etcdEndpoints === undefined ? '' : ` --metadata ${cluster.metadataUrl}`;
       say(`admin token in ${cluster.adminTokenFile} (mode 0600): the CLI uses it when run from this directory; elsewhere pass --token-file ${cluster.adminTokenFile} or GRANARY_TOKEN_FILE`);
       say(`  more tokens: node dist/bin/granary.js token create --role reader --tables samples${metadataFlag}`);
+      // Any replica serves it (followers forward to the leader); the first is the one to click.
+      say(`web console: ${consoleUrl(cluster.metadataUrls[0] ?? cluster.metadataUrl)}   (paste the admin token into its token field)`);
       say(`logs in ${cluster.logDir}; try: node dist/bin/granary.js status${metadataFlag}   (Ctrl-C stops the cluster)`);
       // Last: scripts and tests wait for this line and then read the ones above.
       say(`cluster ready: metadata ${cluster.metadataUrl}, ${cluster.nodeUrls.length} storage nodes (${cluster.nodeUrls[0]} ...)`);

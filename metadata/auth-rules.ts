@@ -6,7 +6,10 @@
 import type { Role } from '../protocol/auth-types.js';
 
 export type AuthRule =
-  /** Answered to anyone: probes and scrapers hold no token, and these show only counts. */
+  /**
+   * Answered to anyone: probes and scrapers hold no token, and these show only counts (or, for the
+   * console's static files, nothing but code).
+   */
   | { readonly public: true }
   | {
       readonly roles: readonly Role[];
@@ -28,6 +31,12 @@ const READ: readonly Role[] = ['admin', 'writer', 'reader'];
 export const METADATA_AUTH_RULES: Readonly<Record<string, AuthRule>> = {
   'GET /health': { public: true },
   'GET /metrics': { public: true },
+  // The web console's page, script and stylesheet hold no data; its API calls carry the token
+  // the operator pastes and meet the rules below like any other client's.
+  'GET /ui': { public: true },
+  'GET /ui/': { public: true },
+  'GET /ui/console.js': { public: true },
+  'GET /ui/console.css': { public: true },
 
   'POST /v1/tables': { roles: ADMIN },
   // Readers and writers see only the tables in their scope.

@@ -14,6 +14,8 @@ import { tokenRoutes } from './routes/token-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
 import { relayoutRoutes } from './routes/relayout-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
+import { consoleRoutes } from './routes/console-routes.js';
+import { type ConsoleAssets, ConsoleFilesMissingError, loadConsoleAssets } from './console/console-assets.js';
 import { installAuth } from './auth.js';
 import type { MetadataService } from './service.js';
 
@@ -107,5 +109,17 @@ export async function buildMetadataServer(
   await app.register(adminRoutes, { service });
   await app.register(jobRoutes, { service });
   await app.register(relayoutRoutes, { service });
+  await app.register(consoleRoutes, { assets: await consoleAssets(app) });
   return app;
+}
+
+/** The console's files; when they are missing the API still serves, and the log and /ui say why. */
+async function consoleAssets(app: FastifyInstance): Promise<ConsoleAssets | ConsoleFilesMissingError> {
+  try {
+    return await loadConsoleAssets();
+  } catch (error) {
+    if (!(error instanceof ConsoleFilesMissingError)) throw error;
+    app.log.warn({ err: error }, error.message);
+    return error;
+  }
 }

@@ -52,3 +52,11 @@ export function sameEndpoint(a: string, b: string): boolean {
   const right = new URL(b);
   return left.origin === right.origin && left.pathname.replace(/\/+$/, '') === right.pathname.replace(/\/+$/, '');
 }
+
+/** Where a metadata service serves its read-only web console (metadata/console/). */
+export const CONSOLE_PATH = '/ui';
+
+/** The console of the metadata service at `metadataUrl` (a URL as parseMetadataUrls gives it). */
+export function consoleUrl(metadataUrl: string): string {
+  return `${metadataUrl.replace(/\/+$/, '')}${CONSOLE_PATH}`;
+}

@@ -3,6 +3,7 @@ import { CAPABILITY_HEADER } from '../../protocol/capability.js';
 import { Command } from 'commander';
 import { Agent, type Dispatcher, fetch } from 'undici';
 import { transportError } from '../../protocol/tls.js';
+import { consoleUrl } from '../../protocol/metadata-endpoints.js';
 import { GranaryError, type NodeInfo, type PlannedBlock, type RepairStatus } from '../../protocol/index.js';
 import { Semaphore } from '../reader/semaphore.js';
 import { PAGE_LIMIT_MAX } from '../../protocol/page-types.js';
@@ -27,6 +28,7 @@ export function statusCommand(): Command {
       const nodeCounts = { total: nodes.length, alive: count('alive'), suspect: count('suspect'), dead: count('dead'), draining: count('draining') };
       const summary = {
         metadata: client.metadata.url,
+        console: consoleUrl(client.metadata.url),
         ...(health.role === undefined ? {} : { role: health.role, leader: health.leader ?? null, store: health.store }),
         nodes: nodeCounts,
         capacityBytes: capacity,
@@ -54,7 +56,8 @@ export function statusCommand(): Command {
           `data      ${summary.tables} tables, ${summary.partitions} partitions, ${summary.rows} rows\n` +
           `blocks    ${blocks.healthy} healthy, ${blocks.underReplicated} under-replicated${waiting(blocks.waitingForNodes)}, ${blocks.unavailable} unavailable` +
           `${blocks.moving > 0 ? `, ${blocks.moving} moving off draining nodes` : ''}\n` +
-          `repair    ${describeProgress(repair)}\n`,
+          `repair    ${describeProgress(repair)}\n` +
+          `console   ${summary.console}\n`,
       );
     });
   });

@@ -253,7 +253,7 @@ describe('metadata route matrix', () => {
 
   it('answers public routes without a token', async () => {
     const publicKeys = Object.entries(METADATA_AUTH_RULES).filter(([, rule]) => 'public' in rule).map(([key]) => key);
-    expect(publicKeys.sort()).toEqual(['GET /health', 'GET /metrics']);
+    expect(publicKeys.sort()).toEqual(['GET /health', 'GET /metrics', 'GET /ui', 'GET /ui/', 'GET /ui/console.css', 'GET /ui/console.js']);
     for (const key of publicKeys) {
       const answer = await call(meta.app, methodOf(key), key.slice(key.indexOf(' ') + 1));
       expect(answer.status, key).toBe(200);
