@@ -6,7 +6,7 @@
  * 8-byte boundaries so readers can view fixed-width values without copying. Pure.
  */
 import type { EncodedStream } from '../format/index.js';
-import { alignStream, layoutBlock } from '../../protocol/block-layout.js';
+import { type BlockLayout, alignStream, layoutBlock } from '../../protocol/block-layout.js';
 
 export interface EncodedStripe {
   readonly rows: number;
@@ -28,7 +28,7 @@ export class BlockBuilder {
     return this.stripes.length;
   }
 
-  /** Block bytes if built now (with alignment padding). */
+  /** Stream bytes added so far (with alignment): the block's size, before the gaps its layout leaves between shards. */
   get bytes(): number {
     return this.bytesSoFar;
   }
@@ -38,24 +38,30 @@ export class BlockBuilder {
     for (const stream of stripe.streams) this.bytesSoFar += alignStream(stream.bytes.length);
   }
 
-  /**
-   * Takes the stripes added so far and lays them out; the builder starts empty again. With a
-   * `target` (at least `bytes` long, any content) the block is laid out at its start and the rest
-   * of it zeroed, else in a new buffer.
-   */
-  build(columnOrder: readonly number[], target?: Uint8Array, dataShards = 1): { block: BuiltBlock; stripes: EncodedStripe[] } {
-    const stripes = this.stripes.splice(0);
-    this.bytesSoFar = 0;
-    const layout = layoutBlock(
-      stripes.map((stripe) => stripe.streams.map((stream) => stream.bytes.length)),
+  /** Where the stripes added so far would go (build() lays them out so, given the same order). */
+  layout(columnOrder: readonly number[], dataShards = 1): BlockLayout {
+    return layoutBlock(
+      this.stripes.map((stripe) => stripe.streams.map((stream) => stream.bytes.length)),
       columnOrder,
       dataShards,
     );
+  }
+
+  /**
+   * Takes the stripes added so far and lays them out; the builder starts empty again. With a
+   * `target` (at least the layout's bytes long, any content) the block is laid out at its start and
+   * the rest of it zeroed, else in a new buffer. `planned`: this builder's layout() for the same
+   * order and shards, when the caller sized `target` by it.
+   */
+  build(columnOrder: readonly number[], target?: Uint8Array, dataShards = 1, planned?: BlockLayout): { block: BuiltBlock; stripes: EncodedStripe[] } {
+    const layout = planned ?? this.layout(columnOrder, dataShards);
+    const stripes = this.stripes.splice(0);
+    this.bytesSoFar = 0;
     const total = layout.bytes;
     if (target !== undefined && target.length < total) throw new RangeError(`block needs ${total} bytes, the target holds ${target.length}`);
     const space = target ?? new Uint8Array(total);
     const bytes = space.subarray(0, total);
-    // Reused space holds old bytes; blocks are canonical (alignment gaps are zero).
+    // Reused space holds old bytes; blocks are canonical (alignment gaps and padding are zero).
     if (target !== undefined) space.fill(0);
     stripes.forEach((stripe, s) => {
       stripe.streams.forEach((stream, column) => bytes.set(stream.bytes, (layout.offsets[s] as number[])[column] as number));

@@ -313,9 +313,10 @@ export class PartitionWriter {
     while (this.uploads.size >= this.blocksInFlight) await Promise.race(this.uploads);
     this.throwIfFailed();
     const { dataShards, parityShards } = this.policy;
-    const { shardBytes } = contiguousLayout(this.policy, Math.max(1, this.builder.bytes));
+    const planned = this.builder.layout(this.layoutOrder, dataShards);
+    const { shardBytes } = contiguousLayout(this.policy, planned.bytes);
     const space = this.spaces.take((dataShards + parityShards) * shardBytes);
-    const { block, stripes } = this.builder.build(this.layoutOrder, space.subarray(0, dataShards * shardBytes), dataShards);
+    const { block, stripes } = this.builder.build(this.layoutOrder, space.subarray(0, dataShards * shardBytes), dataShards, planned);
     // Copied into the block: the stripes' stream bytes are not read again (only their lengths).
     for (const memory of this.builderMemory.splice(0)) memory.release();
     const limits = this.session.limits;

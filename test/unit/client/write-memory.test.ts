@@ -1,3 +1,4 @@
+import { contiguousLayout } from '../../../erasure/index.js';
 import { describe, expect, it } from 'vitest';
 import { encodeStream, rowsToRecordBatch } from '../../../client/format/index.js';
 import { BlockBuilder, type EncodedStripe } from '../../../client/writer/block-builder.js';
@@ -64,18 +65,23 @@ describe('writer memory reuse', () => {
     expect(() => small.build([0, 1, 2], new Uint8Array(8))).toThrow(/needs/);
   });
 
-  it('spreads the first columns of the order over the data shards, so a job reads every shard', () => {
+  it('lays the first columns of the order out together from shard 0, and starts every shard on its first byte', () => {
     const rows = stripeRows(400, 3);
     const batch = rowsToRecordBatch(COLUMNS, rows);
-    // Nine copies of the float column: equal sizes, so the spread is exact.
+    // Nine copies of the float column: equal sizes, three to a shard.
     const stream = encodeStream('float', batch.getChild('f') as never);
     const builder = new BlockBuilder();
     builder.add({ rows: rows.length, streams: Array.from({ length: 9 }, () => stream) });
-    const { block } = builder.build([8, 7, 6, 5, 4, 3, 2, 1, 0], undefined, 3);
+    const planned = builder.layout([8, 7, 6, 5, 4, 3, 2, 1, 0], 3);
+    const { block } = builder.build([8, 7, 6, 5, 4, 3, 2, 1, 0], undefined, 3, planned);
     const offsets = block.offsets[0] as number[];
-    const third = block.bytes.length / 3;
-    // The three most wanted columns (8, 7, 6) open the three shards.
-    expect([8, 7, 6].map((c) => offsets[c])).toEqual([0, third, 2 * third]);
+    const shardBytes = contiguousLayout({ dataShards: 3, parityShards: 2 }, block.bytes.length).shardBytes;
+    const streamBytes = Math.ceil(stream.bytes.length / 8) * 8;
+    // The most wanted columns (8, 7, 6) side by side in shard 0: a job wanting them reads one range.
+    expect([8, 7, 6].map((c) => offsets[c])).toEqual([0, streamBytes, 2 * streamBytes]);
+    // The next ones open shard 1 and shard 2 exactly.
+    expect(offsets[5]).toBe(shardBytes);
+    expect(offsets[2]).toBe(2 * shardBytes);
     expect(new Set(offsets).size).toBe(9);
     // One shard: the order as given.
     const plain = new BlockBuilder();

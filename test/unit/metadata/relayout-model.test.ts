@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { layoutBlock, relayStreams, spreadOverShards } from '../../../protocol/block-layout.js';
+import { SHARD_RUN_BYTES, layoutBlock, relayStreams } from '../../../protocol/block-layout.js';
+import { contiguousLayout } from '../../../erasure/index.js';
+import { seededRandom } from '../../helpers/seeded-random.js';
 import { READ_BYTES_MAX, READ_COST_BYTES, READ_GAP_BYTES, blockReads, hotColumns, judgeFile, popularityOrder, type ModelBlock } from '../../../metadata/relayout-model.js';
 
 /** A block of `stripes` stripes of `columns` columns of `bytes` each, laid out in schema order. */
@@ -22,10 +24,44 @@ describe('block layout', () => {
     expect(layout.bytes).toBe(48);
   });
 
-  it('deals the most read columns over the data shards, each to the emptiest', () => {
-    expect(spreadOverShards([0, 1, 2, 3], [100, 10, 10, 10], 2)).toEqual([0, 1, 2, 3]);
-    expect(spreadOverShards([3, 2, 1, 0], [100, 10, 10, 10], 2)).toEqual([3, 1, 2, 0]);
-    expect(spreadOverShards([1, 0], [5, 5], 1)).toEqual([1, 0]);
+  it('gives the first shard the most read columns up to a run, then the next shard from its first byte', () => {
+    const MiB = 1024 * 1024;
+    // 12 columns of 1 MiB each (one stripe), 3 data shards of 4 MiB: runs of 4 columns.
+    const lengths = [Array.from({ length: 12 }, () => MiB)];
+    const order = [11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
+    const layout = layoutBlock(lengths, order, 3);
+    const shardBytes = contiguousLayout({ dataShards: 3, parityShards: 1 }, layout.bytes).shardBytes;
+    expect(shardBytes).toBe(4 * MiB);
+    const at = (column: number): number => (layout.offsets[0] as number[])[column] as number;
+    expect(order.slice(0, 4).map(at)).toEqual([0, MiB, 2 * MiB, 3 * MiB]);
+    expect(at(7)).toBe(shardBytes);
+    expect(at(3)).toBe(2 * shardBytes);
+    expect(SHARD_RUN_BYTES).toBe(4 * MiB);
+  });
+
+  it('lays out any streams without overlap, on 8-byte boundaries, in shards contiguousLayout cuts where it meant', () => {
+    const random = seededRandom(7);
+    for (let trial = 0; trial < 200; trial++) {
+      const columns = 1 + Math.floor(random() * 40);
+      const stripes = 1 + Math.floor(random() * 5);
+      const k = 1 + Math.floor(random() * 8);
+      const lengths = Array.from({ length: stripes }, () => Array.from({ length: columns }, () => (random() < 0.1 ? undefined : Math.floor(random() ** 3 * 300_000))));
+      const order = Array.from({ length: columns }, (_, c) => c).sort(() => random() - 0.5);
+      const layout = layoutBlock(lengths, order, k);
+      const placed = lengths.flatMap((row, s) => row.flatMap((length, c) => (length === undefined ? [] : [{ at: (layout.offsets[s] as number[])[c] as number, length }])));
+      // An empty stream may share its offset with the stream after it.
+      placed.sort((x, y) => x.at - y.at || x.length - y.length);
+      let end = 0;
+      for (const { at, length } of placed) {
+        expect(at % 8).toBe(0);
+        expect(at).toBeGreaterThanOrEqual(end);
+        end = at + length;
+      }
+      expect(end).toBeLessThanOrEqual(layout.bytes);
+      const data = placed.reduce((sum, p) => sum + Math.ceil(p.length / 8) * 8, 0);
+      // The gaps between shards stay small next to the data, or the streams go in order, gapless.
+      expect(layout.bytes).toBeLessThanOrEqual(Math.max(1, data * 1.02 + 8 * k));
+    }
   });
 
   it('lays existing streams out again: every stream kept, in the new order, within the new block', () => {
