@@ -23,7 +23,7 @@
  *      ceil((N mod S) / 4 MiB), N the block's needed bytes, S its shard bytes, 4 MiB the largest
  *      read readers make (COALESCING_DEFAULTS.maxReadBytes). Where N <= S (every block here) it
  *      is ceil(N / 4 MiB). Also printed, not a target: the same bytes contiguous within each data
- *      shard the writer's layout spreads them over (protocol/block-layout.ts spreadOverShards),
+ *      shard the writer's layout puts them in (protocol/block-layout.ts layoutBlock),
  *      and the reads the client's own read planner (client/reader/read-plan.ts) makes of each
  *      layout, from the scan plan, without reading (a cross-check of the measured counts).
  *   B) the hot-column cache on a three-epoch training job: the storage nodes restarted with

@@ -1,7 +1,7 @@
 /**
  * Where a block's streams go (docs/design.md, "Client"): the streams of several stripes laid out
- * column by column in a given order (popular columns first), the columns dealt over the k data
- * shards so the first ones open every shard, each stream on an 8-byte boundary so readers can
+ * column by column in a given order (popular columns first), in runs from each data shard's
+ * first byte so the first ones are read in few large reads, each stream on an 8-byte boundary so readers can
  * view fixed-width values without copying. Shared by the writer, which lays out new blocks, the
  * re-layout worker, which lays old streams out again in a new order, and the metadata service,
  * whose cost model asks what a new order would cost readers. Pure.

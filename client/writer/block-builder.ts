@@ -1,6 +1,6 @@
 /**
  * Lays the encoded streams of several stripes out as one block, column by column in the order the
- * writer was given (popular columns first, spread over the block's data shards), so a reader that
+ * writer was given (popular columns first, in runs from each data shard's first byte: protocol/block-layout.ts), so a reader that
  * wants a few columns of many stripes finds each column's streams side by side and reads them in
  * one large range per shard. Streams start on
  * 8-byte boundaries so readers can view fixed-width values without copying. Pure.
