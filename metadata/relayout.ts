@@ -10,8 +10,8 @@
  * cursor naming the old file resumes on the new one (FileRecord.replaces).
  */
 import { randomBytes } from 'node:crypto';
-import { GranaryError, NO_BLOCK, type PlannedBlock, STREAM_ENTRY_BYTES, decodeStreamEntry } from '../protocol/index.js';
 import { checksumToHex } from '../erasure/index.js';
+import { GranaryError, NO_BLOCK, type PlannedBlock, STREAM_ENTRY_BYTES, decodeStreamEntry } from '../protocol/index.js';
 import type { FileLayout, LayoutBlock, RelayoutCandidate, RelayoutCommit, RelayoutPlan, RelayoutResult } from '../protocol/relayout-types.js';
 import { del, put } from './db.js';
 import { queueBlocks } from './gc.js';

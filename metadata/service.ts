@@ -1,6 +1,6 @@
 /** The metadata service's parts wired together over one state. */
 import type { Dispatcher } from 'undici';
-import { GranaryError, type HeartbeatAnswer, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type PlannedBlock, type RegistrationAnswer, type RepairTask } from '../protocol/index.js';
+import { GranaryError, type HeartbeatAnswer, type NodeHeartbeat, type NodeInfo, type NodeRegistration, type PlannedBlock, type RegistrationAnswer, type RepairTask, type ScanRequest } from '../protocol/index.js';
 import type { BlockPage, GcBacklog } from '../protocol/page-types.js';
 import { gcBacklog, wakeGcFor } from './gc.js';
 import { type PageRequest, cutPage } from './paging.js';
@@ -100,17 +100,12 @@ export class MetadataService {
     // A training job's first plan of each epoch declares (or renews) what it reads, unless the
     // job registered a declaration (which wins).
     this.scans.onTrainingScan = (table, job, request) => {
-      this.hotSets.declare(
-        {
-          job,
-          table,
-          ...(request.columns === undefined ? {} : { columns: request.columns }),
-          ...(request.partitions === undefined ? {} : { partitions: request.partitions }),
-          ttlMs: JOB_DECLARATION_FIRST_EPOCH_TTL_MS,
-        },
-        'first-epoch',
-        Date.now(),
-      );
+      // The plan it rides on must not fail for it: the cache is an optimisation.
+      try {
+        this.declareFirstEpoch(table, job, request);
+      } catch (error) {
+        this.onBackgroundError(error);
+      }
     };
     this.relayouts = new Relayouts({
       state,
@@ -125,6 +120,21 @@ export class MetadataService {
     this.capabilities = config.capabilities ?? CapabilityIssuer.ephemeral();
     this.auth = config.auth ?? 'on';
     this.nodeDispatcher = config.nodeDispatcher;
+  }
+
+  /** A training job's first plan of an epoch declares (or renews) what it reads, for the hot-column cache. */
+  private declareFirstEpoch(table: string, job: string, request: ScanRequest): void {
+    this.hotSets.declare(
+      {
+        job,
+        table,
+        ...(request.columns === undefined ? {} : { columns: request.columns }),
+        ...(request.partitions === undefined ? {} : { partitions: request.partitions }),
+        ttlMs: JOB_DECLARATION_FIRST_EPOCH_TTL_MS,
+      },
+      'first-epoch',
+      Date.now(),
+    );
   }
 
   /** Loads the tokens and the jobs' accounting (the catalog itself is loaded by MetadataState.load). */
