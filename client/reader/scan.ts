@@ -18,6 +18,7 @@ import { defaultScanThreads, readWorkerPool } from './read-workers.js';
 import { type ScanSettings } from './read-worker-protocol.js';
 import { type ScanStats, newScanStats } from './scan-stats.js';
 import { JobReporter } from './job-report.js';
+import { corruptReporter } from './corrupt-reports.js';
 import { scanOnWorkers } from './scan-workers.js';
 
 export { type ScanStats, newScanStats } from './scan-stats.js';
@@ -128,16 +129,7 @@ export async function* scanTable(
   if (firstStep.done === true) throw new GranaryError('GRN_INTERNAL', `planning ${table} answered no page`);
   const first = firstStep.value;
   const stats = options.stats ?? newScanStats();
-  // Each damaged chunk is reported once per scan, however many of its ranges the scan reads.
-  const reported = new Set<string>();
-  const reportCorrupt = (chunk: PlannedChunk, reason: string, missing: boolean): void => {
-    if (reported.has(chunk.chunkId)) return;
-    reported.add(chunk.chunkId);
-    const report = { chunkId: chunk.chunkId, reason: `client read: ${reason}`, ...(missing ? { missing: true } : {}) };
-    metadata.reportCorrupt(chunk.nodeId, { chunks: [report] }).catch(() => {
-      // The node reports its own corrupt chunks too; a lost client report costs nothing.
-    });
-  };
+  const reportCorrupt = corruptReporter(metadata, 'client read');
   async function* everyPage(): AsyncGenerator<ScanPlan> {
     let page: ScanPlan | undefined = first;
     while (page !== undefined) {

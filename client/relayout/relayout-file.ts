@@ -8,11 +8,12 @@
  */
 import { checksumFromHex } from '../../erasure/index.js';
 import { relayStreams } from '../../protocol/block-layout.js';
-import { GranaryError, type HttpPools, type PlannedChunk } from '../../protocol/index.js';
+import { GranaryError, type HttpPools } from '../../protocol/index.js';
 import type { LayoutBlock, RelayoutBlock, RelayoutResult } from '../../protocol/relayout-types.js';
 import type { MetadataClient } from '../metadata-client.js';
 import { Fetcher } from '../reader/fetcher.js';
 import { fetchStreams } from '../reader/group-read.js';
+import { corruptReporter } from '../reader/corrupt-reports.js';
 import { COALESCING_DEFAULTS } from '../reader/read-plan.js';
 import { newScanStats } from '../reader/scan-stats.js';
 import { uploadBlock } from '../writer/block-uploader.js';
@@ -58,16 +59,8 @@ async function relayBlock(
   order: readonly number[],
 ): Promise<{ relaid: RelayoutBlock; bytesMoved: number }> {
   const { block, streams } = old;
-  const reported = new Set<string>();
-  const reportCorrupt = (chunk: PlannedChunk, reason: string, missing: boolean): void => {
-    if (reported.has(chunk.chunkId)) return;
-    reported.add(chunk.chunkId);
-    metadata.reportCorrupt(chunk.nodeId, { chunks: [{ chunkId: chunk.chunkId, reason: `re-layout read: ${reason}`, ...(missing ? { missing: true } : {}) }] }).catch(() => {
-      // The node's scrubber and other readers report it too; the rewrite itself does not depend on it.
-    });
-  };
   const stats = newScanStats();
-  const fetcher = new Fetcher(http, [block], { concurrency: READS_IN_FLIGHT, job: RELAYOUT_JOB }, stats, reportCorrupt);
+  const fetcher = new Fetcher(http, [block], { concurrency: READS_IN_FLIGHT, job: RELAYOUT_JOB }, stats, corruptReporter(metadata, 're-layout read'));
   const needs = streams.map((stream) => ({ blockRef: 0, offset: stream.offset, length: stream.length }));
   const { streams: bytes, stillBad } = await fetchStreams([block], needs, streams.map((stream) => checksumFromHex(stream.checksum)), COALESCING_DEFAULTS, fetcher);
   if (stillBad.size > 0) {
