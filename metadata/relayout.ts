@@ -21,7 +21,6 @@ import { deleteDroppedPieces, dropMarkers, writePiecesAhead } from './manifests/
 import { type DecodedPiece, splitFile } from './manifests/pieces.js';
 import { parsePartitionSpec } from '../protocol/partition-spec.js';
 import { loadFile } from './planner.js';
-import { POPULARITY_HALF_LIFE_MS_DEFAULT, scoreAt } from './popularity.js';
 import { checkReceipts } from './receipts.js';
 import type { BlockRecord, FileRecord, SessionRecord, StripeRecord, TableRecord } from './records.js';
 import { type ColumnScore, READ_COST_BYTES, type ModelBlock, type ModelStream, hotColumns, judgeFile, popularityOrder } from './relayout-model.js';
@@ -51,16 +50,15 @@ export interface RelayoutDeps {
   readonly writes: WriteSessions;
   readonly manifests: ManifestCache;
   readonly plannedBlock: (blockId: string, now: number) => PlannedBlock;
-  readonly popularityHalfLifeMs?: number;
+  /** Decayed popularity of a table's columns by id (Scans.columnScores). */
+  readonly columnScores: (tableId: string, cids: readonly number[], now: number) => ColumnScore[];
   readonly graceMs?: number;
 }
 
 export class Relayouts {
-  private readonly halfLifeMs: number;
   readonly graceMs: number;
 
   constructor(private readonly deps: RelayoutDeps) {
-    this.halfLifeMs = deps.popularityHalfLifeMs ?? POPULARITY_HALF_LIFE_MS_DEFAULT;
     this.graceMs = deps.graceMs ?? RELAYOUT_GRACE_MS_DEFAULT;
   }
 
@@ -245,13 +243,8 @@ export class Relayouts {
     return { ...base, ...judgeFile(blocks, popularityOrder(scores), hotColumns(scores), scansExpected) };
   }
 
-  /** Decayed popularity of the given columns (by id), in their order; a column never read scores zero. */
   private scores(table: TableRecord, cids: readonly number[], now: number): ColumnScore[] {
-    const figures = this.deps.state.popularity.get(table.id);
-    return cids.map((cid) => {
-      const score = figures?.columns.get(cid);
-      return score === undefined ? { bytes: 0, scans: 0 } : scoreAt(score, now, this.halfLifeMs);
-    });
+    return this.deps.columnScores(table.id, cids, now);
   }
 
   private partitionOf(table: TableRecord, partition: string): string {

@@ -129,8 +129,16 @@ export class Scans {
   columnBytes(tableName: string, columnName: string): number {
     const table = this.catalog.table(tableName);
     const column = table.columns.find((c) => c.name === columnName && c.droppedInVersion === undefined);
-    const score = column === undefined ? undefined : this.state.popularity.get(table.id)?.columns.get(column.cid);
-    return score === undefined ? 0 : scoreAt(score, Date.now(), this.halfLifeMs).bytes;
+    return column === undefined ? 0 : (this.columnScores(table.id, [column.cid], Date.now())[0]?.bytes ?? 0);
+  }
+
+  /** Decayed bytes and scans of the given columns (by id) of a table, in their order; never read: zero. */
+  columnScores(tableId: string, cids: readonly number[], now: number): { bytes: number; scans: number }[] {
+    const figures = this.state.popularity.get(tableId);
+    return cids.map((cid) => {
+      const score = figures?.columns.get(cid);
+      return score === undefined ? { bytes: 0, scans: 0 } : scoreAt(score, now, this.halfLifeMs);
+    });
   }
 
   /** The recent jobs whose training scans read the table, most recently seen first. */

@@ -113,7 +113,7 @@ export class MetadataService {
       writes: this.writes,
       manifests: this.scans.manifests,
       plannedBlock: (blockId, now) => this.plannedBlock(blockId, now),
-      ...(config.popularityHalfLifeMs === undefined ? {} : { popularityHalfLifeMs: config.popularityHalfLifeMs }),
+      columnScores: (tableId, cids, now) => this.scans.columnScores(tableId, cids, now),
       ...(config.relayoutGraceMs === undefined ? {} : { graceMs: config.relayoutGraceMs }),
     });
     this.tokens = new TokenStore(state.db);
