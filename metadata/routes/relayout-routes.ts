@@ -4,46 +4,7 @@ import { pack } from 'msgpackr';
 import { MSGPACK } from '../../protocol/index.js';
 import type { FileLayout, RelayoutCommit, RelayoutPlan, RelayoutResult } from '../../protocol/relayout-types.js';
 import type { MetadataService } from '../service.js';
-import { BODY_BYTES_MAX } from './schemas.js';
-
-/** Blocks one re-layout commit names at most (a file's blocks: the commit quota's order). */
-const RELAYOUT_BLOCKS_MAX = 100_000;
-
-const relayoutCommitSchema = {
-  type: 'object',
-  required: ['fileId', 'blocks'],
-  additionalProperties: false,
-  properties: {
-    fileId: { type: 'string', minLength: 1, maxLength: 64 },
-    blocks: {
-      type: 'array',
-      minItems: 1,
-      maxItems: RELAYOUT_BLOCKS_MAX,
-      items: {
-        type: 'object',
-        required: ['replaces', 'block', 'offsets'],
-        additionalProperties: false,
-        properties: {
-          replaces: { type: 'string', minLength: 1, maxLength: 64 },
-          block: {
-            type: 'object',
-            required: ['blockId', 'blockBytes', 'shardBytes', 'codec', 'shardChecksums'],
-            additionalProperties: false,
-            properties: {
-              blockId: { type: 'string', minLength: 1, maxLength: 64 },
-              blockBytes: { type: 'integer', minimum: 1 },
-              shardBytes: { type: 'integer', minimum: 1 },
-              codec: { type: 'string', minLength: 1, maxLength: 64 },
-              shardChecksums: { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 16 } },
-              receipts: { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 1024 } },
-            },
-          },
-          offsets: { type: 'array', items: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
-        },
-      },
-    },
-  },
-} as const;
+import { BODY_BYTES_MAX, relayoutCommitSchema } from './schemas.js';
 
 export async function relayoutRoutes(app: FastifyInstance, options: { readonly service: MetadataService }): Promise<void> {
   const { relayouts } = options.service;

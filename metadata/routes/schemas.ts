@@ -13,6 +13,7 @@ import { EPOCH_MAX, JOB_ID_PATTERN, SCAN_PURPOSES, STATS_OPS, TABLE_ENCODINGS } 
 import {
   FILES_PER_COMMIT_MAX,
   STREAM_BYTES_MAX,
+  STREAMS_PER_COMMIT_MAX,
   STRIPES_PER_COMMIT_MAX,
   STRIPE_ROWS_MAX,
 } from '../manifest.js';
@@ -132,6 +133,30 @@ const whereValue = {
   anyOf: [{ type: 'number' }, { type: 'string', maxLength: 64, pattern: '^[-+0-9][-+0-9:.TtZz ]*$' }],
 } as const;
 
+/** A block as a commit names it (protocol/write-types.ts BlockManifest). */
+const blockManifestSchema = {
+  type: 'object',
+  required: ['blockId', 'blockBytes', 'shardBytes', 'codec', 'shardChecksums'],
+  additionalProperties: false,
+  properties: {
+    blockId: { type: 'string', maxLength: ID_CHARS_MAX },
+    blockBytes: { type: 'integer', minimum: 1, maximum: SHARD_BYTES_MAX * DATA_SHARDS_MAX },
+    shardBytes: { type: 'integer', minimum: 1, maximum: SHARD_BYTES_MAX },
+    codec: { type: 'string', maxLength: ID_CHARS_MAX },
+    shardChecksums: {
+      type: 'array',
+      maxItems: DATA_SHARDS_MAX + PARITY_SHARDS_MAX,
+      items: { type: 'string', minLength: 16, maxLength: 16 },
+    },
+    // Put receipts (protocol/receipt.ts): one Ed25519 signature per shard.
+    receipts: {
+      type: 'array',
+      maxItems: DATA_SHARDS_MAX + PARITY_SHARDS_MAX,
+      items: { type: 'string', minLength: RECEIPT_TEXT_BYTES, maxLength: RECEIPT_TEXT_BYTES },
+    },
+  },
+} as const;
+
 export const commitSchema = {
   type: 'object',
   required: ['files', 'blocks'],
@@ -187,28 +212,7 @@ export const commitSchema = {
     blocks: {
       type: 'array',
       maxItems: BLOCKS_PER_COMMIT_MAX,
-      items: {
-        type: 'object',
-        required: ['blockId', 'blockBytes', 'shardBytes', 'codec', 'shardChecksums'],
-        additionalProperties: false,
-        properties: {
-          blockId: { type: 'string', maxLength: ID_CHARS_MAX },
-          blockBytes: { type: 'integer', minimum: 1, maximum: SHARD_BYTES_MAX * DATA_SHARDS_MAX },
-          shardBytes: { type: 'integer', minimum: 1, maximum: SHARD_BYTES_MAX },
-          codec: { type: 'string', maxLength: ID_CHARS_MAX },
-          shardChecksums: {
-            type: 'array',
-            maxItems: DATA_SHARDS_MAX + PARITY_SHARDS_MAX,
-            items: { type: 'string', minLength: 16, maxLength: 16 },
-          },
-          // Put receipts (protocol/receipt.ts): one Ed25519 signature per shard.
-          receipts: {
-            type: 'array',
-            maxItems: DATA_SHARDS_MAX + PARITY_SHARDS_MAX,
-            items: { type: 'string', minLength: RECEIPT_TEXT_BYTES, maxLength: RECEIPT_TEXT_BYTES },
-          },
-        },
-      },
+      items: blockManifestSchema,
     },
   },
 } as const;
@@ -227,13 +231,41 @@ const partitionPredicate = {
 } as const;
 
 /** A job's declaration of what it will read (protocol/hot-cache-types.ts JobDeclaration, the table from the route). */
+/** Conditions per partition key, as a scan or a declaration names the partitions it reads. */
+const partitionFilter = { type: 'object', maxProperties: PARTITION_KEYS_MAX, propertyNames: name, additionalProperties: partitionPredicate } as const;
+
+/** A re-layout's commit (protocol/relayout-types.ts RelayoutCommit): each old block and the block in its place. */
+export const relayoutCommitSchema = {
+  type: 'object',
+  required: ['fileId', 'blocks'],
+  additionalProperties: false,
+  properties: {
+    fileId: { type: 'string', minLength: 1, maxLength: ID_CHARS_MAX },
+    blocks: {
+      type: 'array',
+      minItems: 1,
+      maxItems: BLOCKS_PER_COMMIT_MAX,
+      items: {
+        type: 'object',
+        required: ['replaces', 'block', 'offsets'],
+        additionalProperties: false,
+        properties: {
+          replaces: { type: 'string', minLength: 1, maxLength: ID_CHARS_MAX },
+          block: blockManifestSchema,
+          offsets: { type: 'array', maxItems: STREAMS_PER_COMMIT_MAX, items: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
+        },
+      },
+    },
+  },
+} as const;
+
 export const jobDeclarationSchema = {
   type: 'object',
   required: ['job'],
   additionalProperties: false,
   properties: {
     job: { type: 'string', pattern: JOB_ID_PATTERN },
-    partitions: { type: 'object', maxProperties: PARTITION_KEYS_MAX, propertyNames: name, additionalProperties: partitionPredicate },
+    partitions: partitionFilter,
     columns: { type: 'array', minItems: 1, maxItems: COLUMNS_MAX, items: name },
     ttlMs: { type: 'integer', minimum: 1, maximum: JOB_DECLARATION_TTL_MS_MAX },
   },
@@ -243,7 +275,7 @@ export const scanSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    partitions: { type: 'object', maxProperties: PARTITION_KEYS_MAX, propertyNames: name, additionalProperties: partitionPredicate },
+    partitions: partitionFilter,
     columns: { type: 'array', maxItems: COLUMNS_MAX, items: name },
     job: { type: 'string', pattern: JOB_ID_PATTERN },
     epoch: { type: 'integer', minimum: 0, maximum: EPOCH_MAX },
