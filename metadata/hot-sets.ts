@@ -19,7 +19,7 @@ import {
   JOB_DECLARATION_TTL_MS_MAX,
   type JobDeclaration,
 } from '../protocol/hot-cache-types.js';
-import { READ_GAP_BYTES } from './relayout-model.js';
+import { type CoalescedRange, coalesce } from './relayout-model.js';
 
 /** Sets are computed again at least this often, for partitions committed since. */
 export const HOT_SETS_REFRESH_MS = 60_000;
@@ -131,8 +131,8 @@ export class HotSets {
   private async compute(now: number): Promise<void> {
     this.dirty = false;
     this.computedAt = now;
-    /** nodeId -> chunkId -> [offset, end, priority][] */
-    const ranges = new Map<string, Map<string, [number, number, number][]>>();
+    /** nodeId -> chunkId -> its ranges */
+    const ranges = new Map<string, Map<string, CoalescedRange[]>>();
     for (const declaration of [...this.declarations.values()]) {
       try {
         await this.addDeclaration(declaration, ranges);
@@ -152,7 +152,7 @@ export class HotSets {
     this.version++;
   }
 
-  private async addDeclaration(declaration: Declaration, ranges: Map<string, Map<string, [number, number, number][]>>): Promise<void> {
+  private async addDeclaration(declaration: Declaration, ranges: Map<string, Map<string, CoalescedRange[]>>): Promise<void> {
     const request: ScanRequest = {
       ...(declaration.columns === undefined ? {} : { columns: declaration.columns }),
       ...(declaration.partitions === undefined ? {} : { partitions: declaration.partitions }),
@@ -192,21 +192,8 @@ export class HotSets {
 }
 
 /** A chunk's ranges merged across the gaps readers read through, each with its best priority. */
-function merged(chunkId: string, list: [number, number, number][]): HotExtent[] {
-  list.sort((a, b) => a[0] - b[0]);
-  const out: HotExtent[] = [];
-  let current: [number, number, number] | undefined;
-  for (const range of list) {
-    if (current !== undefined && range[0] - current[1] <= READ_GAP_BYTES) {
-      current[1] = Math.max(current[1], range[1]);
-      current[2] = Math.max(current[2], range[2]);
-      continue;
-    }
-    if (current !== undefined) out.push({ chunkId, offset: current[0], length: current[1] - current[0], priority: current[2] });
-    current = [...range];
-  }
-  if (current !== undefined) out.push({ chunkId, offset: current[0], length: current[1] - current[0], priority: current[2] });
-  return out;
+function merged(chunkId: string, list: CoalescedRange[]): HotExtent[] {
+  return coalesce(list).map(([start, end, priority]) => ({ chunkId, offset: start, length: end - start, priority }));
 }
 
 /** The same table, columns and partitions (what the hot sets are computed from). */

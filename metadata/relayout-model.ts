@@ -64,7 +64,7 @@ export function hotColumns(scores: readonly ColumnScore[]): Set<number> {
 /** Disk reads a scan of `hot` columns makes of a block whose streams sit at `offsetOf(stream)`. */
 export function blockReads(block: ModelBlock, hot: ReadonlySet<number>, offsetOf: (stream: ModelStream, index: number) => number): number {
   const layout = contiguousLayout({ dataShards: block.dataShards, parityShards: block.parityShards }, block.blockBytes);
-  const byShard = new Map<number, [start: number, end: number][]>();
+  const byShard = new Map<number, CoalescedRange[]>();
   block.streams.forEach((stream, index) => {
     if (!hot.has(stream.column) || stream.length === 0) return;
     for (const piece of shardPieces(layout, offsetOf(stream, index), stream.length)) {
@@ -73,25 +73,35 @@ export function blockReads(block: ModelBlock, hot: ReadonlySet<number>, offsetOf
         ranges = [];
         byShard.set(piece.shard, ranges);
       }
-      ranges.push([piece.shardOffset, piece.shardOffset + piece.length]);
+      ranges.push([piece.shardOffset, piece.shardOffset + piece.length, 0]);
     }
   });
   let reads = 0;
-  for (const ranges of byShard.values()) {
-    ranges.sort((a, b) => a[0] - b[0]);
-    let start = -1;
-    let end = -1;
-    for (const [from, to] of ranges) {
-      if (start >= 0 && from - end <= READ_GAP_BYTES && to - start <= READ_BYTES_MAX) {
-        end = Math.max(end, to);
-        continue;
-      }
-      reads++;
-      start = from;
-      end = to;
-    }
-  }
+  for (const ranges of byShard.values()) reads += coalesce(ranges, READ_BYTES_MAX).length;
   return reads;
+}
+
+/** A range of a shard: start, end, and what it is worth (the best of what it merged). */
+export type CoalescedRange = [start: number, end: number, priority: number];
+
+/**
+ * Ranges merged as readers coalesce them: in order, joined across gaps of up to READ_GAP_BYTES
+ * while the joined range stays within `maxBytes`. Sorts `ranges` in place.
+ */
+export function coalesce(ranges: CoalescedRange[], maxBytes = Number.POSITIVE_INFINITY): CoalescedRange[] {
+  ranges.sort((a, b) => a[0] - b[0]);
+  const out: CoalescedRange[] = [];
+  let current: CoalescedRange | undefined;
+  for (const [from, to, priority] of ranges) {
+    if (current !== undefined && from - current[1] <= READ_GAP_BYTES && to - current[0] <= maxBytes) {
+      current[1] = Math.max(current[1], to);
+      current[2] = Math.max(current[2], priority);
+      continue;
+    }
+    current = [from, to, priority];
+    out.push(current);
+  }
+  return out;
 }
 
 export interface FileVerdict {
