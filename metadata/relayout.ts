@@ -69,9 +69,9 @@ export class Relayouts {
       const table = catalog.table(tableName);
       const specs = partition === undefined ? [...state.partitionsOf(table.id).keys()].sort() : [this.partitionOf(table, partition)];
       const now = Date.now();
-      const tableScores = this.scores(table, table.columns.filter((c) => c.droppedInVersion === undefined).map((c) => c.cid), now);
-      const scansExpected = tableScores.reduce((most, score) => Math.max(most, score.scans), 0);
       const live = table.columns.filter((c) => c.droppedInVersion === undefined);
+      const tableScores = this.scores(table, live.map((c) => c.cid), now);
+      const scansExpected = tableScores.reduce((most, score) => Math.max(most, score.scans), 0);
       const files: RelayoutCandidate[] = [];
       for (const spec of specs) {
         for (const { record } of state.filesOf(table.id, spec)) files.push(await this.judge(table, spec, record, scansExpected, now));
