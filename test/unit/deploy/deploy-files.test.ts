@@ -189,6 +189,9 @@ interface StatefulSet extends K8sObject {
     volumeClaimTemplates?: { metadata: { name: string }; spec: { accessModes: string[]; resources: { requests: { storage: string } } } }[];
   };
 }
+interface Deployment extends K8sObject {
+  spec: { replicas: number; selector: LabelSelector; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } };
+}
 interface Service extends K8sObject {
   spec: { clusterIP?: string; selector: Record<string, string>; ports: { name?: string; port: number; targetPort?: number | string }[] };
 }
@@ -414,12 +417,39 @@ describe('deploy/compose.yaml', () => {
   /** The long-running services: the metadata service and the storage nodes. */
   const services = [...metadata, ...storage];
   const tokenService = compose.services['node-tokens'];
+  const relayoutWorker = compose.services.relayout;
 
-  it('parses, with 1 metadata service, 9 storage nodes node-0..node-8 and node-tokens, nothing else', () => {
+  it('parses, with 1 metadata service, 9 storage nodes node-0..node-8, node-tokens and the re-layout worker, nothing else', () => {
     expect(metadata.map(([name]) => name)).toEqual(['metadata']);
     expect(storage.map(([name]) => name)).toEqual(Array.from({ length: 9 }, (_, i) => `node-${i}`));
     expect(tokenService).toBeDefined();
-    expect(all.map(([name]) => name).sort()).toEqual([...services.map(([name]) => name), 'node-tokens'].sort());
+    expect(relayoutWorker).toBeDefined();
+    expect(all.map(([name]) => name).sort()).toEqual([...services.map(([name]) => name), 'node-tokens', 'relayout'].sort());
+  });
+
+  it('runs the re-layout worker as a CLI client with the admin token, read-only, over TLS', () => {
+    const s = relayoutWorker ?? {};
+    const [command, ...args] = s.command ?? [];
+    expect(command).toBe('relayout');
+    const relayout = cliCommands().find((c) => c.name() === 'relayout');
+    const known = new Set(relayout?.options.map((o) => o.long));
+    for (const arg of args.filter((a) => a.startsWith('--'))) expect(known, arg).toContain(arg);
+    expect(args).toContain('--watch');
+    const value = (flag: string): string => args[args.indexOf(flag) + 1] ?? '';
+    expect(parseDurationMs(value('--interval'))).toBeGreaterThan(0);
+    expect(parseByteSize(value('--rate'))).toBeGreaterThan(0);
+    expect(s.environment?.GRANARY_METADATA).toBe(`https://metadata:${METADATA_PORT}`);
+    expect(s.environment?.GRANARY_TLS_CA).toBe('/tls/ca.pem');
+    expect(s.volumes).toContain('./tls:/tls:ro');
+    // The admin token is the metadata service's own file, in its volume, mounted read-only.
+    const metadataEnv = compose.services.metadata?.environment ?? {};
+    const [metadataVolume] = (compose.services.metadata?.volumes?.[0] ?? '').split(':');
+    const adminMount = (s.volumes ?? []).map((v) => v.split(':')).find(([volume]) => volume === metadataVolume);
+    expect(adminMount?.[2], 'the metadata volume is mounted read-only').toBe('ro');
+    expect(s.environment?.GRANARY_TOKEN_FILE).toBe(posix.join(adminMount?.[1] ?? '', posix.basename(String(metadataEnv.GRANARY_ADMIN_TOKEN_FILE))));
+    expect(s.environment?.GRANARY_TOKEN, 'a token in the environment shows in docker inspect').toBeUndefined();
+    expect(s.depends_on).toEqual({ metadata: { condition: 'service_healthy' } });
+    expect(s.ports).toBeUndefined();
   });
 
   it('uses only GRANARY_* variables the code reads, with values its parsers accept', () => {
@@ -630,7 +660,7 @@ describe('deploy/kubernetes', () => {
   const storageContainer = only(storageSet.spec.template.spec.containers, 'storage containers');
 
   it('every file parses (multi-document) and the kustomization lists all the others', () => {
-    expect(files).toEqual(['kustomization.yaml', 'metadata.yaml', 'namespace.yaml', 'storage-nodes.yaml']);
+    expect(files).toEqual(['kustomization.yaml', 'metadata.yaml', 'namespace.yaml', 'relayout.yaml', 'storage-nodes.yaml']);
     for (const file of files) expect(parseK8s(file).length, file).toBeGreaterThan(0);
     const kustomization = parse(read(join(K8S, 'kustomization.yaml')), { strict: true }) as {
       kind: string;
@@ -666,6 +696,31 @@ describe('deploy/kubernetes', () => {
     check('metadata', metadataContainer);
     check('storage-node', storageContainer);
     for (const file of files) for (const name of tokens(read(join(K8S, file)))) expect(ALL_ENVS, `${file}: ${name}`).toContain(name);
+  });
+
+  it('runs the re-layout worker as one CLI client pod with an admin token from a Secret, read-only, and the CA', () => {
+    const relayout = only(findKind<Deployment>(parseK8s('relayout.yaml'), 'Deployment'), 'relayout Deployment');
+    expect(relayout.spec.replicas).toBe(1);
+    const container = only(relayout.spec.template.spec.containers, 'relayout containers');
+    expect(container.image).toBe(metadataContainer.image);
+    const [command, ...args] = container.args ?? [];
+    expect(command).toBe('relayout');
+    const known = new Set(cliCommands().find((c) => c.name() === 'relayout')?.options.map((o) => o.long));
+    for (const arg of args.filter((a) => a.startsWith('--'))) expect(known, arg).toContain(arg);
+    expect(args).toContain('--watch');
+    const env = new Map((container.env ?? []).map((e) => [e.name, e.value]));
+    expect(env.get('GRANARY_METADATA')).toBe(`https://${metadataService.metadata.name}:${METADATA_PORT}`);
+    expect(env.get('GRANARY_TOKEN')).toBeUndefined();
+    const tokenFile = String(env.get('GRANARY_TOKEN_FILE'));
+    const mounts = container.volumeMounts ?? [];
+    const tokenMount = mounts.find((m) => m.mountPath === posix.dirname(tokenFile));
+    expect(tokenMount?.readOnly).toBe(true);
+    const volumes = relayout.spec.template.spec.volumes ?? [];
+    expect(volumes.find((v) => v.name === tokenMount?.name)?.secret?.secretName).toBe('granary-relayout-token');
+    const caMount = mounts.find((m) => m.mountPath === posix.dirname(String(env.get('GRANARY_TLS_CA'))));
+    expect(caMount?.readOnly).toBe(true);
+    expect(volumes.find((v) => v.name === caMount?.name)?.secret?.secretName).toBe('granary-metadata-tls');
+    expect(relayout.spec.template.spec.securityContext?.runAsNonRoot).toBe(true);
   });
 
   it('runs 1 metadata pod and 9 storage pods, each with a claim mounted at GRANARY_DATA', () => {
@@ -860,6 +915,33 @@ describe('deploy/systemd', () => {
     }
     // The README shows how to make it: owned by the service user, mode 0600.
     expect(read(join(DEPLOY, 'README.md'))).toContain('install -m 0600 -o granary -g granary /dev/stdin /etc/granary/node-0.token');
+  });
+
+  it('runs the re-layout worker as the CLI with an admin token file and the CA, stateless and hardened', () => {
+    const unit = parseUnit(read(join(SYSTEMD, 'granary-relayout.service')));
+    const words = (unitValues(unit, 'ExecStart')[0] ?? '').split(/\s+/);
+    expect(words[0]).toMatch(/^\/.*\/node$/);
+    expect(words[1]).toBe(posix.join('/opt/granary', BIN_PATH));
+    expect(words[2]).toBe('relayout');
+    const known = new Set(cliCommands().find((c) => c.name() === 'relayout')?.options.map((o) => o.long));
+    for (const arg of words.slice(3).filter((a) => a.startsWith('--'))) expect(known, arg).toContain(arg);
+    expect(words).toContain('--watch');
+    expect(unitValues(unit, 'User')).toEqual(['granary']);
+    expect(unitValues(unit, 'Restart')).toEqual(['on-failure']);
+    expect(unitValues(unit, 'ProtectSystem')).toEqual(['strict']);
+    expect(unitValues(unit, 'MemoryDenyWriteExecute')).toEqual([]);
+    const env = unitEnvironment(unit);
+    expect(env.get('GRANARY_TOKEN_FILE')).toBe('/etc/granary/relayout.token');
+    expect(env.get('GRANARY_TLS_CA')).toBe('/etc/granary/tls/ca.pem');
+    expect(env.has('GRANARY_TOKEN')).toBe(false);
+    // The env file is required (no leading -): without GRANARY_METADATA the worker has no cluster.
+    expect(unitValues(unit, 'EnvironmentFile')).toEqual(['/etc/granary/relayout.env']);
+    const example = envFile(read(join(SYSTEMD, 'relayout.env.example'))).filter((e) => !e.commented);
+    expect(example.map((e) => e.key)).toEqual(['GRANARY_METADATA']);
+    expect(example[0]?.value).toMatch(/^https:\/\//);
+    for (const name of [...tokens(read(join(SYSTEMD, 'granary-relayout.service'))), ...tokens(read(join(SYSTEMD, 'relayout.env.example')))]) {
+      expect(ALL_ENVS, name).toContain(name);
+    }
   });
 
   it('the storage node template is instanced by node id and reads /etc/granary/%i.env', () => {
@@ -1351,7 +1433,7 @@ describe('deploy/compose.ha.yaml', () => {
     expect(etcd.map(([name]) => name)).toEqual(['etcd-0', 'etcd-1', 'etcd-2']);
     expect(metadata.map(([name]) => name)).toEqual(['metadata-0', 'metadata-1', 'metadata-2']);
     expect(storage.map(([name]) => name)).toEqual(Array.from({ length: 9 }, (_, i) => `node-${i}`));
-    expect(all.map(([name]) => name).sort()).toEqual([...etcd, ...granary].map(([name]) => name).concat('node-tokens').sort());
+    expect(all.map(([name]) => name).sort()).toEqual([...etcd, ...granary].map(([name]) => name).concat('node-tokens', 'relayout').sort());
     // A project apart from compose.yaml's: volumes of the same names do not meet.
     expect((parse(text, { merge: true }) as { name: string }).name).not.toBe((parse(read(join(DEPLOY, 'compose.yaml')), { merge: true }) as { name: string }).name);
   });
