@@ -14,7 +14,7 @@ import torch
 
 import granary
 
-GATEWAY = os.environ.get("GRANARY_GATEWAY", "http://127.0.0.1:7080")
+GATEWAY = os.environ.get("GRANARY_GATEWAY", "http://127.0.0.1:7100")
 FEATURES = ["f_0", "f_1", "f_2"]
 
 

@@ -1,7 +1,7 @@
 """Read Granary tables from Python: Arrow record batches streamed by the Granary gateway.
 
     import granary
-    for batch in granary.scan("http://127.0.0.1:7080", "samples", columns=["label", "f_0"]):
+    for batch in granary.scan("http://127.0.0.1:7100", "samples", columns=["label", "f_0"]):
         ...                                   # a pyarrow.RecordBatch
 
 ``granary.splits`` divides a scan among workers; ``granary.GranaryDataset`` is a PyTorch

@@ -1,7 +1,7 @@
 """HTTP calls to a Granary gateway (docs/design.md, "Arrow gateway"), with the standard library only.
 
 The gateway answers a scan with an Arrow IPC stream sent chunked; an error before the first
-batch is a JSON body ``{"error": {"code": "GRN_...", "message": "..."}}`` with a 4xx/5xx status;
+batch is a JSON body ``{"code": "GRN_...", "message": "..."}`` with a 4xx/5xx status;
 an error after it breaks the connection without the final chunk, which ``http.client`` reports as
 ``IncompleteRead``: a stream that ends early can never look like a complete one.
 """

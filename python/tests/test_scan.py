@@ -102,9 +102,11 @@ def test_unknown_column_is_refused_with_its_name(cluster: Cluster):
     assert "nope" in caught.value.message
 
 
-def test_without_a_token_the_gateway_refuses(cluster: Cluster):
+def test_a_wrong_token_is_refused_with_its_code(cluster: Cluster):
+    # The gateway passes the caller's token to the metadata service, whose auth decides.
     with pytest.raises(granary.GranaryError) as caught:
-        next(granary.scan(cluster.gateway_url, "pyt", token=""))
+        next(granary.scan(cluster.gateway_url, "pyt", token="not-a-granary-token"))
+    assert caught.value.code.startswith("GRN_")
     assert caught.value.status in (401, 403)
 
 
