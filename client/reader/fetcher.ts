@@ -159,6 +159,12 @@ export class Fetcher {
       return new Array<Uint8Array | undefined>(block.dataShards + block.parityShards).fill(undefined);
     });
     const tried = reads.map(() => new Set<number>());
+    // Hedged rounds still in flight: the last round may ask the last untried shards before the
+    // fast answers of earlier rounds arrive (a loaded host), and those answers must be waited for
+    // before falling back to a read that would wait for the slow node.
+    const inFlight = new Set<Promise<void>>();
+    const short = (): boolean =>
+      reads.some((read, r) => (got[r] as (Uint8Array | undefined)[]).filter((range) => range !== undefined).length < (this.blocks[read.blockRef] as PlannedBlock).dataShards);
     // Rounds: each asks, per read still short of k ranges, the next untried shards on nodes not
     // known to be down, all batched per node. A round that adds nothing ends the loop.
     for (let round = 0; round < REBUILD_ROUNDS_MAX; round++) {
@@ -188,12 +194,18 @@ export class Fetcher {
       } else {
         // A slow node among the inputs must not hold the rebuild up: past the hedge delay, the
         // next round asks the shards not tried yet (a late answer still counts if it comes).
-        round.catch(() => undefined);
+        const settled = round.then(
+          () => undefined,
+          () => undefined,
+        );
+        inFlight.add(settled);
+        void settled.then(() => inFlight.delete(settled));
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([round, new Promise<void>((resolve) => (timer = setTimeout(resolve, hedgeAfterMs)))]);
+        await Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, hedgeAfterMs)))]);
         clearTimeout(timer);
       }
     }
+    while (inFlight.size > 0 && short()) await Promise.race(inFlight);
     return Promise.all(
       reads.map(async (read, r) => {
         const block = this.blocks[read.blockRef] as PlannedBlock;
