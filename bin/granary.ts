@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { failureLine, stackWithCauses } from '../client/cli/failure-line.js';
 import { cliCommands } from '../client/cli/index.js';
+import { gatewayCommand } from './gateway-command.js';
 import { metadataCommand } from './metadata-command.js';
 import { storageNodeCommand } from './storage-node-command.js';
 import { upCommand } from './up-command.js';
@@ -23,7 +24,8 @@ const program = new Command('granary')
   .enablePositionalOptions()
   .addCommand(upCommand())
   .addCommand(metadataCommand())
-  .addCommand(storageNodeCommand());
+  .addCommand(storageNodeCommand())
+  .addCommand(gatewayCommand());
 for (const command of cli) program.addCommand(command);
 
 /** GRANARY_DEBUG=1: errors come with their stack and causes, for a bug report. */

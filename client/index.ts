@@ -32,10 +32,33 @@ export interface ClientOptions {
 export class GranaryClient {
   readonly metadata: MetadataClient;
   private readonly http: HttpPools;
+  private readonly options: ClientOptions;
+  /** False for a client made by `withToken`: the pools are its parent's, closed by the parent. */
+  private readonly ownsHttp: boolean;
 
   constructor(options: ClientOptions) {
+    this.options = options;
     this.http = new HttpPools({ ...HTTP_DEFAULTS, ...options.http });
+    this.ownsHttp = true;
     this.metadata = new MetadataClient(this.http, options.metadataUrl, options.token, options.metadataFailover);
+  }
+
+  /**
+   * The same cluster and connections, calling as another token's holder: a service that reads on
+   * behalf of many callers (the Arrow gateway) keeps one set of pools instead of one per caller.
+   * Its `close` leaves the shared pools open; close this client for that.
+   */
+  withToken(token: string | undefined): GranaryClient {
+    const child = Object.create(GranaryClient.prototype) as GranaryClient;
+    const { token: _parentToken, ...rest } = this.options;
+    const options: ClientOptions = token === undefined ? rest : { ...rest, token };
+    Object.assign(child, {
+      options,
+      http: this.http,
+      ownsHttp: false,
+      metadata: new MetadataClient(this.http, options.metadataUrl, token, options.metadataFailover),
+    });
+    return child;
   }
 
   /** Opens a write session on one partition (`ds=2026-11-25`); commit to make the rows visible. */
@@ -62,7 +85,7 @@ export class GranaryClient {
   }
 
   async close(): Promise<void> {
-    await this.http.close();
+    if (this.ownsHttp) await this.http.close();
   }
 }
 
