@@ -1,7 +1,7 @@
 /** `granary gateway`: the Arrow stream gateway (gateway/), a client of the cluster serving scans over HTTP. */
 import { Command, Option } from 'commander';
 import { readSecretFile } from '../protocol/secret-files.js';
-import { parseLogLevel, parseMetadataUrlList, parsePort } from './cli-values.js';
+import { parseByteSize, parseLogLevel, parseMetadataUrlList, parsePort } from './cli-values.js';
 
 interface GatewayFlags {
   metadata: readonly string[];
@@ -10,6 +10,7 @@ interface GatewayFlags {
   tokenFile?: string;
   tlsCa?: string;
   logLevel: string;
+  scanGroupBytes?: number;
 }
 
 export function gatewayCommand(): Command {
@@ -20,6 +21,7 @@ export function gatewayCommand(): Command {
     .addOption(new Option('--port <port>', 'port to listen on (0 picks a free one)').env('GRANARY_GATEWAY_PORT').argParser(parsePort).default(7100))
     .addOption(new Option('--token-file <file>', 'token used for callers that send no Authorization header (none: they call the cluster unauthenticated)').env('GRANARY_TOKEN_FILE'))
     .addOption(new Option('--tls-ca <file>', 'PEM CA bundle the cluster\'s HTTPS certificates are verified against').env('GRANARY_TLS_CA'))
+    .addOption(new Option('--scan-group-bytes <size>', 'bytes each scan reads ahead per group (default 32MiB); a scan holds about 3 groups, so this bounds the gateway\'s memory per scan').env('GRANARY_GATEWAY_SCAN_GROUP_BYTES').argParser(parseByteSize))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('GRANARY_LOG_LEVEL').argParser(parseLogLevel).default('info'))
     .action(async (flags: GatewayFlags) => {
       const { startGateway } = await import('../gateway/main.js');
@@ -32,6 +34,7 @@ export function gatewayCommand(): Command {
         token: flags.tokenFile === undefined ? undefined : readSecretFile(flags.tokenFile, 'token file (--token-file)'),
         tlsCa: loadTlsCa(flags.tlsCa),
         logLevel: flags.logLevel,
+        ...(flags.scanGroupBytes === undefined ? {} : { scanGroupBytes: flags.scanGroupBytes }),
       });
       runUntilSignalled('gateway', gateway);
     });

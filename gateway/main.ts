@@ -13,6 +13,8 @@ export interface GatewayConfig {
   /** The cluster's CA (--tls-ca) when its services serve HTTPS. */
   readonly tlsCa: Buffer | undefined;
   readonly logLevel: string;
+  /** Bytes read per group of each scan (default the client's, 32 MiB); a scan holds about 3 groups. */
+  readonly scanGroupBytes?: number;
 }
 
 export const GATEWAY_DEFAULTS = { host: '127.0.0.1', port: 7100, logLevel: 'info' } as const;
@@ -26,7 +28,7 @@ export interface RunningGateway {
 
 export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
   const client = new GranaryClient({ metadataUrl: config.metadataUrls, ...(config.tlsCa === undefined ? {} : { http: { ca: config.tlsCa } }) });
-  const { app, status } = buildGatewayApp({ client, defaultToken: config.token, logLevel: config.logLevel });
+  const { app, status } = buildGatewayApp({ client, defaultToken: config.token, logLevel: config.logLevel, ...(config.scanGroupBytes === undefined ? {} : { scanDefaults: { groupBytes: config.scanGroupBytes } }) });
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {

@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type * as arrow from 'apache-arrow';
-import { arrowSchemaOf, type GranaryClient } from '../client/index.js';
+import { arrowSchemaOf, type GranaryClient, type ScanOptions, type ScanStats, newScanStats } from '../client/index.js';
 import { GranaryError } from '../protocol/index.js';
 import { streamBatches } from './arrow-response.js';
 import { errorAnswer } from './error-answer.js';
@@ -22,6 +22,8 @@ export interface GatewayAppOptions {
   readonly client: GranaryClient;
   /** Used for a caller that sends no Authorization header (--token-file); none: such calls go unauthenticated. */
   readonly defaultToken: string | undefined;
+  /** Scan settings for every scan (--scan-group-bytes): what bounds a scan's memory here. */
+  readonly scanDefaults?: Pick<ScanOptions, 'groupBytes' | 'prefetchGroups'>;
   /** pino's level (the services' --log-level); default: no log. */
   readonly logLevel?: string;
 }
@@ -32,6 +34,10 @@ export interface GatewayStatus {
   scansCompleted: number;
   scansFailed: number;
   scansAbandoned: number;
+  /** Rows of finished scans (complete, failed or abandoned). */
+  rowsServed: number;
+  /** Shards rebuilt from parity by finished scans because a node did not answer. */
+  degradedReads: number;
 }
 
 /** The caller's bearer token, else the gateway's own; an Authorization that is not Bearer is refused, not ignored. */
@@ -70,7 +76,11 @@ export function buildGatewayApp(options: GatewayAppOptions): { app: FastifyInsta
     // Stop must not wait for an idle keep-alive connection; scans in flight are cut by close.
     forceCloseConnections: true,
   });
-  const status: GatewayStatus = { activeScans: 0, scansStarted: 0, scansCompleted: 0, scansFailed: 0, scansAbandoned: 0 };
+  const status: GatewayStatus = { activeScans: 0, scansStarted: 0, scansCompleted: 0, scansFailed: 0, scansAbandoned: 0, rowsServed: 0, degradedReads: 0 };
+  const account = (stats: ScanStats): void => {
+    status.rowsServed += stats.rows;
+    status.degradedReads += stats.degradedReads;
+  };
   const clientFor = (request: FastifyRequest): GranaryClient => options.client.withToken(tokenOf(request, options.defaultToken));
 
   app.setErrorHandler((error, request, reply) => {
@@ -91,14 +101,15 @@ export function buildGatewayApp(options: GatewayAppOptions): { app: FastifyInsta
   });
 
   app.post('/v1/tables/:name/scan', async (request: FastifyRequest, reply: FastifyReply) => {
-    const options = parseScanBody(request.body);
+    const body = parseScanBody(request.body);
     const job = jobOf(request);
     const client = clientFor(request);
     const table = tableOf(request);
     // The table's columns give the stream's schema, so a scan with no rows is still a valid
     // stream; and an unknown table or a refused token is answered before any byte of it.
-    const { names, schema } = await scanSchema(client, table, options.columns);
-    const batches = client.scan(table, { ...options, columns: names, ...(job === undefined ? {} : { job }) });
+    const { names, schema } = await scanSchema(client, table, body.columns);
+    const stats = newScanStats();
+    const batches = client.scan(table, { ...options.scanDefaults, ...body, columns: names, stats, ...(job === undefined ? {} : { job }) });
     status.activeScans++;
     status.scansStarted++;
     try {
@@ -122,6 +133,7 @@ export function buildGatewayApp(options: GatewayAppOptions): { app: FastifyInsta
       try {
         await batches.return(undefined);
       } finally {
+        account(stats);
         status.activeScans--;
       }
     }
