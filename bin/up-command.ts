@@ -19,7 +19,7 @@ export function upCommand(): Command {
     .addOption(new Option('--data <dir>', 'root data directory').env('GRANARY_DATA').default('./data'))
     .addOption(new Option('--nodes <n>', 'storage nodes').env('GRANARY_NODES').argParser(parsePositiveInteger).default(9))
     .addOption(new Option('--ec <k+m>', 'erasure policy of the sample table').env('GRANARY_EC').default('6+3'))
-    .addOption(new Option('--port <port>', 'metadata port; storage nodes use port+31 and up').env('GRANARY_PORT').argParser(parsePort).default(7070))
+    .addOption(new Option('--port <port>', 'metadata port; the gateway uses port+30, storage nodes port+31 and up').env('GRANARY_PORT').argParser(parsePort).default(7070))
     .addOption(new Option('--dead-after <duration>', 'silence after which a node is dead and its chunks are rebuilt elsewhere, e.g. 15s or 10m').env('GRANARY_DEAD_AFTER').argParser(parseDurationMs).default(60_000, '60s'))
     .addOption(new Option('--no-sample', 'do not create the sample table on a fresh data directory'))
     .addOption(new Option('--tls', 'serve everything over HTTPS, with a private CA and certificates made in DATA/tls (clients pass DATA/tls/ca.pem as --tls-ca); with --ha etcd too, requiring client certificates'))
@@ -51,6 +51,7 @@ export function upCommand(): Command {
       say(`  more tokens: node dist/bin/granary.js token create --role reader --tables samples${metadataFlag}`);
       // Any replica serves it (followers forward to the leader); the first is the one to click.
       say(`web console: ${consoleUrl(cluster.metadataUrls[0] ?? cluster.metadataUrl)}   (paste the admin token into its token field)`);
+      say(`gateway: ${cluster.gatewayUrl}   (Arrow streams over HTTP for Python: granary.scan("${cluster.gatewayUrl}", "samples", token=...), see python/)`);
       say(`logs in ${cluster.logDir}; try: node dist/bin/granary.js status${metadataFlag}   (Ctrl-C stops the cluster)`);
       // Last: scripts and tests wait for this line and then read the ones above.
       say(`cluster ready: metadata ${cluster.metadataUrl}, ${cluster.nodeUrls.length} storage nodes (${cluster.nodeUrls[0]} ...)`);

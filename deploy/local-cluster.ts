@@ -51,6 +51,8 @@ export interface LocalCluster {
   /** With `ha`: the etcd members' client URLs, comma-separated (--etcd of the replicas). */
   readonly etcdEndpoints: string | undefined;
   readonly nodeUrls: readonly string[];
+  /** The Arrow stream gateway (gateway/) Python and other Arrow readers scan through, at port + 30. */
+  readonly gatewayUrl: string;
   /** The CA every client passes as --tls-ca, with `tls`. */
   readonly caFile: string | undefined;
   /** The admin token (mode 0600) the CLI uses from the directory `granary up` ran in. */
@@ -81,6 +83,12 @@ const SUSPECT_AFTER_MS_MAX = 10_000;
 const RELAYOUT_WORKER = 'relayout';
 const RELAYOUT_INTERVAL = '10m';
 const RELAYOUT_RATE = '32MiB';
+/**
+ * The gateway's port is metadata + 30 (7100), between etcd's peers (port+20..) and the nodes
+ * (port+31..). It holds no token: each caller sends its own, as to the metadata service.
+ */
+const GATEWAY = 'gateway';
+const GATEWAY_PORT_OFFSET = 30;
 
 interface Child {
   readonly name: string;
@@ -185,7 +193,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         ? `metadata replica ${name}`
         : name === RELAYOUT_WORKER
           ? 'the re-layout worker'
-          : `storage node ${name}`;
+          : name === GATEWAY
+            ? 'the Arrow stream gateway'
+            : `storage node ${name}`;
   /** A child that was serving died (or its restart failed): start it again after its back-off, or give up on it. */
   const restartLater = (dead: Child, args: readonly string[], readyMessage: string, what: string): void => {
     const logFile = join(logDir, `${dead.name}.log`);
@@ -224,7 +234,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   };
 
   const nodeNames = Array.from({ length: options.nodes }, (_, i) => `node-${i}`);
-  const tls = options.tls === true ? await ensureLocalTls(join(root, 'tls'), ['metadata', ...nodeNames]) : undefined;
+  const tls = options.tls === true ? await ensureLocalTls(join(root, 'tls'), ['metadata', GATEWAY, ...nodeNames]) : undefined;
   if (tls !== undefined) options.say(`${tls.created ? 'made a private CA and certificates' : 'using the CA and certificates'} in ${join(root, 'tls')}`);
   // etcd has a CA of its own: it admits any client with a certificate of its CA, and the storage
   // nodes' certificates must not be such (etcd holds the signing key and every token's hash).
@@ -238,6 +248,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const metadataUrls = (ha ? haReplicaPorts(options.port) : [options.port]).map((port) => `${scheme}://${HOST}:${port}`);
   const metadataUrl = metadataUrls.join(',');
   const nodeUrls = nodeNames.map((_, i) => `${scheme}://${HOST}:${options.port + NODE_PORT_OFFSET + i}`);
+  const gatewayUrl = `${scheme}://${HOST}:${options.port + GATEWAY_PORT_OFFSET}`;
   // The CLI finds it here (./data/admin.token) when run from the same directory with no token.
   const adminTokenFile = join(root, 'admin.token');
   try {
@@ -331,11 +342,19 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         ...(tls === undefined ? [] : ['--tls-ca', tls.caFile]),
       ], 'relayout worker ready');
       options.say(`re-layout worker: every ${RELAYOUT_INTERVAL}, at most ${RELAYOUT_RATE}/s, rewrites the blocks whose column order no longer fits how they are read (log ${join(logDir, `${RELAYOUT_WORKER}.log`)})`);
+      await launch(GATEWAY, [
+        'gateway',
+        '--metadata', metadataUrl,
+        '--host', HOST,
+        '--port', String(options.port + GATEWAY_PORT_OFFSET),
+        ...tlsArgs(GATEWAY),
+      ], 'gateway ready');
       return {
         metadataUrl,
         metadataUrls,
         etcdEndpoints: etcd?.etcd.endpoints,
         nodeUrls,
+        gatewayUrl,
         caFile: tls?.caFile,
         adminTokenFile,
         logDir,

@@ -1,6 +1,7 @@
 /** Starts the gateway: its client of the cluster, the HTTP app, and a stop that closes both. */
 import type { FastifyInstance } from 'fastify';
 import { GranaryClient } from '../client/index.js';
+import type { ServerTls } from '../protocol/tls.js';
 import { type GatewayStatus, buildGatewayApp } from './server.js';
 
 export interface GatewayConfig {
@@ -13,6 +14,8 @@ export interface GatewayConfig {
   /** The cluster's CA (--tls-ca) when its services serve HTTPS. */
   readonly tlsCa: Buffer | undefined;
   readonly logLevel: string;
+  /** Serve HTTPS with this certificate and key (--tls-cert, --tls-key); undefined: plain HTTP. */
+  readonly https?: ServerTls;
   /** Bytes read per group of each scan (default the client's, 32 MiB); a scan holds about 3 groups. */
   readonly scanGroupBytes?: number;
 }
@@ -28,7 +31,7 @@ export interface RunningGateway {
 
 export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
   const client = new GranaryClient({ metadataUrl: config.metadataUrls, ...(config.tlsCa === undefined ? {} : { http: { ca: config.tlsCa } }) });
-  const { app, status } = buildGatewayApp({ client, defaultToken: config.token, logLevel: config.logLevel, ...(config.scanGroupBytes === undefined ? {} : { scanDefaults: { groupBytes: config.scanGroupBytes } }) });
+  const { app, status } = buildGatewayApp({ client, defaultToken: config.token, logLevel: config.logLevel, ...(config.https === undefined ? {} : { https: config.https }), ...(config.scanGroupBytes === undefined ? {} : { scanDefaults: { groupBytes: config.scanGroupBytes } }) });
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
@@ -38,7 +41,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = `${config.https === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   // Written at any log level: `granary up` and tests wait for this line.
   app.log.child({}, { level: 'info' }).info({ url, port, metadata: config.metadataUrls.join(','), token: config.token === undefined ? 'callers only' : 'a default for callers without one' }, 'gateway ready');
   let stopping: Promise<void> | undefined;

@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type * as arrow from 'apache-arrow';
 import { arrowSchemaOf, type GranaryClient, type ScanOptions, type ScanStats, newScanStats } from '../client/index.js';
 import { GranaryError } from '../protocol/index.js';
+import type { ServerTls } from '../protocol/tls.js';
 import { streamBatches } from './arrow-response.js';
 import { errorAnswer } from './error-answer.js';
 import { parseScanBody, parseSplitsBody } from './request-body.js';
@@ -26,6 +27,8 @@ export interface GatewayAppOptions {
   readonly scanDefaults?: Pick<ScanOptions, 'groupBytes' | 'prefetchGroups'>;
   /** pino's level (the services' --log-level); default: no log. */
   readonly logLevel?: string;
+  /** Serve HTTPS (--tls-cert, --tls-key): callers' bearer tokens cross the network in it. */
+  readonly https?: ServerTls;
 }
 
 export interface GatewayStatus {
@@ -71,6 +74,7 @@ async function scanSchema(client: GranaryClient, table: string, columns: readonl
 export function buildGatewayApp(options: GatewayAppOptions): { app: FastifyInstance; status: () => GatewayStatus } {
   const app = Fastify({
     logger: options.logLevel === undefined ? false : { level: options.logLevel },
+    ...(options.https === undefined ? {} : { https: options.https }),
     disableRequestLogging: true,
     bodyLimit: GATEWAY_BODY_LIMIT,
     // Stop must not wait for an idle keep-alive connection; scans in flight are cut by close.

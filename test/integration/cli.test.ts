@@ -66,6 +66,14 @@ describe('granary CLI against `granary up`', () => {
     expect(json).toMatchObject({ nodes: { alive: 9 }, tables: 1, rows: 15_000 });
     const sample = JSON.parse((await granary(['read', 'samples', '--columns', 'label,ids_0', '--format', 'jsonl', '--where', 'label = 1'])).stdout.split('\n')[0] ?? '{}');
     expect(sample.label).toBe(1);
+    // The Arrow stream gateway up started, with the caller's own token.
+    const gateway = /gateway: (http:\/\/127\.0\.0\.1:(\d+))/.exec(cluster.up.output());
+    expect(gateway?.[2]).toBe(String(cluster.port + 30));
+    const token = (await readFile(join(cluster.root, 'admin.token'), 'utf8')).trim();
+    const scan = await fetch(`${gateway?.[1]}/v1/tables/samples/scan`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ columns: ['label'] }) });
+    expect(scan.status).toBe(200);
+    const table = arrow.tableFromIPC(new Uint8Array(await scan.arrayBuffer()));
+    expect(table.numRows).toBe(15_000);
   });
 
   it('creates, describes and alters a table', async () => {

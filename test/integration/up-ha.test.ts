@@ -111,9 +111,10 @@ describe('granary up --ha', () => {
 
   it('stops every child, etcd members included, on SIGTERM', async () => {
     const children = await cluster.up.children();
-    // Three etcd members, three replicas, the storage nodes, the re-layout worker.
-    expect(children.length).toBe(3 + HA_REPLICAS + NODES + 1);
+    // Three etcd members, three replicas, the storage nodes, the re-layout worker, the gateway.
+    expect(children.length).toBe(3 + HA_REPLICAS + NODES + 2);
     expect(children.filter(({ args }) => granaryCommand(args) === 'relayout')).toHaveLength(1);
+    expect(children.filter(({ args }) => granaryCommand(args) === 'gateway')).toHaveLength(1);
     expect(await cluster.up.stop(STOP_DEADLINE_MS)).toBe(0);
     expect(cluster.up.output()).toMatch(/stopped/);
     for (const { pid } of children) expect(existsSync(`/proc/${pid}`)).toBe(false);

@@ -86,8 +86,8 @@ describe('granary up restarts its children', () => {
 
   it('stops on SIGTERM without restarting anything', async () => {
     const children = await cluster.up.children();
-    // The metadata service, the storage nodes, the re-layout worker.
-    expect(children.length).toBe(NODES + 2);
+    // The metadata service, the storage nodes, the re-layout worker, the gateway.
+    expect(children.length).toBe(NODES + 3);
     const mark = cluster.up.output().length;
     expect(await cluster.up.stop(STOP_DEADLINE_MS)).toBe(0);
     const tail = cluster.up.output().slice(mark);
