@@ -8,6 +8,7 @@ import { GranaryError, type NodeInfo, type PlannedBlock, type RepairStatus } fro
 import { Semaphore } from '../reader/semaphore.js';
 import { PAGE_LIMIT_MAX } from '../../protocol/page-types.js';
 import { formatBytes, printJson, printTable, withClient } from './context.js';
+import { Progress, addProgressOption, progressMode } from './progress.js';
 import { type PageFlags, addPageOptions, onePage, printNextHint } from './page-flags.js';
 
 export function statusCommand(): Command {
@@ -137,7 +138,52 @@ export function repairCommand(): Command {
         printNextHint(status.next);
       });
     });
+  addProgressOption(repair.command('wait'))
+    .description('wait until repair has restored every block it can (and drains have moved theirs); exit 1 if some cannot be read')
+    .option('--timeout <seconds>', 'give up after this long (default 24 h)', (text) => Number(text))
+    .action(async (flags: { timeout?: number; progress?: boolean }, command: Command) => {
+      await withClient(command, async (client, { json }) => {
+        const timeoutMs = flags.timeout === undefined ? REPAIR_WAIT_MS_DEFAULT : flags.timeout * 1000;
+        if (!(timeoutMs > 0)) throw new GranaryError('GRN_BAD_REQUEST', '--timeout must be a positive number of seconds');
+        const deadline = Date.now() + timeoutMs;
+        let status = await client.metadata.repair(0);
+        const restoredBefore = status.counters.bytesWritten;
+        const bar = new Progress({ label: 'repair', unit: 'bytes', mode: progressMode({ json, progress: flags.progress }) });
+        try {
+          while (repairLeft(status)) {
+            if (Date.now() > deadline) throw new GranaryError('GRN_UNAVAILABLE', `repair is not done after ${timeoutMs / 1000} s: ${describeProgress(status)}; see granary repair status`);
+            const restored = Math.max(0, status.counters.bytesWritten - restoredBefore);
+            // The queue grows when more is lost meanwhile: the total is what is done plus what is left.
+            bar.setTotal(restored + status.bytesQueued);
+            bar.update(restored, `${status.blocks.underReplicated} under-replicated, ${status.blocks.moving} moving, ${status.tasksRunning} tasks`);
+            await new Promise((done) => setTimeout(done, REPAIR_POLL_MS));
+            status = await client.metadata.repair(0);
+          }
+          bar.finish();
+        } catch (error) {
+          bar.interrupt();
+          throw error;
+        }
+        if (json) printJson(status);
+        else process.stdout.write(`blocks    ${status.blocks.total} total: ${status.blocks.healthy} healthy, ${status.blocks.underReplicated} under-replicated${waiting(status.blocks.waitingForNodes)}, ${status.blocks.unavailable} unavailable\nrepair    ${describeProgress(status)}\n`);
+        if (status.blocks.unavailable > 0) throw new GranaryError('GRN_DATA_UNAVAILABLE', `${status.blocks.unavailable} blocks cannot be read: more shards are lost than parity restores; see granary repair status`);
+      });
+    });
   return repair;
+}
+
+/** How long `repair wait` waits by default, and how often it looks. */
+const REPAIR_WAIT_MS_DEFAULT = 24 * 60 * 60_000;
+const REPAIR_POLL_MS = 1_000;
+
+/**
+ * Whether repair still has work it can do: shards queued or being written, blocks short of shards
+ * (other than those only waiting for more nodes to spread onto), or shards on draining nodes.
+ * Unavailable blocks are not waited for: nothing can restore them.
+ */
+function repairLeft(status: RepairStatus): boolean {
+  const { blocks } = status;
+  return status.bytesQueued > 0 || status.tasksRunning > 0 || blocks.moving > 0 || blocks.underReplicated - blocks.waitingForNodes > 0;
 }
 
 /** How long `node drain --wait` waits by default, and how often it looks. */
@@ -168,13 +214,12 @@ export function nodeCommand(): Command {
       printNextHint(page?.next ?? null);
     });
   });
-  node
-    .command('drain <node>')
+  addProgressOption(node.command('drain <node>'))
     .description('stop placing chunks on a node and copy every chunk it holds to other nodes')
     .option('--wait', 'return only when the node holds nothing the catalog needs')
     .option('--timeout <seconds>', 'with --wait: give up after this long', (text) => Number(text))
     .option('--undo', 'put a draining node back in service (same as `node undrain`)')
-    .action(async (id: string, flags: { wait?: boolean; timeout?: number; undo?: boolean }, command: Command) => {
+    .action(async (id: string, flags: { wait?: boolean; timeout?: number; undo?: boolean; progress?: boolean }, command: Command) => {
       await withClient(command, async (client, { json }) => {
         if (flags.undo === true) return reportNode(await client.metadata.undrainNode(id), json);
         let info = await client.metadata.drainNode(id);
@@ -182,17 +227,22 @@ export function nodeCommand(): Command {
           const timeoutMs = flags.timeout === undefined ? DRAIN_WAIT_MS_DEFAULT : flags.timeout * 1000;
           if (!(timeoutMs > 0)) throw new GranaryError('GRN_BAD_REQUEST', '--timeout must be a positive number of seconds');
           const deadline = Date.now() + timeoutMs;
-          let shown = -1;
-          while (info.chunksHeld > 0) {
-            if (Date.now() > deadline) {
-              throw new GranaryError('GRN_UNAVAILABLE', `node ${id} still holds ${info.chunksHeld} chunks the catalog needs after ${timeoutMs / 1000} s; see granary repair status`);
+          const toMove = info.chunksHeld;
+          const bar = new Progress({ label: `drain ${id}`, unit: { noun: 'chunks' }, total: toMove, mode: progressMode({ json, progress: flags.progress }) });
+          try {
+            while (info.chunksHeld > 0) {
+              if (Date.now() > deadline) {
+                throw new GranaryError('GRN_UNAVAILABLE', `node ${id} still holds ${info.chunksHeld} chunks the catalog needs after ${timeoutMs / 1000} s; see granary repair status`);
+              }
+              bar.update(Math.max(0, toMove - info.chunksHeld), `${info.chunksHeld.toLocaleString('en-US')} to move`);
+              await new Promise((done) => setTimeout(done, DRAIN_POLL_MS));
+              info = (await client.metadata.listNodes()).find((n) => n.nodeId === id) ?? info;
             }
-            if (!json && info.chunksHeld !== shown) {
-              process.stderr.write(`draining ${id}: ${info.chunksHeld} chunks to move\n`);
-              shown = info.chunksHeld;
-            }
-            await new Promise((done) => setTimeout(done, DRAIN_POLL_MS));
-            info = (await client.metadata.listNodes()).find((n) => n.nodeId === id) ?? info;
+            bar.update(toMove, 'none left');
+            bar.finish();
+          } catch (error) {
+            bar.interrupt();
+            throw error;
           }
         }
         reportNode(info, json);
@@ -300,14 +350,20 @@ async function checkBlock(block: PlannedBlock, slots: Semaphore, dispatcher: Dis
 }
 
 export function fsckCommand(): Command {
-  return new Command('fsck')
+  return addProgressOption(new Command('fsck'))
     .description('check that every chunk of every block exists and verifies')
     .argument('[table]', 'one table (default: all)')
-    .action(async (only: string | undefined, _flags: unknown, command: Command) => {
+    .action(async (only: string | undefined, flags: { progress?: boolean }, command: Command) => {
       await withClient(command, async (client, { json, tlsCa }) => {
         const tables = only === undefined ? (await client.metadata.listTables()).map((t) => t.name) : [only];
         const results: (FsckBlock & { table: string })[] = [];
         const slots = new Semaphore(FSCK_CHUNKS_IN_FLIGHT);
+        const mode = progressMode({ json, progress: flags.progress });
+        // The cluster's block count is at hand; one table's is not (its blocks are paged through).
+        const total = mode === 'off' || only !== undefined ? undefined : (await client.metadata.repair(0)).blocks.total;
+        const bar = new Progress({ label: `fsck ${only ?? 'all tables'}`, unit: { noun: 'blocks' }, mode, ...(total === undefined ? {} : { total }) });
+        let checked = 0;
+        let problems = 0;
         // Nodes' certificates are verified against the same CA as the metadata service's.
         const agent = new Agent(tlsCa === undefined ? {} : { connect: { ca: tlsCa } });
         try {
@@ -315,10 +371,21 @@ export function fsckCommand(): Command {
             let after: string | undefined;
             do {
               const page = await client.metadata.listBlocks({ table, ...(after === undefined ? {} : { after }) });
-              for (const result of await Promise.all(page.blocks.map((block) => checkBlock(block, slots, agent)))) results.push({ ...result, table });
+              const checks = page.blocks.map(async (block) => {
+                const result = await checkBlock(block, slots, agent);
+                checked++;
+                if (result.status !== 'healthy') problems++;
+                bar.update(checked, `${problems} with problems`);
+                return result;
+              });
+              for (const result of await Promise.all(checks)) results.push({ ...result, table });
               after = page.next ?? undefined;
             } while (after !== undefined);
           }
+          bar.finish();
+        } catch (error) {
+          bar.interrupt();
+          throw error;
         } finally {
           await agent.close();
         }

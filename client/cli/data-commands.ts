@@ -1,5 +1,6 @@
 /** `granary ingest` and `granary read`: files in, files (or stdout) out, streaming. */
 import { createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { GranaryError, type PartitionPredicate, STATS_OPS, type StatsOp, type StatsPredicate, parsePartitionSpec } from '../../protocol/index.js';
 import { arrowSchemaOf } from '../format/index.js';
@@ -10,29 +11,53 @@ import { describeAdded, featureColumnsToAdd } from './formats/shape/add-features
 import { FeatureTally, type UnknownFeatures } from './formats/shape/feature-tally.js';
 import { parseRenames } from './formats/shape/names.js';
 import type { ShapeOptions } from './formats/shape/options.js';
-import { printJson, withClient } from './context.js';
+import { formatBytes, printJson, withClient } from './context.js';
+import { Progress, addProgressOption, progressMode } from './progress.js';
 
 const INPUT_FORMATS: readonly InputFormat[] = ['jsonl', 'csv', 'parquet', 'arrow'];
 const OUTPUT_FORMATS: readonly OutputFormat[] = ['jsonl', 'csv', 'arrow', 'parquet'];
 
-/** Progress on stderr when it is a terminal, at most a few times a second. */
-function progress(label: string): { update(rows: number): void; done(): void } {
-  const tty = process.stderr.isTTY === true;
-  let last = 0;
+/** Sizes of the input files, for ingest's total; undefined when one cannot be read (readInput then says why). */
+async function inputBytes(files: readonly string[]): Promise<number[] | undefined> {
+  try {
+    return await Promise.all(files.map(async (file) => (await stat(file)).size));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Progress over the input files, in bytes read of all of them. */
+function inputProgress(
+  progress: Progress,
+  sizes: readonly number[] | undefined,
+): { file(index: number): (bytesRead: number) => void; fileRead(index: number): void; rows(rows: number): void } {
+  let before = 0;
+  let current = 0;
+  let rows = 0;
+  const show = (): void => progress.update(before + current, `${rows.toLocaleString('en-US')} rows`);
   return {
-    update(rows) {
-      if (!tty || Date.now() - last < 250) return;
-      last = Date.now();
-      process.stderr.write(`\r${label}: ${rows.toLocaleString('en-US')} rows`);
+    file(index) {
+      before = (sizes ?? []).slice(0, index).reduce((sum, size) => sum + size, 0);
+      current = 0;
+      return (bytesRead) => {
+        current = bytesRead;
+        show();
+      };
     },
-    done() {
-      if (tty && last > 0) process.stderr.write('\n');
+    // All of it: the readers' counts of an Arrow or Parquet file are estimates.
+    fileRead(index) {
+      current = sizes?.[index] ?? current;
+      show();
+    },
+    rows(count) {
+      rows = count;
+      show();
     },
   };
 }
 
 export function ingestCommand(): Command {
-  return new Command('ingest')
+  return addProgressOption(new Command('ingest'))
     .description('write files (JSON Lines, CSV, Parquet, Arrow IPC) into one partition, committed at once')
     .argument('<table>')
     .argument('<files...>')
@@ -53,20 +78,33 @@ export function ingestCommand(): Command {
       async (
         table: string,
         files: string[],
-        flags: { partition: string; format?: InputFormat; columnOrder: string; maxLineBytes: number; pageChecksums: boolean } & ShapeFlags,
+        flags: { partition: string; format?: InputFormat; columnOrder: string; maxLineBytes: number; pageChecksums: boolean; progress?: boolean } & ShapeFlags,
         command: Command,
       ) => {
         await withClient(command, async (client, { json }) => {
           let info = await client.metadata.describeTable(table);
           const formats = files.map((file) => flags.format ?? formatFromPath(file));
+          const mode = progressMode({ json, progress: flags.progress });
+          const sizes = mode === 'off' ? undefined : await inputBytes(files);
+          const total = sizes?.reduce((sum, size) => sum + size, 0);
+          const newProgress = (label: string): Progress => new Progress({ label, unit: 'bytes', mode, ...(total === undefined ? {} : { total }) });
           const features = new FeatureTally();
           const shape: ShapeOptions = { renames: parseRenames(flags.rename), normalizeNames: flags.normalizeNames === true, flatten: flags.flatten === true, features };
           let added = '';
           if (flags.addFeatures === true) {
             const columns = info.columns;
             const addColumns = await featureColumnsToAdd(columns, shape, async (firstPass) => {
-              for (const [i, file] of files.entries()) {
-                for await (const batch of readInput(file, formats[i] as InputFormat, columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes, shape: firstPass, verifyPageChecksums: flags.pageChecksums })) void batch;
+              const bar = newProgress(`ingest ${table} ${flags.partition}: finding map features`);
+              const track = inputProgress(bar, sizes);
+              try {
+                for (const [i, file] of files.entries()) {
+                  for await (const batch of readInput(file, formats[i] as InputFormat, columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes, shape: firstPass, verifyPageChecksums: flags.pageChecksums, onBytesRead: track.file(i) })) void batch;
+                  track.fileRead(i);
+                }
+                bar.finish();
+              } catch (error) {
+                bar.interrupt();
+                throw error;
               }
             });
             if (addColumns.length > 0) {
@@ -76,26 +114,28 @@ export function ingestCommand(): Command {
           }
           const columnOrder = flags.columnOrder === 'popularity' || flags.columnOrder === 'schema' ? flags.columnOrder : flags.columnOrder.split(',').map((name) => name.trim());
           const writer = await client.openWriter(table, flags.partition, { columnOrder });
-          const bar = progress(`ingest ${table} ${flags.partition}`);
+          const bar = newProgress(`ingest ${table} ${flags.partition}`);
+          const track = inputProgress(bar, sizes);
           let failed = false;
           try {
             let rows = 0;
             for (const [i, file] of files.entries()) {
-              for await (const batch of readInput(file, formats[i] as InputFormat, info.columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes, shape, verifyPageChecksums: flags.pageChecksums })) {
+              for await (const batch of readInput(file, formats[i] as InputFormat, info.columns, DEFAULT_BATCH_ROWS, { lineBytesMax: flags.maxLineBytes, shape, verifyPageChecksums: flags.pageChecksums, onBytesRead: track.file(i) })) {
                 await writer.write(batch);
                 rows += batch.numRows;
-                bar.update(rows);
+                track.rows(rows);
               }
+              track.fileRead(i);
             }
             const result = await writer.commit();
-            bar.done();
+            bar.finish();
             const unknownFeatures = features.report();
             if (json) printJson({ ...result, unknownFeatures });
             else process.stdout.write(`ingested ${result.rows} rows (${result.bytes} bytes) into ${table} ${result.partition}${added}${describeUnknown(unknownFeatures)}\n`);
           } catch (error) {
             failed = true;
-            // The error line starts on a line of its own, not after the progress counter.
-            bar.done();
+            // The error line starts on a line of its own, not after the progress bar.
+            bar.interrupt();
             throw error;
           } finally {
             // Nothing of a failed ingest is committed: the session is aborted. The reason it failed
@@ -175,7 +215,7 @@ export function parseWhere(text: string): StatsPredicate[] {
 }
 
 export function readCommand(): Command {
-  return new Command('read')
+  return addProgressOption(new Command('read'))
     .description('read columns of a table as JSON Lines, CSV, Arrow IPC or Parquet')
     .argument('<table>')
     .option('--partition <spec>', 'one partition, e.g. ds=2026-11-25 (default: all)')
@@ -183,8 +223,8 @@ export function readCommand(): Command {
     .option('--where <condition>', "e.g. 'label = 1 and age between 18 and 30', \"ts >= '2026-11-20T00:00:00Z'\"")
     .addOption(new Option('--format <format>', 'output format').choices(OUTPUT_FORMATS).default('jsonl'))
     .option('--out <file>', 'write to a file instead of stdout')
-    .action(async (table: string, flags: { partition?: string; columns?: string; where?: string; format: OutputFormat; out?: string }, command: Command) => {
-      await withClient(command, async (client) => {
+    .action(async (table: string, flags: { partition?: string; columns?: string; where?: string; format: OutputFormat; out?: string; progress?: boolean }, command: Command) => {
+      await withClient(command, async (client, { json }) => {
         const info = await client.metadata.describeTable(table);
         let partitions: Record<string, PartitionPredicate> | undefined;
         if (flags.partition !== undefined) {
@@ -199,15 +239,22 @@ export function readCommand(): Command {
         const target = flags.out === undefined ? process.stdout : createWriteStream(flags.out);
         const output = openOutput(flags.format, target, arrowSchemaOf(names.map((name) => byName.get(name) as { name: string; type: (typeof info.columns)[number]['type'] })));
         const stats = newScanStats();
-        const bar = progress(`read ${table}`);
+        const selection = { ...(partitions === undefined ? {} : { partitions }), ...(where === undefined ? {} : { where }) };
+        const mode = progressMode({ json, progress: flags.progress });
+        // The stripes the scan will read: a plan of no columns, asked only when progress is shown.
+        const stripes = mode === 'off' ? undefined : (await client.splits(table, selection, 1)).length;
+        const bar = new Progress({ label: `read ${table}`, unit: { noun: 'stripes' }, mode, ...(stripes === undefined ? {} : { total: stripes }) });
+        let failed = true;
         try {
-          for await (const batch of client.scan(table, { purpose: 'export', columns: names, ...(partitions === undefined ? {} : { partitions }), ...(where === undefined ? {} : { where }), stats })) {
+          for await (const batch of client.scan(table, { purpose: 'export', columns: names, ...selection, stats })) {
             await output.write(batch);
-            bar.update(stats.rows);
+            bar.update(stats.stripes, `${stats.rows.toLocaleString('en-US')} rows, ${formatBytes(stats.bytesNeeded)}`, stats.bytesNeeded);
           }
+          failed = false;
         } finally {
+          if (failed) bar.interrupt();
+          else bar.finish();
           await output.close();
-          bar.done();
           if (target !== process.stdout) await new Promise<void>((resolve, reject) => target.end((error?: Error | null) => (error ? reject(error) : resolve())));
         }
         if (flags.out !== undefined) process.stderr.write(`wrote ${stats.rows} rows to ${flags.out}\n`);

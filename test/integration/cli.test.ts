@@ -4,7 +4,7 @@
  * node dies, bad input, and the data still there after `up` restarts.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as arrow from 'apache-arrow';
@@ -106,8 +106,11 @@ describe('granary CLI against `granary up`', () => {
 
     const expected = recordBatchToRows(batch).map((row) => ({ ...row, extra: null }));
     for (const [i, file] of ['rows.jsonl', 'rows.csv', 'rows.arrow', 'rows.parquet'].entries()) {
-      const result = await granary(['ingest', 'events', join(files, file), '--partition', `ds=2026-11-0${i + 1}`]);
+      const result = await granary(['ingest', 'events', join(files, file), '--partition', `ds=2026-11-0${i + 1}`, '--progress']);
       expect(result.stderr + result.stdout).toMatch(/ingested 300 rows/);
+      // Not a terminal: with --progress, lines of progress on stderr, ending with all of the file read.
+      const size = (await stat(join(files, file))).size;
+      expect(result.stderr.trim().split('\n').at(-1)).toMatch(new RegExp(`^ingest events ds=2026-11-0${i + 1} 100% · ${size < 1024 ? `${size} B` : '[\\d.]+ KiB'} of .* · 300 rows · `));
       const read = await granary(['read', 'events', '--partition', `ds=2026-11-0${i + 1}`]);
       expect(read.stdout.trim().split('\n').map((line) => JSON.parse(line))).toEqual(expected);
     }
@@ -115,7 +118,8 @@ describe('granary CLI against `granary up`', () => {
     expect(csvOut.stdout.split('\n')[0]).toBe('label,country');
     expect(csvOut.stdout.trim().split('\n')).toHaveLength(301);
     const arrowFile = join(files, 'out.arrow');
-    await granary(['read', 'events', '--partition', 'ds=2026-11-02', '--format', 'arrow', '--out', arrowFile]);
+    const arrowRead = await granary(['read', 'events', '--partition', 'ds=2026-11-02', '--format', 'arrow', '--out', arrowFile, '--progress']);
+    expect(arrowRead.stderr).toMatch(/^read events 100% · (\d+) of \1 stripes · 300 rows, .* elapsed$/m);
     const table = arrow.tableFromIPC(await readFile(arrowFile));
     expect(table.numRows).toBe(300);
     const parquetFile = join(files, 'out.parquet');
@@ -223,8 +227,10 @@ describe('granary CLI against `granary up`', () => {
     await rename(dataDir, `${dataDir}.away`);
     await writeFile(dataDir, 'not a directory');
     for (const pid of pids) process.kill(pid, 'SIGKILL');
-    const fsck = await granary(['fsck', 'events']);
+    const fsck = await granary(['fsck', 'events', '--progress']);
     expect(fsck.code).toBe(2);
+    // One table's block count is not known ahead: a count of blocks checked, and of those with problems.
+    expect(fsck.stderr).toMatch(/^fsck events \d+ blocks · [1-9]\d* with problems · /m);
     expect(fsck.stdout).toMatch(/under-replicated/);
     expect(fsck.stdout).toMatch(/node-0/);
     const repair = await granary(['repair', 'status']);

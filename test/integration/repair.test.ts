@@ -210,9 +210,11 @@ describe('repair on a 10-node RS 4+2 cluster', () => {
     const victim = 'node-9';
     const held = (await nodeInfo(victim))?.chunksHeld ?? 0;
     expect(held).toBeGreaterThan(0);
-    const drain = await granary(['node', 'drain', victim, '--wait', '--timeout', '120']);
+    const drain = await granary(['node', 'drain', victim, '--wait', '--timeout', '120', '--progress']);
     expect(drain.stdout + drain.stderr).toMatch(/node-9 is draining/);
     expect(drain.code).toBe(0);
+    // --progress off a terminal: lines, the last with every chunk moved.
+    expect(drain.stderr.trim().split('\n').at(-1)).toMatch(new RegExp(`^drain node-9 100% · ${held.toLocaleString('en-US')} of ${held.toLocaleString('en-US')} chunks · none left`));
     expect((await nodeInfo(victim))?.chunksHeld).toBe(0);
     await killNode(victim, true);
     await expectAllData();
@@ -228,6 +230,12 @@ describe('repair on a 10-node RS 4+2 cluster', () => {
     const lost = 'node-8';
     await killNode(lost, true);
     await waitState(lost, 'dead');
+    // `repair wait` returns once nothing is left to restore, having shown the bytes restored.
+    const waited = await granary(['repair', 'wait', '--timeout', String(REPAIR_DEADLINE_MS / 1000), '--progress']);
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(waited.stdout).toMatch(/0 under-replicated/);
+    // Done of the total restored (or nothing, had repair finished before it asked).
+    expect(waited.stderr.trim().split('\n').at(-1)).toMatch(/^repair (100% · [\d.]+ [KMG]?i?B of [\d.]+ [KMG]?i?B|0 B) · /);
     await expectFullRedundancy();
     for (const block of await blocksOf('events')) expect(block.chunks.map((chunk) => chunk.nodeId)).not.toContain(lost);
     // m = 2 more at once: every partition still reads, from parity.

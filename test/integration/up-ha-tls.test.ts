@@ -2,7 +2,7 @@
  * `granary up --ha --tls`: etcd serves TLS with a CA of its own (DATA/tls/etcd/) and requires
  * client certificates; the replicas get --etcd-ca/--etcd-cert/--etcd-key and one leads; a storage
  * node's certificate (the services' CA) does not open etcd, the replicas' does; an etcd member that
- * is SIGKILLed is restarted and found healthy over TLS.
+ * is SIGKILLed is restarted and found healthy over TLS; the gateway serves HTTPS too.
  */
 import { readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
@@ -70,6 +70,12 @@ describe('granary up --ha --tls', () => {
         }),
       );
       expect(roles.filter((role) => role === 'leader')).toHaveLength(1);
+      // The gateway serves HTTPS with a certificate of the same CA, and reaches every replica.
+      expect(cluster.up.output()).toContain(`gateway: https://127.0.0.1:${cluster.port + 30}`);
+      const splits = await request(`https://127.0.0.1:${cluster.port + 30}/v1/tables/none/splits`, { method: 'POST', dispatcher, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workers: 2 }) });
+      // No token sent: the metadata service, reached over TLS, refuses it with its own code.
+      expect(splits.statusCode).toBe(401);
+      expect(await splits.body.json()).toMatchObject({ code: 'GRN_UNAUTHENTICATED' });
     } finally {
       await dispatcher.close();
     }

@@ -43,6 +43,12 @@ export interface ReadInputOptions {
   readonly shape?: ShapeOptions;
   /** Check the CRCs of Parquet pages that carry one (default true; `--no-page-checksums`). */
   readonly verifyPageChecksums?: boolean;
+  /**
+   * Called before each batch is yielded with the bytes of the file read so far, for progress:
+   * text formats count what was read from disk, Arrow IPC the batches' buffers, Parquet the
+   * file's size in proportion to the rows decoded.
+   */
+  readonly onBytesRead?: (bytesRead: number) => void;
 }
 
 const FORMAT_NAMES: Readonly<Record<InputFormat, string>> = {
@@ -100,16 +106,17 @@ export async function* readInput(
     throw new FormatError(`lineBytesMax must be a positive integer, got ${lineBytesMax}`);
   }
   const shape = options.shape ?? {};
+  const onBytesRead = options.onBytesRead ?? noProgress;
   try {
     switch (format) {
       case 'jsonl':
-        return yield* readJsonLines(path, columns, batchRows, lineBytesMax, shape);
+        return yield* readJsonLines(path, columns, batchRows, lineBytesMax, shape, onBytesRead);
       case 'csv':
-        return yield* readCsv(path, columns, batchRows, lineBytesMax, shape);
+        return yield* readCsv(path, columns, batchRows, lineBytesMax, shape, onBytesRead);
       case 'parquet':
-        return yield* readParquet(path, columns, batchRows, shape, { verifyPageChecksums: options.verifyPageChecksums ?? true });
+        return yield* readParquet(path, columns, batchRows, shape, { verifyPageChecksums: options.verifyPageChecksums ?? true, onBytesRead });
       case 'arrow':
-        return yield* readArrow(path, columns, shape);
+        return yield* readArrow(path, columns, shape, onBytesRead);
       default:
         throw new FormatError(`unknown input format ${String(format)}; one of jsonl, csv, parquet, arrow`);
     }
@@ -118,6 +125,10 @@ export async function* readInput(
     // A reader library's own failure (a RangeError, a parser bug): still one line naming the file.
     throw new FormatError(`${path}: cannot read it as ${FORMAT_NAMES[format] ?? String(format)}: ${messageOf(error)}`, { cause: error });
   }
+}
+
+function noProgress(): void {
+  // No one is watching.
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,6 +140,7 @@ async function* readJsonLines(
   batchRows: number,
   lineBytesMax: number,
   shape: ShapeOptions,
+  onBytesRead: (bytesRead: number) => void,
 ): AsyncGenerator<arrow.RecordBatch> {
   const shaper = new JsonRowShaper(columns, shape, path);
   const handle = await openFile(path);
@@ -150,8 +162,12 @@ async function* readJsonLines(
         throw new FormatError(`${path}:${lineNumber}: expected a JSON object, got ${excerpt(line)}`);
       }
       batcher.push(shaper.shape(row as Record<string, unknown>, lineNumber), lineNumber);
-      if (batcher.size >= batchRows) yield batcher.flush();
+      if (batcher.size >= batchRows) {
+        onBytesRead(input.bytesRead);
+        yield batcher.flush();
+      }
     }
+    onBytesRead(input.bytesRead);
     if (batcher.size > 0) yield batcher.flush();
   } finally {
     input.destroy();
@@ -246,6 +262,7 @@ async function* readCsv(
   batchRows: number,
   lineBytesMax: number,
   shape: ShapeOptions,
+  onBytesRead: (bytesRead: number) => void,
 ): AsyncGenerator<arrow.RecordBatch> {
   const types = new Map<string, ColumnType>(columns.map((column) => [column.name, column.type]));
   const handle = await openFile(path);
@@ -281,8 +298,12 @@ async function* readCsv(
         }
       });
       batcher.push(row, info.lines);
-      if (batcher.size >= batchRows) yield batcher.flush();
+      if (batcher.size >= batchRows) {
+        onBytesRead(input.bytesRead);
+        yield batcher.flush();
+      }
     }
+    onBytesRead(input.bytesRead);
     if (batcher.size > 0) yield batcher.flush();
   } finally {
     parser.destroy();
@@ -377,7 +398,7 @@ export async function readArrowSchema(path: string): Promise<arrow.Schema> {
   }
 }
 
-async function* readArrow(path: string, columns: readonly TableColumn[], shape: ShapeOptions): AsyncGenerator<arrow.RecordBatch> {
+async function* readArrow(path: string, columns: readonly TableColumn[], shape: ShapeOptions, onBytesRead: (bytesRead: number) => void): AsyncGenerator<arrow.RecordBatch> {
   const handle = await openFile(path);
   try {
     const isFile = await checkArrowHead(handle, path);
@@ -394,6 +415,7 @@ async function* readArrow(path: string, columns: readonly TableColumn[], shape: 
     const used = usedColumns(plan);
     let firstRow = 0;
     let batchIndex = 0;
+    let bodyBytes = 0;
     const batches = reader.isFile() ? fileBatches(reader) : reader[Symbol.asyncIterator]();
     for (;;) {
       let next: IteratorResult<arrow.RecordBatch>;
@@ -415,6 +437,9 @@ async function* readArrow(path: string, columns: readonly TableColumn[], shape: 
       if (batch.numRows === 0) continue;
       // The file's own lengths are claims: check them before anything reads the buffers.
       assertBatchIntact(batch, `${path}: record batch ${index} (rows from ${firstRow})`, used);
+      // Uncompressed IPC (compressed is refused): a batch's buffers are about its bytes in the file.
+      bodyBytes += batch.data.byteLength;
+      onBytesRead(bodyBytes);
       yield conformBatch(plan, batch, firstRow);
       firstRow += batch.numRows;
     }

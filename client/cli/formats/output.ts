@@ -12,6 +12,7 @@
  * target has taken every byte; it does not end the target (it may be stdout): the caller ends a
  * file stream and waits for it to finish.
  */
+import type { Writable } from 'node:stream';
 import * as arrow from 'apache-arrow';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import * as parquet from 'parquet-wasm';
@@ -99,9 +100,18 @@ class Sink {
   async write(chunks: string | Uint8Array | readonly (string | Uint8Array)[]): Promise<void> {
     this.check();
     let full = false;
-    for (const chunk of typeof chunks === 'string' || chunks instanceof Uint8Array ? [chunks] : chunks) {
-      if (chunk.length === 0) continue;
-      if (!this.target.write(chunk)) full = true;
+    const list = typeof chunks === 'string' || chunks instanceof Uint8Array ? [chunks] : chunks;
+    // An Arrow batch is a few hundred small buffers: corked, they leave in one writev (and, on an
+    // HTTP response, as one chunk of the chunked body) instead of a syscall and a chunk header each.
+    const corkable = list.length > 1 ? (this.target as Partial<Pick<Writable, 'cork' | 'uncork'>>) : undefined;
+    corkable?.cork?.();
+    try {
+      for (const chunk of list) {
+        if (chunk.length === 0) continue;
+        if (!this.target.write(chunk)) full = true;
+      }
+    } finally {
+      corkable?.uncork?.();
     }
     if (full) await this.drained();
     this.check();

@@ -11,6 +11,7 @@
  * fails without naming a column, the row group's columns are probed one by one
  * (parquet/locate-failure.ts).
  */
+import { stat } from 'node:fs/promises';
 import * as arrow from 'apache-arrow';
 import { FormatError } from '../../format/index.js';
 import { assertBatchIntact } from './arrow-validate.js';
@@ -23,6 +24,8 @@ import type { ShapeOptions, TableColumn } from './shape/options.js';
 export interface ParquetReadOptions {
   /** Check page CRCs where pages have them (default true). */
   readonly verifyPageChecksums?: boolean;
+  /** Progress: the file's size in proportion to the rows decoded, before each batch is yielded. */
+  readonly onBytesRead?: (bytesRead: number) => void;
 }
 
 const DECODER_HINT = 'the file is corrupt, or uses a Parquet feature parquet-wasm cannot read';
@@ -38,8 +41,10 @@ export async function* readParquet(
   try {
     const plan = planConform(file.schema, columns, path, shape);
     const used = usedColumns(plan);
+    const fileBytes = options.onBytesRead === undefined ? 0 : (await stat(path)).size;
     for await (const { batch, rowGroup, firstRow } of file.batches()) {
       assertBatchIntact(batch, `${path}: row group ${rowGroup} (rows from ${firstRow})`, used);
+      if (file.rows > 0) options.onBytesRead?.(Math.round((fileBytes * (firstRow + batch.numRows)) / file.rows));
       yield conformBatch(plan, batch, firstRow);
     }
   } finally {
@@ -62,6 +67,8 @@ export class ParquetFileReader {
     private readonly thread: ParquetThread,
     readonly schema: arrow.Schema,
     private readonly failure: FailureReport,
+    /** Rows of the whole file, by its footer. */
+    readonly rows: number,
   ) {}
 
   static async open(path: string, batchRows: number, options: ParquetReadOptions = {}): Promise<ParquetFileReader> {
@@ -76,7 +83,7 @@ export class ParquetFileReader {
         throw new FormatError(`${path}: cannot read the Parquet schema: ${messageOf(error)}`, { cause: error });
       }
       const failure = new FailureReport(path, head.rowGroups, schema.fields.map((field) => field.name), batchRows);
-      return new ParquetFileReader(path, thread, schema, failure);
+      return new ParquetFileReader(path, thread, schema, failure, head.rowGroups.reduce((sum, group) => sum + group.rows, 0));
     } catch (error) {
       await thread.close();
       throw error;
