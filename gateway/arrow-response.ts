@@ -17,7 +17,8 @@ export const ARROW_STREAM_TYPE = 'application/vnd.apache.arrow.stream';
 export type StreamEnd = 'complete' | 'client-gone';
 
 /**
- * Streams `first` and the rest of `batches`. Throws the scan's error after destroying the
+ * Streams `first` and the rest of `batches`, telling `sent` each batch's size once the socket
+ * took it (or buffered it within its limit). Throws the scan's error after destroying the
  * socket; the caller still owns `batches` and must `return()` it on every path.
  */
 export async function streamBatches(
@@ -25,6 +26,7 @@ export async function streamBatches(
   schema: arrow.Schema,
   first: IteratorResult<arrow.RecordBatch>,
   batches: AsyncIterator<arrow.RecordBatch>,
+  sent: (batchBytes: number) => void,
 ): Promise<StreamEnd> {
   let gone = false;
   const onClose = (): void => {
@@ -37,6 +39,7 @@ export async function streamBatches(
     let next = first;
     while (next.done !== true) {
       await output.write(next.value);
+      sent(next.value.data.byteLength);
       if (gone) return 'client-gone';
       next = await batches.next();
       if (gone) return 'client-gone';

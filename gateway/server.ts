@@ -41,6 +41,8 @@ export interface GatewayStatus {
   rowsServed: number;
   /** Shards rebuilt from parity by finished scans because a node did not answer. */
   degradedReads: number;
+  /** Arrow buffer bytes of the batches handed to callers' sockets, counted as they go. */
+  batchBytesSent: number;
 }
 
 /** The caller's bearer token, else the gateway's own; an Authorization that is not Bearer is refused, not ignored. */
@@ -80,7 +82,7 @@ export function buildGatewayApp(options: GatewayAppOptions): { app: FastifyInsta
     // Stop must not wait for an idle keep-alive connection; scans in flight are cut by close.
     forceCloseConnections: true,
   });
-  const status: GatewayStatus = { activeScans: 0, scansStarted: 0, scansCompleted: 0, scansFailed: 0, scansAbandoned: 0, rowsServed: 0, degradedReads: 0 };
+  const status: GatewayStatus = { activeScans: 0, scansStarted: 0, scansCompleted: 0, scansFailed: 0, scansAbandoned: 0, rowsServed: 0, degradedReads: 0, batchBytesSent: 0 };
   const account = (stats: ScanStats): void => {
     status.rowsServed += stats.rows;
     status.degradedReads += stats.degradedReads;
@@ -120,7 +122,9 @@ export function buildGatewayApp(options: GatewayAppOptions): { app: FastifyInsta
       // Planning and the first read happen here: their errors are still a JSON answer.
       const first = await batches.next();
       void reply.hijack();
-      const end = await streamBatches(reply.raw, schema, first, batches);
+      const end = await streamBatches(reply.raw, schema, first, batches, (bytes) => {
+        status.batchBytesSent += bytes;
+      });
       if (end === 'complete') status.scansCompleted++;
       else status.scansAbandoned++;
     } catch (error) {
