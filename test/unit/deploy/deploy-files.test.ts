@@ -34,8 +34,8 @@ interface CodeOption {
   readonly env: string | undefined;
 }
 
-/** The two services the deploy files run (`granary up` is a development launcher). */
-type ServiceName = 'metadata' | 'storage-node';
+/** The services the deploy files run (`granary up` is a development launcher); the gateway is a client of them. */
+type ServiceName = 'metadata' | 'storage-node' | 'gateway';
 
 const BIN = join(ROOT, 'bin');
 const COMMAND_FILES = readdirSync(BIN)
@@ -78,7 +78,7 @@ function commandOf(name: string): { file: string; command: Command; options: Cod
 
 const envsOf = (name: string): Set<string> =>
   new Set(commandOf(name).options.flatMap((o) => (o.env === undefined ? [] : [o.env])));
-const ENVS: Record<ServiceName, Set<string>> = { metadata: envsOf('metadata'), 'storage-node': envsOf('storage-node') };
+const ENVS: Record<ServiceName, Set<string>> = { metadata: envsOf('metadata'), 'storage-node': envsOf('storage-node'), gateway: envsOf('gateway') };
 /** Variables the libraries read themselves (`env.GRANARY_…`), not through a command's options. */
 function libraryEnvs(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -119,6 +119,7 @@ const PACKAGE = JSON.parse(read(join(ROOT, 'package.json'))) as {
 const BIN_PATH = PACKAGE.bin.granary ?? '';
 const METADATA_PORT = Number(commanderOption('metadata', 'GRANARY_PORT').defaultValue);
 const NODE_PORT = Number(commanderOption('storage-node', 'GRANARY_PORT').defaultValue);
+const GATEWAY_PORT = Number(commanderOption('gateway', 'GRANARY_GATEWAY_PORT').defaultValue);
 
 // ---------------------------------------------------------------------------------------------
 // Parsed deploy files.
@@ -408,6 +409,34 @@ describe('deploy/README.md', () => {
   });
 });
 
+/**
+ * The gateway service of a compose file: the CLI's `gateway` command, every GRANARY_* value one
+ * its parsers accept, HTTPS with its own certificate and the CA, no token of its own (callers
+ * send theirs), its port published on the host loopback only, healthchecked over TLS, started
+ * once the metadata services are healthy.
+ */
+function expectComposeGateway(s: ComposeService | undefined, metadataUrls: string, tlsDir: string, metadataServices: readonly string[]): void {
+  expect(s).toBeDefined();
+  const env = s?.environment ?? {};
+  expect(s?.command).toEqual(['gateway']);
+  for (const [key, value] of Object.entries(env)) if (key.startsWith('GRANARY_')) expectValidValue('gateway', key, String(value));
+  expect(env.GRANARY_METADATA).toBe(metadataUrls);
+  expect(env.GRANARY_GATEWAY_HOST).toBe('0.0.0.0');
+  expect(env.GRANARY_TLS_CERT).toBe('/tls/gateway.pem');
+  expect(env.GRANARY_TLS_KEY).toBe('/tls/gateway.key');
+  expect(env.GRANARY_TLS_CA).toBe('/tls/ca.pem');
+  expect(env.GRANARY_TOKEN_FILE, 'a token of its own would serve every caller that sends none').toBeUndefined();
+  expect(env.GRANARY_TOKEN).toBeUndefined();
+  expect((s?.volumes ?? []).map((v) => v.split(':'))).toEqual([[tlsDir, '/tls', 'ro']]);
+  const port = Number(env.GRANARY_GATEWAY_PORT);
+  expect(port).toBe(GATEWAY_PORT);
+  expect(s?.ports).toEqual([`127.0.0.1:${port}:${port}`]);
+  const probe = /require\('https'\)\.get\(\{ host: '127\.0\.0\.1', port: (\d+), path: '\/healthz', ca: require\('fs'\)\.readFileSync\('([^']+)'\) \}/.exec(s?.healthcheck?.test[3] ?? '');
+  expect(probe?.[1]).toBe(String(port));
+  expect(probe?.[2]).toBe(env.GRANARY_TLS_CA);
+  expect(s?.depends_on).toEqual(Object.fromEntries(metadataServices.map((name) => [name, { condition: 'service_healthy' }])));
+}
+
 describe('deploy/compose.yaml', () => {
   const compose = parseCompose();
   const text = read(join(DEPLOY, 'compose.yaml'));
@@ -419,12 +448,16 @@ describe('deploy/compose.yaml', () => {
   const tokenService = compose.services['node-tokens'];
   const relayoutWorker = compose.services.relayout;
 
-  it('parses, with 1 metadata service, 9 storage nodes node-0..node-8, node-tokens and the re-layout worker, nothing else', () => {
+  it('parses, with 1 metadata service, 9 storage nodes node-0..node-8, node-tokens, the re-layout worker and the gateway, nothing else', () => {
     expect(metadata.map(([name]) => name)).toEqual(['metadata']);
     expect(storage.map(([name]) => name)).toEqual(Array.from({ length: 9 }, (_, i) => `node-${i}`));
     expect(tokenService).toBeDefined();
     expect(relayoutWorker).toBeDefined();
-    expect(all.map(([name]) => name).sort()).toEqual([...services.map(([name]) => name), 'node-tokens', 'relayout'].sort());
+    expect(all.map(([name]) => name).sort()).toEqual([...services.map(([name]) => name), 'node-tokens', 'relayout', 'gateway'].sort());
+  });
+
+  it('runs the gateway over TLS with a certificate of its own, no token, published on the host loopback', () => {
+    expectComposeGateway(compose.services.gateway, `https://metadata:${METADATA_PORT}`, './tls', ['metadata']);
   });
 
   it('runs the re-layout worker as a CLI client with the admin token, read-only, over TLS', () => {
@@ -511,9 +544,9 @@ describe('deploy/compose.yaml', () => {
     }
   });
 
-  it('publishes the metadata port only, on the host loopback, and nothing else', () => {
+  it('publishes the metadata and gateway ports only, on the host loopback, and nothing else', () => {
     for (const [name, s] of all) {
-      if (name !== 'metadata') expect(s.ports, name).toBeUndefined();
+      if (name !== 'metadata' && name !== 'gateway') expect(s.ports, name).toBeUndefined();
       // No other way to publish: expose (to linked services only, but still) and host networking.
       expect(Object.keys(s), name).not.toContain('expose');
       expect(Object.keys(s), name).not.toContain('network_mode');
@@ -623,7 +656,7 @@ describe('deploy/compose.yaml', () => {
     // Keys are mounted at run time, never copied into an image.
     expect(read(join(DEPLOY, 'Dockerfile.dockerignore')).split('\n')).toContain('deploy/tls');
     // `node dist/deploy/local-tls.js deploy/tls <services>` makes exactly the files the services read.
-    expect(text).toContain(`node dist/deploy/local-tls.js deploy/tls ${services.map(([name]) => name).join(' ')}`);
+    expect(text).toContain(`node dist/deploy/local-tls.js deploy/tls ${[...metadata, ['gateway'], ...storage].map(([name]) => name).join(' ')}`);
   });
 
   it('points the nodes at the metadata service and advertises their compose name', () => {
@@ -660,7 +693,7 @@ describe('deploy/kubernetes', () => {
   const storageContainer = only(storageSet.spec.template.spec.containers, 'storage containers');
 
   it('every file parses (multi-document) and the kustomization lists all the others', () => {
-    expect(files).toEqual(['kustomization.yaml', 'metadata.yaml', 'namespace.yaml', 'relayout.yaml', 'storage-nodes.yaml']);
+    expect(files).toEqual(['gateway.yaml', 'kustomization.yaml', 'metadata.yaml', 'namespace.yaml', 'relayout.yaml', 'storage-nodes.yaml']);
     for (const file of files) expect(parseK8s(file).length, file).toBeGreaterThan(0);
     const kustomization = parse(read(join(K8S, 'kustomization.yaml')), { strict: true }) as {
       kind: string;
@@ -721,6 +754,35 @@ describe('deploy/kubernetes', () => {
     expect(caMount?.readOnly).toBe(true);
     expect(volumes.find((v) => v.name === caMount?.name)?.secret?.secretName).toBe('granary-metadata-tls');
     expect(relayout.spec.template.spec.securityContext?.runAsNonRoot).toBe(true);
+  });
+
+  it('runs the gateway as 2 stateless pods behind a Service, over HTTPS with its own certificate and no token', () => {
+    const objects = parseK8s('gateway.yaml');
+    const gateway = only(findKind<Deployment>(objects, 'Deployment'), 'gateway Deployment');
+    const service = only(findKind<Service>(objects, 'Service'), 'gateway Service');
+    expect(gateway.spec.replicas).toBe(2);
+    const container = only(gateway.spec.template.spec.containers, 'gateway containers');
+    expect(container.image).toBe(metadataContainer.image);
+    expect(container.args).toEqual(['gateway']);
+    const env = new Map((container.env ?? []).map((e) => [e.name, e.value]));
+    for (const [name, value] of env) if (name.startsWith('GRANARY_')) expectValidValue('gateway', name, String(value));
+    expect(env.get('GRANARY_METADATA')).toBe(`https://${metadataService.metadata.name}:${METADATA_PORT}`);
+    expect(env.get('GRANARY_GATEWAY_HOST')).toBe('0.0.0.0');
+    expect(env.has('GRANARY_TOKEN')).toBe(false);
+    expect(env.has('GRANARY_TOKEN_FILE'), 'a token of its own would serve every caller that sends none').toBe(false);
+    const port = Number(env.get('GRANARY_GATEWAY_PORT'));
+    expect(port).toBe(GATEWAY_PORT);
+    for (const probe of [container.readinessProbe, container.livenessProbe]) expect(probe?.httpGet).toEqual({ path: '/healthz', port, scheme: 'HTTPS' });
+    // Its own certificate (its Service's name), the cluster's CA beside it, read-only.
+    const tlsDir = posix.dirname(String(env.get('GRANARY_TLS_CERT')));
+    expect(posix.dirname(String(env.get('GRANARY_TLS_KEY')))).toBe(tlsDir);
+    expect(posix.dirname(String(env.get('GRANARY_TLS_CA')))).toBe(tlsDir);
+    const mount = (container.volumeMounts ?? []).find((m) => m.mountPath === tlsDir);
+    expect(mount?.readOnly).toBe(true);
+    expect((gateway.spec.template.spec.volumes ?? []).find((v) => v.name === mount?.name)?.secret?.secretName).toBe('granary-gateway-tls');
+    expect(gateway.spec.template.spec.securityContext?.runAsNonRoot).toBe(true);
+    expect(service.spec.selector).toEqual(gateway.spec.template.metadata.labels);
+    expect(service.spec.ports).toEqual([{ name: 'https', port, targetPort: port, protocol: 'TCP' }]);
   });
 
   it('runs 1 metadata pod and 9 storage pods, each with a claim mounted at GRANARY_DATA', () => {
@@ -942,6 +1004,30 @@ describe('deploy/systemd', () => {
     for (const name of [...tokens(read(join(SYSTEMD, 'granary-relayout.service'))), ...tokens(read(join(SYSTEMD, 'relayout.env.example')))]) {
       expect(ALL_ENVS, name).toContain(name);
     }
+  });
+
+  it('runs the gateway as the CLI over HTTPS with its own certificate, no token, stateless and hardened', () => {
+    const unit = parseUnit(read(join(SYSTEMD, 'granary-gateway.service')));
+    const words = (unitValues(unit, 'ExecStart')[0] ?? '').split(/\s+/);
+    expect(words[0]).toMatch(/^\/.*\/node$/);
+    expect(words[1]).toBe(posix.join('/opt/granary', BIN_PATH));
+    expect(words.slice(2)).toEqual(['gateway']);
+    expect(unitValues(unit, 'User')).toEqual(['granary']);
+    expect(unitValues(unit, 'Restart')).toEqual(['on-failure']);
+    expect(unitValues(unit, 'ProtectSystem')).toEqual(['strict']);
+    const env = unitEnvironment(unit);
+    for (const [name, value] of env) if (name.startsWith('GRANARY_')) expectValidValue('gateway', name, value);
+    expect(env.get('GRANARY_GATEWAY_HOST')).toBe('0.0.0.0');
+    expect(env.get('GRANARY_TLS_CERT')).toBe('/etc/granary/tls/gateway.pem');
+    expect(env.get('GRANARY_TLS_KEY')).toBe('/etc/granary/tls/gateway.key');
+    expect(env.get('GRANARY_TLS_CA')).toBe('/etc/granary/tls/ca.pem');
+    expect(env.has('GRANARY_TOKEN')).toBe(false);
+    expect(env.has('GRANARY_TOKEN_FILE'), 'a token of its own would serve every caller that sends none').toBe(false);
+    expect(unitValues(unit, 'EnvironmentFile')).toEqual(['/etc/granary/gateway.env']);
+    const example = envFile(read(join(SYSTEMD, 'gateway.env.example'))).filter((e) => !e.commented);
+    expect(example.map((e) => e.key)).toEqual(['GRANARY_METADATA']);
+    expectValidValue('gateway', 'GRANARY_METADATA', example[0]?.value ?? '');
+    expect(example[0]?.value).toMatch(/^https:\/\//);
   });
 
   it('the storage node template is instanced by node id and reads /etc/granary/%i.env', () => {
@@ -1365,6 +1451,15 @@ describe('deploy/kubernetes-ha', () => {
     for (const file of own) for (const name of tokens(read(join(K8S_HA, file)))) expect(ALL_ENVS, `${file}: ${name}`).toContain(name);
   });
 
+  it('points the re-layout worker and the gateway at every replica, in order', () => {
+    for (const name of ['granary-relayout', 'granary-gateway']) {
+      const container = only(named<Deployment>('Deployment', name).spec.template.spec.containers, `${name} containers`);
+      expect(fieldRef(container, 'POD_NAMESPACE'), name).toBe('metadata.namespace');
+      const urls = expandK8s(envValue(container, 'GRANARY_METADATA'), { POD_NAMESPACE: NAMESPACE }).split(',');
+      expect(urls, name).toEqual(podNames(metadataSet).map(advertised));
+    }
+  });
+
   it('probes /health over HTTPS on every replica (200 for leader and followers)', () => {
     for (const probe of [metadataContainer.readinessProbe, metadataContainer.livenessProbe]) {
       expect(probe?.httpGet).toEqual({ path: '/health', port: METADATA_PORT, scheme: 'HTTPS' });
@@ -1433,7 +1528,7 @@ describe('deploy/compose.ha.yaml', () => {
     expect(etcd.map(([name]) => name)).toEqual(['etcd-0', 'etcd-1', 'etcd-2']);
     expect(metadata.map(([name]) => name)).toEqual(['metadata-0', 'metadata-1', 'metadata-2']);
     expect(storage.map(([name]) => name)).toEqual(Array.from({ length: 9 }, (_, i) => `node-${i}`));
-    expect(all.map(([name]) => name).sort()).toEqual([...etcd, ...granary].map(([name]) => name).concat('node-tokens', 'relayout').sort());
+    expect(all.map(([name]) => name).sort()).toEqual([...etcd, ...granary].map(([name]) => name).concat('node-tokens', 'relayout', 'gateway').sort());
     // A project apart from compose.yaml's: volumes of the same names do not meet.
     expect((parse(text, { merge: true }) as { name: string }).name).not.toBe((parse(read(join(DEPLOY, 'compose.yaml')), { merge: true }) as { name: string }).name);
   });
@@ -1475,9 +1570,14 @@ describe('deploy/compose.ha.yaml', () => {
     for (const [name, s] of all) {
       expect(Object.keys(s), name).not.toContain('expose');
       expect(Object.keys(s), name).not.toContain('network_mode');
-      if (!name.startsWith('metadata-')) expect(s.ports, name).toBeUndefined();
+      if (!name.startsWith('metadata-') && name !== 'gateway') expect(s.ports, name).toBeUndefined();
     }
     expect(metadata.map(([, s]) => s.ports)).toEqual([0, 1, 2].map((i) => [`127.0.0.1:${METADATA_PORT + i}:${METADATA_PORT}`]));
+    expect(compose.services.gateway?.networks, 'the gateway never reaches etcd').toBeUndefined();
+  });
+
+  it('runs the gateway over TLS with a certificate of its own, no token, every replica named, published on the host loopback', () => {
+    expectComposeGateway(compose.services.gateway, metadata.map(([, s]) => String(s.environment?.GRANARY_ADVERTISE_URL)).join(','), './tls/ha', metadata.map(([name]) => name));
   });
 
   it('runs the replicas in --store etcd mode on every member, each advertising its compose name', () => {
@@ -1585,7 +1685,7 @@ describe('deploy/compose.ha.yaml', () => {
       expect(probe?.[1], name).toBe(String(env.GRANARY_PORT));
       expect(probe?.[2], name).toBe(env.GRANARY_TLS_CA);
     }
-    expect(text).toContain(`node dist/deploy/local-tls.js deploy/tls/ha ${granary.map(([name]) => name).join(' ')}`);
+    expect(text).toContain(`node dist/deploy/local-tls.js deploy/tls/ha ${[...metadata, ['gateway'], ...storage].map(([name]) => name).join(' ')}`);
   });
 
   it('builds deploy/Dockerfile from the repository root, tagged with the package version', () => {
