@@ -32,7 +32,8 @@ import { makeTempDir } from '../test/helpers/temp-dir.js';
 import { Cleanups } from './cleanups.js';
 import { SCALE_OPTIONS, positive, scaleFromFlags } from './flags.js';
 import { machineInfo, mbps, mib, printTable } from './measure.js';
-import { COLUMNS, JOB_COLUMNS, type Scale, jobPartitionFilter, partitionBatches, partitionSpec } from './workload.js';
+import { writeWorkloadTable } from './write-table.js';
+import { JOB_COLUMNS, type Scale, jobPartitionFilter } from './workload.js';
 
 const TABLE = 'gateway_bench';
 const NODES = 9;
@@ -55,25 +56,6 @@ function account(batch: arrow.RecordBatch, into: { rows: number; bytes: number; 
   into.bytes += batch.data.byteLength;
   const label = batch.getChild('label');
   if (label !== null) for (const value of label) into.labelSum += (value as number | null) ?? 0;
-}
-
-async function writeTable(client: GranaryClient, scale: Scale): Promise<{ bytes: number; rows: number; seconds: number }> {
-  await client.metadata.createTable({ name: TABLE, columns: COLUMNS, partitionBy: ['ds'], ec: EC });
-  const start = Date.now();
-  let bytes = 0;
-  let rows = 0;
-  for (let p = 0; p < scale.partitions; p++) {
-    const writer = await client.openWriter(TABLE, partitionSpec(p), { columnOrder: 'schema' });
-    try {
-      for (const batch of partitionBatches(p, scale.rowsPerPartition)) await writer.write(batch);
-      const commit = await writer.commit();
-      bytes += commit.bytes;
-      rows += commit.rows;
-    } finally {
-      await writer.close();
-    }
-  }
-  return { bytes, rows, seconds: (Date.now() - start) / 1000 };
 }
 
 async function clientRound(client: GranaryClient, scale: Scale): Promise<Round> {
@@ -151,7 +133,7 @@ async function main(): Promise<void> {
     cleanups.push(() => cluster.stop());
     const client = new GranaryClient({ metadataUrl: cluster.metadata.url, token: cluster.adminToken });
     cleanups.push(() => client.close());
-    const written = await writeTable(client, scale);
+    const written = await writeWorkloadTable(client, TABLE, scale, 'schema', EC);
     console.log(`  wrote ${mib(written.bytes)} (${written.rows} rows) in ${written.seconds.toFixed(1)} s`);
     const tokenDir = await makeTempDir('gateway-bench');
     cleanups.push(() => tokenDir.remove());

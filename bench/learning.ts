@@ -68,7 +68,8 @@ import { startNodeProcess } from '../test/helpers/storage-node-process.js';
 import { Cleanups } from './cleanups.js';
 import { DiskThrottle } from './disk-throttle.js';
 import { machineInfo, mbps, mib, printTable } from './measure.js';
-import { COLUMNS, JOB_COLUMNS, type Scale, partitionBatches, partitionSpec } from './workload.js';
+import { writeWorkloadTable } from './write-table.js';
+import { COLUMNS, JOB_COLUMNS, type Scale } from './workload.js';
 
 const NODES = 9;
 const DOMAINS = 3;
@@ -150,27 +151,6 @@ interface CpuSeconds {
   readonly client: number;
   readonly metadata: number;
   readonly nodes: number;
-}
-
-// ---------------------------------------------------------------- writing
-
-async function writeTable(client: GranaryClient, table: string, scale: Scale, columnOrder: readonly string[] | 'schema'): Promise<{ bytes: number; rows: number; seconds: number }> {
-  await client.metadata.createTable({ name: table, columns: COLUMNS, partitionBy: ['ds'], ec: EC });
-  const start = Date.now();
-  let bytes = 0;
-  let rows = 0;
-  for (let p = 0; p < scale.partitions; p++) {
-    const writer = await client.openWriter(table, partitionSpec(p), { columnOrder });
-    try {
-      for (const batch of partitionBatches(p, scale.rowsPerPartition)) await writer.write(batch);
-      const commit = await writer.commit();
-      bytes += commit.bytes;
-      rows += commit.rows;
-    } finally {
-      await writer.close();
-    }
-  }
-  return { bytes, rows, seconds: (Date.now() - start) / 1000 };
 }
 
 // ---------------------------------------------------------------- scanning
@@ -820,8 +800,8 @@ async function main(): Promise<void> {
     const client = new GranaryClient({ metadataUrl: cluster.metadata.url, token: cluster.adminToken });
     cleanups.push(() => client.close());
 
-    const schema = await writeTable(client, TABLE_SCHEMA, scale, 'schema');
-    const fresh = await writeTable(client, TABLE_FRESH, scale, JOB_COLUMNS);
+    const schema = await writeWorkloadTable(client, TABLE_SCHEMA, scale, 'schema', EC);
+    const fresh = await writeWorkloadTable(client, TABLE_FRESH, scale, JOB_COLUMNS, EC);
     console.log(`  wrote ${mib(schema.bytes)} in schema order (${schema.seconds.toFixed(1)} s) and ${mib(fresh.bytes)} with the job's columns first (${fresh.seconds.toFixed(1)} s)`);
 
     const a = await partA(client, runs, expectedRows);

@@ -85,20 +85,26 @@ def where_body(where: Optional[Iterable[Condition]]) -> Optional[List[Dict[str, 
     return out
 
 
-def _scan_body(columns, partitions, where, split, stripes) -> Dict[str, Any]:
+def _selection_body(partitions, where, stripes) -> Dict[str, Any]:
+    """What a scan and a splits request share: the partitions, conditions and stripes selected."""
     body: Dict[str, Any] = {}
-    if columns is not None:
-        body["columns"] = list(columns)
     parts = partitions_body(partitions)
     if parts is not None:
         body["partitions"] = parts
     conditions = where_body(where)
     if conditions is not None:
         body["where"] = conditions
-    if split is not None:
-        body["split"] = split
     if stripes is not None:
         body["stripes"] = dict(stripes)
+    return body
+
+
+def _scan_body(columns, partitions, where, split, stripes) -> Dict[str, Any]:
+    body = _selection_body(partitions, where, stripes)
+    if columns is not None:
+        body["columns"] = list(columns)
+    if split is not None:
+        body["split"] = split
     return body
 
 
@@ -173,15 +179,7 @@ def splits(
     """
     if not isinstance(workers, int) or workers < 1:
         raise GranaryError("GRN_BAD_REQUEST", f"workers must be a positive integer, got {workers!r}")
-    body: Dict[str, Any] = {"workers": workers}
-    parts = partitions_body(partitions)
-    if parts is not None:
-        body["partitions"] = parts
-    conditions = where_body(where)
-    if conditions is not None:
-        body["where"] = conditions
-    if stripes is not None:
-        body["stripes"] = dict(stripes)
+    body: Dict[str, Any] = {"workers": workers, **_selection_body(partitions, where, stripes)}
     answer = post_json(table_url(_gateway(url), table, "splits"), body, token=_token(token), job=None, timeout=timeout)
     found = answer.get("splits") if isinstance(answer, dict) else None
     if not isinstance(found, list):

@@ -16,7 +16,8 @@ import { fanoutOf } from '../../storage-node/data-dir.js';
 import { type Cluster, startCluster } from '../helpers/cluster.js';
 import { makeChunkLie } from '../helpers/lying-chunk.js';
 import { pollUntil } from '../helpers/poll.js';
-import { EVERY_TYPE_COLUMNS } from '../helpers/every-type-columns.js';
+import { EVERY_TYPE_COLUMNS, everyTypeRow } from '../helpers/every-type-columns.js';
+import { lcgRandom } from '../helpers/seeded-random.js';
 
 const run = promisify(execFile);
 const DIST_CLIENT = new URL('../../dist/client/index.js', import.meta.url).href;
@@ -28,24 +29,9 @@ const COLUMNS = EVERY_TYPE_COLUMNS;
 
 /** Deterministic rows in the JSON Lines shapes, with nulls and empty lists. */
 function makeRows(count: number, seed: number): Record<string, unknown>[] {
-  let x = seed;
-  const rand = (): number => {
-    x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
-    return x / 2_147_483_648;
-  };
+  const rand = lcgRandom(seed);
   return Array.from({ length: count }, (_, i) => {
-    const row: Record<string, unknown> = {
-      label: Math.fround(rand()),
-      weight: rand() * 1000,
-      age: Math.floor(rand() * 100),
-      user_id: i % 7 === 0 ? '9007199254740993' : Math.floor(rand() * 1e12),
-      clicked: rand() < 0.5,
-      country: ['se', 'fr', 'jp', 'ünïcödé', ''][i % 5],
-      blob: Buffer.from([i & 255, (i >> 8) & 255]).toString('base64'),
-      ids: Array.from({ length: Math.floor(rand() * 30) }, () => Math.floor(rand() * 1e9)),
-      scored: Array.from({ length: i % 4 }, (_, j) => [j * 10 + i, Math.fround(rand())]),
-      embedding: i % 3 === 0 ? [] : Array.from({ length: 8 }, () => Math.fround(rand())),
-    };
+    const row = everyTypeRow(i, rand);
     // Nulls everywhere, differently per column.
     COLUMNS.forEach((column, c) => {
       if ((i + c) % 11 === 0) row[column.name] = null;

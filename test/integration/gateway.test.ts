@@ -15,9 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GranaryClient, type ScanOptions, recordBatchToRows } from '../../client/index.js';
 import type { GatewayStatus } from '../../gateway/server.js';
 import { type Cluster, startCluster } from '../helpers/cluster.js';
-import { EVERY_TYPE_COLUMNS } from '../helpers/every-type-columns.js';
+import { EVERY_TYPE_COLUMNS, everyTypeRow } from '../helpers/every-type-columns.js';
 import { type GranaryProcess, startGranaryProcess } from '../helpers/granary-process.js';
 import { pollUntil } from '../helpers/poll.js';
+import { lcgRandom } from '../helpers/seeded-random.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
 const COLUMNS = [
@@ -44,23 +45,10 @@ let gateway: GranaryProcess;
 let tokenDir: { path: string; remove: () => Promise<void> };
 
 function makeRows(count: number, seed: number): Record<string, unknown>[] {
-  let x = seed;
-  const rand = (): number => {
-    x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
-    return x / 2_147_483_648;
-  };
+  const rand = lcgRandom(seed);
   return Array.from({ length: count }, (_, i) => {
     const row: Record<string, unknown> = {
-      label: Math.fround(rand()),
-      weight: rand() * 1000,
-      age: Math.floor(rand() * 100),
-      user_id: i % 7 === 0 ? '9007199254740993' : Math.floor(rand() * 1e12),
-      clicked: rand() < 0.5,
-      country: ['se', 'fr', 'jp', 'ünïcödé', ''][i % 5],
-      blob: Buffer.from([i & 255, (i >> 8) & 255]).toString('base64'),
-      ids: Array.from({ length: Math.floor(rand() * 30) }, () => Math.floor(rand() * 1e9)),
-      scored: Array.from({ length: i % 4 }, (_, j) => [j * 10 + i, Math.fround(rand())]),
-      embedding: i % 3 === 0 ? [] : Array.from({ length: 8 }, () => Math.fround(rand())),
+      ...everyTypeRow(i, rand),
       ts: new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString(),
       day: `2026-11-${String((i % 28) + 1).padStart(2, '0')}`,
       price: `${i}.${String(i % 100).padStart(2, '0')}`,
