@@ -37,6 +37,7 @@ const REDRAW_MS = 200;
 const LINE_MS = 1000;
 /** The rate is measured over about this much of the recent past, so a stall shows soon. */
 const RATE_WINDOW_MS = 5000;
+/** A bar narrower than this says little the percentage does not: parts of the line go first. */
 const BAR_WIDTH_MIN = 10;
 const BAR_WIDTH_MAX = 40;
 
@@ -117,24 +118,32 @@ export class Progress {
     const unit = this.options.unit;
     const amount = (n: number): string => (unit === 'bytes' ? formatBytes(n) : `${Math.round(n).toLocaleString('en-US')} ${unit.noun}`);
     const rate = this.rate(at, this.done, 'done');
-    const parts: string[] = [];
     const total = this.total;
-    let bar = '';
-    if (total !== undefined && total > 0) {
-      const fraction = Math.min(1, Math.max(0, this.done / total));
-      parts.push(`${(fraction * 100).toFixed(0).padStart(3)}%`, unit === 'bytes' ? `${formatBytes(this.done)} of ${formatBytes(total)}` : `${Math.round(this.done).toLocaleString('en-US')} of ${amount(total)}`);
-      if (this.options.mode === 'bar') bar = drawBar(fraction, this.barWidth());
-    } else {
-      parts.push(amount(this.done));
-    }
-    if (this.detail !== '') parts.push(this.detail);
+    const fraction = total !== undefined && total > 0 ? Math.min(1, Math.max(0, this.done / total)) : undefined;
+    const percent = fraction === undefined ? undefined : `${(fraction * 100).toFixed(0).padStart(3)}%`;
+    let count: string;
+    if (fraction === undefined || total === undefined) count = amount(this.done);
+    else count = unit === 'bytes' ? `${formatBytes(this.done)} of ${formatBytes(total)}` : `${Math.round(this.done).toLocaleString('en-US')} of ${amount(total)}`;
     const byteRate = unit === 'bytes' ? rate : this.bytes === undefined ? undefined : this.rate(at, this.bytes, 'bytes');
-    if (byteRate !== undefined) parts.push(`${formatBytes(byteRate)}/s`);
-    else if (rate !== undefined && unit !== 'bytes') parts.push(`${Math.round(rate).toLocaleString('en-US')} ${unit.noun}/s`);
+    let speed: string | undefined;
+    if (byteRate !== undefined) speed = `${formatBytes(byteRate)}/s`;
+    else if (rate !== undefined && unit !== 'bytes') speed = `${Math.round(rate).toLocaleString('en-US')} ${unit.noun}/s`;
     const remaining = total === undefined ? undefined : total - this.done;
-    if (remaining !== undefined && remaining > 0 && rate !== undefined && rate > 0) parts.push(`ETA ${formatEta(remaining / rate)}`);
-    else parts.push(`${formatEta((at - this.startedAt) / 1000)} elapsed`);
-    return `${this.options.label} ${bar === '' ? '' : `${bar} `}${parts.join(' · ')}`;
+    const time = remaining !== undefined && remaining > 0 && rate !== undefined && rate > 0 ? `ETA ${formatEta(remaining / rate)}` : `${formatEta((at - this.startedAt) / 1000)} elapsed`;
+    const detail = this.detail === '' ? undefined : this.detail;
+    const line = (parts: readonly (string | undefined)[], bar = ''): string => `${this.options.label} ${bar}${parts.filter((p) => p !== undefined).join(' · ')}`;
+    const full = [percent, count, detail, speed, time];
+    if (this.options.mode !== 'bar') return line(full);
+    // On a terminal the line must fit its width (a wrapped line is not redrawn in place): the
+    // detail goes first, then the count the bar and percentage already show, then the bar.
+    const columns = Math.max(20, this.target.columns ?? 80) - 1;
+    const shorter = fraction === undefined ? [full] : [full, [percent, count, speed, time], [percent, speed, time]];
+    for (const parts of shorter) {
+      const room = Math.min(BAR_WIDTH_MAX, columns - line(parts).length - 3);
+      if (fraction !== undefined && room >= BAR_WIDTH_MIN) return line(parts, `${drawBar(fraction, room)} `);
+      if (fraction === undefined && room >= 0) return line(parts);
+    }
+    return line(shorter.at(-1) ?? full).slice(0, columns);
   }
 
   private show(at: number): void {
@@ -157,10 +166,6 @@ export class Progress {
     return Math.max(0, (now - first[of]) / seconds);
   }
 
-  private barWidth(): number {
-    const columns = this.target.columns ?? 80;
-    return Math.max(BAR_WIDTH_MIN, Math.min(BAR_WIDTH_MAX, columns - this.options.label.length - 70));
-  }
 }
 
 function drawBar(fraction: number, width: number): string {

@@ -99,6 +99,23 @@ describe('Progress', () => {
     expect(h.writes.at(-2)).toMatch(/\[#+\]  50%|\[#+-+\]  50%/);
   });
 
+  it('fits a terminal\'s width: the detail goes first, then the count, then the bar, so the line redraws in place', () => {
+    const lines = new Map<number, string>();
+    for (const columns of [200, 90, 70, 45, 30]) {
+      const h = harness('bar', 'bytes', 10 * 1024 * 1024, columns);
+      h.advance(1000);
+      h.progress.update(3 * 1024 * 1024, '120,000 rows');
+      const line = (h.writes[0] ?? '').slice(1, -3);
+      expect(line.length, String(columns)).toBeLessThan(columns);
+      lines.set(columns, line);
+    }
+    expect(lines.get(200)).toMatch(/^ingest t ds=1 \[#{12}-{28}\]  30% · 3\.0 MiB of 10\.0 MiB · 120,000 rows · 3\.0 MiB\/s · ETA 2 s$/);
+    expect(lines.get(90)).toMatch(/^ingest t ds=1 \[#+-+\]  30% · 3\.0 MiB of 10\.0 MiB · 3\.0 MiB\/s · ETA 2 s$/);
+    expect(lines.get(70)).toMatch(/^ingest t ds=1 \[#+-+\]  30% · 3\.0 MiB\/s · ETA 2 s$/);
+    expect(lines.get(45)).toBe('ingest t ds=1  30% · 3.0 MiB/s · ETA 2 s');
+    expect(lines.get(30)).toBe('ingest t ds=1  30% · 3.0 MiB/');
+  });
+
   it('ends a drawn bar before an error, and writes nothing when off', () => {
     const bar = harness('bar', 'bytes', 1000);
     bar.advance(1000);
