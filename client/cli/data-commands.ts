@@ -240,7 +240,9 @@ export function readCommand(): Command {
         const output = openOutput(flags.format, target, arrowSchemaOf(names.map((name) => byName.get(name) as { name: string; type: (typeof info.columns)[number]['type'] })));
         const stats = newScanStats();
         const selection = { ...(partitions === undefined ? {} : { partitions }), ...(where === undefined ? {} : { where }) };
-        const mode = progressMode({ json, progress: flags.progress });
+        // Rows printed to the terminal the bar is drawn on would tear it: no bar unless asked for.
+        const toTerminal = flags.out === undefined && process.stdout.isTTY === true && flags.progress !== true;
+        const mode = toTerminal ? 'off' : progressMode({ json, progress: flags.progress });
         // The stripes the scan will read: a plan of no columns, asked only when progress is shown.
         const stripes = mode === 'off' ? undefined : (await client.splits(table, selection, 1)).length;
         const bar = new Progress({ label: `read ${table}`, unit: { noun: 'stripes' }, mode, ...(stripes === undefined ? {} : { total: stripes }) });
