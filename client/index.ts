@@ -36,10 +36,11 @@ export class GranaryClient {
   /** False for a client made by `withToken`: the pools are its parent's, closed by the parent. */
   private readonly ownsHttp: boolean;
 
-  constructor(options: ClientOptions) {
+  /** `sharedHttp` is for `withToken` only: pools another client owns and closes. */
+  constructor(options: ClientOptions, sharedHttp?: HttpPools) {
     this.options = options;
-    this.http = new HttpPools({ ...HTTP_DEFAULTS, ...options.http });
-    this.ownsHttp = true;
+    this.http = sharedHttp ?? new HttpPools({ ...HTTP_DEFAULTS, ...options.http });
+    this.ownsHttp = sharedHttp === undefined;
     this.metadata = new MetadataClient(this.http, options.metadataUrl, options.token, options.metadataFailover);
   }
 
@@ -49,16 +50,8 @@ export class GranaryClient {
    * Its `close` leaves the shared pools open; close this client for that.
    */
   withToken(token: string | undefined): GranaryClient {
-    const child = Object.create(GranaryClient.prototype) as GranaryClient;
     const { token: _parentToken, ...rest } = this.options;
-    const options: ClientOptions = token === undefined ? rest : { ...rest, token };
-    Object.assign(child, {
-      options,
-      http: this.http,
-      ownsHttp: false,
-      metadata: new MetadataClient(this.http, options.metadataUrl, token, options.metadataFailover),
-    });
-    return child;
+    return new GranaryClient(token === undefined ? rest : { ...rest, token }, this.http);
   }
 
   /** Opens a write session on one partition (`ds=2026-11-25`); commit to make the rows visible. */
