@@ -11,7 +11,7 @@ import type * as arrow from 'apache-arrow';
 import { HTTP_DEFAULTS, type HttpOptions, HttpPools } from '../protocol/index.js';
 import type { FailoverPolicy } from '../protocol/metadata-failover.js';
 import { MetadataClient } from './metadata-client.js';
-import { type ScanSplit, planSplits } from './reader/splits.js';
+import { type ScanSplit, type SplitSelection, countStripes, planSplits, planWorkerSplits } from './reader/splits.js';
 import { type ScanOptions, scanTable } from './reader/scan.js';
 import { PartitionWriter, type WriterOptions } from './writer/partition-writer.js';
 import { type RelayoutRun, type RelayoutTableOptions, relayoutTable } from './relayout/relayout-table.js';
@@ -67,6 +67,16 @@ export class GranaryClient {
   /** Cuts a scan into work units for separate workers; pass each as `{ ...options, ...split }`. */
   splits(table: string, options: Pick<ScanOptions, 'partitions' | 'where' | 'stripes'>, stripesPerSplit: number): Promise<ScanSplit[]> {
     return planSplits(this.metadata, table, options, stripesPerSplit);
+  }
+
+  /** The scan cut for `workers` separate readers: about that many splits, covering every row once. */
+  splitsForWorkers(table: string, options: SplitSelection, workers: number): Promise<ScanSplit[]> {
+    return planWorkerSplits(this.metadata, table, options, workers);
+  }
+
+  /** How many stripes a scan of this selection reads (a plan of no columns: what progress totals use). */
+  stripeCount(table: string, options: SplitSelection): Promise<number> {
+    return countStripes(this.metadata, table, options);
   }
 
   /**

@@ -5,14 +5,13 @@
  * checksums) with the caller's token, and streams the batches as they come.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type * as arrow from 'apache-arrow';
-import { arrowSchemaOf, type GranaryClient, type ScanOptions, type ScanStats, newScanStats } from '../client/index.js';
+import { type GranaryClient, type ScanOptions, type ScanStats, newScanStats } from '../client/index.js';
+import { selectedSchema } from '../client/format/index.js';
 import { GranaryError } from '../protocol/index.js';
 import type { ServerTls } from '../protocol/tls.js';
 import { streamBatches } from './arrow-response.js';
 import { errorAnswer } from './error-answer.js';
 import { parseScanBody, parseSplitsBody } from './request-body.js';
-import { splitsForWorkers } from './splits-plan.js';
 
 /** A scan body names columns and predicates, never data: 1 MiB is generous. */
 export const GATEWAY_BODY_LIMIT = 1024 * 1024;
@@ -64,15 +63,6 @@ function tableOf(request: FastifyRequest): string {
   return (request.params as { name: string }).name;
 }
 
-async function scanSchema(client: GranaryClient, table: string, columns: readonly string[] | undefined): Promise<{ names: string[]; schema: arrow.Schema }> {
-  const info = await client.metadata.describeTable(table);
-  const byName = new Map(info.columns.map((column) => [column.name, column]));
-  const names = columns === undefined ? info.columns.map((column) => column.name) : [...columns];
-  const unknown = names.filter((name) => !byName.has(name));
-  if (unknown.length > 0) throw new GranaryError('GRN_BAD_REQUEST', `table ${table} has no column ${unknown.join(', ')}; it has ${info.columns.map((c) => c.name).join(', ')}`);
-  return { names, schema: arrowSchemaOf(names.map((name) => byName.get(name) as (typeof info.columns)[number])) };
-}
-
 export function buildGatewayApp(options: GatewayAppOptions): { app: FastifyInstance; status: () => GatewayStatus } {
   const app = Fastify({
     logger: options.logLevel === undefined ? false : { level: options.logLevel },
@@ -103,7 +93,7 @@ export function buildGatewayApp(options: GatewayAppOptions): { app: FastifyInsta
 
   app.post('/v1/tables/:name/splits', async (request) => {
     const { workers, selection } = parseSplitsBody(request.body);
-    return { splits: await splitsForWorkers(clientFor(request), tableOf(request), selection, workers) };
+    return { splits: await clientFor(request).splitsForWorkers(tableOf(request), selection, workers) };
   });
 
   app.post('/v1/tables/:name/scan', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -113,7 +103,7 @@ export function buildGatewayApp(options: GatewayAppOptions): { app: FastifyInsta
     const table = tableOf(request);
     // The table's columns give the stream's schema, so a scan with no rows is still a valid
     // stream; and an unknown table or a refused token is answered before any byte of it.
-    const { names, schema } = await scanSchema(client, table, body.columns);
+    const { names, schema } = selectedSchema(table, (await client.metadata.describeTable(table)).columns, body.columns);
     const stats = newScanStats();
     const batches = client.scan(table, { ...options.scanDefaults, ...body, columns: names, stats, ...(job === undefined ? {} : { job }) });
     status.activeScans++;

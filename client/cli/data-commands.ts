@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { GranaryError, type PartitionPredicate, STATS_OPS, type StatsOp, type StatsPredicate, parsePartitionSpec } from '../../protocol/index.js';
-import { arrowSchemaOf } from '../format/index.js';
+import { selectedSchema } from '../format/index.js';
 import { newScanStats } from '../index.js';
 import { DEFAULT_BATCH_ROWS, type InputFormat, LINE_BYTES_MAX, formatFromPath, readInput } from './formats/input.js';
 import { type OutputFormat, openOutput } from './formats/output.js';
@@ -231,20 +231,18 @@ export function readCommand(): Command {
           const { values } = parsePartitionSpec(flags.partition, info.partitionBy);
           partitions = Object.fromEntries(Object.entries(values).map(([key, v]) => [key, { eq: v }]));
         }
-        const names = flags.columns?.split(',').map((c) => c.trim()).filter((c) => c.length > 0) ?? info.columns.map((c) => c.name);
-        const byName = new Map(info.columns.map((c) => [c.name, c]));
-        const unknown = names.filter((name) => !byName.has(name));
-        if (unknown.length > 0) throw new GranaryError('GRN_BAD_REQUEST', `table ${table} has no column ${unknown.join(', ')}`);
+        // Checked before --out is created: a bad column leaves no empty file behind.
+        const { names, schema } = selectedSchema(table, info.columns, flags.columns?.split(',').map((c) => c.trim()).filter((c) => c.length > 0));
         const where = flags.where === undefined ? undefined : parseWhere(flags.where);
         const target = flags.out === undefined ? process.stdout : createWriteStream(flags.out);
-        const output = openOutput(flags.format, target, arrowSchemaOf(names.map((name) => byName.get(name) as { name: string; type: (typeof info.columns)[number]['type'] })));
+        const output = openOutput(flags.format, target, schema);
         const stats = newScanStats();
         const selection = { ...(partitions === undefined ? {} : { partitions }), ...(where === undefined ? {} : { where }) };
         // Rows printed to the terminal the bar is drawn on would tear it: no bar unless asked for.
         const toTerminal = flags.out === undefined && process.stdout.isTTY === true && flags.progress !== true;
         const mode = toTerminal ? 'off' : progressMode({ json, progress: flags.progress });
         // The stripes the scan will read: a plan of no columns, asked only when progress is shown.
-        const stripes = mode === 'off' ? undefined : (await client.splits(table, selection, 1)).length;
+        const stripes = mode === 'off' ? undefined : await client.stripeCount(table, selection);
         const bar = new Progress({ label: `read ${table}`, unit: { noun: 'stripes' }, mode, ...(stripes === undefined ? {} : { total: stripes }) });
         let failed = true;
         try {

@@ -8,6 +8,7 @@ import * as arrow from 'apache-arrow';
 // and the index brings the wire and erasure modules with it (a quarter second of CPU a thread).
 import { COLUMN_TYPES, type ColumnType, kindOf } from '../../protocol/catalog-types.js';
 import { decimalParamsOf, decimalTypeOf } from '../../protocol/decimal.js';
+import { GranaryError } from '../../protocol/errors.js';
 
 /** The Arrow field name of a list's elements (the Arrow / Parquet convention). */
 export const LIST_ITEM_FIELD = 'item';
@@ -74,6 +75,19 @@ export interface NamedColumn {
 
 export function arrowSchemaOf(columns: readonly NamedColumn[]): arrow.Schema {
   return new arrow.Schema(columns.map((column) => new arrow.Field(column.name, arrowTypeOf(column.type), true)));
+}
+
+/**
+ * The columns a read selects from a table's (all of them when `names` is undefined), in the
+ * order asked, and the Arrow schema its batches have: what an output writer needs before the
+ * first batch. A name the table lacks is refused, naming the ones it has.
+ */
+export function selectedSchema(table: string, columns: readonly NamedColumn[], names?: readonly string[]): { names: string[]; schema: arrow.Schema } {
+  const byName = new Map(columns.map((column) => [column.name, column]));
+  const chosen = names === undefined ? columns.map((column) => column.name) : [...names];
+  const unknown = chosen.filter((name) => !byName.has(name));
+  if (unknown.length > 0) throw new GranaryError('GRN_BAD_REQUEST', `table ${table} has no column ${unknown.join(', ')}; it has ${columns.map((c) => c.name).join(', ')}`);
+  return { names: chosen, schema: arrowSchemaOf(chosen.map((name) => byName.get(name) as NamedColumn)) };
 }
 
 /**

@@ -3,7 +3,7 @@
  * the JSON Lines row contract. Writers encode, readers decode; nothing here does I/O.
  */
 export { FORMAT_INVALID, FormatError } from './format-error.js';
-export { type NamedColumn, arrowSchemaOf, arrowTypeMatches, arrowTypeOf, columnTypeOf, idScorePairsData } from './arrow-types.js';
+export { type NamedColumn, arrowSchemaOf, arrowTypeMatches, arrowTypeOf, columnTypeOf, idScorePairsData, selectedSchema } from './arrow-types.js';
 export { type EncodedStream, decodeStream, encodeStream, nullData } from './stream-codec.js';
 export { type StoreOptions, type StoredStream, decodeStoredStream, encodeStoredStream, storePlain } from './stored-stream.js';
 export { ZSTD_LEVEL_DEFAULT, ZSTD_LEVEL_MAX, ZSTD_LEVEL_MIN } from './encodings/zstd.js';
