@@ -6,6 +6,7 @@
  * reading, and a stream cut after its first batch that the reader must not take as complete.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -32,12 +33,20 @@ const TABLE = 'events';
 const BIG_ROWS = 30_000;
 const SMALL_ROWS = 2_000;
 /**
- * A table far larger than what loopback socket buffers and the reader can hold (a few MiB), so a
- * scan whose reader stops after one batch still has stripes to read when nodes are killed.
+ * What a paused reader's connection can hold outside the gateway's control: the kernel's
+ * receive and send buffers at their autotuning maximum (Linux: the last figure of tcp_rmem and
+ * tcp_wmem; 32 MiB + 4 MiB here), plus 8 MiB for the reader's own buffer, one batch in the
+ * socket's writable and the scan's read-ahead groups (64 KiB each, --scan-group-bytes below).
+ */
+const HELD_BYTES_MAX = ['/proc/sys/net/ipv4/tcp_rmem', '/proc/sys/net/ipv4/tcp_wmem'].reduce((sum, file) => sum + Number(readFileSync(file, 'utf8').trim().split(/\s+/).at(-1)), 8 * 1024 * 1024);
+/**
+ * A table larger than that by 16 MiB, so a scan whose reader stops after one batch still has
+ * stripes to read when nodes are killed, and a gateway that ignored backpressure would show it.
  */
 const WIDE_TABLE = 'wide';
-const WIDE_ROWS = 48_000;
 const WIDE_BLOB_BYTES = 1000;
+const WIDE_WRITE_ROWS = 4000;
+const WIDE_ROWS = Math.ceil((HELD_BYTES_MAX + 16 * 1024 * 1024) / WIDE_BLOB_BYTES / WIDE_WRITE_ROWS) * WIDE_WRITE_ROWS;
 
 let cluster: Cluster;
 let client: GranaryClient;
@@ -125,7 +134,7 @@ beforeAll(async () => {
   await client.metadata.createTable({ name: WIDE_TABLE, columns: [{ name: 'id', type: 'int64' }, { name: 'blob', type: 'bytes' }], ec: '6+3', stripeRows: 1000, blockBytes: 4 * 1024 * 1024, partitionBy: ['ds'] });
   const wide = await client.openWriter(WIDE_TABLE, 'ds=2026-11-27');
   // Random bytes: nothing compresses them below the size that matters here.
-  for (let i = 0; i < WIDE_ROWS; i += 4000) await wide.write(Array.from({ length: 4000 }, (_, j) => ({ id: i + j, blob: randomBytes(WIDE_BLOB_BYTES) })));
+  for (let i = 0; i < WIDE_ROWS; i += WIDE_WRITE_ROWS) await wide.write(Array.from({ length: WIDE_WRITE_ROWS }, (_, j) => ({ id: i + j, blob: randomBytes(WIDE_BLOB_BYTES) })));
   await wide.commit();
   tokenDir = await makeTempDir('gateway-token');
   const tokenFile = join(tokenDir.path, 'admin.token');
@@ -217,8 +226,9 @@ describe('Arrow stream gateway', () => {
       30_000,
       500,
     );
-    // Socket buffers hold a few MiB; without backpressure the whole table (48 MB) would be sent.
-    expect(sent).toBeLessThan((WIDE_ROWS * WIDE_BLOB_BYTES) / 4);
+    // What the connection can hold, and no more; without backpressure the whole table would be sent.
+    expect(sent).toBeLessThan(HELD_BYTES_MAX);
+    expect(sent).toBeLessThan(WIDE_ROWS * WIDE_BLOB_BYTES);
     expect((await gatewayStatus()).activeScans).toBe(1);
     let rows = scan.firstRows;
     for (;;) {
